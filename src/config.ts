@@ -1,0 +1,165 @@
+// Every setting, parsed and validated once at the edge.
+// Precedence: CLI flag > environment variable > .env file > default.
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+
+export type Mode = 'blocking' | 'nonblocking';
+export type PoolKind = 'queue' | 'none';
+
+export interface Config {
+  host: string;
+  port: number;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  pgMaxConnections: number;
+  sleepSeconds: number;
+  appMode: Mode;
+  dbMode: Mode;
+  pool: PoolKind;
+  poolSize: number;
+  poolMaxOverflow: number;
+  poolTimeout: number;
+  workers: number;
+  shutdownGrace: number;
+  logLevel: string;
+  logSql: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+interface Setting<T> {
+  env: string;
+  flag: string;
+  default: T;
+  accepts: string;
+  help: string;
+  parse: (raw: string) => T | undefined;
+}
+
+const MODES = ['blocking', 'nonblocking'] as const;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function int(min: number, max: number) {
+  return (raw: string) => {
+    if (!/^-?\d+$/.test(raw.trim())) return undefined;
+    const n = Number(raw);
+    return n >= min && n <= max ? n : undefined;
+  };
+}
+
+function num(min: number, max: number) {
+  return (raw: string) => {
+    if (raw.trim() === '' || !Number.isFinite(Number(raw))) return undefined;
+    const n = Number(raw);
+    return n >= min && n <= max ? n : undefined;
+  };
+}
+
+function oneOf<T extends string>(values: readonly T[]) {
+  return (raw: string) => (values as readonly string[]).includes(raw) ? (raw as T) : undefined;
+}
+
+const bool = (raw: string) => {
+  const v = raw.toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  return undefined;
+};
+
+const postgresUrl = (raw: string) => {
+  try {
+    const u = new URL(raw);
+    return u.protocol === 'postgres:' || u.protocol === 'postgresql:' ? raw : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+const nonEmpty = (raw: string) => (raw.trim() === '' ? undefined : raw);
+
+function setting<T>(s: Setting<T>): Setting<T> {
+  return s;
+}
+
+export const SETTINGS = {
+  host: setting({ env: 'HOST', flag: 'host', default: '127.0.0.1', accepts: 'an interface address', help: 'Address to listen on', parse: nonEmpty }),
+  port: setting({ env: 'PORT', flag: 'port', default: 8000, accepts: 'an integer from 0 to 65535', help: 'TCP port to listen on (0 = any free port)', parse: int(0, 65535) }),
+  databaseUrl: setting<string | undefined>({ env: 'DATABASE_URL', flag: 'database-url', default: undefined, accepts: 'a postgres:// or postgresql:// URL', help: 'Use this PostgreSQL server instead of the embedded one', parse: postgresUrl }),
+  dataDir: setting({ env: 'DATA_DIR', flag: 'data-dir', default: '.data', accepts: 'a directory path', help: 'Where the embedded PostgreSQL keeps its files (in DATA_DIR/postgres)', parse: nonEmpty }),
+  pgMaxConnections: setting({ env: 'PG_MAX_CONNECTIONS', flag: 'pg-max-connections', default: 100, accepts: 'an integer from 5 to 10000', help: "Embedded PostgreSQL's max_connections", parse: int(5, 10000) }),
+  sleepSeconds: setting({ env: 'SLEEP_SECONDS', flag: 'sleep-seconds', default: 5, accepts: 'a number from 0 to 60', help: 'Default wait of the /sleep/ routes, in seconds', parse: num(0, 60) }),
+  appMode: setting<Mode>({ env: 'APP_MODE', flag: 'app-mode', default: 'nonblocking', accepts: MODES.join(' or '), help: 'How /sleep/node/ waits: blocking stalls the event loop, nonblocking uses a timer', parse: oneOf(MODES) }),
+  dbMode: setting<Mode>({ env: 'DB_MODE', flag: 'db-mode', default: 'nonblocking', accepts: MODES.join(' or '), help: 'How database calls wait: blocking stalls the event loop for the round trip, nonblocking uses the async pool', parse: oneOf(MODES) }),
+  pool: setting<PoolKind>({ env: 'POOL', flag: 'pool', default: 'queue', accepts: 'queue or none', help: 'queue: QueuePool (size + overflow, FIFO wait); none: a new connection per request (NullPool)', parse: oneOf(['queue', 'none'] as const) }),
+  poolSize: setting({ env: 'POOL_SIZE', flag: 'pool-size', default: 5, accepts: 'an integer from 1 to 1000', help: 'Connections kept open per process', parse: int(1, 1000) }),
+  poolMaxOverflow: setting({ env: 'POOL_MAX_OVERFLOW', flag: 'pool-max-overflow', default: 10, accepts: 'an integer from 0 to 1000', help: 'Extra connections opened under load, closed again when idle', parse: int(0, 1000) }),
+  poolTimeout: setting({ env: 'POOL_TIMEOUT', flag: 'pool-timeout', default: 30, accepts: 'a number of seconds from 0.001 to 3600', help: 'How long a request waits for a connection before HTTP 503', parse: num(0.001, 3600) }),
+  workers: setting({ env: 'WORKERS', flag: 'workers', default: 1, accepts: 'an integer from 1 to 64', help: 'Processes serving requests (node:cluster), each with its own pool', parse: int(1, 64) }),
+  shutdownGrace: setting({ env: 'SHUTDOWN_GRACE', flag: 'shutdown-grace', default: 30, accepts: 'a number of seconds from 0 to 3600', help: 'How long in-flight requests may run after SIGTERM/SIGINT', parse: num(0, 3600) }),
+  logLevel: setting({ env: 'LOG_LEVEL', flag: 'log-level', default: 'info', accepts: LOG_LEVELS.join(', '), help: 'Log level (debug logs every request)', parse: oneOf(LOG_LEVELS) }),
+  logSql: setting({ env: 'LOG_SQL', flag: 'log-sql', default: false, accepts: 'true or false', help: 'Log every SQL statement (SQLALCHEMY_ECHO)', parse: bool }),
+} satisfies { [K in keyof Config]: Setting<Config[K]> };
+
+type Key = keyof Config;
+const KEYS = Object.keys(SETTINGS) as Key[];
+
+/** Options for node:util parseArgs, one string flag per setting. */
+export const settingFlags = Object.fromEntries(
+  KEYS.map((k) => [SETTINGS[k].flag, { type: 'string' as const }]),
+);
+
+/** Reads `.env` (if present) without letting it override the real environment. */
+export function environment(cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): Record<string, string | undefined> {
+  const file = `${cwd}/.env`;
+  const fromFile = existsSync(file) ? parseEnv(readFileSync(file, 'utf8')) : {};
+  return { ...fromFile, ...env };
+}
+
+/**
+ * Builds the typed config from flags (already parsed) and the environment.
+ * Throws ConfigError with one line naming the setting, the value and what is accepted.
+ */
+export function loadConfig(flags: Record<string, string | boolean | undefined> = {}, env = environment()): Config {
+  const config = {} as Record<Key, unknown>;
+  for (const key of KEYS) {
+    const s = SETTINGS[key] as Setting<unknown>;
+    const fromFlag = flags[s.flag];
+    const raw = typeof fromFlag === 'string' ? fromFlag : env[s.env];
+    if (raw === undefined || (raw === '' && fromFlag === undefined)) {
+      config[key] = s.default;
+      continue;
+    }
+    const value = s.parse(raw);
+    if (value === undefined) {
+      const name = typeof fromFlag === 'string' ? `--${s.flag}` : s.env;
+      throw new ConfigError(`Invalid ${name}=${JSON.stringify(raw)}: expected ${s.accepts}`);
+    }
+    config[key] = value;
+  }
+  return config as unknown as Config;
+}
+
+/** The settings as env vars, to hand a config to a child process (cluster workers, demo servers). */
+export function toEnv(config: Config): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of KEYS) {
+    const value = config[key];
+    if (value !== undefined) out[SETTINGS[key].env] = String(value);
+  }
+  return out;
+}
+
+export function settingsHelp(): string {
+  return KEYS.map((k) => {
+    const s = SETTINGS[k] as Setting<unknown>;
+    const def = s.default === undefined ? '' : ` (default ${String(s.default)})`;
+    return `  --${s.flag.padEnd(20)} ${s.env.padEnd(19)} ${s.help}${def}`;
+  }).join('\n');
+}
+
+/** Connections one process may open: the figure the max_connections budget is made of. */
+export function connectionsPerProcess(config: Config): number {
+  return config.poolSize + config.poolMaxOverflow;
+}

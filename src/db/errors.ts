@@ -1,0 +1,57 @@
+// Errors the database layer turns into HTTP answers. Each carries its status and a
+// stable code, so the HTTP layer needs no knowledge of pools or PostgreSQL.
+
+export class ServiceError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly statusCode: number,
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** No pooled connection became free in time: SQLAlchemy's QueuePool timeout, same wording. */
+export class PoolTimeoutError extends ServiceError {
+  constructor(size: number, overflow: number, timeoutSeconds: number) {
+    super(
+      `QueuePool limit of size ${size} overflow ${overflow} reached, connection timed out, timeout ${timeoutSeconds.toFixed(2)}`,
+      'POOL_TIMEOUT', 503, 1,
+    );
+  }
+}
+
+export class DatabaseUnavailableError extends ServiceError {
+  constructor(cause: unknown) {
+    super(`database unavailable: ${describe(cause)}`, 'DB_UNAVAILABLE', 503, 1);
+  }
+}
+
+export class QueryTimeoutError extends ServiceError {
+  constructor() {
+    super('the database query took longer than STATEMENT_TIMEOUT and was cancelled', 'STATEMENT_TIMEOUT', 504);
+  }
+}
+
+/** Recreates a ServiceError that crossed a thread boundary as plain data. */
+export function reviveError(data: { message: string; code?: string; statusCode?: number; retryAfter?: number }): Error {
+  if (data.code && data.statusCode) {
+    return new ServiceError(data.message, data.code, data.statusCode, data.retryAfter);
+  }
+  return new Error(data.message);
+}
+
+export function serializeError(err: unknown): { message: string; code?: string; statusCode?: number; retryAfter?: number } {
+  if (err instanceof ServiceError) {
+    return { message: err.message, code: err.code, statusCode: err.statusCode, retryAfter: err.retryAfter };
+  }
+  return { message: describe(err) };
+}
+
+function describe(err: unknown): string {
+  if (err instanceof AggregateError && err.errors.length) return describe(err.errors[0]);
+  if (err instanceof Error) return err.message || (err as NodeJS.ErrnoException).code || err.name;
+  return String(err);
+}

@@ -1,0 +1,249 @@
+// Connection pools with SQLAlchemy's semantics on top of node-postgres.
+//
+// QueuePool: `size` connections stay open, up to `maxOverflow` more are opened under
+// load and closed again once idle; beyond size + overflow, callers wait in FIFO order
+// for at most `timeoutMs`, then get PoolTimeoutError. pg.Pool has no overflow and an
+// unbounded queue, so the waiting happens in a gate in front of it: pg.Pool is never
+// asked for more clients than it may open, and so never queues.
+//
+// NullPool: a new connection for every checkout, closed on release.
+import pg from 'pg';
+import { DatabaseUnavailableError, PoolTimeoutError } from './errors.ts';
+
+/** How long an overflow connection may sit idle before it is closed. */
+const OVERFLOW_IDLE_MS = 1000;
+
+export interface PoolOptions {
+  connectionString: string;
+  kind: 'queue' | 'none';
+  size: number;
+  maxOverflow: number;
+  timeoutMs: number;
+  onError?: (err: Error) => void;
+}
+
+export interface Lease {
+  client: pg.ClientBase;
+  /** Time spent waiting for this connection (queue + connect), in ms. */
+  waitMs: number;
+  /** True when this checkout went beyond the pool's core size. */
+  overflow: boolean;
+  /** Gives the connection back; with an error, the connection is discarded. */
+  release(err?: Error): void;
+}
+
+export interface PoolStats {
+  kind: 'queue' | 'none';
+  size: number;
+  maxOverflow: number;
+  /** Connections open (idle + in use). */
+  total: number;
+  idle: number;
+  inUse: number;
+  overflowInUse: number;
+  waiting: number;
+  /** Counters since start. */
+  acquired: number;
+  timeouts: number;
+  connectErrors: number;
+}
+
+export interface ConnectionPool {
+  acquire(signal?: AbortSignal): Promise<Lease>;
+  stats(): PoolStats;
+  end(): Promise<void>;
+}
+
+export function createPool(options: PoolOptions): ConnectionPool {
+  return options.kind === 'none' ? new NullPool(options) : new QueuePool(options);
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+/** A FIFO gate with `capacity` places; a place is handed straight to the next waiter. */
+class Gate {
+  active = 0;
+  // A Set keeps insertion order (FIFO) and removes a timed-out waiter in O(1).
+  private readonly waiters = new Set<Waiter>();
+
+  constructor(private readonly capacity: number) {}
+
+  get waiting(): number {
+    return this.waiters.size;
+  }
+
+  enter(timeoutMs: number, onTimeout: () => Error, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    if (this.active < this.capacity && this.waiters.size === 0) {
+      this.active++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        signal,
+        timer: setTimeout(() => this.drop(waiter, onTimeout()), timeoutMs),
+      };
+      if (signal) {
+        waiter.onAbort = () => this.drop(waiter, signal.reason as Error);
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      this.waiters.add(waiter);
+    });
+  }
+
+  leave(): void {
+    const next = this.waiters.values().next();
+    if (next.done) {
+      this.active--;
+      return;
+    }
+    this.forget(next.value);
+    next.value.resolve();
+  }
+
+  private drop(waiter: Waiter, err: Error): void {
+    if (!this.waiters.has(waiter)) return;
+    this.forget(waiter);
+    waiter.reject(err);
+  }
+
+  private forget(waiter: Waiter): void {
+    this.waiters.delete(waiter);
+    clearTimeout(waiter.timer);
+    if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
+  }
+}
+
+class QueuePool implements ConnectionPool {
+  private readonly pg: pg.Pool;
+  private readonly gate: Gate;
+  private counters = { acquired: 0, timeouts: 0, connectErrors: 0 };
+
+  constructor(private readonly options: PoolOptions) {
+    this.gate = new Gate(options.size + options.maxOverflow);
+    this.pg = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.size + options.maxOverflow,
+      min: options.size,
+      idleTimeoutMillis: OVERFLOW_IDLE_MS,
+      connectionTimeoutMillis: options.timeoutMs,
+    });
+    // An idle connection that breaks (server restarted) is reported here; without a
+    // listener the process would crash. pg.Pool drops the client by itself.
+    this.pg.on('error', (err) => options.onError?.(err));
+  }
+
+  async acquire(signal?: AbortSignal): Promise<Lease> {
+    const started = performance.now();
+    const { size, maxOverflow, timeoutMs } = this.options;
+    await this.gate.enter(timeoutMs, () => {
+      this.counters.timeouts++;
+      return new PoolTimeoutError(size, maxOverflow, timeoutMs / 1000);
+    }, signal);
+    const overflow = this.gate.active > size;
+    let client: pg.PoolClient;
+    try {
+      client = await this.pg.connect();
+    } catch (err) {
+      this.counters.connectErrors++;
+      this.gate.leave();
+      throw new DatabaseUnavailableError(err);
+    }
+    this.counters.acquired++;
+    let released = false;
+    return {
+      client,
+      waitMs: performance.now() - started,
+      overflow,
+      release: (err?: Error) => {
+        if (released) return;
+        released = true;
+        client.release(err ?? false);
+        this.gate.leave();
+      },
+    };
+  }
+
+  stats(): PoolStats {
+    const { size, maxOverflow } = this.options;
+    const inUse = this.gate.active;
+    return {
+      kind: 'queue',
+      size,
+      maxOverflow,
+      total: this.pg.totalCount,
+      idle: this.pg.idleCount,
+      inUse,
+      overflowInUse: Math.max(0, inUse - size),
+      waiting: this.gate.waiting,
+      ...this.counters,
+    };
+  }
+
+  end(): Promise<void> {
+    return this.pg.end();
+  }
+}
+
+class NullPool implements ConnectionPool {
+  private open = 0;
+  private counters = { acquired: 0, timeouts: 0, connectErrors: 0 };
+
+  constructor(private readonly options: PoolOptions) {}
+
+  async acquire(signal?: AbortSignal): Promise<Lease> {
+    signal?.throwIfAborted();
+    const started = performance.now();
+    const client = new pg.Client({
+      connectionString: this.options.connectionString,
+      connectionTimeoutMillis: this.options.timeoutMs,
+    });
+    client.on('error', (err) => this.options.onError?.(err));
+    this.open++;
+    try {
+      await client.connect();
+    } catch (err) {
+      this.open--;
+      this.counters.connectErrors++;
+      await client.end().catch(() => {});
+      throw new DatabaseUnavailableError(err);
+    }
+    this.counters.acquired++;
+    let released = false;
+    return {
+      client,
+      waitMs: performance.now() - started,
+      overflow: false,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.open--;
+        client.end().catch(() => {});
+      },
+    };
+  }
+
+  stats(): PoolStats {
+    return {
+      kind: 'none',
+      size: 0,
+      maxOverflow: 0,
+      total: this.open,
+      idle: 0,
+      inUse: this.open,
+      overflowInUse: 0,
+      waiting: 0,
+      ...this.counters,
+    };
+  }
+
+  async end(): Promise<void> {}
+}
