@@ -30,8 +30,13 @@ export async function serve(config: Config): Promise<void> {
     await db.stop();
     throw err;
   }
-  if (config.workers > 1) return servePrimary(config, db, budget, log);
-  return serveSingle(config, db, budget, log);
+  try {
+    if (config.workers > 1) await servePrimary(config, db, budget, log);
+    else await serveSingle(config, db, budget, log);
+  } catch (err) {
+    await db.stop();
+    throw err;
+  }
 }
 
 async function serveSingle(config: Config, db: DatabaseSource, budget: Budget, log: Logger): Promise<void> {

@@ -19,13 +19,13 @@ export type BridgeResponse =
   | { ok: true; value: unknown; sql: [string, unknown[]][] }
   | { ok: false; error: ReturnType<typeof serializeError>; sql: [string, unknown[]][] };
 
-const workerFile = new URL(`./blocking-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+const workerFile = new URL('./blocking-worker.mjs', import.meta.url);
 
 export class BlockingTodoStore implements TodoStore {
   private readonly call: (req: BridgeRequest) => BridgeResponse;
 
   constructor(options: StoreOptions, private readonly logSql?: SqlLogger) {
-    this.call = createSyncFn<(req: BridgeRequest) => Promise<BridgeResponse>>(workerFile, { tsRunner: 'tsx' });
+    this.call = createSyncFn<(req: BridgeRequest) => Promise<BridgeResponse>>(workerFile);
     const { onError: _ignored, ...plain } = options;
     this.send({ op: 'open', options: { ...plain, logSql: Boolean(logSql) } });
   }

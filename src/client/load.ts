@@ -1,0 +1,74 @@
+// Fires N concurrent requests, each on its own TCP connection, and records when
+// each one was sent and when its response had fully arrived.
+import http from 'node:http';
+
+export type ErrorKind = 'refused' | 'reset' | 'timeout' | 'http' | 'other';
+
+export interface RequestResult {
+  /** Milliseconds since the burst started. */
+  start: number;
+  end: number;
+  status?: number;
+  error?: ErrorKind;
+  message?: string;
+  /** The JSON error body's message for HTTP errors (for example the pool timeout). */
+  body?: string;
+}
+
+export interface Burst {
+  url: string;
+  results: RequestResult[];
+  totalMs: number;
+}
+
+export interface BurstOptions {
+  timeoutMs?: number;
+  onResult?: (result: RequestResult) => void;
+  signal?: AbortSignal;
+}
+
+export async function burst(url: string, n: number, options: BurstOptions = {}): Promise<Burst> {
+  const t0 = performance.now();
+  const results: RequestResult[] = [];
+  await Promise.all(Array.from({ length: n }, () => one(url, t0, options).then((r) => {
+    results.push(r);
+    options.onResult?.(r);
+  })));
+  return { url, results, totalMs: performance.now() - t0 };
+}
+
+function one(url: string, t0: number, options: BurstOptions): Promise<RequestResult> {
+  return new Promise((resolve) => {
+    const start = performance.now() - t0;
+    const done = (r: Omit<RequestResult, 'start' | 'end'>) => resolve({ start, end: performance.now() - t0, ...r });
+    // agent: false = a fresh connection per request, so the client never serializes.
+    const req = http.get(url, { agent: false, timeout: options.timeoutMs, signal: options.signal }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        if (status < 400) return done({ status });
+        done({ status, error: 'http', body: errorMessage(Buffer.concat(chunks).toString()) });
+      });
+      res.on('error', (err) => done({ status: res.statusCode, ...classify(err) }));
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
+    req.on('error', (err) => done(classify(err)));
+  });
+}
+
+export function classify(err: NodeJS.ErrnoException): { error: ErrorKind; message: string } {
+  const code = err.code ?? '';
+  if (code === 'ECONNREFUSED') return { error: 'refused', message: err.message };
+  if (code === 'ECONNRESET' || code === 'EPIPE' || err.message === 'socket hang up') return { error: 'reset', message: err.message };
+  if (code === 'ETIMEDOUT') return { error: 'timeout', message: err.message };
+  return { error: 'other', message: err.message || code };
+}
+
+function errorMessage(body: string): string {
+  try {
+    return (JSON.parse(body) as { message?: string }).message ?? body.slice(0, 200);
+  } catch {
+    return body.slice(0, 200);
+  }
+}

@@ -1,0 +1,183 @@
+// Test helpers: a real PostgreSQL, real servers in child processes, real sockets.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { EmbeddedPostgres } from '../src/db/embedded.ts';
+import { freePort } from '../src/net.ts';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const CLI = join(ROOT, 'src', 'cli.ts');
+const TSX = import.meta.resolve('tsx');
+
+/** A temporary folder the postgres OS user can traverse (mkdtemp makes it 0700). */
+export function tempDir(prefix = 'anp-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(dir, 0o755);
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Registers work for the file's final cleanup (runs even when tests fail). */
+export function onCleanup(fn: () => Promise<void>): void {
+  cleanups.push(fn);
+}
+
+let cluster: Promise<string> | undefined;
+const cleanups: (() => Promise<void>)[] = [];
+const children = new Set<ChildProcess>();
+
+// One hook for the whole file: servers first, then databases and clusters, newest first.
+after(async () => {
+  await Promise.all([...children].map((c) => stopChild(c, 'SIGKILL')));
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+/**
+ * The URL of a PostgreSQL cluster's maintenance database: the one test/run.ts started
+ * for the whole run (TEST_DATABASE_URL), or one started for this file alone.
+ */
+export function testCluster(): Promise<string> {
+  if (process.env.TEST_DATABASE_URL) return Promise.resolve(process.env.TEST_DATABASE_URL);
+  cluster ??= (async () => {
+    const dir = tempDir();
+    const embedded = new EmbeddedPostgres({ dataDir: dir, maxConnections: 200 });
+    cleanups.push(async () => {
+      await embedded.stop();
+    });
+    await embedded.start();
+    return withDatabase(embedded.url, 'postgres');
+  })();
+  return cluster;
+}
+
+/** A fresh, empty database in the test cluster, dropped after the file's tests. */
+export async function freshDatabase(): Promise<string> {
+  const admin = await testCluster();
+  const name = `t_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  await sql(admin, `CREATE DATABASE ${name}`);
+  cleanups.push(async () => {
+    await sql(admin, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  });
+  return withDatabase(admin, name);
+}
+
+export function withDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+export interface Server {
+  url: string;
+  proc: ChildProcess;
+  output: () => string;
+  /** SIGTERM and wait for the exit; returns the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function spawnCli(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT): ChildProcess {
+  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
+    cwd,
+    env: { ...cleanEnv(), LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+/** Starts `serve` on a free port and resolves once it prints its banner. */
+export async function startServer(env: Record<string, string | undefined>, args: string[] = []): Promise<Server> {
+  const port = await freePort();
+  const proc = spawnCli(['serve', ...args], { PORT: String(port), ...env });
+  let out = '';
+  proc.stdout!.on('data', (d) => { out += d; });
+  proc.stderr!.on('data', (d) => { out += d; });
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('Listening on http://')) {
+    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}:\n${out}`);
+    if (Date.now() > deadline) {
+      await stopChild(proc, 'SIGKILL');
+      throw new Error(`server did not start within 30 s:\n${out}`);
+    }
+    await delay(50);
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    proc,
+    output: () => out,
+    stop: (signal = 'SIGTERM') => stopChild(proc, signal),
+  };
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export async function runCli(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT): Promise<CliResult> {
+  const proc = spawnCli(args, env, cwd);
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.on('data', (d) => { stdout += d; });
+  proc.stderr!.on('data', (d) => { stderr += d; });
+  const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+  return { code, stdout, stderr };
+}
+
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
+  const code = await exited;
+  clearTimeout(timer);
+  return code;
+}
+
+/** The test's own environment minus settings that would leak into the servers. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const key of ['DATABASE_URL', 'PORT', 'HOST', 'WORKERS', 'APP_MODE', 'DB_MODE', 'POOL', 'POOL_SIZE', 'POOL_MAX_OVERFLOW', 'POOL_TIMEOUT', 'SLEEP_SECONDS', 'DATA_DIR']) {
+    delete env[key];
+  }
+  return env;
+}
+
+export function alive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Groups response times (ms) into waves: a gap of more than `gapMs` starts a new wave. */
+export function waves(endTimes: number[], gapMs = 150): number[][] {
+  const sorted = [...endTimes].sort((a, b) => a - b);
+  const out: number[][] = [];
+  for (const t of sorted) {
+    const last = out.at(-1);
+    if (last && t - last.at(-1)! <= gapMs) last.push(t);
+    else out.push([t]);
+  }
+  return out;
+}
