@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { EmbeddedPostgres } from '../src/db/embedded.ts';
 import { freePort } from '../src/net.ts';
+export { alive } from '../src/proc.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const CLI = join(ROOT, 'src', 'cli.ts');
@@ -158,16 +159,6 @@ function cleanEnv(): NodeJS.ProcessEnv {
     delete env[key];
   }
   return env;
-}
-
-export function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Groups response times (ms) into waves: a gap of more than `gapMs` starts a new wave. */
