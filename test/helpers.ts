@@ -1,19 +1,16 @@
 // Test helpers: a real PostgreSQL, real servers in child processes, real sockets.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { EmbeddedPostgres } from '../src/db/embedded.ts';
-import { freePort } from '../src/net.ts';
+import { spawnCli, startServerProcess, stopProcess, type ServerProcess } from '../src/server-process.ts';
 export { alive } from '../src/proc.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
-export const CLI = join(ROOT, 'src', 'cli.ts');
-const TSX = import.meta.resolve('tsx');
 
 /** A temporary folder the postgres OS user can traverse (mkdtemp makes it 0700). */
 export function tempDir(prefix = 'anp-test-'): string {
@@ -34,7 +31,7 @@ const children = new Set<ChildProcess>();
 
 // One hook for the whole file: servers first, then databases and clusters, newest first.
 after(async () => {
-  await Promise.all([...children].map((c) => stopChild(c, 'SIGKILL')));
+  await Promise.all([...children].map((c) => stopProcess(c, 'SIGKILL')));
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
 
@@ -83,47 +80,16 @@ export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(url: 
   }
 }
 
-export interface Server {
-  url: string;
-  proc: ChildProcess;
-  output: () => string;
-  /** SIGTERM and wait for the exit; returns the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
+export type Server = ServerProcess;
+
+/** Starts `serve` on a free port and resolves once it prints its banner; killed after the file at the latest. */
+export function startServer(env: Record<string, string | undefined>, args: string[] = []): Promise<Server> {
+  return startServerProcess(env, { args, onSpawn: track });
 }
 
-export function spawnCli(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT): ChildProcess {
-  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
-    cwd,
-    env: { ...cleanEnv(), LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+function track(child: ChildProcess): void {
   children.add(child);
   child.once('exit', () => children.delete(child));
-  return child;
-}
-
-/** Starts `serve` on a free port and resolves once it prints its banner. */
-export async function startServer(env: Record<string, string | undefined>, args: string[] = []): Promise<Server> {
-  const port = await freePort();
-  const proc = spawnCli(['serve', ...args], { PORT: String(port), ...env });
-  let out = '';
-  proc.stdout!.on('data', (d) => { out += d; });
-  proc.stderr!.on('data', (d) => { out += d; });
-  const deadline = Date.now() + 30_000;
-  while (!out.includes('Listening on http://')) {
-    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}:\n${out}`);
-    if (Date.now() > deadline) {
-      await stopChild(proc, 'SIGKILL');
-      throw new Error(`server did not start within 30 s:\n${out}`);
-    }
-    await delay(50);
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    proc,
-    output: () => out,
-    stop: (signal = 'SIGTERM') => stopChild(proc, signal),
-  };
 }
 
 export interface CliResult {
@@ -134,31 +100,13 @@ export interface CliResult {
 
 export async function runCli(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT): Promise<CliResult> {
   const proc = spawnCli(args, env, cwd);
+  track(proc);
   let stdout = '';
   let stderr = '';
   proc.stdout!.on('data', (d) => { stdout += d; });
   proc.stderr!.on('data', (d) => { stderr += d; });
   const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
   return { code, stdout, stderr };
-}
-
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
-  const code = await exited;
-  clearTimeout(timer);
-  return code;
-}
-
-/** The test's own environment minus settings that would leak into the servers. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const key of ['DATABASE_URL', 'PORT', 'HOST', 'WORKERS', 'APP_MODE', 'DB_MODE', 'POOL', 'POOL_SIZE', 'POOL_MAX_OVERFLOW', 'POOL_TIMEOUT', 'SLEEP_SECONDS', 'DATA_DIR']) {
-    delete env[key];
-  }
-  return env;
 }
 
 /** Groups response times (ms) into waves: a gap of more than `gapMs` starts a new wave. */

@@ -1,0 +1,160 @@
+// The `client` command: the original client.py, made into a load client.
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { burst, type Burst, type RequestResult } from './load.ts';
+import { writeReport } from './report.ts';
+import { errorLines, summarize, summaryLine, waveLine } from './summary.ts';
+
+export interface ClientOptions {
+  n: number;
+  url: string;
+  routes: string[];
+  seconds?: number;
+  json: boolean;
+  report?: string;
+  verbose: boolean;
+  timeoutMs?: number;
+}
+
+export const DEFAULT_ROUTES = ['/sleep/node/', '/sleep/postgres/'];
+/** Above this many requests per route, print the summary and waves, not every response. */
+const LINE_LIMIT = 50;
+
+export class ClientError extends Error {}
+
+export function routeUrl(base: string, route: string, seconds?: number): string {
+  const u = new URL(route, base);
+  if (seconds !== undefined) u.searchParams.set('seconds', String(seconds));
+  return u.toString();
+}
+
+/** Checks that something listens before firing N requests, to fail with one clear line. */
+export async function probe(url: string): Promise<void> {
+  const u = new URL(url);
+  await new Promise<void>((resolve, reject) => {
+    const socket = net.connect({ host: u.hostname, port: Number(u.port || 80) });
+    socket.setTimeout(5000, () => socket.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    socket.once('connect', () => { socket.end(); resolve(); });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'ECONNREFUSED' ? 'connection refused' : err.message;
+      reject(new ClientError(`Cannot connect to ${u.origin}: ${why}. Is the service running? Start it with: npm start`));
+    });
+  });
+}
+
+/** Node raises the soft limit to the hard one at start; say so when that is still too low. */
+export function checkFileLimit(n: number): void {
+  let limit: number;
+  try {
+    const m = /Max open files\s+(\d+|unlimited)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+    limit = !m || m[1] === 'unlimited' ? Infinity : Number(m[1]);
+  } catch {
+    return; // not Linux: let the OS say no
+  }
+  if (n + 64 > limit) {
+    throw new ClientError(`N=${n} needs about ${n + 64} open files but this process may open ${limit}: raise the limit (ulimit -n ${n + 1024}) or lower N`);
+  }
+}
+
+export async function runClient(options: ClientOptions, out: (line: string) => void = console.log): Promise<Burst[]> {
+  checkFileLimit(options.n);
+  await probe(options.url);
+  const bursts: Burst[] = [];
+  const perLine = options.verbose || options.n <= LINE_LIMIT;
+  for (const route of options.routes) {
+    const url = routeUrl(options.url, route, options.seconds);
+    if (!options.json) out(`Sending ${options.n} requests for ${url}...`);
+    const progress = options.json ? undefined : new Progress(options.n);
+    const b = await burst(url, options.n, {
+      timeoutMs: options.timeoutMs,
+      onResult: (r) => {
+        progress?.tick();
+        if (perLine && !options.json) {
+          progress?.clear();
+          out(responseLine(r));
+        }
+      },
+    });
+    progress?.stop();
+    if (!options.json) out(`\t= ${fmt(b.totalMs / 1000)}s TOTAL`);
+    bursts.push(b);
+  }
+  const sum = bursts.reduce((acc, b) => acc + b.totalMs, 0);
+  if (options.json) {
+    out(JSON.stringify(jsonDocument(options, bursts, sum), null, 2));
+  } else {
+    out('------------------------------------------');
+    out(`SUM TOTAL = ${(sum / 1000).toFixed(2)}s`);
+    for (const [i, b] of bursts.entries()) {
+      const s = summarize(b);
+      out(summaryLine(options.routes[i]!, s));
+      for (const line of errorLines(s)) out(line);
+      if (!perLine) out(waveLine(s));
+    }
+  }
+  if (options.report) {
+    writeReport(options.report, `client ${options.n} against ${options.url}`, [{ title: `${options.n} concurrent requests per route`, bursts }]);
+    if (!options.json) out(`Report written to ${options.report}`);
+  }
+  return bursts;
+}
+
+export function responseLine(r: RequestResult): string {
+  return r.status !== undefined
+    ? `\t@ ${fmt(r.end / 1000)}s got response [${r.status}]`
+    : `\t@ ${fmt(r.end / 1000)}s got error [${r.error}: ${r.message}]`;
+}
+
+/** Python's "%5.2f". */
+export const fmt = (x: number) => x.toFixed(2).padStart(5);
+
+function jsonDocument(options: ClientOptions, bursts: Burst[], sumMs: number) {
+  return {
+    n: options.n,
+    url: options.url,
+    seconds: options.seconds ?? null,
+    sumTotalMs: sumMs,
+    routes: bursts.map((b, i) => ({
+      route: options.routes[i],
+      url: b.url,
+      totalMs: b.totalMs,
+      summary: summarize(b),
+      requests: b.results.map((r) => ({
+        startMs: r.start, endMs: r.end, status: r.status ?? null, error: r.error ?? null, message: r.body ?? r.message ?? null,
+      })),
+    })),
+  };
+}
+
+/** A one-line progress indicator on stderr, shown only on a terminal and only after 2 s. */
+class Progress {
+  private done = 0;
+  private shown = false;
+  private readonly t0 = performance.now();
+  private readonly timer?: NodeJS.Timeout;
+
+  constructor(private readonly total: number) {
+    if (process.stderr.isTTY) this.timer = setInterval(() => this.render(), 200);
+  }
+
+  tick(): void {
+    this.done++;
+  }
+
+  clear(): void {
+    if (this.shown) process.stderr.write('\r\x1b[2K');
+    this.shown = false;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.clear();
+  }
+
+  private render(): void {
+    const elapsed = (performance.now() - this.t0) / 1000;
+    if (elapsed < 2) return;
+    process.stderr.write(`\r\x1b[2K  ${this.done}/${this.total} responses after ${elapsed.toFixed(1)} s`);
+    this.shown = true;
+  }
+}

@@ -1,0 +1,106 @@
+// A self-contained HTML report: one timeline per burst (a bar per request, from send
+// to response) drawn with Chart.js, which is inlined so the file opens offline.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { Burst } from './load.ts';
+import { latencyText, summarize, type Summary } from './summary.ts';
+
+export interface ReportSection {
+  title: string;
+  note?: string;
+  bursts: Burst[];
+}
+
+interface ChartData {
+  title: string;
+  note?: string;
+  bursts: { url: string; totalMs: number; summary: Summary; bars: [number, number, number][] }[];
+}
+
+// The UMD build is not in chart.js's exports map: find it beside the CommonJS entry.
+const chartJs = () => readFileSync(join(dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.min.js'), 'utf8');
+
+export function writeReport(file: string, title: string, sections: ReportSection[]): void {
+  const data: ChartData[] = sections.map((s) => ({
+    title: s.title,
+    note: s.note,
+    bursts: s.bursts.map((b) => ({
+      url: b.url,
+      totalMs: b.totalMs,
+      summary: summarize(b),
+      // [start s, end s, status] sorted by response time, so that waves show as steps.
+      bars: [...b.results].sort((x, y) => x.end - y.end).map((r) => [round(r.start), round(r.end), r.status ?? 0]),
+    })),
+  }));
+  writeFileSync(file, page(title, data));
+}
+
+const round = (ms: number) => Math.round(ms) / 1000;
+
+const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+function page(title: string, data: ChartData[]): string {
+  const json = JSON.stringify(data).replace(/</g, '\\u003c');
+  const rows = data.flatMap((section) => section.bursts.map((b) =>
+    `<tr><td>${escapeHtml(section.title)}</td><td>${escapeHtml(new URL(b.url).pathname + new URL(b.url).search)}</td><td>${b.bars.length}</td>` +
+    `<td>${b.summary.ok}</td><td>${b.summary.errors}</td><td>${(b.totalMs / 1000).toFixed(2)} s</td>` +
+    `<td>${latencyText(b.summary)}</td></tr>`)).join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
+<style>
+ body { font: 14px/1.4 system-ui, sans-serif; margin: 2rem; color: #222; }
+ table { border-collapse: collapse; margin: 1rem 0 2rem; } td, th { border: 1px solid #ccc; padding: .3rem .6rem; text-align: left; }
+ .chart { position: relative; width: 100%; max-width: 1100px; margin-bottom: 2rem; }
+ .note { color: #555; }
+</style></head>
+<body>
+<h1>${escapeHtml(title)}</h1>
+<p class="note">Each bar is one request, from the moment it was sent to the moment its response had fully arrived,
+sorted by arrival. Green: 2xx; red: an error. Bars that end together are a wave: they were served together.</p>
+<table><thead><tr><th>scenario</th><th>route</th><th>requests</th><th>ok</th><th>errors</th><th>total</th><th>latency</th></tr></thead>
+<tbody>
+${rows}
+</tbody></table>
+<div id="charts"></div>
+<script>${chartJs()}</script>
+<script id="data" type="application/json">${json}</script>
+<script>
+const data = JSON.parse(document.getElementById('data').textContent);
+const root = document.getElementById('charts');
+for (const section of data) {
+  const h2 = document.createElement('h2'); h2.textContent = section.title; root.append(h2);
+  if (section.note) { const p = document.createElement('p'); p.className = 'note'; p.textContent = section.note; root.append(p); }
+  for (const burst of section.bursts) {
+    const h3 = document.createElement('h3');
+    h3.textContent = burst.url + ': ' + burst.bars.length + ' requests, ' + (burst.totalMs / 1000).toFixed(2) + ' s';
+    const box = document.createElement('div'); box.className = 'chart';
+    box.style.height = Math.min(900, 120 + burst.bars.length * 6) + 'px';
+    const canvas = document.createElement('canvas'); canvas.className = 'timeline';
+    box.append(canvas); root.append(h3, box);
+    new Chart(canvas, {
+      type: 'bar',
+      data: { labels: burst.bars.map((_, i) => i + 1), datasets: [{
+        label: 'request (send to response)',
+        data: burst.bars.map((b) => [b[0], b[1]]),
+        backgroundColor: burst.bars.map((b) => b[2] >= 200 && b[2] < 400 ? '#2e9b57' : '#d33c3c'),
+        barPercentage: 1, categoryPercentage: 0.9, minBarLength: 2,
+      }] },
+      options: {
+        indexAxis: 'y', animation: false, maintainAspectRatio: false,
+        plugins: { legend: { display: false }, tooltip: { callbacks: { label: (c) => {
+          const b = burst.bars[c.dataIndex]; return 'sent ' + b[0].toFixed(2) + ' s, answered ' + b[1].toFixed(2) + ' s, status ' + (b[2] || 'error');
+        } } } },
+        scales: {
+          x: { type: 'linear', min: 0, title: { display: true, text: 'seconds since the burst started' } },
+          y: { title: { display: true, text: 'requests, by arrival' }, ticks: { autoSkip: true, maxTicksLimit: 20 } },
+        },
+      },
+    });
+  }
+}
+window.reportReady = true;
+</script>
+</body></html>
+`;
+}

@@ -1,0 +1,69 @@
+// Runs `serve` as a child process (for the demo, the benchmarks and the tests) and
+// resolves once it listens.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as delay } from 'node:timers/promises';
+import { freePort } from './net.ts';
+
+const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+
+/** Settings a parent's environment must not leak into a child server. */
+const SETTINGS_ENV = ['DATABASE_URL', 'PORT', 'HOST', 'WORKERS', 'APP_MODE', 'DB_MODE', 'POOL', 'POOL_SIZE', 'POOL_MAX_OVERFLOW',
+  'POOL_TIMEOUT', 'SLEEP_SECONDS', 'DATA_DIR', 'LOG_LEVEL', 'LOG_SQL', 'SHUTDOWN_GRACE', 'PG_MAX_CONNECTIONS'];
+
+export interface ServerProcess {
+  url: string;
+  proc: ChildProcess;
+  output(): string;
+  /** Sends `signal` (SIGTERM by default), waits for the exit and returns its code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function spawnCli(args: string[], env: Record<string, string | undefined> = {}, cwd?: string): ChildProcess {
+  const base = { ...process.env };
+  for (const key of SETTINGS_ENV) delete base[key];
+  return spawn(process.execPath, ['--import', TSX, CLI, ...args], {
+    cwd,
+    env: { ...base, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+export async function startServerProcess(
+  env: Record<string, string | undefined>,
+  options: { args?: string[]; cwd?: string; onSpawn?: (proc: ChildProcess) => void; timeoutMs?: number } = {},
+): Promise<ServerProcess> {
+  const port = env.PORT ? Number(env.PORT) : await freePort();
+  const proc = spawnCli(['serve', ...(options.args ?? [])], { ...env, PORT: String(port) }, options.cwd);
+  options.onSpawn?.(proc);
+  let out = '';
+  proc.stdout!.on('data', (d) => { out += d; });
+  proc.stderr!.on('data', (d) => { out += d; });
+  const server: ServerProcess = {
+    url: `http://127.0.0.1:${port}`,
+    proc,
+    output: () => out,
+    stop: (signal = 'SIGTERM') => stopProcess(proc, signal),
+  };
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  while (!out.includes('Listening on http://')) {
+    if (proc.exitCode !== null) throw new Error(`server exited with code ${proc.exitCode}:\n${out.trim()}`);
+    if (Date.now() > deadline) {
+      await stopProcess(proc, 'SIGKILL');
+      throw new Error(`server did not start in time:\n${out.trim()}`);
+    }
+    await delay(25);
+  }
+  return server;
+}
+
+export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', forceAfterMs = 40_000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), forceAfterMs);
+  const code = await exited;
+  clearTimeout(timer);
+  return code;
+}
