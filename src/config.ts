@@ -19,6 +19,8 @@ export interface Config {
   poolSize: number;
   poolMaxOverflow: number;
   poolTimeout: number;
+  poolQueueMax: number;
+  statementTimeout: number;
   workers: number;
   shutdownGrace: number;
   logLevel: string;
@@ -96,6 +98,8 @@ export const SETTINGS = {
   poolSize: setting({ env: 'POOL_SIZE', flag: 'pool-size', default: 5, accepts: 'an integer from 1 to 1000', help: 'Connections kept open per process', parse: int(1, 1000) }),
   poolMaxOverflow: setting({ env: 'POOL_MAX_OVERFLOW', flag: 'pool-max-overflow', default: 10, accepts: 'an integer from 0 to 1000', help: 'Extra connections opened under load, closed again when idle', parse: int(0, 1000) }),
   poolTimeout: setting({ env: 'POOL_TIMEOUT', flag: 'pool-timeout', default: 30, accepts: 'a number of seconds from 0.001 to 3600', help: 'How long a request waits for a connection before HTTP 503', parse: num(0.001, 3600) }),
+  poolQueueMax: setting({ env: 'POOL_QUEUE_MAX', flag: 'pool-queue-max', default: 1000, accepts: 'an integer from 0 to 1000000', help: 'Requests that may wait for a connection; beyond it, an immediate 503', parse: int(0, 1_000_000) }),
+  statementTimeout: setting({ env: 'STATEMENT_TIMEOUT', flag: 'statement-timeout', default: 0, accepts: 'a number of seconds from 0 to 3600 (0 = off)', help: "PostgreSQL's statement_timeout for our connections (0 = off)", parse: num(0, 3600) }),
   workers: setting({ env: 'WORKERS', flag: 'workers', default: 1, accepts: 'an integer from 1 to 64', help: 'Processes serving requests (node:cluster), each with its own pool', parse: int(1, 64) }),
   shutdownGrace: setting({ env: 'SHUTDOWN_GRACE', flag: 'shutdown-grace', default: 30, accepts: 'a number of seconds from 0 to 3600', help: 'How long in-flight requests may run after SIGTERM/SIGINT', parse: num(0, 3600) }),
   logLevel: setting({ env: 'LOG_LEVEL', flag: 'log-level', default: 'info', accepts: LOG_LEVELS.join(', '), help: 'Log level (debug logs every request)', parse: oneOf(LOG_LEVELS) }),

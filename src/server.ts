@@ -107,6 +107,9 @@ async function startHttp(config: Config, url: string, log: Logger): Promise<Http
     size: config.poolSize,
     maxOverflow: config.poolMaxOverflow,
     timeoutMs: config.poolTimeout * 1000,
+    queueMax: config.poolQueueMax,
+    statementTimeoutMs: config.statementTimeout * 1000,
+    prepare: true,
     logSql: config.logSql,
     onError: (err) => log.warn({ err: err.message }, 'idle database connection failed; dropped from the pool'),
   };

@@ -1,5 +1,6 @@
 // Test helpers: a real PostgreSQL, real servers in child processes, real sockets.
 import type { ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,4 +120,38 @@ export function waves(endTimes: number[], gapMs = 150): number[][] {
     else out.push([t]);
   }
   return out;
+}
+
+export interface Response {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  json: unknown;
+  ms: number;
+}
+
+/** One HTTP request on its own connection. */
+export function request(
+  base: string,
+  method: string,
+  path: string,
+  opts: { 'content-type'?: string; body?: string; headers?: Record<string, string>; signal?: AbortSignal } = {},
+): Promise<Response> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts['content-type']) headers['content-type'] = opts['content-type'];
+    const req = http.request(new URL(path, base), { method, headers, agent: false, signal: opts.signal }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { body += c; });
+      res.on('end', () => {
+        let json: unknown;
+        try { json = body ? JSON.parse(body) : undefined; } catch { json = undefined; }
+        resolve({ status: res.statusCode!, headers: res.headers, body, json, ms: performance.now() - t0 });
+      });
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
 }

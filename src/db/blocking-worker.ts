@@ -2,33 +2,30 @@
 // the async store. The main thread waits for each answer synchronously.
 import { runAsWorker } from 'synckit';
 import { serializeError } from './errors.ts';
-import { AsyncTodoStore, type StoreOptions } from './todos.ts';
-import type { BridgeRequest, BridgeResponse } from './blocking.ts';
+import { AsyncTodoStore, type CallContext } from './todos.ts';
+import { CONTEXT_ARG, type BridgeRequest, type BridgeResponse } from './blocking.ts';
 
 let store: AsyncTodoStore | undefined;
 const sqlLog: [string, unknown[]][] = [];
 
-async function handle(req: BridgeRequest): Promise<unknown> {
+async function handle(req: BridgeRequest, ctx: CallContext): Promise<unknown> {
   if (req.op === 'open') {
-    const options: StoreOptions = { ...req.options, onError: () => {} };
-    store = new AsyncTodoStore(options, options.logSql ? (text, params) => sqlLog.push([text, [...params]]) : undefined);
+    const log = req.options.logSql ? (text: string, params: readonly unknown[]) => sqlLog.push([text, [...params]]) : undefined;
+    store = new AsyncTodoStore({ ...req.options, onError: () => {} }, log);
     return null;
   }
   if (!store) throw new Error('blocking bridge used before open');
-  switch (req.op) {
-    case 'listTodos': return store.listTodos();
-    case 'sleepThenList': return store.sleepThenList(req.seconds);
-    case 'ping': return store.ping();
-    case 'stats': return store.stats();
-    case 'close': return store.close();
-  }
+  const method = store[req.method] as (...args: unknown[]) => unknown;
+  const at = CONTEXT_ARG[req.method];
+  return method.apply(store, at === undefined ? req.args : [...Array.from({ length: at }, (_, i) => req.args[i]), ctx]);
 }
 
 runAsWorker(async (req: BridgeRequest): Promise<BridgeResponse> => {
+  const ctx: CallContext = {};
   try {
-    const value = await handle(req);
-    return { ok: true, value, sql: sqlLog.splice(0) };
+    const value = await handle(req, ctx);
+    return { ok: true, value, lease: ctx.lease, sql: sqlLog.splice(0) };
   } catch (err) {
-    return { ok: false, error: serializeError(err), sql: sqlLog.splice(0) };
+    return { ok: false, error: serializeError(err), lease: ctx.lease, sql: sqlLog.splice(0) };
   }
 });

@@ -1,61 +1,90 @@
 // Blocking database calls, on purpose: the way psycopg2 without psycogreen blocks a
 // gevent worker. Every call waits synchronously (Atomics.wait inside synckit) while a
 // worker thread does the real round trip, so the event loop is stalled for all of it.
+// Nothing can react to a client that goes away meanwhile: that is the point.
 import { createSyncFn } from 'synckit';
 import { reviveError, type serializeError } from './errors.ts';
 import type { PoolStats } from './pool.ts';
 import type { Todo } from './schema.ts';
-import type { SqlLogger, StoreOptions, TodoStore } from './todos.ts';
+import type { CallContext, LeaseTiming, ListFilter, SqlLogger, StoreOptions, TodoInput, TodoPatch, TodoStore } from './todos.ts';
+
+export type StoreMethod = Exclude<keyof TodoStore, 'close'> | 'close';
 
 export type BridgeRequest =
   | { op: 'open'; options: Omit<StoreOptions, 'onError'> }
-  | { op: 'listTodos' }
-  | { op: 'sleepThenList'; seconds: number }
-  | { op: 'ping' }
-  | { op: 'stats' }
-  | { op: 'close' };
+  | { op: 'call'; method: StoreMethod; args: unknown[] };
 
-export type BridgeResponse =
-  | { ok: true; value: unknown; sql: [string, unknown[]][] }
-  | { ok: false; error: ReturnType<typeof serializeError>; sql: [string, unknown[]][] };
+export interface BridgeResponse {
+  ok: boolean;
+  value?: unknown;
+  error?: ReturnType<typeof serializeError>;
+  lease?: LeaseTiming;
+  sql: [string, unknown[]][];
+}
+
+/** Where each store method takes its CallContext (the worker fills in the lease timing). */
+export const CONTEXT_ARG: Partial<Record<StoreMethod, number>> = {
+  listTodos: 1, getTodo: 1, createTodo: 1, updateTodo: 2, deleteTodo: 1, sleepThenList: 1, ping: 0,
+};
 
 const workerFile = new URL('./blocking-worker.mjs', import.meta.url);
 
 export class BlockingTodoStore implements TodoStore {
-  private readonly call: (req: BridgeRequest) => BridgeResponse;
+  private readonly bridge: (req: BridgeRequest) => BridgeResponse;
 
   constructor(options: StoreOptions, private readonly logSql?: SqlLogger) {
-    this.call = createSyncFn<(req: BridgeRequest) => Promise<BridgeResponse>>(workerFile);
+    this.bridge = createSyncFn<(req: BridgeRequest) => Promise<BridgeResponse>>(workerFile);
     const { onError: _ignored, ...plain } = options;
     this.send({ op: 'open', options: { ...plain, logSql: Boolean(logSql) } });
   }
 
-  // async only to fit the interface: the body runs, and blocks, before the caller resumes.
-  async listTodos(): Promise<Todo[]> {
-    return this.send({ op: 'listTodos' }) as Todo[];
+  // async only to fit the interface: each body runs, and blocks, before the caller resumes.
+  async listTodos(filter?: ListFilter, ctx?: CallContext): Promise<Todo[]> {
+    return this.call('listTodos', [filter], ctx) as Todo[];
   }
 
-  async sleepThenList(seconds: number): Promise<Todo[]> {
-    return this.send({ op: 'sleepThenList', seconds }) as Todo[];
+  async getTodo(id: number, ctx?: CallContext): Promise<Todo | undefined> {
+    return this.call('getTodo', [id], ctx) as Todo | undefined;
   }
 
-  async ping(): Promise<void> {
-    this.send({ op: 'ping' });
+  async createTodo(input: TodoInput, ctx?: CallContext): Promise<Todo> {
+    return this.call('createTodo', [input], ctx) as Todo;
+  }
+
+  async updateTodo(id: number, patch: TodoPatch, ctx?: CallContext): Promise<Todo | undefined> {
+    return this.call('updateTodo', [id, patch], ctx) as Todo | undefined;
+  }
+
+  async deleteTodo(id: number, ctx?: CallContext): Promise<boolean> {
+    return this.call('deleteTodo', [id], ctx) as boolean;
+  }
+
+  async sleepThenList(seconds: number, ctx?: CallContext): Promise<Todo[]> {
+    return this.call('sleepThenList', [seconds], ctx) as Todo[];
+  }
+
+  async ping(ctx?: CallContext): Promise<void> {
+    this.call('ping', [], ctx);
   }
 
   stats(): PoolStats {
-    return this.send({ op: 'stats' }) as PoolStats;
+    return this.call('stats', []) as PoolStats;
   }
 
   async close(): Promise<void> {
-    this.send({ op: 'close' });
+    this.call('close', []);
   }
 
-  private send(req: BridgeRequest): unknown {
-    const res = this.call(req);
-    for (const [text, params] of res.sql) this.logSql?.(text, params);
-    if (!res.ok) throw reviveError(res.error);
+  private call(method: StoreMethod, args: unknown[], ctx?: CallContext): unknown {
+    const res = this.send({ op: 'call', method, args });
+    if (ctx && res.lease) ctx.lease = res.lease;
     return res.value;
   }
 
+  private send(req: BridgeRequest): BridgeResponse {
+    const res = this.bridge(req);
+    for (const [text, params] of res.sql) this.logSql?.(text, params);
+    if (!res.ok) throw reviveError(res.error!);
+    return res;
+  }
 }

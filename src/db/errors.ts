@@ -23,6 +23,20 @@ export class PoolTimeoutError extends ServiceError {
   }
 }
 
+/** More requests wait for a connection than POOL_QUEUE_MAX allows: shed load at once. */
+export class PoolQueueFullError extends ServiceError {
+  constructor(queueMax: number) {
+    super(`too many requests waiting for a database connection (POOL_QUEUE_MAX ${queueMax}); retry later`, 'POOL_QUEUE_FULL', 503, 1);
+  }
+}
+
+/** The HTTP client went away; nobody will read the answer (499, as nginx logs it). */
+export class ClientGoneError extends ServiceError {
+  constructor() {
+    super('the client closed the connection; its database work was cancelled', 'CLIENT_GONE', 499);
+  }
+}
+
 export class DatabaseUnavailableError extends ServiceError {
   constructor(cause: unknown) {
     super(`database unavailable: ${describe(cause)}`, 'DB_UNAVAILABLE', 503, 1);

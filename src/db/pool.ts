@@ -8,7 +8,7 @@
 //
 // NullPool: a new connection for every checkout, closed on release.
 import pg from 'pg';
-import { DatabaseUnavailableError, PoolTimeoutError } from './errors.ts';
+import { ClientGoneError, DatabaseUnavailableError, PoolQueueFullError, PoolTimeoutError } from './errors.ts';
 
 /** How long an overflow connection may sit idle before it is closed. */
 const OVERFLOW_IDLE_MS = 1000;
@@ -19,6 +19,10 @@ export interface PoolOptions {
   size: number;
   maxOverflow: number;
   timeoutMs: number;
+  /** Most requests that may wait for a connection; beyond it they are refused at once. */
+  queueMax?: number;
+  /** PostgreSQL's statement_timeout for our connections, in ms (0 or unset: none). */
+  statementTimeoutMs?: number;
   onError?: (err: Error) => void;
 }
 
@@ -45,6 +49,7 @@ export interface PoolStats {
   /** Counters since start. */
   acquired: number;
   timeouts: number;
+  rejected: number;
   connectErrors: number;
 }
 
@@ -56,6 +61,15 @@ export interface ConnectionPool {
 
 export function createPool(options: PoolOptions): ConnectionPool {
   return options.kind === 'none' ? new NullPool(options) : new QueuePool(options);
+}
+
+function clientConfig(options: PoolOptions): pg.ClientConfig {
+  return {
+    connectionString: options.connectionString,
+    connectionTimeoutMillis: options.timeoutMs,
+    // Sent at connect time, so it holds for every statement on the connection.
+    ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+  };
 }
 
 interface Waiter {
@@ -72,18 +86,19 @@ class Gate {
   // A Set keeps insertion order (FIFO) and removes a timed-out waiter in O(1).
   private readonly waiters = new Set<Waiter>();
 
-  constructor(private readonly capacity: number) {}
+  constructor(private readonly capacity: number, private readonly queueMax = Infinity) {}
 
   get waiting(): number {
     return this.waiters.size;
   }
 
-  enter(timeoutMs: number, onTimeout: () => Error, signal?: AbortSignal): Promise<void> {
-    signal?.throwIfAborted();
+  enter(timeoutMs: number, onTimeout: () => Error, onFull: () => Error, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(new ClientGoneError());
     if (this.active < this.capacity && this.waiters.size === 0) {
       this.active++;
       return Promise.resolve();
     }
+    if (this.waiters.size >= this.queueMax) return Promise.reject(onFull());
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
@@ -92,7 +107,7 @@ class Gate {
         timer: setTimeout(() => this.drop(waiter, onTimeout()), timeoutMs),
       };
       if (signal) {
-        waiter.onAbort = () => this.drop(waiter, signal.reason as Error);
+        waiter.onAbort = () => this.drop(waiter, new ClientGoneError());
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
       this.waiters.add(waiter);
@@ -125,16 +140,15 @@ class Gate {
 class QueuePool implements ConnectionPool {
   private readonly pg: pg.Pool;
   private readonly gate: Gate;
-  private counters = { acquired: 0, timeouts: 0, connectErrors: 0 };
+  private counters = { acquired: 0, timeouts: 0, rejected: 0, connectErrors: 0 };
 
   constructor(private readonly options: PoolOptions) {
-    this.gate = new Gate(options.size + options.maxOverflow);
+    this.gate = new Gate(options.size + options.maxOverflow, options.queueMax);
     this.pg = new pg.Pool({
-      connectionString: options.connectionString,
+      ...clientConfig(options),
       max: options.size + options.maxOverflow,
       min: options.size,
       idleTimeoutMillis: OVERFLOW_IDLE_MS,
-      connectionTimeoutMillis: options.timeoutMs,
     });
     // An idle connection that breaks (server restarted) is reported here; without a
     // listener the process would crash. pg.Pool drops the client by itself.
@@ -147,6 +161,9 @@ class QueuePool implements ConnectionPool {
     await this.gate.enter(timeoutMs, () => {
       this.counters.timeouts++;
       return new PoolTimeoutError(size, maxOverflow, timeoutMs / 1000);
+    }, () => {
+      this.counters.rejected++;
+      return new PoolQueueFullError(this.options.queueMax ?? Infinity);
     }, signal);
     const overflow = this.gate.active > size;
     let client: pg.PoolClient;
@@ -195,17 +212,14 @@ class QueuePool implements ConnectionPool {
 
 class NullPool implements ConnectionPool {
   private open = 0;
-  private counters = { acquired: 0, timeouts: 0, connectErrors: 0 };
+  private counters = { acquired: 0, timeouts: 0, rejected: 0, connectErrors: 0 };
 
   constructor(private readonly options: PoolOptions) {}
 
   async acquire(signal?: AbortSignal): Promise<Lease> {
-    signal?.throwIfAborted();
+    if (signal?.aborted) throw new ClientGoneError();
     const started = performance.now();
-    const client = new pg.Client({
-      connectionString: this.options.connectionString,
-      connectionTimeoutMillis: this.options.timeoutMs,
-    });
+    const client = new pg.Client(clientConfig(this.options));
     client.on('error', (err) => this.options.onError?.(err));
     this.open++;
     try {

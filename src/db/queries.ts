@@ -1,5 +1,6 @@
 // Typed SQL, built with Kysely and executed by us on a connection we checked out:
-// the pool (and its waiting, cancelling and accounting) stays in our hands.
+// the pool (its waiting, cancelling and accounting) stays in our hands.
+// Every value is a bound parameter; nothing is spliced into SQL text.
 import {
   DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, sql,
   type CompiledQuery,
@@ -15,19 +16,45 @@ const builder = new Kysely<Schema>({
   },
 });
 
-export interface Query<Row> {
-  /** Set for fixed statements: pg prepares them once per connection. */
-  name?: string;
-  compiled: CompiledQuery<Row>;
+export type Query<Row> = CompiledQuery<Row>;
+
+export interface ListFilter {
+  done?: boolean;
+  limit?: number;
+  offset?: number;
 }
 
-const named = <Row>(name: string, compiled: CompiledQuery<Row>): Query<Row> => ({ name, compiled });
+export interface TodoInput {
+  title: string;
+  done: boolean;
+  priority: number;
+}
 
-export const allTodos: Query<Todo> = named('all_todos',
-  builder.selectFrom('todo').select(['id', 'title', 'done', 'priority']).orderBy('id').compile());
+export type TodoPatch = Partial<TodoInput>;
 
-export const sleep = (seconds: number): Query<{ pg_sleep: string }> => ({
-  compiled: sql<{ pg_sleep: string }>`SELECT pg_sleep(${seconds})`.compile(builder),
-});
+const columns = ['id', 'title', 'done', 'priority'] as const;
 
-export const ping: Query<{ ok: number }> = named('ping', sql<{ ok: number }>`SELECT 1 AS ok`.compile(builder));
+export function listTodos(filter: ListFilter = {}): Query<Todo> {
+  let q = builder.selectFrom('todo').select(columns).orderBy('id');
+  if (filter.done !== undefined) q = q.where('done', '=', filter.done);
+  if (filter.limit !== undefined) q = q.limit(filter.limit);
+  if (filter.offset !== undefined) q = q.offset(filter.offset);
+  return q.compile();
+}
+
+export const getTodo = (id: number): Query<Todo> =>
+  builder.selectFrom('todo').select(columns).where('id', '=', id).compile();
+
+export const insertTodo = (input: TodoInput): Query<Todo> =>
+  builder.insertInto('todo').values(input).returning(columns).compile();
+
+export const updateTodo = (id: number, patch: TodoPatch): Query<Todo> =>
+  builder.updateTable('todo').set(patch).where('id', '=', id).returning(columns).compile();
+
+export const deleteTodo = (id: number): Query<{ id: number }> =>
+  builder.deleteFrom('todo').where('id', '=', id).returning('id').compile();
+
+export const sleep = (seconds: number): Query<{ pg_sleep: string }> =>
+  sql<{ pg_sleep: string }>`SELECT pg_sleep(${seconds})`.compile(builder);
+
+export const ping = (): Query<{ ok: number }> => sql<{ ok: number }>`SELECT 1 AS ok`.compile(builder);

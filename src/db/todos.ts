@@ -1,46 +1,91 @@
-// The data access the routes need, over a connection pool.
+// What the routes need from the database, over a connection pool.
+import net from 'node:net';
 import type pg from 'pg';
-import { DatabaseUnavailableError, ServiceError } from './errors.ts';
+import { serialize } from 'pg-protocol';
+import { ClientGoneError, DatabaseUnavailableError, QueryTimeoutError, ServiceError } from './errors.ts';
 import { createPool, type ConnectionPool, type PoolOptions, type PoolStats } from './pool.ts';
-import { allTodos, ping, sleep, type Query } from './queries.ts';
+import * as q from './queries.ts';
+import type { ListFilter, Query, TodoInput, TodoPatch } from './queries.ts';
 import type { Todo } from './schema.ts';
+
+export type { ListFilter, TodoInput, TodoPatch } from './queries.ts';
 
 export interface StoreOptions extends PoolOptions {
   logSql?: boolean;
+  /** Named (server-side prepared) statements: parsed once per connection. */
+  prepare?: boolean;
 }
 
 export type SqlLogger = (sql: string, params: readonly unknown[]) => void;
 
+/** How one request used the pool: filled in by the store, read by logs and metrics. */
+export interface LeaseTiming {
+  waitMs: number;
+  holdMs: number;
+  overflow: boolean;
+}
+
+export interface CallContext {
+  /** Aborted when the HTTP client goes away: leave the queue, cancel the query. */
+  signal?: AbortSignal;
+  lease?: LeaseTiming;
+}
+
 /** What the routes call. The blocking bridge implements the same interface. */
 export interface TodoStore {
-  listTodos(): Promise<Todo[]>;
-  /** pg_sleep, then the todo query, on one connection checkout. */
-  sleepThenList(seconds: number): Promise<Todo[]>;
-  ping(): Promise<void>;
+  listTodos(filter?: ListFilter, ctx?: CallContext): Promise<Todo[]>;
+  getTodo(id: number, ctx?: CallContext): Promise<Todo | undefined>;
+  createTodo(input: TodoInput, ctx?: CallContext): Promise<Todo>;
+  updateTodo(id: number, patch: TodoPatch, ctx?: CallContext): Promise<Todo | undefined>;
+  deleteTodo(id: number, ctx?: CallContext): Promise<boolean>;
+  /** pg_sleep, then the todo list, on one connection checkout. */
+  sleepThenList(seconds: number, ctx?: CallContext): Promise<Todo[]>;
+  ping(ctx?: CallContext): Promise<void>;
   stats(): PoolStats;
   close(): Promise<void>;
 }
 
+const ALL_TODOS = q.listTodos();
+
 export class AsyncTodoStore implements TodoStore {
   private readonly pool: ConnectionPool;
+  private readonly names = new Map<string, string>();
 
-  constructor(options: StoreOptions, private readonly logSql?: SqlLogger) {
+  constructor(private readonly options: StoreOptions, private readonly logSql?: SqlLogger) {
     this.pool = createPool(options);
   }
 
-  listTodos(): Promise<Todo[]> {
-    return this.withConnection((c) => this.run(c, allTodos));
+  listTodos(filter: ListFilter = {}, ctx?: CallContext): Promise<Todo[]> {
+    const query = Object.keys(filter).length ? q.listTodos(filter) : ALL_TODOS;
+    return this.withConnection(ctx, (c) => this.run(c, query));
   }
 
-  sleepThenList(seconds: number): Promise<Todo[]> {
-    return this.withConnection(async (c) => {
-      await this.run(c, sleep(seconds));
-      return this.run(c, allTodos);
+  async getTodo(id: number, ctx?: CallContext): Promise<Todo | undefined> {
+    return (await this.withConnection(ctx, (c) => this.run(c, q.getTodo(id))))[0];
+  }
+
+  async createTodo(input: TodoInput, ctx?: CallContext): Promise<Todo> {
+    return (await this.withConnection(ctx, (c) => this.run(c, q.insertTodo(input))))[0]!;
+  }
+
+  async updateTodo(id: number, patch: TodoPatch, ctx?: CallContext): Promise<Todo | undefined> {
+    if (Object.keys(patch).length === 0) return this.getTodo(id, ctx);
+    return (await this.withConnection(ctx, (c) => this.run(c, q.updateTodo(id, patch))))[0];
+  }
+
+  async deleteTodo(id: number, ctx?: CallContext): Promise<boolean> {
+    return (await this.withConnection(ctx, (c) => this.run(c, q.deleteTodo(id)))).length > 0;
+  }
+
+  sleepThenList(seconds: number, ctx?: CallContext): Promise<Todo[]> {
+    return this.withConnection(ctx, async (c) => {
+      await this.run(c, q.sleep(seconds));
+      return this.run(c, ALL_TODOS);
     });
   }
 
-  async ping(): Promise<void> {
-    await this.withConnection((c) => this.run(c, ping));
+  async ping(ctx?: CallContext): Promise<void> {
+    await this.withConnection(ctx, (c) => this.run(c, q.ping()));
   }
 
   stats(): PoolStats {
@@ -51,25 +96,79 @@ export class AsyncTodoStore implements TodoStore {
     return this.pool.end();
   }
 
-  private async withConnection<T>(fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
-    const lease = await this.pool.acquire();
+  private async withConnection<T>(ctx: CallContext | undefined, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+    const signal = ctx?.signal;
+    const lease = await this.pool.acquire(signal);
+    const acquired = performance.now();
+    const canceller = signal ? new Canceller(lease.client, signal) : undefined;
     try {
+      if (signal?.aborted) throw new ClientGoneError();
       const result = await fn(lease.client);
-      lease.release();
+      lease.release(canceller?.used ? new Error('cancelled') : undefined);
       return result;
     } catch (err) {
       const broken = isConnectionError(err);
-      lease.release(broken ? (err as Error) : undefined);
-      throw broken ? new DatabaseUnavailableError(err) : err;
+      // After a cancel, the connection is not reused: a CancelRequest that arrives late
+      // would otherwise stop the next request's query on the same backend.
+      lease.release(broken || canceller?.used ? (err as Error) : undefined);
+      throw translate(err, broken, signal);
+    } finally {
+      canceller?.dispose();
+      if (ctx) ctx.lease = { waitMs: lease.waitMs, holdMs: performance.now() - acquired, overflow: lease.overflow };
     }
   }
 
   private async run<Row>(client: pg.ClientBase, query: Query<Row>): Promise<Row[]> {
-    const { sql, parameters } = query.compiled;
+    const { sql, parameters } = query;
     this.logSql?.(sql, parameters);
-    const result = await client.query<Row & pg.QueryResultRow>({ name: query.name, text: sql, values: parameters as unknown[] });
+    const result = await client.query<Row & pg.QueryResultRow>({ name: this.statementName(sql), text: sql, values: parameters as unknown[] });
     return result.rows;
   }
+
+  /** One name per distinct SQL text; the set of texts is small (queries vary by shape, not value). */
+  private statementName(sql: string): string | undefined {
+    if (!this.options.prepare) return undefined;
+    let name = this.names.get(sql);
+    if (!name) this.names.set(sql, (name = `s${this.names.size + 1}`));
+    return name;
+  }
+}
+
+/**
+ * Cancels the running query when the signal aborts, and again if it is still running a
+ * second later (a CancelRequest that reaches an idle backend, before the query started,
+ * is ignored by PostgreSQL).
+ */
+class Canceller {
+  used = false;
+  private timer?: NodeJS.Timeout;
+  private readonly onAbort = () => this.cancel(3);
+
+  constructor(private readonly client: pg.ClientBase, private readonly signal: AbortSignal) {
+    signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  dispose(): void {
+    this.signal.removeEventListener('abort', this.onAbort);
+    clearTimeout(this.timer);
+  }
+
+  private cancel(triesLeft: number): void {
+    this.used = true;
+    cancelQuery(this.client);
+    if (triesLeft > 1) this.timer = setTimeout(() => this.cancel(triesLeft - 1), 1000);
+  }
+}
+
+/**
+ * Asks PostgreSQL to stop the query running on `client`: the protocol's CancelRequest,
+ * sent on a separate short-lived socket (it needs no pool slot and no authentication).
+ */
+export function cancelQuery(client: pg.ClientBase): void {
+  const { host, port, processID, secretKey } = client as unknown as { host: string; port: number; processID: number | null; secretKey: number | null };
+  if (processID === null || secretKey === null) return;
+  const socket = net.connect(port, host, () => socket.end(serialize.cancel(processID, secretKey)));
+  socket.on('error', () => {}); // best effort: if the server is gone, so is the query
 }
 
 /** Errors after which a connection must not go back to the pool. */
@@ -79,5 +178,15 @@ function isConnectionError(err: unknown): boolean {
   // SQLSTATE class 08 (connection exception), 57P01-03 (server shutting down / starting).
   if (code.startsWith('08') || /^57P0[123]$/.test(code)) return true;
   if (/^E(CONNRESET|CONNREFUSED|PIPE|TIMEDOUT)$/.test(code)) return true;
-  return /Connection terminated|not queryable|ended/i.test((err as Error).message ?? '');
+  return /Connection terminated|not queryable|has been closed/i.test((err as Error).message ?? '');
+}
+
+function translate(err: unknown, broken: boolean, signal?: AbortSignal): unknown {
+  if (err instanceof ServiceError) return err;
+  if ((err as { code?: string }).code === '57014') {
+    // query_canceled: by us when the client left, otherwise by statement_timeout.
+    return signal?.aborted ? new ClientGoneError() : new QueryTimeoutError();
+  }
+  if (broken) return new DatabaseUnavailableError(err);
+  return err;
 }
