@@ -12,6 +12,13 @@ import { createApp } from './http/app.ts';
 import { createLogger, type Logger } from './log.ts';
 import { appSleep } from './sleep.ts';
 
+/**
+ * Connections the kernel may queue before we accept them (gunicorn's default; Node's is 511).
+ * A burst of thousands of connects otherwise overflows it, and the dropped SYNs are retried
+ * only after 1 s, then 3 s: latency that no application code causes. Capped by somaxconn.
+ */
+const LISTEN_BACKLOG = 2048;
+
 /** How long the pool may take to close after the grace period before we exit anyway. */
 const POOL_CLOSE_MS = 5000;
 
@@ -115,8 +122,9 @@ async function startHttp(config: Config, url: string, log: Logger): Promise<Http
   };
   const sqlLog = config.logSql ? (sql: string, params: readonly unknown[]) => log.info({ params }, sql) : undefined;
   const store = config.dbMode === 'blocking' ? new BlockingTodoStore(options, sqlLog) : new AsyncTodoStore(options, sqlLog);
+  await store.warm().catch((err: Error) => log.warn(`could not open the pool's connections yet: ${err.message}`));
   const app = createApp({ store, sleep: appSleep(config.appMode), defaultSeconds: config.sleepSeconds, logger: log });
-  const address = await app.listen({ host: config.host, port: config.port });
+  const address = await app.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG });
   return { app, store, address };
 }
 

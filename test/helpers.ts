@@ -155,3 +155,12 @@ export function request(
     req.end(opts.body);
   });
 }
+
+/** A PostgreSQL of the test's own, to stop and start (outage tests); stopped after the file. */
+export async function ownPostgres(): Promise<{ url: string; start(): Promise<void>; stop(): Promise<void> }> {
+  const embedded = new EmbeddedPostgres({ dataDir: tempDir(), maxConnections: 50 });
+  await embedded.start();
+  cleanups.push(() => embedded.stop());
+  const url = embedded.url;
+  return { url, start: () => embedded.start(), stop: () => embedded.stop() };
+}

@@ -67,6 +67,10 @@ export class BlockingTodoStore implements TodoStore {
     this.call('ping', [], ctx);
   }
 
+  async warm(): Promise<void> {
+    this.call('warm', []);
+  }
+
   stats(): PoolStats {
     return this.call('stats', []) as PoolStats;
   }

@@ -55,6 +55,8 @@ export interface PoolStats {
 
 export interface ConnectionPool {
   acquire(signal?: AbortSignal): Promise<Lease>;
+  /** Opens the core connections now, so that the first burst does not pay for them. */
+  warm(): Promise<void>;
   stats(): PoolStats;
   end(): Promise<void>;
 }
@@ -189,6 +191,11 @@ class QueuePool implements ConnectionPool {
     };
   }
 
+  async warm(): Promise<void> {
+    const leases = await Promise.all(Array.from({ length: this.options.size }, () => this.acquire()));
+    for (const lease of leases) lease.release();
+  }
+
   stats(): PoolStats {
     const { size, maxOverflow } = this.options;
     const inUse = this.gate.active;
@@ -244,6 +251,8 @@ class NullPool implements ConnectionPool {
       },
     };
   }
+
+  async warm(): Promise<void> {}
 
   stats(): PoolStats {
     return {

@@ -41,6 +41,7 @@ export interface TodoStore {
   /** pg_sleep, then the todo list, on one connection checkout. */
   sleepThenList(seconds: number, ctx?: CallContext): Promise<Todo[]>;
   ping(ctx?: CallContext): Promise<void>;
+  warm(): Promise<void>;
   stats(): PoolStats;
   close(): Promise<void>;
 }
@@ -86,6 +87,10 @@ export class AsyncTodoStore implements TodoStore {
 
   async ping(ctx?: CallContext): Promise<void> {
     await this.withConnection(ctx, (c) => this.run(c, q.ping()));
+  }
+
+  warm(): Promise<void> {
+    return this.pool.warm();
   }
 
   stats(): PoolStats {

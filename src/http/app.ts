@@ -99,8 +99,9 @@ function validatorCompiler() {
 
 function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
   if (err instanceof ServiceError) {
-    if (err.code === 'CLIENT_GONE') req.log.info({ url: req.url }, err.message);
-    else req.log.warn({ code: err.code, url: req.url }, err.message);
+    // Shedding load must stay cheap: one log line per rejected request would amplify a flood.
+    const level = err.code === 'CLIENT_GONE' || err.code === 'POOL_QUEUE_FULL' ? 'debug' : 'warn';
+    req.log[level]({ code: err.code, url: req.url }, err.message);
     if (err.retryAfter !== undefined) reply.header('Retry-After', String(err.retryAfter));
     return reply.code(err.statusCode).send(errorBody(err.statusCode, err.message, err.code));
   }
