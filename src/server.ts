@@ -185,6 +185,6 @@ function banner(config: Config, address: string, db: DatabaseSource, budget: Bud
     `  pool     : ${pool}`,
     `  workers  : ${workers}; ${budgetLine}`,
     `  sleep    : ${config.sleepSeconds} s by default, ?seconds= to override (0-60)`,
-    `  routes   : /sleep/node/ /sleep/python/ /sleep/postgres/ /todos/ /healthz /readyz`,
+    `  routes   : /sleep/node/ /sleep/python/ /sleep/postgres/ /todos/[:id] /healthz /readyz /pool`,
   ].join('\n');
 }
