@@ -23,6 +23,7 @@ export interface Config {
   statementTimeout: number;
   workers: number;
   shutdownGrace: number;
+  monitorPort: number;
   logLevel: string;
   logSql: boolean;
 }
@@ -102,6 +103,7 @@ export const SETTINGS = {
   statementTimeout: setting({ env: 'STATEMENT_TIMEOUT', flag: 'statement-timeout', default: 0, accepts: 'a number of seconds from 0 to 3600 (0 = off)', help: "PostgreSQL's statement_timeout for our connections (0 = off)", parse: num(0, 3600) }),
   workers: setting({ env: 'WORKERS', flag: 'workers', default: 1, accepts: 'an integer from 1 to 64', help: 'Processes serving requests (node:cluster), each with its own pool', parse: int(1, 64) }),
   shutdownGrace: setting({ env: 'SHUTDOWN_GRACE', flag: 'shutdown-grace', default: 30, accepts: 'a number of seconds from 0 to 3600', help: 'How long in-flight requests may run after SIGTERM/SIGINT', parse: num(0, 3600) }),
+  monitorPort: setting({ env: 'MONITOR_PORT', flag: 'monitor-port', default: 0, accepts: 'an integer from 0 to 65535', help: "Port of the dashboard's live stream (0 = any free port; with workers, one port each from here)", parse: int(0, 65535) }),
   logLevel: setting({ env: 'LOG_LEVEL', flag: 'log-level', default: 'info', accepts: LOG_LEVELS.join(', '), help: 'Log level (debug logs every request)', parse: oneOf(LOG_LEVELS) }),
   logSql: setting({ env: 'LOG_SQL', flag: 'log-sql', default: false, accepts: 'true or false', help: 'Log every SQL statement (SQLALCHEMY_ECHO)', parse: bool }),
 } satisfies { [K in keyof Config]: Setting<Config[K]> };

@@ -10,7 +10,7 @@ const TSX = import.meta.resolve('tsx');
 
 /** Settings a parent's environment must not leak into a child server. */
 const SETTINGS_ENV = ['DATABASE_URL', 'PORT', 'HOST', 'WORKERS', 'APP_MODE', 'DB_MODE', 'POOL', 'POOL_SIZE', 'POOL_MAX_OVERFLOW',
-  'POOL_TIMEOUT', 'POOL_QUEUE_MAX', 'STATEMENT_TIMEOUT', 'SLEEP_SECONDS', 'DATA_DIR', 'LOG_LEVEL', 'LOG_SQL', 'SHUTDOWN_GRACE', 'PG_MAX_CONNECTIONS'];
+  'POOL_TIMEOUT', 'POOL_QUEUE_MAX', 'STATEMENT_TIMEOUT', 'SLEEP_SECONDS', 'DATA_DIR', 'LOG_LEVEL', 'LOG_SQL', 'SHUTDOWN_GRACE', 'PG_MAX_CONNECTIONS', 'MONITOR_PORT'];
 
 export interface ServerProcess {
   url: string;

@@ -9,6 +9,10 @@ import { prepareDatabase } from './db/schema.ts';
 import { openDatabase, type DatabaseSource } from './db/source.ts';
 import { AsyncTodoStore, type StoreOptions, type TodoStore } from './db/todos.ts';
 import { createApp } from './http/app.ts';
+import { createMetrics, serveClusterMetrics } from './http/metrics.ts';
+import { LiveGauges } from './live/gauges.ts';
+import { Monitor } from './live/monitor.ts';
+import { redactUrl } from './net.ts';
 import { createLogger, type Logger } from './log.ts';
 import { appSleep } from './sleep.ts';
 
@@ -47,39 +51,44 @@ export async function serve(config: Config): Promise<void> {
 }
 
 async function serveSingle(config: Config, db: DatabaseSource, budget: Budget, log: Logger): Promise<void> {
-  const { app, store, address } = await startHttp(config, db.url, log);
-  console.log(banner(config, address, db, budget));
+  const starting = startHttp(config, db.url, log);
+  // Handlers first: a signal during start-up must still stop the embedded PostgreSQL.
   onShutdownSignal(log, async () => {
-    await closeHttp(app, store, config, log);
+    await starting.then((http) => closeHttp(http, config, log), () => {});
     await db.stop();
   }, () => db.embedded?.kill());
+  const http = await starting;
+  console.log(banner(config, http.address, db, budget));
 }
 
 async function serveWorker(config: Config): Promise<void> {
   const log = createLogger(config.logLevel, `worker ${cluster.worker?.id}`);
   const url = process.env.WORKER_DATABASE_URL ?? config.databaseUrl!;
-  const { app, store } = await startHttp(config, url, log);
-  const stop = () => closeHttp(app, store, config, log);
-  onShutdownSignal(log, stop, () => {});
+  const starting = startHttp(config, url, log);
+  const shutdown = onShutdownSignal(log, () => starting.then((http) => closeHttp(http, config, log)), () => {});
   process.on('message', (msg) => {
-    if (msg === 'shutdown') process.emit('SIGTERM');
+    if (msg === 'shutdown') shutdown('SIGTERM');
   });
+  const http = await starting;
+  process.send!({ type: 'anp:ready', address: http.address });
 }
 
 async function servePrimary(config: Config, db: DatabaseSource, budget: Budget, log: Logger): Promise<void> {
   let stopping = false;
   const fork = (): Worker => cluster.fork({ WORKER_DATABASE_URL: db.url });
-  const listening = new Set<number>();
+  serveClusterMetrics();
+  const ready = new Set<number>();
   let announced = false;
-  cluster.on('listening', (worker, address) => {
-    listening.add(worker.id);
-    if (!announced && listening.size === config.workers) {
+  cluster.on('message', (worker, msg: { type?: string; address?: string }) => {
+    if (msg?.type !== 'anp:ready') return;
+    ready.add(worker.id);
+    if (!announced && ready.size === config.workers) {
       announced = true;
-      console.log(banner(config, `http://${address.address}:${address.port}`, db, budget));
+      console.log(banner(config, msg.address!, db, budget));
     }
   });
   cluster.on('exit', (worker, code, signal) => {
-    listening.delete(worker.id);
+    ready.delete(worker.id);
     if (stopping) return;
     log.error({ worker: worker.id, code, signal }, 'worker died; starting a new one');
     setTimeout(fork, 1000).unref();
@@ -104,10 +113,12 @@ async function servePrimary(config: Config, db: DatabaseSource, budget: Budget, 
 interface Http {
   app: FastifyInstance;
   store: TodoStore;
+  monitor: Monitor;
   address: string;
 }
 
 async function startHttp(config: Config, url: string, log: Logger): Promise<Http> {
+  const gauges = new LiveGauges();
   const options: StoreOptions = {
     connectionString: url,
     kind: config.pool,
@@ -118,28 +129,49 @@ async function startHttp(config: Config, url: string, log: Logger): Promise<Http
     statementTimeoutMs: config.statementTimeout * 1000,
     prepare: true,
     logSql: config.logSql,
+    gauges: gauges.buffers,
     onError: (err) => log.warn({ err: err.message }, 'idle database connection failed; dropped from the pool'),
   };
   const sqlLog = config.logSql ? (sql: string, params: readonly unknown[]) => log.info({ params }, sql) : undefined;
   const store = config.dbMode === 'blocking' ? new BlockingTodoStore(options, sqlLog) : new AsyncTodoStore(options, sqlLog);
   await store.warm().catch((err: Error) => log.warn(`could not open the pool's connections yet: ${err.message}`));
-  const app = createApp({ store, sleep: appSleep(config.appMode), defaultSeconds: config.sleepSeconds, logger: log });
+  let monitor: Monitor | undefined;
+  const app = createApp({
+    store,
+    sleep: appSleep(config.appMode),
+    defaultSeconds: config.sleepSeconds,
+    logger: log,
+    metrics: createMetrics(() => store.stats()),
+    gauges,
+    record: (r) => monitor?.record(r),
+    monitorPort: () => monitor?.port,
+  });
   const address = await app.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG });
-  return { app, store, address };
+  const port = new URL(address).port;
+  monitor = await Monitor.start({
+    host: config.host,
+    port: config.monitorPort && cluster.isWorker ? config.monitorPort + (cluster.worker!.id - 1) : config.monitorPort,
+    origins: [...new Set([config.host, '127.0.0.1', 'localhost', '[::1]'])].map((h) => `http://${h}:${port}`),
+    databaseUrl: url,
+    gauges,
+    settings: { ...config, databaseUrl: undefined, database: redactUrl(url), worker: cluster.worker?.id ?? 1 },
+  });
+  return { app, store, monitor, address };
 }
 
 /** Stop accepting, let in-flight requests finish within the grace period, then close the pool. */
-async function closeHttp(app: FastifyInstance, store: TodoStore, config: Config, log: Logger): Promise<void> {
+async function closeHttp({ app, store, monitor }: Http, config: Config, log: Logger): Promise<void> {
   const grace = setTimeout(() => {
     log.warn(`SHUTDOWN_GRACE (${config.shutdownGrace} s) is over: closing the remaining connections`);
     app.server.closeAllConnections();
   }, config.shutdownGrace * 1000);
   await app.close();
   clearTimeout(grace);
+  await monitor.close();
   await Promise.race([store.close(), delay(POOL_CLOSE_MS)]);
 }
 
-function onShutdownSignal(log: Logger, stop: () => Promise<void>, force: () => void): void {
+function onShutdownSignal(log: Logger, stop: () => Promise<void>, force: () => void): (signal: NodeJS.Signals) => void {
   let stopping = false;
   const handler = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -160,6 +192,7 @@ function onShutdownSignal(log: Logger, stop: () => Promise<void>, force: () => v
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
+  return handler;
 }
 
 const SCENARIOS: Record<string, string> = {
@@ -185,6 +218,7 @@ function banner(config: Config, address: string, db: DatabaseSource, budget: Bud
     `  pool     : ${pool}`,
     `  workers  : ${workers}; ${budgetLine}`,
     `  sleep    : ${config.sleepSeconds} s by default, ?seconds= to override (0-60)`,
-    `  routes   : /sleep/node/ /sleep/python/ /sleep/postgres/ /todos/[:id] /healthz /readyz /pool`,
+    `  routes   : /sleep/node/ /sleep/python/ /sleep/postgres/ /todos/[:id] /healthz /readyz /pool /metrics`,
+    `  watch    : ${address}/ (live dashboard), ${address}/docs (API docs)`,
   ].join('\n');
 }

@@ -8,7 +8,10 @@
 //
 // NullPool: a new connection for every checkout, closed on release.
 import pg from 'pg';
+import { LiveGauges, now, type GaugeBuffers } from '../live/gauges.ts';
 import { ClientGoneError, DatabaseUnavailableError, PoolQueueFullError, PoolTimeoutError } from './errors.ts';
+
+export const APPLICATION_NAME = 'async-node-postgres';
 
 /** How long an overflow connection may sit idle before it is closed. */
 const OVERFLOW_IDLE_MS = 1000;
@@ -23,11 +26,15 @@ export interface PoolOptions {
   queueMax?: number;
   /** PostgreSQL's statement_timeout for our connections, in ms (0 or unset: none). */
   statementTimeoutMs?: number;
+  /** Shared memory where the pool publishes its state for the live dashboard. */
+  gauges?: GaugeBuffers;
   onError?: (err: Error) => void;
 }
 
 export interface Lease {
   client: pg.ClientBase;
+  /** When the caller started asking for a connection (epoch ms). */
+  startedAt: number;
   /** Time spent waiting for this connection (queue + connect), in ms. */
   waitMs: number;
   /** True when this checkout went beyond the pool's core size. */
@@ -69,6 +76,8 @@ function clientConfig(options: PoolOptions): pg.ClientConfig {
   return {
     connectionString: options.connectionString,
     connectionTimeoutMillis: options.timeoutMs,
+    // Lets the dashboard tell our backends from others in pg_stat_activity.
+    application_name: APPLICATION_NAME,
     // Sent at connect time, so it holds for every statement on the connection.
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
   };
@@ -88,7 +97,11 @@ class Gate {
   // A Set keeps insertion order (FIFO) and removes a timed-out waiter in O(1).
   private readonly waiters = new Set<Waiter>();
 
-  constructor(private readonly capacity: number, private readonly queueMax = Infinity) {}
+  constructor(
+    private readonly capacity: number,
+    private readonly queueMax = Infinity,
+    private readonly onChange: () => void = () => {},
+  ) {}
 
   get waiting(): number {
     return this.waiters.size;
@@ -98,6 +111,7 @@ class Gate {
     if (signal?.aborted) return Promise.reject(new ClientGoneError());
     if (this.active < this.capacity && this.waiters.size === 0) {
       this.active++;
+      this.onChange();
       return Promise.resolve();
     }
     if (this.waiters.size >= this.queueMax) return Promise.reject(onFull());
@@ -113,6 +127,7 @@ class Gate {
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
       this.waiters.add(waiter);
+      this.onChange();
     });
   }
 
@@ -120,16 +135,18 @@ class Gate {
     const next = this.waiters.values().next();
     if (next.done) {
       this.active--;
-      return;
+    } else {
+      this.forget(next.value);
+      next.value.resolve();
     }
-    this.forget(next.value);
-    next.value.resolve();
+    this.onChange();
   }
 
   private drop(waiter: Waiter, err: Error): void {
     if (!this.waiters.has(waiter)) return;
     this.forget(waiter);
     waiter.reject(err);
+    this.onChange();
   }
 
   private forget(waiter: Waiter): void {
@@ -143,9 +160,11 @@ class QueuePool implements ConnectionPool {
   private readonly pg: pg.Pool;
   private readonly gate: Gate;
   private counters = { acquired: 0, timeouts: 0, rejected: 0, connectErrors: 0 };
+  private readonly gauges?: LiveGauges;
 
   constructor(private readonly options: PoolOptions) {
-    this.gate = new Gate(options.size + options.maxOverflow, options.queueMax);
+    if (options.gauges) this.gauges = new LiveGauges(options.gauges);
+    this.gate = new Gate(options.size + options.maxOverflow, options.queueMax, () => this.publish());
     this.pg = new pg.Pool({
       ...clientConfig(options),
       max: options.size + options.maxOverflow,
@@ -155,10 +174,13 @@ class QueuePool implements ConnectionPool {
     // An idle connection that breaks (server restarted) is reported here; without a
     // listener the process would crash. pg.Pool drops the client by itself.
     this.pg.on('error', (err) => options.onError?.(err));
+    this.pg.on('connect', () => this.publish());
+    this.pg.on('remove', () => this.publish());
   }
 
   async acquire(signal?: AbortSignal): Promise<Lease> {
     const started = performance.now();
+    const startedAt = now();
     const { size, maxOverflow, timeoutMs } = this.options;
     await this.gate.enter(timeoutMs, () => {
       this.counters.timeouts++;
@@ -180,6 +202,7 @@ class QueuePool implements ConnectionPool {
     let released = false;
     return {
       client,
+      startedAt,
       waitMs: performance.now() - started,
       overflow,
       release: (err?: Error) => {
@@ -189,6 +212,10 @@ class QueuePool implements ConnectionPool {
         this.gate.leave();
       },
     };
+  }
+
+  private publish(): void {
+    this.gauges?.setPool(this.stats());
   }
 
   async warm(): Promise<void> {
@@ -220,19 +247,25 @@ class QueuePool implements ConnectionPool {
 class NullPool implements ConnectionPool {
   private open = 0;
   private counters = { acquired: 0, timeouts: 0, rejected: 0, connectErrors: 0 };
+  private readonly gauges?: LiveGauges;
 
-  constructor(private readonly options: PoolOptions) {}
+  constructor(private readonly options: PoolOptions) {
+    if (options.gauges) this.gauges = new LiveGauges(options.gauges);
+  }
 
   async acquire(signal?: AbortSignal): Promise<Lease> {
     if (signal?.aborted) throw new ClientGoneError();
     const started = performance.now();
+    const startedAt = now();
     const client = new pg.Client(clientConfig(this.options));
     client.on('error', (err) => this.options.onError?.(err));
     this.open++;
+    this.publish();
     try {
       await client.connect();
     } catch (err) {
       this.open--;
+      this.publish();
       this.counters.connectErrors++;
       await client.end().catch(() => {});
       throw new DatabaseUnavailableError(err);
@@ -241,15 +274,21 @@ class NullPool implements ConnectionPool {
     let released = false;
     return {
       client,
+      startedAt,
       waitMs: performance.now() - started,
       overflow: false,
       release: () => {
         if (released) return;
         released = true;
         this.open--;
+        this.publish();
         client.end().catch(() => {});
       },
     };
+  }
+
+  private publish(): void {
+    this.gauges?.setPool(this.stats());
   }
 
   async warm(): Promise<void> {}

@@ -20,6 +20,8 @@ export type SqlLogger = (sql: string, params: readonly unknown[]) => void;
 
 /** How one request used the pool: filled in by the store, read by logs and metrics. */
 export interface LeaseTiming {
+  /** When the request started asking for a connection (epoch ms). */
+  startedAt: number;
   waitMs: number;
   holdMs: number;
   overflow: boolean;
@@ -119,7 +121,7 @@ export class AsyncTodoStore implements TodoStore {
       throw translate(err, broken, signal);
     } finally {
       canceller?.dispose();
-      if (ctx) ctx.lease = { waitMs: lease.waitMs, holdMs: performance.now() - acquired, overflow: lease.overflow };
+      if (ctx) ctx.lease = { startedAt: lease.startedAt, waitMs: lease.waitMs, holdMs: performance.now() - acquired, overflow: lease.overflow };
     }
   }
 

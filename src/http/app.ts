@@ -1,5 +1,7 @@
 // The HTTP app: a factory that wires routes, validation and error handling, and does not listen.
 import helmet from '@fastify/helmet';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv, type Options as AjvOptions } from 'ajv';
 import Fastify, {
@@ -10,6 +12,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import { ServiceError } from '../db/errors.ts';
 import type { CallContext, TodoStore } from '../db/todos.ts';
+import { LiveGauges, now } from '../live/gauges.ts';
+import type { RequestRecord } from '../live/monitor.ts';
+import { liveRoutes } from './live-routes.ts';
+import type { Metrics } from './metrics.ts';
 import { opsRoutes } from './ops-routes.ts';
 import { sleepRoutes } from './sleep-routes.ts';
 import { todoRoutes } from './todo-routes.ts';
@@ -21,6 +27,11 @@ export interface AppDeps {
   sleep: (seconds: number) => Promise<void>;
   defaultSeconds: number;
   logger: FastifyBaseLogger;
+  metrics: Metrics;
+  gauges: LiveGauges;
+  /** Where completed requests go for the live timeline (the monitor thread), once it runs. */
+  record?: (r: RequestRecord) => void;
+  monitorPort: () => number | undefined;
 }
 
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -51,6 +62,7 @@ export function createApp(deps: AppDeps): App {
   app.decorateRequest('db', null as unknown as CallContext);
   app.addHook('onRequest', async (req, reply) => {
     req.db = { signal: clientGone(reply.raw) };
+    track(req, reply, deps);
   });
   app.addHook('onResponse', async (req, reply) => {
     const lease = req.db.lease;
@@ -61,15 +73,48 @@ export function createApp(deps: AppDeps): App {
   });
 
   app.register(helmet, { global: true });
+  app.register(swagger, {
+    openapi: {
+      info: { title: 'async-node-postgres', version: '0.1.0', description: 'The Todo API and the sleep routes of the non-blocking Node.js + PostgreSQL example.' },
+    },
+  });
+  app.register(swaggerUi, { routePrefix: '/docs' });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send(errorBody(404, `Route ${req.method} ${req.url.split('?')[0]} not found`, 'NOT_FOUND'));
   });
 
-  sleepRoutes(app, deps);
-  todoRoutes(app);
-  opsRoutes(app);
+  // Routes go in a plugin registered after @fastify/swagger, which collects them as they are added.
+  app.register(async (scope) => {
+    const routes = scope as unknown as App;
+    sleepRoutes(routes, deps);
+    todoRoutes(routes);
+    opsRoutes(routes);
+    liveRoutes(routes, deps);
+    routes.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  });
   return app;
+}
+
+/** Counts the request in the live gauges and metrics, and records its phases when it ends. */
+function track(req: FastifyRequest, reply: FastifyReply, deps: AppDeps): void {
+  const start = now();
+  const route = req.routeOptions.url ?? 'unmatched';
+  const live = LiveGauges.routeOf(req.routeOptions.url);
+  deps.gauges.requestStarted(live);
+  deps.metrics.requestStarted(route);
+  reply.raw.once('close', () => {
+    const end = now();
+    const status = reply.raw.writableFinished ? reply.raw.statusCode : 499;
+    const lease = req.db.lease;
+    deps.gauges.requestEnded(live);
+    deps.metrics.requestEnded(route, req.method, status, (end - start) / 1000, lease);
+    if (live === 'other' || !deps.record) return;
+    deps.record({
+      route: live, status, start, end,
+      ...(lease ? { poolStart: lease.startedAt, poolAcquired: lease.startedAt + lease.waitMs, poolReleased: lease.startedAt + lease.waitMs + lease.holdMs, overflow: lease.overflow } : {}),
+    });
+  });
 }
 
 /**

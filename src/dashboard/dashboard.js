@@ -1,0 +1,165 @@
+// The live dashboard: reads the monitor thread's Server-Sent Events and draws with Chart.js.
+/* global Chart */
+'use strict';
+
+const WINDOW_S = 60;
+const MAX_BARS = 300;
+const ROUTES = ['/sleep/node/', '/sleep/python/', '/sleep/postgres/', '/todos/'];
+const COLORS = { '/sleep/node/': '#2e9b57', '/sleep/python/': '#7fb800', '/sleep/postgres/': '#2f6fd6', '/todos/': '#e07b00' };
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  settings: {},
+  max: { inUse: 0, waiting: 0, lagMs: 0, inFlight: 0 },
+  requests: [],
+  frames: 0,
+};
+window.dashboard = state; // for the browser test and the curious
+
+Chart.defaults.animation = false;
+Chart.defaults.font.size = 11;
+
+function lineChart(canvas, datasets, yTitle) {
+  return new Chart(canvas, {
+    type: 'line',
+    data: { datasets: datasets.map((d) => ({ pointRadius: 0, borderWidth: 2, stepped: true, data: [], ...d })) },
+    options: {
+      maintainAspectRatio: false,
+      parsing: false,
+      scales: {
+        x: { type: 'linear', min: -WINDOW_S, max: 0, title: { display: true, text: 'seconds ago' } },
+        y: { beginAtZero: true, title: { display: true, text: yTitle } },
+      },
+      plugins: { legend: { position: 'bottom', labels: { boxWidth: 12 } } },
+    },
+  });
+}
+
+const inflightChart = lineChart($('chart-inflight'), ROUTES.map((r) => ({ label: r, borderColor: COLORS[r] })), 'requests');
+const poolChart = lineChart($('chart-pool'), [
+  { label: 'in use', borderColor: '#2f6fd6' },
+  { label: 'waiting', borderColor: '#f0a020' },
+  { label: 'size + overflow', borderColor: '#9aa3b0', borderDash: [4, 4], borderWidth: 1 },
+], 'connections / requests');
+const lagChart = lineChart($('chart-lag'), [{ label: 'lag (ms)', borderColor: '#c0392b', stepped: false }], 'ms');
+
+const PHASES = [
+  { label: 'the rest', color: '#b8c0cc' },
+  { label: 'waiting for a connection', color: '#f0a020' },
+  { label: 'holding a core connection', color: '#2f6fd6' },
+  { label: 'holding an overflow connection', color: '#8e44ad' },
+];
+const timeline = new Chart($('chart-timeline'), {
+  type: 'bar',
+  data: { labels: [], datasets: PHASES.map((p) => ({ label: p.label, backgroundColor: p.color, data: [], grouped: false, barPercentage: 1, categoryPercentage: 0.9 })) },
+  options: {
+    indexAxis: 'y',
+    maintainAspectRatio: false,
+    scales: {
+      x: { type: 'linear', title: { display: true, text: 'seconds, relative to the first request shown' } },
+      y: { ticks: { autoSkip: true, maxTicksLimit: 15 }, title: { display: true, text: 'requests, by arrival' } },
+    },
+    plugins: { legend: { display: false }, tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${fmtRange(c.raw)}` } } },
+  },
+});
+
+function fmtRange(r) {
+  return Array.isArray(r) ? `${r[0].toFixed(2)}-${r[1].toFixed(2)} s` : '';
+}
+
+function push(chart, index, t, y) {
+  const data = chart.data.datasets[index].data;
+  data.push({ x: t, y });
+  while (data.length && data[0].x < t - WINDOW_S - 1) data.shift();
+}
+
+// Charts are drawn against "seconds ago": shift every point's x by the newest time.
+function redraw(chart, nowS) {
+  chart.options.scales.x.min = nowS - WINDOW_S;
+  chart.options.scales.x.max = nowS;
+  chart.options.scales.x.ticks = { callback: (v) => (v - nowS).toFixed(0) };
+  chart.update('none');
+}
+
+function showSettings(s) {
+  const rows = [
+    ['app sleep', s.appMode], ['database calls', s.dbMode], ['pool', s.pool === 'none' ? 'none (a connection per request)' : `${s.poolSize} + ${s.poolMaxOverflow} overflow, timeout ${s.poolTimeout} s, queue max ${s.poolQueueMax}`],
+    ['sleep', `${s.sleepSeconds} s`], ['workers', s.workers > 1 ? `${s.workers} (this page shows worker ${s.worker})` : '1'], ['database', s.database],
+  ];
+  $('settings').replaceChildren(...rows.flatMap(([k, v]) => {
+    const dt = document.createElement('dt'); dt.textContent = k;
+    const dd = document.createElement('dd'); dd.textContent = v;
+    return [dt, dd];
+  }));
+  $('pool-cap').textContent = s.pool === 'none' ? 'no cap' : `of ${s.poolSize + s.poolMaxOverflow}`;
+}
+
+function onFrame(f) {
+  state.frames++;
+  const t = f.t / 1000;
+  const inFlight = ROUTES.reduce((a, r) => a + f.inFlight[r], 0);
+  ROUTES.forEach((r, i) => push(inflightChart, i, t, f.inFlight[r]));
+  push(poolChart, 0, t, f.pool.inUse);
+  push(poolChart, 1, t, f.pool.waiting);
+  push(poolChart, 2, t, state.settings.pool === 'none' ? null : state.settings.poolSize + state.settings.poolMaxOverflow);
+  push(lagChart, 0, t, Math.round(f.lagMs));
+  for (const c of [inflightChart, poolChart, lagChart]) redraw(c, t);
+
+  $('in-flight').textContent = inFlight;
+  $('in-use').textContent = f.pool.inUse;
+  $('waiting').textContent = f.pool.waiting;
+  $('lag').textContent = f.lagMs >= 1000 ? `${(f.lagMs / 1000).toFixed(1)} s` : `${Math.round(f.lagMs)} ms`;
+  state.max.inUse = Math.max(state.max.inUse, f.pool.inUse);
+  state.max.waiting = Math.max(state.max.waiting, f.pool.waiting);
+  state.max.lagMs = Math.max(state.max.lagMs, f.lagMs);
+  state.max.inFlight = Math.max(state.max.inFlight, inFlight);
+
+  const status = $('status');
+  if (f.lagMs > 200) {
+    status.className = 'status blocked';
+    status.textContent = `The event loop is blocked: no request can make progress for ${(f.lagMs / 1000).toFixed(1)} s so far (a blocking sleep or a blocking database call).`;
+  } else if (f.db.error) {
+    status.className = 'status down';
+    status.textContent = `The monitor cannot reach PostgreSQL: ${f.db.error}`;
+  } else {
+    status.className = 'status';
+    status.textContent = `Live: ${inFlight} request(s) in flight, event loop responsive.`;
+  }
+  $('db-sleeping').textContent = f.db.sleeping;
+  $('db-states').textContent = Object.entries(f.db.states).map(([k, v]) => `${v} ${k}`).join(', ');
+
+  if (f.requests.length) addRequests(f.requests);
+}
+
+function addRequests(list) {
+  state.requests.push(...list);
+  if (state.requests.length > MAX_BARS) state.requests.splice(0, state.requests.length - MAX_BARS);
+  const shown = [...state.requests].sort((a, b) => a.start - b.start);
+  const t0 = shown[0].start;
+  const s = (ms) => (ms - t0) / 1000;
+  timeline.data.labels = shown.map((r) => r.route);
+  const [rest, wait, core, overflow] = timeline.data.datasets;
+  rest.data = shown.map((r) => [s(r.start), s(r.end)]);
+  wait.data = shown.map((r) => (r.poolStart ? [s(r.poolStart), s(r.poolAcquired)] : null));
+  core.data = shown.map((r) => (r.poolAcquired && !r.overflow ? [s(r.poolAcquired), s(r.poolReleased)] : null));
+  overflow.data = shown.map((r) => (r.poolAcquired && r.overflow ? [s(r.poolAcquired), s(r.poolReleased)] : null));
+  timeline.update('none');
+}
+
+function connect() {
+  const port = document.querySelector('meta[name="monitor-port"]').content;
+  const source = new EventSource(`${location.protocol}//${location.hostname}:${port}/events`);
+  source.addEventListener('hello', (e) => {
+    const hello = JSON.parse(e.data);
+    state.settings = hello.settings;
+    showSettings(hello.settings);
+    if (hello.recent.length) addRequests(hello.recent);
+  });
+  source.addEventListener('frame', (e) => onFrame(JSON.parse(e.data)));
+  source.onerror = () => {
+    $('status').className = 'status down';
+    $('status').textContent = 'The monitor is not answering (the service stopped?). Retrying…';
+  };
+}
+
+connect();

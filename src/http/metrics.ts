@@ -1,0 +1,133 @@
+// Prometheus metrics (prom-client). Gauges alone miss what happens between two scrapes, so
+// the pool also has counters and a wait-time histogram.
+import cluster from 'node:cluster';
+import { performance } from 'node:perf_hooks';
+import client from 'prom-client';
+import type { PoolStats } from '../db/pool.ts';
+import type { LeaseTiming } from '../db/todos.ts';
+
+export interface Metrics {
+  registry: client.Registry;
+  requestStarted(route: string): void;
+  requestEnded(route: string, method: string, status: number, seconds: number, lease?: LeaseTiming): void;
+  /** The exposition text: this process's, or with workers, all workers' summed by the primary. */
+  text(): Promise<{ contentType: string; body: string }>;
+}
+
+export function createMetrics(stats: () => PoolStats): Metrics {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+
+  const duration = new client.Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['route', 'method', 'status_code'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const inFlight = new client.Gauge({ name: 'http_requests_in_flight', help: 'Requests being served', labelNames: ['route'], registers: [registry] });
+  const poolWait = new client.Histogram({
+    name: 'db_pool_wait_seconds',
+    help: 'Time a request waited for a pooled connection',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30],
+    registers: [registry],
+  });
+
+  new client.Gauge({
+    name: 'db_pool_connections',
+    help: 'Pool connections by state: total (open), idle, in_use, overflow_in_use',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const s = stats();
+      this.set({ state: 'total' }, s.total);
+      this.set({ state: 'idle' }, s.idle);
+      this.set({ state: 'in_use' }, s.inUse);
+      this.set({ state: 'overflow_in_use' }, s.overflowInUse);
+    },
+  });
+  new client.Gauge({
+    name: 'db_pool_waiting', help: 'Requests waiting for a pooled connection', registers: [registry],
+    collect() { this.set(stats().waiting); },
+  });
+  new client.Gauge({
+    name: 'db_pool_max_connections', help: 'Pool size + overflow: the most connections this process opens', registers: [registry],
+    collect() { const s = stats(); this.set(s.kind === 'queue' ? s.size + s.maxOverflow : 0); },
+  });
+  counterFrom(registry, 'db_pool_acquired_total', 'Connections handed out by the pool', () => stats().acquired);
+  counterFrom(registry, 'db_pool_timeouts_total', 'Requests that waited longer than POOL_TIMEOUT', () => stats().timeouts);
+  counterFrom(registry, 'db_pool_rejected_total', 'Requests refused because POOL_QUEUE_MAX were waiting', () => stats().rejected);
+  counterFrom(registry, 'db_pool_connect_errors_total', 'Failed attempts to open a database connection', () => stats().connectErrors);
+
+  let elu = performance.eventLoopUtilization();
+  new client.Gauge({
+    name: 'nodejs_eventloop_utilization', help: 'Share of time the event loop was busy since the last scrape (0-1)', registers: [registry],
+    collect() {
+      const next = performance.eventLoopUtilization();
+      this.set(performance.eventLoopUtilization(next, elu).utilization);
+      elu = next;
+    },
+  });
+
+  if (cluster.isWorker) {
+    // Constructing an AggregatorRegistry is what makes a worker answer the primary's requests.
+    client.AggregatorRegistry.setRegistries([registry]);
+    new client.AggregatorRegistry();
+  }
+
+  return {
+    registry,
+    requestStarted: (route) => inFlight.inc({ route }),
+    requestEnded(route, method, status, seconds, lease) {
+      inFlight.dec({ route });
+      duration.observe({ route, method, status_code: String(status) }, seconds);
+      if (lease) poolWait.observe(lease.waitMs / 1000);
+    },
+    text: cluster.isWorker ? clusterText : async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+  };
+}
+
+/** A counter that follows a running total kept elsewhere (the pool's own counters). */
+function counterFrom(registry: client.Registry, name: string, help: string, total: () => number): void {
+  let seen = 0;
+  new client.Counter({
+    name, help, registers: [registry],
+    collect() {
+      const now = total();
+      if (now > seen) this.inc(now - seen);
+      seen = now;
+    },
+  });
+}
+
+// With workers, a scrape reaches one worker; that worker asks the primary, which collects
+// every worker's metrics (prom-client's AggregatorRegistry) and sums them.
+let nextId = 0;
+function clusterText(): Promise<{ contentType: string; body: string }> {
+  const id = ++nextId;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { process.off('message', onMessage); reject(new Error('the primary did not answer with metrics')); }, 10_000);
+    const onMessage = (msg: { type?: string; id?: number; body?: string; contentType?: string }) => {
+      if (msg?.type !== 'anp:metrics' || msg.id !== id) return;
+      clearTimeout(timer);
+      process.off('message', onMessage);
+      resolve({ contentType: msg.contentType!, body: msg.body! });
+    };
+    process.on('message', onMessage);
+    process.send!({ type: 'anp:metrics?', id });
+  });
+}
+
+/** In the cluster primary: answers workers' requests for the aggregated metrics. */
+export function serveClusterMetrics(): void {
+  const aggregator = new client.AggregatorRegistry();
+  cluster.on('message', async (worker, msg: { type?: string; id?: number }) => {
+    if (msg?.type !== 'anp:metrics?') return;
+    try {
+      const body = await aggregator.clusterMetrics();
+      worker.send({ type: 'anp:metrics', id: msg.id, body, contentType: aggregator.contentType });
+    } catch (err) {
+      worker.send({ type: 'anp:metrics', id: msg.id, body: `# error: ${(err as Error).message}\n`, contentType: 'text/plain' });
+    }
+  });
+}

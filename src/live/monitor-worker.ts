@@ -1,0 +1,111 @@
+// The monitor thread: measures the main event loop's lag from a heartbeat in shared memory
+// and streams live figures over Server-Sent Events from its own HTTP server. It shares no
+// event loop with the requests, so it keeps talking while the main loop is blocked.
+import http from 'node:http';
+import { parentPort, workerData } from 'node:worker_threads';
+import pg from 'pg';
+import { APPLICATION_NAME } from '../db/pool.ts';
+import { LiveGauges, now } from './gauges.ts';
+import type { MonitorInit, MonitorMessage, RequestRecord } from './monitor.ts';
+
+const FRAME_MS = 100;
+const DB_VIEW_MS = 1000;
+const KEEP_REQUESTS = 2000;
+
+const init = workerData as MonitorInit;
+const gauges = new LiveGauges(init.gauges);
+const clients = new Set<http.ServerResponse>();
+const recent: RequestRecord[] = [];
+let pending: RequestRecord[] = [];
+let dbView: DbView = { at: 0, states: {}, sleeping: 0 };
+
+interface DbView {
+  at: number;
+  states: Record<string, number>;
+  sleeping: number;
+  error?: string;
+}
+
+parentPort!.on('message', (msg: MonitorMessage) => {
+  if (msg.type === 'request') {
+    pending.push(msg.record);
+    recent.push(msg.record);
+    if (recent.length > KEEP_REQUESTS) recent.splice(0, recent.length - KEEP_REQUESTS);
+  }
+});
+
+function lagMs(): number {
+  return Math.max(0, now() - gauges.lastBeat() - init.heartbeatMs);
+}
+
+function frame() {
+  const requests = pending;
+  pending = [];
+  return { t: now(), lagMs: lagMs(), inFlight: gauges.inFlight(), pool: gauges.pool(), requests, db: dbView };
+}
+
+function send(res: http.ServerResponse, event: string, data: unknown): void {
+  if (res.writableNeedDrain) return; // a slow page skips frames rather than buffering them
+  res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+}
+
+const server = http.createServer((req, res) => {
+  const origin = req.headers.origin && init.origins.includes(req.headers.origin) ? req.headers.origin : init.origins[0]!;
+  const headers = { 'access-control-allow-origin': origin, vary: 'origin', 'cache-control': 'no-store' };
+  if (req.url === '/events') {
+    res.writeHead(200, { ...headers, 'content-type': 'text/event-stream', connection: 'keep-alive' });
+    clients.add(res);
+    req.on('close', () => clients.delete(res));
+    send(res, 'hello', { settings: init.settings, heartbeatMs: init.heartbeatMs, frameMs: FRAME_MS, recent });
+    return;
+  }
+  if (req.url === '/snapshot') {
+    res.writeHead(200, { ...headers, 'content-type': 'application/json' });
+    res.end(JSON.stringify({ lagMs: lagMs(), inFlight: gauges.inFlight(), pool: gauges.pool(), db: dbView }));
+    return;
+  }
+  res.writeHead(404, { ...headers, 'content-type': 'application/json' });
+  res.end(JSON.stringify({ statusCode: 404, error: 'Not Found', message: 'the monitor serves /events and /snapshot' }));
+});
+
+setInterval(() => {
+  if (clients.size === 0) {
+    pending = [];
+    return;
+  }
+  const data = frame();
+  for (const res of clients) send(res, 'frame', data);
+}, FRAME_MS);
+
+let db: pg.Client | undefined;
+async function refreshDbView(): Promise<void> {
+  try {
+    if (!db) {
+      db = new pg.Client({ connectionString: init.databaseUrl, application_name: `${APPLICATION_NAME}-monitor`, connectionTimeoutMillis: 2000 });
+      db.on('error', () => { db = undefined; });
+      await db.connect();
+    }
+    const { rows } = await db.query<{ state: string | null; n: number; sleeping: number }>(
+      `SELECT state, count(*)::int AS n,
+              count(*) FILTER (WHERE state = 'active' AND query ILIKE '%pg_sleep%')::int AS sleeping
+         FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name = $1
+        GROUP BY state`, [APPLICATION_NAME]);
+    dbView = {
+      at: now(),
+      states: Object.fromEntries(rows.map((r) => [r.state ?? 'unknown', r.n])),
+      sleeping: rows.reduce((a, r) => a + r.sleeping, 0),
+    };
+  } catch (err) {
+    dbView = { at: now(), states: {}, sleeping: 0, error: (err as Error).message };
+    const broken = db;
+    db = undefined;
+    await broken?.end().catch(() => {});
+  }
+}
+setInterval(() => { if (clients.size) void refreshDbView(); }, DB_VIEW_MS);
+
+server.listen(init.port, init.host, () => {
+  const address = server.address();
+  parentPort!.postMessage({ type: 'listening', port: typeof address === 'object' && address ? address.port : 0 });
+});

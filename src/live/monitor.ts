@@ -1,0 +1,65 @@
+// The main thread's side of the live view: a heartbeat, per-request records, and the
+// monitor thread that turns them into a Server-Sent Events stream (monitor-worker.ts).
+import { Worker } from 'node:worker_threads';
+import type { GaugeBuffers } from './gauges.ts';
+import { LiveGauges } from './gauges.ts';
+
+const HEARTBEAT_MS = 20;
+
+/** One completed request, with its phases (epoch ms). */
+export interface RequestRecord {
+  route: string;
+  status: number;
+  start: number;
+  end: number;
+  /** Set when the request used a pooled connection: waiting from poolStart to poolAcquired, holding until poolReleased. */
+  poolStart?: number;
+  poolAcquired?: number;
+  poolReleased?: number;
+  overflow?: boolean;
+}
+
+export interface MonitorInit {
+  host: string;
+  port: number;
+  /** The origins of the pages allowed to read the stream (the service's own). */
+  origins: string[];
+  databaseUrl: string;
+  settings: Record<string, unknown>;
+  gauges: GaugeBuffers;
+  heartbeatMs: number;
+}
+
+export type MonitorMessage = { type: 'request'; record: RequestRecord };
+
+export class Monitor {
+  private constructor(
+    private readonly worker: Worker,
+    private readonly heartbeat: NodeJS.Timeout,
+    readonly port: number,
+  ) {}
+
+  static async start(options: Omit<MonitorInit, 'heartbeatMs' | 'gauges'> & { gauges: LiveGauges }): Promise<Monitor> {
+    const { gauges, ...rest } = options;
+    const workerData: MonitorInit = { ...rest, gauges: gauges.buffers, heartbeatMs: HEARTBEAT_MS };
+    gauges.beat();
+    const heartbeat = setInterval(() => gauges.beat(), HEARTBEAT_MS);
+    heartbeat.unref();
+    const worker = new Worker(new URL('./monitor-worker.mjs', import.meta.url), { workerData });
+    worker.unref();
+    const port = await new Promise<number>((resolve, reject) => {
+      worker.once('error', reject);
+      worker.once('message', (msg: { type: string; port: number }) => resolve(msg.port));
+    });
+    return new Monitor(worker, heartbeat, port);
+  }
+
+  record(record: RequestRecord): void {
+    this.worker.postMessage({ type: 'request', record } satisfies MonitorMessage);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    await this.worker.terminate();
+  }
+}
