@@ -43,15 +43,16 @@ const poolChart = lineChart($('chart-pool'), [
 ], 'connections / requests');
 const lagChart = lineChart($('chart-lag'), [{ label: 'lag (ms)', borderColor: '#c0392b', stepped: false }], 'ms');
 
+// Chart.js draws a higher `order` first: the whole-request bar underneath, its phases on top.
 const PHASES = [
-  { label: 'the rest', color: '#b8c0cc' },
-  { label: 'waiting for a connection', color: '#f0a020' },
-  { label: 'holding a core connection', color: '#2f6fd6' },
-  { label: 'holding an overflow connection', color: '#8e44ad' },
+  { label: 'the rest', color: '#b8c0cc', order: 2 },
+  { label: 'waiting for a connection', color: '#f0a020', order: 1 },
+  { label: 'holding a core connection', color: '#2f6fd6', order: 1 },
+  { label: 'holding an overflow connection', color: '#8e44ad', order: 1 },
 ];
 const timeline = new Chart($('chart-timeline'), {
   type: 'bar',
-  data: { labels: [], datasets: PHASES.map((p) => ({ label: p.label, backgroundColor: p.color, data: [], grouped: false, barPercentage: 1, categoryPercentage: 0.9 })) },
+  data: { labels: [], datasets: PHASES.map((p) => ({ label: p.label, backgroundColor: p.color, order: p.order, data: [], grouped: false, barPercentage: 1, categoryPercentage: 0.9 })) },
   options: {
     indexAxis: 'y',
     maintainAspectRatio: false,

@@ -37,7 +37,7 @@ export interface Lease {
   startedAt: number;
   /** Time spent waiting for this connection (queue + connect), in ms. */
   waitMs: number;
-  /** True when this checkout went beyond the pool's core size. */
+  /** True when this checkout got an overflow connection (one beyond the pool's core size). */
   overflow: boolean;
   /** Gives the connection back; with an error, the connection is discarded. */
   release(err?: Error): void;
@@ -161,6 +161,8 @@ class QueuePool implements ConnectionPool {
   private readonly gate: Gate;
   private counters = { acquired: 0, timeouts: 0, rejected: 0, connectErrors: 0 };
   private readonly gauges?: LiveGauges;
+  // The first `size` connections opened are the core ones; the others are overflow.
+  private readonly core = new Set<pg.PoolClient>();
 
   constructor(private readonly options: PoolOptions) {
     if (options.gauges) this.gauges = new LiveGauges(options.gauges);
@@ -174,8 +176,14 @@ class QueuePool implements ConnectionPool {
     // An idle connection that breaks (server restarted) is reported here; without a
     // listener the process would crash. pg.Pool drops the client by itself.
     this.pg.on('error', (err) => options.onError?.(err));
-    this.pg.on('connect', () => this.publish());
-    this.pg.on('remove', () => this.publish());
+    this.pg.on('connect', (client) => {
+      if (this.core.size < options.size) this.core.add(client);
+      this.publish();
+    });
+    this.pg.on('remove', (client) => {
+      this.core.delete(client);
+      this.publish();
+    });
   }
 
   async acquire(signal?: AbortSignal): Promise<Lease> {
@@ -189,7 +197,6 @@ class QueuePool implements ConnectionPool {
       this.counters.rejected++;
       return new PoolQueueFullError(this.options.queueMax ?? Infinity);
     }, signal);
-    const overflow = this.gate.active > size;
     let client: pg.PoolClient;
     try {
       client = await this.pg.connect();
@@ -204,7 +211,7 @@ class QueuePool implements ConnectionPool {
       client,
       startedAt,
       waitMs: performance.now() - started,
-      overflow,
+      overflow: !this.core.has(client),
       release: (err?: Error) => {
         if (released) return;
         released = true;

@@ -9,7 +9,7 @@ import { LiveGauges, now } from './gauges.ts';
 import type { MonitorInit, MonitorMessage, RequestRecord } from './monitor.ts';
 
 const FRAME_MS = 100;
-const DB_VIEW_MS = 1000;
+const DB_VIEW_MS = 500;
 const KEEP_REQUESTS = 2000;
 
 const init = workerData as MonitorInit;
