@@ -53,7 +53,7 @@ describe('bad settings stop the program with one line and a non-zero exit', () =
 
   test('every setting is in the README table', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    for (const v of ['HOST', 'PORT', 'DATABASE_URL', 'DATA_DIR', 'PG_MAX_CONNECTIONS', 'SLEEP_SECONDS', 'APP_MODE', 'DB_MODE', 'POOL', 'POOL_SIZE', 'POOL_MAX_OVERFLOW', 'POOL_TIMEOUT', 'POOL_QUEUE_MAX', 'STATEMENT_TIMEOUT', 'WORKERS', 'SHUTDOWN_GRACE', 'LOG_LEVEL', 'LOG_SQL']) {
+    for (const v of ['HOST', 'PORT', 'DATABASE_URL', 'DATA_DIR', 'PG_MAX_CONNECTIONS', 'SLEEP_SECONDS', 'APP_MODE', 'DB_MODE', 'POOL', 'POOL_SIZE', 'POOL_MAX_OVERFLOW', 'POOL_TIMEOUT', 'POOL_QUEUE_MAX', 'STATEMENT_TIMEOUT', 'WORKERS', 'SHUTDOWN_GRACE', 'MONITOR_PORT', 'LOG_LEVEL', 'LOG_SQL']) {
       assert.match(readme, new RegExp(`^\\| \`${v}\``, 'm'), `${v} in README`);
     }
   });
