@@ -1,5 +1,5 @@
 // Test helpers: a real PostgreSQL, real servers in child processes, real sockets.
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import pg from 'pg';
 import { EmbeddedPostgres } from '../src/db/embedded.ts';
 import { spawnCli, startServerProcess, stopProcess, type ServerProcess } from '../src/server-process.ts';
 export { alive } from '../src/proc.ts';
+export { waves } from '../src/client/summary.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -110,18 +111,6 @@ export async function runCli(args: string[], env: Record<string, string | undefi
   return { code, stdout, stderr };
 }
 
-/** Groups response times (ms) into waves: a gap of more than `gapMs` starts a new wave. */
-export function waves(endTimes: number[], gapMs = 150): number[][] {
-  const sorted = [...endTimes].sort((a, b) => a - b);
-  const out: number[][] = [];
-  for (const t of sorted) {
-    const last = out.at(-1);
-    if (last && t - last.at(-1)! <= gapMs) last.push(t);
-    else out.push([t]);
-  }
-  return out;
-}
-
 export interface Response {
   status: number;
   headers: http.IncomingHttpHeaders;
@@ -163,4 +152,16 @@ export async function ownPostgres(): Promise<{ url: string; start(): Promise<voi
   cleanups.push(() => embedded.stop());
   const url = embedded.url;
   return { url, start: () => embedded.start(), stop: () => embedded.stop() };
+}
+
+/** Runs a TypeScript script of the repository (node --import tsx) and collects its output. */
+export async function runCommand(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  track(proc);
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d) => { stdout += d; });
+  proc.stderr.on('data', (d) => { stderr += d; });
+  const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+  return { code, stdout, stderr };
 }

@@ -73,3 +73,15 @@ export function waveLine(sum: Summary): string {
     .filter(Boolean)
     .join('  ');
 }
+
+/** Groups response times (ms) into waves: a gap of more than `gapMs` starts a new wave. */
+export function waves(endTimes: number[], gapMs = 150): number[][] {
+  const sorted = [...endTimes].sort((a, b) => a - b);
+  const out: number[][] = [];
+  for (const t of sorted) {
+    const last = out.at(-1);
+    if (last && t - last.at(-1)! <= gapMs) last.push(t);
+    else out.push([t]);
+  }
+  return out;
+}

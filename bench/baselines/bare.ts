@@ -1,0 +1,35 @@
+// Baseline (a): the least a Node.js server can do for the same routes, with node:http and
+// pg and nothing else: the floor of framework overhead in the benchmarks.
+import http from 'node:http';
+import pg from 'pg';
+
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 15, min: 5, idleTimeoutMillis: 1000 });
+pool.on('error', () => {});
+const SELECT = { name: 'all_todos', text: 'SELECT id, title, done, priority FROM todo ORDER BY id' };
+
+async function todos(): Promise<string> {
+  const { rows } = await pool.query(SELECT);
+  return JSON.stringify({ todos: rows });
+}
+
+const server = http.createServer(async (req, res) => {
+  try {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/sleep/node/') {
+      await new Promise((r) => setTimeout(r, Number(url.searchParams.get('seconds') ?? 0) * 1000));
+    } else if (url.pathname !== '/todos/') {
+      res.writeHead(404).end();
+      return;
+    }
+    const body = await todos();
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  } catch {
+    res.writeHead(503).end();
+  }
+});
+
+server.listen({ port: Number(process.env.PORT), host: '127.0.0.1', backlog: 2048 }, () => {
+  console.log(`Listening on http://127.0.0.1:${process.env.PORT}`);
+});
+process.on('SIGTERM', () => server.close(() => pool.end().then(() => process.exit(0))));

@@ -1,0 +1,77 @@
+// Benchmark helpers: the machine line, servers to measure, memory sampling, tables.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus, hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { freePort } from '../src/net.ts';
+import { startServerProcess, stopProcess, type ServerProcess } from '../src/server-process.ts';
+import { setTimeout as delay } from 'node:timers/promises';
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  node: string;
+  postgres: string;
+  host: string;
+}
+
+export async function machine(url: string): Promise<Machine> {
+  const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const { rows } = await client.query<{ v: string }>("SELECT current_setting('server_version') AS v");
+  await client.end();
+  return { cpu: cpu.trim(), cores: cpus().length, node: process.version, postgres: rows[0]!.v, host: hostname() };
+}
+
+export const machineLine = (m: Machine) => `machine: ${m.cpu} x ${m.cores} cores, Node ${m.node}, PostgreSQL ${m.postgres}`;
+
+/** Our service, in its own process. */
+export function ours(databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+  return startServerProcess({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'error', ...env });
+}
+
+const BARE = fileURLToPath(new URL('./baselines/bare.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+
+/** Baseline (a): node:http + pg, in its own process. */
+export async function bare(databaseUrl: string): Promise<ServerProcess> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, ['--import', TSX, BARE], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout.on('data', (d) => { out += d; });
+  proc.stderr.on('data', (d) => { out += d; });
+  while (!out.includes('Listening on')) {
+    if (proc.exitCode !== null) throw new Error(`baseline exited: ${out}`);
+    await delay(25);
+  }
+  return { url: `http://127.0.0.1:${port}`, proc, output: () => out, stop: (s = 'SIGTERM') => stopProcess(proc, s) };
+}
+
+/** Samples a process's resident memory every 100 ms; `stop()` returns the peak in MB. */
+export function rssSampler(pid: number): { stop(): number } {
+  const read = () => {
+    try {
+      return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+    } catch {
+      return 0;
+    }
+  };
+  let peak = read();
+  const timer = setInterval(() => { peak = Math.max(peak, read()); }, 100);
+  return { stop: () => { clearInterval(timer); return Math.max(peak, read()); } };
+}
+
+export function table(title: string, head: string[], rows: (string | number)[][]): string {
+  const cells = [head, ...rows.map((r) => r.map(String))];
+  const widths = head.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [`\n${title}`, line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.slice(1).map(line)].join('\n');
+}
+
+export const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+export const ratio = (x: number) => x.toFixed(3);

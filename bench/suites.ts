@@ -1,0 +1,188 @@
+// The benchmark suites. Each returns its raw figures and prints a table; none asserts.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { burst, type Burst } from '../src/client/load.ts';
+import { errorKind, waves } from '../src/client/summary.ts';
+import type { ServerProcess } from '../src/server-process.ts';
+import { bare, ours, ratio, rssSampler, sec, table } from './lib.ts';
+
+export interface SuiteContext {
+  url: string;
+  quick: boolean;
+  smoke: boolean;
+  maxConnections: number;
+  print(text: string): void;
+}
+
+type Suite = (ctx: SuiteContext) => Promise<unknown>;
+
+const count = (b: Burst, pred: (r: Burst['results'][number]) => boolean) => b.results.filter(pred).length;
+const errors = (b: Burst) => count(b, (r) => r.status !== 200);
+const byKind = (b: Burst) => {
+  const kinds: Record<string, number> = {};
+  for (const r of b.results) {
+    const k = r.status === 200 ? '200' : `${errorKind(r)}${r.body ? ` (${r.body.slice(0, 60)})` : ''}`;
+    kinds[k] = (kinds[k] ?? 0) + 1;
+  }
+  return kinds;
+};
+
+async function measured<T>(start: () => Promise<ServerProcess>, fn: (s: ServerProcess) => Promise<T>): Promise<T & { peakRssMb: number }> {
+  const server = await start();
+  try {
+    const rss = rssSampler(server.proc.pid!);
+    const result = await fn(server);
+    return { ...result, peakRssMb: Math.round(rss.stop()) };
+  } finally {
+    await server.stop();
+  }
+}
+
+/** 1. Concurrency fidelity: N concurrent 2 s sleeps in the app, against the ideal 2 s + T0(N). */
+const concurrency: Suite = async (ctx) => {
+  const S = 2;
+  const ns = ctx.quick ? [100, 1000] : [100, 1000, 10_000];
+  const rows: { n: number; server: string; t0Ms: number; totalMs: number; errors: number; peakRssMb: number; fidelity: number }[] = [];
+  for (const n of ns) {
+    for (const [name, start] of [['ours', () => ours(ctx.url)], ['baseline (a)', () => bare(ctx.url)]] as const) {
+      const r = await measured(start, async (s) => {
+        const t0 = await burst(`${s.url}/todos/`, n);
+        const sleep = await burst(`${s.url}/sleep/node/?seconds=${S}`, n);
+        return { t0Ms: t0.totalMs, totalMs: sleep.totalMs, errors: errors(t0) + errors(sleep) };
+      });
+      rows.push({ n, server: name, ...r, fidelity: r.totalMs / (S * 1000 + r.t0Ms) });
+    }
+  }
+  ctx.print(table(`Suite 1: ${'/sleep/node/?seconds=2'}, N concurrent requests, each on its own connection`,
+    ['N', 'server', 'T0(N) /todos/', 'total', 'total / (2 s + T0)', 'peak RSS', 'errors', 'ours / baseline (total, RSS)'],
+    rows.map((r, i) => {
+      const base = r.server === 'ours' ? rows[i + 1]! : undefined;
+      return [r.n, r.server, sec(r.t0Ms), sec(r.totalMs), ratio(r.fidelity), `${r.peakRssMb} MB`, r.errors,
+        base ? `${ratio(r.totalMs / base.totalMs)}, ${ratio(r.peakRssMb / base.peakRssMb)}` : ''];
+    })));
+  return rows;
+};
+
+/** 2. Pool fidelity: 100 database sleeps against pool 5 + 10 come back in waves of 15. */
+const pool: Suite = async (ctx) => {
+  const n = 100;
+  const S = 1;
+  const queue = await measured(() => ours(ctx.url), async (s) => {
+    const b = await burst(`${s.url}/sleep/postgres/?seconds=${S}`, n);
+    const w = waves(b.results.map((r) => r.end), 300);
+    return { totalMs: b.totalMs, errors: errors(b), waves: w.map((x) => ({ size: x.length, firstMs: x[0]!, lastMs: x.at(-1)! })) };
+  });
+  const expectedMs = Math.ceil(n / 15) * S * 1000;
+  ctx.print(table(`Suite 2: ${n} x /sleep/postgres/?seconds=${S}, pool 5 + 10: ${queue.waves.length} waves, total ${sec(queue.totalMs)} vs ceil(${n}/15) x ${S} s = ${sec(expectedMs)} (${((queue.totalMs / expectedMs - 1) * 100).toFixed(1)} %)`,
+    ['wave', 'responses', 'first at', 'last at'],
+    queue.waves.map((w, i) => [i + 1, w.size, sec(w.firstMs), sec(w.lastMs)])));
+
+  const over = ctx.maxConnections + 50;
+  const none = await measured(() => ours(ctx.url, { POOL: 'none' }), async (s) => {
+    const b = await burst(`${s.url}/sleep/postgres/?seconds=${S}`, over);
+    return { totalMs: b.totalMs, kinds: byKind(b) };
+  });
+  ctx.print(table(`Suite 2b: POOL=none, ${over} x /sleep/postgres/?seconds=${S} against max_connections ${ctx.maxConnections}`,
+    ['answer', 'count'], Object.entries(none.kinds).map(([k, v]) => [k, v])));
+  return { queue: { ...queue, expectedMs }, none: { ...none, n: over } };
+};
+
+interface Throughput { rps: number; p50: number; p99: number; errors: number }
+
+async function cannon(url: string, seconds: number, warmup: number): Promise<Throughput> {
+  await autocannon({ url, connections: 50, duration: warmup });
+  const r = await autocannon({ url, connections: 50, duration: seconds });
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx };
+}
+
+function pgbench(url: string, seconds: number): { tps: number } | { skipped: string } {
+  try {
+    execFileSync('pgbench', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return { skipped: 'pgbench is not installed (Debian: postgresql-contrib)' };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'pgbench-'));
+  const script = join(dir, 'todos.sql');
+  writeFileSync(script, 'SELECT id, title, done, priority FROM todo ORDER BY id;\n');
+  const out = execFileSync('pgbench', ['-n', '-c', '15', '-j', '2', '-M', 'prepared', '-T', String(seconds), '-f', script, url], { encoding: 'utf8' });
+  return { tps: Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0) };
+}
+
+/** 3. Throughput of /todos/ against a bare node:http + pg server and PostgreSQL's own ceiling. */
+const throughput: Suite = async (ctx) => {
+  const seconds = ctx.quick ? 3 : 10;
+  const warmup = ctx.quick ? 1 : 3;
+  const run = async (start: () => Promise<ServerProcess>) => {
+    const s = await start();
+    try {
+      return await cannon(`${s.url}/todos/`, seconds, warmup);
+    } finally {
+      await s.stop();
+    }
+  };
+  const one = await run(() => ours(ctx.url));
+  const base = await run(() => bare(ctx.url));
+  const two = await run(() => ours(ctx.url, { WORKERS: '2' }));
+  const pgb = pgbench(ctx.url, seconds);
+  const ceiling = 'tps' in pgb ? pgb.tps : undefined;
+  const row = (name: string, t: Throughput) => [name, Math.round(t.rps), `${t.p50} ms`, `${t.p99} ms`, t.errors,
+    ratio(t.rps / base.rps), ceiling ? ratio(t.rps / ceiling) : '-'];
+  ctx.print(table(`Suite 3: GET /todos/ (50 rows), autocannon 50 connections, ${seconds} s after ${warmup} s warm-up`,
+    ['server', 'req/s', 'p50', 'p99', 'errors', 'vs (a)', 'vs (b)'],
+    [row('ours, 1 worker', one), row('baseline (a) node:http + pg', base), row('ours, 2 workers', two),
+      ['(b) pgbench, same SELECT, 15 clients', ceiling ? Math.round(ceiling) : ('skipped' in pgb ? pgb.skipped : ''), '', '', '', '', '']]));
+  ctx.print(`2 workers / 1 worker: ${ratio(two.rps / one.rps)}`);
+  return { ours: one, baseline: base, workers2: two, pgbench: pgb, seconds, warmup };
+};
+
+/** 4. The original's three scenarios at a larger N than the demo. */
+const blocking: Suite = async (ctx) => {
+  const n = ctx.smoke ? 4 : 20;
+  const S = ctx.smoke ? 0.1 : 0.2;
+  const scenarios = [
+    { name: '1. blocking server, blocking database', env: { APP_MODE: 'blocking', DB_MODE: 'blocking' } },
+    { name: '2. non-blocking server, blocking database', env: { APP_MODE: 'nonblocking', DB_MODE: 'blocking' } },
+    { name: '3. non-blocking server, non-blocking database', env: { APP_MODE: 'nonblocking', DB_MODE: 'nonblocking' } },
+  ];
+  const rows = [];
+  for (const sc of scenarios) {
+    const s = await ours(ctx.url, { ...sc.env, POOL_SIZE: String(n), POOL_MAX_OVERFLOW: '0' });
+    try {
+      const app = await burst(`${s.url}/sleep/node/?seconds=${S}`, n);
+      const db = await burst(`${s.url}/sleep/postgres/?seconds=${S}`, n);
+      const expect = (mode: string) => (mode === 'blocking' ? n * S : S) * 1000;
+      rows.push({ scenario: sc.name, appMs: app.totalMs, appExpectedMs: expect(sc.env.APP_MODE), dbMs: db.totalMs, dbExpectedMs: expect(sc.env.DB_MODE), errors: errors(app) + errors(db) });
+    } finally {
+      await s.stop();
+    }
+  }
+  ctx.print(table(`Suite 4: the three scenarios, N = ${n}, S = ${S} s (expected: N x S when blocking, S when not)`,
+    ['scenario', 'app sleep', 'expected', 'database sleep', 'expected', 'errors'],
+    rows.map((r) => [r.scenario, sec(r.appMs), sec(r.appExpectedMs), sec(r.dbMs), sec(r.dbExpectedMs), r.errors])));
+  return rows;
+};
+
+/** 5. Memory under a flood of database requests, with the queue bounded and unbounded. */
+const flood: Suite = async (ctx) => {
+  const n = ctx.quick ? 1000 : 5000;
+  const rows = [];
+  for (const [label, queueMax] of [[`POOL_QUEUE_MAX ${n + 1000}`, String(n + 1000)], ['POOL_QUEUE_MAX 1000 (default)', '1000']] as const) {
+    const r = await measured(() => ours(ctx.url, { POOL_QUEUE_MAX: queueMax, POOL_TIMEOUT: '5' }), async (s) => {
+      const b = burst(`${s.url}/sleep/postgres/?seconds=2`, n);
+      await new Promise((res) => setTimeout(res, 1000));
+      const probe = await burst(`${s.url}/todos/`, 1);
+      const done = await b;
+      return { totalMs: done.totalMs, ok: count(done, (x) => x.status === 200), shed: count(done, (x) => x.status === 503), other: count(done, (x) => x.status !== 200 && x.status !== 503), probeMs: probe.totalMs, probeStatus: probe.results[0]!.status };
+    });
+    rows.push({ label, ...r });
+  }
+  ctx.print(table(`Suite 5: ${n} concurrent /sleep/postgres/?seconds=2, pool 5 + 10, POOL_TIMEOUT 5 s`,
+    ['queue', 'peak RSS', '200', '503', 'other', '/todos/ probe during the flood', 'total'],
+    rows.map((r) => [r.label, `${r.peakRssMb} MB`, r.ok, r.shed, r.other, `${r.probeStatus} in ${sec(r.probeMs)}`, sec(r.totalMs)])));
+  return rows;
+};
+
+export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood };
