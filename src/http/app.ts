@@ -26,7 +26,7 @@ export interface AppDeps {
   store: TodoStore;
   sleep: (seconds: number) => Promise<void>;
   defaultSeconds: number;
-  logger: FastifyBaseLogger;
+  logger: FastifyBaseLogger & { isLevelEnabled(level: string): boolean };
   metrics: Metrics;
   gauges: LiveGauges;
   /** Where completed requests go for the live timeline (the monitor thread), once it runs. */
@@ -49,7 +49,7 @@ declare module 'fastify' {
 export function createApp(deps: AppDeps): App {
   const app = Fastify({
     loggerInstance: deps.logger,
-    // Per-request lines only at debug level (onResponse below): 10,000 requests would flood info.
+    // Per-request lines only at debug level (see track()): 10,000 requests would flood info.
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { ignoreTrailingSlash: true },
     bodyLimit: BODY_LIMIT,
@@ -60,16 +60,10 @@ export function createApp(deps: AppDeps): App {
   app.removeContentTypeParser(['text/plain']);
   app.decorate('store', deps.store);
   app.decorateRequest('db', null as unknown as CallContext);
-  app.addHook('onRequest', async (req, reply) => {
-    req.db = { signal: clientGone(reply.raw) };
+  // Hot path: one callback-style hook and one 'close' listener per request, nothing more.
+  app.addHook('onRequest', (req, reply, done) => {
     track(req, reply, deps);
-  });
-  app.addHook('onResponse', async (req, reply) => {
-    const lease = req.db.lease;
-    req.log.debug({
-      method: req.method, url: req.url, statusCode: reply.statusCode, ms: round(reply.elapsedTime),
-      ...(lease ? { poolWaitMs: round(lease.waitMs), poolHoldMs: round(lease.holdMs), overflow: lease.overflow } : {}),
-    }, 'request');
+    done();
   });
 
   app.register(helmet, { global: true });
@@ -96,38 +90,43 @@ export function createApp(deps: AppDeps): App {
   return app;
 }
 
-/** Counts the request in the live gauges and metrics, and records its phases when it ends. */
+/**
+ * Gives the request its database context, counts it in the live gauges and metrics, and
+ * when its connection closes: aborts its database work if the client left before the
+ * response was complete, and records the request's phases.
+ *
+ * Not request.signal: that follows the request stream's 'close', which Node emits as soon
+ * as a request body has been read, so it aborts every POST right after parsing.
+ */
 function track(req: FastifyRequest, reply: FastifyReply, deps: AppDeps): void {
   const start = now();
+  const ac = new AbortController();
+  req.db = { signal: ac.signal };
   const route = req.routeOptions.url ?? 'unmatched';
   const live = LiveGauges.routeOf(req.routeOptions.url);
   deps.gauges.requestStarted(live);
   deps.metrics.requestStarted(route);
-  reply.raw.once('close', () => {
+  const res = reply.raw;
+  res.once('close', () => {
+    const finished = res.writableFinished;
+    if (!finished) ac.abort();
     const end = now();
-    const status = reply.raw.writableFinished ? reply.raw.statusCode : 499;
+    const status = finished ? res.statusCode : 499;
     const lease = req.db.lease;
     deps.gauges.requestEnded(live);
     deps.metrics.requestEnded(route, req.method, status, (end - start) / 1000, lease);
+    if (deps.logger.isLevelEnabled('debug')) {
+      req.log.debug({
+        method: req.method, url: req.url, statusCode: status, ms: round(end - start),
+        ...(lease ? { poolWaitMs: round(lease.waitMs), poolHoldMs: round(lease.holdMs), overflow: lease.overflow } : {}),
+      }, 'request');
+    }
     if (live === 'other' || !deps.record) return;
     deps.record({
       route: live, status, start, end,
       ...(lease ? { poolStart: lease.startedAt, poolAcquired: lease.startedAt + lease.waitMs, poolReleased: lease.startedAt + lease.waitMs + lease.holdMs, overflow: lease.overflow } : {}),
     });
   });
-}
-
-/**
- * Aborts when the client goes away before its response is complete. Not request.signal:
- * that follows the request stream's 'close', which Node emits as soon as a request body
- * has been read, so it aborts every POST right after parsing.
- */
-function clientGone(res: ServerResponse): AbortSignal {
-  const ac = new AbortController();
-  res.once('close', () => {
-    if (!res.writableFinished) ac.abort();
-  });
-  return ac.signal;
 }
 
 /**

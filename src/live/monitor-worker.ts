@@ -27,10 +27,11 @@ interface DbView {
 }
 
 parentPort!.on('message', (msg: MonitorMessage) => {
-  if (msg.type === 'request') {
-    pending.push(msg.record);
-    recent.push(msg.record);
+  if (msg.type === 'requests') {
+    pending.push(...msg.records);
+    recent.push(...msg.records);
     if (recent.length > KEEP_REQUESTS) recent.splice(0, recent.length - KEEP_REQUESTS);
+    if (pending.length > KEEP_REQUESTS) pending.splice(0, pending.length - KEEP_REQUESTS);
   }
 });
 

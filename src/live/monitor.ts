@@ -30,14 +30,23 @@ export interface MonitorInit {
   heartbeatMs: number;
 }
 
-export type MonitorMessage = { type: 'request'; record: RequestRecord };
+export type MonitorMessage = { type: 'requests'; records: RequestRecord[] };
+
+/** Completed requests are sent to the monitor thread in batches, not one message each. */
+const FLUSH_MS = 50;
 
 export class Monitor {
+  private batch: RequestRecord[] = [];
+  private readonly flusher: NodeJS.Timeout;
+
   private constructor(
     private readonly worker: Worker,
     private readonly heartbeat: NodeJS.Timeout,
     readonly port: number,
-  ) {}
+  ) {
+    this.flusher = setInterval(() => this.flush(), FLUSH_MS);
+    this.flusher.unref();
+  }
 
   static async start(options: Omit<MonitorInit, 'heartbeatMs' | 'gauges'> & { gauges: LiveGauges }): Promise<Monitor> {
     const { gauges, ...rest } = options;
@@ -55,11 +64,18 @@ export class Monitor {
   }
 
   record(record: RequestRecord): void {
-    this.worker.postMessage({ type: 'request', record } satisfies MonitorMessage);
+    this.batch.push(record);
+  }
+
+  private flush(): void {
+    if (this.batch.length === 0) return;
+    this.worker.postMessage({ type: 'requests', records: this.batch } satisfies MonitorMessage);
+    this.batch = [];
   }
 
   async close(): Promise<void> {
     clearInterval(this.heartbeat);
+    clearInterval(this.flusher);
     await this.worker.terminate();
   }
 }
