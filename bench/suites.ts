@@ -7,7 +7,7 @@ import autocannon from 'autocannon';
 import { burst, type Burst } from '../src/client/load.ts';
 import { errorKind, waves } from '../src/client/summary.ts';
 import type { ServerProcess } from '../src/server-process.ts';
-import { bare, ours, ratio, rssSampler, sec, table } from './lib.ts';
+import { bare, cpuMs, ours, ratio, rssSampler, sec, table } from './lib.ts';
 
 export interface SuiteContext {
   url: string;
@@ -92,12 +92,15 @@ const pool: Suite = async (ctx) => {
   return { queue: { ...queue, expectedMs }, none: { ...none, n: over } };
 };
 
-interface Throughput { rps: number; p50: number; p99: number; errors: number }
+interface Throughput { rps: number; p50: number; p99: number; errors: number; cpuUsPerRequest?: number }
 
-async function cannon(url: string, seconds: number, warmup: number): Promise<Throughput> {
+async function cannon(url: string, seconds: number, warmup: number, pid?: number): Promise<Throughput> {
   await autocannon({ url, connections: 50, duration: warmup });
+  const cpu0 = pid ? cpuMs(pid) : 0;
   const r = await autocannon({ url, connections: 50, duration: seconds });
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx };
+  // The server's own CPU time per request: what the layers cost, whatever else shares the CPU.
+  const cpuUsPerRequest = pid ? ((cpuMs(pid) - cpu0) * 1000) / Math.max(1, r.requests.total) : undefined;
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx, cpuUsPerRequest };
 }
 
 function pgbench(url: string, seconds: number): { tps: number } | { skipped: string } {
@@ -117,25 +120,25 @@ function pgbench(url: string, seconds: number): { tps: number } | { skipped: str
 const throughput: Suite = async (ctx) => {
   const seconds = ctx.quick ? 3 : 10;
   const warmup = ctx.quick ? 1 : 3;
-  const run = async (start: () => Promise<ServerProcess>) => {
+  const run = async (start: () => Promise<ServerProcess>, measureCpu = true) => {
     const s = await start();
     try {
-      return await cannon(`${s.url}/todos/`, seconds, warmup);
+      return await cannon(`${s.url}/todos/`, seconds, warmup, measureCpu ? s.proc.pid : undefined);
     } finally {
       await s.stop();
     }
   };
   const one = await run(() => ours(ctx.url));
   const base = await run(() => bare(ctx.url));
-  const two = await run(() => ours(ctx.url, { WORKERS: '2' }));
+  const two = await run(() => ours(ctx.url, { WORKERS: '2' }), false);
   const pgb = pgbench(ctx.url, seconds);
   const ceiling = 'tps' in pgb ? pgb.tps : undefined;
   const row = (name: string, t: Throughput) => [name, Math.round(t.rps), `${t.p50} ms`, `${t.p99} ms`, t.errors,
-    ratio(t.rps / base.rps), ceiling ? ratio(t.rps / ceiling) : '-'];
+    t.cpuUsPerRequest ? `${Math.round(t.cpuUsPerRequest)} µs` : '-', ratio(t.rps / base.rps), ceiling ? ratio(t.rps / ceiling) : '-'];
   ctx.print(table(`Suite 3: GET /todos/ (50 rows), autocannon 50 connections, ${seconds} s after ${warmup} s warm-up`,
-    ['server', 'req/s', 'p50', 'p99', 'errors', 'vs (a)', 'vs (b)'],
+    ['server', 'req/s', 'p50', 'p99', 'errors', 'server CPU / request', 'vs (a)', 'vs (b)'],
     [row('ours, 1 worker', one), row('baseline (a) node:http + pg', base), row('ours, 2 workers', two),
-      ['(b) pgbench, same SELECT, 15 clients', ceiling ? Math.round(ceiling) : ('skipped' in pgb ? pgb.skipped : ''), '', '', '', '', '']]));
+      ['(b) pgbench, same SELECT, 15 clients', ceiling ? Math.round(ceiling) : ('skipped' in pgb ? pgb.skipped : ''), '', '', '', '', '', '']]));
   ctx.print(`2 workers / 1 worker: ${ratio(two.rps / one.rps)}`);
   return { ours: one, baseline: base, workers2: two, pgbench: pgb, seconds, warmup };
 };
