@@ -118,7 +118,7 @@ function pgbench(url: string, seconds: number): { tps: number } | { skipped: str
 
 /** 3. Throughput of /todos/ against a bare node:http + pg server and PostgreSQL's own ceiling. */
 const throughput: Suite = async (ctx) => {
-  const seconds = ctx.quick ? 3 : 10;
+  const seconds = ctx.quick ? 2 : 10;
   const warmup = ctx.quick ? 1 : 3;
   const run = async (start: () => Promise<ServerProcess>, measureCpu = true) => {
     const s = await start();
@@ -145,8 +145,8 @@ const throughput: Suite = async (ctx) => {
 
 /** 4. The original's three scenarios at a larger N than the demo. */
 const blocking: Suite = async (ctx) => {
-  const n = ctx.smoke ? 4 : 20;
-  const S = ctx.smoke ? 0.1 : 0.2;
+  const n = ctx.smoke ? 4 : ctx.quick ? 10 : 20;
+  const S = ctx.smoke || ctx.quick ? 0.1 : 0.2;
   const scenarios = [
     { name: '1. blocking server, blocking database', env: { APP_MODE: 'blocking', DB_MODE: 'blocking' } },
     { name: '2. non-blocking server, blocking database', env: { APP_MODE: 'nonblocking', DB_MODE: 'blocking' } },
@@ -174,7 +174,8 @@ const blocking: Suite = async (ctx) => {
 const flood: Suite = async (ctx) => {
   const n = ctx.quick ? 1000 : 5000;
   const rows = [];
-  for (const [label, queueMax] of [[`POOL_QUEUE_MAX ${n + 1000}`, String(n + 1000)], ['POOL_QUEUE_MAX 1000 (default)', '1000']] as const) {
+  const variants = [[`POOL_QUEUE_MAX ${n + 1000}`, String(n + 1000)], ['POOL_QUEUE_MAX 1000 (default)', '1000']] as const;
+  for (const [label, queueMax] of ctx.quick ? variants.slice(1) : variants) {
     const r = await measured(() => ours(ctx.url, { POOL_QUEUE_MAX: queueMax, POOL_TIMEOUT: '5' }), async (s) => {
       const b = burst(`${s.url}/sleep/postgres/?seconds=2`, n);
       await new Promise((res) => setTimeout(res, 1000));
