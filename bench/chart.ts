@@ -1,10 +1,10 @@
 // Renders BENCHMARKS.md's charts from a results file: Chart.js in headless Chromium, saved as PNG.
 // Usage: npx tsx bench/chart.ts [bench/results/FILE.json]   (default: the newest)
 import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { chartJsFile } from '../src/assets.ts';
+import { launchChromium } from '../test/browser.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const resultsDir = join(here, 'results');
@@ -15,7 +15,7 @@ const run = JSON.parse(readFileSync(file, 'utf8')) as {
     pool?: { queue: { waves: { size: number; firstMs: number; lastMs: number }[] } };
   };
 };
-const chartJs = readFileSync(join(dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.min.js'), 'utf8');
+const chartJs = readFileSync(chartJsFile, 'utf8');
 
 const charts: { name: string; config: unknown }[] = [];
 const c = run.results.concurrency;
@@ -48,7 +48,7 @@ if (p) {
 
 const out = join(here, 'charts');
 mkdirSync(out, { recursive: true });
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+const browser = await launchChromium();
 const page = await browser.newPage({ viewport: { width: 800, height: 420 }, deviceScaleFactor: 1 });
 for (const chart of charts) {
   await page.setContent(`<html><body style="margin:0;background:#fff"><div style="width:780px;height:400px;padding:10px"><canvas id="c"></canvas></div>

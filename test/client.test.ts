@@ -1,13 +1,11 @@
 // The load client and the demo, against a real service on a real PostgreSQL.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { freshDatabase, runCli, startServer, tempDir, waves, type Server } from './helpers.ts';
+import { launchChromium, noBrowser } from './browser.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const noBrowser = existsSync(CHROMIUM) ? false : process.env.CI ? false : `${CHROMIUM} is not installed (apt-get install chromium); CI installs it`;
 
 let db: string;
 let server: Server;
@@ -111,10 +109,7 @@ describe('client', () => {
   describe('the HTML report', { skip: noBrowser }, () => {
     let browser: Browser;
     before(async () => {
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-      });
+      browser = await launchChromium();
     });
     after(() => browser?.close());
 

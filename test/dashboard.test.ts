@@ -1,15 +1,14 @@
 // Live signals: /metrics, readiness, the dashboard in a real browser, the API docs.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { burst } from '../src/client/load.ts';
 import { freshDatabase, ownPostgres, request, ROOT, startServer } from './helpers.ts';
+import { launchChromium, noBrowser } from './browser.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const noBrowser = existsSync(CHROMIUM) ? false : process.env.CI ? false : `${CHROMIUM} is not installed (apt-get install chromium); CI installs it`;
 const SHOTS = join(ROOT, 'test-results');
 
 /** Prometheus text format: every sample line is `name{labels} value`. */
@@ -110,10 +109,7 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
   let browser: Browser;
   before(async () => {
     mkdirSync(SHOTS, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium();
   });
   after(() => browser?.close());
 

@@ -1,8 +1,7 @@
 // A self-contained HTML report: one timeline per burst (a bar per request, from send
 // to response) drawn with Chart.js, which is inlined so the file opens offline.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { chartJsFile } from '../assets.ts';
 import type { Burst } from './load.ts';
 import { latencyText, summarize, type Summary } from './summary.ts';
 
@@ -18,8 +17,7 @@ interface ChartData {
   bursts: { url: string; totalMs: number; summary: Summary; bars: [number, number, number][] }[];
 }
 
-// The UMD build is not in chart.js's exports map: find it beside the CommonJS entry.
-const chartJs = () => readFileSync(join(dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.min.js'), 'utf8');
+const chartJs = () => readFileSync(chartJsFile, 'utf8');
 
 export function writeReport(file: string, title: string, sections: ReportSection[]): void {
   const data: ChartData[] = sections.map((s) => ({

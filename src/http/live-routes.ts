@@ -1,15 +1,13 @@
 // What people and tools watch: the dashboard page and its assets, /metrics.
 import fastifyStatic from '@fastify/static';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chartJsFile } from '../assets.ts';
 import type { App } from './app.ts';
 import type { Metrics } from './metrics.ts';
 
 const dashboardDir = fileURLToPath(new URL('../dashboard/', import.meta.url));
-// The UMD build is not in chart.js's exports map: find it beside the CommonJS entry.
-const chartJsFile = join(dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.min.js');
 
 export interface LiveDeps {
   metrics: Metrics;
