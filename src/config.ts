@@ -22,6 +22,10 @@ export interface Config {
   poolQueueMax: number;
   statementTimeout: number;
   workers: number;
+  pgbouncer: boolean;
+  pgbouncerPoolSize: number;
+  pgbouncerMaxClients: number;
+  pgbouncerUrl: string | undefined;
   shutdownGrace: number;
   monitorPort: number;
   logLevel: string;
@@ -102,6 +106,10 @@ export const SETTINGS = {
   poolQueueMax: setting({ env: 'POOL_QUEUE_MAX', flag: 'pool-queue-max', default: 1000, accepts: 'an integer from 0 to 1000000', help: 'Requests that may wait for a connection; beyond it, an immediate 503', parse: int(0, 1_000_000) }),
   statementTimeout: setting({ env: 'STATEMENT_TIMEOUT', flag: 'statement-timeout', default: 0, accepts: 'a number of seconds from 0 to 3600 (0 = off)', help: "PostgreSQL's statement_timeout for our connections (0 = off)", parse: num(0, 3600) }),
   workers: setting({ env: 'WORKERS', flag: 'workers', default: 1, accepts: 'an integer from 1 to 64', help: 'Processes serving requests (node:cluster), each with its own pool', parse: int(1, 64) }),
+  pgbouncer: setting({ env: 'PGBOUNCER', flag: 'pgbouncer', default: false, accepts: 'on or off', help: 'Start a PgBouncer (transaction mode) in front of PostgreSQL and pool through it', parse: bool }),
+  pgbouncerPoolSize: setting({ env: 'PGBOUNCER_POOL_SIZE', flag: 'pgbouncer-pool-size', default: 20, accepts: 'an integer from 1 to 10000', help: "PgBouncer's server connections (default_pool_size)", parse: int(1, 10000) }),
+  pgbouncerMaxClients: setting({ env: 'PGBOUNCER_MAX_CLIENTS', flag: 'pgbouncer-max-clients', default: 2000, accepts: 'an integer from 1 to 100000', help: "PgBouncer's max_client_conn", parse: int(1, 100000) }),
+  pgbouncerUrl: setting<string | undefined>({ env: 'PGBOUNCER_URL', flag: 'pgbouncer-url', default: undefined, accepts: 'a postgres:// or postgresql:// URL', help: 'Pool through this existing PgBouncer (transaction mode) instead', parse: postgresUrl }),
   shutdownGrace: setting({ env: 'SHUTDOWN_GRACE', flag: 'shutdown-grace', default: 30, accepts: 'a number of seconds from 0 to 3600', help: 'How long in-flight requests may run after SIGTERM/SIGINT', parse: num(0, 3600) }),
   monitorPort: setting({ env: 'MONITOR_PORT', flag: 'monitor-port', default: 0, accepts: 'an integer from 0 to 65535', help: "Port of the dashboard's live stream (0 = any free port; with workers, one port each from here)", parse: int(0, 65535) }),
   logLevel: setting({ env: 'LOG_LEVEL', flag: 'log-level', default: 'info', accepts: LOG_LEVELS.join(', '), help: 'Log level (debug logs every request)', parse: oneOf(LOG_LEVELS) }),
@@ -113,7 +121,7 @@ const KEYS = Object.keys(SETTINGS) as Key[];
 
 /** Options for node:util parseArgs, one string flag per setting. */
 export const settingFlags = Object.fromEntries(
-  KEYS.map((k) => [SETTINGS[k].flag, { type: 'string' as const }]),
+  KEYS.map((k) => [SETTINGS[k].flag, { type: typeof SETTINGS[k].default === 'boolean' ? ('boolean' as const) : ('string' as const) }]),
 );
 
 /** Reads `.env` (if present) without letting it override the real environment. */
@@ -131,7 +139,8 @@ export function loadConfig(flags: Record<string, string | boolean | undefined> =
   const config = {} as Record<Key, unknown>;
   for (const key of KEYS) {
     const s = SETTINGS[key] as Setting<unknown>;
-    const fromFlag = flags[s.flag];
+    const flag = flags[s.flag];
+    const fromFlag = typeof flag === 'boolean' ? String(flag) : flag; // --log-sql, --pgbouncer
     const raw = typeof fromFlag === 'string' ? fromFlag : env[s.env];
     if (raw === undefined || (raw === '' && fromFlag === undefined)) {
       config[key] = s.default;

@@ -6,6 +6,7 @@ import { connectionsPerProcess, type Config } from './config.ts';
 import { BlockingTodoStore } from './db/blocking.ts';
 import { checkBudget, readBudget, type Budget } from './db/budget.ts';
 import { prepareDatabase } from './db/schema.ts';
+import { PgBouncer } from './db/pgbouncer.ts';
 import { openDatabase, type DatabaseSource } from './db/source.ts';
 import { AsyncTodoStore, type StoreOptions, type TodoStore } from './db/todos.ts';
 import { createApp } from './http/app.ts';
@@ -29,16 +30,18 @@ const POOL_CLOSE_MS = 5000;
 export async function serve(config: Config): Promise<void> {
   if (cluster.isWorker) return serveWorker(config);
   const log = createLogger(config.logLevel, config.workers > 1 ? 'primary' : undefined);
-  const db = await openDatabase(config, (msg) => log.info(msg));
+  const direct = await openDatabase(config, (msg) => log.info(msg));
+  let db: DatabaseSource = direct;
   let budget: Budget;
   try {
-    const prepared = await prepareDatabase(db.url);
+    const prepared = await prepareDatabase(direct.url);
     if (prepared.migrations.length) log.info({ migrations: prepared.migrations }, 'migrated');
     if (prepared.seeded) log.info(`seeded ${prepared.seeded} todos`);
-    budget = await readBudget(db.url, config);
+    budget = await readBudget(direct.url, config);
     checkBudget(budget, config);
+    db = await throughPgBouncer(direct, config, log);
   } catch (err) {
-    await db.stop();
+    await direct.stop();
     throw err;
   }
   try {
@@ -50,13 +53,38 @@ export async function serve(config: Config): Promise<void> {
   }
 }
 
+/** The pools' way to PostgreSQL: direct, through a PgBouncer we start, or through PGBOUNCER_URL. */
+async function throughPgBouncer(direct: DatabaseSource, config: Config, log: Logger): Promise<DatabaseSource> {
+  if (config.pgbouncerUrl) {
+    return { ...direct, url: config.pgbouncerUrl, label: `${direct.label}, through PgBouncer at ${redactUrl(config.pgbouncerUrl)}` };
+  }
+  if (!config.pgbouncer) return direct;
+  const bouncer = new PgBouncer({
+    serverUrl: direct.url, dataDir: config.dataDir, poolSize: config.pgbouncerPoolSize, maxClients: config.pgbouncerMaxClients, log: (m) => log.info(m),
+  });
+  await bouncer.start();
+  return {
+    ...direct,
+    url: bouncer.url,
+    label: `${direct.label}, through PgBouncer at ${redactUrl(bouncer.url)} (transaction mode, ${config.pgbouncerPoolSize} server connections)`,
+    stop: async () => {
+      await bouncer.stop();
+      await direct.stop();
+    },
+    kill: () => {
+      bouncer.kill();
+      direct.kill?.();
+    },
+  };
+}
+
 async function serveSingle(config: Config, db: DatabaseSource, budget: Budget, log: Logger): Promise<void> {
   const starting = startHttp(config, db.url, log);
   // Handlers first: a signal during start-up must still stop the embedded PostgreSQL.
   onShutdownSignal(log, async () => {
     await starting.then((http) => closeHttp(http, config, log), () => {});
     await db.stop();
-  }, () => db.embedded?.kill());
+  }, () => db.kill?.());
   const http = await starting;
   console.log(banner(config, http.address, db, budget));
 }
@@ -106,7 +134,7 @@ async function servePrimary(config: Config, db: DatabaseSource, budget: Budget, 
     await db.stop();
   }, () => {
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
-    db.embedded?.kill();
+    db.kill?.();
   });
 }
 
@@ -127,10 +155,13 @@ async function startHttp(config: Config, url: string, log: Logger): Promise<Http
     timeoutMs: config.poolTimeout * 1000,
     queueMax: config.poolQueueMax,
     statementTimeoutMs: config.statementTimeout * 1000,
-    prepare: true,
+    // PgBouncer 1.18 in transaction mode keeps no session state: no named statements.
+    prepare: !behindBouncer(config),
+    transactionMode: behindBouncer(config),
+    perTransactionTimeout: behindBouncer(config),
     logSql: config.logSql,
     gauges: gauges.buffers,
-    onError: (err) => log.warn({ err: err.message }, 'idle database connection failed; dropped from the pool'),
+    onError: (err) => log.warn({ err: err.message }, 'a database connection failed; it is dropped from the pool'),
   };
   const sqlLog = config.logSql ? (sql: string, params: readonly unknown[]) => log.info({ params }, sql) : undefined;
   const store = config.dbMode === 'blocking' ? new BlockingTodoStore(options, sqlLog) : new AsyncTodoStore(options, sqlLog);
@@ -195,6 +226,8 @@ function onShutdownSignal(log: Logger, stop: () => Promise<void>, force: () => v
   return handler;
 }
 
+const behindBouncer = (config: Config) => config.pgbouncer || Boolean(config.pgbouncerUrl);
+
 const SCENARIOS: Record<string, string> = {
   'blocking/blocking': "the original's scenario 1: gunicorn server:app (sync worker)",
   'nonblocking/blocking': "the original's scenario 2: gunicorn -k gevent, psycopg2 blocking",
@@ -208,9 +241,13 @@ function banner(config: Config, address: string, db: DatabaseSource, budget: Bud
     ? 'NullPool: a new connection per request (no limit but max_connections)'
     : `QueuePool size ${config.poolSize} + overflow ${config.poolMaxOverflow} per process, timeout ${config.poolTimeout} s`;
   const workers = config.workers > 1 ? `${config.workers} workers (node:cluster)` : '1 process';
-  const budgetLine = config.pool === 'none'
-    ? `max_connections ${budget.maxConnections} (${budget.available} available to us)`
-    : `${config.workers} x ${per} = ${budget.needed} of ${budget.available} available connections`;
+  const budgetLine = config.pgbouncer
+    ? `${config.workers} x ${per} = ${budget.needed} client connections to PgBouncer (max ${config.pgbouncerMaxClients}); the limit that applies is PgBouncer's ${config.pgbouncerPoolSize} server connections of ${budget.available} available`
+    : config.pgbouncerUrl
+      ? `${config.workers} x ${per} = ${budget.needed} client connections to the PgBouncer at PGBOUNCER_URL; its own limits apply`
+      : config.pool === 'none'
+        ? `max_connections ${budget.maxConnections} (${budget.available} available to us)`
+        : `${config.workers} x ${per} = ${budget.needed} of ${budget.available} available connections (max_connections is the limit)`;
   return [
     `Listening on ${address}`,
     `  database : ${db.label}`,

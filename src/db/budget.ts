@@ -44,10 +44,23 @@ export async function readBudget(url: string, config: Config): Promise<Budget> {
 
 /** Refuses a configuration whose pools could open more connections than the server accepts. */
 export function checkBudget(budget: Budget, config: Config): void {
+  if (config.pgbouncerUrl) return; // an existing PgBouncer: its own limits apply
+  if (config.pgbouncer) {
+    // Through PgBouncer, only its server connections count against max_connections.
+    if (config.pgbouncerPoolSize > budget.available) {
+      throw new BudgetError(`Refusing to start: PGBOUNCER_POOL_SIZE ${config.pgbouncerPoolSize} server connections, but PostgreSQL allows ` +
+        `max_connections ${budget.maxConnections} - superuser_reserved_connections ${budget.superuserReserved}` +
+        (budget.reserved ? ` - reserved_connections ${budget.reserved}` : '') + ` = ${budget.available}. Lower PGBOUNCER_POOL_SIZE or raise max_connections.`);
+    }
+    if (config.pool !== 'none' && budget.needed > config.pgbouncerMaxClients) {
+      throw new BudgetError(`Refusing to start: ${budget.summary.split(';')[0]}, more than PGBOUNCER_MAX_CLIENTS ${config.pgbouncerMaxClients}. Raise PGBOUNCER_MAX_CLIENTS or lower the pools.`);
+    }
+    return;
+  }
   if (config.pool === 'none' || budget.needed <= budget.available) return;
   throw new BudgetError(
     `Refusing to start: ${budget.summary}, and ${budget.needed} > ${budget.available}. ` +
-    `Lower WORKERS, POOL_SIZE or POOL_MAX_OVERFLOW, or raise max_connections` +
-    (config.databaseUrl ? '' : ' (PG_MAX_CONNECTIONS for the embedded server)') + '.',
+    `Lower WORKERS, POOL_SIZE or POOL_MAX_OVERFLOW, raise max_connections` +
+    (config.databaseUrl ? '' : ' (PG_MAX_CONNECTIONS for the embedded server)') + ', or pool through PgBouncer (PGBOUNCER=on).',
   );
 }

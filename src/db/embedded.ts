@@ -244,7 +244,7 @@ async function binaries(): Promise<Binaries> {
 type Owner = { uid?: number; gid?: number };
 
 /** PostgreSQL refuses to run as root: as root, run it as the `postgres` OS user (created if missing). */
-function osUser(): Owner {
+export function osUser(): Owner {
   if (userInfo().uid !== 0) return {};
   const id = (flag: string) => Number(execFileSync('id', [flag, OS_USER], { encoding: 'utf8' }).trim());
   try {

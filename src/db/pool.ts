@@ -26,6 +26,8 @@ export interface PoolOptions {
   queueMax?: number;
   /** PostgreSQL's statement_timeout for our connections, in ms (0 or unset: none). */
   statementTimeoutMs?: number;
+  /** Do not send statement_timeout at connect time (PgBouncer: it is set per transaction). */
+  perTransactionTimeout?: boolean;
   /** Shared memory where the pool publishes its state for the live dashboard. */
   gauges?: GaugeBuffers;
   onError?: (err: Error) => void;
@@ -79,7 +81,7 @@ function clientConfig(options: PoolOptions): pg.ClientConfig {
     // Lets the dashboard tell our backends from others in pg_stat_activity.
     application_name: APPLICATION_NAME,
     // Sent at connect time, so it holds for every statement on the connection.
-    ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+    ...(options.statementTimeoutMs && !options.perTransactionTimeout ? { statement_timeout: options.statementTimeoutMs } : {}),
   };
 }
 
@@ -177,6 +179,9 @@ class QueuePool implements ConnectionPool {
     // listener the process would crash. pg.Pool drops the client by itself.
     this.pg.on('error', (err) => options.onError?.(err));
     this.pg.on('connect', (client) => {
+      // A checked-out client's errors are ours to handle (pg.Pool only listens while it is
+      // idle): a connection reset mid-query must fail that query, not crash the process.
+      client.on('error', (err) => options.onError?.(err));
       if (this.core.size < options.size) this.core.add(client);
       this.publish();
     });

@@ -10,6 +10,8 @@ export interface DatabaseSource {
   label: string;
   embedded?: EmbeddedPostgres;
   stop(): Promise<void>;
+  /** For a forced exit: stop what we started without waiting. */
+  kill?(): void;
 }
 
 /**
@@ -31,5 +33,6 @@ export async function openDatabase(config: Config, log: (msg: string) => void, r
     label: `embedded PostgreSQL in ${join(config.dataDir, 'postgres')} at ${redactUrl(embedded.url)}`,
     embedded,
     stop: () => embedded.stop(),
+    kill: () => embedded.kill(),
   };
 }

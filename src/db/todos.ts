@@ -14,6 +14,17 @@ export interface StoreOptions extends PoolOptions {
   logSql?: boolean;
   /** Named (server-side prepared) statements: parsed once per connection. */
   prepare?: boolean;
+  /**
+   * Behind PgBouncer in transaction mode no session state survives between transactions:
+   * statements that belong together run in one transaction, and statement_timeout is set
+   * per transaction (SET LOCAL) instead of per connection.
+   */
+  transactionMode?: boolean;
+  /**
+   * CancelRequests per aborted query: one now, then one every 200 ms while it still runs
+   * (a cancel that reaches a backend before its query started is dropped).
+   */
+  cancelAttempts?: number;
 }
 
 export type SqlLogger = (sql: string, params: readonly unknown[]) => void;
@@ -84,7 +95,7 @@ export class AsyncTodoStore implements TodoStore {
     return this.withConnection(ctx, async (c) => {
       await this.run(c, q.sleep(seconds));
       return this.run(c, ALL_TODOS);
-    });
+    }, true);
   }
 
   async ping(ctx?: CallContext): Promise<void> {
@@ -103,18 +114,26 @@ export class AsyncTodoStore implements TodoStore {
     return this.pool.end();
   }
 
-  private async withConnection<T>(ctx: CallContext | undefined, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+  private async withConnection<T>(ctx: CallContext | undefined, fn: (client: pg.ClientBase) => Promise<T>, together = false): Promise<T> {
     const signal = ctx?.signal;
     const lease = await this.pool.acquire(signal);
     const acquired = performance.now();
-    const canceller = signal ? new Canceller(lease.client, signal) : undefined;
+    const canceller = signal ? new Canceller(lease.client, signal, this.options.cancelAttempts ?? 25) : undefined;
+    const { transactionMode, statementTimeoutMs } = this.options;
+    const transaction = transactionMode && (together || Boolean(statementTimeoutMs));
     try {
       if (signal?.aborted) throw new ClientGoneError();
+      if (transaction) {
+        await lease.client.query('BEGIN');
+        if (statementTimeoutMs) await lease.client.query(`SET LOCAL statement_timeout = ${Math.round(statementTimeoutMs)}`);
+      }
       const result = await fn(lease.client);
+      if (transaction) await lease.client.query('COMMIT');
       lease.release(canceller?.used ? new Error('cancelled') : undefined);
       return result;
     } catch (err) {
       const broken = isConnectionError(err);
+      if (transaction && !broken) await lease.client.query('ROLLBACK').catch(() => {});
       // After a cancel, the connection is not reused: a CancelRequest that arrives late
       // would otherwise stop the next request's query on the same backend.
       lease.release(broken || canceller?.used ? (err as Error) : undefined);
@@ -142,16 +161,16 @@ export class AsyncTodoStore implements TodoStore {
 }
 
 /**
- * Cancels the running query when the signal aborts, and again if it is still running a
- * second later (a CancelRequest that reaches an idle backend, before the query started,
- * is ignored by PostgreSQL).
+ * Cancels the running query when the signal aborts, and again every 200 ms while the query
+ * still runs: a CancelRequest that arrives before the query started (at an idle backend, or
+ * at a PgBouncer client still waiting for a server connection) is dropped.
  */
 class Canceller {
   used = false;
   private timer?: NodeJS.Timeout;
-  private readonly onAbort = () => this.cancel(3);
+  private readonly onAbort = () => this.cancel(this.attempts);
 
-  constructor(private readonly client: pg.ClientBase, private readonly signal: AbortSignal) {
+  constructor(private readonly client: pg.ClientBase, private readonly signal: AbortSignal, private readonly attempts: number) {
     signal.addEventListener('abort', this.onAbort, { once: true });
   }
 
@@ -163,7 +182,7 @@ class Canceller {
   private cancel(triesLeft: number): void {
     this.used = true;
     cancelQuery(this.client);
-    if (triesLeft > 1) this.timer = setTimeout(() => this.cancel(triesLeft - 1), 1000);
+    if (triesLeft > 1) this.timer = setTimeout(() => this.cancel(triesLeft - 1), 200);
   }
 }
 
@@ -174,7 +193,11 @@ class Canceller {
 export function cancelQuery(client: pg.ClientBase): void {
   const { host, port, processID, secretKey } = client as unknown as { host: string; port: number; processID: number | null; secretKey: number | null };
   if (processID === null || secretKey === null) return;
-  const socket = net.connect(port, host, () => socket.end(serialize.cancel(processID, secretKey)));
+  // Send, then let the server close the socket, as libpq does. Closing it ourselves first
+  // crashes PgBouncer 1.18 ("disconnect_client(): bad client state: 0", fixed upstream later).
+  const socket = net.connect(port, host, () => socket.write(serialize.cancel(processID, secretKey)));
+  socket.setTimeout(5000, () => socket.destroy());
+  socket.on('end', () => socket.destroy());
   socket.on('error', () => {}); // best effort: if the server is gone, so is the query
 }
 
