@@ -10,6 +10,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { freePort } from '../net.ts';
 import { alive } from '../proc.ts';
+import { waitUntilAccepting } from './ready.ts';
 
 export const EMBEDDED_DATABASE = 'todos';
 const OS_USER = 'postgres';
@@ -86,7 +87,7 @@ export class EmbeddedPostgres {
     child.on('exit', (code, signal) => {
       if (this.child === child) this.log(`embedded PostgreSQL exited (code ${code}, signal ${signal})`);
     });
-    await this.waitReady(child);
+    await waitUntilAccepting(child, connectionUrl(this.port, readPassword(this.root), 'postgres'), 'embedded PostgreSQL', join(this.root, 'postgres.log'), 60_000);
     writeState(this.root, { ownerPid: process.pid, postmasterPid: child.pid!, port: this.port });
     await this.createDatabase();
   }
@@ -163,26 +164,6 @@ export class EmbeddedPostgres {
     rmSync(pidFile, { force: true });
   }
 
-  private async waitReady(child: ChildProcess): Promise<void> {
-    const deadline = Date.now() + 60_000;
-    let exited = false;
-    child.once('exit', () => { exited = true; });
-    while (Date.now() < deadline) {
-      if (exited) throw new Error(`embedded PostgreSQL failed to start: ${this.logTail()}`);
-      const client = new pg.Client({ connectionString: connectionUrl(this.port, readPassword(this.root), 'postgres') });
-      try {
-        await client.connect();
-        await client.end();
-        return;
-      } catch {
-        await client.end().catch(() => {});
-        await delay(100);
-      }
-    }
-    child.kill('SIGKILL');
-    throw new Error(`embedded PostgreSQL did not accept connections within 60 s: ${this.logTail()}`);
-  }
-
   private async createDatabase(): Promise<void> {
     const client = new pg.Client({ connectionString: connectionUrl(this.port, readPassword(this.root), 'postgres') });
     await client.connect();
@@ -191,15 +172,6 @@ export class EmbeddedPostgres {
       if (!rowCount) await client.query(`CREATE DATABASE ${client.escapeIdentifier(EMBEDDED_DATABASE)}`);
     } finally {
       await client.end();
-    }
-  }
-
-  private logTail(): string {
-    try {
-      const lines = readFileSync(join(this.root, 'postgres.log'), 'utf8').trim().split('\n');
-      return lines.slice(-3).join(' | ');
-    } catch {
-      return '(no log)';
     }
   }
 }

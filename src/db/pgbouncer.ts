@@ -1,12 +1,12 @@
 // A real PgBouncer (Debian's package) in front of PostgreSQL, in transaction mode: many client
 // connections share a few server connections, which is how services go past max_connections.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, openSync, closeSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import pg from 'pg';
 import { freePort } from '../net.ts';
 import { osUser } from './embedded.ts';
+import { waitUntilAccepting } from './ready.ts';
 
 export interface PgBouncerOptions {
   /** The PostgreSQL server to pool, as a URL with user and password. */
@@ -61,7 +61,7 @@ export class PgBouncer {
     // PgBouncer refuses to run as root, so as root it runs as the postgres OS user.
     const child = spawn('setpriv', ['--pdeathsig', 'TERM', '--', bin, config], { stdio: 'ignore', ...owner });
     this.child = child;
-    await this.waitReady(child);
+    await waitUntilAccepting(child, this.url, 'PgBouncer', join(this.dir, 'pgbouncer.log'), 15_000);
     this.options.log?.(`PgBouncer ${this.port} in transaction mode, ${this.options.poolSize} server connections`);
   }
 
@@ -113,34 +113,6 @@ export class PgBouncer {
       '',
     ].join('\n'), { mode: 0o600 });
     return file;
-  }
-
-  private async waitReady(child: ChildProcess): Promise<void> {
-    let exited = false;
-    child.once('exit', () => { exited = true; });
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline) {
-      if (exited) throw new Error(`PgBouncer failed to start: ${this.logTail()}`);
-      const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 1000 });
-      try {
-        await client.connect();
-        await client.end();
-        return;
-      } catch {
-        await client.end().catch(() => {});
-        await delay(100);
-      }
-    }
-    child.kill('SIGKILL');
-    throw new Error(`PgBouncer did not accept connections within 15 s: ${this.logTail()}`);
-  }
-
-  private logTail(): string {
-    try {
-      return readFileSync(join(this.dir, 'pgbouncer.log'), 'utf8').trim().split('\n').slice(-3).join(' | ');
-    } catch {
-      return '(no log)';
-    }
   }
 }
 
