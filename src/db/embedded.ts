@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { freePort } from '../net.ts';
+import { stopProcess } from '../server-process.ts';
 import { alive } from '../proc.ts';
 import { waitUntilAccepting } from './ready.ts';
 
@@ -102,15 +103,7 @@ export class EmbeddedPostgres {
     const child = this.child;
     if (!child) return;
     this.child = undefined;
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGINT');
-      const done = await Promise.race([exited.then(() => true), delay(30_000).then(() => false)]);
-      if (!done) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    }
+    await stopProcess(child, 'SIGINT', 30_000);
   }
 
   private initdb(bins: Binaries, owner: Owner): void {

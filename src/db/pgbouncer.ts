@@ -3,8 +3,8 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdirSync, openSync, closeSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { freePort } from '../net.ts';
+import { stopProcess } from '../server-process.ts';
 import { osUser } from './embedded.ts';
 import { waitUntilAccepting } from './ready.ts';
 
@@ -69,14 +69,7 @@ export class PgBouncer {
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGINT');
-    const done = await Promise.race([exited.then(() => true), delay(10_000).then(() => false)]);
-    if (!done) {
-      child.kill('SIGKILL');
-      await exited;
-    }
+    if (child) await stopProcess(child, 'SIGINT', 10_000);
   }
 
   kill(): void {
