@@ -3,9 +3,9 @@
 // hook stops the server on the first SIGINT/SIGTERM, before in-flight requests drain.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { arch, platform, userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { freePort } from '../net.ts';
@@ -64,6 +64,7 @@ export class EmbeddedPostgres {
     const bins = await binaries();
     const owner = osUser();
     mkdirSync(this.root, { recursive: true });
+    if (owner.uid !== undefined) checkReachable([this.root, bins.postgres], owner);
     if (!existsSync(join(this.pgdata, 'PG_VERSION'))) this.initdb(bins, owner);
     await this.clearStaleServer();
     // Same port as last time when it is free, so that a restarted server keeps its URL.
@@ -126,7 +127,7 @@ export class EmbeddedPostgres {
     } catch (err) {
       const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim() ?? '';
       rmSync(this.pgdata, { recursive: true, force: true });
-      throw new Error(`initdb failed in ${this.pgdata}: ${stderr.split('\n').slice(-3).join(' ')}`);
+      throw new Error(`initdb failed in ${this.pgdata}: ${stderr.split('\n').slice(-3).join(' ') || (err as Error).message}`);
     } finally {
       rmSync(pwfile, { force: true });
     }
@@ -217,6 +218,34 @@ export function osUser(): Owner {
   } catch {
     execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', OS_USER]);
     return { uid: id('-u'), gid: id('-g') };
+  }
+}
+
+/**
+ * As root, PostgreSQL runs as the postgres OS user, which must be able to enter every folder
+ * above its data and its binaries. A clone inside a private folder (mode 700, as mktemp -d and
+ * most home folders make) is out of its reach: say so, rather than let initdb fail obscurely.
+ */
+function checkReachable(paths: string[], owner: Owner): void {
+  for (const path of paths) {
+    let dir = dirname(resolve(path));
+    const chain: string[] = [];
+    for (;;) {
+      chain.unshift(dir);
+      const parent = dirname(dir);
+      if (parent === dir) break;
+      dir = parent;
+    }
+    for (const d of chain) {
+      const st = statSync(d);
+      const bit = st.uid === owner.uid ? 0o100 : st.gid === owner.gid ? 0o010 : 0o001;
+      if (!(st.mode & bit)) {
+        throw new Error(
+          `the embedded PostgreSQL runs as the OS user "${OS_USER}" (PostgreSQL refuses root), and it cannot enter ${d} ` +
+          `(mode ${(st.mode & 0o777).toString(8)}): run "chmod o+x ${d}", move the project to a folder it can reach, or set DATABASE_URL`,
+        );
+      }
+    }
   }
 }
 
