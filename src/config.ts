@@ -26,6 +26,7 @@ export interface Config {
   pgbouncerPoolSize: number;
   pgbouncerMaxClients: number;
   pgbouncerUrl: string | undefined;
+  pgbouncerBin: string | undefined;
   shutdownGrace: number;
   monitorPort: number;
   logLevel: string;
@@ -110,6 +111,7 @@ export const SETTINGS = {
   pgbouncerPoolSize: setting({ env: 'PGBOUNCER_POOL_SIZE', flag: 'pgbouncer-pool-size', default: 20, accepts: 'an integer from 1 to 10000', help: "PgBouncer's server connections (default_pool_size)", parse: int(1, 10000) }),
   pgbouncerMaxClients: setting({ env: 'PGBOUNCER_MAX_CLIENTS', flag: 'pgbouncer-max-clients', default: 2000, accepts: 'an integer from 1 to 100000', help: "PgBouncer's max_client_conn", parse: int(1, 100000) }),
   pgbouncerUrl: setting<string | undefined>({ env: 'PGBOUNCER_URL', flag: 'pgbouncer-url', default: undefined, accepts: 'a postgres:// or postgresql:// URL', help: 'Pool through this existing PgBouncer (transaction mode) instead', parse: postgresUrl }),
+  pgbouncerBin: setting<string | undefined>({ env: 'PGBOUNCER_BIN', flag: 'pgbouncer-bin', default: undefined, accepts: 'a path to the pgbouncer program', help: 'The pgbouncer program for PGBOUNCER=on (default: pgbouncer on PATH, then /usr/sbin/pgbouncer)', parse: nonEmpty }),
   shutdownGrace: setting({ env: 'SHUTDOWN_GRACE', flag: 'shutdown-grace', default: 30, accepts: 'a number of seconds from 0 to 3600', help: 'How long in-flight requests may run after SIGTERM/SIGINT', parse: num(0, 3600) }),
   monitorPort: setting({ env: 'MONITOR_PORT', flag: 'monitor-port', default: 0, accepts: 'an integer from 0 to 65535', help: "Port of the dashboard's live stream (0 = any free port; with workers, one port each from here)", parse: int(0, 65535) }),
   logLevel: setting({ env: 'LOG_LEVEL', flag: 'log-level', default: 'info', accepts: LOG_LEVELS.join(', '), help: 'Log level (debug logs every request)', parse: oneOf(LOG_LEVELS) }),

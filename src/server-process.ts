@@ -11,7 +11,7 @@ const TSX = import.meta.resolve('tsx');
 /** Settings a parent's environment must not leak into a child server. */
 const SETTINGS_ENV = ['DATABASE_URL', 'PORT', 'HOST', 'WORKERS', 'APP_MODE', 'DB_MODE', 'POOL', 'POOL_SIZE', 'POOL_MAX_OVERFLOW',
   'POOL_TIMEOUT', 'POOL_QUEUE_MAX', 'STATEMENT_TIMEOUT', 'SLEEP_SECONDS', 'DATA_DIR', 'LOG_LEVEL', 'LOG_SQL', 'SHUTDOWN_GRACE', 'PG_MAX_CONNECTIONS', 'MONITOR_PORT',
-  'PGBOUNCER', 'PGBOUNCER_POOL_SIZE', 'PGBOUNCER_MAX_CLIENTS', 'PGBOUNCER_URL'];
+  'PGBOUNCER', 'PGBOUNCER_POOL_SIZE', 'PGBOUNCER_MAX_CLIENTS', 'PGBOUNCER_URL', 'PGBOUNCER_BIN'];
 
 export interface ServerProcess {
   url: string;
@@ -29,6 +29,31 @@ export function spawnCli(args: string[], env: Record<string, string | undefined>
     env: { ...base, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+}
+
+export interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a CLI command to its end and collects its output. */
+export async function runCliToEnd(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  options: { cwd?: string; onSpawn?: (proc: ChildProcess) => void; timeoutMs?: number } = {},
+): Promise<Finished> {
+  const proc = spawnCli(args, env, options.cwd);
+  options.onSpawn?.(proc);
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.on('data', (d) => { stdout += d; });
+  proc.stderr!.on('data', (d) => { stderr += d; });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+  const timer = options.timeoutMs ? setTimeout(() => void stopProcess(proc, 'SIGTERM', 10_000), options.timeoutMs) : undefined;
+  const code = await exited;
+  clearTimeout(timer);
+  return { code, stdout, stderr };
 }
 
 export async function startServerProcess(

@@ -6,7 +6,7 @@ import { connectionsPerProcess, type Config } from './config.ts';
 import { BlockingTodoStore } from './db/blocking.ts';
 import { checkBudget, readBudget, type Budget } from './db/budget.ts';
 import { prepareDatabase } from './db/schema.ts';
-import { PgBouncer } from './db/pgbouncer.ts';
+import { findPgBouncer, PgBouncer } from './db/pgbouncer.ts';
 import { openDatabase, type DatabaseSource } from './db/source.ts';
 import { AsyncTodoStore, type StoreOptions, type TodoStore } from './db/todos.ts';
 import { createApp } from './http/app.ts';
@@ -30,6 +30,8 @@ const POOL_CLOSE_MS = 5000;
 export async function serve(config: Config): Promise<void> {
   if (cluster.isWorker) return serveWorker(config);
   const log = createLogger(config.logLevel, config.workers > 1 ? 'primary' : undefined);
+  // Before anything starts: a missing PgBouncer is a one-line error, not a half-started service.
+  const pgbouncerBin = config.pgbouncer && !config.pgbouncerUrl ? findPgBouncer(config.pgbouncerBin) : undefined;
   const direct = await openDatabase(config, (msg) => log.info(msg));
   let db: DatabaseSource = direct;
   let budget: Budget;
@@ -39,7 +41,7 @@ export async function serve(config: Config): Promise<void> {
     if (prepared.seeded) log.info(`seeded ${prepared.seeded} todos`);
     budget = await readBudget(direct.url, config);
     checkBudget(budget, config);
-    db = await throughPgBouncer(direct, config, log);
+    db = await throughPgBouncer(direct, config, log, pgbouncerBin);
   } catch (err) {
     await direct.stop();
     throw err;
@@ -54,13 +56,13 @@ export async function serve(config: Config): Promise<void> {
 }
 
 /** The pools' way to PostgreSQL: direct, through a PgBouncer we start, or through PGBOUNCER_URL. */
-async function throughPgBouncer(direct: DatabaseSource, config: Config, log: Logger): Promise<DatabaseSource> {
+async function throughPgBouncer(direct: DatabaseSource, config: Config, log: Logger, bin?: string): Promise<DatabaseSource> {
   if (config.pgbouncerUrl) {
     return { ...direct, url: config.pgbouncerUrl, label: `${direct.label}, through PgBouncer at ${redactUrl(config.pgbouncerUrl)}` };
   }
-  if (!config.pgbouncer) return direct;
+  if (!bin) return direct;
   const bouncer = new PgBouncer({
-    serverUrl: direct.url, dataDir: config.dataDir, poolSize: config.pgbouncerPoolSize, maxClients: config.pgbouncerMaxClients, log: (m) => log.info(m),
+    serverUrl: direct.url, bin, dataDir: config.dataDir, poolSize: config.pgbouncerPoolSize, maxClients: config.pgbouncerMaxClients, log: (m) => log.info(m),
   });
   await bouncer.start();
   return {

@@ -3,6 +3,8 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdirSync, openSync, closeSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { ConfigError } from '../config.ts';
 import { freePort } from '../net.ts';
 import { stopProcess } from '../server-process.ts';
 import { osUser } from './embedded.ts';
@@ -11,17 +13,14 @@ import { waitUntilAccepting } from './ready.ts';
 export interface PgBouncerOptions {
   /** The PostgreSQL server to pool, as a URL with user and password. */
   serverUrl: string;
+  /** The program, from findPgBouncer(). */
+  bin: string;
   dataDir: string;
   poolSize: number;
   maxClients: number;
   log?: (msg: string) => void;
 }
 
-export class PgBouncerMissingError extends Error {
-  constructor() {
-    super('PGBOUNCER=on needs the pgbouncer program: install the Debian package "pgbouncer" (apt-get install pgbouncer), or set PGBOUNCER_URL');
-  }
-}
 
 export class PgBouncer {
   private child?: ChildProcess;
@@ -45,7 +44,6 @@ export class PgBouncer {
   }
 
   async start(): Promise<void> {
-    const bin = findPgBouncer();
     const owner = osUser();
     mkdirSync(this.dir, { recursive: true });
     this.port = await freePort();
@@ -59,10 +57,33 @@ export class PgBouncer {
     }
     // setpriv --pdeathsig: PgBouncer dies with us, even when we are killed with SIGKILL.
     // PgBouncer refuses to run as root, so as root it runs as the postgres OS user.
-    const child = spawn('setpriv', ['--pdeathsig', 'TERM', '--', bin, config], { stdio: 'ignore', ...owner });
+    const child = spawn('setpriv', ['--pdeathsig', 'TERM', '--', this.options.bin, config], { stdio: 'ignore', ...owner });
     this.child = child;
     await waitUntilAccepting(child, this.url, 'PgBouncer', join(this.dir, 'pgbouncer.log'), 15_000);
-    this.options.log?.(`PgBouncer ${this.port} in transaction mode, ${this.options.poolSize} server connections`);
+    const opened = await this.fill();
+    this.options.log?.(`PgBouncer ${this.port} in transaction mode, ${opened} of ${this.options.poolSize} server connections open`);
+  }
+
+  /**
+   * Opens every server connection before we serve, as our pool opens POOL_SIZE: on its own
+   * PgBouncer opens them one at a time on demand, or about 3 a second for min_pool_size, so a
+   * first burst would wait for them. One open transaction per server connection does it.
+   */
+  private async fill(timeoutMs = 10_000): Promise<number> {
+    const clients = Array.from({ length: this.options.poolSize }, () => new pg.Client({ connectionString: this.url }));
+    let opened = 0;
+    const begin = async (client: pg.Client) => {
+      await client.connect();
+      await client.query('BEGIN');
+      opened++;
+    };
+    const timeout = new Promise((resolve) => setTimeout(resolve, timeoutMs).unref());
+    await Promise.race([Promise.allSettled(clients.map(begin)), timeout]);
+    await Promise.allSettled(clients.map(async (c) => {
+      await c.query('COMMIT').catch(() => {});
+      await c.end();
+    }));
+    return opened;
   }
 
   /** SIGINT: PgBouncer's safe shutdown (SIGTERM is immediate in 1.18). */
@@ -96,6 +117,9 @@ export class PgBouncer {
       `auth_file = ${join(this.dir, 'userlist.txt')}`,
       'pool_mode = transaction',
       `default_pool_size = ${this.options.poolSize}`,
+      // Keep them open, as our QueuePool keeps POOL_SIZE: PgBouncer opens server connections
+      // one at a time, and with SCRAM a cold pool of 15 takes about 0.4 s to fill.
+      `min_pool_size = ${this.options.poolSize}`,
       'reserve_pool_size = 0',
       `max_client_conn = ${this.options.maxClients}`,
       // Settings a client may send at connect time that PgBouncer should not refuse.
@@ -109,8 +133,12 @@ export class PgBouncer {
   }
 }
 
-function findPgBouncer(): string {
-  for (const candidate of ['pgbouncer', '/usr/sbin/pgbouncer']) {
+/**
+ * The pgbouncer program to run: PGBOUNCER_BIN, or pgbouncer on PATH, or Debian's /usr/sbin
+ * (not on a non-root user's PATH). Throws a one-line ConfigError naming the package otherwise.
+ */
+export function findPgBouncer(bin?: string): string {
+  for (const candidate of bin ? [bin] : ['pgbouncer', '/usr/sbin/pgbouncer']) {
     try {
       execFileSync(candidate, ['--version'], { stdio: 'ignore' });
       return candidate;
@@ -118,5 +146,7 @@ function findPgBouncer(): string {
       // try the next
     }
   }
-  throw new PgBouncerMissingError();
+  throw new ConfigError(bin
+    ? `PGBOUNCER_BIN=${JSON.stringify(bin)} is not a runnable pgbouncer program: install the Debian package "pgbouncer" (apt-get install pgbouncer) or fix the path`
+    : 'PGBOUNCER=on needs the pgbouncer program, which is not installed: install the Debian package "pgbouncer" (apt-get install pgbouncer), or set PGBOUNCER_BIN or PGBOUNCER_URL');
 }
