@@ -8,9 +8,26 @@ import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { EmbeddedPostgres } from '../src/db/embedded.ts';
-import { spawnCli, startServerProcess, stopProcess, type ServerProcess } from '../src/server-process.ts';
+import { findPgBouncer } from '../src/db/pgbouncer.ts';
+import { runCliToEnd, startServerProcess, stopProcess, type Finished, type ServerProcess } from '../src/server-process.ts';
 export { alive } from '../src/proc.ts';
 export { waves } from '../src/client/summary.ts';
+
+/** Why PgBouncer tests are skipped here, or false. CI installs it, so there they never are. */
+export const noPgBouncer: string | false = (() => {
+  try {
+    findPgBouncer();
+    return false;
+  } catch {
+    return process.env.CI ? false : 'pgbouncer is not installed (apt-get install pgbouncer); CI installs it';
+  }
+})();
+
+/** The two ways to PostgreSQL that the API and cancel tests run on. */
+export const DATABASE_PATHS = [
+  { label: 'direct to PostgreSQL', skip: false as string | false, env: (): Record<string, string> => ({}), banner: /max_connections is the limit/ },
+  { label: 'through PgBouncer (transaction mode)', skip: noPgBouncer, env: (): Record<string, string> => ({ PGBOUNCER: 'on', DATA_DIR: tempDir() }), banner: /through PgBouncer at .*transaction mode/ },
+];
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -94,21 +111,10 @@ function track(child: ChildProcess): void {
   child.once('exit', () => children.delete(child));
 }
 
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type CliResult = Finished;
 
-export async function runCli(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT): Promise<CliResult> {
-  const proc = spawnCli(args, env, cwd);
-  track(proc);
-  let stdout = '';
-  let stderr = '';
-  proc.stdout!.on('data', (d) => { stdout += d; });
-  proc.stderr!.on('data', (d) => { stderr += d; });
-  const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
-  return { code, stdout, stderr };
+export function runCli(args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT): Promise<CliResult> {
+  return runCliToEnd(args, env, { cwd, onSpawn: track });
 }
 
 export interface Response {

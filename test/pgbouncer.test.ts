@@ -1,27 +1,14 @@
 // Through a real PgBouncer in transaction mode (Debian's package).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { setMaxListeners } from 'node:events';
 import { burst } from '../src/client/load.ts';
-import { alive, freshDatabase, request, sql, startServer, tempDir, waves } from './helpers.ts';
+import { alive, freshDatabase, noPgBouncer, request, runCli, sql, startServer, tempDir, waves } from './helpers.ts';
 
-function hasPgBouncer(): boolean {
-  for (const bin of ['pgbouncer', '/usr/sbin/pgbouncer']) {
-    try {
-      execFileSync(bin, ['--version'], { stdio: 'ignore' });
-      return true;
-    } catch { /* next */ }
-  }
-  return false;
-}
-const skip = hasPgBouncer() ? false : process.env.CI ? false : 'pgbouncer is not installed (apt-get install pgbouncer); CI installs it';
-const json = (body: unknown) => ({ 'content-type': 'application/json', body: JSON.stringify(body) });
-
-describe('through PgBouncer', { skip }, () => {
+describe('through PgBouncer', { skip: noPgBouncer }, () => {
   test('60 concurrent database sleeps with 10 server connections come back in 6 waves of 10', async () => {
     const db = await freshDatabase();
     const server = await startServer({ DATABASE_URL: db, PGBOUNCER: 'on', PGBOUNCER_POOL_SIZE: '10', POOL_SIZE: '50', POOL_MAX_OVERFLOW: '10', DATA_DIR: tempDir() });
@@ -36,20 +23,13 @@ describe('through PgBouncer', { skip }, () => {
     }
   });
 
-  test('the Todo API and cancel on disconnect work in transaction mode', async () => {
+  // The Todo API and the cancel test of the 15 pooled clients also run through PgBouncer
+  // (api.test.ts, resilience.test.ts). This one is about clients PgBouncer itself queues.
+  test('clients that leave while queued inside PgBouncer are cancelled there too', async () => {
     const db = await freshDatabase();
     const name = new URL(db).pathname.slice(1);
-    const server = await startServer({ DATABASE_URL: db, PGBOUNCER: 'on', PGBOUNCER_POOL_SIZE: '5', STATEMENT_TIMEOUT: '20', DATA_DIR: tempDir() });
+    const server = await startServer({ DATABASE_URL: db, PGBOUNCER: 'on', PGBOUNCER_POOL_SIZE: '5', DATA_DIR: tempDir() });
     try {
-      const created = await request(server.url, 'POST', '/todos/', json({ title: 'pooled twice', priority: 3 }));
-      assert.equal(created.status, 201);
-      const id = (created.json as { id: number }).id;
-      assert.deepEqual((await request(server.url, 'PATCH', `/todos/${id}`, json({ done: true }))).json, { id, title: 'pooled twice', done: true, priority: 3 });
-      assert.equal((await request(server.url, 'GET', `/todos/${id}`)).status, 200);
-      assert.equal((await request(server.url, 'DELETE', `/todos/${id}`)).status, 204);
-      assert.equal((await request(server.url, 'GET', `/todos/${id}`)).status, 404);
-
-
       // 12 clients, 5 server connections: 7 wait inside PgBouncer when the clients leave.
       const ac = new AbortController();
       setMaxListeners(50, ac.signal);
@@ -107,5 +87,24 @@ describe('through PgBouncer', { skip }, () => {
     const server = await startServer({ DATABASE_URL: db, PGBOUNCER: 'on', PGBOUNCER_POOL_SIZE: '10', WORKERS: '2', POOL_SIZE: '60', POOL_MAX_OVERFLOW: '0', DATA_DIR: tempDir() });
     assert.match(server.output(), /2 x 60 = 120 client connections to PgBouncer/);
     assert.equal(await server.stop(), 0);
+  });
+});
+
+describe('PgBouncer missing', () => {
+  test('PGBOUNCER=on without the program: one line naming the package, exit 2, nothing started', async () => {
+    const dir = tempDir();
+    const res = await runCli(['serve', '--port', '0'], { PGBOUNCER: 'on', PGBOUNCER_BIN: join(dir, 'no-pgbouncer-here'), DATA_DIR: dir });
+    assert.equal(res.code, 2, res.stderr);
+    assert.equal(res.stderr.trim().split('\n').length, 1, res.stderr);
+    assert.match(res.stderr, /is not a runnable pgbouncer program: install the Debian package "pgbouncer" \(apt-get install pgbouncer\)/);
+    assert.ok(!existsSync(join(dir, 'postgres')), 'PostgreSQL was not started');
+  });
+
+  test('demo --scale without the program: the same line before any scenario runs', async () => {
+    const dir = tempDir();
+    const res = await runCli(['demo', '--quick', '--scale'], { PGBOUNCER_BIN: join(dir, 'no-pgbouncer-here'), DATA_DIR: dir });
+    assert.equal(res.code, 2, res.stderr);
+    assert.match(res.stderr, /is not a runnable pgbouncer program: install the Debian package "pgbouncer"/);
+    assert.equal(res.stdout, '');
   });
 });

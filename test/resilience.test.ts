@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { burst } from '../src/client/load.ts';
 import type { PoolStats } from '../src/db/pool.ts';
-import { alive, freshDatabase, ownPostgres, request, sql, startServer, tempDir } from './helpers.ts';
+import { alive, DATABASE_PATHS, freshDatabase, ownPostgres, request, sql, startServer, tempDir } from './helpers.ts';
 
 const json = (body: unknown) => ({ 'content-type': 'application/json', body: JSON.stringify(body) });
 const poolStats = async (base: string) => (await request(base, 'GET', '/pool')).json as PoolStats;
@@ -93,10 +93,10 @@ describe('overload', () => {
 });
 
 describe('cancel on disconnect', () => {
-  test('30 clients that give up after 200 ms: queue left, pg_sleep cancelled, pool empty within 1 s', async () => {
+  for (const path of DATABASE_PATHS) test(`${path.label}: 30 clients that give up after 200 ms: queue left, pg_sleep cancelled, pool empty within 1 s`, { skip: path.skip }, async () => {
     const db = await freshDatabase();
     const name = new URL(db).pathname.slice(1);
-    const server = await startServer({ DATABASE_URL: db });
+    const server = await startServer({ DATABASE_URL: db, ...path.env() });
     try {
       const ac = new AbortController();
       setMaxListeners(50, ac.signal);
