@@ -7,7 +7,7 @@ import { BudgetError } from './db/budget.ts';
 import { runningEmbeddedUrl } from './db/embedded.ts';
 import { prepareDatabase } from './db/schema.ts';
 import { openDatabase } from './db/source.ts';
-import { runDemo } from './demo.ts';
+import { runDemo } from './demo/demo.ts';
 import { redactUrl } from './net.ts';
 import { serve } from './server.ts';
 
@@ -125,17 +125,22 @@ and prints when each response came back (the original client.py's output), then 
   },
 
   demo: {
-    usage: `Usage: npm run demo -- [--seconds S] [--quick] [--report FILE.html]
+    usage: `Usage: npm run demo -- [--seconds S] [--quick] [--scale] [--report FILE.html]
 
 Runs the original's three scenarios and its pool warning for real, each against a service
 started in that mode, and checks every total against the one the settings predict.
   --seconds S        the sleep (default 5, as in the original)
   --quick            S = 1
+  --scale            add scenario 6, beyond the ceiling: 4 workers' pools (60 connections)
+                     against max_connections 20, refused directly, then served through
+                     PgBouncer (needs the Debian package pgbouncer; about 30 s more)
   --report FILE      write every timeline into one HTML file
-Uses the embedded PostgreSQL, or DATABASE_URL if set.`,
+Uses the embedded PostgreSQL, or DATABASE_URL if set; --scale always starts a PostgreSQL
+of its own in DATA_DIR/scale, because it needs max_connections = 20.`,
     options: {
       seconds: { type: 'string' },
       quick: { type: 'boolean', default: false },
+      scale: { type: 'boolean', default: false },
       report: { type: 'string' },
       'database-url': { type: 'string' },
       'data-dir': { type: 'string' },
@@ -144,7 +149,7 @@ Uses the embedded PostgreSQL, or DATABASE_URL if set.`,
       if (values.quick && values.seconds !== undefined) throw new UsageError('--quick and --seconds exclude each other');
       const seconds = values.quick ? 1 : values.seconds === undefined ? 5 : numArg('--seconds', String(values.seconds), 0.1, 60);
       const config = loadConfig({ 'database-url': values['database-url'] as string | undefined, 'data-dir': values['data-dir'] as string | undefined });
-      return runDemo(config, { seconds, n: 5, report: values.report as string | undefined });
+      return runDemo(config, { seconds, n: 5, report: values.report as string | undefined, scale: Boolean(values.scale) });
     },
   },
 };

@@ -1,0 +1,67 @@
+// The demo's yardstick: what counts as "as expected", the checks on responses, and the table.
+import type { Burst } from '../client/load.ts';
+import { errorKind } from '../client/summary.ts';
+
+export interface Row {
+  scenario: string;
+  /** App-sleep and database-sleep totals, in seconds; undefined when the scenario has none. */
+  totals: (number | undefined)[];
+  expected: string;
+  verdict: string;
+  ok: boolean;
+}
+
+export const tolerance = (expected: number) => expected * 0.1 + 0.3;
+export const within = (measured: number, expected: number) => Math.abs(measured - expected) <= tolerance(expected);
+export const s = (x: number) => `${x.toFixed(2)}s`;
+
+export function row(scenario: string, totals: (number | undefined)[], expected: string, problems: string[]): Row {
+  return {
+    scenario,
+    totals,
+    expected,
+    verdict: problems.length ? `MISMATCH: ${problems.join('; ')}` : 'ok',
+    ok: problems.length === 0,
+  };
+}
+
+/** Responses of a pooled burst must land in waves of `size`, the k-th at about k x S. */
+export function checkWaves(b: Burst, seconds: number, size: number): string | undefined {
+  const failed = b.results.find((r) => r.status !== 200);
+  if (failed) return `a request failed: ${errorKind(failed)}`;
+  const ends = b.results.map((r) => r.end / 1000).sort((a, c) => a - c);
+  for (let i = 0; i < ends.length; i++) {
+    const wave = Math.floor(i / size) + 1;
+    if (!within(ends[i]!, wave * seconds)) return `response ${i + 1} came at ${s(ends[i]!)}, expected in wave ${wave} at ${s(wave * seconds)}`;
+  }
+  return undefined;
+}
+
+/** 30 requests of 3 s against 15 connections and POOL_TIMEOUT=2: 15 served at 3 s, 15 refused at 2 s. */
+export function checkTimeouts(b: Burst): string | undefined {
+  const ok = b.results.filter((r) => r.status === 200);
+  const timedOut = b.results.filter((r) => errorKind(r) === 'HTTP 503');
+  if (ok.length !== 15 || timedOut.length !== 15) return `${ok.length} x 200 and ${timedOut.length} x 503, expected 15 and 15`;
+  const late = ok.find((r) => !within(r.end / 1000, 3));
+  if (late) return `a 200 came at ${s(late.end / 1000)}, expected about 3 s`;
+  const off = timedOut.find((r) => !within(r.end / 1000, 2));
+  if (off) return `a 503 came at ${s(off.end / 1000)}, expected about 2 s`;
+  return undefined;
+}
+
+export function printTable(rows: Row[], out: (line: string) => void): void {
+  const cell = (x: number | undefined) => (x === undefined ? '-' : s(x));
+  const table = [
+    ['scenario', 'app-sleep total', 'database-sleep total', 'sum', 'expected', 'verdict'],
+    ...rows.map((r) => [
+      r.scenario, cell(r.totals[0]), cell(r.totals[1]),
+      s(r.totals.reduce<number>((a, b) => a + (b ?? 0), 0)), r.expected, r.verdict,
+    ]),
+  ];
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((line) => line[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ').trimEnd();
+  out(line(table[0]!));
+  out(widths.map((w) => '-'.repeat(w)).join('-|-'));
+  for (const r of table.slice(1)) out(line(r));
+  out(`(verdict: each measured total within 10 % + 0.3 s of the expected one)`);
+}
