@@ -46,7 +46,7 @@ try {
   for (const name of names) {
     console.log(`\n== ${name} ==\n${machineLine(m)}`);
     const t0 = performance.now();
-    results[name] = await SUITES[name]!({ url: pg.url, quick: values.quick || values.smoke, smoke: values.smoke, maxConnections: MAX_CONNECTIONS, print: (t) => console.log(t) });
+    results[name] = await SUITES[name]!({ url: pg.url, dataDir, quick: values.quick || values.smoke, smoke: values.smoke, maxConnections: MAX_CONNECTIONS, print: (t) => console.log(t) });
     console.log(`(${name}: ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   }
   const dir = process.env.BENCH_RESULTS_DIR ?? fileURLToPath(new URL('./results/', import.meta.url));

@@ -1,16 +1,19 @@
 // The benchmark suites. Each returns its raw figures and prints a table; none asserts.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { burst, type Burst } from '../src/client/load.ts';
 import { errorKind, waves } from '../src/client/summary.ts';
+import { findPgBouncer, PgBouncer } from '../src/db/pgbouncer.ts';
 import type { ServerProcess } from '../src/server-process.ts';
 import { bare, cpuMs, ours, ratio, rssSampler, sec, table } from './lib.ts';
 
 export interface SuiteContext {
   url: string;
+  /** A folder the suite may use (PgBouncer's config); traversable by the postgres OS user. */
+  dataDir: string;
   quick: boolean;
   smoke: boolean;
   maxConnections: number;
@@ -94,16 +97,21 @@ const pool: Suite = async (ctx) => {
 
 interface Throughput { rps: number; p50: number; p99: number; errors: number; cpuUsPerRequest?: number }
 
-async function cannon(url: string, seconds: number, warmup: number, pid?: number): Promise<Throughput> {
+async function cannon(url: string, seconds: number, warmup: number, pid?: number, otherPid?: number): Promise<Throughput & { otherCpuUsPerRequest?: number }> {
   await autocannon({ url, connections: 50, duration: warmup });
   const cpu0 = pid ? cpuMs(pid) : 0;
+  const other0 = otherPid ? cpuMs(otherPid) : 0;
   const r = await autocannon({ url, connections: 50, duration: seconds });
   // The server's own CPU time per request: what the layers cost, whatever else shares the CPU.
-  const cpuUsPerRequest = pid ? ((cpuMs(pid) - cpu0) * 1000) / Math.max(1, r.requests.total) : undefined;
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx, cpuUsPerRequest };
+  const per = (used: number) => (used * 1000) / Math.max(1, r.requests.total);
+  return {
+    rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx,
+    cpuUsPerRequest: pid ? per(cpuMs(pid) - cpu0) : undefined,
+    otherCpuUsPerRequest: otherPid ? per(cpuMs(otherPid) - other0) : undefined,
+  };
 }
 
-function pgbench(url: string, seconds: number): { tps: number } | { skipped: string } {
+function pgbench(url: string, seconds: number, mode: 'prepared' | 'extended' = 'prepared'): { tps: number } | { skipped: string } {
   try {
     execFileSync('pgbench', ['--version'], { stdio: 'ignore' });
   } catch {
@@ -112,7 +120,7 @@ function pgbench(url: string, seconds: number): { tps: number } | { skipped: str
   const dir = mkdtempSync(join(tmpdir(), 'pgbench-'));
   const script = join(dir, 'todos.sql');
   writeFileSync(script, 'SELECT id, title, done, priority FROM todo ORDER BY id;\n');
-  const out = execFileSync('pgbench', ['-n', '-c', '15', '-j', '2', '-M', 'prepared', '-T', String(seconds), '-f', script, url], { encoding: 'utf8' });
+  const out = execFileSync('pgbench', ['-n', '-c', '15', '-j', '2', '-M', mode, '-T', String(seconds), '-f', script, url], { encoding: 'utf8' });
   return { tps: Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0) };
 }
 
@@ -191,4 +199,82 @@ const flood: Suite = async (ctx) => {
   return rows;
 };
 
-export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood };
+/** 6. The cost of the extra hop: direct versus through PgBouncer (transaction mode), same run. */
+const pgbouncer: Suite = async (ctx) => {
+  let bin: string;
+  try {
+    bin = findPgBouncer();
+  } catch (err) {
+    ctx.print(`\nSuite 6 skipped: ${(err as Error).message}`);
+    return { skipped: (err as Error).message };
+  }
+  const seconds = ctx.quick ? 2 : 10;
+  const warmup = ctx.quick ? 1 : 3;
+  let runs = 0;
+  const viaBouncer = (env: Record<string, string> = {}) => {
+    const dir = join(ctx.dataDir, `pgbouncer-${++runs}`);
+    mkdirSync(dir, { mode: 0o755 });
+    return { PGBOUNCER: 'on', DATA_DIR: dir, ...env };
+  };
+  // /todos/ throughput, ours with 1 worker: the hop adds a round trip per transaction, and
+  // transaction mode needs BEGIN/COMMIT around the query (2 more statements).
+  const todos = async (env?: Record<string, string>) => {
+    const s = await ours(ctx.url, env);
+    try {
+      const dir = env?.DATA_DIR;
+      const pid = dir ? Number(readFileSync(join(dir, 'pgbouncer', 'pgbouncer.pid'), 'utf8')) : undefined;
+      return await cannon(`${s.url}/todos/`, seconds, warmup, s.proc.pid, pid);
+    } finally {
+      await s.stop();
+    }
+  };
+  const direct = await todos();
+  const bounced = await todos(viaBouncer());
+
+  // PgBouncer alone, without our service: pgbench's SELECT straight and through the same hop.
+  const bouncer = new PgBouncer({ serverUrl: ctx.url, bin, dataDir: viaBouncer().DATA_DIR, poolSize: 20, maxClients: 2000 });
+  await bouncer.start();
+  let hop;
+  try {
+    hop = { direct: pgbench(ctx.url, seconds, 'extended'), bounced: pgbench(bouncer.url, seconds, 'extended') };
+  } finally {
+    await bouncer.stop();
+  }
+
+  // /sleep/postgres/ fidelity: the same waves with and without the hop.
+  const n = 100;
+  const S = 1;
+  const sleeps = async (label: string, env: Record<string, string>, wave: number) => {
+    const s = await ours(ctx.url, env);
+    try {
+      const b = await burst(`${s.url}/sleep/postgres/?seconds=${S}`, n);
+      const w = waves(b.results.map((r) => r.end), 300);
+      const expectedMs = Math.ceil(n / wave) * S * 1000;
+      return { label, totalMs: b.totalMs, expectedMs, waves: w.map((x) => x.length), errors: errors(b) };
+    } finally {
+      await s.stop();
+    }
+  };
+  const fidelity = [
+    await sleeps('direct, pool 5 + 10', {}, 15),
+    await sleeps('PgBouncer 20, pool 5 + 10', viaBouncer(), 15),
+    await sleeps('PgBouncer 10, pool 5 + 10', viaBouncer({ PGBOUNCER_POOL_SIZE: '10' }), 10),
+  ];
+
+  const us = (x?: number) => (x === undefined ? '-' : `${Math.round(x)} µs`);
+  const tps = (r: { tps: number } | { skipped: string }) => ('tps' in r ? Math.round(r.tps) : r.skipped);
+  ctx.print(table(`Suite 6a: GET /todos/, ours with 1 worker, autocannon 50 connections, ${seconds} s after ${warmup} s warm-up`,
+    ['path to PostgreSQL', 'req/s', 'p50', 'p99', 'errors', 'our CPU / request', 'PgBouncer CPU / request', 'vs direct'],
+    [['direct', Math.round(direct.rps), `${direct.p50} ms`, `${direct.p99} ms`, direct.errors, us(direct.cpuUsPerRequest), '-', ratio(1)],
+      ['through PgBouncer (transaction mode)', Math.round(bounced.rps), `${bounced.p50} ms`, `${bounced.p99} ms`, bounced.errors, us(bounced.cpuUsPerRequest), us(bounced.otherCpuUsPerRequest), ratio(bounced.rps / direct.rps)]]));
+  ctx.print(table(`Suite 6b: the hop alone, pgbench -M extended, 15 clients, ${seconds} s, SELECT of the 50 todos`,
+    ['path', 'tps', 'vs direct'],
+    [['direct', tps(hop.direct), ratio(1)],
+      ['through PgBouncer', tps(hop.bounced), 'tps' in hop.direct && 'tps' in hop.bounced ? ratio(hop.bounced.tps / hop.direct.tps) : '-']]));
+  ctx.print(table(`Suite 6c: ${n} x /sleep/postgres/?seconds=${S}: waves and totals with and without the hop`,
+    ['path', 'waves', 'total', 'expected', 'deviation', 'errors'],
+    fidelity.map((f) => [f.label, f.waves.join(','), sec(f.totalMs), sec(f.expectedMs), `${((f.totalMs / f.expectedMs - 1) * 100).toFixed(1)} %`, f.errors])));
+  return { seconds, warmup, todos: { direct, bounced }, hop, fidelity };
+};
+
+export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood, pgbouncer };
