@@ -62,7 +62,8 @@ async function throughPgBouncer(direct: DatabaseSource, config: Config, log: Log
   }
   if (!bin) return direct;
   const bouncer = new PgBouncer({
-    serverUrl: direct.url, bin, dataDir: config.dataDir, poolSize: config.pgbouncerPoolSize, maxClients: config.pgbouncerMaxClients, log: (m) => log.info(m),
+    serverUrl: direct.url, bin, dataDir: config.dataDir, poolSize: config.pgbouncerPoolSize, maxClients: config.pgbouncerMaxClients,
+    waitTimeout: config.poolTimeout, log: (m) => log.info(m),
   });
   await bouncer.start();
   return {

@@ -63,6 +63,23 @@ describe('through PgBouncer', { skip: noPgBouncer }, () => {
     }
   });
 
+  test('waiting inside PgBouncer is bounded by POOL_TIMEOUT too: 503 POOL_TIMEOUT, then the pool serves again', async () => {
+    const db = await freshDatabase();
+    const server = await startServer({ DATABASE_URL: db, PGBOUNCER: 'on', PGBOUNCER_POOL_SIZE: '1', POOL_TIMEOUT: '1', DATA_DIR: tempDir() });
+    try {
+      const answers = await Promise.all([0, 1, 2].map(() => request(server.url, 'GET', '/sleep/postgres/?seconds=3')));
+      answers.sort((x, y) => x.ms - y.ms);
+      assert.deepEqual(answers.map((a) => a.status), [503, 503, 200], answers.map((a) => a.body).join('\n'));
+      assert.ok(answers[1]!.ms < 2500, `the 503s came after ${Math.round(answers[1]!.ms)} ms`);
+      assert.equal((answers[0]!.json as { code: string }).code, 'POOL_TIMEOUT');
+      assert.match((answers[0]!.json as { message: string }).message, /query_wait_timeout/);
+      assert.equal((await request(server.url, 'GET', '/todos/')).status, 200);
+      assert.equal(((await request(server.url, 'GET', '/pool')).json as { inUse: number }).inUse, 0);
+    } finally {
+      await server.stop();
+    }
+  });
+
   test('PgBouncer stops with the service, also when the service is killed with SIGKILL', async () => {
     const dir = tempDir();
     const pidOf = () => Number(readFileSync(join(dir, 'pgbouncer', 'pgbouncer.pid'), 'utf8').trim());

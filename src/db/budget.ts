@@ -16,6 +16,14 @@ export class BudgetError extends Error {
   override name = 'BudgetError';
 }
 
+/** What PostgreSQL allows: the right-hand side of the budget. */
+export interface ServerLimits {
+  maxConnections: number;
+  superuserReserved: number;
+  /** reserved_connections (PostgreSQL 16+), 0 before. */
+  reserved: number;
+}
+
 export async function readBudget(url: string, config: Config): Promise<Budget> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -26,20 +34,22 @@ export async function readBudget(url: string, config: Config): Promise<Budget> {
               current_setting('reserved_connections', true) AS reserved`,
     );
     const row = rows[0]!;
-    const maxConnections = Number(row.max);
-    const superuserReserved = Number(row.su);
-    const reserved = Number(row.reserved ?? 0);
-    const available = maxConnections - superuserReserved - reserved;
-    const perProcess = connectionsPerProcess(config);
-    const needed = config.workers * perProcess;
-    const summary =
-      `WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${config.workers} x (${config.poolSize} + ${config.poolMaxOverflow}) = ${needed} connections; ` +
-      `PostgreSQL allows max_connections ${maxConnections} - superuser_reserved_connections ${superuserReserved}` +
-      (reserved ? ` - reserved_connections ${reserved}` : '') + ` = ${available}`;
-    return { maxConnections, superuserReserved, reserved, available, needed, summary };
+    return budgetFor({ maxConnections: Number(row.max), superuserReserved: Number(row.su), reserved: Number(row.reserved ?? 0) }, config);
   } finally {
     await client.end();
   }
+}
+
+/** One host's arithmetic: WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) against what PostgreSQL allows. */
+export function budgetFor({ maxConnections, superuserReserved, reserved }: ServerLimits, config: Config): Budget {
+  const available = maxConnections - superuserReserved - reserved;
+  const perProcess = connectionsPerProcess(config);
+  const needed = config.workers * perProcess;
+  const summary =
+    `WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${config.workers} x (${config.poolSize} + ${config.poolMaxOverflow}) = ${needed} connections; ` +
+    `PostgreSQL allows max_connections ${maxConnections} - superuser_reserved_connections ${superuserReserved}` +
+    (reserved ? ` - reserved_connections ${reserved}` : '') + ` = ${available}`;
+  return { maxConnections, superuserReserved, reserved, available, needed, summary };
 }
 
 /** Refuses a configuration whose pools could open more connections than the server accepts. */

@@ -23,6 +23,13 @@ export class PoolTimeoutError extends ServiceError {
   }
 }
 
+/** The same wait, one level down: every PgBouncer server connection stayed busy (query_wait_timeout). */
+export class BouncerWaitTimeoutError extends ServiceError {
+  constructor() {
+    super('PgBouncer had no free server connection within query_wait_timeout (set to POOL_TIMEOUT); PGBOUNCER_POOL_SIZE reached', 'POOL_TIMEOUT', 503, 1);
+  }
+}
+
 /** More requests wait for a connection than POOL_QUEUE_MAX allows: shed load at once. */
 export class PoolQueueFullError extends ServiceError {
   constructor(queueMax: number) {

@@ -18,6 +18,8 @@ export interface PgBouncerOptions {
   dataDir: string;
   poolSize: number;
   maxClients: number;
+  /** Seconds a client may wait inside PgBouncer for a server connection (POOL_TIMEOUT). */
+  waitTimeout?: number;
   log?: (msg: string) => void;
 }
 
@@ -122,6 +124,8 @@ export class PgBouncer {
       `min_pool_size = ${this.options.poolSize}`,
       'reserve_pool_size = 0',
       `max_client_conn = ${this.options.maxClients}`,
+      // A request waits for our pool, then possibly inside PgBouncer: bound that wait as well.
+      ...(this.options.waitTimeout ? [`query_wait_timeout = ${Math.ceil(this.options.waitTimeout)}`] : []),
       // Settings a client may send at connect time that PgBouncer should not refuse.
       'ignore_startup_parameters = extra_float_digits,statement_timeout',
       `logfile = ${join(this.dir, 'pgbouncer.log')}`,

@@ -2,7 +2,7 @@
 import net from 'node:net';
 import type pg from 'pg';
 import { serialize } from 'pg-protocol';
-import { ClientGoneError, DatabaseUnavailableError, QueryTimeoutError, ServiceError } from './errors.ts';
+import { BouncerWaitTimeoutError, ClientGoneError, DatabaseUnavailableError, QueryTimeoutError, ServiceError } from './errors.ts';
 import { createPool, type ConnectionPool, type PoolOptions, type PoolStats } from './pool.ts';
 import * as q from './queries.ts';
 import type { ListFilter, Query, TodoInput, TodoPatch } from './queries.ts';
@@ -217,6 +217,7 @@ function translate(err: unknown, broken: boolean, signal?: AbortSignal): unknown
     // query_canceled: by us when the client left, otherwise by statement_timeout.
     return signal?.aborted ? new ClientGoneError() : new QueryTimeoutError();
   }
+  if ((err as Error).message === 'query_wait_timeout') return new BouncerWaitTimeoutError();
   if (broken) return new DatabaseUnavailableError(err);
   return err;
 }
