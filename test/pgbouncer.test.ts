@@ -80,6 +80,25 @@ describe('through PgBouncer', { skip: noPgBouncer }, () => {
     }
   });
 
+  test('DB_MODE=blocking: the blocking bridge works in transaction mode, and still blocks', async () => {
+    const db = await freshDatabase();
+    const server = await startServer({ DATABASE_URL: db, PGBOUNCER: 'on', PGBOUNCER_POOL_SIZE: '5', DB_MODE: 'blocking', STATEMENT_TIMEOUT: '0.5', DATA_DIR: tempDir() });
+    try {
+      const body = { 'content-type': 'application/json', body: JSON.stringify({ title: 'through the bridge' }) };
+      const created = await request(server.url, 'POST', '/todos/', body);
+      assert.equal(created.status, 201, created.body);
+      const id = (created.json as { id: number }).id;
+      assert.equal(((await request(server.url, 'GET', `/todos/${id}`)).json as { title: string }).title, 'through the bridge');
+      assert.equal((await request(server.url, 'DELETE', `/todos/${id}`)).status, 204);
+      assert.equal((await request(server.url, 'GET', '/sleep/postgres/?seconds=2')).status, 504, 'SET LOCAL statement_timeout');
+      const b = await burst(`${server.url}/sleep/postgres/?seconds=0.3`, 5);
+      assert.ok(b.results.every((r) => r.status === 200));
+      assert.ok(b.totalMs >= 5 * 300 * 0.9, `5 blocking sleeps of 0.3 s took ${Math.round(b.totalMs)} ms, expected about 1500`);
+    } finally {
+      await server.stop();
+    }
+  });
+
   test('PgBouncer stops with the service, also when the service is killed with SIGKILL', async () => {
     const dir = tempDir();
     const pidOf = () => Number(readFileSync(join(dir, 'pgbouncer', 'pgbouncer.pid'), 'utf8').trim());
