@@ -6,7 +6,8 @@ import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { setMaxListeners } from 'node:events';
 import { burst } from '../src/client/load.ts';
-import { alive, freshDatabase, noPgBouncer, request, runCli, sql, startServer, tempDir, waves } from './helpers.ts';
+import { findPgBouncer, PgBouncer } from '../src/db/pgbouncer.ts';
+import { alive, freshDatabase, noPgBouncer, onCleanup, request, runCli, sql, startServer, tempDir, waves } from './helpers.ts';
 
 describe('through PgBouncer', { skip: noPgBouncer }, () => {
   test('60 concurrent database sleeps with 10 server connections come back in 6 waves of 10', async () => {
@@ -116,6 +117,24 @@ describe('through PgBouncer', { skip: noPgBouncer }, () => {
     // The embedded PostgreSQL survives a SIGKILL by design; the next start stops it.
     const third = await startServer({ DATA_DIR: dir });
     assert.equal(await third.stop(), 0);
+  });
+
+  test('PGBOUNCER_URL: an existing PgBouncer is used as it is, and left running when the service stops', async () => {
+    const db = await freshDatabase();
+    const bouncer = new PgBouncer({ serverUrl: db, bin: findPgBouncer(), dataDir: tempDir(), poolSize: 5, maxClients: 100 });
+    await bouncer.start();
+    onCleanup(() => bouncer.stop());
+    const server = await startServer({ DATABASE_URL: db, PGBOUNCER_URL: bouncer.url });
+    try {
+      assert.match(server.output(), /through PgBouncer at postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\//);
+      assert.match(server.output(), /client connections to the PgBouncer at PGBOUNCER_URL; its own limits apply/);
+      const b = await burst(`${server.url}/sleep/postgres/?seconds=0.4`, 15);
+      assert.ok(b.results.every((r) => r.status === 200));
+      assert.deepEqual(waves(b.results.map((r) => r.end)).map((w) => w.length), [5, 5, 5], 'its pool of 5 is the limit');
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+    assert.ok(alive(bouncer.pid!), 'not ours to stop');
   });
 
   test('the budget check is made against PgBouncer pool size, not the client pools', async () => {
