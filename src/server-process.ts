@@ -84,6 +84,25 @@ export async function startServerProcess(
   return server;
 }
 
+/**
+ * Starts `serve`, runs `fn` against it, and stops it whatever happens. While it runs, the
+ * server is in `running` (when given), for whoever must stop everything on a signal.
+ */
+export async function withServerProcess<T>(
+  env: Record<string, string | undefined>,
+  fn: (server: ServerProcess) => Promise<T>,
+  options: { running?: Set<{ stop(): Promise<unknown> }>; timeoutMs?: number } = {},
+): Promise<T> {
+  const server = await startServerProcess(env, { timeoutMs: options.timeoutMs });
+  options.running?.add(server);
+  try {
+    return await fn(server);
+  } finally {
+    await server.stop();
+    options.running?.delete(server);
+  }
+}
+
 export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', forceAfterMs = 40_000): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -7,7 +7,7 @@ import { writeReport, type ReportSection } from '../client/report.ts';
 import { findPgBouncer } from '../db/pgbouncer.ts';
 import { prepareDatabase } from '../db/schema.ts';
 import { openDatabase, type DatabaseSource } from '../db/source.ts';
-import { startServerProcess, type ServerProcess } from '../server-process.ts';
+import { withServerProcess } from '../server-process.ts';
 import { runScaleScenario, type Stoppable } from './scale.ts';
 import { checkTimeouts, checkWaves, printTable, row, s, within, type Row } from './verdicts.ts';
 
@@ -140,14 +140,8 @@ async function runScenario(sc: Scenario, databaseUrl: string, running: Set<Stopp
   out(`    here:         ${Object.entries(sc.env).map(([k, v]) => `${k}=${v}`).join(' ')} npm start`);
   out(`                  npm run client -- ${sc.n} --seconds ${sc.seconds}${sc.routes.length === 1 ? ` --route ${sc.routes[0]}` : ''}`);
   if (sc.note) out(`    ${sc.note}`);
-  const server: ServerProcess = await startServerProcess({ ...sc.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'error' });
-  running.add(server);
-  try {
-    return await runClient({ n: sc.n, url: server.url, routes: sc.routes, seconds: sc.seconds, json: false, verbose: false }, out);
-  } finally {
-    await server.stop();
-    running.delete(server);
-  }
+  return withServerProcess({ ...sc.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'error' }, (server) =>
+    runClient({ n: sc.n, url: server.url, routes: sc.routes, seconds: sc.seconds, json: false, verbose: false }, out), { running });
 }
 
 function verdict(sc: Scenario, bursts: Burst[]): Row {

@@ -9,7 +9,7 @@ import type { ReportSection } from '../client/report.ts';
 import type { Config } from '../config.ts';
 import { EmbeddedPostgres } from '../db/embedded.ts';
 import { prepareDatabase } from '../db/schema.ts';
-import { runCliToEnd, startServerProcess } from '../server-process.ts';
+import { runCliToEnd, withServerProcess } from '../server-process.ts';
 import { checkWaves, row, s, within, type Row } from './verdicts.ts';
 
 export interface Stoppable {
@@ -64,30 +64,23 @@ export async function runScaleScenario(
     if (refused.code !== 2 || !refusal.includes(arithmetic)) problems.push(`the direct start was not refused with "${arithmetic}"`);
 
     out('  2. Through PgBouncer:');
-    const server = await startServerProcess({ ...base, ...bouncer }, { timeoutMs: 120_000 });
-    running.add(server);
-    let burst;
-    let seen: Seen;
-    try {
+    const { burst, seen } = await withServerProcess({ ...base, ...bouncer }, async (server) => {
       const workersLine = server.output().split('\n').find((l) => l.trim().startsWith('workers'));
       if (workersLine) out(`     the banner: ${workersLine.trim()}`);
       const watch = watchPostgres(postgres.url);
-      [burst] = await runClient({ n: N, url: server.url, routes: ['/sleep/postgres/'], seconds: SECONDS, json: false, verbose: false }, out);
-      seen = await watch.stop();
-    } finally {
-      await server.stop();
-      running.delete(server);
-    }
+      const [b] = await runClient({ n: N, url: server.url, routes: ['/sleep/postgres/'], seconds: SECONDS, json: false, verbose: false }, out);
+      return { burst: b!, seen: await watch.stop() };
+    }, { running, timeoutMs: 120_000 });
     out(`     PostgreSQL meanwhile: at most ${seen.backends} client connections, at most ${seen.sleeping} running pg_sleep at once.`);
 
-    const total = burst!.totalMs / 1000;
-    const waves = checkWaves(burst!, SECONDS, BOUNCER_POOL);
+    const total = burst.totalMs / 1000;
+    const waves = checkWaves(burst, SECONDS, BOUNCER_POOL);
     if (waves) problems.push(waves);
     if (!within(total, WAVES * SECONDS)) problems.push(`took ${s(total)}, expected ${s(WAVES * SECONDS)}`);
     if (seen.sleeping > BOUNCER_POOL) problems.push(`${seen.sleeping} pg_sleep ran at once, more than PgBouncer's ${BOUNCER_POOL}`);
     return {
       row: row(SCALE_TITLE, [undefined, total], `refused, then ${N} OK in ceil(${N}/${BOUNCER_POOL}) x ${SECONDS}s = ${s(WAVES * SECONDS)}`, problems),
-      section: { title: SCALE_TITLE, note: `Through PgBouncer with ${BOUNCER_POOL} server connections; directly, the service refused: ${refusal}`, bursts: [burst!] },
+      section: { title: SCALE_TITLE, note: `Through PgBouncer with ${BOUNCER_POOL} server connections; directly, the service refused: ${refusal}`, bursts: [burst] },
     };
   } finally {
     await postgres.stop();
