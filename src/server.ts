@@ -7,6 +7,7 @@ import { BlockingTodoStore } from './db/blocking.ts';
 import { checkBudget, readBudget, type Budget } from './db/budget.ts';
 import { prepareDatabase } from './db/schema.ts';
 import { findPgBouncer, PgBouncer } from './db/pgbouncer.ts';
+import { BouncerStats } from './db/pgbouncer-stats.ts';
 import { openDatabase, type DatabaseSource } from './db/source.ts';
 import { AsyncTodoStore, type StoreOptions, type TodoStore } from './db/todos.ts';
 import { createApp } from './http/app.ts';
@@ -58,7 +59,7 @@ export async function serve(config: Config): Promise<void> {
 /** The pools' way to PostgreSQL: direct, through a PgBouncer we start, or through PGBOUNCER_URL. */
 async function throughPgBouncer(direct: DatabaseSource, config: Config, log: Logger, bin?: string): Promise<DatabaseSource> {
   if (config.pgbouncerUrl) {
-    return { ...direct, url: config.pgbouncerUrl, label: `${direct.label}, through PgBouncer at ${redactUrl(config.pgbouncerUrl)}` };
+    return { ...direct, url: config.pgbouncerUrl, directUrl: direct.url, label: `${direct.label}, through PgBouncer at ${redactUrl(config.pgbouncerUrl)}` };
   }
   if (!bin) return direct;
   const bouncer = new PgBouncer({
@@ -69,6 +70,7 @@ async function throughPgBouncer(direct: DatabaseSource, config: Config, log: Log
   return {
     ...direct,
     url: bouncer.url,
+    directUrl: direct.url,
     label: `${direct.label}, through PgBouncer at ${redactUrl(bouncer.url)} (transaction mode, ${config.pgbouncerPoolSize} server connections)`,
     stop: async () => {
       await bouncer.stop();
@@ -82,7 +84,7 @@ async function throughPgBouncer(direct: DatabaseSource, config: Config, log: Log
 }
 
 async function serveSingle(config: Config, db: DatabaseSource, budget: Budget, log: Logger): Promise<void> {
-  const starting = startHttp(config, db.url, log);
+  const starting = startHttp(config, { pool: db.url, direct: db.directUrl ?? db.url }, log);
   // Handlers first: a signal during start-up must still stop the embedded PostgreSQL.
   onShutdownSignal(log, async () => {
     await starting.then((http) => closeHttp(http, config, log), () => {});
@@ -94,8 +96,8 @@ async function serveSingle(config: Config, db: DatabaseSource, budget: Budget, l
 
 async function serveWorker(config: Config): Promise<void> {
   const log = createLogger(config.logLevel, `worker ${cluster.worker?.id}`);
-  const url = process.env.WORKER_DATABASE_URL ?? config.databaseUrl!;
-  const starting = startHttp(config, url, log);
+  const pool = process.env.WORKER_DATABASE_URL ?? config.databaseUrl!;
+  const starting = startHttp(config, { pool, direct: process.env.WORKER_DIRECT_DATABASE_URL ?? pool }, log);
   const shutdown = onShutdownSignal(log, () => starting.then((http) => closeHttp(http, config, log)), () => {});
   process.on('message', (msg) => {
     if (msg === 'shutdown') shutdown('SIGTERM');
@@ -106,7 +108,7 @@ async function serveWorker(config: Config): Promise<void> {
 
 async function servePrimary(config: Config, db: DatabaseSource, budget: Budget, log: Logger): Promise<void> {
   let stopping = false;
-  const fork = (): Worker => cluster.fork({ WORKER_DATABASE_URL: db.url });
+  const fork = (): Worker => cluster.fork({ WORKER_DATABASE_URL: db.url, WORKER_DIRECT_DATABASE_URL: db.directUrl ?? db.url });
   serveClusterMetrics();
   const ready = new Set<number>();
   let announced = false;
@@ -145,10 +147,13 @@ interface Http {
   app: FastifyInstance;
   store: TodoStore;
   monitor: Monitor;
+  bouncer?: BouncerStats;
   address: string;
 }
 
-async function startHttp(config: Config, url: string, log: Logger): Promise<Http> {
+/** `urls.pool`: how the pool reaches PostgreSQL (maybe through PgBouncer); `urls.direct`: PostgreSQL itself. */
+async function startHttp(config: Config, urls: { pool: string; direct: string }, log: Logger): Promise<Http> {
+  const url = urls.pool;
   const gauges = new LiveGauges();
   const options: StoreOptions = {
     connectionString: url,
@@ -169,13 +174,14 @@ async function startHttp(config: Config, url: string, log: Logger): Promise<Http
   const sqlLog = config.logSql ? (sql: string, params: readonly unknown[]) => log.info({ params }, sql) : undefined;
   const store = config.dbMode === 'blocking' ? new BlockingTodoStore(options, sqlLog) : new AsyncTodoStore(options, sqlLog);
   await store.warm().catch((err: Error) => log.warn(`could not open the pool's connections yet: ${err.message}`));
+  const bouncer = behindBouncer(config) ? new BouncerStats(url) : undefined;
   let monitor: Monitor | undefined;
   const app = createApp({
     store,
     sleep: appSleep(config.appMode),
     defaultSeconds: config.sleepSeconds,
     logger: log,
-    metrics: createMetrics(() => store.stats()),
+    metrics: createMetrics(() => store.stats(), bouncer),
     gauges,
     record: (r) => monitor?.record(r),
     monitorPort: () => monitor?.port,
@@ -186,15 +192,20 @@ async function startHttp(config: Config, url: string, log: Logger): Promise<Http
     host: config.host,
     port: config.monitorPort && cluster.isWorker ? config.monitorPort + (cluster.worker!.id - 1) : config.monitorPort,
     origins: [...new Set([config.host, '127.0.0.1', 'localhost', '[::1]'])].map((h) => `http://${h}:${port}`),
-    databaseUrl: url,
+    // PostgreSQL's own view, read directly: through PgBouncer it would queue behind the requests.
+    databaseUrl: urls.direct,
+    bouncerUrl: behindBouncer(config) ? url : undefined,
     gauges,
-    settings: { ...config, databaseUrl: undefined, database: redactUrl(url), worker: cluster.worker?.id ?? 1 },
+    settings: {
+      ...config, databaseUrl: undefined, pgbouncerUrl: config.pgbouncerUrl && redactUrl(config.pgbouncerUrl),
+      database: redactUrl(url), worker: cluster.worker?.id ?? 1,
+    },
   });
-  return { app, store, monitor, address };
+  return { app, store, monitor, bouncer, address };
 }
 
 /** Stop accepting, let in-flight requests finish within the grace period, then close the pool. */
-async function closeHttp({ app, store, monitor }: Http, config: Config, log: Logger): Promise<void> {
+async function closeHttp({ app, store, monitor, bouncer }: Http, config: Config, log: Logger): Promise<void> {
   const grace = setTimeout(() => {
     log.warn(`SHUTDOWN_GRACE (${config.shutdownGrace} s) is over: closing the remaining connections`);
     app.server.closeAllConnections();
@@ -202,6 +213,7 @@ async function closeHttp({ app, store, monitor }: Http, config: Config, log: Log
   await app.close();
   clearTimeout(grace);
   await monitor.close();
+  await bouncer?.close();
   await Promise.race([store.close(), delay(POOL_CLOSE_MS)]);
 }
 

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Browser, Page } from 'playwright-core';
 import { burst } from '../src/client/load.ts';
-import { freshDatabase, ownPostgres, request, ROOT, startServer } from './helpers.ts';
+import { freshDatabase, noPgBouncer, ownPostgres, request, ROOT, startServer, tempDir } from './helpers.ts';
 import { launchChromium, noBrowser } from './browser.ts';
 
 const SHOTS = join(ROOT, 'test-results');
@@ -63,6 +63,34 @@ describe('/metrics', () => {
       await burst(`${server.url}/todos/`, 40);
       const after = parseMetrics((await request(server.url, 'GET', '/metrics')).body);
       assert.equal(after.get('http_request_duration_seconds_count{route="/todos/",method="GET",status_code="200"}'), 40, 'requests counted across workers');
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('/metrics through PgBouncer', { skip: noPgBouncer }, () => {
+  test("PgBouncer's own queue: servers active and clients waiting, once per host with WORKERS=2", async () => {
+    const db = await freshDatabase();
+    const server = await startServer({ DATABASE_URL: db, PGBOUNCER: 'on', PGBOUNCER_POOL_SIZE: '4', WORKERS: '2', POOL_SIZE: '5', POOL_MAX_OVERFLOW: '5', DATA_DIR: tempDir() });
+    try {
+      const idle = parseMetrics((await request(server.url, 'GET', '/metrics')).body);
+      assert.equal(idle.get('pgbouncer_up'), 1);
+      assert.equal(idle.get('pgbouncer_servers{state="active"}'), 0);
+      assert.equal(idle.get('pgbouncer_servers{state="idle"}'), 4, 'the server connections are open before the service listens');
+      const load = burst(`${server.url}/sleep/postgres/?seconds=1`, 12);
+      await delay(500);
+      const busy = parseMetrics((await request(server.url, 'GET', '/metrics')).body);
+      // Not summed over the two workers: both read the same PgBouncer.
+      assert.equal(busy.get('pgbouncer_servers{state="active"}'), 4);
+      assert.equal(busy.get('pgbouncer_clients{state="waiting"}'), 8);
+      assert.ok(busy.get('pgbouncer_max_wait_seconds')! >= 0.3, `max wait ${busy.get('pgbouncer_max_wait_seconds')}`);
+      // Our pools hand out all 12: the waiting happens one level down.
+      assert.equal(busy.get('db_pool_connections{state="in_use"}'), 12);
+      assert.equal(busy.get('db_pool_waiting'), 0);
+      assert.ok((await load).results.every((r) => r.status === 200));
+      const done = parseMetrics((await request(server.url, 'GET', '/metrics')).body);
+      assert.equal(done.get('pgbouncer_clients{state="waiting"}'), 0);
     } finally {
       await server.stop();
     }
@@ -181,6 +209,26 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
       assert.ok(seenAt < endedAt, `lag > 1 s seen at ${seenAt.toFixed(0)} ms, before the sleep ended at ${endedAt.toFixed(0)} ms`);
       assert.equal(res.status, 200);
       assert.match(status!, /event loop is blocked/);
+      assert.deepEqual(errors, []);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("through PgBouncer: its waiting clients and server connections are shown", { skip: noPgBouncer }, async () => {
+    const db = await freshDatabase();
+    const server = await startServer({ DATABASE_URL: db, PGBOUNCER: 'on', PGBOUNCER_POOL_SIZE: '3', DATA_DIR: tempDir() });
+    try {
+      const { page, errors } = await open(`${server.url}/`);
+      await page.waitForSelector('#bouncer', { state: 'visible', timeout: 3000 });
+      const load = burst(`${server.url}/sleep/postgres/?seconds=1`, 9);
+      await page.waitForFunction(() => Number(document.getElementById('bouncer-waiting')!.textContent) >= 3, undefined, { timeout: 2500, polling: 50 });
+      const servers = await page.evaluate(() => document.getElementById('bouncer-servers')!.textContent);
+      assert.match(servers!, /^3 of 3 server connections active, longest wait \d+\.\d s$/);
+      // PostgreSQL's view is read directly, so it does not queue behind the sleeps in PgBouncer.
+      await page.waitForFunction(() => document.getElementById('db-sleeping')!.textContent === '3', undefined, { timeout: 1500, polling: 50 });
+      await page.screenshot({ path: join(SHOTS, 'dashboard-pgbouncer.png'), fullPage: true });
+      assert.ok((await load).results.every((r) => r.status === 200));
       assert.deepEqual(errors, []);
     } finally {
       await server.stop();

@@ -85,8 +85,10 @@ function redraw(chart, nowS) {
 function showSettings(s) {
   const rows = [
     ['app sleep', s.appMode], ['database calls', s.dbMode], ['pool', s.pool === 'none' ? 'none (a connection per request)' : `${s.poolSize} + ${s.poolMaxOverflow} overflow, timeout ${s.poolTimeout} s, queue max ${s.poolQueueMax}`],
-    ['sleep', `${s.sleepSeconds} s`], ['workers', s.workers > 1 ? `${s.workers} (this page shows worker ${s.worker})` : '1'], ['database', s.database],
+    ['sleep', `${s.sleepSeconds} s`], ['workers', s.workers > 1 ? `${s.workers} (this page shows worker ${s.worker})` : '1'],
+    [s.pgbouncer || s.pgbouncerUrl ? 'database (through PgBouncer)' : 'database', s.database],
   ];
+  if (s.pgbouncer) rows.push(['PgBouncer', `transaction mode, ${s.pgbouncerPoolSize} server connections, max ${s.pgbouncerMaxClients} clients`]);
   $('settings').replaceChildren(...rows.flatMap(([k, v]) => {
     const dt = document.createElement('dt'); dt.textContent = k;
     const dd = document.createElement('dd'); dd.textContent = v;
@@ -128,8 +130,23 @@ function onFrame(f) {
   }
   $('db-sleeping').textContent = f.db.sleeping;
   $('db-states').textContent = Object.entries(f.db.states).map(([k, v]) => `${v} ${k}`).join(', ');
+  showBouncer(f.db.bouncer);
 
   if (f.requests.length) addRequests(f.requests);
+}
+
+// Behind PgBouncer, the pool's "in use" includes clients that PgBouncer still queues.
+function showBouncer(b) {
+  $('bouncer').hidden = !b;
+  if (!b) return;
+  if (b.error) {
+    $('bouncer-waiting').textContent = '?';
+    $('bouncer-servers').textContent = `admin console: ${b.error}`;
+    return;
+  }
+  $('bouncer-waiting').textContent = b.clientsWaiting;
+  const wait = b.clientsWaiting ? `, longest wait ${(b.maxWaitMs / 1000).toFixed(1)} s` : '';
+  $('bouncer-servers').textContent = `${b.serversActive} of ${b.serversActive + b.serversIdle + b.serversOther} server connections active${wait}`;
 }
 
 function addRequests(list) {

@@ -5,7 +5,10 @@ import { redactUrl } from '../net.ts';
 import { EmbeddedPostgres, runningEmbeddedUrl } from './embedded.ts';
 
 export interface DatabaseSource {
+  /** Where the pools connect: PostgreSQL, or a PgBouncer in front of it. */
   url: string;
+  /** PostgreSQL itself, when `url` is a PgBouncer. */
+  directUrl?: string;
   /** For banners: never contains the password. */
   label: string;
   embedded?: EmbeddedPostgres;

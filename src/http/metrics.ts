@@ -3,6 +3,7 @@
 import cluster from 'node:cluster';
 import { performance } from 'node:perf_hooks';
 import client from 'prom-client';
+import type { BouncerStats, BouncerView } from '../db/pgbouncer-stats.ts';
 import type { PoolStats } from '../db/pool.ts';
 import type { LeaseTiming } from '../db/todos.ts';
 
@@ -14,9 +15,10 @@ export interface Metrics {
   text(): Promise<{ contentType: string; body: string }>;
 }
 
-export function createMetrics(stats: () => PoolStats): Metrics {
+export function createMetrics(stats: () => PoolStats, bouncer?: BouncerStats): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
+  if (bouncer) bouncerMetrics(registry, bouncer);
 
   const duration = new client.Histogram({
     name: 'http_request_duration_seconds',
@@ -85,6 +87,48 @@ export function createMetrics(stats: () => PoolStats): Metrics {
     },
     text: cluster.isWorker ? clusterText : async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
   };
+}
+
+/**
+ * PgBouncer's SHOW POOLS, read at scrape time. Every worker reads the same PgBouncer, so with
+ * workers the primary keeps one worker's figure (aggregator 'max'), not their sum.
+ */
+function bouncerMetrics(registry: client.Registry, bouncer: BouncerStats): void {
+  let view: Promise<BouncerView | undefined> | undefined;
+  // One SHOW POOLS per scrape, shared by the gauges below.
+  const read = () => (view ??= bouncer.read().catch(() => undefined).finally(() => setTimeout(() => { view = undefined; }, 100)));
+  new client.Gauge({
+    name: 'pgbouncer_up', help: "1 when PgBouncer's admin console answered this scrape", registers: [registry], aggregator: 'max',
+    async collect() { this.set((await read()) ? 1 : 0); },
+  });
+  new client.Gauge({
+    name: 'pgbouncer_clients', help: 'Client connections to PgBouncer by state: active (linked or idle), waiting (for a server connection)',
+    labelNames: ['state'], registers: [registry], aggregator: 'max',
+    async collect() {
+      const v = await read();
+      if (!v) return;
+      this.set({ state: 'active' }, v.clientsActive);
+      this.set({ state: 'waiting' }, v.clientsWaiting);
+    },
+  });
+  new client.Gauge({
+    name: 'pgbouncer_servers', help: "PgBouncer's server connections to PostgreSQL by state: active, idle, other (used, tested, login)",
+    labelNames: ['state'], registers: [registry], aggregator: 'max',
+    async collect() {
+      const v = await read();
+      if (!v) return;
+      this.set({ state: 'active' }, v.serversActive);
+      this.set({ state: 'idle' }, v.serversIdle);
+      this.set({ state: 'other' }, v.serversOther);
+    },
+  });
+  new client.Gauge({
+    name: 'pgbouncer_max_wait_seconds', help: 'How long the oldest client waiting inside PgBouncer has waited', registers: [registry], aggregator: 'max',
+    async collect() {
+      const v = await read();
+      if (v) this.set(v.maxWaitMs / 1000);
+    },
+  });
 }
 
 /** A counter that follows a running total kept elsewhere (the pool's own counters). */

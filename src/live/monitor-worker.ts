@@ -4,6 +4,7 @@
 import http from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
 import pg from 'pg';
+import { BouncerStats, type BouncerView } from '../db/pgbouncer-stats.ts';
 import { APPLICATION_NAME } from '../db/pool.ts';
 import { LiveGauges, now } from './gauges.ts';
 import type { MonitorInit, MonitorMessage, RequestRecord } from './monitor.ts';
@@ -24,6 +25,8 @@ interface DbView {
   states: Record<string, number>;
   sleeping: number;
   error?: string;
+  /** PgBouncer's SHOW POOLS, when the pool goes through it. */
+  bouncer?: BouncerView | { error: string };
 }
 
 parentPort!.on('message', (msg: MonitorMessage) => {
@@ -79,7 +82,21 @@ setInterval(() => {
 }, FRAME_MS);
 
 let db: pg.Client | undefined;
+const bouncer = init.bouncerUrl ? new BouncerStats(init.bouncerUrl) : undefined;
+let refreshing = false;
+
 async function refreshDbView(): Promise<void> {
+  if (refreshing) return; // a slow database must not pile up queries
+  refreshing = true;
+  try {
+    const [view, bouncerView] = await Promise.all([readPostgres(), bouncer?.read().catch((err: Error) => ({ error: err.message }))]);
+    dbView = { ...view, bouncer: bouncerView };
+  } finally {
+    refreshing = false;
+  }
+}
+
+async function readPostgres(): Promise<DbView> {
   try {
     if (!db) {
       db = new pg.Client({ connectionString: init.databaseUrl, application_name: `${APPLICATION_NAME}-monitor`, connectionTimeoutMillis: 2000 });
@@ -92,16 +109,16 @@ async function refreshDbView(): Promise<void> {
          FROM pg_stat_activity
         WHERE datname = current_database() AND application_name = $1
         GROUP BY state`, [APPLICATION_NAME]);
-    dbView = {
+    return {
       at: now(),
       states: Object.fromEntries(rows.map((r) => [r.state ?? 'unknown', r.n])),
       sleeping: rows.reduce((a, r) => a + r.sleeping, 0),
     };
   } catch (err) {
-    dbView = { at: now(), states: {}, sleeping: 0, error: (err as Error).message };
     const broken = db;
     db = undefined;
     await broken?.end().catch(() => {});
+    return { at: now(), states: {}, sleeping: 0, error: (err as Error).message };
   }
 }
 setInterval(() => { if (clients.size) void refreshDbView(); }, DB_VIEW_MS);

@@ -24,7 +24,10 @@ export interface MonitorInit {
   port: number;
   /** The origins of the pages allowed to read the stream (the service's own). */
   origins: string[];
+  /** PostgreSQL itself, for its view of our backends. */
   databaseUrl: string;
+  /** The PgBouncer the pool goes through, if any: its SHOW POOLS is shown too. */
+  bouncerUrl?: string;
   settings: Record<string, unknown>;
   gauges: GaugeBuffers;
   heartbeatMs: number;
