@@ -1,6 +1,7 @@
 // Through a real PgBouncer in transaction mode (Debian's package).
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -131,6 +132,15 @@ describe('through PgBouncer', { skip: noPgBouncer }, () => {
       const b = await burst(`${server.url}/sleep/postgres/?seconds=0.4`, 15);
       assert.ok(b.results.every((r) => r.status === 200));
       assert.deepEqual(waves(b.results.map((r) => r.end)).map((w) => w.length), [5, 5, 5], 'its pool of 5 is the limit');
+      // The password is in neither the banner nor the dashboard's live stream.
+      const password = new URL(db).password;
+      assert.ok(password.length > 8);
+      const page = (await request(server.url, 'GET', '/')).body;
+      const port = /name="monitor-port" content="(\d+)"/.exec(page)![1];
+      const hello = await firstEvent(`http://127.0.0.1:${port}/events`);
+      assert.match(hello, /^event: hello/);
+      assert.ok(hello.includes('pgbouncerUrl'), hello.slice(0, 200));
+      for (const text of [server.output(), page, hello]) assert.ok(!text.includes(password), 'password exposed');
     } finally {
       assert.equal(await server.stop(), 0);
     }
@@ -163,3 +173,21 @@ describe('PgBouncer missing', () => {
     assert.equal(res.stdout, '');
   });
 });
+
+/** The first Server-Sent Event of a stream, as text. */
+function firstEvent(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+        if (text.includes('\n\n')) {
+          req.destroy();
+          resolve(text.slice(0, text.indexOf('\n\n')));
+        }
+      });
+    });
+    req.on('error', reject);
+  });
+}
