@@ -7,6 +7,7 @@ import autocannon from 'autocannon';
 import { burst, type Burst } from '../src/client/load.ts';
 import { errorKind, waves } from '../src/client/summary.ts';
 import { findPgBouncer, PgBouncer } from '../src/db/pgbouncer.ts';
+import { findProgram } from '../src/proc.ts';
 import type { ServerProcess } from '../src/server-process.ts';
 import { bare, cpuMs, ours, ratio, rssSampler, sec, table } from './lib.ts';
 
@@ -112,11 +113,7 @@ async function cannon(url: string, seconds: number, warmup: number, pid?: number
 }
 
 function pgbench(url: string, seconds: number, mode: 'prepared' | 'extended' = 'prepared'): { tps: number } | { skipped: string } {
-  try {
-    execFileSync('pgbench', ['--version'], { stdio: 'ignore' });
-  } catch {
-    return { skipped: 'pgbench is not installed (Debian: postgresql-contrib)' };
-  }
+  if (!findProgram('pgbench', ['--version'])) return { skipped: 'pgbench is not installed (Debian: postgresql-contrib)' };
   const dir = mkdtempSync(join(tmpdir(), 'pgbench-'));
   const script = join(dir, 'todos.sql');
   writeFileSync(script, 'SELECT id, title, done, priority FROM todo ORDER BY id;\n');

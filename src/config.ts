@@ -158,16 +158,6 @@ export function loadConfig(flags: Record<string, string | boolean | undefined> =
   return config as unknown as Config;
 }
 
-/** The settings as env vars, to hand a config to a child process (cluster workers, demo servers). */
-export function toEnv(config: Config): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const key of KEYS) {
-    const value = config[key];
-    if (value !== undefined) out[SETTINGS[key].env] = String(value);
-  }
-  return out;
-}
-
 export function settingsHelp(): string {
   return KEYS.map((k) => {
     const s = SETTINGS[k] as Setting<unknown>;

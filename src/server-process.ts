@@ -31,6 +31,11 @@ export function spawnCli(args: string[], env: Record<string, string | undefined>
   });
 }
 
+/** Anything the demo or a signal handler must stop: servers, databases. */
+export interface Stoppable {
+  stop(): Promise<unknown>;
+}
+
 export interface Finished {
   code: number | null;
   stdout: string;
@@ -91,7 +96,7 @@ export async function startServerProcess(
 export async function withServerProcess<T>(
   env: Record<string, string | undefined>,
   fn: (server: ServerProcess) => Promise<T>,
-  options: { running?: Set<{ stop(): Promise<unknown> }>; timeoutMs?: number } = {},
+  options: { running?: Set<Stoppable>; timeoutMs?: number } = {},
 ): Promise<T> {
   const server = await startServerProcess(env, { timeoutMs: options.timeoutMs });
   options.running?.add(server);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../src/config.ts';
 import { budgetFor, checkBudget } from '../src/db/budget.ts';
+import { findProgram } from '../src/proc.ts';
 import { ROOT, tempDir } from './helpers.ts';
 
 const doc = readFileSync(join(ROOT, 'docs', 'scaling.md'), 'utf8');
@@ -18,24 +19,14 @@ function block(lang: string): string {
   return blocks[0]!;
 }
 
-function installed(bin: string): string | false {
-  for (const path of [bin, `/usr/sbin/${bin}`]) {
-    try {
-      execFileSync(path, ['-v'], { stdio: 'ignore' });
-      return path;
-    } catch { /* next */ }
-  }
-  return false;
-}
-
 /** Skipped only off CI, with the reason; CI installs both programs. */
-const skipUnless = (bin: string) => (installed(bin) || process.env.CI ? false : `${bin} is not installed (apt-get install ${bin}); CI installs it`);
+const skipUnless = (bin: string) => (findProgram(bin, ['-v']) || process.env.CI ? false : `${bin} is not installed (apt-get install ${bin}); CI installs it`);
 
 describe('docs/scaling.md', () => {
   test('the HAProxy sample passes haproxy -c', { skip: skipUnless('haproxy') }, () => {
     const file = join(tempDir(), 'haproxy.cfg');
     writeFileSync(file, block('haproxy'));
-    const out = execFileSync(installed('haproxy') || 'haproxy', ['-c', '-f', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync(findProgram('haproxy', ['-v']) ?? 'haproxy', ['-c', '-f', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     assert.match(out, /Configuration file is valid/);
   });
 
@@ -45,7 +36,7 @@ describe('docs/scaling.md', () => {
     const file = join(dir, 'nginx.conf');
     writeFileSync(file, block('nginx'));
     // -p and -e keep every path nginx opens during the test inside the temporary folder.
-    execFileSync(installed('nginx') || 'nginx', ['-t', '-q', '-p', dir, '-e', join(dir, 'error.log'), '-c', file, '-g', `pid ${join(dir, 'nginx.pid')};`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync(findProgram('nginx', ['-v']) ?? 'nginx', ['-t', '-q', '-p', dir, '-e', join(dir, 'error.log'), '-c', file, '-g', `pid ${join(dir, 'nginx.pid')};`], { stdio: ['ignore', 'pipe', 'pipe'] });
   });
 
   test("the worked example is the budget check's own arithmetic", () => {

@@ -1,11 +1,12 @@
 // A real PgBouncer (Debian's package) in front of PostgreSQL, in transaction mode: many client
 // connections share a few server connections, which is how services go past max_connections.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdirSync, openSync, closeSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { ConfigError } from '../config.ts';
 import { freePort } from '../net.ts';
+import { findProgram } from '../proc.ts';
 import { stopProcess } from '../server-process.ts';
 import { osUser } from './embedded.ts';
 import { waitUntilAccepting } from './ready.ts';
@@ -22,7 +23,6 @@ export interface PgBouncerOptions {
   waitTimeout?: number;
   log?: (msg: string) => void;
 }
-
 
 export class PgBouncer {
   private child?: ChildProcess;
@@ -137,19 +137,10 @@ export class PgBouncer {
   }
 }
 
-/**
- * The pgbouncer program to run: PGBOUNCER_BIN, or pgbouncer on PATH, or Debian's /usr/sbin
- * (not on a non-root user's PATH). Throws a one-line ConfigError naming the package otherwise.
- */
+/** The pgbouncer program to run: PGBOUNCER_BIN, or the Debian package's. Throws a one-line ConfigError. */
 export function findPgBouncer(bin?: string): string {
-  for (const candidate of bin ? [bin] : ['pgbouncer', '/usr/sbin/pgbouncer']) {
-    try {
-      execFileSync(candidate, ['--version'], { stdio: 'ignore' });
-      return candidate;
-    } catch {
-      // try the next
-    }
-  }
+  const found = findProgram(bin ?? 'pgbouncer', ['--version']);
+  if (found) return found;
   throw new ConfigError(bin
     ? `PGBOUNCER_BIN=${JSON.stringify(bin)} is not a runnable pgbouncer program: install the Debian package "pgbouncer" (apt-get install pgbouncer) or fix the path`
     : 'PGBOUNCER=on needs the pgbouncer program, which is not installed: install the Debian package "pgbouncer" (apt-get install pgbouncer), or set PGBOUNCER_BIN or PGBOUNCER_URL');

@@ -7,8 +7,8 @@ import { writeReport, type ReportSection } from '../client/report.ts';
 import { findPgBouncer } from '../db/pgbouncer.ts';
 import { prepareDatabase } from '../db/schema.ts';
 import { openDatabase, type DatabaseSource } from '../db/source.ts';
-import { withServerProcess } from '../server-process.ts';
-import { runScaleScenario, type Stoppable } from './scale.ts';
+import { withServerProcess, type Stoppable } from '../server-process.ts';
+import { runScaleScenario } from './scale.ts';
 import { checkTimeouts, checkWaves, printTable, row, s, within, type Row } from './verdicts.ts';
 
 export interface DemoOptions {

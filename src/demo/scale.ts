@@ -9,12 +9,8 @@ import type { ReportSection } from '../client/report.ts';
 import type { Config } from '../config.ts';
 import { EmbeddedPostgres } from '../db/embedded.ts';
 import { prepareDatabase } from '../db/schema.ts';
-import { runCliToEnd, withServerProcess } from '../server-process.ts';
+import { runCliToEnd, withServerProcess, type Stoppable } from '../server-process.ts';
 import { checkWaves, row, s, within, type Row } from './verdicts.ts';
-
-export interface Stoppable {
-  stop(): Promise<unknown>;
-}
 
 const MAX_CONNECTIONS = 20;
 const WORKERS = 4;
@@ -26,7 +22,7 @@ const SECONDS = 1;
 
 const CLIENT_CONNECTIONS = WORKERS * (POOL_SIZE + POOL_MAX_OVERFLOW);
 const WAVES = Math.ceil(N / BOUNCER_POOL);
-export const SCALE_TITLE = `6. Beyond the ceiling: ${WORKERS} workers x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) = ${CLIENT_CONNECTIONS} connections, max_connections ${MAX_CONNECTIONS}`;
+const SCALE_TITLE = `6. Beyond the ceiling: ${WORKERS} workers x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) = ${CLIENT_CONNECTIONS} connections, max_connections ${MAX_CONNECTIONS}`;
 
 const env = (extra: Record<string, string>) => Object.entries(extra).map(([k, v]) => `${k}=${v}`).join(' ');
 

@@ -11,7 +11,7 @@ export interface Row {
   ok: boolean;
 }
 
-export const tolerance = (expected: number) => expected * 0.1 + 0.3;
+const tolerance = (expected: number) => expected * 0.1 + 0.3;
 export const within = (measured: number, expected: number) => Math.abs(measured - expected) <= tolerance(expected);
 export const s = (x: number) => `${x.toFixed(2)}s`;
 

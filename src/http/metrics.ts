@@ -94,33 +94,24 @@ export function createMetrics(stats: () => PoolStats, bouncer?: BouncerStats): M
  * workers the primary keeps one worker's figure (aggregator 'max'), not their sum.
  */
 function bouncerMetrics(registry: client.Registry, bouncer: BouncerStats): void {
-  let view: Promise<BouncerView | undefined> | undefined;
-  // One SHOW POOLS per scrape, shared by the gauges below.
-  const read = () => (view ??= bouncer.read().catch(() => undefined).finally(() => setTimeout(() => { view = undefined; }, 100)));
+  // prom-client starts every collect() of a scrape before awaiting any of them, so one
+  // SHOW POOLS in flight serves the whole scrape; the next scrape reads again.
+  let reading: Promise<BouncerView | undefined> | undefined;
+  const read = () => (reading ??= bouncer.read().catch(() => undefined).finally(() => { reading = undefined; }));
+  const gauge = (name: string, help: string, values: (v: BouncerView) => Record<string, number>) => new client.Gauge({
+    name, help, labelNames: ['state'], registers: [registry], aggregator: 'max',
+    async collect() {
+      const v = await read();
+      if (v) for (const [state, n] of Object.entries(values(v))) this.set({ state }, n);
+    },
+  });
+  gauge('pgbouncer_clients', 'Client connections to PgBouncer by state: active (linked or idle), waiting (for a server connection)',
+    (v) => ({ active: v.clientsActive, waiting: v.clientsWaiting }));
+  gauge('pgbouncer_servers', "PgBouncer's server connections to PostgreSQL by state: active, idle, other (used, tested, login)",
+    (v) => ({ active: v.serversActive, idle: v.serversIdle, other: v.serversOther }));
   new client.Gauge({
     name: 'pgbouncer_up', help: "1 when PgBouncer's admin console answered this scrape", registers: [registry], aggregator: 'max',
     async collect() { this.set((await read()) ? 1 : 0); },
-  });
-  new client.Gauge({
-    name: 'pgbouncer_clients', help: 'Client connections to PgBouncer by state: active (linked or idle), waiting (for a server connection)',
-    labelNames: ['state'], registers: [registry], aggregator: 'max',
-    async collect() {
-      const v = await read();
-      if (!v) return;
-      this.set({ state: 'active' }, v.clientsActive);
-      this.set({ state: 'waiting' }, v.clientsWaiting);
-    },
-  });
-  new client.Gauge({
-    name: 'pgbouncer_servers', help: "PgBouncer's server connections to PostgreSQL by state: active, idle, other (used, tested, login)",
-    labelNames: ['state'], registers: [registry], aggregator: 'max',
-    async collect() {
-      const v = await read();
-      if (!v) return;
-      this.set({ state: 'active' }, v.serversActive);
-      this.set({ state: 'idle' }, v.serversIdle);
-      this.set({ state: 'other' }, v.serversOther);
-    },
   });
   new client.Gauge({
     name: 'pgbouncer_max_wait_seconds', help: 'How long the oldest client waiting inside PgBouncer has waited', registers: [registry], aggregator: 'max',
