@@ -1,12 +1,10 @@
 // Benchmark helpers: the machine line, servers to measure, memory sampling, tables.
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { freePort } from '../src/net.ts';
-import { startServerProcess, stopProcess, type ServerProcess } from '../src/server-process.ts';
-import { setTimeout as delay } from 'node:timers/promises';
+import { spawnTs, startServerProcess, stopProcess, untilOutput, type ServerProcess } from '../src/server-process.ts';
 
 export interface Machine {
   cpu: string;
@@ -33,23 +31,13 @@ export function ours(databaseUrl: string, env: Record<string, string> = {}): Pro
 }
 
 const BARE = fileURLToPath(new URL('./baselines/bare.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
 
 /** Baseline (a): node:http + pg, in its own process. */
 export async function bare(databaseUrl: string): Promise<ServerProcess> {
   const port = await freePort();
-  const proc = spawn(process.execPath, ['--import', TSX, BARE], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  proc.stdout.on('data', (d) => { out += d; });
-  proc.stderr.on('data', (d) => { out += d; });
-  while (!out.includes('Listening on')) {
-    if (proc.exitCode !== null) throw new Error(`baseline exited: ${out}`);
-    await delay(25);
-  }
-  return { url: `http://127.0.0.1:${port}`, proc, output: () => out, stop: (s = 'SIGTERM') => stopProcess(proc, s) };
+  const proc = spawnTs(BARE, [], { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port) });
+  const output = await untilOutput(proc, 'Listening on', 'baseline', 60_000);
+  return { url: `http://127.0.0.1:${port}`, proc, output, stop: (s = 'SIGTERM') => stopProcess(proc, s) };
 }
 
 /** Samples a process's resident memory every 100 ms; `stop()` returns the peak in MB. */

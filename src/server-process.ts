@@ -3,15 +3,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
+import { SETTINGS } from './config.ts';
 import { freePort } from './net.ts';
 
 const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 
 /** Settings a parent's environment must not leak into a child server. */
-const SETTINGS_ENV = ['DATABASE_URL', 'PORT', 'HOST', 'WORKERS', 'APP_MODE', 'DB_MODE', 'POOL', 'POOL_SIZE', 'POOL_MAX_OVERFLOW',
-  'POOL_TIMEOUT', 'POOL_QUEUE_MAX', 'STATEMENT_TIMEOUT', 'SLEEP_SECONDS', 'DATA_DIR', 'LOG_LEVEL', 'LOG_SQL', 'SHUTDOWN_GRACE', 'PG_MAX_CONNECTIONS', 'MONITOR_PORT',
-  'PGBOUNCER', 'PGBOUNCER_POOL_SIZE', 'PGBOUNCER_MAX_CLIENTS', 'PGBOUNCER_URL', 'PGBOUNCER_BIN'];
+const SETTINGS_ENV = Object.values(SETTINGS).map((s) => s.env);
 
 export interface ServerProcess {
   url: string;
@@ -19,16 +18,6 @@ export interface ServerProcess {
   output(): string;
   /** Sends `signal` (SIGTERM by default), waits for the exit and returns its code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
-export function spawnCli(args: string[], env: Record<string, string | undefined> = {}, cwd?: string): ChildProcess {
-  const base = { ...process.env };
-  for (const key of SETTINGS_ENV) delete base[key];
-  return spawn(process.execPath, ['--import', TSX, CLI, ...args], {
-    cwd,
-    env: { ...base, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
 }
 
 /** Anything the demo or a signal handler must stop: servers, databases. */
@@ -42,23 +31,60 @@ export interface Finished {
   stderr: string;
 }
 
+/** Runs a TypeScript file of this repository (through tsx) as a child with piped output. */
+export function spawnTs(file: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env, cwd?: string): ChildProcess {
+  return spawn(process.execPath, ['--import', TSX, file, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function spawnCli(args: string[], env: Record<string, string | undefined> = {}, cwd?: string): ChildProcess {
+  const base = { ...process.env };
+  for (const key of SETTINGS_ENV) delete base[key];
+  return spawnTs(CLI, args, { ...base, LOG_LEVEL: 'warn', ...env }, cwd);
+}
+
+/** Collects a child's output until it exits (stopped after `timeoutMs`, when given). */
+export async function runToEnd(proc: ChildProcess, timeoutMs?: number): Promise<Finished> {
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.on('data', (d) => { stdout += d; });
+  proc.stderr!.on('data', (d) => { stderr += d; });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+  const timer = timeoutMs ? setTimeout(() => void stopProcess(proc, 'SIGTERM', 10_000), timeoutMs) : undefined;
+  const code = await exited;
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
 /** Runs a CLI command to its end and collects its output. */
-export async function runCliToEnd(
+export function runCliToEnd(
   args: string[],
   env: Record<string, string | undefined> = {},
   options: { cwd?: string; onSpawn?: (proc: ChildProcess) => void; timeoutMs?: number } = {},
 ): Promise<Finished> {
   const proc = spawnCli(args, env, options.cwd);
   options.onSpawn?.(proc);
-  let stdout = '';
-  let stderr = '';
-  proc.stdout!.on('data', (d) => { stdout += d; });
-  proc.stderr!.on('data', (d) => { stderr += d; });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
-  const timer = options.timeoutMs ? setTimeout(() => void stopProcess(proc, 'SIGTERM', 10_000), options.timeoutMs) : undefined;
-  const code = await exited;
-  clearTimeout(timer);
-  return { code, stdout, stderr };
+  return runToEnd(proc, options.timeoutMs);
+}
+
+/**
+ * Resolves once the child's output (stdout and stderr) contains `marker`, with a function that
+ * returns all output so far. Rejects, with that output, when the child exits first or the
+ * marker takes longer than `timeoutMs` (the child is then killed).
+ */
+export async function untilOutput(proc: ChildProcess, marker: string, what: string, timeoutMs: number): Promise<() => string> {
+  let out = '';
+  proc.stdout!.on('data', (d) => { out += d; });
+  proc.stderr!.on('data', (d) => { out += d; });
+  const deadline = Date.now() + timeoutMs;
+  while (!out.includes(marker)) {
+    if (proc.exitCode !== null) throw new Error(`${what} exited with code ${proc.exitCode}:\n${out.trim()}`);
+    if (Date.now() > deadline) {
+      await stopProcess(proc, 'SIGKILL');
+      throw new Error(`${what} did not start in time:\n${out.trim()}`);
+    }
+    await delay(25);
+  }
+  return () => out;
 }
 
 export async function startServerProcess(
@@ -68,25 +94,8 @@ export async function startServerProcess(
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const proc = spawnCli(['serve', ...(options.args ?? [])], { ...env, PORT: String(port) }, options.cwd);
   options.onSpawn?.(proc);
-  let out = '';
-  proc.stdout!.on('data', (d) => { out += d; });
-  proc.stderr!.on('data', (d) => { out += d; });
-  const server: ServerProcess = {
-    url: `http://127.0.0.1:${port}`,
-    proc,
-    output: () => out,
-    stop: (signal = 'SIGTERM') => stopProcess(proc, signal),
-  };
-  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
-  while (!out.includes('Listening on http://')) {
-    if (proc.exitCode !== null) throw new Error(`server exited with code ${proc.exitCode}:\n${out.trim()}`);
-    if (Date.now() > deadline) {
-      await stopProcess(proc, 'SIGKILL');
-      throw new Error(`server did not start in time:\n${out.trim()}`);
-    }
-    await delay(25);
-  }
-  return server;
+  const output = await untilOutput(proc, 'Listening on http://', 'server', options.timeoutMs ?? 60_000);
+  return { url: `http://127.0.0.1:${port}`, proc, output, stop: (signal = 'SIGTERM') => stopProcess(proc, signal) };
 }
 
 /**

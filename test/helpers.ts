@@ -1,5 +1,5 @@
 // Test helpers: a real PostgreSQL, real servers in child processes, real sockets.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { EmbeddedPostgres } from '../src/db/embedded.ts';
 import { findPgBouncer } from '../src/db/pgbouncer.ts';
-import { runCliToEnd, startServerProcess, stopProcess, type Finished, type ServerProcess } from '../src/server-process.ts';
+import { runCliToEnd, runToEnd, spawnTs, startServerProcess, stopProcess, type Finished, type ServerProcess } from '../src/server-process.ts';
 export { alive } from '../src/proc.ts';
 export { waves } from '../src/client/summary.ts';
 
@@ -161,13 +161,9 @@ export async function ownPostgres(): Promise<{ url: string; start(): Promise<voi
 }
 
 /** Runs a TypeScript script of the repository (node --import tsx) and collects its output. */
-export async function runCommand(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function runCommand(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  const [file, ...rest] = args;
+  const proc = spawnTs(file!, rest, { ...process.env, ...env }, ROOT);
   track(proc);
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (d) => { stdout += d; });
-  proc.stderr.on('data', (d) => { stderr += d; });
-  const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
-  return { code, stdout, stderr };
+  return runToEnd(proc);
 }
