@@ -25,6 +25,16 @@ export async function machine(url: string): Promise<Machine> {
 
 export const machineLine = (m: Machine) => `machine: ${m.cpu} x ${m.cores} cores, Node ${m.node}, PostgreSQL ${m.postgres}`;
 
+/** Runs `fn` against a server that `start` gives, and stops the server whatever happens. */
+export async function using<T>(start: Promise<ServerProcess>, fn: (server: ServerProcess) => Promise<T>): Promise<T> {
+  const server = await start;
+  try {
+    return await fn(server);
+  } finally {
+    await server.stop();
+  }
+}
+
 /** Our service, in its own process. */
 export function ours(databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   return startServerProcess({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'error', ...env });

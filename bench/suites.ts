@@ -9,7 +9,7 @@ import { errorKind, waves } from '../src/client/summary.ts';
 import { findPgBouncer, PgBouncer } from '../src/db/pgbouncer.ts';
 import { findProgram } from '../src/proc.ts';
 import type { ServerProcess } from '../src/server-process.ts';
-import { bare, cpuMs, ours, ratio, rssSampler, sec, table } from './lib.ts';
+import { bare, cpuMs, ours, ratio, rssSampler, sec, table, using } from './lib.ts';
 
 export interface SuiteContext {
   url: string;
@@ -34,15 +34,12 @@ const byKind = (b: Burst) => {
   return kinds;
 };
 
-async function measured<T>(start: () => Promise<ServerProcess>, fn: (s: ServerProcess) => Promise<T>): Promise<T & { peakRssMb: number }> {
-  const server = await start();
-  try {
+function measured<T>(start: () => Promise<ServerProcess>, fn: (s: ServerProcess) => Promise<T>): Promise<T & { peakRssMb: number }> {
+  return using(start(), async (server) => {
     const rss = rssSampler(server.proc.pid!);
     const result = await fn(server);
     return { ...result, peakRssMb: Math.round(rss.stop()) };
-  } finally {
-    await server.stop();
-  }
+  });
 }
 
 /** 1. Concurrency fidelity: N concurrent 2 s sleeps in the app, against the ideal 2 s + T0(N). */
@@ -125,14 +122,8 @@ function pgbench(url: string, seconds: number, mode: 'prepared' | 'extended' = '
 const throughput: Suite = async (ctx) => {
   const seconds = ctx.quick ? 2 : 10;
   const warmup = ctx.quick ? 1 : 3;
-  const run = async (start: () => Promise<ServerProcess>, measureCpu = true) => {
-    const s = await start();
-    try {
-      return await cannon(`${s.url}/todos/`, seconds, warmup, measureCpu ? s.proc.pid : undefined);
-    } finally {
-      await s.stop();
-    }
-  };
+  const run = (start: () => Promise<ServerProcess>, measureCpu = true) =>
+    using(start(), (s) => cannon(`${s.url}/todos/`, seconds, warmup, measureCpu ? s.proc.pid : undefined));
   const one = await run(() => ours(ctx.url));
   const base = await run(() => bare(ctx.url));
   const two = await run(() => ours(ctx.url, { WORKERS: '2' }), false);
@@ -159,15 +150,12 @@ const blocking: Suite = async (ctx) => {
   ];
   const rows = [];
   for (const sc of scenarios) {
-    const s = await ours(ctx.url, { ...sc.env, POOL_SIZE: String(n), POOL_MAX_OVERFLOW: '0' });
-    try {
+    rows.push(await using(ours(ctx.url, { ...sc.env, POOL_SIZE: String(n), POOL_MAX_OVERFLOW: '0' }), async (s) => {
       const app = await burst(`${s.url}/sleep/node/?seconds=${S}`, n);
       const db = await burst(`${s.url}/sleep/postgres/?seconds=${S}`, n);
       const expect = (mode: string) => (mode === 'blocking' ? n * S : S) * 1000;
-      rows.push({ scenario: sc.name, appMs: app.totalMs, appExpectedMs: expect(sc.env.APP_MODE), dbMs: db.totalMs, dbExpectedMs: expect(sc.env.DB_MODE), errors: errors(app) + errors(db) });
-    } finally {
-      await s.stop();
-    }
+      return { scenario: sc.name, appMs: app.totalMs, appExpectedMs: expect(sc.env.APP_MODE), dbMs: db.totalMs, dbExpectedMs: expect(sc.env.DB_MODE), errors: errors(app) + errors(db) };
+    }));
   }
   ctx.print(table(`Suite 4: the three scenarios, N = ${n}, S = ${S} s (expected: N x S when blocking, S when not)`,
     ['scenario', 'app sleep', 'expected', 'database sleep', 'expected', 'errors'],
@@ -213,29 +201,20 @@ const pgbouncer: Suite = async (ctx) => {
     mkdirSync(dir, { mode: 0o755 });
     return { PGBOUNCER: 'on', DATA_DIR: dir, ...env };
   };
-  // /todos/ throughput, ours with 1 worker: the hop adds a round trip per transaction, and
-  // transaction mode needs BEGIN/COMMIT around the query (2 more statements).
+  // /todos/ throughput, ours with 1 worker: each query crosses one more process.
   // Both servers run side by side and are measured in turns, so that drift on a shared
   // machine (CPU frequency, other load) hits both alike; the median round is reported.
   const rounds = ctx.quick ? 1 : 3;
   const direct: Throughput[] = [];
   const bounced: (Throughput & { otherCpuUsPerRequest?: number })[] = [];
   const bouncedEnv = viaBouncer();
-  const a = await ours(ctx.url);
-  try {
-    const b = await ours(ctx.url, bouncedEnv);
-    try {
-      const pid = Number(readFileSync(join(bouncedEnv.DATA_DIR, 'pgbouncer', 'pgbouncer.pid'), 'utf8'));
-      for (let i = 0; i < rounds; i++) {
-        direct.push(await cannon(`${a.url}/todos/`, seconds, i === 0 ? warmup : 0, a.proc.pid));
-        bounced.push(await cannon(`${b.url}/todos/`, seconds, i === 0 ? warmup : 0, b.proc.pid, pid));
-      }
-    } finally {
-      await b.stop();
+  await using(ours(ctx.url), (a) => using(ours(ctx.url, bouncedEnv), async (b) => {
+    const pid = Number(readFileSync(join(bouncedEnv.DATA_DIR, 'pgbouncer', 'pgbouncer.pid'), 'utf8'));
+    for (let i = 0; i < rounds; i++) {
+      direct.push(await cannon(`${a.url}/todos/`, seconds, i === 0 ? warmup : 0, a.proc.pid));
+      bounced.push(await cannon(`${b.url}/todos/`, seconds, i === 0 ? warmup : 0, b.proc.pid, pid));
     }
-  } finally {
-    await a.stop();
-  }
+  }));
   const ratios = bounced.map((x, i) => x.rps / direct[i]!.rps);
   const median = [...ratios].sort((x, y) => x - y)[Math.floor(ratios.length / 2)]!;
   const mid = ratios.indexOf(median);
@@ -253,17 +232,12 @@ const pgbouncer: Suite = async (ctx) => {
   // /sleep/postgres/ fidelity: the same waves with and without the hop.
   const n = 100;
   const S = 1;
-  const sleeps = async (label: string, env: Record<string, string>, wave: number) => {
-    const s = await ours(ctx.url, env);
-    try {
-      const b = await burst(`${s.url}/sleep/postgres/?seconds=${S}`, n);
-      const w = waves(b.results.map((r) => r.end), 300);
-      const expectedMs = Math.ceil(n / wave) * S * 1000;
-      return { label, totalMs: b.totalMs, expectedMs, waves: w.map((x) => x.length), errors: errors(b) };
-    } finally {
-      await s.stop();
-    }
-  };
+  const sleeps = (label: string, env: Record<string, string>, wave: number) => using(ours(ctx.url, env), async (s) => {
+    const b = await burst(`${s.url}/sleep/postgres/?seconds=${S}`, n);
+    const w = waves(b.results.map((r) => r.end), 300);
+    const expectedMs = Math.ceil(n / wave) * S * 1000;
+    return { label, totalMs: b.totalMs, expectedMs, waves: w.map((x) => x.length), errors: errors(b) };
+  });
   const fidelity = [
     await sleeps('direct, pool 5 + 10', {}, 15),
     await sleeps('PgBouncer 20, pool 5 + 10', viaBouncer(), 15),
