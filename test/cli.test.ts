@@ -1,9 +1,10 @@
 // The command line: settings, db init, the max_connections budget, the embedded server.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { alive, freshDatabase, runCli, sql, startServer, tempDir } from './helpers.ts';
+import { stagingDir } from '../src/db/embedded.ts';
+import { alive, freshDatabase, noPgBouncer, onCleanup, request, runCli, sql, startServer, tempDir } from './helpers.ts';
 
 describe('bad settings stop the program with one line and a non-zero exit', () => {
   const cases: { env?: Record<string, string>; args?: string[]; expect: RegExp }[] = [
@@ -113,6 +114,26 @@ describe('the max_connections budget', () => {
 });
 
 describe('the embedded PostgreSQL (no DATABASE_URL)', () => {
+  test('as root, inside a folder the postgres OS user cannot enter (mode 700): it still starts, with its data under /var/tmp', {
+    skip: process.getuid?.() === 0 ? false : 'only root runs PostgreSQL as another OS user',
+  }, async () => {
+    const secret = tempDir();
+    chmodSync(secret, 0o700);
+    const dir = join(secret, 'data');
+    const staged = stagingDir(dir);
+    onCleanup(async () => rmSync(staged, { recursive: true, force: true }));
+    const server = await startServer({ DATA_DIR: dir, LOG_LEVEL: 'info', PGBOUNCER: noPgBouncer ? 'off' : 'on' });
+    try {
+      assert.ok(server.output().includes(`the postgres OS user cannot enter ${secret}: PostgreSQL's data is kept in ${join(staged, 'postgres')} instead`), server.output());
+      assert.match(server.output(), new RegExp(`database : embedded PostgreSQL in ${join(staged, 'postgres')} at `));
+      assert.equal((await request(server.url, 'GET', '/todos/')).status, 200);
+      assert.ok(existsSync(join(dir, 'postgres.password')), 'the password stays in DATA_DIR');
+      assert.equal(statSync(secret).mode & 0o777, 0o700, 'the folder keeps its mode');
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+
   test('starts on first run, migrates and seeds, answers db url, stops cleanly on SIGTERM', async () => {
     const dir = tempDir();
     const server = await startServer({ DATA_DIR: dir, SLEEP_SECONDS: '0' });

@@ -2,8 +2,8 @@
 // (its per-platform package); the lifecycle is ours, because the package's own exit
 // hook stops the server on the first SIGINT/SIGTERM, before in-flight requests drain.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chownSync, closeSync, cpSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { arch, platform, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -37,7 +37,8 @@ interface Binaries {
 
 export class EmbeddedPostgres {
   readonly root: string;
-  readonly pgdata: string;
+  /** DATA_DIR/postgres, or a folder the postgres OS user can reach (see start()). */
+  pgdata: string;
   private child: ChildProcess | undefined;
   private port = 0;
   private readonly log: (msg: string) => void;
@@ -61,10 +62,10 @@ export class EmbeddedPostgres {
   }
 
   async start(): Promise<void> {
-    const bins = await binaries();
+    let bins = await binaries();
     const owner = osUser();
     mkdirSync(this.root, { recursive: true });
-    if (owner.uid !== undefined) checkReachable([this.root, bins.postgres], owner);
+    if (owner.uid !== undefined) bins = this.withinReach(bins, owner);
     if (!existsSync(join(this.pgdata, 'PG_VERSION'))) this.initdb(bins, owner);
     await this.clearStaleServer();
     // Same port as last time when it is free, so that a restarted server keeps its URL.
@@ -107,12 +108,36 @@ export class EmbeddedPostgres {
     await stopProcess(child, 'SIGINT', 30_000);
   }
 
+  /**
+   * As root, PostgreSQL runs as the postgres OS user, which must be able to enter every folder
+   * above its data and its binaries. A clone inside a private folder (mode 700, as mktemp -d and
+   * most home folders make) is out of its reach. Then the binaries are copied, and the data kept,
+   * in a folder of its own under /var/tmp, named after DATA_DIR so that the next run finds it.
+   */
+  private withinReach(bins: Binaries, owner: Owner): Binaries {
+    const blockedData = unreachable(this.root, owner);
+    if (blockedData) {
+      this.pgdata = join(stagingDir(this.root), 'postgres');
+      this.log(`the postgres OS user cannot enter ${blockedData}: PostgreSQL's data is kept in ${this.pgdata} instead`);
+    }
+    const nativeDir = dirname(dirname(bins.postgres));
+    const blockedBins = unreachable(nativeDir, owner);
+    if (!blockedBins) return bins;
+    const native = join(stagingDir(nativeDir), 'native');
+    if (!existsSync(join(native, 'bin', 'postgres'))) {
+      this.log(`the postgres OS user cannot enter ${blockedBins}: copying PostgreSQL's binaries to ${native}`);
+      cpSync(nativeDir, native, { recursive: true, verbatimSymlinks: true });
+    }
+    return { postgres: join(native, 'bin', 'postgres'), initdb: join(native, 'bin', 'initdb') };
+  }
+
   private initdb(bins: Binaries, owner: Owner): void {
     mkdirSync(this.pgdata, { recursive: true });
     chmodSync(this.pgdata, 0o700);
     const password = randomBytes(18).toString('base64url');
     writeFileSync(join(this.root, 'postgres.password'), password + '\n', { mode: 0o600 });
-    const pwfile = join(this.root, `initdb-pw-${process.pid}`);
+    // Next to the data, where the postgres OS user can read it.
+    const pwfile = join(dirname(this.pgdata), `initdb-pw-${process.pid}`);
     writeFileSync(pwfile, password + '\n', { mode: 0o600 });
     if (owner.uid !== undefined) {
       chownSync(this.pgdata, owner.uid, owner.gid!);
@@ -207,7 +232,7 @@ async function binaries(): Promise<Binaries> {
   }
 }
 
-type Owner = { uid?: number; gid?: number };
+export type Owner = { uid?: number; gid?: number };
 
 /** PostgreSQL refuses to run as root: as root, run it as the `postgres` OS user (created if missing). */
 export function osUser(): Owner {
@@ -221,32 +246,35 @@ export function osUser(): Owner {
   }
 }
 
-/**
- * As root, PostgreSQL runs as the postgres OS user, which must be able to enter every folder
- * above its data and its binaries. A clone inside a private folder (mode 700, as mktemp -d and
- * most home folders make) is out of its reach: say so, rather than let initdb fail obscurely.
- */
-function checkReachable(paths: string[], owner: Owner): void {
-  for (const path of paths) {
-    let dir = dirname(resolve(path));
-    const chain: string[] = [];
-    for (;;) {
-      chain.unshift(dir);
-      const parent = dirname(dir);
-      if (parent === dir) break;
-      dir = parent;
-    }
-    for (const d of chain) {
-      const st = statSync(d);
-      const bit = st.uid === owner.uid ? 0o100 : st.gid === owner.gid ? 0o010 : 0o001;
-      if (!(st.mode & bit)) {
-        throw new Error(
-          `the embedded PostgreSQL runs as the OS user "${OS_USER}" (PostgreSQL refuses root), and it cannot enter ${d} ` +
-          `(mode ${(st.mode & 0o777).toString(8)}): run "chmod o+x ${d}", move the project to a folder it can reach, or set DATABASE_URL`,
-        );
-      }
-    }
+/** The first folder on the way to `path` that `owner` may not enter, if any. */
+export function unreachable(path: string, owner: Owner): string | undefined {
+  const chain: string[] = [];
+  for (let dir = resolve(path); ; dir = dirname(dir)) {
+    chain.unshift(dir);
+    if (dirname(dir) === dir) break;
   }
+  return chain.find((d) => {
+    if (!existsSync(d)) return false; // made later, by us, with the default mode
+    const st = statSync(d);
+    const bit = st.uid === owner.uid ? 0o100 : st.gid === owner.gid ? 0o010 : 0o001;
+    return !(st.mode & bit);
+  });
+}
+
+/**
+ * A folder every user can enter, for what the postgres OS user must reach: one per `path`,
+ * under /var/tmp (kept across reboots, unlike /tmp on many systems).
+ */
+export function stagingDir(path: string): string {
+  const base = join('/var/tmp', 'async-node-postgres');
+  const dir = join(base, createHash('sha256').update(resolve(path)).digest('hex').slice(0, 16));
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  // /var/tmp is writable by everyone: use these folders only if we (root) made them.
+  for (const d of [base, dir]) {
+    const st = lstatSync(d);
+    if (!st.isDirectory() || st.uid !== process.getuid!()) throw new Error(`${d} is not a folder owned by this user; remove it and retry`);
+  }
+  return dir;
 }
 
 function isPostgres(pid: number): boolean {

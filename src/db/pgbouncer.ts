@@ -8,7 +8,7 @@ import { ConfigError } from '../config.ts';
 import { freePort } from '../net.ts';
 import { findProgram } from '../proc.ts';
 import { stopProcess } from '../server-process.ts';
-import { osUser } from './embedded.ts';
+import { osUser, stagingDir, unreachable } from './embedded.ts';
 import { waitUntilAccepting } from './ready.ts';
 
 export interface PgBouncerOptions {
@@ -27,7 +27,8 @@ export interface PgBouncerOptions {
 export class PgBouncer {
   private child?: ChildProcess;
   private port = 0;
-  readonly dir: string;
+  /** DATA_DIR/pgbouncer, or, when the postgres OS user cannot reach it, a folder it can. */
+  dir: string;
 
   constructor(private readonly options: PgBouncerOptions) {
     this.dir = join(resolve(options.dataDir), 'pgbouncer');
@@ -47,6 +48,7 @@ export class PgBouncer {
 
   async start(): Promise<void> {
     const owner = osUser();
+    if (owner.uid !== undefined && unreachable(this.options.dataDir, owner)) this.dir = join(stagingDir(this.options.dataDir), 'pgbouncer');
     mkdirSync(this.dir, { recursive: true });
     this.port = await freePort();
     const config = this.writeConfig();

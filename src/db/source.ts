@@ -1,5 +1,4 @@
 // Where PostgreSQL comes from: DATABASE_URL, or the embedded server.
-import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import { redactUrl } from '../net.ts';
 import { EmbeddedPostgres, runningEmbeddedUrl } from './embedded.ts';
@@ -33,7 +32,7 @@ export async function openDatabase(config: Config, log: (msg: string) => void, r
   await embedded.start();
   return {
     url: embedded.url,
-    label: `embedded PostgreSQL in ${join(config.dataDir, 'postgres')} at ${redactUrl(embedded.url)}`,
+    label: `embedded PostgreSQL in ${embedded.pgdata} at ${redactUrl(embedded.url)}`,
     embedded,
     stop: () => embedded.stop(),
     kill: () => embedded.kill(),
