@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chartJsFile } from '../src/assets.ts';
+import { chartJsFile } from '../src/paths.ts';
 import { launchChromium } from '../test/browser.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));

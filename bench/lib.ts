@@ -3,8 +3,10 @@ import { readFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { freePort } from '../src/net.ts';
-import { spawnTs, startServerProcess, stopProcess, untilOutput, type ServerProcess } from '../src/server-process.ts';
+import { spawn } from 'node:child_process';
+import { startServerProcess, untilOutput, type ServerProcess } from '../src/harness/server-process.ts';
+import { freePort } from '../src/os/net.ts';
+import { stopProcess } from '../src/os/processes.ts';
 
 export interface Machine {
   cpu: string;
@@ -40,12 +42,12 @@ export function ours(databaseUrl: string, env: Record<string, string> = {}): Pro
   return startServerProcess({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'error', ...env });
 }
 
-const BARE = fileURLToPath(new URL('./baselines/bare.ts', import.meta.url));
+const BARE = fileURLToPath(new URL('./baselines/bare.mjs', import.meta.url));
 
 /** Baseline (a): node:http + pg, in its own process. */
 export async function bare(databaseUrl: string): Promise<ServerProcess> {
   const port = await freePort();
-  const proc = spawnTs(BARE, [], { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port) });
+  const proc = spawn(process.execPath, [BARE], { env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output = await untilOutput(proc, 'Listening on', 'baseline', 60_000);
   return { url: `http://127.0.0.1:${port}`, proc, output, stop: (s = 'SIGTERM') => stopProcess(proc, s) };
 }

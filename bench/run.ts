@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { EmbeddedPostgres } from '../src/db/embedded.ts';
+import { EmbeddedPostgres } from '../src/postgres/embedded.ts';
 import { prepareDatabase } from '../src/db/schema.ts';
 import { machine, machineLine } from './lib.ts';
 import { SUITES } from './suites.ts';

@@ -6,9 +6,11 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { burst, type Burst } from '../src/client/load.ts';
 import { errorKind, waves } from '../src/client/summary.ts';
-import { findPgBouncer, PgBouncer } from '../src/db/pgbouncer.ts';
-import { findProgram } from '../src/proc.ts';
-import type { ServerProcess } from '../src/server-process.ts';
+import type { ServerProcess } from '../src/harness/server-process.ts';
+import { findProgram } from '../src/os/processes.ts';
+import { findPgBouncer, PgBouncer } from '../src/postgres/pgbouncer.ts';
+import type { Mode } from '../src/config.ts';
+import { burstSeconds, COMBINATIONS, wavesSeconds } from '../src/scenarios.ts';
 import { bare, cpuMs, ours, ratio, rssSampler, sec, table, using } from './lib.ts';
 
 export interface SuiteContext {
@@ -78,7 +80,7 @@ const pool: Suite = async (ctx) => {
     const w = waves(b.results.map((r) => r.end), 300);
     return { totalMs: b.totalMs, errors: errors(b), waves: w.map((x) => ({ size: x.length, firstMs: x[0]!, lastMs: x.at(-1)! })) };
   });
-  const expectedMs = Math.ceil(n / 15) * S * 1000;
+  const expectedMs = wavesSeconds(n, S, 15) * 1000;
   ctx.print(table(`Suite 2: ${n} x /sleep/postgres/?seconds=${S}, pool 5 + 10: ${queue.waves.length} waves, total ${sec(queue.totalMs)} vs ceil(${n}/15) x ${S} s = ${sec(expectedMs)} (${((queue.totalMs / expectedMs - 1) * 100).toFixed(1)} %)`,
     ['wave', 'responses', 'first at', 'last at'],
     queue.waves.map((w, i) => [i + 1, w.size, sec(w.firstMs), sec(w.lastMs)])));
@@ -143,17 +145,13 @@ const throughput: Suite = async (ctx) => {
 const blocking: Suite = async (ctx) => {
   const n = ctx.smoke ? 4 : ctx.quick ? 10 : 20;
   const S = ctx.smoke || ctx.quick ? 0.1 : 0.2;
-  const scenarios = [
-    { name: '1. blocking server, blocking database', env: { APP_MODE: 'blocking', DB_MODE: 'blocking' } },
-    { name: '2. non-blocking server, blocking database', env: { APP_MODE: 'nonblocking', DB_MODE: 'blocking' } },
-    { name: '3. non-blocking server, non-blocking database', env: { APP_MODE: 'nonblocking', DB_MODE: 'nonblocking' } },
-  ];
+  const scenarios = COMBINATIONS.slice(0, 3).map((c, i) => ({ name: `${i + 1}. ${c.title.toLowerCase()}`, env: { APP_MODE: c.appMode, DB_MODE: c.dbMode } }));
   const rows = [];
   for (const sc of scenarios) {
     rows.push(await using(ours(ctx.url, { ...sc.env, POOL_SIZE: String(n), POOL_MAX_OVERFLOW: '0' }), async (s) => {
       const app = await burst(`${s.url}/sleep/node/?seconds=${S}`, n);
       const db = await burst(`${s.url}/sleep/postgres/?seconds=${S}`, n);
-      const expect = (mode: string) => (mode === 'blocking' ? n * S : S) * 1000;
+      const expect = (mode: Mode) => burstSeconds(n, S, mode) * 1000;
       return { scenario: sc.name, appMs: app.totalMs, appExpectedMs: expect(sc.env.APP_MODE), dbMs: db.totalMs, dbExpectedMs: expect(sc.env.DB_MODE), errors: errors(app) + errors(db) };
     }));
   }
@@ -235,7 +233,7 @@ const pgbouncer: Suite = async (ctx) => {
   const sleeps = (label: string, env: Record<string, string>, wave: number) => using(ours(ctx.url, env), async (s) => {
     const b = await burst(`${s.url}/sleep/postgres/?seconds=${S}`, n);
     const w = waves(b.results.map((r) => r.end), 300);
-    const expectedMs = Math.ceil(n / wave) * S * 1000;
+    const expectedMs = wavesSeconds(n, S, wave) * 1000;
     return { label, totalMs: b.totalMs, expectedMs, waves: w.map((x) => x.length), errors: errors(b) };
   });
   const fidelity = [

@@ -1,76 +1,121 @@
 #!/usr/bin/env node
-// The command line: parses argv once, then hands typed options to the command.
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ClientError, DEFAULT_ROUTES, runClient } from './client/client.ts';
-import { ConfigError, loadConfig, settingFlags, settingsHelp } from './config.ts';
-import { BudgetError } from './db/budget.ts';
-import { runningEmbeddedUrl } from './db/embedded.ts';
-import { prepareDatabase } from './db/schema.ts';
-import { openDatabase } from './db/source.ts';
-import { runDemo } from './demo/demo.ts';
-import { redactUrl } from './net.ts';
-import { serve } from './server.ts';
+// The command line: argv -> one command with typed options. Only the argument parser and the
+// settings table load before a command is chosen, so --help answers at once; each command
+// imports what it needs when it runs.
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { createRequire } from 'node:module';
+import { ConfigError, isSwitch, loadConfig, SETTING_KEYS, SETTINGS, settingHelp, type Config } from './config.ts';
 
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+/** Bad usage and bad settings exit 2; a failure while running exits 1. */
 class UsageError extends Error {}
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-type Values = Record<string, string | boolean | string[] | undefined>;
+type Flags = Partial<Record<keyof Config, string | boolean>>;
 
-interface Command {
-  usage: string;
-  options: Options;
-  positionals?: boolean;
-  run(values: Values, positionals: string[]): Promise<number>;
+/** Every setting as a flag of `command`: --pool-size <value>, and --pgbouncer [on|off] for the switches. */
+function withSettings(command: Command, keys: readonly (keyof Config)[] = SETTING_KEYS): Command {
+  for (const key of keys) {
+    const s = SETTINGS[key];
+    command.addOption(new Option(isSwitch(key) ? `--${s.flag} [on|off]` : `--${s.flag} <value>`, settingHelp(key)));
+  }
+  return command;
 }
 
-const help = { help: { type: 'boolean', short: 'h' } } as const;
+function intArg(name: string, min: number, max: number) {
+  return (raw: string) => {
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    return n;
+  };
+}
 
-const COMMANDS: Record<string, Command> = {
-  serve: {
-    usage: `Usage: npm start -- [options]    (or: npx tsx src/cli.ts serve [options])
+function numArg(min: number, max: number) {
+  return (raw: string) => {
+    const n = Number(raw);
+    if (!/^\d+(\.\d+)?$/.test(raw) || n < min || n > max) throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
+    return n;
+  };
+}
 
-Starts the HTTP service on the embedded PostgreSQL, or on DATABASE_URL.
-Every setting is a flag or an environment variable (also read from .env):
-${settingsHelp()}`,
-    options: settingFlags,
-    async run(values) {
-      await serve(loadConfig(values as Record<string, string>));
-      return -1; // runs until a signal
-    },
-  },
+const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-  'db init': {
-    usage: `Usage: npm run cli -- db init [--reset] [--database-url URL] [--data-dir DIR]
+/** Set by the command that ran: `serve` keeps running after its action returns, every other command exits with it. */
+let exitCode: number | undefined;
+const RUNS_UNTIL_SIGNAL = -1;
+const run = <A extends unknown[]>(fn: (...args: A) => Promise<number>) => async (...args: A) => {
+  exitCode = await fn(...args);
+};
 
-Runs the migrations and seeds 50 todos when the table is empty: running it twice leaves 50 rows.
---reset drops the schema first and recreates it.`,
-    options: { ...settingFlags, reset: { type: 'boolean' } },
-    async run(values) {
-      const config = loadConfig(values as Record<string, string>);
-      const db = await openDatabase(config, (msg) => console.error(msg), true);
-      try {
-        const result = await prepareDatabase(db.url, { reset: Boolean(values.reset) });
-        for (const m of result.migrations) console.log(`migration: ${m}`);
-        console.log(`${result.seeded ? `seeded ${result.seeded} todos; ` : ''}${result.rows} todos in ${redactUrl(db.url)}`);
-      } finally {
-        await db.stop();
-      }
+function program(): Command {
+  const cli = new Command('async-node-postgres')
+    .description('Non-blocking Node.js and PostgreSQL, measured: the service, its load client and the demo.')
+    .version(version, '-v, --version')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(oneLine(text)) });
+
+  withSettings(cli.command('serve')
+    .description('Start the HTTP service on the embedded PostgreSQL, or on DATABASE_URL (npm start)')
+    .addHelpText('after', '\nEvery setting is also an environment variable (and may sit in a .env file); a flag wins over both.'))
+    .action(run(async (flags: Flags) => {
+      const { serve } = await import('./server/serve.ts');
+      await serve(loadConfig(flags));
+      return RUNS_UNTIL_SIGNAL;
+    }));
+
+  cli.command('client')
+    .description('Send N concurrent requests to the sleep routes and print when each came back (npm run client)')
+    .argument('[n]', 'requests per route', intArg('N', 1, 100_000), 5)
+    .option('--url <url>', 'the service', 'http://127.0.0.1:8000')
+    .option('--route <path>', 'a route to load; repeatable (default /sleep/node/ then /sleep/postgres/)', collect)
+    .option('--seconds <s>', "sent as ?seconds=S (default: the service's SLEEP_SECONDS)", numArg(0, 60))
+    .option('--json', 'print one JSON document with every request instead', false)
+    .option('--report <file>', 'write a self-contained HTML timeline of every request')
+    .option('--verbose', 'print every response even above 50 requests per route', false)
+    .option('--timeout <s>', 'give up on a request after S seconds (default: never)', numArg(0.001, 3600))
+    .action(run(async (n: number, o: { url: string; route?: string[]; seconds?: number; json: boolean; report?: string; verbose: boolean; timeout?: number }) => {
+      if (!/^https?:\/\/[^/]+/.test(o.url)) throw new UsageError(`Invalid --url=${JSON.stringify(o.url)}: expected http://host:port`);
+      for (const r of o.route ?? []) if (!r.startsWith('/')) throw new UsageError(`Invalid --route=${JSON.stringify(r)}: expected a path starting with /`);
+      const { DEFAULT_ROUTES, runClient } = await import('./client/client.ts');
+      await runClient({
+        n, url: o.url, routes: o.route ?? DEFAULT_ROUTES, seconds: o.seconds, json: o.json, report: o.report, verbose: o.verbose,
+        timeoutMs: o.timeout === undefined ? undefined : o.timeout * 1000,
+      });
       return 0;
-    },
-  },
+    }));
 
-  'db url': {
-    usage: `Usage: npm run cli -- db url [--data-dir DIR]
+  withSettings(cli.command('demo'), ['databaseUrl', 'dataDir'])
+    .description("Reproduce the original's results for real, each scenario against a service started in its mode, with verdicts (npm run demo)")
+    .option('--seconds <s>', 'the sleep (default 5, as in the original)', numArg(0.1, 60))
+    .option('--quick', 'sleeps of 1 s (about 40 s in all)', false)
+    .option('--scale', 'add scenario 6, beyond the ceiling: 4 workers against max_connections 20, through PgBouncer', false)
+    .option('--report <file>', 'write every timeline into one HTML file')
+    .action(run(async (o: Flags & { seconds?: number; quick: boolean; scale: boolean; report?: string }) => {
+      if (o.quick && o.seconds !== undefined) throw new UsageError('--quick and --seconds exclude each other');
+      const { runDemo } = await import('./demo/demo.ts');
+      const config = loadConfig({ databaseUrl: o.databaseUrl, dataDir: o.dataDir });
+      return runDemo(config, { seconds: o.quick ? 1 : o.seconds ?? 5, n: 5, report: o.report, scale: o.scale });
+    }));
 
-Prints the connection string of the embedded PostgreSQL that a running service started, for example:
-  psql "$(npx tsx src/cli.ts db url)"`,
-    options: settingFlags,
-    async run(values) {
-      const config = loadConfig(values as Record<string, string>);
+  const db = cli.command('db').description('The database: migrate and seed, or print the embedded server\'s URL');
+  withSettings(db.command('init'), ['databaseUrl', 'dataDir', 'pgMaxConnections'])
+    .description('Run the migrations and seed 50 todos when the table is empty (running it twice leaves 50 rows)')
+    .option('--reset', 'drop the schema first and recreate it', false)
+    .action(run(async (o: Flags & { reset: boolean }) => {
+      const { initDatabase } = await import('./db/init.ts');
+      await initDatabase(loadConfig(o), o.reset);
+      return 0;
+    }));
+  withSettings(db.command('url'), ['databaseUrl', 'dataDir'])
+    .description('Print the connection string of the embedded PostgreSQL a running service started, for psql "$(npm run -s cli -- db url)"')
+    .action(run(async (o: Flags) => {
+      const config = loadConfig(o);
       if (config.databaseUrl) {
         console.log(config.databaseUrl);
         return 0;
       }
+      const { runningEmbeddedUrl } = await import('./postgres/embedded.ts');
       const url = runningEmbeddedUrl(config.dataDir);
       if (!url) {
         console.error(`No embedded PostgreSQL is running for DATA_DIR=${config.dataDir}: start the service first (npm start).`);
@@ -78,146 +123,40 @@ Prints the connection string of the embedded PostgreSQL that a running service s
       }
       console.log(url);
       return 0;
-    },
-  },
-
-  client: {
-    usage: `Usage: npm run client -- [N] [options]
-
-Sends N concurrent requests (default 5), each on its own connection, to each route in turn,
-and prints when each response came back (the original client.py's output), then a summary.
-  --url URL          the service (default http://127.0.0.1:8000)
-  --route PATH       a route to load; repeatable (default ${DEFAULT_ROUTES.join(' then ')})
-  --seconds S        sent as ?seconds=S (default: the service's SLEEP_SECONDS)
-  --json             print one JSON document with every request instead
-  --report FILE      write a self-contained HTML timeline of every request
-  --verbose          print every response even above 50 requests per route
-  --timeout S        give up on a request after S seconds (default: never)`,
-    positionals: true,
-    options: {
-      url: { type: 'string', default: 'http://127.0.0.1:8000' },
-      route: { type: 'string', multiple: true },
-      seconds: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      report: { type: 'string' },
-      verbose: { type: 'boolean', default: false },
-      timeout: { type: 'string' },
-    },
-    async run(values, positionals) {
-      if (positionals.length > 1) throw new UsageError(`client takes one number N, got: ${positionals.join(' ')}`);
-      const n = positionals[0] === undefined ? 5 : intArg('N', positionals[0], 1, 100_000);
-      const url = String(values.url);
-      if (!/^https?:\/\/[^/]+/.test(url)) throw new UsageError(`Invalid --url=${JSON.stringify(url)}: expected http://host:port`);
-      const routes = (values.route as string[] | undefined) ?? DEFAULT_ROUTES;
-      for (const r of routes) if (!r.startsWith('/')) throw new UsageError(`Invalid --route=${JSON.stringify(r)}: expected a path starting with /`);
-      await runClient({
-        n,
-        url,
-        routes,
-        seconds: values.seconds === undefined ? undefined : numArg('--seconds', String(values.seconds), 0, 60),
-        json: Boolean(values.json),
-        report: values.report as string | undefined,
-        verbose: Boolean(values.verbose),
-        timeoutMs: values.timeout === undefined ? undefined : numArg('--timeout', String(values.timeout), 0.001, 3600) * 1000,
-      });
-      return 0;
-    },
-  },
-
-  demo: {
-    usage: `Usage: npm run demo -- [--seconds S] [--quick] [--scale] [--report FILE.html]
-
-Runs the original's three scenarios and its pool warning for real, each against a service
-started in that mode, and checks every total against the one the settings predict.
-  --seconds S        the sleep (default 5, as in the original)
-  --quick            S = 1
-  --scale            add scenario 6, beyond the ceiling: 4 workers' pools (60 connections)
-                     against max_connections 20, refused directly, then served through
-                     PgBouncer (needs the Debian package pgbouncer; about 30 s more)
-  --report FILE      write every timeline into one HTML file
-Uses the embedded PostgreSQL, or DATABASE_URL if set; --scale always starts a PostgreSQL
-of its own in DATA_DIR/scale, because it needs max_connections = 20.`,
-    options: {
-      seconds: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      scale: { type: 'boolean', default: false },
-      report: { type: 'string' },
-      'database-url': { type: 'string' },
-      'data-dir': { type: 'string' },
-    },
-    async run(values) {
-      if (values.quick && values.seconds !== undefined) throw new UsageError('--quick and --seconds exclude each other');
-      const seconds = values.quick ? 1 : values.seconds === undefined ? 5 : numArg('--seconds', String(values.seconds), 0.1, 60);
-      const config = loadConfig({ 'database-url': values['database-url'] as string | undefined, 'data-dir': values['data-dir'] as string | undefined });
-      return runDemo(config, { seconds, n: 5, report: values.report as string | undefined, scale: Boolean(values.scale) });
-    },
-  },
-};
-
-const USAGE = `Usage: npx tsx src/cli.ts <command> [options]
-
-Commands:
-  serve                 Start the HTTP service (npm start)
-  client [N]            Fire N concurrent requests at the sleep routes (npm run client)
-  demo                  Reproduce the original's results, measured (npm run demo)
-  db init [--reset]     Migrate the schema and seed 50 todos
-  db url                Print the running embedded PostgreSQL's connection string
-
-Run '<command> --help' for a command's options.`;
-
-function intArg(name: string, raw: string, min: number, max: number): number {
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < min || n > max) throw new UsageError(`Invalid ${name}=${JSON.stringify(raw)}: expected an integer from ${min} to ${max}`);
-  return n;
+    }));
+  return cli;
 }
 
-function numArg(name: string, raw: string, min: number, max: number): number {
-  const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`Invalid ${name}=${JSON.stringify(raw)}: expected a number from ${min} to ${max}`);
-  return n;
-}
-
-function findCommand(argv: string[]): { name: string; rest: string[] } {
-  if (argv[0] === 'db') return { name: `db ${argv[1] ?? ''}`.trim(), rest: argv.slice(2) };
-  if (argv[0] === undefined || argv[0].startsWith('-')) return { name: argv.includes('--help') || argv.includes('-h') ? '' : 'serve', rest: argv };
-  return { name: argv[0], rest: argv.slice(1) };
+/** Commander's two-line errors ("error: unknown option '--rout'\n(Did you mean --route?)") as one line. */
+function oneLine(text: string): string {
+  const line = text.trim().replace(/^error: /, '').replace(/\s*\n\s*\(Did you mean (.*)\?\)/, ' (did you mean $1?)').replace(/\n/g, ' ').replace(/\.$/, '');
+  // "option '--seconds <s>' argument 'x' is invalid. expected ..." reads as our own settings' errors do.
+  const option = /^option '(--[\w-]+)[^']*' argument '(.*)' is invalid\. (.*)$/.exec(line);
+  if (option) return `Invalid ${option[1]}=${JSON.stringify(option[2])}: ${option[3]}\n`;
+  const argument = /^command-argument value '(.*)' is invalid for argument '(\w+)'\. (.*)$/.exec(line);
+  if (argument) return `Invalid ${argument[2]!.toUpperCase()}=${JSON.stringify(argument[1])}: ${argument[3]}\n`;
+  return `${line.charAt(0).toUpperCase()}${line.slice(1)}. Run with --help for the accepted options.\n`;
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { name, rest } = findCommand(argv);
-  if (name === '') {
-    console.log(USAGE);
-    return 0;
-  }
-  const command = COMMANDS[name];
-  if (!command) throw new UsageError(`Unknown command "${name}". Commands: ${Object.keys(COMMANDS).join(', ')}. Run with --help.`);
-  let parsed;
-  try {
-    parsed = parseArgs({ args: rest, options: { ...command.options, ...help }, allowPositionals: Boolean(command.positionals) });
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message.split('\n')[0]} Run '${name} --help' for the accepted options.`);
-  }
-  if (parsed.values.help) {
-    console.log(command.usage);
-    return 0;
-  }
-  return command.run(parsed.values, parsed.positionals);
+  // No command, only settings (`npm start -- --port 0` runs `serve --port 0`): serve.
+  const bare = argv.length === 0 || (argv[0]!.startsWith('-') && !['-h', '--help', '-v', '--version'].includes(argv[0]!));
+  await program().parseAsync(bare ? ['serve', ...argv] : argv, { from: 'user' });
+  return exitCode ?? 0;
 }
 
 main(process.argv.slice(2)).then(
   (code) => {
-    if (code >= 0) process.exit(code);
+    if (code !== RUNS_UNTIL_SIGNAL) process.exit(code);
   },
-  (err: unknown) => {
+  async (err: unknown) => {
+    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
+    const { BudgetError } = await import('./db/budget.ts');
     if (err instanceof ConfigError || err instanceof UsageError || err instanceof BudgetError) {
       console.error(err.message);
       process.exit(2);
     }
-    if (err instanceof ClientError) {
-      console.error(err.message);
-      process.exit(1);
-    }
-    console.error(`Error: ${(err as Error).message ?? err}`);
+    console.error(err instanceof Error ? err.message : String(err));
     process.exit(1);
   },
 );

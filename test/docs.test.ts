@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../src/config.ts';
 import { budgetFor, checkBudget } from '../src/db/budget.ts';
-import { findProgram } from '../src/proc.ts';
+import { findProgram } from '../src/os/processes.ts';
 import { ROOT, tempDir } from './helpers.ts';
 
 const doc = readFileSync(join(ROOT, 'docs', 'scaling.md'), 'utf8');

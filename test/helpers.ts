@@ -1,16 +1,18 @@
 // Test helpers: a real PostgreSQL, real servers in child processes, real sockets.
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { EmbeddedPostgres } from '../src/db/embedded.ts';
-import { findPgBouncer } from '../src/db/pgbouncer.ts';
-import { runCliToEnd, runToEnd, spawnTs, startServerProcess, stopProcess, type Finished, type ServerProcess } from '../src/server-process.ts';
-export { alive } from '../src/proc.ts';
+import { EmbeddedPostgres } from '../src/postgres/embedded.ts';
+import { findPgBouncer } from '../src/postgres/pgbouncer.ts';
+import { spawn } from 'node:child_process';
+import { runCliToEnd, runToEnd, startServerProcess, type Finished, type ServerProcess } from '../src/harness/server-process.ts';
+import { alive, stopProcess } from '../src/os/processes.ts';
+export { alive };
 export { waves } from '../src/client/summary.ts';
 
 /** Why PgBouncer tests are skipped here, or false. CI installs it, so there they never are. */
@@ -162,8 +164,8 @@ export async function ownPostgres(): Promise<{ url: string; start(): Promise<voi
 
 /** Runs a TypeScript script of the repository (node --import tsx) and collects its output. */
 export function runCommand(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const [file, ...rest] = args;
-  const proc = spawnTs(file!, rest, { ...process.env, ...env }, ROOT);
+  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   track(proc);
   return runToEnd(proc);
 }
+

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { setMaxListeners } from 'node:events';
 import { burst } from '../src/client/load.ts';
-import { findPgBouncer, PgBouncer } from '../src/db/pgbouncer.ts';
+import { findPgBouncer, PgBouncer } from '../src/postgres/pgbouncer.ts';
 import { alive, freshDatabase, noPgBouncer, onCleanup, request, runCli, sql, startServer, tempDir, waves } from './helpers.ts';
 
 describe('through PgBouncer', { skip: noPgBouncer }, () => {

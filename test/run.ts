@@ -2,12 +2,12 @@
 // test file, then PostgreSQL stopped and a check that nothing the tests started outlives them.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EmbeddedPostgres } from '../src/db/embedded.ts';
-import { alive } from '../src/proc.ts';
+import { EmbeddedPostgres } from '../src/postgres/embedded.ts';
+import { processesMarked } from './processes.ts';
 
 const testDir = fileURLToPath(new URL('.', import.meta.url));
 const runId = randomUUID();
@@ -37,7 +37,7 @@ const code = await new Promise<number>((resolve) => runner.once('exit', (c, s) =
 await embedded.stop();
 rmSync(dataDir, { recursive: true, force: true });
 
-const leftovers = processesOfThisRun();
+const leftovers = processesMarked('ANP_TEST_RUN', runId);
 if (leftovers.length) {
   console.error(`\nProcesses started by the tests are still running:\n${leftovers.map((p) => `  ${p.pid} ${p.cmd}`).join('\n')}`);
   for (const p of leftovers) process.kill(p.pid, 'SIGKILL');
@@ -45,18 +45,3 @@ if (leftovers.length) {
 }
 console.log('No server or PostgreSQL process outlived the test run.');
 process.exit(code);
-
-function processesOfThisRun(): { pid: number; cmd: string }[] {
-  const found: { pid: number; cmd: string }[] = [];
-  for (const entry of readdirSync('/proc')) {
-    const pid = Number(entry);
-    if (!pid || pid === process.pid || !alive(pid)) continue;
-    try {
-      if (!readFileSync(`/proc/${pid}/environ`, 'latin1').includes(`ANP_TEST_RUN=${runId}`)) continue;
-      found.push({ pid, cmd: readFileSync(`/proc/${pid}/cmdline`, 'latin1').replaceAll('\0', ' ').trim() });
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return found;
-}

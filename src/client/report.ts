@@ -1,7 +1,7 @@
 // A self-contained HTML report: one timeline per burst (a bar per request, from send
 // to response) drawn with Chart.js, which is inlined so the file opens offline.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { chartJsFile } from '../assets.ts';
+import { chartJsFile } from '../paths.ts';
 import type { Burst } from './load.ts';
 import { latencyText, summarize, type Summary } from './summary.ts';
 

@@ -2,6 +2,7 @@
 // the async store. The main thread waits for each answer synchronously.
 import { runAsWorker } from 'synckit';
 import { serializeError } from './errors.ts';
+import { SharedPoolState } from './pool-state.ts';
 import { AsyncTodoStore, type CallContext } from './todos.ts';
 import { CONTEXT_ARG, type BridgeRequest, type BridgeResponse } from './blocking.ts';
 
@@ -11,7 +12,8 @@ const sqlLog: [string, unknown[]][] = [];
 async function handle(req: BridgeRequest, ctx: CallContext): Promise<unknown> {
   if (req.op === 'open') {
     const log = req.options.logSql ? (text: string, params: readonly unknown[]) => sqlLog.push([text, [...params]]) : undefined;
-    store = new AsyncTodoStore({ ...req.options, onError: () => {} }, log);
+    const state = req.poolState && new SharedPoolState(req.poolState);
+    store = new AsyncTodoStore({ ...req.options, onError: () => {}, onChange: state?.write }, log);
     return null;
   }
   if (!store) throw new Error('blocking bridge used before open');

@@ -3,15 +3,17 @@
 // worker thread does the real round trip, so the event loop is stalled for all of it.
 // Nothing can react to a client that goes away meanwhile: that is the point.
 import { createSyncFn } from 'synckit';
+import { builtFile } from '../paths.ts';
 import { reviveError, type serializeError } from './errors.ts';
 import type { PoolStats } from './pool.ts';
+import type { SharedPoolState } from './pool-state.ts';
 import type { Todo } from './schema.ts';
 import type { CallContext, LeaseTiming, ListFilter, SqlLogger, StoreOptions, TodoInput, TodoPatch, TodoStore } from './todos.ts';
 
 export type StoreMethod = Exclude<keyof TodoStore, 'close'> | 'close';
 
 export type BridgeRequest =
-  | { op: 'open'; options: Omit<StoreOptions, 'onError'> }
+  | { op: 'open'; options: Omit<StoreOptions, 'onError' | 'onChange'>; poolState?: SharedArrayBuffer }
   | { op: 'call'; method: StoreMethod; args: unknown[] };
 
 export interface BridgeResponse {
@@ -27,15 +29,17 @@ export const CONTEXT_ARG: Partial<Record<StoreMethod, number>> = {
   listTodos: 1, getTodo: 1, createTodo: 1, updateTodo: 2, deleteTodo: 1, sleepThenList: 1, ping: 0,
 };
 
-const workerFile = new URL('./blocking-worker.mjs', import.meta.url);
+const workerFile = builtFile('db/blocking-worker.js');
 
 export class BlockingTodoStore implements TodoStore {
   private readonly bridge: (req: BridgeRequest) => BridgeResponse;
 
-  constructor(options: StoreOptions, private readonly logSql?: SqlLogger) {
+  /** The pool lives in the worker thread: its state reaches `poolState` through shared memory. */
+  constructor(options: StoreOptions, private readonly logSql?: SqlLogger, poolState?: SharedPoolState) {
     this.bridge = createSyncFn<(req: BridgeRequest) => Promise<BridgeResponse>>(workerFile);
-    const { onError: _ignored, ...plain } = options;
-    this.send({ op: 'open', options: { ...plain, logSql: Boolean(logSql) } });
+    // Functions cannot cross to the worker thread.
+    const { onError: _onError, onChange: _onChange, ...plain } = options;
+    this.send({ op: 'open', options: { ...plain, logSql: Boolean(logSql) }, poolState: poolState?.buffer });
   }
 
   // async only to fit the interface: each body runs, and blocks, before the caller resumes.

@@ -8,8 +8,9 @@
 //
 // NullPool: a new connection for every checkout, closed on release.
 import pg from 'pg';
-import { LiveGauges, now, type GaugeBuffers } from '../live/gauges.ts';
+import { now } from '../clock.ts';
 import { ClientGoneError, DatabaseUnavailableError, PoolQueueFullError, PoolTimeoutError } from './errors.ts';
+import { Gate } from './gate.ts';
 
 export const APPLICATION_NAME = 'async-node-postgres';
 
@@ -28,8 +29,8 @@ export interface PoolOptions {
   statementTimeoutMs?: number;
   /** Do not send statement_timeout at connect time (PgBouncer: it is set per transaction). */
   perTransactionTimeout?: boolean;
-  /** Shared memory where the pool publishes its state for the live dashboard. */
-  gauges?: GaugeBuffers;
+  /** Called whenever the pool's state changes (a checkout, a release, a connection opened or closed). */
+  onChange?: (stats: PoolStats) => void;
   onError?: (err: Error) => void;
 }
 
@@ -85,89 +86,20 @@ function clientConfig(options: PoolOptions): pg.ClientConfig {
   };
 }
 
-interface Waiter {
-  resolve(): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout;
-  signal?: AbortSignal;
-  onAbort?: () => void;
-}
-
-/** A FIFO gate with `capacity` places; a place is handed straight to the next waiter. */
-class Gate {
-  active = 0;
-  // A Set keeps insertion order (FIFO) and removes a timed-out waiter in O(1).
-  private readonly waiters = new Set<Waiter>();
-
-  constructor(
-    private readonly capacity: number,
-    private readonly queueMax = Infinity,
-    private readonly onChange: () => void = () => {},
-  ) {}
-
-  get waiting(): number {
-    return this.waiters.size;
-  }
-
-  enter(timeoutMs: number, onTimeout: () => Error, onFull: () => Error, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return Promise.reject(new ClientGoneError());
-    if (this.active < this.capacity && this.waiters.size === 0) {
-      this.active++;
-      this.onChange();
-      return Promise.resolve();
-    }
-    if (this.waiters.size >= this.queueMax) return Promise.reject(onFull());
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        signal,
-        timer: setTimeout(() => this.drop(waiter, onTimeout()), timeoutMs),
-      };
-      if (signal) {
-        waiter.onAbort = () => this.drop(waiter, new ClientGoneError());
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      this.waiters.add(waiter);
-      this.onChange();
-    });
-  }
-
-  leave(): void {
-    const next = this.waiters.values().next();
-    if (next.done) {
-      this.active--;
-    } else {
-      this.forget(next.value);
-      next.value.resolve();
-    }
-    this.onChange();
-  }
-
-  private drop(waiter: Waiter, err: Error): void {
-    if (!this.waiters.has(waiter)) return;
-    this.forget(waiter);
-    waiter.reject(err);
-    this.onChange();
-  }
-
-  private forget(waiter: Waiter): void {
-    this.waiters.delete(waiter);
-    clearTimeout(waiter.timer);
-    if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
-  }
-}
-
 class QueuePool implements ConnectionPool {
   private readonly pg: pg.Pool;
   private readonly gate: Gate;
   private counters = { acquired: 0, timeouts: 0, rejected: 0, connectErrors: 0 };
-  private readonly gauges?: LiveGauges;
   // The first `size` connections opened are the core ones; the others are overflow.
   private readonly core = new Set<pg.PoolClient>();
+  /** Every connection whose socket is still open. */
+  private readonly open = new Set<pg.PoolClient>();
+  private ending = false;
 
   constructor(private readonly options: PoolOptions) {
-    if (options.gauges) this.gauges = new LiveGauges(options.gauges);
+    const onError = (err: Error) => {
+      if (!this.ending) options.onError?.(err);
+    };
     this.gate = new Gate(options.size + options.maxOverflow, options.queueMax, () => this.publish());
     this.pg = new pg.Pool({
       ...clientConfig(options),
@@ -177,11 +109,13 @@ class QueuePool implements ConnectionPool {
     });
     // An idle connection that breaks (server restarted) is reported here; without a
     // listener the process would crash. pg.Pool drops the client by itself.
-    this.pg.on('error', (err) => options.onError?.(err));
+    this.pg.on('error', onError);
     this.pg.on('connect', (client) => {
       // A checked-out client's errors are ours to handle (pg.Pool only listens while it is
       // idle): a connection reset mid-query must fail that query, not crash the process.
-      client.on('error', (err) => options.onError?.(err));
+      client.on('error', onError);
+      this.open.add(client);
+      client.once('end', () => this.open.delete(client));
       if (this.core.size < options.size) this.core.add(client);
       this.publish();
     });
@@ -227,7 +161,7 @@ class QueuePool implements ConnectionPool {
   }
 
   private publish(): void {
-    this.gauges?.setPool(this.stats());
+    this.options.onChange?.(this.stats());
   }
 
   async warm(): Promise<void> {
@@ -251,19 +185,20 @@ class QueuePool implements ConnectionPool {
     };
   }
 
-  end(): Promise<void> {
-    return this.pg.end();
+  /** Resolves once every connection is closed: pg.Pool.end() only asks them to close. */
+  async end(): Promise<void> {
+    this.ending = true;
+    const closed = [...this.open].map((client) => new Promise((resolve) => client.once('end', resolve)));
+    await this.pg.end();
+    await Promise.all(closed);
   }
 }
 
 class NullPool implements ConnectionPool {
   private open = 0;
   private counters = { acquired: 0, timeouts: 0, rejected: 0, connectErrors: 0 };
-  private readonly gauges?: LiveGauges;
 
-  constructor(private readonly options: PoolOptions) {
-    if (options.gauges) this.gauges = new LiveGauges(options.gauges);
-  }
+  constructor(private readonly options: PoolOptions) {}
 
   async acquire(signal?: AbortSignal): Promise<Lease> {
     if (signal?.aborted) throw new ClientGoneError();
@@ -300,7 +235,7 @@ class NullPool implements ConnectionPool {
   }
 
   private publish(): void {
-    this.gauges?.setPool(this.stats());
+    this.options.onChange?.(this.stats());
   }
 
   async warm(): Promise<void> {}

@@ -4,10 +4,11 @@ import type { Config } from '../config.ts';
 import { runClient } from '../client/client.ts';
 import type { Burst } from '../client/load.ts';
 import { writeReport, type ReportSection } from '../client/report.ts';
-import { findPgBouncer } from '../db/pgbouncer.ts';
 import { prepareDatabase } from '../db/schema.ts';
-import { openDatabase, type DatabaseSource } from '../db/source.ts';
-import { withServerProcess, type Stoppable } from '../server-process.ts';
+import { withServerProcess, type Stoppable } from '../harness/server-process.ts';
+import { findPgBouncer } from '../postgres/pgbouncer.ts';
+import { openDatabase, type DatabaseSource } from '../postgres/source.ts';
+import { burstSeconds, COMBINATIONS, modeOfRoute, ORIGINAL, waveAt, waveCount, wavesSeconds } from '../scenarios.ts';
 import { runScaleScenario } from './scale.ts';
 import { checkTimeouts, checkWaves, printTable, row, s, within, type Row } from './verdicts.ts';
 
@@ -35,41 +36,31 @@ interface Scenario {
   check?: (bursts: Burst[]) => string | undefined;
 }
 
-const OVERFLOW_WAVE = 15; // the default pool: 5 + 10
+/** The original's pool: SQLAlchemy's default QueuePool, 5 + 10. */
+const WAVE = ORIGINAL.poolSize + ORIGINAL.poolMaxOverflow;
 
 function scenarios({ seconds: S, n: N }: DemoOptions): Scenario[] {
-  const warningN = 100;
-  const waves = Math.ceil(warningN / OVERFLOW_WAVE);
-  const warningTimeout = waves * S + S;
+  const warningN = ORIGINAL.warningN;
+  const waves = waveCount(warningN, WAVE);
+  const warningTimeout = wavesSeconds(warningN, S, WAVE) + S;
+  const routes = ['/sleep/node/', '/sleep/postgres/'];
   return [
-    {
-      title: '1. Blocking server, blocking database',
-      original: 'gunicorn server:app',
-      env: { APP_MODE: 'blocking', DB_MODE: 'blocking' },
-      n: N, seconds: S, routes: ['/sleep/node/', '/sleep/postgres/'], expected: [N * S, N * S],
-    },
-    {
-      title: '2. Non-blocking server, blocking database',
-      original: 'gunicorn server:app -k gevent',
-      env: { APP_MODE: 'nonblocking', DB_MODE: 'blocking' },
-      n: N, seconds: S, routes: ['/sleep/node/', '/sleep/postgres/'], expected: [S, N * S],
-    },
-    {
-      title: '3. Non-blocking server, non-blocking database',
-      original: 'PSYCOGREEN=true gunicorn server:app -k gevent',
-      env: { APP_MODE: 'nonblocking', DB_MODE: 'nonblocking' },
-      n: N, seconds: S, routes: ['/sleep/node/', '/sleep/postgres/'], expected: [S, S],
-    },
+    ...COMBINATIONS.slice(0, 3).map((c, i) => ({
+      title: `${i + 1}. ${c.title}`,
+      original: c.original,
+      env: { APP_MODE: c.appMode, DB_MODE: c.dbMode },
+      n: N, seconds: S, routes, expected: routes.map((r) => burstSeconds(N, S, modeOfRoute(r, c))),
+    })),
     {
       title: `4. The warning: ${warningN} requests against a pool of 5 + 10`,
       original: 'PSYCOGREEN=true gunicorn server:app -k gevent; python ./client.py 100',
       env: { APP_MODE: 'nonblocking', DB_MODE: 'nonblocking', POOL_TIMEOUT: String(warningTimeout) },
-      n: warningN, seconds: S, routes: ['/sleep/postgres/'], expected: [waves * S],
-      expectedLabel: `ceil(${warningN}/15) x ${S}s = ${s(waves * S)}`,
-      note: `Waves of 15 (pool size 5 + overflow 10), so ceil(${warningN} / 15) x ${S} s = ${waves * S} s. ` +
-        `POOL_TIMEOUT is raised to ${warningTimeout} s here: the seventh wave starts at ${6 * S} s` +
-        (6 * S >= 30 ? ', not before the default 30 s timeout, so it would time out.' : ', and the default is 30 s.'),
-      check: (bursts) => checkWaves(bursts[0]!, S, OVERFLOW_WAVE),
+      n: warningN, seconds: S, routes: ['/sleep/postgres/'], expected: [wavesSeconds(warningN, S, WAVE)],
+      expectedLabel: `ceil(${warningN}/${WAVE}) x ${S}s = ${s(wavesSeconds(warningN, S, WAVE))}`,
+      note: `Waves of ${WAVE} (pool size ${ORIGINAL.poolSize} + overflow ${ORIGINAL.poolMaxOverflow}), so ceil(${warningN} / ${WAVE}) x ${S} s = ${wavesSeconds(warningN, S, WAVE)} s. ` +
+        `POOL_TIMEOUT is raised to ${warningTimeout} s here: the last wave starts at ${waveAt(waves - 1, S)} s` +
+        (waveAt(waves - 1, S) >= ORIGINAL.poolTimeout ? `, not before the default ${ORIGINAL.poolTimeout} s timeout, so it would time out.` : `, and the default is ${ORIGINAL.poolTimeout} s.`),
+      check: (bursts) => checkWaves(bursts[0]!, S, WAVE),
     },
     {
       title: '5. Past POOL_TIMEOUT: waiting for a connection ends in 503',

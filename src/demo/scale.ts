@@ -7,9 +7,10 @@ import pg from 'pg';
 import { runClient } from '../client/client.ts';
 import type { ReportSection } from '../client/report.ts';
 import type { Config } from '../config.ts';
-import { EmbeddedPostgres } from '../db/embedded.ts';
 import { prepareDatabase } from '../db/schema.ts';
-import { runCliToEnd, withServerProcess, type Stoppable } from '../server-process.ts';
+import { runCliToEnd, withServerProcess, type Stoppable } from '../harness/server-process.ts';
+import { EmbeddedPostgres } from '../postgres/embedded.ts';
+import { waveCount, wavesSeconds } from '../scenarios.ts';
 import { checkWaves, row, s, within, type Row } from './verdicts.ts';
 
 const MAX_CONNECTIONS = 20;
@@ -21,7 +22,7 @@ const N = 200;
 const SECONDS = 1;
 
 const CLIENT_CONNECTIONS = WORKERS * (POOL_SIZE + POOL_MAX_OVERFLOW);
-const WAVES = Math.ceil(N / BOUNCER_POOL);
+const WAVES = waveCount(N, BOUNCER_POOL);
 const SCALE_TITLE = `6. Beyond the ceiling: ${WORKERS} workers x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) = ${CLIENT_CONNECTIONS} connections, max_connections ${MAX_CONNECTIONS}`;
 
 const env = (extra: Record<string, string>) => Object.entries(extra).map(([k, v]) => `${k}=${v}`).join(' ');
@@ -72,7 +73,7 @@ export async function runScaleScenario(
     const total = burst.totalMs / 1000;
     const waves = checkWaves(burst, SECONDS, BOUNCER_POOL);
     if (waves) problems.push(waves);
-    if (!within(total, WAVES * SECONDS)) problems.push(`took ${s(total)}, expected ${s(WAVES * SECONDS)}`);
+    if (!within(total, wavesSeconds(N, SECONDS, BOUNCER_POOL))) problems.push(`took ${s(total)}, expected ${s(wavesSeconds(N, SECONDS, BOUNCER_POOL))}`);
     if (seen.sleeping > BOUNCER_POOL) problems.push(`${seen.sleeping} pg_sleep ran at once, more than PgBouncer's ${BOUNCER_POOL}`);
     return {
       row: row(SCALE_TITLE, [undefined, total], `refused, then ${N} OK in ceil(${N}/${BOUNCER_POOL}) x ${SECONDS}s = ${s(WAVES * SECONDS)}`, problems),

@@ -1,6 +1,7 @@
 // The demo's yardstick: what counts as "as expected", the checks on responses, and the table.
 import type { Burst } from '../client/load.ts';
 import { errorKind } from '../client/summary.ts';
+import { waveAt } from '../scenarios.ts';
 
 export interface Row {
   scenario: string;
@@ -32,7 +33,7 @@ export function checkWaves(b: Burst, seconds: number, size: number): string | un
   const ends = b.results.map((r) => r.end / 1000).sort((a, c) => a - c);
   for (let i = 0; i < ends.length; i++) {
     const wave = Math.floor(i / size) + 1;
-    if (!within(ends[i]!, wave * seconds)) return `response ${i + 1} came at ${s(ends[i]!)}, expected in wave ${wave} at ${s(wave * seconds)}`;
+    if (!within(ends[i]!, waveAt(wave, seconds))) return `response ${i + 1} came at ${s(ends[i]!)}, expected in wave ${wave} at ${s(waveAt(wave, seconds))}`;
   }
   return undefined;
 }

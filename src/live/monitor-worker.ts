@@ -4,9 +4,11 @@
 import http from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
 import pg from 'pg';
-import { BouncerStats, type BouncerView } from '../db/pgbouncer-stats.ts';
+import { now } from '../clock.ts';
 import { APPLICATION_NAME } from '../db/pool.ts';
-import { LiveGauges, now } from './gauges.ts';
+import { SharedPoolState } from '../db/pool-state.ts';
+import { BouncerStats, type BouncerView } from '../postgres/pgbouncer-stats.ts';
+import { LiveGauges } from './gauges.ts';
 import type { MonitorInit, MonitorMessage, RequestRecord } from './monitor.ts';
 
 const FRAME_MS = 100;
@@ -15,6 +17,7 @@ const KEEP_REQUESTS = 2000;
 
 const init = workerData as MonitorInit;
 const gauges = new LiveGauges(init.gauges);
+const pool = new SharedPoolState(init.poolState);
 const clients = new Set<http.ServerResponse>();
 const recent: RequestRecord[] = [];
 let pending: RequestRecord[] = [];
@@ -30,7 +33,11 @@ interface DbView {
 }
 
 parentPort!.on('message', (msg: MonitorMessage) => {
-  if (msg.type === 'requests') {
+  if (msg.type === 'end-streams') {
+    server.close();
+    for (const res of clients) res.end();
+    clients.clear();
+  } else if (msg.type === 'requests') {
     pending.push(...msg.records);
     recent.push(...msg.records);
     if (recent.length > KEEP_REQUESTS) recent.splice(0, recent.length - KEEP_REQUESTS);
@@ -45,7 +52,7 @@ function lagMs(): number {
 function frame() {
   const requests = pending;
   pending = [];
-  return { t: now(), lagMs: lagMs(), inFlight: gauges.inFlight(), pool: gauges.pool(), requests, db: dbView };
+  return { t: now(), lagMs: lagMs(), inFlight: gauges.inFlight(), pool: pool.read(), requests, db: dbView };
 }
 
 function send(res: http.ServerResponse, event: string, data: unknown): void {
@@ -53,9 +60,20 @@ function send(res: http.ServerResponse, event: string, data: unknown): void {
   res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
 }
 
+/** A page served by the service under an allowed host name, on any port, may read the stream. */
+function allowedOrigin(origin: string | undefined): string | undefined {
+  if (!origin) return undefined;
+  try {
+    const u = new URL(origin);
+    return u.protocol === 'http:' && init.allowedHosts.includes(u.hostname) ? u.origin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const server = http.createServer((req, res) => {
-  const origin = req.headers.origin && init.origins.includes(req.headers.origin) ? req.headers.origin : init.origins[0]!;
-  const headers = { 'access-control-allow-origin': origin, vary: 'origin', 'cache-control': 'no-store' };
+  const origin = allowedOrigin(req.headers.origin);
+  const headers = { ...(origin ? { 'access-control-allow-origin': origin } : {}), vary: 'origin', 'cache-control': 'no-store' };
   if (req.url === '/events') {
     res.writeHead(200, { ...headers, 'content-type': 'text/event-stream', connection: 'keep-alive' });
     clients.add(res);
@@ -65,7 +83,7 @@ const server = http.createServer((req, res) => {
   }
   if (req.url === '/snapshot') {
     res.writeHead(200, { ...headers, 'content-type': 'application/json' });
-    res.end(JSON.stringify({ lagMs: lagMs(), inFlight: gauges.inFlight(), pool: gauges.pool(), db: dbView }));
+    res.end(JSON.stringify({ lagMs: lagMs(), inFlight: gauges.inFlight(), pool: pool.read(), db: dbView }));
     return;
   }
   res.writeHead(404, { ...headers, 'content-type': 'application/json' });

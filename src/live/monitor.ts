@@ -1,10 +1,13 @@
-// The main thread's side of the live view: a heartbeat, per-request records, and the
-// monitor thread that turns them into a Server-Sent Events stream (monitor-worker.ts).
+// The main thread's side of the live view: a heartbeat, per-request records, and the monitor
+// thread that turns them into a Server-Sent Events stream (monitor-worker.ts).
 import { Worker } from 'node:worker_threads';
-import type { GaugeBuffers } from './gauges.ts';
-import { LiveGauges } from './gauges.ts';
+import { builtFile } from '../paths.ts';
+import type { GaugeBuffers, LiveGauges } from './gauges.ts';
 
 const HEARTBEAT_MS = 20;
+
+/** Completed requests are sent to the monitor thread in batches, not one message each. */
+const FLUSH_MS = 50;
 
 /** One completed request, with its phases (epoch ms). */
 export interface RequestRecord {
@@ -21,22 +24,24 @@ export interface RequestRecord {
 
 export interface MonitorInit {
   host: string;
+  /** 0: any free port. */
   port: number;
-  /** The origins of the pages allowed to read the stream (the service's own). */
-  origins: string[];
+  /** Pages served under these host names (any port) may read the stream. */
+  allowedHosts: string[];
   /** PostgreSQL itself, for its view of our backends. */
   databaseUrl: string;
   /** The PgBouncer the pool goes through, if any: its SHOW POOLS is shown too. */
   bouncerUrl?: string;
   settings: Record<string, unknown>;
   gauges: GaugeBuffers;
+  /** The pool's SharedPoolState. */
+  poolState: SharedArrayBuffer;
   heartbeatMs: number;
 }
 
-export type MonitorMessage = { type: 'requests'; records: RequestRecord[] };
-
-/** Completed requests are sent to the monitor thread in batches, not one message each. */
-const FLUSH_MS = 50;
+export type MonitorMessage =
+  | { type: 'requests'; records: RequestRecord[] }
+  | { type: 'end-streams' };
 
 export class Monitor {
   private batch: RequestRecord[] = [];
@@ -57,28 +62,39 @@ export class Monitor {
     gauges.beat();
     const heartbeat = setInterval(() => gauges.beat(), HEARTBEAT_MS);
     heartbeat.unref();
-    const worker = new Worker(new URL('./monitor-worker.mjs', import.meta.url), { workerData });
+    const worker = new Worker(builtFile('live/monitor-worker.js'), { workerData });
     worker.unref();
-    const port = await new Promise<number>((resolve, reject) => {
-      worker.once('error', reject);
-      worker.once('message', (msg: { type: string; port: number }) => resolve(msg.port));
-    });
-    return new Monitor(worker, heartbeat, port);
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        worker.once('error', reject);
+        worker.once('message', (msg: { type: string; port: number }) => resolve(msg.port));
+      });
+      return new Monitor(worker, heartbeat, port);
+    } catch (err) {
+      clearInterval(heartbeat);
+      await worker.terminate();
+      throw err;
+    }
   }
 
   record(record: RequestRecord): void {
     this.batch.push(record);
   }
 
-  private flush(): void {
-    if (this.batch.length === 0) return;
-    this.worker.postMessage({ type: 'requests', records: this.batch } satisfies MonitorMessage);
-    this.batch = [];
+  /** Ends the pages' live streams and stops accepting new ones. */
+  endStreams(): void {
+    this.worker.postMessage({ type: 'end-streams' } satisfies MonitorMessage);
   }
 
   async close(): Promise<void> {
     clearInterval(this.heartbeat);
     clearInterval(this.flusher);
     await this.worker.terminate();
+  }
+
+  private flush(): void {
+    if (this.batch.length === 0) return;
+    this.worker.postMessage({ type: 'requests', records: this.batch } satisfies MonitorMessage);
+    this.batch = [];
   }
 }

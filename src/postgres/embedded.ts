@@ -2,19 +2,18 @@
 // (its per-platform package); the lifecycle is ours, because the package's own exit
 // hook stops the server on the first SIGINT/SIGTERM, before in-flight requests drain.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { chownSync, closeSync, cpSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
-import { arch, platform, userInfo } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { arch, platform } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
-import { freePort } from '../net.ts';
-import { stopProcess } from '../server-process.ts';
-import { alive } from '../proc.ts';
+import { freePort } from '../os/net.ts';
+import { alive, stopProcess, tiedToUs } from '../os/processes.ts';
+import { osUser, stagingDir, unreachable, type Owner } from '../os/user.ts';
 import { waitUntilAccepting } from './ready.ts';
 
 export const EMBEDDED_DATABASE = 'todos';
-const OS_USER = 'postgres';
 const DB_USER = 'postgres';
 
 export interface EmbeddedOptions {
@@ -71,13 +70,15 @@ export class EmbeddedPostgres {
     // Same port as last time when it is free, so that a restarted server keeps its URL.
     this.port = await freePort(this.port || readState(this.root)?.port || 0);
     const logFd = openSync(join(this.root, 'postgres.log'), 'a');
-    const child = spawn(bins.postgres, [
+    // A fast shutdown (SIGINT) when we die, even by SIGKILL: nothing we start outlives us.
+    const [program, args] = tiedToUs(bins.postgres, [
       '-D', this.pgdata,
       '-p', String(this.port),
       '-c', 'listen_addresses=127.0.0.1',
       '-c', 'unix_socket_directories=',
       '-c', `max_connections=${this.options.maxConnections}`,
-    ], {
+    ], 'INT');
+    const child = spawn(program, args, {
       // Its own process group: a Ctrl-C in the terminal must reach us, not PostgreSQL,
       // so that requests drain and the pool closes before the server stops.
       detached: true,
@@ -230,51 +231,6 @@ async function binaries(): Promise<Binaries> {
   } catch {
     throw new Error(`no embedded PostgreSQL binaries for ${platform()}-${arch()} (npm package ${name}); set DATABASE_URL to use your own server`);
   }
-}
-
-export type Owner = { uid?: number; gid?: number };
-
-/** PostgreSQL refuses to run as root: as root, run it as the `postgres` OS user (created if missing). */
-export function osUser(): Owner {
-  if (userInfo().uid !== 0) return {};
-  const id = (flag: string) => Number(execFileSync('id', [flag, OS_USER], { encoding: 'utf8' }).trim());
-  try {
-    return { uid: id('-u'), gid: id('-g') };
-  } catch {
-    execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', OS_USER]);
-    return { uid: id('-u'), gid: id('-g') };
-  }
-}
-
-/** The first folder on the way to `path` that `owner` may not enter, if any. */
-export function unreachable(path: string, owner: Owner): string | undefined {
-  const chain: string[] = [];
-  for (let dir = resolve(path); ; dir = dirname(dir)) {
-    chain.unshift(dir);
-    if (dirname(dir) === dir) break;
-  }
-  return chain.find((d) => {
-    if (!existsSync(d)) return false; // made later, by us, with the default mode
-    const st = statSync(d);
-    const bit = st.uid === owner.uid ? 0o100 : st.gid === owner.gid ? 0o010 : 0o001;
-    return !(st.mode & bit);
-  });
-}
-
-/**
- * A folder every user can enter, for what the postgres OS user must reach: one per `path`,
- * under /var/tmp (kept across reboots, unlike /tmp on many systems).
- */
-export function stagingDir(path: string): string {
-  const base = join('/var/tmp', 'async-node-postgres');
-  const dir = join(base, createHash('sha256').update(resolve(path)).digest('hex').slice(0, 16));
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
-  // /var/tmp is writable by everyone: use these folders only if we (root) made them.
-  for (const d of [base, dir]) {
-    const st = lstatSync(d);
-    if (!st.isDirectory() || st.uid !== process.getuid!()) throw new Error(`${d} is not a folder owned by this user; remove it and retry`);
-  }
-  return dir;
 }
 
 function isPostgres(pid: number): boolean {

@@ -5,10 +5,9 @@ import { chownSync, mkdirSync, openSync, closeSync, writeFileSync } from 'node:f
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { ConfigError } from '../config.ts';
-import { freePort } from '../net.ts';
-import { findProgram } from '../proc.ts';
-import { stopProcess } from '../server-process.ts';
-import { osUser, stagingDir, unreachable } from './embedded.ts';
+import { freePort } from '../os/net.ts';
+import { findProgram, stopProcess, tiedToUs } from '../os/processes.ts';
+import { osUser, stagingDir, unreachable } from '../os/user.ts';
 import { waitUntilAccepting } from './ready.ts';
 
 export interface PgBouncerOptions {
@@ -59,9 +58,12 @@ export class PgBouncer {
         chownSync(path, owner.uid, owner.gid!);
       }
     }
-    // setpriv --pdeathsig: PgBouncer dies with us, even when we are killed with SIGKILL.
-    // PgBouncer refuses to run as root, so as root it runs as the postgres OS user.
-    const child = spawn('setpriv', ['--pdeathsig', 'TERM', '--', this.options.bin, config], { stdio: 'ignore', ...owner });
+    // PgBouncer dies with us, even when we are killed with SIGKILL. It refuses to run as
+    // root, so as root it runs as the postgres OS user.
+    const [program, args] = tiedToUs(this.options.bin, [config], 'TERM');
+    // Its own process group, as PostgreSQL's: a Ctrl-C in the terminal must not stop it before
+    // the requests that still need it have drained.
+    const child = spawn(program, args, { stdio: 'ignore', detached: true, ...owner });
     this.child = child;
     await waitUntilAccepting(child, this.url, 'PgBouncer', join(this.dir, 'pgbouncer.log'), 15_000);
     const opened = await this.fill();

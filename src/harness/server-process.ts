@@ -1,13 +1,13 @@
-// Runs `serve` as a child process (for the demo, the benchmarks and the tests) and
-// resolves once it listens.
+// Runs the built service as a user does (`node dist/cli.js serve`), as a child process, for the
+// demo, the benchmarks and the tests; resolves once it listens. The service never imports this.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
-import { SETTINGS } from './config.ts';
-import { freePort } from './net.ts';
+import { SETTINGS } from '../config.ts';
+import { freePort } from '../os/net.ts';
+import { stopProcess } from '../os/processes.ts';
+import { builtFile } from '../paths.ts';
 
-const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
+export const CLI = builtFile('cli.js');
 
 /** Settings a parent's environment must not leak into a child server. */
 const SETTINGS_ENV = Object.values(SETTINGS).map((s) => s.env);
@@ -31,15 +31,11 @@ export interface Finished {
   stderr: string;
 }
 
-/** Runs a TypeScript file of this repository (through tsx) as a child with piped output. */
-export function spawnTs(file: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env, cwd?: string): ChildProcess {
-  return spawn(process.execPath, ['--import', TSX, file, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
+/** The built CLI as a child with piped output; the parent's settings do not leak into it. */
 export function spawnCli(args: string[], env: Record<string, string | undefined> = {}, cwd?: string): ChildProcess {
   const base = { ...process.env };
   for (const key of SETTINGS_ENV) delete base[key];
-  return spawnTs(CLI, args, { ...base, LOG_LEVEL: 'warn', ...env }, cwd);
+  return spawn(process.execPath, [CLI, ...args], { cwd, env: { ...base, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** Collects a child's output until it exits (stopped after `timeoutMs`, when given). */
@@ -115,14 +111,4 @@ export async function withServerProcess<T>(
     await server.stop();
     options.running?.delete(server);
   }
-}
-
-export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', forceAfterMs = 40_000): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), forceAfterMs);
-  const code = await exited;
-  clearTimeout(timer);
-  return code;
 }

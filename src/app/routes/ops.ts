@@ -1,15 +1,17 @@
 // Operational routes: liveness, readiness, the pool's state.
-import type { App } from './app.ts';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 
 /** Readiness must answer quickly even when the pool is saturated or the database is gone. */
 const READY_TIMEOUT_MS = 1000;
 
-export function opsRoutes(app: App): void {
-  app.get('/healthz', async () => ({ status: 'ok' }));
+const opsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { store } = fastify;
 
-  app.get('/readyz', async (req, reply) => {
+  fastify.get('/healthz', async () => ({ status: 'ok' }));
+
+  fastify.get('/readyz', async (req, reply) => {
     try {
-      await app.store.ping({ signal: AbortSignal.any([req.db.signal!, AbortSignal.timeout(READY_TIMEOUT_MS)]) });
+      await store.ping({ signal: AbortSignal.any([req.db.signal!, AbortSignal.timeout(READY_TIMEOUT_MS)]) });
       return { status: 'ready' };
     } catch (err) {
       const reason = (err as { code?: string }).code === 'CLIENT_GONE'
@@ -19,5 +21,7 @@ export function opsRoutes(app: App): void {
     }
   });
 
-  app.get('/pool', async () => app.store.stats());
-}
+  fastify.get('/pool', async () => store.stats());
+};
+
+export default opsRoutes;

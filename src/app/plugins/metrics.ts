@@ -1,11 +1,20 @@
 // Prometheus metrics (prom-client). Gauges alone miss what happens between two scrapes, so
 // the pool also has counters and a wait-time histogram.
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import cluster from 'node:cluster';
 import { performance } from 'node:perf_hooks';
 import client from 'prom-client';
-import type { BouncerStats, BouncerView } from '../db/pgbouncer-stats.ts';
-import type { PoolStats } from '../db/pool.ts';
-import type { LeaseTiming } from '../db/todos.ts';
+import { behindBouncer, type Config } from '../../config.ts';
+import type { PoolStats } from '../../db/pool.ts';
+import type { LeaseTiming } from '../../db/todos.ts';
+import { BouncerStats, type BouncerView } from '../../postgres/pgbouncer-stats.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: Metrics;
+  }
+}
 
 export interface Metrics {
   registry: client.Registry;
@@ -153,16 +162,18 @@ function clusterText(): Promise<{ contentType: string; body: string }> {
   });
 }
 
-/** In the cluster primary: answers workers' requests for the aggregated metrics. */
-export function serveClusterMetrics(): void {
-  const aggregator = new client.AggregatorRegistry();
-  cluster.on('message', async (worker, msg: { type?: string; id?: number }) => {
-    if (msg?.type !== 'anp:metrics?') return;
-    try {
-      const body = await aggregator.clusterMetrics();
-      worker.send({ type: 'anp:metrics', id: msg.id, body, contentType: aggregator.contentType });
-    } catch (err) {
-      worker.send({ type: 'anp:metrics', id: msg.id, body: `# error: ${(err as Error).message}\n`, contentType: 'text/plain' });
-    }
-  });
+export interface MetricsPluginOptions {
+  config: Config;
+  /** Where the pool connects: a PgBouncer's admin console takes the same credentials. */
+  url: string;
 }
+
+export default fp(async (fastify: FastifyInstance, { config, url }: MetricsPluginOptions) => {
+  const bouncer = behindBouncer(config) ? new BouncerStats(url) : undefined;
+  fastify.decorate('metrics', createMetrics(() => fastify.store.stats(), bouncer));
+  fastify.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    const { contentType, body } = await fastify.metrics.text();
+    return reply.type(contentType).send(body);
+  });
+  if (bouncer) fastify.addHook('onClose', () => bouncer.close());
+}, { name: 'metrics', dependencies: ['store'] });

@@ -1,0 +1,67 @@
+// The HTTP service as one Fastify plugin: the plugins that shape every request first, then the
+// resources (the store, metrics, the live view), then the routes. It does not listen: the server
+// (src/server/) and the tests (test/helper.ts) register it on an instance of their own.
+import { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Config } from '../config.ts';
+import docs from './plugins/docs.ts';
+import errors from './plugins/errors.ts';
+import input, { BODY_LIMIT } from './plugins/input.ts';
+import live from './plugins/live.ts';
+import metrics from './plugins/metrics.ts';
+import requestTracking from './plugins/request-tracking.ts';
+import security from './plugins/security.ts';
+import store from './plugins/store.ts';
+import dashboardRoutes from './routes/dashboard.ts';
+import opsRoutes from './routes/ops.ts';
+import sleepRoutes from './routes/sleep.ts';
+import todoRoutes from './routes/todos.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The settings, parsed once at the edge. */
+    config: Config;
+  }
+}
+
+export interface AppOptions {
+  config: Config;
+  /** Where the pool connects: PostgreSQL, or a PgBouncer in front of it. */
+  url: string;
+  /** PostgreSQL itself (the same as `url` without PgBouncer). */
+  directUrl: string;
+  /** This process's number among the cluster's workers (1 without workers). */
+  workerId?: number;
+}
+
+/** Fastify's own options that the app relies on. */
+export function serverOptions(logger: FastifyBaseLogger): FastifyServerOptions & { loggerInstance: FastifyBaseLogger } {
+  return {
+    loggerInstance: logger,
+    // Per-request lines only at debug level (request-tracking.ts): 10,000 requests would flood info.
+    logController: new LogController({ disableRequestLogging: true }),
+    routerOptions: { ignoreTrailingSlash: true },
+    bodyLimit: BODY_LIMIT,
+  };
+}
+
+async function app(fastify: FastifyInstance, { config, url, directUrl, workerId = 1 }: AppOptions): Promise<void> {
+  fastify.decorate('config', config);
+  await fastify.register(errors);
+  await fastify.register(input);
+  await fastify.register(security);
+  await fastify.register(docs);
+
+  await fastify.register(store, { config, url });
+  await fastify.register(metrics, { config, url });
+  await fastify.register(live, { config, url, directUrl, workerId });
+  await fastify.register(requestTracking);
+
+  await fastify.register(sleepRoutes);
+  await fastify.register(todoRoutes);
+  await fastify.register(opsRoutes);
+  await fastify.register(dashboardRoutes);
+}
+
+// fastify-plugin: the error handlers and decorators apply to the instance the app is registered on.
+export default fp(app, { name: 'app' });

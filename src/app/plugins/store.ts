@@ -1,0 +1,63 @@
+// The database as the routes see it: a TodoStore over the connection pool, opened (and warmed)
+// when the app loads and closed in onClose, after the last request has been answered.
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { behindBouncer, type Config } from '../../config.ts';
+import { BlockingTodoStore } from '../../db/blocking.ts';
+import { SharedPoolState } from '../../db/pool-state.ts';
+import { AsyncTodoStore, type StoreOptions, type TodoStore } from '../../db/todos.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    store: TodoStore;
+    /** The pool's gauges in shared memory, readable while the event loop is blocked. */
+    poolState: SharedPoolState;
+  }
+}
+
+export interface StorePluginOptions {
+  config: Config;
+  /** Where the pool connects: PostgreSQL, or a PgBouncer in front of it. */
+  url: string;
+}
+
+/** How long closing the pool may take: a connection stuck in a dead server must not hold the exit. */
+const CLOSE_MS = 5000;
+
+export function storeOptions(config: Config, url: string): StoreOptions {
+  const bouncer = behindBouncer(config);
+  return {
+    connectionString: url,
+    kind: config.pool,
+    size: config.poolSize,
+    maxOverflow: config.poolMaxOverflow,
+    timeoutMs: config.poolTimeout * 1000,
+    queueMax: config.poolQueueMax,
+    statementTimeoutMs: config.statementTimeout * 1000,
+    // PgBouncer 1.18 in transaction mode keeps no session state: no named statements.
+    prepare: !bouncer,
+    transactionMode: bouncer,
+    perTransactionTimeout: bouncer,
+    logSql: config.logSql,
+  };
+}
+
+export default fp(async (fastify: FastifyInstance, { config, url }: StorePluginOptions) => {
+  const poolState = new SharedPoolState();
+  const options: StoreOptions = {
+    ...storeOptions(config, url),
+    onChange: poolState.write,
+    onError: (err) => fastify.log.warn({ err: err.message }, 'a database connection failed; it is dropped from the pool'),
+  };
+  const sqlLog = config.logSql ? (sql: string, params: readonly unknown[]) => fastify.log.info({ params }, sql) : undefined;
+  const store: TodoStore = config.dbMode === 'blocking' ? new BlockingTodoStore(options, sqlLog, poolState) : new AsyncTodoStore(options, sqlLog);
+  await store.warm().catch((err: Error) => fastify.log.warn(`could not open the pool's connections yet: ${err.message}`));
+  fastify.decorate('store', store);
+  fastify.decorate('poolState', poolState);
+  fastify.addHook('onClose', async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, CLOSE_MS); });
+    await Promise.race([store.close(), late]);
+    clearTimeout(timer);
+  });
+}, { name: 'store' });

@@ -1,0 +1,35 @@
+// The live dashboard: its page, its static files and Chart.js, all served locally.
+import fastifyStatic from '@fastify/static';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chartJsFile, dashboardDir } from '../../paths.ts';
+
+const dashboardRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  const template = readFileSync(join(dashboardDir, 'index.html'), 'utf8');
+  const chartJs = readFileSync(chartJsFile);
+  let page: { html: string; csp: string } | undefined;
+
+  /** Built once, from the settings and the monitor's port: nothing in it comes from a request. */
+  const render = () => {
+    const port = fastify.live.monitorPort();
+    // The live stream comes from the monitor thread's own port, under whichever name the page
+    // was opened by (CSP cannot list IPv6 literals such as [::1], so the host is a wildcard).
+    return {
+      html: template.replace('{{MONITOR_PORT}}', String(port)),
+      csp: `default-src 'self'; connect-src 'self' http://*:${port}; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'self'; base-uri 'self'`,
+    };
+  };
+
+  fastify.get('/', { schema: { hide: true } }, async (_req, reply) => {
+    page ??= render();
+    return reply.header('content-security-policy', page.csp).type('text/html; charset=utf-8').send(page.html);
+  });
+
+  await fastify.register(fastifyStatic, { root: dashboardDir, prefix: '/dashboard/', schemaHide: true, index: false });
+
+  fastify.get('/assets/chart.umd.min.js', { schema: { hide: true } }, async (_req, reply) =>
+    reply.type('application/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(chartJs));
+};
+
+export default dashboardRoutes;

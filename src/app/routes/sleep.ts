@@ -1,0 +1,35 @@
+// The original's routes: wait, then return every todo.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Mode } from '../../config.ts';
+import { errors, SleepQuery, TodoList } from '../schemas.ts';
+
+const cell = new Int32Array(new SharedArrayBuffer(4));
+
+/** APP_MODE=blocking stalls the whole event loop, like time.sleep in a gunicorn sync worker; nonblocking yields to it. */
+export function appSleep(mode: Mode): (seconds: number) => Promise<void> {
+  if (mode === 'nonblocking') return (seconds) => delay(seconds * 1000);
+  return async (seconds) => {
+    Atomics.wait(cell, 0, 0, seconds * 1000);
+  };
+}
+
+const sleepRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { store, config } = fastify;
+  const sleep = appSleep(config.appMode);
+  const schema = { querystring: SleepQuery, response: { 200: TodoList, ...errors } };
+
+  // /sleep/python/ is the same route under the original's name, so that a client written for it finds it.
+  for (const path of ['/sleep/node/', '/sleep/python/']) {
+    fastify.get(path, { schema }, async (req) => {
+      await sleep(req.query.seconds ?? config.sleepSeconds);
+      return { todos: await store.listTodos({}, req.db) };
+    });
+  }
+
+  fastify.get('/sleep/postgres/', { schema }, async (req) => ({
+    todos: await store.sleepThenList(req.query.seconds ?? config.sleepSeconds, req.db),
+  }));
+};
+
+export default sleepRoutes;

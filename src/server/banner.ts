@@ -1,0 +1,44 @@
+// What the service prints once it listens: where, on what, in which mode, and what to expect.
+import { connectionsPerProcess, type Config } from '../config.ts';
+import type { Budget } from '../db/budget.ts';
+import { burstSeconds, combinationOf, ORIGINAL, waveCount } from '../scenarios.ts';
+
+export function banner(config: Config, address: string, label: string, budget: Budget): string {
+  const per = connectionsPerProcess(config);
+  const combination = combinationOf(config);
+  const pool = config.pool === 'none'
+    ? 'NullPool: a new connection per request (no limit but max_connections)'
+    : `QueuePool size ${config.poolSize} + overflow ${config.poolMaxOverflow} per process, timeout ${config.poolTimeout} s`;
+  const workers = config.workers > 1 ? `${config.workers} workers (node:cluster)` : '1 process';
+  const budgetLine = config.pgbouncer
+    ? `${config.workers} x ${per} = ${budget.needed} client connections to PgBouncer (max ${config.pgbouncerMaxClients}); the limit that applies is PgBouncer's ${config.pgbouncerPoolSize} server connections of ${budget.available} available`
+    : config.pgbouncerUrl
+      ? `${config.workers} x ${per} = ${budget.needed} client connections to the PgBouncer at PGBOUNCER_URL; its own limits apply`
+      : config.pool === 'none'
+        ? `max_connections ${budget.maxConnections} (${budget.available} available to us)`
+        : `${config.workers} x ${per} = ${budget.needed} of ${budget.available} available connections (max_connections is the limit)`;
+  return [
+    `Listening on ${address}`,
+    `  database : ${label}`,
+    `  modes    : app sleep ${config.appMode}, database calls ${config.dbMode} (${combination.original === '(not in the original)' ? 'not in the original' : `the original's ${combination.original}`})`,
+    `  pool     : ${pool}`,
+    `  workers  : ${workers}; ${budgetLine}`,
+    `  sleep    : ${config.sleepSeconds} s by default, ?seconds= to override (0-60)`,
+    ...expectations(config, budget),
+    `  routes   : /sleep/node/ /sleep/python/ /sleep/postgres/ /todos/[:id] /healthz /readyz /pool /metrics`,
+    `  watch    : ${address}/ (live dashboard), ${address}/docs (API docs)`,
+  ].join('\n');
+}
+
+/** What `npm run client` should show against these settings (one process only: workers share the load unevenly). */
+function expectations(config: Config, budget: Budget): string[] {
+  if (config.workers > 1) return [];
+  const { n, warningN } = ORIGINAL;
+  const s = config.sleepSeconds;
+  const capacity = config.pgbouncer ? config.pgbouncerPoolSize : config.pool === 'none' ? budget.available : connectionsPerProcess(config);
+  const fmt = (x: number) => `${Number(x.toFixed(2))} s`;
+  return [
+    `  expect   : npm run client: ${n} x /sleep/node/ in ${fmt(burstSeconds(n, s, config.appMode))}, ${n} x /sleep/postgres/ in ${fmt(burstSeconds(n, s, config.dbMode))}` +
+      (config.dbMode === 'nonblocking' ? `; ${warningN} x /sleep/postgres/ in ${waveCount(warningN, capacity)} waves of up to ${capacity}` : ''),
+  ];
+}

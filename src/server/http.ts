@@ -1,0 +1,41 @@
+// One process's HTTP side: a Fastify instance with the app registered on it, listening, and
+// closed within the grace period.
+import Fastify, { type FastifyInstance } from 'fastify';
+import app, { serverOptions } from '../app/app.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+
+/**
+ * Connections the kernel may queue before we accept them (gunicorn's default; Node's is 511).
+ * A burst of thousands of connects otherwise overflows it, and the dropped SYNs are retried
+ * only after 1 s, then 3 s: latency that no application code causes. Capped by somaxconn.
+ */
+const LISTEN_BACKLOG = 2048;
+
+export interface Http {
+  fastify: FastifyInstance;
+  address: string;
+}
+
+export async function startHttp(config: Config, urls: { url: string; directUrl: string }, log: Logger, workerId = 1): Promise<Http> {
+  const fastify = Fastify(serverOptions(log));
+  await fastify.register(app, { config, ...urls, workerId });
+  const address = await fastify.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG });
+  return { fastify, address };
+}
+
+/**
+ * Stops accepting, lets in-flight requests finish within SHUTDOWN_GRACE, then closes the
+ * connections still open (which aborts their database work) and the app's resources.
+ */
+export async function closeHttp({ fastify }: Http, config: Config, log: Logger): Promise<void> {
+  const grace = setTimeout(() => {
+    log.warn(`SHUTDOWN_GRACE (${config.shutdownGrace} s) is over: closing the remaining connections`);
+    fastify.server.closeAllConnections();
+  }, config.shutdownGrace * 1000);
+  try {
+    await fastify.close();
+  } finally {
+    clearTimeout(grace);
+  }
+}
