@@ -1,0 +1,60 @@
+// The build is what runs: compiled JavaScript only, which needs no devDependency at run time.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { freePort } from '../src/os/net.ts';
+import { stopProcess } from '../src/os/processes.ts';
+import { freshDatabase, onCleanup, request, ROOT, tempDir } from './helpers.ts';
+
+/** Every .js file under `dir`. */
+function jsFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js')).map((f) => join(dir, f));
+}
+
+describe('the build', () => {
+  test('npm run build compiles src/ to dist/, one .js per .ts', () => {
+    execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
+    const sources = readdirSync(join(ROOT, 'src'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+    for (const f of sources) assert.ok(existsSync(join(ROOT, 'dist', f.replace(/\.ts$/, '.js'))), `dist/${f.replace(/\.ts$/, '.js')}`);
+    assert.match(readFileSync(join(ROOT, 'dist', 'cli.js'), 'utf8'), /^#!\/usr\/bin\/env node\n/);
+    // The build imports .js files: no .ts specifier is left for node to fail on.
+    for (const f of jsFiles(join(ROOT, 'dist'))) assert.doesNotMatch(readFileSync(f, 'utf8'), /from '\.{1,2}\/[^']*\.ts'|import\('\.{1,2}\/[^']*\.ts'\)/, relative(ROOT, f));
+  });
+
+  test('after npm prune --omit=dev, the service, the client and the demo still run', { timeout: 180_000 }, async () => {
+    const copy = tempDir('anp-pruned-');
+    for (const f of ['package.json', 'package-lock.json', 'dist', 'public', 'node_modules']) cpSync(join(ROOT, f), join(copy, f), { recursive: true, verbatimSymlinks: true });
+    execFileSync('npm', ['prune', '--omit=dev', '--no-audit', '--no-fund'], { cwd: copy, stdio: 'pipe' });
+    for (const dev of ['typescript', 'tsx', 'esbuild', 'playwright-core']) assert.ok(!existsSync(join(copy, 'node_modules', dev)), `${dev} was pruned`);
+
+    // Every module of the build loads (the CLI and the worker threads' entries are run below instead).
+    const modules = jsFiles(join(copy, 'dist')).filter((f) => !/(cli|-worker)\.js$/.test(f));
+    const script = `for (const f of ${JSON.stringify(modules)}) await import(f);`;
+    execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: copy, stdio: 'pipe' });
+
+    for (const command of ['demo', 'client', 'serve']) {
+      assert.equal(execFileSync(process.execPath, ['dist/cli.js', command, '--help'], { cwd: copy, encoding: 'utf8' }).split('\n')[0], `Usage: async-node-postgres ${command} [options]${command === 'client' ? ' [n]' : ''}`);
+    }
+
+    const db = await freshDatabase();
+    const port = await freePort();
+    // DB_MODE=blocking loads the blocking bridge's worker thread; the dashboard loads the monitor's.
+    const server = spawn(process.execPath, ['dist/cli.js', 'serve'], { cwd: copy, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DATABASE_URL: db, PORT: String(port), DB_MODE: 'blocking', LOG_LEVEL: 'warn' } });
+    onCleanup(async () => { await stopProcess(server, 'SIGKILL'); });
+    let out = '';
+    server.stdout!.on('data', (d) => { out += d; });
+    server.stderr!.on('data', (d) => { out += d; });
+    for (let i = 0; i < 300 && !out.includes('Listening on'); i++) await delay(50);
+    assert.match(out, /Listening on/);
+    const url = `http://127.0.0.1:${port}`;
+    assert.equal((await request(url, 'GET', '/todos/')).status, 200);
+    assert.equal((await request(url, 'GET', '/sleep/postgres/?seconds=0')).status, 200);
+    assert.equal((await request(url, 'GET', '/')).status, 200);
+    const client = execFileSync(process.execPath, ['dist/cli.js', 'client', '3', '--url', url, '--seconds', '0'], { cwd: copy, encoding: 'utf8' });
+    assert.match(client, /\/sleep\/postgres\/: 3 ok, 0 errors/);
+    assert.equal(await stopProcess(server, 'SIGTERM'), 0);
+  });
+});

@@ -1,0 +1,47 @@
+// The module boundaries docs/architecture.md describes, checked on the import statements: data
+// flows one way (cli -> server -> app -> db -> postgres -> os), and the service never imports the
+// harness, the demo, the client, the benchmarks or the tests.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { test } from 'node:test';
+import { ROOT } from './helpers.ts';
+
+const SRC = join(ROOT, 'src');
+const LEAVES = ['clock', 'config', 'paths', 'scenarios', 'log'];
+
+/** What each part of src/ may import, besides itself and the leaf modules (which import only each other). */
+const ALLOWED: Record<string, string[]> = {
+  os: [],
+  postgres: ['os'],
+  db: ['postgres', 'os'],
+  live: ['db', 'postgres', 'os'],
+  app: ['db', 'live', 'postgres', 'os'],
+  server: ['app', 'db', 'postgres', 'os'],
+  client: ['os'],
+  harness: ['os'],
+  demo: ['harness', 'client', 'db', 'postgres', 'os'],
+};
+
+const partOf = (file: string) => relative(SRC, file).split('/')[0]!.replace(/\.ts$/, '');
+
+test('src/ imports flow one way; the service never imports the harness, demo, client, bench or tests', () => {
+  const problems: string[] = [];
+  for (const f of readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter((x) => x.endsWith('.ts'))) {
+    const file = join(SRC, f);
+    const from = partOf(file);
+    if (from === 'cli') continue; // the entry point chooses a command: it may load any of them
+    const text = readFileSync(file, 'utf8');
+    for (const [, spec] of text.matchAll(/(?:from|import\()\s*'(\.{1,2}\/[^']+)'/g)) {
+      const target = join(dirname(file), spec!);
+      if (!target.startsWith(SRC + '/')) {
+        problems.push(`${f} imports ${spec} (outside src/)`);
+        continue;
+      }
+      const to = partOf(target);
+      if (to === from || LEAVES.includes(to)) continue;
+      if (LEAVES.includes(from) || !ALLOWED[from]?.includes(to)) problems.push(`${f} imports ${relative(SRC, target)}`);
+    }
+  }
+  assert.deepEqual(problems, []);
+});
