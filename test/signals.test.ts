@@ -68,12 +68,15 @@ function inFlight(s: Started, n: number, path: string): Promise<(Response | Erro
 const statuses = (answers: (Response | Error)[]) => answers.map((a) => (a instanceof Error ? a.message : a.status));
 
 describe('signals and shutdown (the built service, as users and supervisors stop it)', () => {
-  test('npm start, the package script: npm\'s child is node itself, and neither tsx nor esbuild runs', async () => {
+  test('npm start, the package script: npm\'s child is node itself, neither tsx nor esbuild runs, every route answers at once', async () => {
     const s = await start('npm start', { DATA_DIR: tempDir() });
     const cmdline = readFileSync(`/proc/${s.node}/cmdline`, 'utf8').split('\0');
     assert.deepEqual(cmdline.slice(1, 3), ['dist/cli.js', 'serve'], cmdline.join(' '));
     const all = s.leftovers().map((p) => p.cmd).join('\n');
     assert.doesNotMatch(all, /tsx|esbuild/);
+    // Once it listens, every route works: the dashboard too (its monitor thread started before).
+    const [todos, page] = await Promise.all([request(s.url, 'GET', '/todos/'), request(s.url, 'GET', '/')]);
+    assert.deepEqual([todos.status, page.status], [200, 200]);
     group(s, 'SIGTERM');
     assert.equal(await s.exited, 0);
     await nothingLeft(s);
