@@ -26,10 +26,13 @@ if (c) {
     name: 'concurrency-fidelity',
     config: {
       type: 'bar',
-      data: { labels: ns.map((n) => `N = ${n}`), datasets: [
-        { label: 'ours', data: series('ours'), backgroundColor: '#2f6fd6' },
-        { label: 'baseline (a) node:http + pg', data: series('baseline (a)'), backgroundColor: '#9aa3b0' },
-      ] },
+      data: {
+        labels: ns.map((n) => `N = ${n}`),
+        datasets: [
+          { label: 'ours', data: series('ours'), backgroundColor: '#2f6fd6' },
+          { label: 'baseline (a) node:http + pg', data: series('baseline (a)'), backgroundColor: '#9aa3b0' },
+        ]
+      },
       options: { animation: false, plugins: { title: { display: true, text: 'Suite 1: total / (2 s + T0(N)), 1.00 is ideal (target <= 1.05)' } }, scales: { y: { min: 0, suggestedMax: 1.1, title: { display: true, text: 'total / ideal' } } } },
     },
   });

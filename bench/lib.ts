@@ -16,7 +16,7 @@ export interface Machine {
   host: string;
 }
 
-export async function machine(url: string): Promise<Machine> {
+export async function machine (url: string): Promise<Machine> {
   const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -28,7 +28,7 @@ export async function machine(url: string): Promise<Machine> {
 export const machineLine = (m: Machine) => `machine: ${m.cpu} x ${m.cores} cores, Node ${m.node}, PostgreSQL ${m.postgres}`;
 
 /** Runs `fn` against a server that `start` gives, and stops the server whatever happens. */
-export async function using<T>(start: Promise<ServerProcess>, fn: (server: ServerProcess) => Promise<T>): Promise<T> {
+export async function using<T> (start: Promise<ServerProcess>, fn: (server: ServerProcess) => Promise<T>): Promise<T> {
   const server = await start;
   try {
     return await fn(server);
@@ -38,22 +38,22 @@ export async function using<T>(start: Promise<ServerProcess>, fn: (server: Serve
 }
 
 /** Our service, in its own process. */
-export function ours(databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+export function ours (databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   return startServerProcess({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'error', ...env });
 }
 
 const BARE = fileURLToPath(new URL('./baselines/bare.mjs', import.meta.url));
 
 /** Baseline (a): node:http + pg, in its own process. */
-export async function bare(databaseUrl: string): Promise<ServerProcess> {
+export async function bare (databaseUrl: string): Promise<ServerProcess> {
   const port = await freePort();
   const proc = spawn(process.execPath, [BARE], { env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = await untilOutput(proc, 'Listening on', 'baseline', 60_000);
+  const { output } = await untilOutput(proc, /Listening on/, 'baseline', 60_000);
   return { url: `http://127.0.0.1:${port}`, proc, output, stop: (s = 'SIGTERM') => stopProcess(proc, s) };
 }
 
 /** Samples a process's resident memory every 100 ms; `stop()` returns the peak in MB. */
-export function rssSampler(pid: number): { stop(): number } {
+export function rssSampler (pid: number): { stop(): number } {
   const read = () => {
     try {
       return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
@@ -66,7 +66,7 @@ export function rssSampler(pid: number): { stop(): number } {
   return { stop: () => { clearInterval(timer); return Math.max(peak, read()); } };
 }
 
-export function table(title: string, head: string[], rows: (string | number)[][]): string {
+export function table (title: string, head: string[], rows: (string | number)[][]): string {
   const cells = [head, ...rows.map((r) => r.map(String))];
   const widths = head.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
   const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
@@ -77,7 +77,7 @@ export const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 export const ratio = (x: number) => x.toFixed(3);
 
 /** CPU time (user + system) a process has used so far, in ms (Linux /proc). */
-export function cpuMs(pid: number): number {
+export function cpuMs (pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second).
   return (Number(fields[11]) + Number(fields[12])) * 10;

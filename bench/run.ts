@@ -35,7 +35,7 @@ const cleanup = async () => {
   await pg.stop();
   rmSync(dataDir, { recursive: true, force: true });
 };
-process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+process.on('SIGINT', () => cleanup().then(() => process.exit(130)));
 
 try {
   await pg.start();

@@ -36,7 +36,7 @@ const byKind = (b: Burst) => {
   return kinds;
 };
 
-function measured<T>(start: () => Promise<ServerProcess>, fn: (s: ServerProcess) => Promise<T>): Promise<T & { peakRssMb: number }> {
+function measured<T> (start: () => Promise<ServerProcess>, fn: (s: ServerProcess) => Promise<T>): Promise<T & { peakRssMb: number }> {
   return using(start(), async (server) => {
     const rss = rssSampler(server.proc.pid!);
     const result = await fn(server);
@@ -97,7 +97,7 @@ const pool: Suite = async (ctx) => {
 
 interface Throughput { rps: number; p50: number; p99: number; errors: number; cpuUsPerRequest?: number }
 
-async function cannon(url: string, seconds: number, warmup: number, pid?: number, otherPid?: number): Promise<Throughput & { otherCpuUsPerRequest?: number }> {
+async function cannon (url: string, seconds: number, warmup: number, pid?: number, otherPid?: number): Promise<Throughput & { otherCpuUsPerRequest?: number }> {
   if (warmup > 0) await autocannon({ url, connections: 50, duration: warmup });
   const cpu0 = pid ? cpuMs(pid) : 0;
   const other0 = otherPid ? cpuMs(otherPid) : 0;
@@ -105,13 +105,16 @@ async function cannon(url: string, seconds: number, warmup: number, pid?: number
   // The server's own CPU time per request: what the layers cost, whatever else shares the CPU.
   const per = (used: number) => (used * 1000) / Math.max(1, r.requests.total);
   return {
-    rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx,
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.non2xx,
     cpuUsPerRequest: pid ? per(cpuMs(pid) - cpu0) : undefined,
     otherCpuUsPerRequest: otherPid ? per(cpuMs(otherPid) - other0) : undefined,
   };
 }
 
-function pgbench(url: string, seconds: number, mode: 'prepared' | 'extended' = 'prepared'): { tps: number } | { skipped: string } {
+function pgbench (url: string, seconds: number, mode: 'prepared' | 'extended' = 'prepared'): { tps: number } | { skipped: string } {
   if (!findProgram('pgbench', ['--version'])) return { skipped: 'pgbench is not installed (Debian: postgresql-contrib)' };
   const dir = mkdtempSync(join(tmpdir(), 'pgbench-'));
   const script = join(dir, 'todos.sql');
@@ -169,7 +172,7 @@ const flood: Suite = async (ctx) => {
   for (const [label, queueMax] of ctx.quick ? variants.slice(1) : variants) {
     const r = await measured(() => ours(ctx.url, { POOL_QUEUE_MAX: queueMax, POOL_TIMEOUT: '5' }), async (s) => {
       const b = burst(`${s.url}/sleep/postgres/?seconds=2`, n);
-      await new Promise((res) => setTimeout(res, 1000));
+      await new Promise((resolve) => setTimeout(resolve, 1000));
       const probe = await burst(`${s.url}/todos/`, 1);
       const done = await b;
       return { totalMs: done.totalMs, ok: count(done, (x) => x.status === 200), shed: count(done, (x) => x.status === 503), other: count(done, (x) => x.status !== 200 && x.status !== 503), probeMs: probe.totalMs, probeStatus: probe.results[0]!.status };

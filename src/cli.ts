@@ -14,7 +14,7 @@ class UsageError extends Error {}
 type Flags = Partial<Record<keyof Config, string | boolean>>;
 
 /** Every setting as a flag of `command`: --pool-size <value>, and --pgbouncer [on|off] for the switches. */
-function withSettings(command: Command, keys: readonly (keyof Config)[] = SETTING_KEYS): Command {
+function withSettings (command: Command, keys: readonly (keyof Config)[] = SETTING_KEYS): Command {
   for (const key of keys) {
     const s = SETTINGS[key];
     command.addOption(new Option(isSwitch(key) ? `--${s.flag} [on|off]` : `--${s.flag} <value>`, settingHelp(key)));
@@ -22,7 +22,7 @@ function withSettings(command: Command, keys: readonly (keyof Config)[] = SETTIN
   return command;
 }
 
-function intArg(name: string, min: number, max: number) {
+function intArg (name: string, min: number, max: number) {
   return (raw: string) => {
     const n = Number(raw);
     if (!/^\d+$/.test(raw) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
@@ -30,7 +30,7 @@ function intArg(name: string, min: number, max: number) {
   };
 }
 
-function numArg(min: number, max: number) {
+function numArg (min: number, max: number) {
   return (raw: string) => {
     const n = Number(raw);
     if (!/^\d+(\.\d+)?$/.test(raw) || n < min || n > max) throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
@@ -47,7 +47,7 @@ const run = <A extends unknown[]>(fn: (...args: A) => Promise<number>) => async 
   exitCode = await fn(...args);
 };
 
-function program(): Command {
+function program (): Command {
   const cli = new Command('async-node-postgres')
     .description('Non-blocking Node.js and PostgreSQL, measured: the service, its load client and the demo.')
     .version(version, '-v, --version')
@@ -79,7 +79,13 @@ function program(): Command {
       for (const r of o.route ?? []) if (!r.startsWith('/')) throw new UsageError(`Invalid --route=${JSON.stringify(r)}: expected a path starting with /`);
       const { DEFAULT_ROUTES, runClient } = await import('./client/client.ts');
       await runClient({
-        n, url: o.url, routes: o.route ?? DEFAULT_ROUTES, seconds: o.seconds, json: o.json, report: o.report, verbose: o.verbose,
+        n,
+        url: o.url,
+        routes: o.route ?? DEFAULT_ROUTES,
+        seconds: o.seconds,
+        json: o.json,
+        report: o.report,
+        verbose: o.verbose,
         timeoutMs: o.timeout === undefined ? undefined : o.timeout * 1000,
       });
       return 0;
@@ -128,7 +134,7 @@ function program(): Command {
 }
 
 /** Commander's two-line errors ("error: unknown option '--rout'\n(Did you mean --route?)") as one line. */
-function oneLine(text: string): string {
+function oneLine (text: string): string {
   const line = text.trim().replace(/^error: /, '').replace(/\s*\n\s*\(Did you mean (.*)\?\)/, ' (did you mean $1?)').replace(/\n/g, ' ').replace(/\.$/, '');
   // "option '--seconds <s>' argument 'x' is invalid. expected ..." reads as our own settings' errors do.
   const option = /^option '(--[\w-]+)[^']*' argument '(.*)' is invalid\. (.*)$/.exec(line);
@@ -138,7 +144,7 @@ function oneLine(text: string): string {
   return `${line.charAt(0).toUpperCase()}${line.slice(1)}. Run with --help for the accepted options.\n`;
 }
 
-async function main(argv: string[]): Promise<number> {
+async function main (argv: string[]): Promise<number> {
   // No command, only settings (`npm start -- --port 0` runs `serve --port 0`): serve.
   const bare = argv.length === 0 || (argv[0]!.startsWith('-') && !['-h', '--help', '-v', '--version'].includes(argv[0]!));
   await program().parseAsync(bare ? ['serve', ...argv] : argv, { from: 'user' });
@@ -158,5 +164,5 @@ main(process.argv.slice(2)).then(
     }
     console.error(err instanceof Error ? err.message : String(err));
     process.exit(1);
-  },
+  }
 );

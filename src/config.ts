@@ -49,7 +49,7 @@ interface Setting<T> {
 const MODES = ['blocking', 'nonblocking'] as const;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-function int(min: number, max: number) {
+function int (min: number, max: number) {
   return (raw: string) => {
     if (!/^-?\d+$/.test(raw.trim())) return undefined;
     const n = Number(raw);
@@ -57,7 +57,7 @@ function int(min: number, max: number) {
   };
 }
 
-function num(min: number, max: number) {
+function num (min: number, max: number) {
   return (raw: string) => {
     if (raw.trim() === '' || !Number.isFinite(Number(raw))) return undefined;
     const n = Number(raw);
@@ -65,7 +65,7 @@ function num(min: number, max: number) {
   };
 }
 
-function oneOf<T extends string>(values: readonly T[]) {
+function oneOf<T extends string> (values: readonly T[]) {
   return (raw: string) => (values as readonly string[]).includes(raw) ? (raw as T) : undefined;
 }
 
@@ -87,7 +87,7 @@ const postgresUrl = (raw: string) => {
 
 const nonEmpty = (raw: string) => (raw.trim() === '' ? undefined : raw);
 
-function setting<T>(s: Setting<T>): Setting<T> {
+function setting<T> (s: Setting<T>): Setting<T> {
   return s;
 }
 
@@ -125,7 +125,7 @@ export const SETTING_KEYS = Object.keys(SETTINGS) as Key[];
 export const isSwitch = (key: Key) => typeof SETTINGS[key].default === 'boolean';
 
 /** Reads `.env` (if present) without letting it override the real environment. */
-export function environment(cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): Record<string, string | undefined> {
+export function environment (cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): Record<string, string | undefined> {
   const file = `${cwd}/.env`;
   const fromFile = existsSync(file) ? parseEnv(readFileSync(file, 'utf8')) : {};
   return { ...fromFile, ...env };
@@ -135,7 +135,7 @@ export function environment(cwd = process.cwd(), env: NodeJS.ProcessEnv = proces
  * Builds the typed config from flags (already parsed, keyed like Config) and the environment.
  * Throws ConfigError with one line naming the setting, the value and what is accepted.
  */
-export function loadConfig(flags: Partial<Record<Key, string | boolean>> = {}, env = environment()): Config {
+export function loadConfig (flags: Partial<Record<Key, string | boolean>> = {}, env = environment()): Config {
   const config = {} as Record<Key, unknown>;
   for (const key of SETTING_KEYS) {
     const s = SETTINGS[key] as Setting<unknown>;
@@ -157,7 +157,7 @@ export function loadConfig(flags: Partial<Record<Key, string | boolean>> = {}, e
 }
 
 /** One line of --help for a setting: its variable, what it does, its default. */
-export function settingHelp(key: Key): string {
+export function settingHelp (key: Key): string {
   const s = SETTINGS[key] as Setting<unknown>;
   const def = s.default === undefined ? '' : ` (default ${s.default === true ? 'on' : s.default === false ? 'off' : String(s.default)})`;
   return `${s.env}: ${s.help}${def}`;
@@ -170,12 +170,12 @@ export const behindBouncer = (config: Pick<Config, 'pgbouncer' | 'pgbouncerUrl'>
  * The host names the service is reached by: its pages (the dashboard) may read the live stream
  * from these. The wildcard addresses are not names a browser uses.
  */
-export function allowedHosts(config: Pick<Config, 'host'>): string[] {
+export function allowedHosts (config: Pick<Config, 'host'>): string[] {
   const bound = ['0.0.0.0', '::', '[::]'].includes(config.host) ? [] : [config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host];
   return [...new Set([...bound, '127.0.0.1', 'localhost', '[::1]'])];
 }
 
 /** Connections one process may open: the figure the max_connections budget is made of. */
-export function connectionsPerProcess(config: Config): number {
+export function connectionsPerProcess (config: Config): number {
   return config.poolSize + config.poolMaxOverflow;
 }

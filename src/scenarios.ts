@@ -34,7 +34,7 @@ export const modeOfRoute = (route: string, modes: Modes): Mode => (route.startsW
  * N concurrent sleeps of S seconds, on a route that blocks the event loop or not: one after the
  * other (N x S), or all together (S), as long as the pool is not what limits them.
  */
-export function burstSeconds(n: number, seconds: number, mode: Mode): number {
+export function burstSeconds (n: number, seconds: number, mode: Mode): number {
   return mode === 'blocking' ? n * seconds : seconds;
 }
 

@@ -8,7 +8,7 @@ const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 15, 
 pool.on('error', () => {});
 const SELECT = { name: 'all_todos', text: 'SELECT id, title, done, priority FROM todo ORDER BY id' };
 
-async function todos() {
+async function todos () {
   const { rows } = await pool.query(SELECT);
   return JSON.stringify({ todos: rows });
 }
@@ -17,7 +17,7 @@ const server = http.createServer(async (req, res) => {
   try {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/sleep/node/') {
-      await new Promise((r) => setTimeout(r, Number(url.searchParams.get('seconds') ?? 0) * 1000));
+      await new Promise((resolve) => setTimeout(resolve, Number(url.searchParams.get('seconds') ?? 0) * 1000));
     } else if (url.pathname !== '/todos/') {
       res.writeHead(404).end();
       return;

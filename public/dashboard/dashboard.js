@@ -19,7 +19,7 @@ window.dashboard = state; // for the browser test and the curious
 Chart.defaults.animation = false;
 Chart.defaults.font.size = 11;
 
-function lineChart(canvas, datasets, yTitle) {
+function lineChart (canvas, datasets, yTitle) {
   return new Chart(canvas, {
     type: 'line',
     data: { datasets: datasets.map((d) => ({ pointRadius: 0, borderWidth: 2, stepped: true, data: [], ...d })) },
@@ -64,25 +64,25 @@ const timeline = new Chart($('chart-timeline'), {
   },
 });
 
-function fmtRange(r) {
+function fmtRange (r) {
   return Array.isArray(r) ? `${r[0].toFixed(2)}-${r[1].toFixed(2)} s` : '';
 }
 
-function push(chart, index, t, y) {
+function push (chart, index, t, y) {
   const data = chart.data.datasets[index].data;
   data.push({ x: t, y });
   while (data.length && data[0].x < t - WINDOW_S - 1) data.shift();
 }
 
 // Charts are drawn against "seconds ago": shift every point's x by the newest time.
-function redraw(chart, nowS) {
+function redraw (chart, nowS) {
   chart.options.scales.x.min = nowS - WINDOW_S;
   chart.options.scales.x.max = nowS;
   chart.options.scales.x.ticks = { callback: (v) => (v - nowS).toFixed(0) };
   chart.update('none');
 }
 
-function showSettings(s) {
+function showSettings (s) {
   const rows = [
     ['app sleep', s.appMode], ['database calls', s.dbMode], ['pool', s.pool === 'none' ? 'none (a connection per request)' : `${s.poolSize} + ${s.poolMaxOverflow} overflow, timeout ${s.poolTimeout} s, queue max ${s.poolQueueMax}`],
     ['sleep', `${s.sleepSeconds} s`], ['workers', s.workers > 1 ? `${s.workers} (this page shows worker ${s.worker})` : '1'],
@@ -97,7 +97,7 @@ function showSettings(s) {
   $('pool-cap').textContent = s.pool === 'none' ? 'no cap' : `of ${s.poolSize + s.poolMaxOverflow}`;
 }
 
-function onFrame(f) {
+function onFrame (f) {
   state.frames++;
   const t = f.t / 1000;
   const inFlight = ROUTES.reduce((a, r) => a + f.inFlight[r], 0);
@@ -136,7 +136,7 @@ function onFrame(f) {
 }
 
 // Behind PgBouncer, the pool's "in use" includes clients that PgBouncer still queues.
-function showBouncer(b) {
+function showBouncer (b) {
   $('bouncer').hidden = !b;
   if (!b) return;
   if (b.error) {
@@ -149,7 +149,7 @@ function showBouncer(b) {
   $('bouncer-servers').textContent = `${b.serversActive} of ${b.serversActive + b.serversIdle + b.serversOther} server connections active${wait}`;
 }
 
-function addRequests(list) {
+function addRequests (list) {
   state.requests.push(...list);
   if (state.requests.length > MAX_BARS) state.requests.splice(0, state.requests.length - MAX_BARS);
   const shown = [...state.requests].sort((a, b) => a.start - b.start);
@@ -164,7 +164,7 @@ function addRequests(list) {
   timeline.update('none');
 }
 
-function connect() {
+function connect () {
   const port = document.querySelector('meta[name="monitor-port"]').content;
   const source = new EventSource(`${location.protocol}//${location.hostname}:${port}/events`);
   source.addEventListener('hello', (e) => {

@@ -35,7 +35,7 @@ export interface AppOptions {
 }
 
 /** Fastify's own options that the app relies on. */
-export function serverOptions(logger: FastifyBaseLogger): FastifyServerOptions & { loggerInstance: FastifyBaseLogger } {
+export function serverOptions (logger: FastifyBaseLogger): FastifyServerOptions & { loggerInstance: FastifyBaseLogger } {
   return {
     loggerInstance: logger,
     // Per-request lines only at debug level (request-tracking.ts): 10,000 requests would flood info.
@@ -45,7 +45,7 @@ export function serverOptions(logger: FastifyBaseLogger): FastifyServerOptions &
   };
 }
 
-async function app(fastify: FastifyInstance, { config, url, directUrl, workerId = 1 }: AppOptions): Promise<void> {
+async function app (fastify: FastifyInstance, { config, url, directUrl, workerId = 1 }: AppOptions): Promise<void> {
   fastify.decorate('config', config);
   await fastify.register(errors);
   await fastify.register(input);

@@ -1,5 +1,5 @@
 // JSON schemas (TypeBox): they validate input, type the handlers and serialize output.
-import { Type, type Static } from 'typebox';
+import { Type } from 'typebox';
 
 export const MAX_SLEEP_SECONDS = 60;
 const MAX_INT = 2_147_483_647;
@@ -22,12 +22,12 @@ export const TodoCreate = Type.Object(
     done: Type.Boolean({ default: false }),
     priority: Type.Integer({ minimum: 0, maximum: 4, default: 0 }),
   },
-  { additionalProperties: false },
+  { additionalProperties: false }
 );
 
 export const TodoPatch = Type.Object(
   { title: Type.Optional(title), done: Type.Optional(Type.Boolean()), priority: Type.Optional(priority) },
-  { additionalProperties: false },
+  { additionalProperties: false }
 );
 
 export const TodoId = Type.Object({ id: Type.Integer({ minimum: 1, maximum: MAX_INT }) });
@@ -49,8 +49,6 @@ export const ErrorBody = Type.Object({
   message: Type.String(),
   field: Type.Optional(Type.String()),
 });
-
-export type TodoCreate = Static<typeof TodoCreate>;
 
 /** The error statuses every route may answer, serialized with the same schema. */
 export const errors = { '4xx': ErrorBody, '5xx': ErrorBody };

@@ -22,14 +22,14 @@ const LINE_LIMIT = 50;
 
 export class ClientError extends Error {}
 
-export function routeUrl(base: string, route: string, seconds?: number): string {
+export function routeUrl (base: string, route: string, seconds?: number): string {
   const u = new URL(route, base);
   if (seconds !== undefined) u.searchParams.set('seconds', String(seconds));
   return u.toString();
 }
 
 /** Checks that something listens before firing N requests, to fail with one clear line. */
-export async function probe(url: string): Promise<void> {
+export async function probe (url: string): Promise<void> {
   const u = new URL(url);
   await new Promise<void>((resolve, reject) => {
     const socket = net.connect({ host: u.hostname, port: Number(u.port || 80) });
@@ -43,7 +43,7 @@ export async function probe(url: string): Promise<void> {
 }
 
 /** Node raises the soft limit to the hard one at start; say so when that is still too low. */
-export function checkFileLimit(n: number): void {
+export function checkFileLimit (n: number): void {
   let limit: number;
   try {
     const m = /Max open files\s+(\d+|unlimited)/.exec(readFileSync('/proc/self/limits', 'utf8'));
@@ -56,7 +56,7 @@ export function checkFileLimit(n: number): void {
   }
 }
 
-export async function runClient(options: ClientOptions, out: (line: string) => void = console.log): Promise<Burst[]> {
+export async function runClient (options: ClientOptions, out: (line: string) => void = console.log): Promise<Burst[]> {
   checkFileLimit(options.n);
   await probe(options.url);
   const bursts: Burst[] = [];
@@ -99,7 +99,7 @@ export async function runClient(options: ClientOptions, out: (line: string) => v
   return bursts;
 }
 
-export function responseLine(r: RequestResult): string {
+export function responseLine (r: RequestResult): string {
   return r.status !== undefined
     ? `\t@ ${fmt(r.end / 1000)}s got response [${r.status}]`
     : `\t@ ${fmt(r.end / 1000)}s got error [${r.error}: ${r.message}]`;
@@ -108,7 +108,7 @@ export function responseLine(r: RequestResult): string {
 /** Python's "%5.2f". */
 export const fmt = (x: number) => x.toFixed(2).padStart(5);
 
-function jsonDocument(options: ClientOptions, bursts: Burst[], sumMs: number) {
+function jsonDocument (options: ClientOptions, bursts: Burst[], sumMs: number) {
   return {
     n: options.n,
     url: options.url,
@@ -133,25 +133,25 @@ class Progress {
   private readonly t0 = performance.now();
   private readonly timer?: NodeJS.Timeout;
 
-  constructor(private readonly total: number) {
+  constructor (private readonly total: number) {
     if (process.stderr.isTTY) this.timer = setInterval(() => this.render(), 200);
   }
 
-  tick(): void {
+  tick (): void {
     this.done++;
   }
 
-  clear(): void {
+  clear (): void {
     if (this.shown) process.stderr.write('\r\x1b[2K');
     this.shown = false;
   }
 
-  stop(): void {
+  stop (): void {
     clearInterval(this.timer);
     this.clear();
   }
 
-  private render(): void {
+  private render (): void {
     const elapsed = (performance.now() - this.t0) / 1000;
     if (elapsed < 2) return;
     process.stderr.write(`\r\x1b[2K  ${this.done}/${this.total} responses after ${elapsed.toFixed(1)} s`);

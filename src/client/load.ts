@@ -27,7 +27,7 @@ export interface BurstOptions {
   signal?: AbortSignal;
 }
 
-export async function burst(url: string, n: number, options: BurstOptions = {}): Promise<Burst> {
+export async function burst (url: string, n: number, options: BurstOptions = {}): Promise<Burst> {
   const t0 = performance.now();
   const results: RequestResult[] = [];
   await Promise.all(Array.from({ length: n }, () => one(url, t0, options).then((r) => {
@@ -37,7 +37,7 @@ export async function burst(url: string, n: number, options: BurstOptions = {}):
   return { url, results, totalMs: performance.now() - t0 };
 }
 
-function one(url: string, t0: number, options: BurstOptions): Promise<RequestResult> {
+function one (url: string, t0: number, options: BurstOptions): Promise<RequestResult> {
   return new Promise((resolve) => {
     const start = performance.now() - t0;
     const done = (r: Omit<RequestResult, 'start' | 'end'>) => resolve({ start, end: performance.now() - t0, ...r });
@@ -57,7 +57,7 @@ function one(url: string, t0: number, options: BurstOptions): Promise<RequestRes
   });
 }
 
-export function classify(err: NodeJS.ErrnoException): { error: ErrorKind; message: string } {
+export function classify (err: NodeJS.ErrnoException): { error: ErrorKind; message: string } {
   const code = err.code ?? '';
   if (code === 'ECONNREFUSED') return { error: 'refused', message: err.message };
   if (code === 'ECONNRESET' || code === 'EPIPE' || err.message === 'socket hang up') return { error: 'reset', message: err.message };
@@ -65,7 +65,7 @@ export function classify(err: NodeJS.ErrnoException): { error: ErrorKind; messag
   return { error: 'other', message: err.message || code };
 }
 
-function errorMessage(body: string): string {
+function errorMessage (body: string): string {
   try {
     return (JSON.parse(body) as { message?: string }).message ?? body.slice(0, 200);
   } catch {

@@ -19,7 +19,7 @@ interface ChartData {
 
 const chartJs = () => readFileSync(chartJsFile, 'utf8');
 
-export function writeReport(file: string, title: string, sections: ReportSection[]): void {
+export function writeReport (file: string, title: string, sections: ReportSection[]): void {
   const data: ChartData[] = sections.map((s) => ({
     title: s.title,
     note: s.note,
@@ -38,7 +38,7 @@ const round = (ms: number) => Math.round(ms) / 1000;
 
 const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
-function page(title: string, data: ChartData[]): string {
+function page (title: string, data: ChartData[]): string {
   const json = JSON.stringify(data).replace(/</g, '\\u003c');
   const rows = data.flatMap((section) => section.bursts.map((b) =>
     `<tr><td>${escapeHtml(section.title)}</td><td>${escapeHtml(new URL(b.url).pathname + new URL(b.url).search)}</td><td>${b.bars.length}</td>` +

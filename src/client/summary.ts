@@ -14,7 +14,7 @@ export interface Summary {
   perSecond: number[];
 }
 
-export function summarize(burst: Burst): Summary {
+export function summarize (burst: Burst): Summary {
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 4 });
   const errorKinds: Record<string, number> = {};
   const errorMessages: Record<string, string> = {};
@@ -43,23 +43,23 @@ export function summarize(burst: Burst): Summary {
   return { ok, errors: burst.results.length - ok, errorKinds, errorMessages, latency, perSecond };
 }
 
-export function errorKind(r: RequestResult): string | undefined {
+export function errorKind (r: RequestResult): string | undefined {
   if (r.error === 'http') return `HTTP ${r.status}`;
   return r.error;
 }
 
 const s = (ms: number) => `${(ms / 1000).toFixed(2)}s`;
 
-export function latencyText(sum: Summary): string {
+export function latencyText (sum: Summary): string {
   const { min, p50, p90, p99, max } = sum.latency;
   return `min ${s(min)} p50 ${s(p50)} p90 ${s(p90)} p99 ${s(p99)} max ${s(max)}`;
 }
 
-export function summaryLine(route: string, sum: Summary): string {
+export function summaryLine (route: string, sum: Summary): string {
   return `${route}: ${sum.ok} ok, ${sum.errors} errors; latency ${latencyText(sum)}`;
 }
 
-export function errorLines(sum: Summary): string[] {
+export function errorLines (sum: Summary): string[] {
   return Object.entries(sum.errorKinds).map(([kind, n]) => {
     const message = sum.errorMessages[kind];
     return `\t${n} x ${kind}${message ? `: ${message}` : ''}`;
@@ -67,7 +67,7 @@ export function errorLines(sum: Summary): string[] {
 }
 
 /** "1s:15 2s:15 3s:15": how many responses landed in each second. */
-export function waveLine(sum: Summary): string {
+export function waveLine (sum: Summary): string {
   return '\tresponses per second: ' + sum.perSecond
     .map((n, i) => (n ? `${i}-${i + 1}s:${n}` : ''))
     .filter(Boolean)
@@ -75,7 +75,7 @@ export function waveLine(sum: Summary): string {
 }
 
 /** Groups response times (ms) into waves: a gap of more than `gapMs` starts a new wave. */
-export function waves(endTimes: number[], gapMs = 150): number[][] {
+export function waves (endTimes: number[], gapMs = 150): number[][] {
   const sorted = [...endTimes].sort((a, b) => a - b);
   const out: number[][] = [];
   for (const t of sorted) {

@@ -9,7 +9,7 @@ import { CONTEXT_ARG, type BridgeRequest, type BridgeResponse } from './blocking
 let store: AsyncTodoStore | undefined;
 const sqlLog: [string, unknown[]][] = [];
 
-async function handle(req: BridgeRequest, ctx: CallContext): Promise<unknown> {
+async function handle (req: BridgeRequest, ctx: CallContext): Promise<unknown> {
   if (req.op === 'open') {
     const log = req.options.logSql ? (text: string, params: readonly unknown[]) => sqlLog.push([text, [...params]]) : undefined;
     const state = req.poolState && new SharedPoolState(req.poolState);

@@ -35,7 +35,7 @@ export class BlockingTodoStore implements TodoStore {
   private readonly bridge: (req: BridgeRequest) => BridgeResponse;
 
   /** The pool lives in the worker thread: its state reaches `poolState` through shared memory. */
-  constructor(options: StoreOptions, private readonly logSql?: SqlLogger, poolState?: SharedPoolState) {
+  constructor (options: StoreOptions, private readonly logSql?: SqlLogger, poolState?: SharedPoolState) {
     this.bridge = createSyncFn<(req: BridgeRequest) => Promise<BridgeResponse>>(workerFile);
     // Functions cannot cross to the worker thread.
     const { onError: _onError, onChange: _onChange, ...plain } = options;
@@ -43,53 +43,53 @@ export class BlockingTodoStore implements TodoStore {
   }
 
   // async only to fit the interface: each body runs, and blocks, before the caller resumes.
-  async listTodos(filter?: ListFilter, ctx?: CallContext): Promise<Todo[]> {
+  async listTodos (filter?: ListFilter, ctx?: CallContext): Promise<Todo[]> {
     return this.call('listTodos', [filter], ctx) as Todo[];
   }
 
-  async getTodo(id: number, ctx?: CallContext): Promise<Todo | undefined> {
+  async getTodo (id: number, ctx?: CallContext): Promise<Todo | undefined> {
     return this.call('getTodo', [id], ctx) as Todo | undefined;
   }
 
-  async createTodo(input: TodoInput, ctx?: CallContext): Promise<Todo> {
+  async createTodo (input: TodoInput, ctx?: CallContext): Promise<Todo> {
     return this.call('createTodo', [input], ctx) as Todo;
   }
 
-  async updateTodo(id: number, patch: TodoPatch, ctx?: CallContext): Promise<Todo | undefined> {
+  async updateTodo (id: number, patch: TodoPatch, ctx?: CallContext): Promise<Todo | undefined> {
     return this.call('updateTodo', [id, patch], ctx) as Todo | undefined;
   }
 
-  async deleteTodo(id: number, ctx?: CallContext): Promise<boolean> {
+  async deleteTodo (id: number, ctx?: CallContext): Promise<boolean> {
     return this.call('deleteTodo', [id], ctx) as boolean;
   }
 
-  async sleepThenList(seconds: number, ctx?: CallContext): Promise<Todo[]> {
+  async sleepThenList (seconds: number, ctx?: CallContext): Promise<Todo[]> {
     return this.call('sleepThenList', [seconds], ctx) as Todo[];
   }
 
-  async ping(ctx?: CallContext): Promise<void> {
+  async ping (ctx?: CallContext): Promise<void> {
     this.call('ping', [], ctx);
   }
 
-  async warm(): Promise<void> {
+  async warm (): Promise<void> {
     this.call('warm', []);
   }
 
-  stats(): PoolStats {
+  stats (): PoolStats {
     return this.call('stats', []) as PoolStats;
   }
 
-  async close(): Promise<void> {
+  async close (): Promise<void> {
     this.call('close', []);
   }
 
-  private call(method: StoreMethod, args: unknown[], ctx?: CallContext): unknown {
+  private call (method: StoreMethod, args: unknown[], ctx?: CallContext): unknown {
     const res = this.send({ op: 'call', method, args });
     if (ctx && res.lease) ctx.lease = res.lease;
     return res.value;
   }
 
-  private send(req: BridgeRequest): BridgeResponse {
+  private send (req: BridgeRequest): BridgeResponse {
     const res = this.bridge(req);
     for (const [text, params] of res.sql) this.logSql?.(text, params);
     if (!res.ok) throw reviveError(res.error!);

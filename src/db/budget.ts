@@ -24,14 +24,14 @@ export interface ServerLimits {
   reserved: number;
 }
 
-export async function readBudget(url: string, config: Config): Promise<Budget> {
+export async function readBudget (url: string, config: Config): Promise<Budget> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     const { rows } = await client.query<{ max: string; su: string; reserved: string | null }>(
       `SELECT current_setting('max_connections') AS max,
               current_setting('superuser_reserved_connections') AS su,
-              current_setting('reserved_connections', true) AS reserved`,
+              current_setting('reserved_connections', true) AS reserved`
     );
     const row = rows[0]!;
     return budgetFor({ maxConnections: Number(row.max), superuserReserved: Number(row.su), reserved: Number(row.reserved ?? 0) }, config);
@@ -41,7 +41,7 @@ export async function readBudget(url: string, config: Config): Promise<Budget> {
 }
 
 /** One host's arithmetic: WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) against what PostgreSQL allows. */
-export function budgetFor({ maxConnections, superuserReserved, reserved }: ServerLimits, config: Config): Budget {
+export function budgetFor ({ maxConnections, superuserReserved, reserved }: ServerLimits, config: Config): Budget {
   const available = maxConnections - superuserReserved - reserved;
   const perProcess = connectionsPerProcess(config);
   const needed = config.workers * perProcess;
@@ -53,7 +53,7 @@ export function budgetFor({ maxConnections, superuserReserved, reserved }: Serve
 }
 
 /** Refuses a configuration whose pools could open more connections than the server accepts. */
-export function checkBudget(budget: Budget, config: Config): void {
+export function checkBudget (budget: Budget, config: Config): void {
   if (config.pgbouncerUrl) return; // an existing PgBouncer: its own limits apply
   if (config.pgbouncer) {
     // Through PgBouncer, only its server connections count against max_connections.
@@ -70,7 +70,7 @@ export function checkBudget(budget: Budget, config: Config): void {
   if (config.pool === 'none' || budget.needed <= budget.available) return;
   throw new BudgetError(
     `Refusing to start: ${budget.summary}, and ${budget.needed} > ${budget.available}. ` +
-    `Lower WORKERS, POOL_SIZE or POOL_MAX_OVERFLOW, raise max_connections` +
-    (config.databaseUrl ? '' : ' (PG_MAX_CONNECTIONS for the embedded server)') + ', or pool through PgBouncer (PGBOUNCER=on).',
+    'Lower WORKERS, POOL_SIZE or POOL_MAX_OVERFLOW, raise max_connections' +
+    (config.databaseUrl ? '' : ' (PG_MAX_CONNECTIONS for the embedded server)') + ', or pool through PgBouncer (PGBOUNCER=on).'
   );
 }

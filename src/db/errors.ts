@@ -2,11 +2,11 @@
 // stable code, so the HTTP layer needs no knowledge of pools or PostgreSQL.
 
 export class ServiceError extends Error {
-  constructor(
+  constructor (
     message: string,
     readonly code: string,
     readonly statusCode: number,
-    readonly retryAfter?: number,
+    readonly retryAfter?: number
   ) {
     super(message);
     this.name = new.target.name;
@@ -15,64 +15,89 @@ export class ServiceError extends Error {
 
 /** No pooled connection became free in time: SQLAlchemy's QueuePool timeout, same wording. */
 export class PoolTimeoutError extends ServiceError {
-  constructor(size: number, overflow: number, timeoutSeconds: number) {
+  constructor (size: number, overflow: number, timeoutSeconds: number) {
     super(
       `QueuePool limit of size ${size} overflow ${overflow} reached, connection timed out, timeout ${timeoutSeconds.toFixed(2)}`,
-      'POOL_TIMEOUT', 503, 1,
+      'POOL_TIMEOUT', 503, 1
     );
   }
 }
 
 /** The same wait, one level down: every PgBouncer server connection stayed busy (query_wait_timeout). */
 export class BouncerWaitTimeoutError extends ServiceError {
-  constructor() {
+  constructor () {
     super('PgBouncer had no free server connection within query_wait_timeout (set to POOL_TIMEOUT); PGBOUNCER_POOL_SIZE reached', 'POOL_TIMEOUT', 503, 1);
   }
 }
 
 /** More requests wait for a connection than POOL_QUEUE_MAX allows: shed load at once. */
 export class PoolQueueFullError extends ServiceError {
-  constructor(queueMax: number) {
+  constructor (queueMax: number) {
     super(`too many requests waiting for a database connection (POOL_QUEUE_MAX ${queueMax}); retry later`, 'POOL_QUEUE_FULL', 503, 1);
   }
 }
 
 /** The HTTP client went away; nobody will read the answer (499, as nginx logs it). */
 export class ClientGoneError extends ServiceError {
-  constructor() {
+  constructor () {
     super('the client closed the connection; its database work was cancelled', 'CLIENT_GONE', 499);
   }
 }
 
 export class DatabaseUnavailableError extends ServiceError {
-  constructor(cause: unknown) {
+  constructor (cause: unknown) {
     super(`database unavailable: ${describe(cause)}`, 'DB_UNAVAILABLE', 503, 1);
   }
 }
 
 export class QueryTimeoutError extends ServiceError {
-  constructor() {
+  constructor () {
     super('the database query took longer than STATEMENT_TIMEOUT and was cancelled', 'STATEMENT_TIMEOUT', 504);
   }
 }
 
 /** Recreates a ServiceError that crossed a thread boundary as plain data. */
-export function reviveError(data: { message: string; code?: string; statusCode?: number; retryAfter?: number }): Error {
+export function reviveError (data: { message: string; code?: string; statusCode?: number; retryAfter?: number }): Error {
   if (data.code && data.statusCode) {
     return new ServiceError(data.message, data.code, data.statusCode, data.retryAfter);
   }
   return new Error(data.message);
 }
 
-export function serializeError(err: unknown): { message: string; code?: string; statusCode?: number; retryAfter?: number } {
+export function serializeError (err: unknown): { message: string; code?: string; statusCode?: number; retryAfter?: number } {
   if (err instanceof ServiceError) {
     return { message: err.message, code: err.code, statusCode: err.statusCode, retryAfter: err.retryAfter };
   }
   return { message: describe(err) };
 }
 
-function describe(err: unknown): string {
+function describe (err: unknown): string {
   if (err instanceof AggregateError && err.errors.length) return describe(err.errors[0]);
   if (err instanceof Error) return err.message || (err as NodeJS.ErrnoException).code || err.name;
   return String(err);
+}
+
+/** Errors after which a connection must not go back to the pool. */
+export function isConnectionError (err: unknown): boolean {
+  if (err instanceof ServiceError) return false;
+  const code = (err as { code?: string }).code ?? '';
+  // SQLSTATE class 08 (connection exception), 57P01-03 (server shutting down / starting).
+  if (code.startsWith('08') || /^57P0[123]$/.test(code)) return true;
+  if (/^E(CONNRESET|CONNREFUSED|PIPE|TIMEDOUT)$/.test(code)) return true;
+  return /Connection terminated|not queryable|has been closed/i.test((err as Error).message ?? '');
+}
+
+/**
+ * What a failed database call means for the client: a ServiceError with its HTTP status, or
+ * the error itself (a bug: 500). `broken`: the connection failed; `signal`: the request's.
+ */
+export function translate (err: unknown, broken: boolean, signal?: AbortSignal): unknown {
+  if (err instanceof ServiceError) return err;
+  if ((err as { code?: string }).code === '57014') {
+    // query_canceled: by us when the client left, otherwise by statement_timeout.
+    return signal?.aborted ? new ClientGoneError() : new QueryTimeoutError();
+  }
+  if ((err as Error).message === 'query_wait_timeout') return new BouncerWaitTimeoutError();
+  if (broken) return new DatabaseUnavailableError(err);
+  return err;
 }

@@ -5,7 +5,7 @@ import { redactUrl } from '../os/net.ts';
 import { openDatabase } from '../postgres/source.ts';
 import { prepareDatabase } from './schema.ts';
 
-export async function initDatabase(config: Config, reset: boolean): Promise<void> {
+export async function initDatabase (config: Config, reset: boolean): Promise<void> {
   const db = await openDatabase(config, (msg) => console.error(msg), true);
   try {
     const result = await prepareDatabase(db.url, { reset });

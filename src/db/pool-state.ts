@@ -9,7 +9,7 @@ export type PoolGauges = Record<(typeof FIELDS)[number], number>;
 export class SharedPoolState {
   private readonly ints: Int32Array;
 
-  constructor(readonly buffer = new SharedArrayBuffer(FIELDS.length * 4)) {
+  constructor (readonly buffer = new SharedArrayBuffer(FIELDS.length * 4)) {
     this.ints = new Int32Array(buffer);
   }
 
@@ -18,7 +18,7 @@ export class SharedPoolState {
     for (let i = 0; i < FIELDS.length; i++) Atomics.store(this.ints, i, stats[FIELDS[i]!]);
   };
 
-  read(): PoolGauges {
+  read (): PoolGauges {
     const out = {} as PoolGauges;
     for (let i = 0; i < FIELDS.length; i++) out[FIELDS[i]!] = Atomics.load(this.ints, i);
     return out;

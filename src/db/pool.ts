@@ -71,11 +71,11 @@ export interface ConnectionPool {
   end(): Promise<void>;
 }
 
-export function createPool(options: PoolOptions): ConnectionPool {
+export function createPool (options: PoolOptions): ConnectionPool {
   return options.kind === 'none' ? new NullPool(options) : new QueuePool(options);
 }
 
-function clientConfig(options: PoolOptions): pg.ClientConfig {
+function clientConfig (options: PoolOptions): pg.ClientConfig {
   return {
     connectionString: options.connectionString,
     connectionTimeoutMillis: options.timeoutMs,
@@ -96,11 +96,25 @@ class QueuePool implements ConnectionPool {
   private readonly open = new Set<pg.PoolClient>();
   private ending = false;
 
-  constructor(private readonly options: PoolOptions) {
+  constructor (private readonly options: PoolOptions) {
     const onError = (err: Error) => {
       if (!this.ending) options.onError?.(err);
     };
-    this.gate = new Gate(options.size + options.maxOverflow, options.queueMax, () => this.publish());
+    const { size, maxOverflow, timeoutMs, queueMax } = options;
+    this.gate = new Gate({
+      capacity: size + maxOverflow,
+      timeoutMs,
+      queueMax,
+      timedOut: () => {
+        this.counters.timeouts++;
+        return new PoolTimeoutError(size, maxOverflow, timeoutMs / 1000);
+      },
+      full: () => {
+        this.counters.rejected++;
+        return new PoolQueueFullError(queueMax ?? Infinity);
+      },
+      onChange: () => this.publish(),
+    });
     this.pg = new pg.Pool({
       ...clientConfig(options),
       max: options.size + options.maxOverflow,
@@ -125,17 +139,10 @@ class QueuePool implements ConnectionPool {
     });
   }
 
-  async acquire(signal?: AbortSignal): Promise<Lease> {
+  async acquire (signal?: AbortSignal): Promise<Lease> {
     const started = performance.now();
     const startedAt = now();
-    const { size, maxOverflow, timeoutMs } = this.options;
-    await this.gate.enter(timeoutMs, () => {
-      this.counters.timeouts++;
-      return new PoolTimeoutError(size, maxOverflow, timeoutMs / 1000);
-    }, () => {
-      this.counters.rejected++;
-      return new PoolQueueFullError(this.options.queueMax ?? Infinity);
-    }, signal);
+    await this.gate.enter(signal);
     let client: pg.PoolClient;
     try {
       client = await this.pg.connect();
@@ -160,16 +167,16 @@ class QueuePool implements ConnectionPool {
     };
   }
 
-  private publish(): void {
+  private publish (): void {
     this.options.onChange?.(this.stats());
   }
 
-  async warm(): Promise<void> {
+  async warm (): Promise<void> {
     const leases = await Promise.all(Array.from({ length: this.options.size }, () => this.acquire()));
     for (const lease of leases) lease.release();
   }
 
-  stats(): PoolStats {
+  stats (): PoolStats {
     const { size, maxOverflow } = this.options;
     const inUse = this.gate.active;
     return {
@@ -186,7 +193,7 @@ class QueuePool implements ConnectionPool {
   }
 
   /** Resolves once every connection is closed: pg.Pool.end() only asks them to close. */
-  async end(): Promise<void> {
+  async end (): Promise<void> {
     this.ending = true;
     const closed = [...this.open].map((client) => new Promise((resolve) => client.once('end', resolve)));
     await this.pg.end();
@@ -198,9 +205,9 @@ class NullPool implements ConnectionPool {
   private open = 0;
   private counters = { acquired: 0, timeouts: 0, rejected: 0, connectErrors: 0 };
 
-  constructor(private readonly options: PoolOptions) {}
+  constructor (private readonly options: PoolOptions) {}
 
-  async acquire(signal?: AbortSignal): Promise<Lease> {
+  async acquire (signal?: AbortSignal): Promise<Lease> {
     if (signal?.aborted) throw new ClientGoneError();
     const started = performance.now();
     const startedAt = now();
@@ -234,13 +241,13 @@ class NullPool implements ConnectionPool {
     };
   }
 
-  private publish(): void {
+  private publish (): void {
     this.options.onChange?.(this.stats());
   }
 
-  async warm(): Promise<void> {}
+  async warm (): Promise<void> {}
 
-  stats(): PoolStats {
+  stats (): PoolStats {
     return {
       kind: 'none',
       size: 0,
@@ -254,5 +261,5 @@ class NullPool implements ConnectionPool {
     };
   }
 
-  async end(): Promise<void> {}
+  async end (): Promise<void> {}
 }

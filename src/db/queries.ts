@@ -34,7 +34,7 @@ export type TodoPatch = Partial<TodoInput>;
 
 const columns = ['id', 'title', 'done', 'priority'] as const;
 
-export function listTodos(filter: ListFilter = {}): Query<Todo> {
+export function listTodos (filter: ListFilter = {}): Query<Todo> {
   let q = builder.selectFrom('todo').select(columns).orderBy('id');
   if (filter.done !== undefined) q = q.where('done', '=', filter.done);
   if (filter.limit !== undefined) q = q.limit(filter.limit);

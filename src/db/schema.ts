@@ -28,7 +28,7 @@ const migrations: Record<string, Migration> = {
 
 export const SEED_COUNT = 50;
 
-export function seedRows(): Omit<Todo, 'id'>[] {
+export function seedRows (): Omit<Todo, 'id'>[] {
   return Array.from({ length: SEED_COUNT }, (_, i) => ({
     title: `Todo ${i}`,
     done: i % 2 === 0,
@@ -37,7 +37,7 @@ export function seedRows(): Omit<Todo, 'id'>[] {
 }
 
 /** Runs `fn` with a short-lived single-connection Kysely (migrations are not request traffic). */
-async function withAdmin<T>(url: string, fn: (db: Kysely<Schema>) => Promise<T>): Promise<T> {
+async function withAdmin<T> (url: string, fn: (db: Kysely<Schema>) => Promise<T>): Promise<T> {
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
   try {
     return await fn(db);
@@ -46,18 +46,18 @@ async function withAdmin<T>(url: string, fn: (db: Kysely<Schema>) => Promise<T>)
   }
 }
 
-function migrator(db: Kysely<Schema>): Migrator {
+function migrator (db: Kysely<Schema>): Migrator {
   return new Migrator({ db, provider: { getMigrations: async () => migrations } });
 }
 
-async function migrateTo(db: Kysely<Schema>, target?: typeof NO_MIGRATIONS): Promise<string[]> {
+async function migrateTo (db: Kysely<Schema>, target?: typeof NO_MIGRATIONS): Promise<string[]> {
   const m = migrator(db);
   const { error, results = [] } = target ? await m.migrateTo(target) : await m.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return results.filter((r) => r.status === 'Success').map((r) => `${r.direction.toLowerCase()} ${r.migrationName}`);
 }
 
-async function seedIfEmpty(db: Kysely<Schema>): Promise<number> {
+async function seedIfEmpty (db: Kysely<Schema>): Promise<number> {
   return db.transaction().execute(async (trx) => {
     // Serialize concurrent seeders (two `db init` at once) so neither double-seeds.
     await sql`LOCK TABLE todo IN SHARE ROW EXCLUSIVE MODE`.execute(trx);
@@ -75,7 +75,7 @@ export interface PrepareResult {
 }
 
 /** Migrates to the latest version and seeds an empty table; with reset, drops everything first. */
-export async function prepareDatabase(url: string, options: { reset?: boolean } = {}): Promise<PrepareResult> {
+export async function prepareDatabase (url: string, options: { reset?: boolean } = {}): Promise<PrepareResult> {
   return withAdmin(url, async (db) => {
     const migrations = options.reset ? await migrateTo(db, NO_MIGRATIONS) : [];
     migrations.push(...(await migrateTo(db)));

@@ -2,7 +2,7 @@
 import net from 'node:net';
 import type pg from 'pg';
 import { serialize } from 'pg-protocol';
-import { BouncerWaitTimeoutError, ClientGoneError, DatabaseUnavailableError, QueryTimeoutError, ServiceError } from './errors.ts';
+import { ClientGoneError, isConnectionError, translate } from './errors.ts';
 import { createPool, type ConnectionPool, type PoolOptions, type PoolStats } from './pool.ts';
 import * as q from './queries.ts';
 import type { ListFilter, Query, TodoInput, TodoPatch } from './queries.ts';
@@ -65,52 +65,52 @@ export class AsyncTodoStore implements TodoStore {
   private readonly pool: ConnectionPool;
   private readonly names = new Map<string, string>();
 
-  constructor(private readonly options: StoreOptions, private readonly logSql?: SqlLogger) {
+  constructor (private readonly options: StoreOptions, private readonly logSql?: SqlLogger) {
     this.pool = createPool(options);
   }
 
-  listTodos(filter: ListFilter = {}, ctx?: CallContext): Promise<Todo[]> {
+  listTodos (filter: ListFilter = {}, ctx?: CallContext): Promise<Todo[]> {
     const query = Object.keys(filter).length ? q.listTodos(filter) : ALL_TODOS;
     return this.withConnection(ctx, (c) => this.run(c, query));
   }
 
-  async getTodo(id: number, ctx?: CallContext): Promise<Todo | undefined> {
+  async getTodo (id: number, ctx?: CallContext): Promise<Todo | undefined> {
     return (await this.withConnection(ctx, (c) => this.run(c, q.getTodo(id))))[0];
   }
 
-  async createTodo(input: TodoInput, ctx?: CallContext): Promise<Todo> {
+  async createTodo (input: TodoInput, ctx?: CallContext): Promise<Todo> {
     return (await this.withConnection(ctx, (c) => this.run(c, q.insertTodo(input))))[0]!;
   }
 
-  async updateTodo(id: number, patch: TodoPatch, ctx?: CallContext): Promise<Todo | undefined> {
+  async updateTodo (id: number, patch: TodoPatch, ctx?: CallContext): Promise<Todo | undefined> {
     if (Object.keys(patch).length === 0) return this.getTodo(id, ctx);
     return (await this.withConnection(ctx, (c) => this.run(c, q.updateTodo(id, patch))))[0];
   }
 
-  async deleteTodo(id: number, ctx?: CallContext): Promise<boolean> {
+  async deleteTodo (id: number, ctx?: CallContext): Promise<boolean> {
     return (await this.withConnection(ctx, (c) => this.run(c, q.deleteTodo(id)))).length > 0;
   }
 
-  sleepThenList(seconds: number, ctx?: CallContext): Promise<Todo[]> {
+  sleepThenList (seconds: number, ctx?: CallContext): Promise<Todo[]> {
     return this.withConnection(ctx, async (c) => {
       await this.run(c, q.sleep(seconds));
       return this.run(c, ALL_TODOS);
     }, true);
   }
 
-  async ping(ctx?: CallContext): Promise<void> {
+  async ping (ctx?: CallContext): Promise<void> {
     await this.withConnection(ctx, (c) => this.run(c, q.ping()));
   }
 
-  warm(): Promise<void> {
+  warm (): Promise<void> {
     return this.pool.warm();
   }
 
-  stats(): PoolStats {
+  stats (): PoolStats {
     return this.pool.stats();
   }
 
-  close(): Promise<void> {
+  close (): Promise<void> {
     return this.pool.end();
   }
 
@@ -152,7 +152,7 @@ export class AsyncTodoStore implements TodoStore {
   }
 
   /** One name per distinct SQL text; the set of texts is small (queries vary by shape, not value). */
-  private statementName(sql: string): string | undefined {
+  private statementName (sql: string): string | undefined {
     if (!this.options.prepare) return undefined;
     let name = this.names.get(sql);
     if (!name) this.names.set(sql, (name = `s${this.names.size + 1}`));
@@ -170,16 +170,16 @@ class Canceller {
   private timer?: NodeJS.Timeout;
   private readonly onAbort = () => this.cancel(this.attempts);
 
-  constructor(private readonly client: pg.ClientBase, private readonly signal: AbortSignal, private readonly attempts: number) {
+  constructor (private readonly client: pg.ClientBase, private readonly signal: AbortSignal, private readonly attempts: number) {
     signal.addEventListener('abort', this.onAbort, { once: true });
   }
 
-  dispose(): void {
+  dispose (): void {
     this.signal.removeEventListener('abort', this.onAbort);
     clearTimeout(this.timer);
   }
 
-  private cancel(triesLeft: number): void {
+  private cancel (triesLeft: number): void {
     this.used = true;
     cancelQuery(this.client);
     if (triesLeft > 1) this.timer = setTimeout(() => this.cancel(triesLeft - 1), 200);
@@ -190,7 +190,7 @@ class Canceller {
  * Asks PostgreSQL to stop the query running on `client`: the protocol's CancelRequest,
  * sent on a separate short-lived socket (it needs no pool slot and no authentication).
  */
-export function cancelQuery(client: pg.ClientBase): void {
+export function cancelQuery (client: pg.ClientBase): void {
   const { host, port, processID, secretKey } = client as unknown as { host: string; port: number; processID: number | null; secretKey: number | null };
   if (processID === null || secretKey === null) return;
   // Send, then let the server close the socket, as libpq does. Closing it ourselves first
@@ -199,25 +199,4 @@ export function cancelQuery(client: pg.ClientBase): void {
   socket.setTimeout(5000, () => socket.destroy());
   socket.on('end', () => socket.destroy());
   socket.on('error', () => {}); // best effort: if the server is gone, so is the query
-}
-
-/** Errors after which a connection must not go back to the pool. */
-function isConnectionError(err: unknown): boolean {
-  if (err instanceof ServiceError) return false;
-  const code = (err as { code?: string }).code ?? '';
-  // SQLSTATE class 08 (connection exception), 57P01-03 (server shutting down / starting).
-  if (code.startsWith('08') || /^57P0[123]$/.test(code)) return true;
-  if (/^E(CONNRESET|CONNREFUSED|PIPE|TIMEDOUT)$/.test(code)) return true;
-  return /Connection terminated|not queryable|has been closed/i.test((err as Error).message ?? '');
-}
-
-function translate(err: unknown, broken: boolean, signal?: AbortSignal): unknown {
-  if (err instanceof ServiceError) return err;
-  if ((err as { code?: string }).code === '57014') {
-    // query_canceled: by us when the client left, otherwise by statement_timeout.
-    return signal?.aborted ? new ClientGoneError() : new QueryTimeoutError();
-  }
-  if ((err as Error).message === 'query_wait_timeout') return new BouncerWaitTimeoutError();
-  if (broken) return new DatabaseUnavailableError(err);
-  return err;
 }

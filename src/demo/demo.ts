@@ -39,7 +39,7 @@ interface Scenario {
 /** The original's pool: SQLAlchemy's default QueuePool, 5 + 10. */
 const WAVE = ORIGINAL.poolSize + ORIGINAL.poolMaxOverflow;
 
-function scenarios({ seconds: S, n: N }: DemoOptions): Scenario[] {
+function scenarios ({ seconds: S, n: N }: DemoOptions): Scenario[] {
   const warningN = ORIGINAL.warningN;
   const waves = waveCount(warningN, WAVE);
   const warningTimeout = wavesSeconds(warningN, S, WAVE) + S;
@@ -49,13 +49,19 @@ function scenarios({ seconds: S, n: N }: DemoOptions): Scenario[] {
       title: `${i + 1}. ${c.title}`,
       original: c.original,
       env: { APP_MODE: c.appMode, DB_MODE: c.dbMode },
-      n: N, seconds: S, routes, expected: routes.map((r) => burstSeconds(N, S, modeOfRoute(r, c))),
+      n: N,
+      seconds: S,
+      routes,
+      expected: routes.map((r) => burstSeconds(N, S, modeOfRoute(r, c))),
     })),
     {
       title: `4. The warning: ${warningN} requests against a pool of 5 + 10`,
       original: 'PSYCOGREEN=true gunicorn server:app -k gevent; python ./client.py 100',
       env: { APP_MODE: 'nonblocking', DB_MODE: 'nonblocking', POOL_TIMEOUT: String(warningTimeout) },
-      n: warningN, seconds: S, routes: ['/sleep/postgres/'], expected: [wavesSeconds(warningN, S, WAVE)],
+      n: warningN,
+      seconds: S,
+      routes: ['/sleep/postgres/'],
+      expected: [wavesSeconds(warningN, S, WAVE)],
       expectedLabel: `ceil(${warningN}/${WAVE}) x ${S}s = ${s(wavesSeconds(warningN, S, WAVE))}`,
       note: `Waves of ${WAVE} (pool size ${ORIGINAL.poolSize} + overflow ${ORIGINAL.poolMaxOverflow}), so ceil(${warningN} / ${WAVE}) x ${S} s = ${wavesSeconds(warningN, S, WAVE)} s. ` +
         `POOL_TIMEOUT is raised to ${warningTimeout} s here: the last wave starts at ${waveAt(waves - 1, S)} s` +
@@ -66,7 +72,10 @@ function scenarios({ seconds: S, n: N }: DemoOptions): Scenario[] {
       title: '5. Past POOL_TIMEOUT: waiting for a connection ends in 503',
       original: "SQLAlchemy's 'QueuePool limit of size 5 overflow 10 reached, connection timed out'",
       env: { APP_MODE: 'nonblocking', DB_MODE: 'nonblocking', POOL_TIMEOUT: '2' },
-      n: 30, seconds: 3, routes: ['/sleep/postgres/'], expected: [3],
+      n: 30,
+      seconds: 3,
+      routes: ['/sleep/postgres/'],
+      expected: [3],
       expectedLabel: '15 x 200 @ 3s + 15 x 503 @ 2s',
       note: '30 requests of 3 s, pool 5 + 10, POOL_TIMEOUT=2: 15 are served after 3 s; the other 15 give up after 2 s with HTTP 503.',
       check: (bursts) => checkTimeouts(bursts[0]!),
@@ -74,7 +83,7 @@ function scenarios({ seconds: S, n: N }: DemoOptions): Scenario[] {
   ];
 }
 
-export async function runDemo(config: Config, options: DemoOptions, out: (line: string) => void = console.log): Promise<number> {
+export async function runDemo (config: Config, options: DemoOptions, out: (line: string) => void = console.log): Promise<number> {
   if (options.scale) findPgBouncer(config.pgbouncerBin); // a one-line error now, not after the other scenarios
   // What is running right now, to stop on Ctrl-C: servers first, then databases.
   const running = new Set<Stoppable>();
@@ -125,7 +134,7 @@ export async function runDemo(config: Config, options: DemoOptions, out: (line: 
   }
 }
 
-async function runScenario(sc: Scenario, databaseUrl: string, running: Set<Stoppable>, out: (line: string) => void): Promise<Burst[]> {
+async function runScenario (sc: Scenario, databaseUrl: string, running: Set<Stoppable>, out: (line: string) => void): Promise<Burst[]> {
   out(`=== ${sc.title} ===`);
   out(`    the original: ${sc.original}`);
   out(`    here:         ${Object.entries(sc.env).map(([k, v]) => `${k}=${v}`).join(' ')} npm start`);
@@ -135,7 +144,7 @@ async function runScenario(sc: Scenario, databaseUrl: string, running: Set<Stopp
     runClient({ n: sc.n, url: server.url, routes: sc.routes, seconds: sc.seconds, json: false, verbose: false }, out), { running });
 }
 
-function verdict(sc: Scenario, bursts: Burst[]): Row {
+function verdict (sc: Scenario, bursts: Burst[]): Row {
   const totals = bursts.map((b) => b.totalMs / 1000);
   const problems: string[] = [];
   sc.routes.forEach((route, i) => {

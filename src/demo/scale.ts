@@ -27,10 +27,10 @@ const SCALE_TITLE = `6. Beyond the ceiling: ${WORKERS} workers x (${POOL_SIZE} +
 
 const env = (extra: Record<string, string>) => Object.entries(extra).map(([k, v]) => `${k}=${v}`).join(' ');
 
-export async function runScaleScenario(
+export async function runScaleScenario (
   config: Config,
   running: Set<Stoppable>,
-  out: (line: string) => void,
+  out: (line: string) => void
 ): Promise<{ row: Row; section: ReportSection }> {
   // max_connections is fixed when PostgreSQL starts, so this scenario runs a server of its own.
   const dataDir = join(config.dataDir, 'scale');
@@ -39,7 +39,7 @@ export async function runScaleScenario(
   const bouncer = { PGBOUNCER: 'on', PGBOUNCER_POOL_SIZE: String(BOUNCER_POOL) };
 
   out(`=== ${SCALE_TITLE} ===`);
-  out(`    the original: "the concurrency for PostgreSQL operations is always limited by max_connections"`);
+  out('    the original: "the concurrency for PostgreSQL operations is always limited by max_connections"');
   out(`    here:         a PostgreSQL of its own with max_connections ${MAX_CONNECTIONS} (in ${join(dataDir, 'postgres')}), then`);
   out(`                  1. ${env(pools)} npm start`);
   out(`                  2. ${env({ ...bouncer, ...pools })} npm start`);
@@ -91,18 +91,18 @@ interface Seen {
 }
 
 /** Polls pg_stat_activity every 100 ms and keeps the peaks: what PostgreSQL itself had to carry. */
-function watchPostgres(url: string): { stop(): Promise<Seen> } {
+function watchPostgres (url: string): { stop(): Promise<Seen> } {
   const seen: Seen = { backends: 0, sleeping: 0 };
   const client = new pg.Client({ connectionString: url });
-  let done = false;
+  const watching = new AbortController();
   const loop = (async () => {
     await client.connect();
-    while (!done) {
+    while (!watching.signal.aborted) {
       const { rows } = await client.query<{ backends: string; sleeping: string }>(
         `SELECT count(*) AS backends,
                 count(*) FILTER (WHERE state = 'active' AND query LIKE 'SELECT pg_sleep%') AS sleeping
            FROM pg_stat_activity
-          WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`,
+          WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`
       );
       seen.backends = Math.max(seen.backends, Number(rows[0]!.backends));
       seen.sleeping = Math.max(seen.sleeping, Number(rows[0]!.sleeping));
@@ -110,8 +110,8 @@ function watchPostgres(url: string): { stop(): Promise<Seen> } {
     }
   })();
   return {
-    async stop() {
-      done = true;
+    async stop () {
+      watching.abort();
       try {
         await loop;
       } finally {

@@ -3,7 +3,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SETTINGS } from '../config.ts';
-import { freePort } from '../os/net.ts';
 import { stopProcess } from '../os/processes.ts';
 import { builtFile } from '../paths.ts';
 
@@ -32,30 +31,30 @@ export interface Finished {
 }
 
 /** The built CLI as a child with piped output; the parent's settings do not leak into it. */
-export function spawnCli(args: string[], env: Record<string, string | undefined> = {}, cwd?: string): ChildProcess {
+export function spawnCli (args: string[], env: Record<string, string | undefined> = {}, cwd?: string): ChildProcess {
   const base = { ...process.env };
   for (const key of SETTINGS_ENV) delete base[key];
   return spawn(process.execPath, [CLI, ...args], { cwd, env: { ...base, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** Collects a child's output until it exits (stopped after `timeoutMs`, when given). */
-export async function runToEnd(proc: ChildProcess, timeoutMs?: number): Promise<Finished> {
+export async function runToEnd (proc: ChildProcess, timeoutMs?: number): Promise<Finished> {
   let stdout = '';
   let stderr = '';
   proc.stdout!.on('data', (d) => { stdout += d; });
   proc.stderr!.on('data', (d) => { stderr += d; });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
-  const timer = timeoutMs ? setTimeout(() => void stopProcess(proc, 'SIGTERM', 10_000), timeoutMs) : undefined;
+  const timer = timeoutMs ? setTimeout(() => stopProcess(proc, 'SIGTERM', 10_000), timeoutMs) : undefined;
   const code = await exited;
   clearTimeout(timer);
   return { code, stdout, stderr };
 }
 
 /** Runs a CLI command to its end and collects its output. */
-export function runCliToEnd(
+export function runCliToEnd (
   args: string[],
   env: Record<string, string | undefined> = {},
-  options: { cwd?: string; onSpawn?: (proc: ChildProcess) => void; timeoutMs?: number } = {},
+  options: { cwd?: string; onSpawn?: (proc: ChildProcess) => void; timeoutMs?: number } = {}
 ): Promise<Finished> {
   const proc = spawnCli(args, env, options.cwd);
   options.onSpawn?.(proc);
@@ -63,16 +62,18 @@ export function runCliToEnd(
 }
 
 /**
- * Resolves once the child's output (stdout and stderr) contains `marker`, with a function that
- * returns all output so far. Rejects, with that output, when the child exits first or the
- * marker takes longer than `timeoutMs` (the child is then killed).
+ * Resolves once the child's output (stdout and stderr) matches `marker`, with the match and a
+ * function that returns all output so far. Rejects, with that output, when the child exits
+ * first or the marker takes longer than `timeoutMs` (the child is then killed).
  */
-export async function untilOutput(proc: ChildProcess, marker: string, what: string, timeoutMs: number): Promise<() => string> {
+export async function untilOutput (proc: ChildProcess, marker: RegExp, what: string, timeoutMs: number): Promise<{ match: RegExpExecArray; output: () => string }> {
   let out = '';
   proc.stdout!.on('data', (d) => { out += d; });
   proc.stderr!.on('data', (d) => { out += d; });
   const deadline = Date.now() + timeoutMs;
-  while (!out.includes(marker)) {
+  for (;;) {
+    const match = marker.exec(out);
+    if (match) return { match, output: () => out };
     if (proc.exitCode !== null) throw new Error(`${what} exited with code ${proc.exitCode}:\n${out.trim()}`);
     if (Date.now() > deadline) {
       await stopProcess(proc, 'SIGKILL');
@@ -80,28 +81,27 @@ export async function untilOutput(proc: ChildProcess, marker: string, what: stri
     }
     await delay(25);
   }
-  return () => out;
 }
 
-export async function startServerProcess(
+/** Starts `serve` (on a port the system picks, unless PORT is set) and resolves once it listens. */
+export async function startServerProcess (
   env: Record<string, string | undefined>,
-  options: { args?: string[]; cwd?: string; onSpawn?: (proc: ChildProcess) => void; timeoutMs?: number } = {},
+  options: { args?: string[]; cwd?: string; onSpawn?: (proc: ChildProcess) => void; timeoutMs?: number } = {}
 ): Promise<ServerProcess> {
-  const port = env.PORT ? Number(env.PORT) : await freePort();
-  const proc = spawnCli(['serve', ...(options.args ?? [])], { ...env, PORT: String(port) }, options.cwd);
+  const proc = spawnCli(['serve', ...(options.args ?? [])], { PORT: '0', ...env }, options.cwd);
   options.onSpawn?.(proc);
-  const output = await untilOutput(proc, 'Listening on http://', 'server', options.timeoutMs ?? 60_000);
-  return { url: `http://127.0.0.1:${port}`, proc, output, stop: (signal = 'SIGTERM') => stopProcess(proc, signal) };
+  const { match, output } = await untilOutput(proc, /Listening on (http:\/\/\S+)\n/, 'server', options.timeoutMs ?? 60_000);
+  return { url: match[1]!, proc, output, stop: (signal = 'SIGTERM') => stopProcess(proc, signal) };
 }
 
 /**
  * Starts `serve`, runs `fn` against it, and stops it whatever happens. While it runs, the
  * server is in `running` (when given), for whoever must stop everything on a signal.
  */
-export async function withServerProcess<T>(
+export async function withServerProcess<T> (
   env: Record<string, string | undefined>,
   fn: (server: ServerProcess) => Promise<T>,
-  options: { running?: Set<Stoppable>; timeoutMs?: number } = {},
+  options: { running?: Set<Stoppable>; timeoutMs?: number } = {}
 ): Promise<T> {
   const server = await startServerProcess(env, { timeoutMs: options.timeoutMs });
   options.running?.add(server);

@@ -17,7 +17,7 @@ export class LiveGauges {
   private readonly ints: Int32Array;
   private readonly clock: Float64Array;
 
-  constructor(readonly buffers: GaugeBuffers = {
+  constructor (readonly buffers: GaugeBuffers = {
     inFlight: new SharedArrayBuffer(ROUTES.length * 4),
     clock: new SharedArrayBuffer(8),
   }) {
@@ -26,30 +26,30 @@ export class LiveGauges {
   }
 
   /** The index of a route pattern (Fastify's routeOptions.url) among ROUTES. */
-  static slotOf(url: string | undefined): number {
+  static slotOf (url: string | undefined): number {
     const path = (url ?? '').replace(/\/?$/, '/');
     const route = path.startsWith('/todos/') ? '/todos/' : path;
     const i = (ROUTES as readonly string[]).indexOf(route);
     return i < 0 ? ROUTES.length - 1 : i;
   }
 
-  requestStarted(slot: number): void {
+  requestStarted (slot: number): void {
     Atomics.add(this.ints, slot, 1);
   }
 
-  requestEnded(slot: number): void {
+  requestEnded (slot: number): void {
     Atomics.sub(this.ints, slot, 1);
   }
 
-  inFlight(): Record<LiveRoute, number> {
+  inFlight (): Record<LiveRoute, number> {
     return Object.fromEntries(ROUTES.map((r, i) => [r, Atomics.load(this.ints, i)])) as Record<LiveRoute, number>;
   }
 
-  beat(): void {
+  beat (): void {
     this.clock[0] = now();
   }
 
-  lastBeat(): number {
+  lastBeat (): number {
     return this.clock[0]!;
   }
 }

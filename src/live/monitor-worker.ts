@@ -45,23 +45,23 @@ parentPort!.on('message', (msg: MonitorMessage) => {
   }
 });
 
-function lagMs(): number {
+function lagMs (): number {
   return Math.max(0, now() - gauges.lastBeat() - init.heartbeatMs);
 }
 
-function frame() {
+function frame () {
   const requests = pending;
   pending = [];
   return { t: now(), lagMs: lagMs(), inFlight: gauges.inFlight(), pool: pool.read(), requests, db: dbView };
 }
 
-function send(res: http.ServerResponse, event: string, data: unknown): void {
+function send (res: http.ServerResponse, event: string, data: unknown): void {
   if (res.writableNeedDrain) return; // a slow page skips frames rather than buffering them
   res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
 }
 
 /** A page served by the service under an allowed host name, on any port, may read the stream. */
-function allowedOrigin(origin: string | undefined): string | undefined {
+function allowedOrigin (origin: string | undefined): string | undefined {
   if (!origin) return undefined;
   try {
     const u = new URL(origin);
@@ -103,7 +103,7 @@ let db: pg.Client | undefined;
 const bouncer = init.bouncerUrl ? new BouncerStats(init.bouncerUrl) : undefined;
 let refreshing = false;
 
-async function refreshDbView(): Promise<void> {
+async function refreshDbView (): Promise<void> {
   if (refreshing) return; // a slow database must not pile up queries
   refreshing = true;
   try {
@@ -114,7 +114,7 @@ async function refreshDbView(): Promise<void> {
   }
 }
 
-async function readPostgres(): Promise<DbView> {
+async function readPostgres (): Promise<DbView> {
   try {
     if (!db) {
       db = new pg.Client({ connectionString: init.databaseUrl, application_name: `${APPLICATION_NAME}-monitor`, connectionTimeoutMillis: 2000 });
@@ -139,7 +139,7 @@ async function readPostgres(): Promise<DbView> {
     return { at: now(), states: {}, sleeping: 0, error: (err as Error).message };
   }
 }
-setInterval(() => { if (clients.size) void refreshDbView(); }, DB_VIEW_MS);
+setInterval(() => { if (clients.size) refreshDbView(); }, DB_VIEW_MS);
 
 server.listen(init.port, init.host, () => {
   const address = server.address();

@@ -47,16 +47,16 @@ export class Monitor {
   private batch: RequestRecord[] = [];
   private readonly flusher: NodeJS.Timeout;
 
-  private constructor(
+  private constructor (
     private readonly worker: Worker,
     private readonly heartbeat: NodeJS.Timeout,
-    readonly port: number,
+    readonly port: number
   ) {
     this.flusher = setInterval(() => this.flush(), FLUSH_MS);
     this.flusher.unref();
   }
 
-  static async start(options: Omit<MonitorInit, 'heartbeatMs' | 'gauges'> & { gauges: LiveGauges }): Promise<Monitor> {
+  static async start (options: Omit<MonitorInit, 'heartbeatMs' | 'gauges'> & { gauges: LiveGauges }): Promise<Monitor> {
     const { gauges, ...rest } = options;
     const workerData: MonitorInit = { ...rest, gauges: gauges.buffers, heartbeatMs: HEARTBEAT_MS };
     gauges.beat();
@@ -77,22 +77,22 @@ export class Monitor {
     }
   }
 
-  record(record: RequestRecord): void {
+  record (record: RequestRecord): void {
     this.batch.push(record);
   }
 
   /** Ends the pages' live streams and stops accepting new ones. */
-  endStreams(): void {
+  endStreams (): void {
     this.worker.postMessage({ type: 'end-streams' } satisfies MonitorMessage);
   }
 
-  async close(): Promise<void> {
+  async close (): Promise<void> {
     clearInterval(this.heartbeat);
     clearInterval(this.flusher);
     await this.worker.terminate();
   }
 
-  private flush(): void {
+  private flush (): void {
     if (this.batch.length === 0) return;
     this.worker.postMessage({ type: 'requests', records: this.batch } satisfies MonitorMessage);
     this.batch = [];

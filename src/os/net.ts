@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 
 /** Asks the OS for a free TCP port on 127.0.0.1 (or checks that `preferred` is free). */
-export function freePort(preferred = 0): Promise<number> {
+export function freePort (preferred = 0): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -18,7 +18,7 @@ export function freePort(preferred = 0): Promise<number> {
 }
 
 /** Removes the password from a connection string, for banners and logs. */
-export function redactUrl(url: string): string {
+export function redactUrl (url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
  * Debian's /usr/sbin (where pgbouncer, haproxy and nginx live, not on a non-root user's PATH).
  * `args` must make it exit 0 without side effects (a version flag).
  */
-export function findProgram(name: string, args: string[]): string | undefined {
+export function findProgram (name: string, args: string[]): string | undefined {
   const candidates = name.includes('/') ? [name] : [name, `/usr/sbin/${name}`];
   for (const candidate of candidates) {
     try {
@@ -21,7 +21,7 @@ export function findProgram(name: string, args: string[]): string | undefined {
 }
 
 /** True while `pid` runs. A zombie (exited, never reaped by its parent) is not running. */
-export function alive(pid: number | undefined): boolean {
+export function alive (pid: number | undefined): boolean {
   if (!pid) return false;
   try {
     process.kill(pid, 0);
@@ -36,7 +36,7 @@ export function alive(pid: number | undefined): boolean {
 }
 
 /** Sends `signal`, waits for the exit (SIGKILL after `forceAfterMs`) and returns the exit code. */
-export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', forceAfterMs = 40_000): Promise<number | null> {
+export async function stopProcess (child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', forceAfterMs = 40_000): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.kill(signal);
@@ -50,7 +50,7 @@ export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 
  * The command that runs `program` so that it receives `signal` when we die, even by SIGKILL
  * (util-linux's setpriv --pdeathsig). Without setpriv (not Linux), the program as it is.
  */
-export function tiedToUs(program: string, args: string[], signal: 'INT' | 'TERM'): [string, string[]] {
+export function tiedToUs (program: string, args: string[], signal: 'INT' | 'TERM'): [string, string[]] {
   return setpriv() ? ['setpriv', ['--pdeathsig', signal, '--', program, ...args]] : [program, args];
 }
 

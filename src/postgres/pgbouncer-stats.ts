@@ -37,7 +37,7 @@ export class BouncerStats {
   private readonly user: string;
 
   /** `url`: how the pool reaches PgBouncer; the admin console takes the same credentials. */
-  constructor(url: string) {
+  constructor (url: string) {
     const u = new URL(url);
     this.database = decodeURIComponent(u.pathname.slice(1));
     this.user = decodeURIComponent(u.username);
@@ -46,7 +46,7 @@ export class BouncerStats {
   }
 
   /** Throws when the admin console cannot be reached (for example: not an admin user). */
-  async read(): Promise<BouncerView> {
+  async read (): Promise<BouncerView> {
     try {
       this.client ??= await this.connect();
       const { rows } = await this.client.query<PoolRow>('SHOW POOLS');
@@ -66,13 +66,13 @@ export class BouncerStats {
     }
   }
 
-  async close(): Promise<void> {
+  async close (): Promise<void> {
     const client = this.client;
     this.client = undefined;
     await client?.end().catch(() => {});
   }
 
-  private async connect(): Promise<pg.Client> {
+  private async connect (): Promise<pg.Client> {
     const client = new pg.Client({ connectionString: this.adminUrl, connectionTimeoutMillis: 2000 });
     client.on('error', () => { this.client = undefined; });
     await client.connect();

@@ -29,23 +29,23 @@ export class PgBouncer {
   /** DATA_DIR/pgbouncer, or, when the postgres OS user cannot reach it, a folder it can. */
   dir: string;
 
-  constructor(private readonly options: PgBouncerOptions) {
+  constructor (private readonly options: PgBouncerOptions) {
     this.dir = join(resolve(options.dataDir), 'pgbouncer');
   }
 
   /** The URL clients use: same user, password and database as the server's, PgBouncer's port. */
-  get url(): string {
+  get url (): string {
     const u = new URL(this.options.serverUrl);
     u.hostname = '127.0.0.1';
     u.port = String(this.port);
     return u.toString();
   }
 
-  get pid(): number | undefined {
+  get pid (): number | undefined {
     return this.child?.pid;
   }
 
-  async start(): Promise<void> {
+  async start (): Promise<void> {
     const owner = osUser();
     if (owner.uid !== undefined && unreachable(this.options.dataDir, owner)) this.dir = join(stagingDir(this.options.dataDir), 'pgbouncer');
     mkdirSync(this.dir, { recursive: true });
@@ -75,7 +75,7 @@ export class PgBouncer {
    * PgBouncer opens them one at a time on demand, or about 3 a second for min_pool_size, so a
    * first burst would wait for them. One open transaction per server connection does it.
    */
-  private async fill(timeoutMs = 10_000): Promise<number> {
+  private async fill (timeoutMs = 10_000): Promise<number> {
     const clients = Array.from({ length: this.options.poolSize }, () => new pg.Client({ connectionString: this.url }));
     let opened = 0;
     const begin = async (client: pg.Client) => {
@@ -93,17 +93,17 @@ export class PgBouncer {
   }
 
   /** SIGINT: PgBouncer's safe shutdown (SIGTERM is immediate in 1.18). */
-  async stop(): Promise<void> {
+  async stop (): Promise<void> {
     const child = this.child;
     this.child = undefined;
     if (child) await stopProcess(child, 'SIGINT', 10_000);
   }
 
-  kill(): void {
+  kill (): void {
     this.child?.kill('SIGKILL');
   }
 
-  private writeConfig(): string {
+  private writeConfig (): string {
     const server = new URL(this.options.serverUrl);
     const user = decodeURIComponent(server.username || 'postgres');
     const password = decodeURIComponent(server.password);
@@ -142,7 +142,7 @@ export class PgBouncer {
 }
 
 /** The pgbouncer program to run: PGBOUNCER_BIN, or the Debian package's. Throws a one-line ConfigError. */
-export function findPgBouncer(bin?: string): string {
+export function findPgBouncer (bin?: string): string {
   const found = findProgram(bin ?? 'pgbouncer', ['--version']);
   if (found) return found;
   throw new ConfigError(bin

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 
-export async function waitUntilAccepting(child: ChildProcess, url: string, what: string, logFile: string, timeoutMs: number): Promise<void> {
+export async function waitUntilAccepting (child: ChildProcess, url: string, what: string, logFile: string, timeoutMs: number): Promise<void> {
   let exited = false;
   child.once('exit', () => { exited = true; });
   const deadline = Date.now() + timeoutMs;
@@ -25,7 +25,7 @@ export async function waitUntilAccepting(child: ChildProcess, url: string, what:
 }
 
 /** The last lines of a server's log, for an error message. */
-export function logTail(file: string): string {
+export function logTail (file: string): string {
   try {
     return readFileSync(file, 'utf8').trim().split('\n').slice(-3).join(' | ');
   } catch {

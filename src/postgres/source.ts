@@ -18,7 +18,7 @@ export interface DatabaseSource {
  * `serve` owns the embedded server it starts. Tools (`db init`, the demo) reuse one that a
  * running `serve` owns, and otherwise start one for as long as they run.
  */
-export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir' | 'pgMaxConnections'>, log: (msg: string) => void, reuseRunning = false): Promise<DatabaseSource> {
+export async function openDatabase (config: Pick<Config, 'databaseUrl' | 'dataDir' | 'pgMaxConnections'>, log: (msg: string) => void, reuseRunning = false): Promise<DatabaseSource> {
   const nothing = { stop: async () => {}, kill: () => {} };
   if (config.databaseUrl) return { url: config.databaseUrl, label: redactUrl(config.databaseUrl), ...nothing };
   const running = reuseRunning ? runningEmbeddedUrl(config.dataDir) : undefined;

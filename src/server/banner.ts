@@ -3,7 +3,7 @@ import { connectionsPerProcess, type Config } from '../config.ts';
 import type { Budget } from '../db/budget.ts';
 import { burstSeconds, combinationOf, ORIGINAL, waveCount } from '../scenarios.ts';
 
-export function banner(config: Config, address: string, label: string, budget: Budget): string {
+export function banner (config: Config, address: string, label: string, budget: Budget): string {
   const per = connectionsPerProcess(config);
   const combination = combinationOf(config);
   const pool = config.pool === 'none'
@@ -25,13 +25,13 @@ export function banner(config: Config, address: string, label: string, budget: B
     `  workers  : ${workers}; ${budgetLine}`,
     `  sleep    : ${config.sleepSeconds} s by default, ?seconds= to override (0-60)`,
     ...expectations(config, budget),
-    `  routes   : /sleep/node/ /sleep/python/ /sleep/postgres/ /todos/[:id] /healthz /readyz /pool /metrics`,
+    '  routes   : /sleep/node/ /sleep/python/ /sleep/postgres/ /todos/[:id] /healthz /readyz /pool /metrics',
     `  watch    : ${address}/ (live dashboard), ${address}/docs (API docs)`,
   ].join('\n');
 }
 
 /** What `npm run client` should show against these settings (one process only: workers share the load unevenly). */
-function expectations(config: Config, budget: Budget): string[] {
+function expectations (config: Config, budget: Budget): string[] {
   if (config.workers > 1) return [];
   const { n, warningN } = ORIGINAL;
   const s = config.sleepSeconds;

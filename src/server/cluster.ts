@@ -14,7 +14,7 @@ interface Ready {
   address: string;
 }
 
-export function runPrimary(config: Config, database: Database, log: Logger, shutdown: Shutdown): void {
+export function runPrimary (config: Config, database: Database, log: Logger, shutdown: Shutdown): void {
   const fork = (): Worker => cluster.fork({ WORKER_DATABASE_URL: database.url, WORKER_DIRECT_DATABASE_URL: database.directUrl });
   serveClusterMetrics();
   const ready = new Set<number>();
@@ -48,7 +48,7 @@ export function runPrimary(config: Config, database: Database, log: Logger, shut
   });
 }
 
-export async function runWorker(config: Config, log: Logger, shutdown: Shutdown): Promise<void> {
+export async function runWorker (config: Config, log: Logger, shutdown: Shutdown): Promise<void> {
   process.on('message', (msg) => {
     if (msg === 'shutdown') shutdown.begin('the primary asked');
   });
@@ -59,7 +59,7 @@ export async function runWorker(config: Config, log: Logger, shutdown: Shutdown)
 }
 
 /** Answers a worker's request for the metrics of every worker, summed (prom-client's AggregatorRegistry). */
-function serveClusterMetrics(): void {
+function serveClusterMetrics (): void {
   const aggregator = new client.AggregatorRegistry();
   cluster.on('message', async (worker, msg: { type?: string; id?: number }) => {
     if (msg?.type !== 'anp:metrics?') return;

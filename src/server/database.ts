@@ -16,7 +16,7 @@ export interface Database extends DatabaseSource {
 }
 
 /** Stops what it started before it throws. */
-export async function prepare(config: Config, log: Logger): Promise<Database> {
+export async function prepare (config: Config, log: Logger): Promise<Database> {
   // Before anything starts: a missing PgBouncer is a one-line error, not a half-started service.
   const pgbouncerBin = config.pgbouncer && !config.pgbouncerUrl ? findPgBouncer(config.pgbouncerBin) : undefined;
   const direct = await openDatabase(config, (msg) => log.info(msg));
@@ -32,8 +32,13 @@ export async function prepare(config: Config, log: Logger): Promise<Database> {
     }
     if (!pgbouncerBin) return database;
     const bouncer = new PgBouncer({
-      serverUrl: direct.url, bin: pgbouncerBin, dataDir: config.dataDir, poolSize: config.pgbouncerPoolSize,
-      maxClients: config.pgbouncerMaxClients, waitTimeout: config.poolTimeout, log: (m) => log.info(m),
+      serverUrl: direct.url,
+      bin: pgbouncerBin,
+      dataDir: config.dataDir,
+      poolSize: config.pgbouncerPoolSize,
+      maxClients: config.pgbouncerMaxClients,
+      waitTimeout: config.poolTimeout,
+      log: (m) => log.info(m),
     });
     await bouncer.start();
     return {
@@ -54,5 +59,3 @@ export async function prepare(config: Config, log: Logger): Promise<Database> {
     throw err;
   }
 }
-
-

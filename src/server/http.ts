@@ -17,7 +17,7 @@ export interface Http {
   address: string;
 }
 
-export async function startHttp(config: Config, urls: { url: string; directUrl: string }, log: Logger, workerId = 1): Promise<Http> {
+export async function startHttp (config: Config, urls: { url: string; directUrl: string }, log: Logger, workerId = 1): Promise<Http> {
   const fastify = Fastify(serverOptions(log));
   await fastify.register(app, { config, ...urls, workerId });
   const address = await fastify.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG });
@@ -28,7 +28,7 @@ export async function startHttp(config: Config, urls: { url: string; directUrl: 
  * Stops accepting, lets in-flight requests finish within SHUTDOWN_GRACE, then closes the
  * connections still open (which aborts their database work) and the app's resources.
  */
-export async function closeHttp({ fastify }: Http, config: Config, log: Logger): Promise<void> {
+export async function closeHttp ({ fastify }: Http, config: Config, log: Logger): Promise<void> {
   const grace = setTimeout(() => {
     log.warn(`SHUTDOWN_GRACE (${config.shutdownGrace} s) is over: closing the remaining connections`);
     fastify.server.closeAllConnections();

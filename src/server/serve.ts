@@ -12,7 +12,7 @@ import { handleShutdown } from './shutdown.ts';
 /** Beyond SHUTDOWN_GRACE: time to close the pool, PgBouncer and PostgreSQL before the exit is forced. */
 const CLOSE_MS = 30_000;
 
-export async function serve(config: Config): Promise<void> {
+export async function serve (config: Config): Promise<void> {
   const tag = config.workers === 1 ? undefined : cluster.isWorker ? `worker ${cluster.worker!.id}` : 'primary';
   const log = await createLogger(config.logLevel, tag);
   // Installed first: a signal during start-up still stops whatever has started.

@@ -24,7 +24,7 @@ export interface Shutdown {
   readonly begun: Promise<void>;
 }
 
-export function handleShutdown(log: Logger, deadlineMs: number): Shutdown {
+export function handleShutdown (log: Logger, deadlineMs: number): Shutdown {
   const closers: (() => Promise<void>)[] = [];
   const kills: (() => void)[] = [];
   let begunAt: number | undefined;
@@ -51,7 +51,7 @@ export function handleShutdown(log: Logger, deadlineMs: number): Shutdown {
     begunAt = performance.now();
     log.info(`${reason}: shutting down gracefully (again, to exit at once)`);
     onBegun();
-    void grace.close();
+    grace.close();
   };
 
   const onSignal = (signal: NodeJS.Signals) => {
@@ -64,7 +64,7 @@ export function handleShutdown(log: Logger, deadlineMs: number): Shutdown {
   process.on('SIGTERM', onSignal);
 
   return {
-    add(close, kill) {
+    add (close, kill) {
       closers.push(close);
       if (kill) kills.push(kill);
     },

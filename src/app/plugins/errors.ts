@@ -5,11 +5,11 @@ import fp from 'fastify-plugin';
 import { STATUS_CODES } from 'node:http';
 import { ServiceError } from '../../db/errors.ts';
 
-export function errorBody(statusCode: number, message: string, code?: string) {
+export function errorBody (statusCode: number, message: string, code?: string) {
   return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', ...(code ? { code } : {}), message };
 }
 
-function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
+function errorHandler (err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
   if (err instanceof ServiceError) {
     // Shedding load must stay cheap: one log line per rejected request would amplify a flood.
     const level = err.code === 'CLIENT_GONE' || err.code === 'POOL_QUEUE_FULL' ? 'debug' : 'warn';
@@ -26,7 +26,7 @@ function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyRepl
 }
 
 /** Names the offending field of a validation error: "title", "seconds", "id". */
-function invalidField(err: FastifyError): { field?: string } {
+function invalidField (err: FastifyError): { field?: string } {
   const first = err.validation?.[0];
   if (!first) return {};
   const params = first.params as { missingProperty?: string; additionalProperty?: string };

@@ -10,7 +10,7 @@ export const BODY_LIMIT = 16 * 1024;
  * Bodies are validated strictly (JSON has types: "5" is not a number); query strings and path
  * parameters are text, so they are coerced ("?limit=5" is the number 5).
  */
-function validatorCompiler() {
+function validatorCompiler () {
   const common: AjvOptions = { useDefaults: true, removeAdditional: false, allErrors: false, strict: false };
   const strictAjv = new Ajv({ ...common, coerceTypes: false });
   const textAjv = new Ajv({ ...common, coerceTypes: 'array' });

@@ -55,8 +55,11 @@ export default fp(async (fastify: FastifyInstance, { config, url, directUrl, wor
       gauges,
       poolState: fastify.poolState.buffer,
       settings: {
-        ...config, databaseUrl: undefined, pgbouncerUrl: config.pgbouncerUrl && redactUrl(config.pgbouncerUrl),
-        database: redactUrl(url), worker: workerId,
+        ...config,
+        databaseUrl: undefined,
+        pgbouncerUrl: config.pgbouncerUrl && redactUrl(config.pgbouncerUrl),
+        database: redactUrl(url),
+        worker: workerId,
       },
     });
   });

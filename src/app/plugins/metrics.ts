@@ -24,10 +24,11 @@ export interface Metrics {
   text(): Promise<{ contentType: string; body: string }>;
 }
 
-export function createMetrics(stats: () => PoolStats, bouncer?: BouncerStats): Metrics {
+export function createMetrics (stats: () => PoolStats, bouncer?: BouncerStats): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   if (bouncer) bouncerMetrics(registry, bouncer);
+  const gauge = <L extends string>(config: client.GaugeConfiguration<L>) => new client.Gauge({ ...config, registers: [registry] });
 
   const duration = new client.Histogram({
     name: 'http_request_duration_seconds',
@@ -36,7 +37,7 @@ export function createMetrics(stats: () => PoolStats, bouncer?: BouncerStats): M
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [registry],
   });
-  const inFlight = new client.Gauge({ name: 'http_requests_in_flight', help: 'Requests being served', labelNames: ['route'], registers: [registry] });
+  const inFlight = gauge({ name: 'http_requests_in_flight', help: 'Requests being served', labelNames: ['route'] });
   const poolWait = new client.Histogram({
     name: 'db_pool_wait_seconds',
     help: 'Time a request waited for a pooled connection',
@@ -44,52 +45,49 @@ export function createMetrics(stats: () => PoolStats, bouncer?: BouncerStats): M
     registers: [registry],
   });
 
-  new client.Gauge({
+  // The states add up to the open connections: sum(db_pool_connections) is their total.
+  gauge({
     name: 'db_pool_connections',
-    help: 'Pool connections by state: total (open), idle, in_use, overflow_in_use',
+    help: 'Open pool connections by state: idle, or in_use (checked out, or being opened for a request); they add up to the open connections',
     labelNames: ['state'],
-    registers: [registry],
-    collect() {
+    collect () {
       const s = stats();
-      this.set({ state: 'total' }, s.total);
       this.set({ state: 'idle' }, s.idle);
-      this.set({ state: 'in_use' }, s.inUse);
-      this.set({ state: 'overflow_in_use' }, s.overflowInUse);
+      this.set({ state: 'in_use' }, s.total - s.idle);
     },
   });
-  new client.Gauge({
-    name: 'db_pool_waiting', help: 'Requests waiting for a pooled connection', registers: [registry],
-    collect() { this.set(stats().waiting); },
+  gauge({
+    name: 'db_pool_overflow_connections_in_use',
+    help: 'Checked-out connections beyond POOL_SIZE (a part of db_pool_connections{state="in_use"})',
+    collect () { this.set(stats().overflowInUse); },
   });
-  new client.Gauge({
-    name: 'db_pool_max_connections', help: 'Pool size + overflow: the most connections this process opens', registers: [registry],
-    collect() { const s = stats(); this.set(s.kind === 'queue' ? s.size + s.maxOverflow : 0); },
+  gauge({ name: 'db_pool_waiting', help: 'Requests waiting for a pooled connection', collect () { this.set(stats().waiting); } });
+  gauge({
+    name: 'db_pool_max_connections',
+    help: 'Pool size + overflow: the most connections this process opens (0: NullPool, no limit)',
+    collect () { const s = stats(); this.set(s.kind === 'queue' ? s.size + s.maxOverflow : 0); },
   });
   counterFrom(registry, 'db_pool_acquired_total', 'Connections handed out by the pool', () => stats().acquired);
   counterFrom(registry, 'db_pool_timeouts_total', 'Requests that waited longer than POOL_TIMEOUT', () => stats().timeouts);
   counterFrom(registry, 'db_pool_rejected_total', 'Requests refused because POOL_QUEUE_MAX were waiting', () => stats().rejected);
   counterFrom(registry, 'db_pool_connect_errors_total', 'Failed attempts to open a database connection', () => stats().connectErrors);
 
-  let elu = performance.eventLoopUtilization();
-  new client.Gauge({
-    name: 'nodejs_eventloop_utilization', help: 'Share of time the event loop was busy since the last scrape (0-1)', registers: [registry],
-    collect() {
-      const next = performance.eventLoopUtilization();
-      this.set(performance.eventLoopUtilization(next, elu).utilization);
-      elu = next;
-    },
-  });
+  // Counters, not a gauge reset at each scrape (two scrapers would each see half): the
+  // utilization over any window is rate(active) / (rate(active) + rate(idle)).
+  counterFrom(registry, 'nodejs_eventloop_active_seconds_total', 'Time the event loop spent running callbacks', () => performance.eventLoopUtilization().active / 1000);
+  counterFrom(registry, 'nodejs_eventloop_idle_seconds_total', 'Time the event loop spent waiting for events', () => performance.eventLoopUtilization().idle / 1000);
 
   if (cluster.isWorker) {
-    // Constructing an AggregatorRegistry is what makes a worker answer the primary's requests.
     client.AggregatorRegistry.setRegistries([registry]);
+    // Constructing an AggregatorRegistry is what makes a worker answer the primary's requests.
+    // eslint-disable-next-line no-new
     new client.AggregatorRegistry();
   }
 
   return {
     registry,
     requestStarted: (route) => inFlight.inc({ route }),
-    requestEnded(route, method, status, seconds, lease) {
+    requestEnded (route, method, status, seconds, lease) {
       inFlight.dec({ route });
       duration.observe({ route, method, status_code: String(status) }, seconds);
       if (lease) poolWait.observe(lease.waitMs / 1000);
@@ -102,52 +100,58 @@ export function createMetrics(stats: () => PoolStats, bouncer?: BouncerStats): M
  * PgBouncer's SHOW POOLS, read at scrape time. Every worker reads the same PgBouncer, so with
  * workers the primary keeps one worker's figure (aggregator 'max'), not their sum.
  */
-function bouncerMetrics(registry: client.Registry, bouncer: BouncerStats): void {
+function bouncerMetrics (registry: client.Registry, bouncer: BouncerStats): void {
   // prom-client starts every collect() of a scrape before awaiting any of them, so one
   // SHOW POOLS in flight serves the whole scrape; the next scrape reads again.
   let reading: Promise<BouncerView | undefined> | undefined;
   const read = () => (reading ??= bouncer.read().catch(() => undefined).finally(() => { reading = undefined; }));
-  const gauge = (name: string, help: string, values: (v: BouncerView) => Record<string, number>) => new client.Gauge({
-    name, help, labelNames: ['state'], registers: [registry], aggregator: 'max',
-    async collect() {
+  const gauge = (name: string, help: string, values: (v: BouncerView) => Record<string, number> | number) => new client.Gauge({
+    name,
+    help,
+    labelNames: ['state'],
+    registers: [registry],
+    aggregator: 'max',
+    async collect () {
       const v = await read();
-      if (v) for (const [state, n] of Object.entries(values(v))) this.set({ state }, n);
+      if (!v) return;
+      const value = values(v);
+      if (typeof value === 'number') this.set(value);
+      else for (const [state, n] of Object.entries(value)) this.set({ state }, n);
     },
   });
   gauge('pgbouncer_clients', 'Client connections to PgBouncer by state: active (linked or idle), waiting (for a server connection)',
     (v) => ({ active: v.clientsActive, waiting: v.clientsWaiting }));
   gauge('pgbouncer_servers', "PgBouncer's server connections to PostgreSQL by state: active, idle, other (used, tested, login)",
     (v) => ({ active: v.serversActive, idle: v.serversIdle, other: v.serversOther }));
-  new client.Gauge({
-    name: 'pgbouncer_up', help: "1 when PgBouncer's admin console answered this scrape", registers: [registry], aggregator: 'max',
-    async collect() { this.set((await read()) ? 1 : 0); },
-  });
-  new client.Gauge({
-    name: 'pgbouncer_max_wait_seconds', help: 'How long the oldest client waiting inside PgBouncer has waited', registers: [registry], aggregator: 'max',
-    async collect() {
-      const v = await read();
-      if (v) this.set(v.maxWaitMs / 1000);
-    },
-  });
+  gauge('pgbouncer_max_wait_seconds', 'How long the oldest client waiting inside PgBouncer has waited', (v) => v.maxWaitMs / 1000);
+  registry.registerMetric(new client.Gauge({
+    name: 'pgbouncer_up',
+    help: "1 when PgBouncer's admin console answered this scrape",
+    aggregator: 'max',
+    registers: [],
+    async collect () { this.set((await read()) ? 1 : 0); },
+  }));
 }
 
 /** A counter that follows a running total kept elsewhere (the pool's own counters). */
-function counterFrom(registry: client.Registry, name: string, help: string, total: () => number): void {
+function counterFrom (registry: client.Registry, name: string, help: string, total: () => number): void {
   let seen = 0;
-  new client.Counter({
-    name, help, registers: [registry],
-    collect() {
+  registry.registerMetric(new client.Counter({
+    name,
+    help,
+    registers: [],
+    collect () {
       const now = total();
       if (now > seen) this.inc(now - seen);
       seen = now;
     },
-  });
+  }));
 }
 
 // With workers, a scrape reaches one worker; that worker asks the primary, which collects
 // every worker's metrics (prom-client's AggregatorRegistry) and sums them.
 let nextId = 0;
-function clusterText(): Promise<{ contentType: string; body: string }> {
+function clusterText (): Promise<{ contentType: string; body: string }> {
   const id = ++nextId;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { process.off('message', onMessage); reject(new Error('the primary did not answer with metrics')); }, 10_000);

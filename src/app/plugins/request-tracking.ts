@@ -27,7 +27,7 @@ export default fp(async (fastify: FastifyInstance) => {
    * Not request.signal: that follows the request stream's 'close', which Node emits as soon as
    * a request body has been read, so it aborts every POST right after parsing.
    */
-  function track(req: FastifyRequest, reply: FastifyReply): void {
+  function track (req: FastifyRequest, reply: FastifyReply): void {
     const start = now();
     const ac = new AbortController();
     req.db = { signal: ac.signal };
@@ -37,7 +37,8 @@ export default fp(async (fastify: FastifyInstance) => {
     metrics.requestStarted(route);
     const res = reply.raw;
     res.once('close', () => {
-      const finished = res.writableFinished;
+      // Ended: the whole response was handed over; otherwise the client left first.
+      const finished = res.writableEnded;
       if (!finished) ac.abort();
       const end = now();
       const status = finished ? res.statusCode : 499;
@@ -46,13 +47,19 @@ export default fp(async (fastify: FastifyInstance) => {
       metrics.requestEnded(route, req.method, status, (end - start) / 1000, lease);
       if (debug) {
         req.log.debug({
-          method: req.method, url: req.url, statusCode: status, ms: round(end - start),
+          method: req.method,
+          url: req.url,
+          statusCode: status,
+          ms: round(end - start),
           ...(lease ? { poolWaitMs: round(lease.waitMs), poolHoldMs: round(lease.holdMs), overflow: lease.overflow } : {}),
         }, 'request');
       }
       if (slot === ROUTES.length - 1) return; // not a route the timeline shows
       live.record({
-        route: ROUTES[slot]!, status, start, end,
+        route: ROUTES[slot]!,
+        status,
+        start,
+        end,
         ...(lease ? { poolStart: lease.startedAt, poolAcquired: lease.startedAt + lease.waitMs, poolReleased: lease.startedAt + lease.waitMs + lease.holdMs, overflow: lease.overflow } : {}),
       });
     });

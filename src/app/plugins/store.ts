@@ -24,7 +24,7 @@ export interface StorePluginOptions {
 /** How long closing the pool may take: a connection stuck in a dead server must not hold the exit. */
 const CLOSE_MS = 5000;
 
-export function storeOptions(config: Config, url: string): StoreOptions {
+export function storeOptions (config: Config, url: string): StoreOptions {
   const bouncer = behindBouncer(config);
   return {
     connectionString: url,

@@ -7,7 +7,7 @@ import { errors, SleepQuery, TodoList } from '../schemas.ts';
 const cell = new Int32Array(new SharedArrayBuffer(4));
 
 /** APP_MODE=blocking stalls the whole event loop, like time.sleep in a gunicorn sync worker; nonblocking yields to it. */
-export function appSleep(mode: Mode): (seconds: number) => Promise<void> {
+export function appSleep (mode: Mode): (seconds: number) => Promise<void> {
   if (mode === 'nonblocking') return (seconds) => delay(seconds * 1000);
   return async (seconds) => {
     Atomics.wait(cell, 0, 0, seconds * 1000);

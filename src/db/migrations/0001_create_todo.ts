@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 
-export async function up(db: Kysely<unknown>): Promise<void> {
+export async function up (db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('todo')
     .addColumn('id', 'serial', (col) => col.primaryKey())
@@ -10,6 +10,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
 }
 
-export async function down(db: Kysely<unknown>): Promise<void> {
+export async function down (db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('todo').execute();
 }
