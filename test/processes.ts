@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { alive } from '../src/os/processes.ts';
 
 /** Every running process whose environment holds `KEY=value` (a marker its ancestor was started with). */
-export function processesMarked(key: string, value: string): { pid: number; cmd: string }[] {
+export function processesMarked (key: string, value: string): { pid: number; cmd: string }[] {
   const found: { pid: number; cmd: string }[] = [];
   for (const entry of readdirSync('/proc')) {
     const pid = Number(entry);
@@ -19,7 +19,7 @@ export function processesMarked(key: string, value: string): { pid: number; cmd:
 }
 
 /** The PIDs whose parent is `pid`. */
-export function childrenOf(pid: number): number[] {
+export function childrenOf (pid: number): number[] {
   return readdirSync('/proc').map(Number).filter((p) => {
     try {
       return p > 0 && Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]) === pid;

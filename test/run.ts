@@ -1,8 +1,12 @@
-// `npm test`: one embedded PostgreSQL for the whole run, node's test runner over every
-// test file, then PostgreSQL stopped and a check that nothing the tests started outlives them.
+// `npm test` (after the build and the type check): one embedded PostgreSQL for the whole run,
+// node's test runner over test/unit, test/http and test/process (or the files named on the
+// command line), coverage of src/ by c8 (the test processes, and the built service they start,
+// mapped back to the TypeScript), then PostgreSQL stopped and a check that nothing the tests
+// started outlives them.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,10 +18,12 @@ const runId = randomUUID();
 // Every process the tests start inherits this marker, which is how leftovers are found.
 process.env.ANP_TEST_RUN = runId;
 
+/** The fast, in-process tests first: a broken contract shows in seconds, not after the process tests. */
+const PARTS = ['unit', 'http', 'process'];
 const requested = process.argv.slice(2);
 const files = requested.length
   ? requested
-  : readdirSync(testDir).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join(testDir, f));
+  : PARTS.flatMap((part) => readdirSync(join(testDir, part)).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join(testDir, part, f)));
 
 const dataDir = mkdtempSync(join(tmpdir(), 'anp-test-run-'));
 chmodSync(dataDir, 0o755);
@@ -25,8 +31,11 @@ const embedded = new EmbeddedPostgres({ dataDir, maxConnections: 300 });
 await embedded.start();
 const adminUrl = embedded.url.replace(/\/todos$/, '/postgres');
 
+const c8 = createRequire(import.meta.url).resolve('c8/bin/c8.js');
+const coverage = requested.length ? [] : [c8, '--all', '--src', 'src', '--include', 'src/**', '--include', 'dist/**', '--reporter', 'text-summary', '--reporter', 'html', '--report-dir', 'coverage'];
 const runner = spawn(process.execPath, [
-  '--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files,
+  ...coverage, ...(coverage.length ? [process.execPath] : []),
+  '--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files,
 ], { stdio: 'inherit', env: { ...process.env, TEST_DATABASE_URL: adminUrl } });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

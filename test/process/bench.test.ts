@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runCommand, tempDir } from './helpers.ts';
+import { runScript, tempDir } from '../helper.ts';
 
 test('npm run bench -- --smoke runs a tiny suite and writes its raw figures', { timeout: 120_000 }, async () => {
   const dir = tempDir();
-  const res = await runCommand(['bench/run.ts', '--smoke'], { BENCH_RESULTS_DIR: dir });
+  const res = await runScript(['bench/run.ts', '--smoke'], { BENCH_RESULTS_DIR: dir });
   assert.equal(res.code, 0, res.stdout + res.stderr);
   assert.match(res.stdout, /machine: .* x \d+ cores, Node v\d+.*, PostgreSQL \d+/);
   assert.match(res.stdout, /Suite 4: the three scenarios, N = 4, S = 0\.1 s/);

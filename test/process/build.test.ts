@@ -1,16 +1,15 @@
 // The build is what runs: compiled JavaScript only, which needs no devDependency at run time.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { freePort } from '../src/os/net.ts';
-import { stopProcess } from '../src/os/processes.ts';
-import { freshDatabase, onCleanup, request, ROOT, tempDir } from './helpers.ts';
+import { stopProcess } from '../../src/os/processes.ts';
+import { freshDatabase, onCleanup, request, ROOT, tempDir } from '../helper.ts';
 
 /** Every .js file under `dir`. */
-function jsFiles(dir: string): string[] {
+function jsFiles (dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js')).map((f) => join(dir, f));
 }
 
@@ -26,7 +25,13 @@ describe('the build', () => {
 
   test('after npm prune --omit=dev, npm start serves, and the client and the demo still run', { timeout: 180_000 }, async () => {
     const copy = tempDir('anp-pruned-');
-    for (const f of ['package.json', 'package-lock.json', 'dist', 'public', 'node_modules']) cpSync(join(ROOT, f), join(copy, f), { recursive: true, verbatimSymlinks: true });
+    for (const f of ['package.json', 'package-lock.json', 'dist', 'public']) cpSync(join(ROOT, f), join(copy, f), { recursive: true });
+    // Hard links: a copy of node_modules in a moment, which npm prune then thins out by unlinking.
+    // npm rewrites its hidden lockfile, so that one must be a file of the copy's own.
+    execFileSync('cp', ['-al', join(ROOT, 'node_modules'), join(copy, 'node_modules')]);
+    const hidden = join(copy, 'node_modules', '.package-lock.json');
+    rmSync(hidden);
+    copyFileSync(join(ROOT, 'node_modules', '.package-lock.json'), hidden);
     execFileSync('npm', ['prune', '--omit=dev', '--no-audit', '--no-fund'], { cwd: copy, stdio: 'pipe' });
     for (const dev of ['typescript', 'tsx', 'esbuild', 'playwright-core']) assert.ok(!existsSync(join(copy, 'node_modules', dev)), `${dev} was pruned`);
 
@@ -40,17 +45,16 @@ describe('the build', () => {
     }
 
     const db = await freshDatabase();
-    const port = await freePort();
     // npm start, as the README says. DB_MODE=blocking loads the blocking bridge's worker thread;
     // the dashboard loads the monitor's.
-    const server = spawn('npm', ['start'], { cwd: copy, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DATABASE_URL: db, PORT: String(port), DB_MODE: 'blocking', LOG_LEVEL: 'warn' } });
+    const server = spawn('npm', ['start'], { cwd: copy, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DATABASE_URL: db, DB_MODE: 'blocking', LOG_LEVEL: 'warn', PORT: '0' } });
     onCleanup(async () => { await stopProcess(server, 'SIGKILL'); });
     let out = '';
     server.stdout!.on('data', (d) => { out += d; });
     server.stderr!.on('data', (d) => { out += d; });
-    for (let i = 0; i < 300 && !out.includes('Listening on'); i++) await delay(50);
-    assert.match(out, /Listening on/);
-    const url = `http://127.0.0.1:${port}`;
+    for (let i = 0; i < 300 && !/Listening on \S+\n/.test(out); i++) await delay(50);
+    const url = /Listening on (\S+)\n/.exec(out)?.[1];
+    assert.ok(url, out);
     assert.equal((await request(url, 'GET', '/todos/')).status, 200);
     assert.equal((await request(url, 'GET', '/sleep/postgres/?seconds=0')).status, 200);
     assert.equal((await request(url, 'GET', '/')).status, 200);

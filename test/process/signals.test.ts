@@ -8,10 +8,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { CLI } from '../src/harness/server-process.ts';
-import { freePort } from '../src/os/net.ts';
-import { alive, noPgBouncer, onCleanup, request, ROOT, tempDir, type Response } from './helpers.ts';
-import { childrenOf, processesMarked } from './processes.ts';
+import { CLI } from '../../src/harness/server-process.ts';
+import { alive, noPgBouncer, onCleanup, request, ROOT, tempDir, type Response } from '../helper.ts';
+import { childrenOf, processesMarked } from '../processes.ts';
 
 interface Started {
   /** The process we spawned: npm, or node itself. */
@@ -26,15 +25,14 @@ interface Started {
 }
 
 /** Starts the service in a new process group, as a shell starts a foreground job, and waits for its banner. */
-async function start(how: 'npm start' | 'node', env: Record<string, string>): Promise<Started> {
+async function start (how: 'npm start' | 'node', env: Record<string, string>): Promise<Started> {
   const marker = randomUUID();
-  const port = await freePort();
   const [cmd, args] = how === 'npm start' ? ['npm', ['start']] : [process.execPath, [CLI, 'serve']];
   const proc = spawn(cmd, args, {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LOG_LEVEL: 'info', PORT: String(port), ANP_SIGNAL_TEST: marker, ...env },
+    env: { ...process.env, LOG_LEVEL: 'info', PORT: '0', ANP_SIGNAL_TEST: marker, ...env },
   });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))));
   onCleanup(async () => {
@@ -44,16 +42,17 @@ async function start(how: 'npm start' | 'node', env: Record<string, string>): Pr
   proc.stdout!.on('data', (d) => { out += d; });
   proc.stderr!.on('data', (d) => { out += d; });
   const deadline = Date.now() + 60_000;
-  while (!/Listening on http/.test(out)) {
+  let listening: RegExpExecArray | null;
+  while (!(listening = /Listening on (http:\/\/\S+)\n/.exec(out))) {
     if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`the service did not start:\n${out}`);
     await delay(50);
   }
   const node = how === 'npm start' ? childrenOf(proc.pid!)[0]! : proc.pid!;
-  return { proc, node, url: `http://127.0.0.1:${port}`, output: () => out, leftovers: () => processesMarked('ANP_SIGNAL_TEST', marker), exited };
+  return { proc, node, url: listening[1]!, output: () => out, leftovers: () => processesMarked('ANP_SIGNAL_TEST', marker), exited };
 }
 
 /** Waits until nothing the service started is left (PostgreSQL's fast shutdown takes a moment). */
-async function nothingLeft(s: Started): Promise<void> {
+async function nothingLeft (s: Started): Promise<void> {
   for (let i = 0; i < 100 && s.leftovers().length; i++) await delay(100);
   assert.deepEqual(s.leftovers(), [], `still running after the service:\n${s.output()}`);
 }
@@ -61,15 +60,18 @@ async function nothingLeft(s: Started): Promise<void> {
 const group = (s: Started, signal: NodeJS.Signals) => process.kill(-s.proc.pid!, signal);
 
 /** N requests that stay in flight for `seconds`. */
-function inFlight(s: Started, n: number, path: string): Promise<(Response | Error)[]> {
+function inFlight (s: Started, n: number, path: string): Promise<(Response | Error)[]> {
   return Promise.all(Array.from({ length: n }, () => request(s.url, 'GET', path).catch((err: Error) => err)));
 }
 
 const statuses = (answers: (Response | Error)[]) => answers.map((a) => (a instanceof Error ? a.message : a.status));
 
 describe('signals and shutdown (the built service, as users and supervisors stop it)', () => {
+  // One data folder for the file: PostgreSQL is initialised once, then started and stopped by each test.
+  const DATA_DIR = tempDir();
+
   test('npm start, the package script: npm\'s child is node itself, neither tsx nor esbuild runs, every route answers at once', async () => {
-    const s = await start('npm start', { DATA_DIR: tempDir() });
+    const s = await start('npm start', { DATA_DIR });
     const cmdline = readFileSync(`/proc/${s.node}/cmdline`, 'utf8').split('\0');
     assert.deepEqual(cmdline.slice(1, 3), ['dist/cli.js', 'serve'], cmdline.join(' '));
     const all = s.leftovers().map((p) => p.cmd).join('\n');
@@ -83,7 +85,7 @@ describe('signals and shutdown (the built service, as users and supervisors stop
   });
 
   test('SIGTERM to the npm start PID alone (a supervisor): 5 requests in flight answered, exit 0, PostgreSQL stopped', async () => {
-    const s = await start('npm start', { DATA_DIR: tempDir() });
+    const s = await start('npm start', { DATA_DIR });
     const answers = inFlight(s, 5, '/sleep/postgres/?seconds=1.5');
     await delay(500);
     process.kill(s.proc.pid!, 'SIGTERM');
@@ -93,7 +95,7 @@ describe('signals and shutdown (the built service, as users and supervisors stop
   });
 
   test('SIGTERM to the node PID alone under npm start: the same', async () => {
-    const s = await start('npm start', { DATA_DIR: tempDir() });
+    const s = await start('npm start', { DATA_DIR });
     const answers = inFlight(s, 5, '/sleep/node/?seconds=1.5');
     await delay(500);
     process.kill(s.node, 'SIGTERM');
@@ -103,9 +105,8 @@ describe('signals and shutdown (the built service, as users and supervisors stop
   });
 
   test('Ctrl-C (SIGINT to the process group: node gets it twice, from the terminal and from npm), 5 requests in flight, 5 times: 5/5 answered every time', async () => {
-    const dir = tempDir();
     for (let round = 1; round <= 5; round++) {
-      const s = await start('npm start', { DATA_DIR: dir });
+      const s = await start('npm start', { DATA_DIR });
       const answers = inFlight(s, 5, '/sleep/postgres/?seconds=1');
       await delay(300);
       group(s, 'SIGINT');
@@ -116,7 +117,7 @@ describe('signals and shutdown (the built service, as users and supervisors stop
   });
 
   test('APP_MODE=blocking: Ctrl-C during a 3 s blocking sleep is handled when it returns; the request is answered', async () => {
-    const s = await start('npm start', { DATA_DIR: tempDir(), APP_MODE: 'blocking' });
+    const s = await start('npm start', { DATA_DIR, APP_MODE: 'blocking' });
     const answer = request(s.url, 'GET', '/sleep/node/?seconds=3');
     await delay(500);
     group(s, 'SIGINT');
@@ -126,7 +127,7 @@ describe('signals and shutdown (the built service, as users and supervisors stop
   });
 
   test('node dist/cli.js serve (the production command): SIGTERM drains and exits 0', async () => {
-    const s = await start('node', { DATA_DIR: tempDir() });
+    const s = await start('node', { DATA_DIR });
     const answers = inFlight(s, 3, '/sleep/postgres/?seconds=1');
     await delay(300);
     process.kill(s.node, 'SIGTERM');
@@ -136,8 +137,7 @@ describe('signals and shutdown (the built service, as users and supervisors stop
   });
 
   test('a second Ctrl-C, after the first: exit at once, and PostgreSQL still stops', async () => {
-    const dir = tempDir();
-    const s = await start('npm start', { DATA_DIR: dir });
+    const s = await start('npm start', { DATA_DIR });
     const long = request(s.url, 'GET', '/sleep/postgres/?seconds=30').catch((err: Error) => err);
     await delay(300);
     group(s, 'SIGINT');
@@ -148,11 +148,11 @@ describe('signals and shutdown (the built service, as users and supervisors stop
     assert.ok(performance.now() - t0 < 3000, `exited ${Math.round(performance.now() - t0)} ms after the second Ctrl-C`);
     await long;
     await nothingLeft(s);
-    assert.ok(!existsSync(join(dir, 'postgres', 'postmaster.pid')), 'PostgreSQL shut down cleanly');
+    assert.ok(!existsSync(join(DATA_DIR, 'postgres', 'postmaster.pid')), 'PostgreSQL shut down cleanly');
   });
 
   test(`WORKERS=2${noPgBouncer ? '' : ' with PGBOUNCER=on'} under npm start, Ctrl-C: both workers drain their requests, then PgBouncer and PostgreSQL stop`, async () => {
-    const s = await start('npm start', { DATA_DIR: tempDir(), WORKERS: '2', ...(noPgBouncer ? {} : { PGBOUNCER: 'on' }) });
+    const s = await start('npm start', { DATA_DIR, WORKERS: '2', ...(noPgBouncer ? {} : { PGBOUNCER: 'on' }) });
     const workers = childrenOf(s.node).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('cli.js'));
     assert.equal(workers.length, 2, 'two worker processes');
     const answers = inFlight(s, 8, '/sleep/postgres/?seconds=1.5');
@@ -164,13 +164,12 @@ describe('signals and shutdown (the built service, as users and supervisors stop
   });
 
   test(`SIGKILL of the service: PostgreSQL${noPgBouncer ? '' : ' and PgBouncer'} stop by themselves, and the next start works`, async () => {
-    const dir = tempDir();
-    const s = await start('node', { DATA_DIR: dir, ...(noPgBouncer ? {} : { PGBOUNCER: 'on' }) });
+    const s = await start('node', { DATA_DIR, ...(noPgBouncer ? {} : { PGBOUNCER: 'on' }) });
     assert.ok(s.leftovers().length >= 2);
     process.kill(s.node, 'SIGKILL');
     await s.exited;
     await nothingLeft(s);
-    const again = await start('node', { DATA_DIR: dir });
+    const again = await start('node', { DATA_DIR });
     assert.equal((await request(again.url, 'GET', '/todos/')).status, 200);
     process.kill(again.node, 'SIGTERM');
     assert.equal(await again.exited, 0);

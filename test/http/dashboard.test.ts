@@ -1,0 +1,64 @@
+// The dashboard's page and its live stream, without a browser (test/process/browser.test.ts has one).
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { describe, test } from 'node:test';
+import { build } from '../helper.ts';
+
+/** The first Server-Sent Event of a stream, with the response's headers. */
+function firstEvent (url: string, headers: Record<string, string> = {}): Promise<{ headers: http.IncomingHttpHeaders; event: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+        if (text.includes('\n\n')) {
+          req.destroy();
+          resolve({ headers: res.headers, event: text.slice(0, text.indexOf('\n\n')) });
+        }
+      });
+    });
+    req.on('error', reject);
+  });
+}
+
+describe('the dashboard', () => {
+  test('the page names the monitor\'s port, and its policy lets it connect there and nowhere else', async (t) => {
+    const { app } = await build(t);
+    const port = app.live.monitorPort();
+    const page = await app.inject({ url: '/' });
+    assert.equal(page.statusCode, 200);
+    assert.match(page.headers['content-type'] as string, /^text\/html/);
+    assert.ok(page.body.includes(`<meta name="monitor-port" content="${port}">`));
+    const csp = page.headers['content-security-policy'] as string;
+    assert.match(csp, new RegExp(`connect-src 'self' http://\\*:${port};`));
+    assert.match(csp, /script-src 'self';/);
+    // The policy is the same whatever the request says about itself.
+    const other = await app.inject({ url: '/', headers: { host: "x; script-src * 'unsafe-inline'" } });
+    assert.equal(other.headers['content-security-policy'], csp);
+  });
+
+  test('its files and Chart.js are served locally', async (t) => {
+    const { app } = await build(t);
+    for (const url of ['/dashboard/dashboard.js', '/dashboard/dashboard.css', '/assets/chart.umd.min.js']) {
+      const res = await app.inject({ url });
+      assert.equal(res.statusCode, 200, url);
+      assert.ok(res.body.length > 500, url);
+    }
+    assert.match((await app.inject({ url: '/assets/chart.umd.min.js' })).headers['cache-control'] as string, /max-age=3600/);
+  });
+
+  test('the live stream: a hello with the settings (no password), then frames; readable by pages of the allowed hosts only', async (t) => {
+    const { app, db } = await build(t);
+    const stream = `http://127.0.0.1:${app.live.monitorPort()}/events`;
+    const mine = await firstEvent(stream, { origin: 'http://localhost:8000' });
+    assert.equal(mine.headers['content-type'], 'text/event-stream');
+    assert.equal(mine.headers['access-control-allow-origin'], 'http://localhost:8000');
+    assert.match(mine.event, /^event: hello\ndata: /);
+    const hello = JSON.parse(mine.event.split('\ndata: ')[1]!) as { settings: Record<string, unknown>; recent: unknown[] };
+    assert.equal(hello.settings.poolSize, 5);
+    assert.ok(!mine.event.includes(new URL(db).password), 'the password is not in the stream');
+    const theirs = await firstEvent(stream, { origin: 'http://evil.example' });
+    assert.equal(theirs.headers['access-control-allow-origin'], undefined);
+  });
+});

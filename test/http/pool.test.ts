@@ -1,0 +1,112 @@
+// The pool's semantics on a real PostgreSQL, judged by what the service itself recorded (each
+// request's lease: when it asked, how long it waited, how long it held the connection) rather
+// than by when a client saw the answers.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { CallContext, LeaseTiming } from '../../src/db/todos.ts';
+import { build, freshDatabase, sql } from '../helper.ts';
+
+/** Calls `sleepThenList` n times at once, in order, and returns each call's lease, in call order. */
+async function leases (store: { sleepThenList(s: number, ctx: CallContext): Promise<unknown> }, n: number, seconds: number): Promise<LeaseTiming[]> {
+  const contexts: CallContext[] = Array.from({ length: n }, () => ({}));
+  await Promise.all(contexts.map((ctx) => store.sleepThenList(seconds, ctx)));
+  return contexts.map((c) => c.lease!);
+}
+
+const acquiredAt = (l: LeaseTiming) => l.startedAt + l.waitMs;
+const releasedAt = (l: LeaseTiming) => acquiredAt(l) + l.holdMs;
+
+/** The most leases held at any one moment. */
+function mostHeldAtOnce (ls: LeaseTiming[]): number {
+  const events = ls.flatMap((l) => [[acquiredAt(l), 1], [releasedAt(l), -1]] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let held = 0;
+  let most = 0;
+  for (const [, d] of events) most = Math.max(most, (held += d));
+  return most;
+}
+
+async function backends (db: string): Promise<number> {
+  const [row] = await sql<{ n: number }>(db, 'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [new URL(db).pathname.slice(1)]);
+  return row!.n;
+}
+
+describe('QueuePool', () => {
+  test('size 2 + overflow 1: 9 concurrent 1 s database sleeps: never more than 3 connections at once, granted in arrival order, in 3 waves', async (t) => {
+    const { app } = await build(t, { settings: { POOL_SIZE: '2', POOL_MAX_OVERFLOW: '1' } });
+    const ls = await leases(app.store, 9, 1);
+    assert.equal(mostHeldAtOnce(ls), 3);
+    for (let i = 1; i < 9; i++) assert.ok(acquiredAt(ls[i]!) >= acquiredAt(ls[i - 1]!), `call ${i} got its connection before call ${i - 1}`);
+    // Waves: the first 3 did not wait; the next 3 waited for a whole sleep, the last 3 for two.
+    const waited = ls.map((l) => Math.floor(l.waitMs / 900));
+    assert.deepEqual(waited, [0, 0, 0, 1, 1, 1, 2, 2, 2], `waits: ${ls.map((l) => Math.round(l.waitMs)).join(', ')} ms`);
+    assert.equal(ls.filter((l) => l.overflow).length, 3, 'one wave in three held the overflow connection');
+    const stats = app.store.stats();
+    assert.deepEqual([stats.inUse, stats.waiting, stats.timeouts], [0, 0, 0]);
+  });
+
+  test('the default pool: 5 connections stay open, the 10 overflow ones close once idle', async (t) => {
+    const { app, db } = await build(t);
+    assert.equal(await backends(db), 5, 'the core connections are opened at start');
+    await leases(app.store, 15, 0.3);
+    assert.equal(await backends(db), 15);
+    await delay(1800);
+    assert.equal(await backends(db), 5);
+    assert.equal(app.store.stats().total, 5);
+  });
+
+  test('past POOL_TIMEOUT: 503, Retry-After, and the message SQLAlchemy users know; the pool serves again after', async (t) => {
+    const { app } = await build(t, { settings: { POOL_SIZE: '1', POOL_MAX_OVERFLOW: '0', POOL_TIMEOUT: '1' } });
+    const first = app.inject({ url: '/sleep/postgres/?seconds=2' });
+    await delay(100);
+    const t0 = performance.now();
+    const second = await app.inject({ url: '/sleep/postgres/?seconds=2' });
+    const ms = performance.now() - t0;
+    assert.equal(second.statusCode, 503);
+    assert.equal(second.headers['retry-after'], '1');
+    assert.deepEqual(second.json(), { statusCode: 503, error: 'Service Unavailable', code: 'POOL_TIMEOUT', message: 'QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 1.00' });
+    assert.ok(ms >= 990 && ms < 1900, `gave up after ${Math.round(ms)} ms`);
+    assert.equal((await first).statusCode, 200);
+    assert.equal((await app.inject({ url: '/todos/' })).statusCode, 200);
+    assert.equal(app.store.stats().timeouts, 1);
+  });
+
+  test('beyond POOL_QUEUE_MAX waiting, an immediate 503 POOL_QUEUE_FULL; the waiting ones are served', async (t) => {
+    const { app } = await build(t, { settings: { POOL_SIZE: '1', POOL_MAX_OVERFLOW: '0', POOL_QUEUE_MAX: '2' } });
+    const answers = Array.from({ length: 5 }, () => app.inject({ url: '/sleep/postgres/?seconds=0.5' }));
+    await delay(50);
+    const stats = app.store.stats();
+    assert.deepEqual([stats.inUse, stats.waiting, stats.rejected], [1, 2, 2], 'refused before the first sleep ended');
+    const res = await Promise.all(answers);
+    assert.deepEqual(res.map((r) => r.statusCode).sort(), [200, 200, 200, 503, 503]);
+    const full = res.find((r) => r.statusCode === 503)!;
+    assert.equal(full.headers['retry-after'], '1');
+    assert.equal(full.json<{ code: string }>().code, 'POOL_QUEUE_FULL');
+    assert.match(full.json<{ message: string }>().message, /POOL_QUEUE_MAX 2/);
+  });
+
+  test('STATEMENT_TIMEOUT: a query past it is 504, and its connection goes back to the pool healthy', async (t) => {
+    const { app } = await build(t, { settings: { POOL_SIZE: '1', POOL_MAX_OVERFLOW: '0', STATEMENT_TIMEOUT: '0.5' } });
+    const slow = await app.inject({ url: '/sleep/postgres/?seconds=3' });
+    assert.equal(slow.statusCode, 504);
+    assert.deepEqual(slow.json(), { statusCode: 504, error: 'Gateway Timeout', code: 'STATEMENT_TIMEOUT', message: 'the database query took longer than STATEMENT_TIMEOUT and was cancelled' });
+    assert.deepEqual([app.store.stats().total, app.store.stats().inUse], [1, 0]);
+    assert.equal((await app.inject({ url: '/sleep/postgres/?seconds=0.1' })).statusCode, 200);
+    assert.equal(app.store.stats().total, 1, 'the same connection');
+  });
+});
+
+describe('NullPool (POOL=none)', () => {
+  test('a connection per request, all 20 sleeping in PostgreSQL at once, none kept after', async (t) => {
+    const db = await freshDatabase({ seeded: true });
+    const { app } = await build(t, { db, settings: { POOL: 'none' } });
+    const during = Promise.all(Array.from({ length: 20 }, () => app.inject({ url: '/sleep/postgres/?seconds=1' })));
+    await delay(500);
+    const [busy] = await sql<{ n: number }>(db, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'SELECT pg_sleep%'", [new URL(db).pathname.slice(1)]);
+    assert.equal(busy!.n, 20);
+    assert.ok((await during).every((r) => r.statusCode === 200));
+    for (let i = 0; i < 20 && (await backends(db)) > 0; i++) await delay(50);
+    assert.equal(await backends(db), 0, 'no connection is kept open');
+    assert.equal(app.store.stats().acquired, 20, 'one connection per request');
+  });
+});

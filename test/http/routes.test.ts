@@ -1,0 +1,68 @@
+// The original's routes and the operators' routes, through app.inject().
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { build, freshDatabase } from '../helper.ts';
+
+type Todos = { todos: { id: number; title: string; done: boolean; priority: number }[] };
+
+describe('the sleep routes and /todos/', () => {
+  test('every route returns the 50 seeded todos, ordered by id, with or without the trailing slash', async (t) => {
+    const { app } = await build(t, { settings: { SLEEP_SECONDS: '0' } });
+    for (const url of ['/todos/', '/todos', '/sleep/node/', '/sleep/node', '/sleep/python/', '/sleep/postgres/', '/sleep/postgres?seconds=0']) {
+      const res = await app.inject({ url });
+      assert.equal(res.statusCode, 200, url);
+      assert.match(res.headers['content-type'] as string, /^application\/json/);
+      const { todos } = res.json<Todos>();
+      assert.equal(todos.length, 50, url);
+      assert.deepEqual(todos[0], { id: 1, title: 'Todo 0', done: true, priority: 0 });
+      assert.deepEqual(todos[49], { id: 50, title: 'Todo 49', done: false, priority: 4 });
+      assert.deepEqual(todos.map((x) => x.id), Array.from({ length: 50 }, (_, i) => i + 1));
+    }
+  });
+
+  test('the wait is SLEEP_SECONDS (here 1 s, not the default 5), and ?seconds= overrides it', async (t) => {
+    const { app } = await build(t, { settings: { SLEEP_SECONDS: '1' } });
+    for (const url of ['/sleep/node/', '/sleep/postgres/']) {
+      const t0 = performance.now();
+      assert.equal((await app.inject({ url })).statusCode, 200);
+      const ms = performance.now() - t0;
+      assert.ok(ms >= 990 && ms < 4000, `${url} took ${Math.round(ms)} ms: SLEEP_SECONDS=1, not the default 5`);
+      const t1 = performance.now();
+      assert.equal((await app.inject({ url: `${url}?seconds=0` })).statusCode, 200);
+      assert.ok(performance.now() - t1 < 900, `${url}?seconds=0 took ${Math.round(performance.now() - t1)} ms`);
+    }
+  });
+
+  test('the pool waits in the database, not in the app: /sleep/postgres/ holds a connection for the whole sleep', async (t) => {
+    const { app } = await build(t, { settings: { SLEEP_SECONDS: '1' } });
+    const sleeping = app.inject({ url: '/sleep/postgres/' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(app.store.stats().inUse, 1);
+    await sleeping;
+    assert.equal(app.store.stats().inUse, 0);
+  });
+});
+
+describe('operators\' routes', () => {
+  test('/healthz, /readyz, /pool', async (t) => {
+    const { app } = await build(t);
+    assert.deepEqual((await app.inject({ url: '/healthz' })).json(), { status: 'ok' });
+    assert.deepEqual((await app.inject({ url: '/readyz' })).json(), { status: 'ready' });
+    const pool = (await app.inject({ url: '/pool' })).json();
+    assert.deepEqual(pool, { kind: 'queue', size: 5, maxOverflow: 10, total: 5, idle: 5, inUse: 0, overflowInUse: 0, waiting: 0, acquired: pool.acquired, timeouts: 0, rejected: 0, connectErrors: 0 });
+    assert.ok(pool.acquired >= 6, 'the 5 warmed connections and the readiness probe');
+  });
+
+  test('/readyz is 503 within a second when no connection is free', async (t) => {
+    const db = await freshDatabase({ seeded: true });
+    const { app } = await build(t, { db, settings: { POOL_SIZE: '1', POOL_MAX_OVERFLOW: '0' } });
+    const busy = app.inject({ url: '/sleep/postgres/?seconds=2' });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const t0 = performance.now();
+    const ready = await app.inject({ url: '/readyz' });
+    assert.equal(ready.statusCode, 503);
+    assert.deepEqual(ready.json(), { status: 'not ready', reason: 'no database connection within 1000 ms' });
+    assert.ok(performance.now() - t0 < 1900);
+    await busy;
+  });
+});

@@ -1,0 +1,81 @@
+// The command line as a user meets it: one-line errors with exit 2, help, version, db init,
+// and the max_connections refusal. (Each setting's parsing is unit-tested in test/unit/config.test.ts.)
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { SETTINGS } from '../../src/config.ts';
+import { freshDatabase, runCli, sql, tempDir, withService } from '../helper.ts';
+
+const NO_DB = { DATABASE_URL: 'postgresql://127.0.0.1:1/x' };
+
+/** Runs the CLI and checks: exit 2, nothing on stdout, exactly `line` on stderr. */
+async function refused (args: string[], env: Record<string, string>, line: string | RegExp, cwd?: string) {
+  const res = await runCli(args, env, cwd);
+  assert.equal(res.code, 2, res.stderr);
+  assert.equal(res.stdout, '');
+  const lines = res.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line, got: ${res.stderr}`);
+  if (typeof line === 'string') assert.equal(lines[0], line);
+  else assert.match(lines[0]!, line);
+}
+
+describe('the command line', () => {
+  test('a bad setting, from the environment or a flag: one line, exit 2, before anything starts', async () => {
+    await refused(['serve'], { ...NO_DB, POOL_SIZE: 'abc' }, 'Invalid POOL_SIZE="abc": expected an integer from 1 to 1000');
+    await refused(['serve', '--db-mode', 'async'], NO_DB, 'Invalid --db-mode="async": expected blocking or nonblocking');
+    await refused(['--pool-size', '0'], NO_DB, 'Invalid --pool-size="0": expected an integer from 1 to 1000');
+  });
+
+  test('a bad value in .env is reported the same way, and the environment wins over .env', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, '.env'), 'POOL_MAX_OVERFLOW=lots\nWORKERS=3\n');
+    await refused(['serve'], NO_DB, 'Invalid POOL_MAX_OVERFLOW="lots": expected an integer from 0 to 1000', dir);
+    await refused(['serve'], { ...NO_DB, POOL_MAX_OVERFLOW: '1', WORKERS: 'x' }, 'Invalid WORKERS="x": expected an integer from 1 to 64', dir);
+  });
+
+  test('an unknown option or command: one line, with a suggestion when one is close, exit 2', async () => {
+    await refused(['client', '--rout', '/x'], {}, "Unknown option '--rout' (did you mean --route?). Run with --help for the accepted options.");
+    await refused(['serv'], {}, "Unknown command 'serv' (did you mean serve?). Run with --help for the accepted options.");
+    await refused(['frobnicate'], {}, "Unknown command 'frobnicate'. Run with --help for the accepted options.");
+    await refused(['serve', '--nope'], {}, /^Unknown option '--nope'/);
+  });
+
+  test('--help lists every setting with its variable; every command and db have help; --version', async () => {
+    const serve = await runCli(['serve', '--help']);
+    assert.equal(serve.code, 0);
+    for (const s of Object.values(SETTINGS)) assert.match(serve.stdout, new RegExp(`--${s.flag}\\b[^\\n]*\\n?\\s*${s.env}:`), s.env);
+    for (const args of [['--help'], ['client', '--help'], ['demo', '--help'], ['db', '--help'], ['db', 'init', '--help'], ['db', 'url', '--help']]) {
+      const res = await runCli(args);
+      assert.equal(res.code, 0, args.join(' '));
+      assert.match(res.stdout, /^Usage: async-node-postgres/, args.join(' '));
+    }
+    const { version } = (await import('../../package.json', { with: { type: 'json' } })).default;
+    assert.equal((await runCli(['--version'])).stdout.trim(), version);
+  });
+
+  test('db init migrates and seeds once: twice leaves 50 rows; --reset recreates; serve seeds only an empty table', async () => {
+    const db = await freshDatabase();
+    const first = await runCli(['db', 'init'], { DATABASE_URL: db });
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /^migration: up 0001_create_todo\nseeded 50 todos; 50 todos in postgresql:\/\/postgres:\*\*\*@/);
+    const second = await runCli(['db', 'init'], { DATABASE_URL: db });
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /^50 todos in /);
+    await sql(db, "INSERT INTO todo (title, done, priority) VALUES ('extra', false, 0)");
+    const reset = await runCli(['db', 'init', '--reset'], { DATABASE_URL: db });
+    assert.match(reset.stdout, /migration: down 0001_create_todo/);
+    assert.deepEqual((await sql(db, 'SELECT id, title FROM todo ORDER BY id LIMIT 1')), [{ id: 1, title: 'Todo 0' }]);
+    await sql(db, 'DELETE FROM todo WHERE id > 10');
+    await withService({ DATABASE_URL: db }, async () => {});
+    assert.deepEqual(await sql(db, 'SELECT count(*)::int AS n FROM todo'), [{ n: 10 }]);
+  });
+
+  test('the service refuses to start when its pools exceed what PostgreSQL allows: one line with the arithmetic, exit 2', async () => {
+    const db = await freshDatabase();
+    const [s] = await sql<{ max: string; su: string }>(db, "SELECT current_setting('max_connections') AS max, current_setting('superuser_reserved_connections') AS su");
+    const available = Number(s!.max) - Number(s!.su);
+    await refused(['serve', '--workers', '2', '--pool-size', String(available), '--pool-max-overflow', '1'], { DATABASE_URL: db },
+      new RegExp(`^Refusing to start: WORKERS x \\(POOL_SIZE \\+ POOL_MAX_OVERFLOW\\) = 2 x \\(${available} \\+ 1\\) = ${2 * (available + 1)} connections; PostgreSQL allows max_connections ${s!.max} - superuser_reserved_connections ${s!.su} = ${available}, and`));
+  });
+});

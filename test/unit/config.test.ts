@@ -1,0 +1,79 @@
+// The settings: parsed and validated once, with one message naming the setting, the value and
+// what is accepted. Precedence: flag > environment > .env > default.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { allowedHosts, ConfigError, environment, loadConfig, SETTINGS } from '../../src/config.ts';
+
+const fails = (env: Record<string, string>, message: string, flags = {}) =>
+  assert.throws(() => loadConfig(flags, env), (e: Error) => e instanceof ConfigError && e.message === message);
+
+describe('settings', () => {
+  test('defaults: the original\'s pool (5 + 10, 30 s), 5 s sleeps, non-blocking, 127.0.0.1:8000', () => {
+    const c = loadConfig({}, {});
+    assert.deepEqual(
+      [c.host, c.port, c.poolSize, c.poolMaxOverflow, c.poolTimeout, c.sleepSeconds, c.appMode, c.dbMode, c.pool, c.workers, c.pgbouncer, c.logSql],
+      ['127.0.0.1', 8000, 5, 10, 30, 5, 'nonblocking', 'nonblocking', 'queue', 1, false, false]);
+    assert.equal(c.databaseUrl, undefined);
+  });
+
+  test('each kind of bad value gets one line: the setting, the value, what is accepted', () => {
+    fails({ POOL_SIZE: 'abc' }, 'Invalid POOL_SIZE="abc": expected an integer from 1 to 1000');
+    fails({ POOL_SIZE: '0' }, 'Invalid POOL_SIZE="0": expected an integer from 1 to 1000');
+    fails({ WORKERS: '2.5' }, 'Invalid WORKERS="2.5": expected an integer from 1 to 64');
+    fails({ PORT: '70000' }, 'Invalid PORT="70000": expected an integer from 0 to 65535');
+    fails({ APP_MODE: 'sometimes' }, 'Invalid APP_MODE="sometimes": expected blocking or nonblocking');
+    fails({ POOL: 'static' }, 'Invalid POOL="static": expected queue or none');
+    fails({ SLEEP_SECONDS: '-1' }, 'Invalid SLEEP_SECONDS="-1": expected a number from 0 to 60');
+    fails({ POOL_TIMEOUT: '0' }, 'Invalid POOL_TIMEOUT="0": expected a number of seconds from 0.001 to 3600');
+    fails({ LOG_SQL: 'maybe' }, 'Invalid LOG_SQL="maybe": expected on or off');
+    fails({ LOG_LEVEL: 'loud' }, 'Invalid LOG_LEVEL="loud": expected fatal, error, warn, info, debug, trace, silent');
+    fails({ DATABASE_URL: 'mysql://localhost/x' }, 'Invalid DATABASE_URL="mysql://localhost/x": expected a postgres:// or postgresql:// URL');
+  });
+
+  test('a flag wins over the environment, and its error names the flag', () => {
+    assert.equal(loadConfig({ poolSize: '7' }, { POOL_SIZE: '3' }).poolSize, 7);
+    fails({}, 'Invalid --db-mode="async": expected blocking or nonblocking', { dbMode: 'async' });
+  });
+
+  test('switches: a bare flag is on; on/off, true/false, yes/no, 1/0 are accepted', () => {
+    assert.equal(loadConfig({ pgbouncer: true }, {}).pgbouncer, true);
+    assert.equal(loadConfig({ pgbouncer: 'off' }, { PGBOUNCER: 'on' }).pgbouncer, false);
+    for (const [raw, value] of [['on', true], ['true', true], ['yes', true], ['1', true], ['off', false], ['false', false], ['no', false], ['0', false]] as const) {
+      assert.equal(loadConfig({}, { LOG_SQL: raw }).logSql, value, raw);
+    }
+  });
+
+  test('an empty variable is the default; an empty flag is an error', () => {
+    assert.equal(loadConfig({}, { POOL_SIZE: '' }).poolSize, 5);
+    fails({}, 'Invalid --pool-size="": expected an integer from 1 to 1000', { poolSize: '' });
+  });
+
+  test('.env is read, and the real environment wins over it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'anp-env-'));
+    try {
+      writeFileSync(join(dir, '.env'), 'POOL_MAX_OVERFLOW=3\nWORKERS=2\n');
+      const env = environment(dir, { WORKERS: '4' });
+      assert.deepEqual([env.POOL_MAX_OVERFLOW, env.WORKERS], ['3', '4']);
+      const c = loadConfig({}, env);
+      assert.deepEqual([c.poolMaxOverflow, c.workers], [3, 4]);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  test('every setting has a distinct variable and flag, and its default passes its own parser', () => {
+    const all = Object.values(SETTINGS);
+    assert.equal(new Set(all.map((s) => s.env)).size, all.length);
+    assert.equal(new Set(all.map((s) => s.flag)).size, all.length);
+    for (const s of all) if (s.default !== undefined) assert.deepEqual((s.parse as (raw: string) => unknown)(String(s.default)), s.default, s.env);
+  });
+
+  test('the host names the dashboard may be opened by: the bound address, and the loopback names', () => {
+    assert.deepEqual(allowedHosts({ host: '127.0.0.1' }), ['127.0.0.1', 'localhost', '[::1]']);
+    assert.deepEqual(allowedHosts({ host: '0.0.0.0' }), ['127.0.0.1', 'localhost', '[::1]']);
+    assert.deepEqual(allowedHosts({ host: '10.0.0.5' }), ['10.0.0.5', '127.0.0.1', 'localhost', '[::1]']);
+  });
+});

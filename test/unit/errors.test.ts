@@ -1,0 +1,60 @@
+// Database errors to HTTP answers, without a database.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  BouncerWaitTimeoutError, ClientGoneError, DatabaseUnavailableError, isConnectionError, PoolQueueFullError, PoolTimeoutError,
+  QueryTimeoutError, reviveError, serializeError, ServiceError, translate,
+} from '../../src/db/errors.ts';
+
+const pgError = (code: string, message = 'x') => Object.assign(new Error(message), { code });
+
+describe('error translation', () => {
+  test('the pool timeout reads as SQLAlchemy\'s, 503 with Retry-After', () => {
+    const e = new PoolTimeoutError(5, 10, 30);
+    assert.equal(e.message, 'QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00');
+    assert.deepEqual([e.code, e.statusCode, e.retryAfter], ['POOL_TIMEOUT', 503, 1]);
+    assert.deepEqual([new PoolQueueFullError(2).code, new PoolQueueFullError(2).statusCode], ['POOL_QUEUE_FULL', 503]);
+  });
+
+  test('57014 (query_canceled) is the client leaving when its signal aborted, STATEMENT_TIMEOUT otherwise', () => {
+    const aborted = AbortSignal.abort();
+    assert.ok(translate(pgError('57014'), false, aborted) instanceof ClientGoneError);
+    const timeout = translate(pgError('57014'), false, new AbortController().signal);
+    assert.ok(timeout instanceof QueryTimeoutError);
+    assert.equal((timeout as ServiceError).statusCode, 504);
+  });
+
+  test("PgBouncer's query_wait_timeout is a pool timeout one level down", () => {
+    const e = translate(new Error('query_wait_timeout'), false);
+    assert.ok(e instanceof BouncerWaitTimeoutError);
+    assert.equal((e as ServiceError).code, 'POOL_TIMEOUT');
+  });
+
+  test('a broken connection is 503 DB_UNAVAILABLE; a ServiceError passes through; anything else is left to be a 500', () => {
+    assert.ok(translate(pgError('ECONNRESET'), true) instanceof DatabaseUnavailableError);
+    const own = new ClientGoneError();
+    assert.equal(translate(own, false), own);
+    const bug = new TypeError('boom');
+    assert.equal(translate(bug, false), bug);
+  });
+
+  test('which errors mean the connection must not go back to the pool', () => {
+    for (const code of ['08006', '08003', '57P01', '57P02', '57P03', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']) {
+      assert.ok(isConnectionError(pgError(code)), code);
+    }
+    assert.ok(isConnectionError(new Error('Connection terminated unexpectedly')));
+    assert.ok(isConnectionError(new Error('Client has encountered a connection error and is not queryable')));
+    for (const code of ['57014', '23505', '22P02', '42P01']) assert.ok(!isConnectionError(pgError(code)), code);
+    assert.ok(!isConnectionError(new PoolTimeoutError(1, 0, 1)));
+  });
+
+  test('a ServiceError crosses a thread boundary as plain data and comes back the same', () => {
+    const e = new PoolTimeoutError(1, 2, 3);
+    const back = reviveError(structuredClone(serializeError(e)));
+    assert.ok(back instanceof ServiceError);
+    assert.deepEqual([back.message, (back as ServiceError).code, (back as ServiceError).statusCode, (back as ServiceError).retryAfter], [e.message, 'POOL_TIMEOUT', 503, 1]);
+    const plain = reviveError(serializeError(new Error('boom')));
+    assert.ok(!(plain instanceof ServiceError));
+    assert.equal(plain.message, 'boom');
+  });
+});
