@@ -9,9 +9,11 @@ export type PoolKind = 'queue' | 'none';
 export interface Config {
   host: string;
   port: number;
+  allowedHosts: string[] | undefined;
   databaseUrl: string | undefined;
   dataDir: string;
   pgMaxConnections: number;
+  connectTimeout: number;
   sleepSeconds: number;
   appMode: Mode;
   dbMode: Mode;
@@ -27,6 +29,9 @@ export interface Config {
   pgbouncerMaxClients: number;
   pgbouncerUrl: string | undefined;
   pgbouncerBin: string | undefined;
+  requestTimeout: number;
+  headersTimeout: number;
+  keepAliveTimeout: number;
   shutdownGrace: number;
   monitorPort: number;
   logLevel: string;
@@ -37,55 +42,77 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** A parser's "no", with the reason when it knows better than the setting's `accepts`. */
+class Invalid {
+  constructor (readonly reason?: string) {}
+}
+
+type Parse<T> = (raw: string) => T | Invalid;
+
 interface Setting<T> {
   env: string;
   flag: string;
   default: T;
   accepts: string;
   help: string;
-  parse: (raw: string) => T | undefined;
+  parse: Parse<T>;
+  /** A value that may hold a password: shown with it masked, in errors too. */
+  secret?: boolean;
 }
 
 const MODES = ['blocking', 'nonblocking'] as const;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-function int (min: number, max: number) {
-  return (raw: string) => {
-    if (!/^-?\d+$/.test(raw.trim())) return undefined;
-    const n = Number(raw);
-    return n >= min && n <= max ? n : undefined;
-  };
+// Plain decimal only: Number() would also read "0x10", " 5", "+5" and "5e0".
+function int (min: number, max: number): Parse<number> {
+  return (raw) => (/^-?\d+$/.test(raw) && Number(raw) >= min && Number(raw) <= max ? Number(raw) : new Invalid());
 }
 
-function num (min: number, max: number) {
-  return (raw: string) => {
-    if (raw.trim() === '' || !Number.isFinite(Number(raw))) return undefined;
-    const n = Number(raw);
-    return n >= min && n <= max ? n : undefined;
-  };
+function num (min: number, max: number): Parse<number> {
+  return (raw) => (/^-?\d+(\.\d+)?$/.test(raw) && Number(raw) >= min && Number(raw) <= max ? Number(raw) : new Invalid());
 }
 
-function oneOf<T extends string> (values: readonly T[]) {
-  return (raw: string) => (values as readonly string[]).includes(raw) ? (raw as T) : undefined;
+function oneOf<T extends string> (values: readonly T[]): Parse<T> {
+  return (raw) => (values as readonly string[]).includes(raw) ? (raw as T) : new Invalid();
 }
 
-const bool = (raw: string) => {
+const bool: Parse<boolean> = (raw) => {
   const v = raw.toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(v)) return true;
   if (['0', 'false', 'no', 'off'].includes(v)) return false;
-  return undefined;
+  return new Invalid();
 };
 
-const postgresUrl = (raw: string) => {
+const EXAMPLE_URL = 'postgresql://user:password@host:5432/database';
+
+/** A PostgreSQL connection URL, with the reason when it is not one. */
+const postgresUrl: Parse<string> = (raw) => {
+  if (/^\s*\w+\s*=/.test(raw)) return new Invalid(`the key=value form is not accepted; write it as a URL: ${EXAMPLE_URL}`);
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(raw)?.[1];
+  if (!scheme) return new Invalid(`expected a URL such as ${EXAMPLE_URL}`);
+  if (!/^postgres(ql)?$/i.test(scheme)) return new Invalid(`expected a postgres:// or postgresql:// URL, not ${scheme}:`);
+  const port = /^[^:]+:\/\/(?:[^@/]*@)?(?:\[[^\]]*\]|[^:/?#]*):([^/?#]*)/.exec(raw)?.[1];
+  if (port !== undefined && port !== '' && !/^\d+$/.test(port)) return new Invalid(`the port ${JSON.stringify(port)} is not a number`);
+  if (port && Number(port) > 65535) return new Invalid(`the port ${port} is above 65535`);
+  let url: URL;
   try {
-    const u = new URL(raw);
-    return u.protocol === 'postgres:' || u.protocol === 'postgresql:' ? raw : undefined;
+    url = new URL(raw);
   } catch {
-    return undefined;
+    return new Invalid(`it is not a valid URL; expected one such as ${EXAMPLE_URL}`);
   }
+  if (!url.hostname) return new Invalid(`it names no host; expected a URL such as ${EXAMPLE_URL}`);
+  return raw;
 };
 
-const nonEmpty = (raw: string) => (raw.trim() === '' ? undefined : raw);
+const nonEmpty: Parse<string> = (raw) => (raw.trim() === '' ? new Invalid() : raw);
+
+/** Host names (and IP addresses, [IPv6] in brackets) separated by commas; * for any. */
+const hostList: Parse<string[]> = (raw) => {
+  const hosts = raw.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  const bad = hosts.find((h) => h !== '*' && !/^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)$/.test(h));
+  if (bad !== undefined || hosts.length === 0) return new Invalid(bad === undefined ? undefined : `${JSON.stringify(bad)} is not a host name`);
+  return hosts;
+};
 
 function setting<T> (s: Setting<T>): Setting<T> {
   return s;
@@ -94,9 +121,11 @@ function setting<T> (s: Setting<T>): Setting<T> {
 export const SETTINGS = {
   host: setting({ env: 'HOST', flag: 'host', default: '127.0.0.1', accepts: 'an interface address', help: 'Address to listen on', parse: nonEmpty }),
   port: setting({ env: 'PORT', flag: 'port', default: 8000, accepts: 'an integer from 0 to 65535', help: 'TCP port to listen on (0 = any free port)', parse: int(0, 65535) }),
-  databaseUrl: setting<string | undefined>({ env: 'DATABASE_URL', flag: 'database-url', default: undefined, accepts: 'a postgres:// or postgresql:// URL', help: 'Use this PostgreSQL server instead of the embedded one', parse: postgresUrl }),
+  allowedHosts: setting<string[] | undefined>({ env: 'ALLOWED_HOSTS', flag: 'allowed-hosts', default: undefined, accepts: 'host names separated by commas, or *', help: 'Host names the service answers to (the Host header); others get 421 (default: 127.0.0.1, localhost, [::1] and HOST; * for any)', parse: hostList }),
+  databaseUrl: setting<string | undefined>({ env: 'DATABASE_URL', flag: 'database-url', default: undefined, accepts: 'a postgres:// or postgresql:// URL', help: 'Use this PostgreSQL server instead of the embedded one', parse: postgresUrl, secret: true }),
   dataDir: setting({ env: 'DATA_DIR', flag: 'data-dir', default: '.data', accepts: 'a directory path', help: 'Where the embedded PostgreSQL keeps its files (in DATA_DIR/postgres)', parse: nonEmpty }),
   pgMaxConnections: setting({ env: 'PG_MAX_CONNECTIONS', flag: 'pg-max-connections', default: 100, accepts: 'an integer from 5 to 10000', help: "Embedded PostgreSQL's max_connections", parse: int(5, 10000) }),
+  connectTimeout: setting({ env: 'CONNECT_TIMEOUT', flag: 'connect-timeout', default: 10, accepts: 'a number of seconds from 0.1 to 600', help: 'How long a connection to PostgreSQL may take at start-up (the pool\'s own connects are bounded by POOL_TIMEOUT)', parse: num(0.1, 600) }),
   sleepSeconds: setting({ env: 'SLEEP_SECONDS', flag: 'sleep-seconds', default: 5, accepts: 'a number from 0 to 60', help: 'Default wait of the /sleep/ routes, in seconds', parse: num(0, 60) }),
   appMode: setting<Mode>({ env: 'APP_MODE', flag: 'app-mode', default: 'nonblocking', accepts: MODES.join(' or '), help: 'How /sleep/node/ waits: blocking stalls the event loop, nonblocking uses a timer', parse: oneOf(MODES) }),
   dbMode: setting<Mode>({ env: 'DB_MODE', flag: 'db-mode', default: 'nonblocking', accepts: MODES.join(' or '), help: 'How database calls wait: blocking stalls the event loop for the round trip, nonblocking uses the async pool', parse: oneOf(MODES) }),
@@ -110,8 +139,11 @@ export const SETTINGS = {
   pgbouncer: setting({ env: 'PGBOUNCER', flag: 'pgbouncer', default: false, accepts: 'on or off', help: 'Start a PgBouncer (transaction mode) in front of PostgreSQL and pool through it', parse: bool }),
   pgbouncerPoolSize: setting({ env: 'PGBOUNCER_POOL_SIZE', flag: 'pgbouncer-pool-size', default: 20, accepts: 'an integer from 1 to 10000', help: "PgBouncer's server connections (default_pool_size)", parse: int(1, 10000) }),
   pgbouncerMaxClients: setting({ env: 'PGBOUNCER_MAX_CLIENTS', flag: 'pgbouncer-max-clients', default: 2000, accepts: 'an integer from 1 to 100000', help: "PgBouncer's max_client_conn", parse: int(1, 100000) }),
-  pgbouncerUrl: setting<string | undefined>({ env: 'PGBOUNCER_URL', flag: 'pgbouncer-url', default: undefined, accepts: 'a postgres:// or postgresql:// URL', help: 'Pool through this existing PgBouncer (transaction mode) instead', parse: postgresUrl }),
+  pgbouncerUrl: setting<string | undefined>({ env: 'PGBOUNCER_URL', flag: 'pgbouncer-url', default: undefined, accepts: 'a postgres:// or postgresql:// URL', help: 'Pool through this existing PgBouncer (transaction mode) instead', parse: postgresUrl, secret: true }),
   pgbouncerBin: setting<string | undefined>({ env: 'PGBOUNCER_BIN', flag: 'pgbouncer-bin', default: undefined, accepts: 'a path to the pgbouncer program', help: 'The pgbouncer program for PGBOUNCER=on (default: pgbouncer on PATH, then /usr/sbin/pgbouncer)', parse: nonEmpty }),
+  requestTimeout: setting({ env: 'REQUEST_TIMEOUT', flag: 'request-timeout', default: 30, accepts: 'a number of seconds from 1 to 3600', help: 'How long a client may take to send a whole request (headers and body); a slower one is cut (off in the blocking modes, where the server is what is slow)', parse: num(1, 3600) }),
+  headersTimeout: setting({ env: 'HEADERS_TIMEOUT', flag: 'headers-timeout', default: 10, accepts: 'a number of seconds from 1 to 3600', help: 'How long a client may take to send the request headers (at most REQUEST_TIMEOUT; off in the blocking modes)', parse: num(1, 3600) }),
+  keepAliveTimeout: setting({ env: 'KEEP_ALIVE_TIMEOUT', flag: 'keep-alive-timeout', default: 5, accepts: 'a number of seconds from 0 to 600', help: 'How long an idle keep-alive connection stays open', parse: num(0, 600) }),
   shutdownGrace: setting({ env: 'SHUTDOWN_GRACE', flag: 'shutdown-grace', default: 30, accepts: 'a number of seconds from 0 to 3600', help: 'How long in-flight requests may run after SIGTERM/SIGINT', parse: num(0, 3600) }),
   monitorPort: setting({ env: 'MONITOR_PORT', flag: 'monitor-port', default: 0, accepts: 'an integer from 0 to 65535', help: "Port of the dashboard's live stream (0 = any free port; with workers, one port each from here)", parse: int(0, 65535) }),
   logLevel: setting({ env: 'LOG_LEVEL', flag: 'log-level', default: 'info', accepts: LOG_LEVELS.join(', '), help: 'Log level (debug logs every request)', parse: oneOf(LOG_LEVELS) }),
@@ -124,6 +156,13 @@ export const SETTING_KEYS = Object.keys(SETTINGS) as Key[];
 /** On/off settings: a bare flag (--pgbouncer) means on. */
 export const isSwitch = (key: Key) => typeof SETTINGS[key].default === 'boolean';
 
+/** Masks the password in anything that may hold one: a URL's user:password@, or a password=... pair. */
+export function maskSecrets (text: string): string {
+  return text
+    .replace(/(\/\/[^:/@\s]*:)[^@/\s]*@/g, '$1***@')
+    .replace(/(password\s*=\s*)('[^']*'|"[^"]*"|[^\s&]*)/gi, '$1***');
+}
+
 /** Reads `.env` (if present) without letting it override the real environment. */
 export function environment (cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): Record<string, string | undefined> {
   const file = `${cwd}/.env`;
@@ -133,7 +172,8 @@ export function environment (cwd = process.cwd(), env: NodeJS.ProcessEnv = proce
 
 /**
  * Builds the typed config from flags (already parsed, keyed like Config) and the environment.
- * Throws ConfigError with one line naming the setting, the value and what is accepted.
+ * Throws ConfigError with one line naming the setting, the value (its password masked) and what
+ * is wrong with it.
  */
 export function loadConfig (flags: Partial<Record<Key, string | boolean>> = {}, env = environment()): Config {
   const config = {} as Record<Key, unknown>;
@@ -147,13 +187,18 @@ export function loadConfig (flags: Partial<Record<Key, string | boolean>> = {}, 
       continue;
     }
     const value = s.parse(raw);
-    if (value === undefined) {
+    if (value instanceof Invalid) {
       const name = typeof fromFlag === 'string' ? `--${s.flag}` : s.env;
-      throw new ConfigError(`Invalid ${name}=${JSON.stringify(raw)}: expected ${s.accepts}`);
+      const shown = s.secret ? maskSecrets(raw) : raw;
+      throw new ConfigError(`Invalid ${name}=${JSON.stringify(shown)}: ${value.reason ?? `expected ${s.accepts}`}`);
     }
     config[key] = value;
   }
-  return config as unknown as Config;
+  const parsed = config as unknown as Config;
+  if (parsed.headersTimeout > parsed.requestTimeout) {
+    throw new ConfigError(`Invalid HEADERS_TIMEOUT=${parsed.headersTimeout}: it must not exceed REQUEST_TIMEOUT (${parsed.requestTimeout} s), which covers the headers too`);
+  }
+  return parsed;
 }
 
 /** One line of --help for a setting: its variable, what it does, its default. */
@@ -163,15 +208,21 @@ export function settingHelp (key: Key): string {
   return `${s.env}: ${s.help}${def}`;
 }
 
+/** True when the event loop is stalled on purpose (APP_MODE or DB_MODE blocking). */
+export const blocking = (config: Pick<Config, 'appMode' | 'dbMode'>) => config.appMode === 'blocking' || config.dbMode === 'blocking';
+
 /** True when the pools reach PostgreSQL through a PgBouncer (ours or PGBOUNCER_URL). */
 export const behindBouncer = (config: Pick<Config, 'pgbouncer' | 'pgbouncerUrl'>) => config.pgbouncer || Boolean(config.pgbouncerUrl);
 
 /**
- * The host names the service is reached by: its pages (the dashboard) may read the live stream
- * from these. The wildcard addresses are not names a browser uses.
+ * The host names the service answers to (the Host header) and whose pages may read the live
+ * stream: ALLOWED_HOSTS, or the bound address and the loopback names. The wildcard addresses
+ * are not names anyone reaches a service by. ['*']: any.
  */
-export function allowedHosts (config: Pick<Config, 'host'>): string[] {
-  const bound = ['0.0.0.0', '::', '[::]'].includes(config.host) ? [] : [config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host];
+export function allowedHosts (config: Pick<Config, 'host' | 'allowedHosts'>): string[] {
+  if (config.allowedHosts) return config.allowedHosts;
+  const host = config.host.toLowerCase();
+  const bound = ['0.0.0.0', '::', '[::]'].includes(host) ? [] : [host.includes(':') && !host.startsWith('[') ? `[${host}]` : host];
   return [...new Set([...bound, '127.0.0.1', 'localhost', '[::1]'])];
 }
 

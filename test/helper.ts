@@ -173,7 +173,7 @@ export async function build (t: TestContext, options: BuildOptions = {}): Promis
   const db = options.db ?? await freshDatabase({ seeded: true });
   const url = options.url ?? db;
   const config = loadConfig({}, { DATABASE_URL: db, LOG_LEVEL: 'silent', ...options.settings });
-  const instance = Fastify(serverOptions(pino({ level: config.logLevel })));
+  const instance = Fastify(serverOptions(pino({ level: config.logLevel }), config));
   await instance.register(app, { config, url, directUrl: db });
   t.after(() => instance.close());
   await instance.ready();

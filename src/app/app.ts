@@ -1,9 +1,10 @@
 // The HTTP service as one Fastify plugin: the plugins that shape every request first, then the
 // resources (the store, metrics, the live view), then the routes. It does not listen: the server
 // (src/server/) and the tests (test/helper.ts) register it on an instance of their own.
-import { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify';
+import type { Server } from 'node:http';
 import fp from 'fastify-plugin';
-import type { Config } from '../config.ts';
+import { blocking, type Config } from '../config.ts';
 import docs from './plugins/docs.ts';
 import errors from './plugins/errors.ts';
 import input, { BODY_LIMIT } from './plugins/input.ts';
@@ -34,10 +35,21 @@ export interface AppOptions {
   workerId?: number;
 }
 
-/** Fastify's own options that the app relies on. */
-export function serverOptions (logger: FastifyBaseLogger): FastifyServerOptions & { loggerInstance: FastifyBaseLogger } {
+/** Fastify's own options that the app relies on, the client timeouts among them. */
+export function serverOptions (logger: FastifyBaseLogger, config: Pick<Config, 'requestTimeout' | 'headersTimeout' | 'keepAliveTimeout' | 'appMode' | 'dbMode'>): FastifyHttpOptions<Server> & { loggerInstance: FastifyBaseLogger } {
+  // A client that sends its request too slowly (one byte every few seconds, a "slowloris") is
+  // cut. Node checks these deadlines every connectionsCheckingInterval (30 s by default). They
+  // count wall-clock time from the connection, so in a blocking mode they would cut prompt
+  // clients whose requests sat unread while the event loop was stalled: there they are off.
+  const clientTimeouts = !blocking(config);
   return {
     loggerInstance: logger,
+    requestTimeout: clientTimeouts ? config.requestTimeout * 1000 : 0,
+    http: { headersTimeout: clientTimeouts ? config.headersTimeout * 1000 : 0, connectionsCheckingInterval: 1000 },
+    // Fastify's default of 72 s could hold a shutdown that long for an idle client.
+    keepAliveTimeout: config.keepAliveTimeout * 1000,
+    // No idle timeout on the socket: a response may rightly take a 60 s sleep plus the waits for
+    // a connection (connectionTimeout stays 0).
     // Per-request lines only at debug level (request-tracking.ts): 10,000 requests would flood info.
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { ignoreTrailingSlash: true },

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { now } from '../clock.ts';
 import { APPLICATION_NAME } from '../db/pool.ts';
 import { SharedPoolState } from '../db/pool-state.ts';
+import { hostName } from '../os/net.ts';
 import { BouncerStats, type BouncerView } from '../postgres/pgbouncer-stats.ts';
 import { LiveGauges } from './gauges.ts';
 import type { MonitorInit, MonitorMessage, RequestRecord } from './monitor.ts';
@@ -14,6 +15,8 @@ import type { MonitorInit, MonitorMessage, RequestRecord } from './monitor.ts';
 const FRAME_MS = 100;
 const DB_VIEW_MS = 500;
 const KEEP_REQUESTS = 2000;
+/** Pages that may watch at once: each costs a frame every FRAME_MS. */
+const MAX_STREAMS = 100;
 
 const init = workerData as MonitorInit;
 const gauges = new LiveGauges(init.gauges);
@@ -61,20 +64,34 @@ function send (res: http.ServerResponse, event: string, data: unknown): void {
 }
 
 /** A page served by the service under an allowed host name, on any port, may read the stream. */
+const anyHost = init.allowedHosts.includes('*');
+const allowed = (host: string) => anyHost || init.allowedHosts.includes(host);
+
 function allowedOrigin (origin: string | undefined): string | undefined {
   if (!origin) return undefined;
   try {
     const u = new URL(origin);
-    return u.protocol === 'http:' && init.allowedHosts.includes(u.hostname) ? u.origin : undefined;
+    return u.protocol === 'http:' && allowed(u.hostname) ? u.origin : undefined;
   } catch {
     return undefined;
   }
 }
 
 const server = http.createServer((req, res) => {
+  // As the service itself: only requests addressed to a host name it answers to (no DNS rebinding).
+  if (req.headers.host !== undefined && !allowed(hostName(req.headers.host))) {
+    res.writeHead(421, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ statusCode: 421, error: 'Misdirected Request', code: 'HOST_NOT_ALLOWED', message: 'this monitor does not answer to that host name (ALLOWED_HOSTS)' }));
+    return;
+  }
   const origin = allowedOrigin(req.headers.origin);
   const headers = { ...(origin ? { 'access-control-allow-origin': origin } : {}), vary: 'origin', 'cache-control': 'no-store' };
   if (req.url === '/events') {
+    if (clients.size >= MAX_STREAMS) {
+      res.writeHead(503, { ...headers, 'content-type': 'application/json', 'retry-after': '5' });
+      res.end(JSON.stringify({ statusCode: 503, error: 'Service Unavailable', message: `${MAX_STREAMS} pages are watching already` }));
+      return;
+    }
     res.writeHead(200, { ...headers, 'content-type': 'text/event-stream', connection: 'keep-alive' });
     clients.add(res);
     req.on('close', () => clients.delete(res));

@@ -17,13 +17,32 @@ export function freePort (preferred = 0): Promise<number> {
   });
 }
 
-/** Removes the password from a connection string, for banners and logs. */
-export function redactUrl (url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable URL)';
+/** The host name of a Host header, lower-cased and without its port ("[::1]:8000" -> "[::1]"). */
+export function hostName (header: string): string {
+  const host = header.trim().toLowerCase();
+  return host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+}
+
+/** Why the service cannot listen on host:port, in words a person can act on. */
+export class ListenError extends Error {
+  override name = 'ListenError';
+  constructor (host: string, port: number, err: NodeJS.ErrnoException) {
+    const why = err.code === 'EADDRINUSE'
+      ? 'the port is in use by another program (set PORT to another port, or 0 for any free one)'
+      : err.code === 'EACCES'
+        ? 'permission denied (ports below 1024 need privileges)'
+        : err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND'
+          ? 'this machine has no such address (set HOST to one of its addresses, or 0.0.0.0 for all)'
+          : err.message;
+    super(`Cannot listen on ${host}:${port}: ${why}`);
   }
+}
+
+/** Fails with a ListenError now, before anything starts, when host:port cannot be listened on. */
+export function checkListenable (host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new ListenError(host, port, err)));
+    server.listen(port, host, () => server.close(() => resolve()));
+  });
 }

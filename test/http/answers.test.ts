@@ -33,7 +33,69 @@ describe('answers', () => {
   });
 });
 
+describe('the hosts the service answers to (no DNS rebinding)', () => {
+  test('a request for another host name gets 421 and changes nothing; the loopback names and HOST are answered', async (t) => {
+    const { app, db } = await build(t);
+    const post = (host: string) => app.inject({ method: 'POST', url: '/todos/', headers: { host, 'content-type': 'application/json' }, payload: '{"title":"rebound"}' });
+    const refused = await post('attacker.example');
+    assert.equal(refused.statusCode, 421);
+    assert.deepEqual(refused.json(), { statusCode: 421, error: 'Misdirected Request', code: 'HOST_NOT_ALLOWED', message: 'this service does not answer to that host name; it answers to 127.0.0.1, localhost, [::1] (ALLOWED_HOSTS)' });
+    assert.equal((await post('attacker.example:8000')).statusCode, 421);
+    assert.equal((await post('127.0.0.1.attacker.example')).statusCode, 421);
+    assert.deepEqual(await sql(db, "SELECT count(*)::int AS n FROM todo WHERE title = 'rebound'"), [{ n: 0 }]);
+    for (const host of ['127.0.0.1:8000', 'localhost', 'LOCALHOST:1234', '[::1]:8000']) assert.equal((await post(host)).statusCode, 201, host);
+    // Every route, the dashboard and the docs too.
+    for (const url of ['/', '/docs/', '/metrics', '/healthz']) assert.equal((await app.inject({ url, headers: { host: 'attacker.example' } })).statusCode, 421, url);
+  });
+
+  test('ALLOWED_HOSTS names them instead; * answers any', async (t) => {
+    const { app } = await build(t, { settings: { ALLOWED_HOSTS: 'todo.example, 10.0.0.7' } });
+    assert.equal((await app.inject({ url: '/healthz', headers: { host: 'todo.example:8000' } })).statusCode, 200);
+    assert.equal((await app.inject({ url: '/healthz', headers: { host: '10.0.0.7' } })).statusCode, 200);
+    assert.equal((await app.inject({ url: '/healthz', headers: { host: 'localhost' } })).statusCode, 421);
+    const any = await build(t, { settings: { ALLOWED_HOSTS: '*' } });
+    assert.equal((await any.app.inject({ url: '/healthz', headers: { host: 'whatever.example' } })).statusCode, 200);
+  });
+
+  test('the page\'s policy lets the browser load /docs over plain HTTP under any host name: no upgrade-insecure-requests', async (t) => {
+    const { app } = await build(t);
+    for (const url of ['/docs/', '/', '/todos/']) {
+      assert.doesNotMatch(String((await app.inject({ url })).headers['content-security-policy']), /upgrade-insecure-requests/, url);
+    }
+  });
+});
+
 describe('the OpenAPI document', () => {
+  test('every operation has a summary, a tag, and every status it can answer, with its JSON shape', async (t) => {
+    const { app } = await build(t);
+    type Operation = { summary?: string; tags?: string[]; responses: Record<string, { description?: string; content?: Record<string, { schema: { properties?: Record<string, unknown> } }> }> };
+    const doc = (await app.inject({ url: '/openapi.json' })).json<{ paths: Record<string, Record<string, Operation>> }>();
+    const expected: Record<string, string[]> = {
+      'get /sleep/node/': ['200', '400', '421', '503', '504'],
+      'get /sleep/postgres/': ['200', '400', '421', '503', '504'],
+      'get /todos/': ['200', '400', '421', '503', '504'],
+      'post /todos/': ['201', '400', '413', '415', '421', '503', '504'],
+      'get /todos/{id}': ['200', '400', '404', '421', '503', '504'],
+      'patch /todos/{id}': ['200', '400', '404', '413', '415', '421', '503', '504'],
+      'delete /todos/{id}': ['204', '400', '404', '421', '503', '504'],
+      'get /readyz': ['200', '421', '503'],
+    };
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(operations)) {
+        const name = `${method} ${path}`;
+        assert.ok(op.summary && op.summary.length > 10, `${name}: summary`);
+        assert.ok(op.tags?.length, `${name}: tag`);
+        if (expected[name]) assert.deepEqual(Object.keys(op.responses).sort(), expected[name], name);
+        for (const [status, answer] of Object.entries(op.responses)) {
+          assert.ok(answer.description, `${name} ${status}: description`);
+          if (Number(status) >= 400 && name !== 'get /readyz') {
+            assert.deepEqual(Object.keys(answer.content!['application/json']!.schema.properties!).sort(), ['code', 'error', 'field', 'message', 'statusCode'], `${name} ${status}`);
+          }
+        }
+      }
+    }
+  });
+
   test('/openapi.json is OpenAPI 3, generated from the route schemas; internal routes hidden; /docs served', async (t) => {
     const { app } = await build(t);
     const doc = (await app.inject({ url: '/openapi.json' })).json<{ openapi: string; paths: Record<string, Record<string, unknown>> }>();

@@ -33,9 +33,12 @@ describe('the dashboard', () => {
     const csp = page.headers['content-security-policy'] as string;
     assert.match(csp, new RegExp(`connect-src 'self' http://\\*:${port};`));
     assert.match(csp, /script-src 'self';/);
-    // The policy is the same whatever the request says about itself.
-    const other = await app.inject({ url: '/', headers: { host: "x; script-src * 'unsafe-inline'" } });
-    assert.equal(other.headers['content-security-policy'], csp);
+    // The policy is the same whatever the request says about itself; a Host header that tries to
+    // add to it is refused before anything is built.
+    assert.equal((await app.inject({ url: '/', headers: { host: '127.0.0.1:8000' } })).headers['content-security-policy'], csp);
+    const injected = await app.inject({ url: '/', headers: { host: "x; script-src * 'unsafe-inline'" } });
+    assert.equal(injected.statusCode, 421);
+    assert.doesNotMatch(String(injected.headers['content-security-policy']), /unsafe-inline/);
   });
 
   test('its files and Chart.js are served locally', async (t) => {
@@ -60,5 +63,16 @@ describe('the dashboard', () => {
     assert.ok(!mine.event.includes(new URL(db).password), 'the password is not in the stream');
     const theirs = await firstEvent(stream, { origin: 'http://evil.example' });
     assert.equal(theirs.headers['access-control-allow-origin'], undefined);
+  });
+
+  test('the monitor answers only to the allowed host names, as the service does', async (t) => {
+    const { app } = await build(t);
+    const status = await new Promise<number>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: app.live.monitorPort(), path: '/events', headers: { host: 'attacker.example' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      }).on('error', reject);
+    });
+    assert.equal(status, 421);
   });
 });

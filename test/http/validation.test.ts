@@ -6,7 +6,7 @@ import { build, freshDatabase, sql } from '../helper.ts';
 const body = (value: unknown, type = 'application/json') => ({ headers: { 'content-type': type }, payload: typeof value === 'string' ? value : JSON.stringify(value) });
 const big = 'x'.repeat(17 * 1024);
 
-type Case = { name: string; method: 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT'; url: string; opts?: { headers?: Record<string, string>; payload?: string }; status: number; field?: string };
+type Case = { name: string; method: 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT'; url: string; opts?: { headers?: Record<string, string>; payload?: string | Buffer }; status: number; field?: string };
 
 const cases: Case[] = [
   { name: 'empty title', method: 'POST', url: '/todos/', opts: body({ title: '' }), status: 400, field: 'title' },
@@ -53,6 +53,31 @@ const cases: Case[] = [
   { name: 'seconds=1e9', method: 'GET', url: '/sleep/node/?seconds=1e9', status: 400, field: 'seconds' },
   { name: 'seconds= (empty)', method: 'GET', url: '/sleep/node/?seconds=', status: 400, field: 'seconds' },
   { name: 'unknown route', method: 'GET', url: '/nope', status: 404 },
+  // Text that cannot be stored as it came is refused, never changed.
+  { name: 'a NUL character in a title', method: 'POST', url: '/todos/', opts: body('{"title":"a\\u0000b"}'), status: 400, field: 'title' },
+  { name: 'a NUL character in a PATCH', method: 'PATCH', url: '/todos/1', opts: body('{"title":"\\u0000"}'), status: 400, field: 'title' },
+  { name: 'a lone surrogate in a title', method: 'POST', url: '/todos/', opts: body('{"title":"a\\ud800"}'), status: 400, field: 'title' },
+  { name: 'a lone low surrogate', method: 'POST', url: '/todos/', opts: body('{"title":"\\udc00a"}'), status: 400, field: 'title' },
+  { name: 'a NUL in a key', method: 'POST', url: '/todos/', opts: body('{"title":"a","x\\u0000":1}'), status: 400 },
+  { name: 'invalid UTF-8 bytes', method: 'POST', url: '/todos/', opts: { headers: { 'content-type': 'application/json' }, payload: Buffer.concat([Buffer.from('{"title":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]) }, status: 400 },
+  { name: 'invalid UTF-8 in a PATCH', method: 'PATCH', url: '/todos/1', opts: { headers: { 'content-type': 'application/json' }, payload: Buffer.from([0x7b, 0x22, 0x74, 0x69, 0x74, 0x6c, 0x65, 0x22, 0x3a, 0x22, 0xc3, 0x22, 0x7d]) }, status: 400 },
+  // Numbers in the URL: plain decimal digits (and a plain fraction for seconds), nothing else.
+  { name: 'seconds=0x10', method: 'GET', url: '/sleep/node/?seconds=0x10', status: 400, field: 'seconds' },
+  { name: 'seconds=%20 (blank)', method: 'GET', url: '/sleep/node/?seconds=%20', status: 400, field: 'seconds' },
+  { name: 'seconds=.5', method: 'GET', url: '/sleep/postgres/?seconds=.5', status: 400, field: 'seconds' },
+  { name: 'seconds=1e0', method: 'GET', url: '/sleep/postgres/?seconds=1e0', status: 400, field: 'seconds' },
+  { name: 'seconds twice', method: 'GET', url: '/sleep/postgres/?seconds=1&seconds=2', status: 400, field: 'seconds' },
+  { name: 'id 0x47', method: 'GET', url: '/todos/0x47', status: 400, field: 'id' },
+  { name: 'id 71e0', method: 'GET', url: '/todos/71e0', status: 400, field: 'id' },
+  { name: 'id +71', method: 'GET', url: '/todos/+71', status: 400, field: 'id' },
+  { name: 'id %2071', method: 'DELETE', url: '/todos/%2071', status: 400, field: 'id' },
+  { name: 'limit=0x5', method: 'GET', url: '/todos/?limit=0x5', status: 400, field: 'limit' },
+  { name: 'done=1', method: 'GET', url: '/todos/?done=1', status: 400, field: 'done' },
+  { name: 'done=TRUE', method: 'GET', url: '/todos/?done=TRUE', status: 400, field: 'done' },
+  // A known path with another method: 405, with the methods it has.
+  { name: 'PUT on a todo', method: 'PUT', url: '/todos/1', opts: body({ title: 'a' }), status: 405 },
+  { name: 'DELETE on the list', method: 'DELETE', url: '/todos/', status: 405 },
+  { name: 'POST on a sleep route', method: 'POST', url: '/sleep/postgres/', opts: body({}), status: 405 },
 ];
 
 describe('bad input', () => {
@@ -62,6 +87,16 @@ describe('bad input', () => {
   before(async () => {
     db = await freshDatabase({ seeded: true });
     rowsBefore = await rows();
+  });
+
+  test('405 names the methods the path has (Allow)', async (t) => {
+    const { app } = await build(t, { db });
+    for (const [method, url, allow] of [['PUT', '/todos/7', 'GET, HEAD, PATCH, DELETE'], ['DELETE', '/todos', 'GET, HEAD, POST'], ['POST', '/sleep/node/', 'GET, HEAD']] as const) {
+      const res = await app.inject({ method, url });
+      assert.equal(res.statusCode, 405, `${method} ${url}`);
+      assert.equal(res.headers.allow, allow);
+      assert.equal(res.json<{ code: string }>().code, 'METHOD_NOT_ALLOWED');
+    }
   });
 
   test(`${cases.length} bad requests: each its status, a JSON body naming the field, no stack trace; the table is unchanged`, async (t) => {

@@ -18,8 +18,10 @@ before(async () => {
 describe('modes: N = 5 concurrent sleeps of 1 s per route', () => {
   for (const c of COMBINATIONS) {
     test(`APP_MODE=${c.appMode} DB_MODE=${c.dbMode} (${c.original}): N x S when blocking, S when not`, async () => {
-      // A pool of N, so that the pool is not what limits this test.
-      await withService({ DATABASE_URL: db, APP_MODE: c.appMode, DB_MODE: c.dbMode, POOL_SIZE: String(N), POOL_MAX_OVERFLOW: '0' }, async (s) => {
+      // A pool of N, so that the pool is not what limits this test. Client timeouts of 1 s: in a
+      // blocking mode the requests wait unread for up to N x S, and must not be cut for it.
+      const env = { DATABASE_URL: db, APP_MODE: c.appMode, DB_MODE: c.dbMode, POOL_SIZE: String(N), POOL_MAX_OVERFLOW: '0', REQUEST_TIMEOUT: '1', HEADERS_TIMEOUT: '1' };
+      await withService(env, async (s) => {
         for (const route of ['/sleep/node/', '/sleep/postgres/']) {
           const b = await burst(`${s.url}${route}?seconds=${S}`, N);
           assert.deepEqual(b.results.map((r) => r.status), Array(N).fill(200));

@@ -1,11 +1,12 @@
 // The settings: parsed and validated once, with one message naming the setting, the value and
 // what is accepted. Precedence: flag > environment > .env > default.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { allowedHosts, ConfigError, environment, loadConfig, SETTINGS } from '../../src/config.ts';
+import { parseEnv } from 'node:util';
+import { allowedHosts, ConfigError, environment, loadConfig, maskSecrets, SETTINGS } from '../../src/config.ts';
 
 const fails = (env: Record<string, string>, message: string, flags = {}) =>
   assert.throws(() => loadConfig(flags, env), (e: Error) => e instanceof ConfigError && e.message === message);
@@ -30,7 +31,48 @@ describe('settings', () => {
     fails({ POOL_TIMEOUT: '0' }, 'Invalid POOL_TIMEOUT="0": expected a number of seconds from 0.001 to 3600');
     fails({ LOG_SQL: 'maybe' }, 'Invalid LOG_SQL="maybe": expected on or off');
     fails({ LOG_LEVEL: 'loud' }, 'Invalid LOG_LEVEL="loud": expected fatal, error, warn, info, debug, trace, silent');
-    fails({ DATABASE_URL: 'mysql://localhost/x' }, 'Invalid DATABASE_URL="mysql://localhost/x": expected a postgres:// or postgresql:// URL');
+    fails({ DATABASE_URL: 'mysql://localhost/x' }, 'Invalid DATABASE_URL="mysql://localhost/x": expected a postgres:// or postgresql:// URL, not mysql:');
+  });
+
+  test('numbers are plain decimals: hex, blanks, signs and exponents are refused', () => {
+    fails({ POOL_TIMEOUT: '0x10' }, 'Invalid POOL_TIMEOUT="0x10": expected a number of seconds from 0.001 to 3600');
+    fails({ POOL_SIZE: ' 5' }, 'Invalid POOL_SIZE=" 5": expected an integer from 1 to 1000');
+    fails({ WORKERS: '+2' }, 'Invalid WORKERS="+2": expected an integer from 1 to 64');
+    fails({ SLEEP_SECONDS: '1e1' }, 'Invalid SLEEP_SECONDS="1e1": expected a number from 0 to 60');
+    assert.equal(loadConfig({}, { SLEEP_SECONDS: '0.25' }).sleepSeconds, 0.25);
+  });
+
+  test('a URL setting says exactly what is wrong, and never shows the password', () => {
+    fails({ DATABASE_URL: 'mysql://root:S3cret@127.0.0.1/x' }, 'Invalid DATABASE_URL="mysql://root:***@127.0.0.1/x": expected a postgres:// or postgresql:// URL, not mysql:');
+    fails({ DATABASE_URL: 'postgresql://u:S3cret@h:99999/x' }, 'Invalid DATABASE_URL="postgresql://u:***@h:99999/x": the port 99999 is above 65535');
+    fails({ DATABASE_URL: 'postgres://u:S3cret@h:5o32/x' }, 'Invalid DATABASE_URL="postgres://u:***@h:5o32/x": the port "5o32" is not a number');
+    fails({ DATABASE_URL: "host=h user=u password='S3 cret'" }, 'Invalid DATABASE_URL="host=h user=u password=***": the key=value form is not accepted; write it as a URL: postgresql://user:password@host:5432/database');
+    fails({ DATABASE_URL: 'localhost:5432' }, 'Invalid DATABASE_URL="localhost:5432": expected a postgres:// or postgresql:// URL, not localhost:');
+    fails({ DATABASE_URL: 'postgres:///x' }, 'Invalid DATABASE_URL="postgres:///x": it names no host; expected a URL such as postgresql://user:password@host:5432/database');
+    assert.equal(loadConfig({}, { DATABASE_URL: 'postgresql://u:p@[::1]:5432/x' }).databaseUrl, 'postgresql://u:p@[::1]:5432/x');
+    assert.equal(maskSecrets('postgresql://u:S3cret@h/x?password=also'), 'postgresql://u:***@h/x?password=***');
+  });
+
+  test('ALLOWED_HOSTS: host names and addresses, or *', () => {
+    assert.deepEqual(loadConfig({}, { ALLOWED_HOSTS: 'Todo.Example, 10.0.0.7,[::1]' }).allowedHosts, ['todo.example', '10.0.0.7', '[::1]']);
+    assert.deepEqual(loadConfig({}, { ALLOWED_HOSTS: '*' }).allowedHosts, ['*']);
+    fails({ ALLOWED_HOSTS: 'a.example, http://b.example' }, 'Invalid ALLOWED_HOSTS="a.example, http://b.example": "http://b.example" is not a host name');
+  });
+
+  test('client timeouts: HEADERS_TIMEOUT may not exceed REQUEST_TIMEOUT', () => {
+    const c = loadConfig({}, {});
+    assert.deepEqual([c.requestTimeout, c.headersTimeout, c.keepAliveTimeout], [30, 10, 5]);
+    assert.throws(() => loadConfig({}, { REQUEST_TIMEOUT: '5', HEADERS_TIMEOUT: '6' }), /^ConfigError: Invalid HEADERS_TIMEOUT=6: it must not exceed REQUEST_TIMEOUT \(5 s\), which covers the headers too$/);
+  });
+
+  test('.env.example lists every setting with its default', () => {
+    const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
+    for (const s of Object.values(SETTINGS)) {
+      const value = s.default === undefined ? '' : s.default === true ? 'on' : s.default === false ? 'off' : String(s.default);
+      assert.match(example, new RegExp(`^${s.default === undefined ? '# ' : ''}${s.env}=${value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'), s.env);
+    }
+    // And it parses as it is: uncommented, every line is a valid setting.
+    loadConfig({}, parseEnv(example));
   });
 
   test('a flag wins over the environment, and its error names the flag', () => {
@@ -72,8 +114,8 @@ describe('settings', () => {
   });
 
   test('the host names the dashboard may be opened by: the bound address, and the loopback names', () => {
-    assert.deepEqual(allowedHosts({ host: '127.0.0.1' }), ['127.0.0.1', 'localhost', '[::1]']);
-    assert.deepEqual(allowedHosts({ host: '0.0.0.0' }), ['127.0.0.1', 'localhost', '[::1]']);
-    assert.deepEqual(allowedHosts({ host: '10.0.0.5' }), ['10.0.0.5', '127.0.0.1', 'localhost', '[::1]']);
+    assert.deepEqual(allowedHosts({ host: '127.0.0.1', allowedHosts: undefined }), ['127.0.0.1', 'localhost', '[::1]']);
+    assert.deepEqual(allowedHosts({ host: '0.0.0.0', allowedHosts: undefined }), ['127.0.0.1', 'localhost', '[::1]']);
+    assert.deepEqual(allowedHosts({ host: '10.0.0.5', allowedHosts: undefined }), ['10.0.0.5', '127.0.0.1', 'localhost', '[::1]']);
   });
 });

@@ -2,20 +2,29 @@
 // stack trace or an internal detail (the log does).
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import Router, { type HTTPMethod } from 'find-my-way';
 import { STATUS_CODES } from 'node:http';
 import { ServiceError } from '../../db/errors.ts';
 
-export function errorBody (statusCode: number, message: string, code?: string) {
-  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', ...(code ? { code } : {}), message };
+export function errorBody (statusCode: number, message: string, code?: string, field?: string) {
+  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', ...(code ? { code } : {}), message, ...(field ? { field } : {}) };
+}
+
+/** Input the schema cannot judge (the bytes of a body, the text in it): 400, naming the field. */
+export class BadInputError extends ServiceError {
+  constructor (message: string, readonly field?: string) {
+    super(message, 'BAD_INPUT', 400);
+  }
 }
 
 function errorHandler (err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
   if (err instanceof ServiceError) {
-    // Shedding load must stay cheap: one log line per rejected request would amplify a flood.
-    const level = err.code === 'CLIENT_GONE' || err.code === 'POOL_QUEUE_FULL' ? 'debug' : 'warn';
-    req.log[level]({ code: err.code, url: req.url }, err.message);
+    // Bad input and shed load are the client's to see, not the operator's: one log line per
+    // rejected request would also amplify a flood.
+    const level = err.statusCode < 500 || err.code === 'POOL_QUEUE_FULL' ? 'debug' : 'warn';
+    req.log[level]({ code: err.code, url: req.url, ...('detail' in err ? { detail: err.detail } : {}) }, err.message);
     if (err.retryAfter !== undefined) reply.header('Retry-After', String(err.retryAfter));
-    return reply.code(err.statusCode).send(errorBody(err.statusCode, err.message, err.code));
+    return reply.code(err.statusCode).send(errorBody(err.statusCode, err.message, err.code, (err as Partial<BadInputError>).field));
   }
   const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
   if (status === 500) {
@@ -35,9 +44,24 @@ function invalidField (err: FastifyError): { field?: string } {
   return field ? { field } : {};
 }
 
+const METHODS: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+
 export default fp(async (fastify: FastifyInstance) => {
   fastify.setErrorHandler(errorHandler);
+
+  // Every route, as the router sees it, so that a known path asked with another method is told
+  // which methods it has (RFC 9110: 405 with Allow), not that it does not exist.
+  const known = Router({ ignoreTrailingSlash: true });
+  fastify.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) known.on(method as HTTPMethod, route.url, () => {});
+  });
+
   fastify.setNotFoundHandler((req, reply) => {
-    reply.code(404).send(errorBody(404, `Route ${req.method} ${req.url.split('?')[0]} not found`, 'NOT_FOUND'));
+    const path = req.url.split('?')[0]!;
+    const allowed = METHODS.filter((m) => known.find(m, path));
+    if (allowed.length) {
+      return reply.code(405).header('allow', allowed.join(', ')).send(errorBody(405, `${req.method} is not allowed on ${path}; it allows ${allowed.join(', ')}`, 'METHOD_NOT_ALLOWED'));
+    }
+    return reply.code(404).send(errorBody(404, `Route ${req.method} ${path} not found`, 'NOT_FOUND'));
   });
 }, { name: 'errors' });

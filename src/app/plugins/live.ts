@@ -6,7 +6,7 @@ import fp from 'fastify-plugin';
 import { allowedHosts, behindBouncer, type Config } from '../../config.ts';
 import { LiveGauges } from '../../live/gauges.ts';
 import { Monitor, type RequestRecord } from '../../live/monitor.ts';
-import { redactUrl } from '../../os/net.ts';
+import { maskSecrets } from '../../config.ts';
 
 export interface Live {
   gauges: LiveGauges;
@@ -57,8 +57,8 @@ export default fp(async (fastify: FastifyInstance, { config, url, directUrl, wor
       settings: {
         ...config,
         databaseUrl: undefined,
-        pgbouncerUrl: config.pgbouncerUrl && redactUrl(config.pgbouncerUrl),
-        database: redactUrl(url),
+        pgbouncerUrl: config.pgbouncerUrl && maskSecrets(config.pgbouncerUrl),
+        database: maskSecrets(url),
         worker: workerId,
       },
     });
