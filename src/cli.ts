@@ -77,7 +77,13 @@ function program (): Command {
     .action(run(async (n: number, o: { url: string; route?: string[]; seconds?: number; json: boolean; report?: string; verbose: boolean; timeout?: number }) => {
       if (!/^https?:\/\/[^/]+/.test(o.url)) throw new UsageError(`Invalid --url=${JSON.stringify(o.url)}: expected http://host:port`);
       for (const r of o.route ?? []) if (!r.startsWith('/')) throw new UsageError(`Invalid --route=${JSON.stringify(r)}: expected a path starting with /`);
-      const { DEFAULT_ROUTES, runClient } = await import('./client/client.ts');
+      const { DEFAULT_ROUTES, INTERRUPT_GRACE_MS, runClient } = await import('./client/client.ts');
+      const { onInterrupt } = await import('./os/signals.ts');
+      const interrupted = new AbortController();
+      onInterrupt(() => {
+        console.error(`\nInterrupted: no more requests are sent; those in flight get ${INTERRUPT_GRACE_MS / 1000} s, then the summary (Ctrl-C again to quit now).`);
+        interrupted.abort();
+      }, () => process.exit(130));
       await runClient({
         n,
         url: o.url,
@@ -87,8 +93,9 @@ function program (): Command {
         report: o.report,
         verbose: o.verbose,
         timeoutMs: o.timeout === undefined ? undefined : o.timeout * 1000,
+        interrupted: interrupted.signal,
       });
-      return 0;
+      return interrupted.signal.aborted ? 130 : 0;
     }));
 
   withSettings(cli.command('demo'), ['databaseUrl', 'dataDir'])
@@ -158,7 +165,8 @@ main(process.argv.slice(2)).then(
   async (err: unknown) => {
     if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
     const { BudgetError } = await import('./db/budget.ts');
-    if (err instanceof ConfigError || err instanceof UsageError || err instanceof BudgetError) {
+    const { ListenError } = await import('./os/net.ts');
+    if (err instanceof ConfigError || err instanceof UsageError || err instanceof BudgetError || err instanceof ListenError) {
       console.error(err.message);
       process.exit(2);
     }

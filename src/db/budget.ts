@@ -1,6 +1,7 @@
 // PostgreSQL's max_connections is the ceiling under every pool: check that our pools fit.
 import pg from 'pg';
 import { connectionsPerProcess, type Config } from '../config.ts';
+import { UnreachableError } from './errors.ts';
 
 export interface Budget {
   maxConnections: number;
@@ -25,8 +26,8 @@ export interface ServerLimits {
 }
 
 export async function readBudget (url: string, config: Config): Promise<Budget> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: config.connectTimeout * 1000 });
+  await client.connect().catch((err: unknown) => { throw new UnreachableError(url, err, config.connectTimeout * 1000); });
   try {
     const { rows } = await client.query<{ max: string; su: string; reserved: string | null }>(
       `SELECT current_setting('max_connections') AS max,

@@ -1,5 +1,6 @@
 // Errors the database layer turns into HTTP answers. Each carries its status and a
 // stable code, so the HTTP layer needs no knowledge of pools or PostgreSQL.
+import { maskSecrets } from '../config.ts';
 
 export class ServiceError extends Error {
   constructor (
@@ -44,9 +45,25 @@ export class ClientGoneError extends ServiceError {
   }
 }
 
+/**
+ * PostgreSQL could not be reached or refused us. The client gets no detail (no address, no
+ * user): `cause` says what happened, for the log.
+ */
 export class DatabaseUnavailableError extends ServiceError {
+  readonly detail: string;
   constructor (cause: unknown) {
-    super(`database unavailable: ${describe(cause)}`, 'DB_UNAVAILABLE', 503, 1);
+    super('the database is unavailable; retry later', 'DB_UNAVAILABLE', 503, 1);
+    this.detail = describe(cause);
+  }
+}
+
+/** At start-up, or for a tool: PostgreSQL at `url` cannot be used. One line, for a person; the password masked. */
+export class UnreachableError extends Error {
+  override name = 'UnreachableError';
+  constructor (url: string, cause: unknown, timeoutMs: number) {
+    const why = describe(cause);
+    const reason = /timeout/i.test(why) ? `no answer within ${timeoutMs / 1000} s` : /ECONNREFUSED/.test(why) ? 'connection refused (is it running? is the port right?)' : why;
+    super(`Cannot connect to PostgreSQL at ${maskSecrets(url)}: ${reason}`);
   }
 }
 

@@ -17,6 +17,10 @@ export const APPLICATION_NAME = 'async-node-postgres';
 /** How long an overflow connection may sit idle before it is closed. */
 const OVERFLOW_IDLE_MS = 1000;
 
+/** The pause before reopening a discarded core connection, doubled after each failure up to the maximum. */
+const REFILL_FIRST_MS = 100;
+const REFILL_MAX_MS = 10_000;
+
 export interface PoolOptions {
   connectionString: string;
   kind: 'queue' | 'none';
@@ -95,6 +99,9 @@ class QueuePool implements ConnectionPool {
   /** Every connection whose socket is still open. */
   private readonly open = new Set<pg.PoolClient>();
   private ending = false;
+  private refilling = false;
+  private refillTimer: NodeJS.Timeout | undefined;
+  private refillBackoffMs = REFILL_FIRST_MS;
 
   constructor (private readonly options: PoolOptions) {
     const onError = (err: Error) => {
@@ -136,10 +143,18 @@ class QueuePool implements ConnectionPool {
     this.pg.on('remove', (client) => {
       this.core.delete(client);
       this.publish();
+      // pg.Pool does not replace a discarded connection (a cancelled query, a broken socket):
+      // POOL_SIZE connections are to stay open, so open it again once the pool is quiet.
+      this.refillSoon();
     });
   }
 
-  async acquire (signal?: AbortSignal): Promise<Lease> {
+  acquire (signal?: AbortSignal): Promise<Lease> {
+    return this.checkout(signal, true);
+  }
+
+  /** `counted`: a request's checkout, in the counters; the pool's own (warming, refilling) is not. */
+  private async checkout (signal: AbortSignal | undefined, counted: boolean): Promise<Lease> {
     const started = performance.now();
     const startedAt = now();
     await this.gate.enter(signal);
@@ -147,11 +162,12 @@ class QueuePool implements ConnectionPool {
     try {
       client = await this.pg.connect();
     } catch (err) {
-      this.counters.connectErrors++;
+      if (counted) this.counters.connectErrors++;
       this.gate.leave();
+      this.refillSoon();
       throw new DatabaseUnavailableError(err);
     }
-    this.counters.acquired++;
+    if (counted) this.counters.acquired++;
     let released = false;
     return {
       client,
@@ -163,6 +179,7 @@ class QueuePool implements ConnectionPool {
         released = true;
         client.release(err ?? false);
         this.gate.leave();
+        if (this.refillTimer === undefined && this.pg.totalCount < this.options.size) this.refillSoon();
       },
     };
   }
@@ -171,9 +188,31 @@ class QueuePool implements ConnectionPool {
     this.options.onChange?.(this.stats());
   }
 
+  /** Opens the core connections: all `size` checked out at once, so that each is a new one where needed. */
   async warm (): Promise<void> {
-    const leases = await Promise.all(Array.from({ length: this.options.size }, () => this.acquire()));
+    const leases = await Promise.all(Array.from({ length: this.options.size }, () => this.checkout(undefined, false)));
     for (const lease of leases) lease.release();
+  }
+
+  /**
+   * Brings the open connections back to POOL_SIZE when the pool is quiet (nothing checked out),
+   * retrying with a growing pause while PostgreSQL cannot be reached. When it is busy, the
+   * requests open what they need, and the next quiet moment tops it up.
+   */
+  private refillSoon (): void {
+    if (this.refillTimer !== undefined || this.ending) return;
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = undefined;
+      if (this.refilling || this.ending || this.pg.totalCount >= this.options.size || this.gate.active > 0) return;
+      this.refilling = true;
+      this.warm().then(() => {
+        this.refillBackoffMs = REFILL_FIRST_MS;
+      }, () => {
+        this.refillBackoffMs = Math.min(this.refillBackoffMs * 2, REFILL_MAX_MS);
+        this.refillSoon();
+      }).finally(() => { this.refilling = false; });
+    }, this.refillBackoffMs);
+    this.refillTimer.unref();
   }
 
   stats (): PoolStats {
@@ -195,6 +234,7 @@ class QueuePool implements ConnectionPool {
   /** Resolves once every connection is closed: pg.Pool.end() only asks them to close. */
   async end (): Promise<void> {
     this.ending = true;
+    clearTimeout(this.refillTimer);
     const closed = [...this.open].map((client) => new Promise((resolve) => client.once('end', resolve)));
     await this.pg.end();
     await Promise.all(closed);

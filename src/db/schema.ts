@@ -1,6 +1,7 @@
 // The schema, its versioned migrations and the seed data.
 import { Kysely, Migrator, NO_MIGRATIONS, PostgresDialect, sql, type Generated, type Migration } from 'kysely';
 import pg from 'pg';
+import { UnreachableError } from './errors.ts';
 import * as createTodo from './migrations/0001_create_todo.ts';
 
 export interface TodoTable {
@@ -37,8 +38,16 @@ export function seedRows (): Omit<Todo, 'id'>[] {
 }
 
 /** Runs `fn` with a short-lived single-connection Kysely (migrations are not request traffic). */
-async function withAdmin<T> (url: string, fn: (db: Kysely<Schema>) => Promise<T>): Promise<T> {
-  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) });
+async function withAdmin<T> (url: string, connectTimeoutMs: number, fn: (db: Kysely<Schema>) => Promise<T>): Promise<T> {
+  const pool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: connectTimeoutMs });
+  // Reach the server first, so that an unreachable one is one clear error, not a Kysely one.
+  try {
+    (await pool.connect()).release();
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw new UnreachableError(url, err, connectTimeoutMs);
+  }
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   try {
     return await fn(db);
   } finally {
@@ -75,8 +84,8 @@ export interface PrepareResult {
 }
 
 /** Migrates to the latest version and seeds an empty table; with reset, drops everything first. */
-export async function prepareDatabase (url: string, options: { reset?: boolean } = {}): Promise<PrepareResult> {
-  return withAdmin(url, async (db) => {
+export async function prepareDatabase (url: string, options: { reset?: boolean; connectTimeoutMs?: number } = {}): Promise<PrepareResult> {
+  return withAdmin(url, options.connectTimeoutMs ?? 10_000, async (db) => {
     const migrations = options.reset ? await migrateTo(db, NO_MIGRATIONS) : [];
     migrations.push(...(await migrateTo(db)));
     const seeded = await seedIfEmpty(db);

@@ -21,6 +21,8 @@ export interface EmbeddedOptions {
   dataDir: string;
   maxConnections: number;
   log?: (msg: string) => void;
+  /** Called when the server exits without being asked to (killed, crashed). */
+  onUnexpectedExit?: (why: string) => void;
 }
 
 interface State {
@@ -39,6 +41,8 @@ export class EmbeddedPostgres {
   /** DATA_DIR/postgres, or a folder the postgres OS user can reach (see start()). */
   pgdata: string;
   private child: ChildProcess | undefined;
+  /** Started, and not stopped by us. */
+  private up = false;
   private port = 0;
   private readonly log: (msg: string) => void;
 
@@ -82,6 +86,7 @@ export class EmbeddedPostgres {
     }
     writeState(this.root, { ownerPid: process.pid, postmasterPid: this.child!.pid!, port: this.port });
     await this.createDatabase();
+    this.up = true;
   }
 
   private async launch (bins: Binaries, owner: Owner): Promise<void> {
@@ -105,14 +110,20 @@ export class EmbeddedPostgres {
     closeSync(logFd);
     this.child = child;
     child.on('exit', (code, signal) => {
-      if (this.child === child) this.log(`embedded PostgreSQL exited (code ${code}, signal ${signal})`);
+      if (this.child !== child) return; // stopped by us
+      this.child = undefined;
+      // A failed start is the start's error, not an exit to report.
+      if (this.up) this.options.onUnexpectedExit?.(`exited with code ${code}, signal ${signal}`);
+      this.up = false;
     });
     await waitUntilAccepting(child, connectionUrl(this.port, readPassword(this.root), 'postgres'), 'embedded PostgreSQL', join(this.root, 'postgres.log'), 60_000);
   }
 
   /** For a forced exit: asks for a fast shutdown without waiting for it. */
   kill (): void {
-    this.child?.kill('SIGINT');
+    const child = this.child;
+    this.child = undefined;
+    child?.kill('SIGINT');
   }
 
   /** Fast shutdown: PostgreSQL rolls back open transactions and disconnects clients. */

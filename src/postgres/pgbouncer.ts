@@ -21,10 +21,14 @@ export interface PgBouncerOptions {
   /** Seconds a client may wait inside PgBouncer for a server connection (POOL_TIMEOUT). */
   waitTimeout?: number;
   log?: (msg: string) => void;
+  /** Called when PgBouncer exits without being asked to (killed, crashed). */
+  onUnexpectedExit?: (why: string) => void;
 }
 
 export class PgBouncer {
   private child?: ChildProcess;
+  /** Started, and not stopped by us. */
+  private up = false;
   private port = 0;
   /** DATA_DIR/pgbouncer, or, when the postgres OS user cannot reach it, a folder it can. */
   dir: string;
@@ -49,7 +53,8 @@ export class PgBouncer {
     const owner = osUser();
     if (owner.uid !== undefined && unreachable(this.options.dataDir, owner)) this.dir = join(stagingDir(this.options.dataDir), 'pgbouncer');
     mkdirSync(this.dir, { recursive: true });
-    this.port = await freePort();
+    // The same port on a restart: the pools know PgBouncer by its URL.
+    this.port = this.port || await freePort();
     const config = this.writeConfig();
     if (owner.uid !== undefined) {
       for (const f of ['', 'pgbouncer.ini', 'userlist.txt', 'pgbouncer.log']) {
@@ -65,8 +70,16 @@ export class PgBouncer {
     // the requests that still need it have drained.
     const child = spawn(program, args, { stdio: 'ignore', detached: true, ...owner });
     this.child = child;
+    child.on('exit', (code, signal) => {
+      if (this.child !== child) return; // stopped by us
+      this.child = undefined;
+      // A failed start is the start's error, not an exit to report.
+      if (this.up) this.options.onUnexpectedExit?.(`exited with code ${code}, signal ${signal}`);
+      this.up = false;
+    });
     await waitUntilAccepting(child, this.url, 'PgBouncer', join(this.dir, 'pgbouncer.log'), 15_000);
     const opened = await this.fill();
+    this.up = true;
     this.options.log?.(`PgBouncer ${this.port} in transaction mode, ${opened} of ${this.options.poolSize} server connections open`);
   }
 
@@ -100,7 +113,9 @@ export class PgBouncer {
   }
 
   kill (): void {
-    this.child?.kill('SIGKILL');
+    const child = this.child;
+    this.child = undefined;
+    child?.kill('SIGKILL');
   }
 
   private writeConfig (): string {

@@ -1,6 +1,5 @@
 // Where PostgreSQL comes from: DATABASE_URL, or the embedded server.
-import type { Config } from '../config.ts';
-import { redactUrl } from '../os/net.ts';
+import { maskSecrets, type Config } from '../config.ts';
 import { EmbeddedPostgres, runningEmbeddedUrl } from './embedded.ts';
 
 export interface DatabaseSource {
@@ -14,20 +13,30 @@ export interface DatabaseSource {
   kill(): void;
 }
 
-/**
- * `serve` owns the embedded server it starts. Tools (`db init`, the demo) reuse one that a
- * running `serve` owns, and otherwise start one for as long as they run.
- */
-export async function openDatabase (config: Pick<Config, 'databaseUrl' | 'dataDir' | 'pgMaxConnections'>, log: (msg: string) => void, reuseRunning = false): Promise<DatabaseSource> {
+export interface OpenOptions {
+  log: (msg: string) => void;
+  /** Use the embedded server a running `serve` owns, if any (for tools: `db init`, the demo). */
+  reuseRunning?: boolean;
+  /** When the embedded server we started dies: what to do, with the way to start it again. */
+  onUnexpectedExit?: (why: string, restart: () => Promise<void>) => void;
+}
+
+/** `serve` owns the embedded server it starts; tools reuse a running one, or start one for as long as they run. */
+export async function openDatabase (config: Pick<Config, 'databaseUrl' | 'dataDir' | 'pgMaxConnections'>, options: OpenOptions): Promise<DatabaseSource> {
   const nothing = { stop: async () => {}, kill: () => {} };
-  if (config.databaseUrl) return { url: config.databaseUrl, label: redactUrl(config.databaseUrl), ...nothing };
-  const running = reuseRunning ? runningEmbeddedUrl(config.dataDir) : undefined;
-  if (running) return { url: running, label: `embedded PostgreSQL (running) ${redactUrl(running)}`, ...nothing };
-  const embedded = new EmbeddedPostgres({ dataDir: config.dataDir, maxConnections: config.pgMaxConnections, log });
+  if (config.databaseUrl) return { url: config.databaseUrl, label: maskSecrets(config.databaseUrl), ...nothing };
+  const running = options.reuseRunning ? runningEmbeddedUrl(config.dataDir) : undefined;
+  if (running) return { url: running, label: `embedded PostgreSQL (running) ${maskSecrets(running)}`, ...nothing };
+  const embedded: EmbeddedPostgres = new EmbeddedPostgres({
+    dataDir: config.dataDir,
+    maxConnections: config.pgMaxConnections,
+    log: options.log,
+    onUnexpectedExit: options.onUnexpectedExit && ((why) => options.onUnexpectedExit!(why, () => embedded.start())),
+  });
   await embedded.start();
   return {
     url: embedded.url,
-    label: `embedded PostgreSQL in ${embedded.pgdata} at ${redactUrl(embedded.url)}`,
+    label: `embedded PostgreSQL in ${embedded.pgdata} at ${maskSecrets(embedded.url)}`,
     stop: () => embedded.stop(),
     kill: () => embedded.kill(),
   };

@@ -5,8 +5,9 @@ import type { Config } from '../config.ts';
 import { checkBudget, readBudget, type Budget } from '../db/budget.ts';
 import { prepareDatabase } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
-import { redactUrl } from '../os/net.ts';
+import { maskSecrets } from '../config.ts';
 import { findPgBouncer, PgBouncer } from '../postgres/pgbouncer.ts';
+import { restarter } from '../postgres/restarter.ts';
 import { openDatabase, type DatabaseSource } from '../postgres/source.ts';
 
 export interface Database extends DatabaseSource {
@@ -15,20 +16,28 @@ export interface Database extends DatabaseSource {
   budget: Budget;
 }
 
-/** Stops what it started before it throws. */
-export async function prepare (config: Config, log: Logger): Promise<Database> {
+/**
+ * Stops what it started before it throws. The servers it starts (the embedded PostgreSQL,
+ * PgBouncer) are restarted when they die, a few times; past that, `giveUp` is called.
+ */
+export async function prepare (config: Config, log: Logger, giveUp: (reason: string) => void): Promise<Database> {
   // Before anything starts: a missing PgBouncer is a one-line error, not a half-started service.
   const pgbouncerBin = config.pgbouncer && !config.pgbouncerUrl ? findPgBouncer(config.pgbouncerBin) : undefined;
-  const direct = await openDatabase(config, (msg) => log.info(msg));
+  const logger = { info: (m: string) => log.info(m), error: (m: string) => log.error(m) };
+  let restartPostgres: ((why: string) => void) | undefined;
+  const direct = await openDatabase(config, {
+    log: logger.info,
+    onUnexpectedExit: (why, start) => (restartPostgres ??= restarter('the embedded PostgreSQL', start, logger, giveUp))(why),
+  });
   try {
-    const prepared = await prepareDatabase(direct.url);
+    const prepared = await prepareDatabase(direct.url, { connectTimeoutMs: config.connectTimeout * 1000 });
     if (prepared.migrations.length) log.info({ migrations: prepared.migrations }, 'migrated');
     if (prepared.seeded) log.info(`seeded ${prepared.seeded} todos`);
     const budget = await readBudget(direct.url, config);
     checkBudget(budget, config);
     const database = { ...direct, directUrl: direct.url, budget };
     if (config.pgbouncerUrl) {
-      return { ...database, url: config.pgbouncerUrl, label: `${direct.label}, through PgBouncer at ${redactUrl(config.pgbouncerUrl)}` };
+      return { ...database, url: config.pgbouncerUrl, label: `${direct.label}, through PgBouncer at ${maskSecrets(config.pgbouncerUrl)}` };
     }
     if (!pgbouncerBin) return database;
     const bouncer = new PgBouncer({
@@ -44,7 +53,7 @@ export async function prepare (config: Config, log: Logger): Promise<Database> {
     return {
       ...database,
       url: bouncer.url,
-      label: `${direct.label}, through PgBouncer at ${redactUrl(bouncer.url)} (transaction mode, ${config.pgbouncerPoolSize} server connections)`,
+      label: `${direct.label}, through PgBouncer at ${maskSecrets(bouncer.url)} (transaction mode, ${config.pgbouncerPoolSize} server connections)`,
       stop: async () => {
         await bouncer.stop();
         await direct.stop();

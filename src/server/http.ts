@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import app, { serverOptions } from '../app/app.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
+import { ListenError } from '../os/net.ts';
 
 /**
  * Connections the kernel may queue before we accept them (gunicorn's default; Node's is 511).
@@ -18,10 +19,15 @@ export interface Http {
 }
 
 export async function startHttp (config: Config, urls: { url: string; directUrl: string }, log: Logger, workerId = 1): Promise<Http> {
-  const fastify = Fastify(serverOptions(log));
+  const fastify = Fastify(serverOptions(log, config));
   await fastify.register(app, { config, ...urls, workerId });
-  const address = await fastify.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG });
-  return { fastify, address };
+  try {
+    const address = await fastify.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG });
+    return { fastify, address };
+  } catch (err) {
+    await fastify.close();
+    throw (err as NodeJS.ErrnoException).syscall === 'listen' ? new ListenError(config.host, config.port, err as NodeJS.ErrnoException) : err;
+  }
 }
 
 /**

@@ -3,6 +3,7 @@
 import cluster from 'node:cluster';
 import type { Config } from '../config.ts';
 import { createLogger } from '../log.ts';
+import { checkListenable } from '../os/net.ts';
 import { banner } from './banner.ts';
 import { runPrimary, runWorker } from './cluster.ts';
 import { prepare } from './database.ts';
@@ -19,7 +20,9 @@ export async function serve (config: Config): Promise<void> {
   const shutdown = handleShutdown(log, config.shutdownGrace * 1000 + CLOSE_MS);
   if (cluster.isWorker) return runWorker(config, log, shutdown);
 
-  const database = await prepare(config, log);
+  // A taken port is one line now, not after PostgreSQL has started (workers listen on the primary's).
+  await checkListenable(config.host, config.port);
+  const database = await prepare(config, log, (reason) => shutdown.fail(reason));
   shutdown.add(() => database.stop(), () => database.kill());
   if (config.workers > 1) return runPrimary(config, database, log, shutdown);
 

@@ -1,16 +1,11 @@
 // Shutdown on SIGTERM and Ctrl-C: close-with-grace runs the closers with a deadline (and on an
-// uncaught error), and the process exits 0 once they are done.
-//
-// One Ctrl-C often arrives twice: the terminal sends SIGINT to its whole foreground process
-// group, and `npm start` forwards the one it got to its child. A repeat within REPEAT_MS is
-// taken as that echo; a later one means "now": exit at once. Whatever way the process exits,
-// the servers it started (PostgreSQL, PgBouncer, cluster workers) are told to stop: their
-// `kill` runs on the process's 'exit' event, which process.exit() also emits.
+// uncaught error), and the process exits 0 once they are done. A second Ctrl-C (not npm's echo
+// of the first: src/os/signals.ts) exits at once. Whatever way the process exits, the servers it
+// started (PostgreSQL, PgBouncer, cluster workers) are told to stop: their `kill` runs on the
+// process's 'exit' event, which process.exit() also emits.
 import closeWithGrace from 'close-with-grace';
 import type { Logger } from '../log.ts';
-
-/** Signals closer together than this are one signal, delivered twice. */
-export const REPEAT_MS = 1000;
+import { onInterrupt } from '../os/signals.ts';
 
 export interface Shutdown {
   /**
@@ -20,16 +15,15 @@ export interface Shutdown {
   add(close: () => Promise<void>, kill?: () => void): void;
   /** Starts the graceful shutdown as a signal would (the cluster primary's request to a worker). */
   begin(reason: string): void;
-  /** Resolves when the graceful shutdown has begun. */
-  readonly begun: Promise<void>;
+  /** The same, for a failure the service cannot recover from: the exit code is then 1. */
+  fail(reason: string): void;
 }
 
 export function handleShutdown (log: Logger, deadlineMs: number): Shutdown {
   const closers: (() => Promise<void>)[] = [];
   const kills: (() => void)[] = [];
-  let begunAt: number | undefined;
-  let onBegun!: () => void;
-  const begun = new Promise<void>((resolve) => { onBegun = resolve; });
+  let closing = false;
+  let failed = false;
 
   process.on('exit', () => {
     for (const kill of kills.reverse()) kill();
@@ -37,31 +31,27 @@ export function handleShutdown (log: Logger, deadlineMs: number): Shutdown {
 
   const grace = closeWithGrace({
     delay: deadlineMs,
-    // Signals are ours (the echo rule above); close-with-grace keeps errors and the deadline.
+    // Signals are ours (src/os/signals.ts); close-with-grace keeps errors and the deadline.
     skip: ['SIGINT', 'SIGTERM'],
     logger: { error: (msg: unknown) => log.error(msg) },
     onTimeout: (ms) => log.error(`shutdown took longer than ${ms / 1000} s: exiting now`),
   }, async ({ err }) => {
     if (err) log.error({ err }, 'uncaught error: shutting down');
     for (const close of closers.reverse()) await close();
+    if (failed) process.exit(1);
   });
 
   const begin = (reason: string) => {
-    if (begunAt !== undefined) return;
-    begunAt = performance.now();
+    if (closing) return;
+    closing = true;
     log.info(`${reason}: shutting down gracefully (again, to exit at once)`);
-    onBegun();
     grace.close();
   };
 
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (begunAt === undefined) return begin(signal);
-    if (performance.now() - begunAt < REPEAT_MS) return; // the same Ctrl-C, forwarded by npm
+  onInterrupt(begin, (signal) => {
     log.warn(`${signal} again: exiting now`);
     process.exit(1);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  });
 
   return {
     add (close, kill) {
@@ -69,6 +59,10 @@ export function handleShutdown (log: Logger, deadlineMs: number): Shutdown {
       if (kill) kills.push(kill);
     },
     begin,
-    begun,
+    fail (reason) {
+      log.error(reason);
+      failed = true;
+      begin('a failure the service cannot recover from');
+    },
   };
 }

@@ -5,7 +5,7 @@ import { setMaxListeners } from 'node:events';
 import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { findPgBouncer, PgBouncer } from '../../src/postgres/pgbouncer.ts';
-import { buildListening, DATABASE_PATHS, freshDatabase, onCleanup, request, sleepingBackends, tempDir } from '../helper.ts';
+import { buildListening, DATABASE_PATHS, freshDatabase, onCleanup, request, sleepingBackends, sql, tempDir } from '../helper.ts';
 
 async function until (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
@@ -40,6 +40,20 @@ for (const path of DATABASE_PATHS) {
     });
   });
 }
+
+describe('after cancels', () => {
+  test('the connections discarded after cancelled queries are replaced: POOL_SIZE connections stay open', async (t) => {
+    const db = await freshDatabase({ seeded: true });
+    const { app, url } = await buildListening(t, { db });
+    const c = clients(url, 6);
+    await until('6 sleeping in PostgreSQL', async () => (await sleepingBackends(db)) === 6);
+    c.giveUp();
+    await Promise.all(c.answers);
+    await until('the core connections reopened', () => app.store.stats().total === 5 && app.store.stats().idle === 5);
+    const [row] = await sql<{ n: number }>(db, 'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [new URL(db).pathname.slice(1)]);
+    assert.equal(row!.n, 5, 'PostgreSQL sees the 5 connections');
+  });
+});
 
 describe('cancel on disconnect, queued inside PgBouncer', { skip: DATABASE_PATHS[1]!.skip }, () => {
   test('clients that leave while PgBouncer itself queues them are cancelled there too', async (t) => {

@@ -22,11 +22,16 @@ test('PostgreSQL stops with requests in flight and while idle, then comes back: 
   }
   assert.ok(performance.now() - stoppedAt < 3000, 'in-flight requests failed promptly');
 
-  // Down: refused within POOL_TIMEOUT, and not ready; alive all the same.
+  // Down: refused within POOL_TIMEOUT, and not ready; alive all the same. The client is told
+  // nothing of the database's address (that is for the log).
   const down = await get('/todos/');
   assert.equal(down.statusCode, 503);
-  assert.equal(down.json<{ code: string }>().code, 'DB_UNAVAILABLE');
-  assert.equal((await get('/readyz')).statusCode, 503);
+  assert.deepEqual(down.json(), { statusCode: 503, error: 'Service Unavailable', code: 'DB_UNAVAILABLE', message: 'the database is unavailable; retry later' });
+  assert.equal(down.headers['retry-after'], '1');
+  const ready = await get('/readyz');
+  assert.equal(ready.statusCode, 503);
+  const port = new URL(pg.url).port;
+  for (const body of [down.body, ready.body]) assert.ok(!body.includes(port) && !body.includes('127.0.0.1'), body);
   assert.equal((await get('/healthz')).statusCode, 200);
 
   // Back: served again, without a restart.

@@ -1,10 +1,13 @@
 // The command line as a user meets it: one-line errors with exit 2, help, version, db init,
 // and the max_connections refusal. (Each setting's parsing is unit-tested in test/unit/config.test.ts.)
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { SETTINGS } from '../../src/config.ts';
+import { CLI } from '../../src/harness/server-process.ts';
 import { freshDatabase, runCli, sql, tempDir, withService } from '../helper.ts';
 
 const NO_DB = { DATABASE_URL: 'postgresql://127.0.0.1:1/x' };
@@ -21,6 +24,61 @@ async function refused (args: string[], env: Record<string, string>, line: strin
 }
 
 describe('the command line', () => {
+  test('a DATABASE_URL that is malformed: the reason, and never the password', async () => {
+    await refused(['serve'], { DATABASE_URL: 'mysql://root:S3cret@127.0.0.1/x' }, 'Invalid DATABASE_URL="mysql://root:***@127.0.0.1/x": expected a postgres:// or postgresql:// URL, not mysql:');
+    await refused(['serve'], { DATABASE_URL: 'postgresql://u:S3cret@127.0.0.1:abc/x' }, 'Invalid DATABASE_URL="postgresql://u:***@127.0.0.1:abc/x": the port "abc" is not a number');
+    await refused(['serve', '--database-url', 'host=localhost user=u password=S3cret dbname=x'], {},
+      'Invalid --database-url="host=localhost user=u password=*** dbname=x": the key=value form is not accepted; write it as a URL: postgresql://user:password@host:5432/database');
+    await refused(['serve'], { PGBOUNCER_URL: 'postgres//u:S3cret@h/x' }, /^Invalid PGBOUNCER_URL="[^"]*": expected a URL such as/);
+  });
+
+  test('a PostgreSQL that accepts the connection and never answers: one line naming it (no password) after CONNECT_TIMEOUT, exit 1', async (t) => {
+    const silent = net.createServer(() => {}); // accepts, says nothing
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    t.after(() => silent.close());
+    const port = (silent.address() as net.AddressInfo).port;
+    const t0 = performance.now();
+    const res = await runCli(['serve'], { DATABASE_URL: `postgresql://u:S3cret@127.0.0.1:${port}/x`, CONNECT_TIMEOUT: '1' });
+    assert.equal(res.code, 1);
+    assert.equal(res.stderr.trim(), `Cannot connect to PostgreSQL at postgresql://u:***@127.0.0.1:${port}/x: no answer within 1 s`);
+    assert.ok(performance.now() - t0 < 5000);
+    for (const s of [res.stdout, res.stderr]) assert.ok(!s.includes('S3cret'));
+  });
+
+  test('a PORT in use: one line naming it, exit 2, before PostgreSQL is started', async (t) => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    t.after(() => taken.close());
+    const port = (taken.address() as net.AddressInfo).port;
+    const dir = tempDir();
+    await refused(['serve'], { PORT: String(port), DATA_DIR: dir }, `Cannot listen on 127.0.0.1:${port}: the port is in use by another program (set PORT to another port, or 0 for any free one)`);
+    assert.ok(!existsSync(join(dir, 'postgres')), 'PostgreSQL was not started');
+  });
+
+  test('switches take on/off in every form a flag may have: --pgbouncer=off, --log-sql=false, --log-sql', async () => {
+    // The run stops at the bad port: the switches before it were accepted.
+    await refused(['serve', '--pgbouncer=off', '--log-sql=false', '--port', 'x'], NO_DB, 'Invalid --port="x": expected an integer from 0 to 65535');
+    await refused(['serve', '--log-sql', '--port', 'x'], NO_DB, 'Invalid --port="x": expected an integer from 0 to 65535');
+    await refused(['serve', '--log-sql=maybe'], NO_DB, 'Invalid --log-sql="maybe": expected on or off');
+  });
+
+  test('NO_COLOR: the log on a terminal has no colour codes (it has them without NO_COLOR)', { skip: existsSync('/usr/bin/script') ? false : 'script(1) is not installed' }, async () => {
+    const db = await freshDatabase();
+    const onTerminal = (env: Record<string, string>) => new Promise<string>((resolve) => {
+      // script(1) gives the service a terminal, as a developer's shell does; SIGTERM after the first log lines.
+      const child = spawn('script', ['-qec', `node ${CLI} serve`, '/dev/null'], { env: { ...process.env, DATABASE_URL: db, PORT: '0', LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout!.on('data', (d) => {
+        out += d;
+        if (out.includes('Listening on')) child.kill('SIGTERM');
+      });
+      child.on('exit', () => resolve(out));
+    });
+    const colour = new RegExp(`${String.fromCharCode(27)}\\[3\\dm`); // ESC [ 3x m: a foreground colour
+    assert.match(await onTerminal({}), colour, 'colours on a terminal');
+    assert.doesNotMatch(await onTerminal({ NO_COLOR: '1' }), colour, 'no colour with NO_COLOR');
+  });
+
   test('a bad setting, from the environment or a flag: one line, exit 2, before anything starts', async () => {
     await refused(['serve'], { ...NO_DB, POOL_SIZE: 'abc' }, 'Invalid POOL_SIZE="abc": expected an integer from 1 to 1000');
     await refused(['serve', '--db-mode', 'async'], NO_DB, 'Invalid --db-mode="async": expected blocking or nonblocking');

@@ -1,7 +1,7 @@
 // The embedded PostgreSQL (no DATABASE_URL): its lifecycle with the service.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -62,6 +62,38 @@ describe('the embedded PostgreSQL', () => {
       assert.match(s.output(), new RegExp(`stopping an orphaned embedded PostgreSQL \\(pid ${orphan}\\)`));
       assert.equal((await get(s.url, '/todos/')).status, 200);
     });
+  });
+
+  test('PostgreSQL killed under the running service: it is restarted, and the service serves again without a restart of its own', async () => {
+    const dir = tempDir();
+    await withService({ DATA_DIR: dir, LOG_LEVEL: 'info' }, async (s) => {
+      const first = postmasterPid(dir);
+      process.kill(first, 'SIGKILL');
+      for (let i = 0; i < 100 && !/is running again/.test(s.output()); i++) await delay(100);
+      assert.match(s.output(), /the embedded PostgreSQL exited with code null, signal SIGKILL: restarting it/);
+      assert.match(s.output(), /the embedded PostgreSQL is running again \(restart 1 of at most 3 within 60 s\)/);
+      assert.notEqual(postmasterPid(dir), first);
+      let status = 0;
+      for (let i = 0; i < 50 && status !== 200; i++) {
+        status = (await get(s.url, '/todos/')).status;
+        if (status !== 200) await delay(100);
+      }
+      assert.equal(status, 200);
+      assert.equal((await get(s.url, '/readyz')).status, 200);
+    });
+  });
+
+  test('PostgreSQL that cannot be started again: after 3 tries the service stops, exit 1, and /healthz no longer answers', async () => {
+    const dir = tempDir();
+    const s = await startService({ DATA_DIR: dir, LOG_LEVEL: 'info' });
+    // A configuration PostgreSQL refuses: every restart fails at once.
+    appendFileSync(join(dir, 'postgres', 'postgresql.conf'), '\nthis is not a setting\n');
+    process.kill(postmasterPid(dir), 'SIGKILL');
+    const code = await new Promise<number | null>((resolve) => s.proc.once('exit', (c) => resolve(c)));
+    assert.equal(code, 1, s.output());
+    assert.match(s.output(), /restarting the embedded PostgreSQL failed/);
+    assert.match(s.output(), /the embedded PostgreSQL (exited with code null, signal SIGKILL|could not be restarted), and 3 restarts within 60 s did not keep it up/);
+    await assert.rejects(get(s.url, '/healthz'));
   });
 
   test('a stale postmaster.pid naming a dead process does not prevent the start', async () => {

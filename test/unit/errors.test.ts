@@ -30,8 +30,11 @@ describe('error translation', () => {
     assert.equal((e as ServiceError).code, 'POOL_TIMEOUT');
   });
 
-  test('a broken connection is 503 DB_UNAVAILABLE; a ServiceError passes through; anything else is left to be a 500', () => {
-    assert.ok(translate(pgError('ECONNRESET'), true) instanceof DatabaseUnavailableError);
+  test('a broken connection is 503 DB_UNAVAILABLE, its detail for the log only; a ServiceError passes through; anything else is left to be a 500', () => {
+    const unavailable = translate(pgError('ECONNREFUSED', 'connect ECONNREFUSED 10.1.2.3:5432'), true) as DatabaseUnavailableError;
+    assert.ok(unavailable instanceof DatabaseUnavailableError);
+    assert.equal(unavailable.message, 'the database is unavailable; retry later');
+    assert.equal(unavailable.detail, 'connect ECONNREFUSED 10.1.2.3:5432');
     const own = new ClientGoneError();
     assert.equal(translate(own, false), own);
     const bug = new TypeError('boom');
