@@ -1,5 +1,6 @@
 // The `client` command: the original client.py, made into a load client.
 import { readFileSync } from 'node:fs';
+import { setMaxListeners } from 'node:events';
 import net from 'node:net';
 import { burst, type Burst, type RequestResult } from './load.ts';
 import { writeReport } from './report.ts';
@@ -14,7 +15,15 @@ export interface ClientOptions {
   report?: string;
   verbose: boolean;
   timeoutMs?: number;
+  /**
+   * Aborted on the first Ctrl-C: no further route is started, the requests in flight get
+   * INTERRUPT_GRACE_MS to come back, and the summary and report cover what did.
+   */
+  interrupted?: AbortSignal;
 }
+
+/** How long the requests in flight may still take after a Ctrl-C before they are abandoned. */
+export const INTERRUPT_GRACE_MS = 2000;
 
 export const DEFAULT_ROUTES = ['/sleep/node/', '/sleep/postgres/'];
 /** Above this many requests per route, print the summary and waves, not every response. */
@@ -61,12 +70,23 @@ export async function runClient (options: ClientOptions, out: (line: string) => 
   await probe(options.url);
   const bursts: Burst[] = [];
   const perLine = options.verbose || options.n <= LINE_LIMIT;
+  const abandon = new AbortController();
+  // Every request of a burst listens to it: N listeners is what it is for.
+  setMaxListeners(options.n + 10, abandon.signal);
+  let grace: NodeJS.Timeout | undefined;
+  options.interrupted?.addEventListener('abort', () => {
+    grace = setTimeout(() => abandon.abort(), INTERRUPT_GRACE_MS);
+  }, { once: true });
+  const routes: string[] = [];
   for (const route of options.routes) {
+    if (options.interrupted?.aborted) break;
+    routes.push(route);
     const url = routeUrl(options.url, route, options.seconds);
     if (!options.json) out(`Sending ${options.n} requests for ${url}...`);
     const progress = options.json ? undefined : new Progress(options.n);
     const b = await burst(url, options.n, {
       timeoutMs: options.timeoutMs,
+      signal: abandon.signal,
       onResult: (r) => {
         progress?.tick();
         if (perLine && !options.json) {
@@ -79,21 +99,23 @@ export async function runClient (options: ClientOptions, out: (line: string) => 
     if (!options.json) out(`\t= ${fmt(b.totalMs / 1000)}s TOTAL`);
     bursts.push(b);
   }
+  clearTimeout(grace);
   const sum = bursts.reduce((acc, b) => acc + b.totalMs, 0);
   if (options.json) {
-    out(JSON.stringify(jsonDocument(options, bursts, sum), null, 2));
+    out(JSON.stringify(jsonDocument({ ...options, routes }, bursts, sum), null, 2));
   } else {
     out('------------------------------------------');
     out(`SUM TOTAL = ${(sum / 1000).toFixed(2)}s`);
     for (const [i, b] of bursts.entries()) {
       const s = summarize(b);
-      out(summaryLine(options.routes[i]!, s));
+      out(summaryLine(routes[i]!, s));
       for (const line of errorLines(s)) out(line);
       if (!perLine) out(waveLine(s));
     }
   }
   if (options.report) {
-    writeReport(options.report, `client ${options.n} against ${options.url}`, [{ title: `${options.n} concurrent requests per route`, bursts }]);
+    const title = `${options.n} concurrent requests per route${options.interrupted?.aborted ? ' (interrupted by Ctrl-C)' : ''}`;
+    writeReport(options.report, `client ${options.n} against ${options.url}`, [{ title, bursts }]);
     if (!options.json) out(`Report written to ${options.report}`);
   }
   return bursts;

@@ -2,7 +2,7 @@
 // each one was sent and when its response had fully arrived.
 import http from 'node:http';
 
-export type ErrorKind = 'refused' | 'reset' | 'timeout' | 'http' | 'other';
+export type ErrorKind = 'refused' | 'reset' | 'timeout' | 'http' | 'interrupted' | 'other';
 
 export interface RequestResult {
   /** Milliseconds since the burst started. */
@@ -59,6 +59,7 @@ function one (url: string, t0: number, options: BurstOptions): Promise<RequestRe
 
 export function classify (err: NodeJS.ErrnoException): { error: ErrorKind; message: string } {
   const code = err.code ?? '';
+  if (code === 'ABORT_ERR' || err.name === 'AbortError') return { error: 'interrupted', message: 'abandoned after Ctrl-C, still in flight' };
   if (code === 'ECONNREFUSED') return { error: 'refused', message: err.message };
   if (code === 'ECONNRESET' || code === 'EPIPE' || err.message === 'socket hang up') return { error: 'reset', message: err.message };
   if (code === 'ETIMEDOUT') return { error: 'timeout', message: err.message };

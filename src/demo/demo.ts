@@ -6,6 +6,7 @@ import type { Burst } from '../client/load.ts';
 import { writeReport, type ReportSection } from '../client/report.ts';
 import { prepareDatabase } from '../db/schema.ts';
 import { withServerProcess, type Stoppable } from '../harness/server-process.ts';
+import { onInterrupt } from '../os/signals.ts';
 import { findPgBouncer } from '../postgres/pgbouncer.ts';
 import { openDatabase, type DatabaseSource } from '../postgres/source.ts';
 import { burstSeconds, COMBINATIONS, modeOfRoute, ORIGINAL, waveAt, waveCount, wavesSeconds } from '../scenarios.ts';
@@ -87,20 +88,15 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
   if (options.scale) findPgBouncer(config.pgbouncerBin); // a one-line error now, not after the other scenarios
   // What is running right now, to stop on Ctrl-C: servers first, then databases.
   const running = new Set<Stoppable>();
-  let interrupted = false;
-  const onSignal = async () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    out('\nInterrupted: stopping the service and PostgreSQL...');
+  const stopListening = onInterrupt(async () => {
+    out('\nInterrupted: stopping the service and PostgreSQL (Ctrl-C again to quit now)...');
     for (const r of [...running].reverse()) await r.stop();
     process.exit(130);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  }, () => process.exit(130));
 
   let db: DatabaseSource | undefined;
   try {
-    db = await openDatabase(config, (msg) => out(msg), true);
+    db = await openDatabase(config, { log: out, reuseRunning: true });
     running.add(db);
     await prepareDatabase(db.url);
     out(`Database: ${db.label}`);
@@ -129,8 +125,7 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
     return failed ? 1 : 0;
   } finally {
     for (const r of [...running].reverse()) await r.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stopListening();
   }
 }
 

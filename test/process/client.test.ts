@@ -1,9 +1,12 @@
 // `npm run client` (the built CLI) against the app, listening in the test process.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { waves } from '../../src/client/summary.ts';
+import { spawnCli } from '../../src/harness/server-process.ts';
 import { launchChromium, noBrowser } from '../browser.ts';
 import { buildListening, runCli, tempDir } from '../helper.ts';
 
@@ -69,6 +72,45 @@ describe('the client', () => {
     const route = (JSON.parse(res.stdout) as { routes: { requests: { status: number }[] }[] }).routes[0]!;
     assert.equal(route.requests.filter((r) => r.status === 200).length, 1000);
     assert.equal(most, 1000, 'the most requests the service had in flight at once');
+  });
+
+  test('Ctrl-C: no more requests, those in flight get 2 s, then the summary and the report of what came back; exit 130', async (t) => {
+    const { url } = await buildListening(t);
+    const file = join(tempDir(), 'report.html');
+    const child = spawnCli(['client', '10', '--url', url, '--route', '/sleep/node/', '--route', '/sleep/postgres/', '--seconds', '10', '--report', file]);
+    let out = '';
+    child.stdout!.on('data', (d) => { out += d; });
+    child.stderr!.on('data', (d) => { out += d; });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    while (!out.includes('Sending 10 requests')) await delay(50);
+    await delay(500);
+    const t0 = performance.now();
+    child.kill('SIGINT');
+    child.kill('SIGINT'); // npm's echo of the same Ctrl-C: not a second one
+    assert.equal(await exited, 130, out);
+    const ms = performance.now() - t0;
+    assert.ok(ms >= 1900 && ms < 6000, `ended ${Math.round(ms)} ms after Ctrl-C`);
+    assert.match(out, /Interrupted: no more requests are sent/);
+    assert.doesNotMatch(out, /Sending 10 requests for .*\/sleep\/postgres\//, 'the second route was not started');
+    assert.match(out, /\/sleep\/node\/: 0 ok, 10 errors/);
+    assert.match(out, /\t10 x interrupted: abandoned after Ctrl-C, still in flight/);
+    assert.match(out, /Report written to /);
+    assert.ok(existsSync(file));
+  });
+
+  test('a second Ctrl-C, after the first: exit at once', async (t) => {
+    const { url } = await buildListening(t);
+    const child = spawnCli(['client', '5', '--url', url, '--route', '/sleep/node/', '--seconds', '10']);
+    let out = '';
+    child.stdout!.on('data', (d) => { out += d; });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    while (!out.includes('Sending 5 requests')) await delay(50);
+    child.kill('SIGINT');
+    await delay(1200);
+    const t0 = performance.now();
+    child.kill('SIGINT');
+    assert.equal(await exited, 130);
+    assert.ok(performance.now() - t0 < 600, 'at once');
   });
 
   test('a service that is not running: one clear line, exit 1', async () => {
