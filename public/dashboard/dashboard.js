@@ -3,6 +3,7 @@
 'use strict';
 
 const WINDOW_S = 60;
+/** The most requests the timeline draws: the newest ones in its window. */
 const MAX_BARS = 300;
 const ROUTES = ['/sleep/node/', '/sleep/python/', '/sleep/postgres/', '/todos/'];
 const COLORS = { '/sleep/node/': '#2e9b57', '/sleep/python/': '#7fb800', '/sleep/postgres/': '#2f6fd6', '/todos/': '#e07b00' };
@@ -13,6 +14,9 @@ const state = {
   max: { inUse: 0, waiting: 0, lagMs: 0, inFlight: 0 },
   requests: [],
   frames: 0,
+  drawnAt: 0,
+  addRequests,
+  drawTimeline,
 };
 window.dashboard = state; // for the browser test and the curious
 
@@ -50,14 +54,18 @@ const PHASES = [
   { label: 'holding a core connection', color: '#2f6fd6', order: 1 },
   { label: 'holding an overflow connection', color: '#8e44ad', order: 1 },
 ];
+// The timeline slides with the other charts ("seconds ago" on x): it shows the requests that
+// ended in the last WINDOW_S seconds, over just the time they span (at least MIN_SPAN_S), so that
+// a burst fills it as it happens and the one before slides out, however long ago that was.
+const MIN_SPAN_S = 10;
 const timeline = new Chart($('chart-timeline'), {
   type: 'bar',
-  data: { labels: [], datasets: PHASES.map((p) => ({ label: p.label, backgroundColor: p.color, order: p.order, data: [], grouped: false, barPercentage: 1, categoryPercentage: 0.9 })) },
+  data: { labels: [], datasets: PHASES.map((p) => ({ label: p.label, backgroundColor: p.color, order: p.order, data: [], grouped: false, barPercentage: 1, categoryPercentage: 0.9, maxBarThickness: 14 })) },
   options: {
     indexAxis: 'y',
     maintainAspectRatio: false,
     scales: {
-      x: { type: 'linear', title: { display: true, text: 'seconds, relative to the first request shown' } },
+      x: { type: 'linear', min: -WINDOW_S, max: 0, title: { display: true, text: 'seconds ago (each bar: one request, from arrival to response)' } },
       y: { ticks: { autoSkip: true, maxTicksLimit: 15 }, title: { display: true, text: 'requests, by arrival' } },
     },
     plugins: { legend: { display: false }, tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${fmtRange(c.raw)}` } } },
@@ -65,7 +73,7 @@ const timeline = new Chart($('chart-timeline'), {
 });
 
 function fmtRange (r) {
-  return Array.isArray(r) ? `${r[0].toFixed(2)}-${r[1].toFixed(2)} s` : '';
+  return Array.isArray(r) ? `${(r[1] - r[0]).toFixed(2)} s, ended ${(-r[1]).toFixed(1)} s ago` : '';
 }
 
 function push (chart, index, t, y) {
@@ -76,9 +84,12 @@ function push (chart, index, t, y) {
 
 // Charts are drawn against "seconds ago": shift every point's x by the newest time.
 function redraw (chart, nowS) {
-  chart.options.scales.x.min = nowS - WINDOW_S;
-  chart.options.scales.x.max = nowS;
-  chart.options.scales.x.ticks = { callback: (v) => (v - nowS).toFixed(0) };
+  const x = chart.options.scales.x;
+  x.min = nowS - WINDOW_S;
+  x.max = nowS;
+  // Ticks every 10 s counted back from now (Chart.js would place them at round absolute times).
+  x.afterBuildTicks = (axis) => { axis.ticks = [60, 50, 40, 30, 20, 10, 0].map((ago) => ({ value: nowS - ago })); };
+  x.ticks = { callback: (v) => (v - nowS).toFixed(0) };
   chart.update('none');
 }
 
@@ -133,6 +144,11 @@ function onFrame (f) {
   showBouncer(f.db.bouncer);
 
   if (f.requests.length) addRequests(f.requests);
+  // Redrawn at most twice a second: the bars slide, but 300 of them need not move at 10 frames a second.
+  if (f.t - state.drawnAt >= 500 || f.requests.length) {
+    state.drawnAt = f.t;
+    drawTimeline(f.t);
+  }
 }
 
 // Behind PgBouncer, the pool's "in use" includes clients that PgBouncer still queues.
@@ -152,9 +168,16 @@ function showBouncer (b) {
 function addRequests (list) {
   state.requests.push(...list);
   if (state.requests.length > MAX_BARS) state.requests.splice(0, state.requests.length - MAX_BARS);
+}
+
+/** Redraws the timeline for the window ending at `nowMs`: the requests that ended within it. */
+function drawTimeline (nowMs) {
+  const from = nowMs - WINDOW_S * 1000;
+  state.requests = state.requests.filter((r) => r.end >= from);
   const shown = [...state.requests].sort((a, b) => a.start - b.start);
-  const t0 = shown[0].start;
-  const s = (ms) => (ms - t0) / 1000;
+  const s = (ms) => (ms - nowMs) / 1000;
+  const span = shown.length ? Math.min(WINDOW_S, Math.max(MIN_SPAN_S, Math.ceil((nowMs - shown[0].start) / 5000) * 5)) : WINDOW_S;
+  timeline.options.scales.x.min = -span;
   timeline.data.labels = shown.map((r) => r.route);
   const [rest, wait, core, overflow] = timeline.data.datasets;
   rest.data = shown.map((r) => [s(r.start), s(r.end)]);

@@ -42,13 +42,48 @@ export const SleepQuery = Type.Object({
   seconds: Type.Optional(Type.Number({ minimum: 0, maximum: MAX_SLEEP_SECONDS })),
 });
 
-export const ErrorBody = Type.Object({
+const errorBodyOf = (description?: string) => Type.Object({
   statusCode: Type.Integer(),
   error: Type.String(),
   code: Type.Optional(Type.String()),
   message: Type.String(),
   field: Type.Optional(Type.String()),
-});
+}, { description });
 
-/** The error statuses every route may answer, serialized with the same schema. */
-export const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
+export const ErrorBody = errorBodyOf();
+
+/** What each error status means, as the OpenAPI document tells it. */
+const MEANING: Record<number, string> = {
+  400: 'Bad input: the message says what, `field` names it',
+  404: 'No todo with this id',
+  413: 'The body is larger than 16 KiB',
+  415: 'The body is not JSON (Content-Type: application/json)',
+  421: 'The Host header names a host this service does not answer to (ALLOWED_HOSTS)',
+  503: 'No database connection in time (POOL_TIMEOUT), too many waiting (POOL_QUEUE_FULL), or the database is unavailable (DB_UNAVAILABLE); see Retry-After',
+  504: 'The query ran longer than STATEMENT_TIMEOUT and was cancelled',
+};
+
+/** The error answers a route may give, each with the JSON error body and what it means. */
+export function errors<S extends number> (...statuses: S[]): Record<S | 421, typeof ErrorBody> {
+  const answers = {} as Record<S | 421, typeof ErrorBody>;
+  for (const status of [...statuses, 421 as const]) answers[status] = errorBodyOf(MEANING[status]);
+  return answers;
+}
+
+/** The answers of a route that reads or writes the database. */
+export const DB_ERRORS = [400, 503, 504] as const;
+
+export const PoolStats = Type.Object({
+  kind: Type.Union([Type.Literal('queue'), Type.Literal('none')]),
+  size: Type.Integer(),
+  maxOverflow: Type.Integer(),
+  total: Type.Integer({ description: 'connections open' }),
+  idle: Type.Integer(),
+  inUse: Type.Integer({ description: 'checked out, or being opened for a request' }),
+  overflowInUse: Type.Integer(),
+  waiting: Type.Integer({ description: 'requests waiting for a connection' }),
+  acquired: Type.Integer({ description: 'connections handed out since start' }),
+  timeouts: Type.Integer(),
+  rejected: Type.Integer(),
+  connectErrors: Type.Integer(),
+});

@@ -27,6 +27,8 @@ describe('/metrics', () => {
     const load = Promise.all(Array.from({ length: 12 }, () => app.inject({ url: '/sleep/postgres/?seconds=1' })));
     await delay(400);
     const busy = await scrape();
+    // The states add up to the connections open.
+    assert.equal(busy.m.get('db_pool_connections{state="in_use"}')! + busy.m.get('db_pool_connections{state="idle"}')!, app.store.stats().total);
     assert.equal(busy.m.get('db_pool_connections{state="in_use"}'), 5);
     assert.equal(busy.m.get('db_pool_connections{state="idle"}'), 0);
     assert.equal(busy.m.get('db_pool_overflow_connections_in_use'), 2);

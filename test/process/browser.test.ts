@@ -7,6 +7,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Browser, Page } from 'playwright-core';
 import { burst } from '../../src/client/load.ts';
 import { launchChromium, noBrowser } from '../browser.ts';
+import { refreshScreenshot } from '../screenshot.ts';
 import { buildListening, freshDatabase, get, noPgBouncer, ROOT, tempDir, withService } from '../helper.ts';
 
 const SHOTS = join(ROOT, 'test-results');
@@ -30,9 +31,9 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
     return { page, errors };
   }
 
-  test('30 database sleeps against a pool of 5 + 0: in use reaches 5, waiting 20+, 30 bars with waiting phases', async () => {
+  test("the original's warning, live: 100 database sleeps of 2 s against the default pool of 5 + 10 fill the timeline in waves of 15", async () => {
     const db = await freshDatabase();
-    await withService({ DATABASE_URL: db, POOL_SIZE: '5', POOL_MAX_OVERFLOW: '0' }, async (server) => {
+    await withService({ DATABASE_URL: db }, async (server) => {
       const { page, errors } = await open(`${server.url}/`);
       // The figures on the page, sampled while the load runs.
       const seen = { inUse: 0, waiting: 0 };
@@ -44,23 +45,40 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
         } catch { /* page busy */ }
       }, 50);
       await delay(300);
-      const b = await burst(`${server.url}/sleep/postgres/?seconds=0.6`, 30);
+      const load = burst(`${server.url}/sleep/postgres/?seconds=2`, 100);
+      await delay(9000); // mid-way through the 7 waves: the README's picture
+      await page.screenshot({ path: join(SHOTS, 'dashboard-waves-of-15.png') });
+      if (refreshScreenshot(join(SHOTS, 'dashboard-waves-of-15.png'))) console.log('The page changed: docs/images/dashboard.png was refreshed; commit it.');
+      const b = await load;
       assert.ok(b.results.every((r) => r.status === 200));
-      await page.screenshot({ path: join(SHOTS, 'dashboard-pool-waves-during.png') });
-      await delay(600);
+      await delay(1000);
       clearInterval(sampler);
-      assert.equal(seen.inUse, 5, 'the in-use figure reached 5');
-      assert.ok(seen.waiting >= 20, `the waiting figure reached ${seen.waiting}`);
-      const bars = await page.evaluate(() => {
-        const d = (window as unknown as { dashboard: { requests: { route: string; poolStart?: number; poolAcquired?: number }[] } }).dashboard;
-        const chart = (window as unknown as { Chart: { getChart(id: string): { data: { datasets: { data: unknown[] }[] } } } }).Chart.getChart('chart-timeline');
-        const waitBars = chart.data.datasets[1]!.data.filter((x) => Array.isArray(x) && x[1] - x[0] > 0.3).length;
-        return { requests: d.requests.filter((r) => r.route === '/sleep/postgres/').length, bars: chart.data.datasets[0]!.data.length, waitBars };
+      assert.equal(seen.inUse, 15, 'the in-use figure reached size + overflow');
+      assert.ok(seen.waiting >= 80, `the waiting figure reached ${seen.waiting}`);
+      type Dashboard = { requests: { route: string; end: number }[]; addRequests(r: unknown[]): void; drawTimeline(now: number): void };
+      type Charts = { Chart: { getChart(id: string): { data: { datasets: { data: ([number, number] | null)[] }[] }; scales: { x: { min: number; max: number } } } } };
+      const timeline = () => page.evaluate(() => {
+        const chart = (window as unknown as Charts).Chart.getChart('chart-timeline');
+        const [rest, wait, core, overflow] = chart.data.datasets.map((d) => d.data.filter((x): x is [number, number] => Array.isArray(x)));
+        return { bars: rest!.length, waits: wait!.filter((x) => x[1] - x[0] > 1).length, core: core!.length, overflow: overflow!.length, x: [chart.scales.x.min, chart.scales.x.max], ends: rest!.map((x) => x[1]) };
       });
-      assert.equal(bars.requests, 30);
-      assert.equal(bars.bars, 30, 'one bar per request');
-      assert.ok(bars.waitBars >= 24, `${bars.waitBars} bars show a wait of more than 0.3 s (25 of 30 waited 0.6 s or more)`);
-      await page.screenshot({ path: join(SHOTS, 'dashboard-pool-waves.png'), fullPage: true });
+      const shown = await timeline();
+      assert.equal(shown.bars, 100, 'one bar per request');
+      assert.ok(shown.core >= 30 && shown.overflow >= 60, `core ${shown.core}, overflow ${shown.overflow}: 5 and 10 of each wave of 15`);
+      assert.ok(shown.waits >= 80, `${shown.waits} bars waited more than 1 s for a connection`);
+      // The burst fills the axis: from a little before its first request (about 11 s ago) to now.
+      assert.equal(shown.x[1], 0);
+      assert.ok(shown.x[0]! <= -10 && shown.x[0]! >= -30, `the axis starts ${shown.x[0]} s ago`);
+      assert.ok(shown.ends.every((e) => e <= 0 && e > shown.x[0]!));
+      // A request that ended 70 s ago has slid out of the window: it takes no room.
+      await page.evaluate(() => {
+        const d = (window as unknown as { dashboard: Dashboard }).dashboard;
+        const now = Date.now();
+        d.addRequests([{ route: '/todos/', status: 200, start: now - 70_500, end: now - 70_000 }]);
+        d.drawTimeline(now);
+      });
+      assert.equal((await timeline()).bars, 100);
+      await page.screenshot({ path: join(SHOTS, 'dashboard-waves-of-15-after.png'), fullPage: true });
       assert.deepEqual(errors, []);
     });
   });
@@ -102,6 +120,23 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
       assert.ok((await load).results.every((r) => r.status === 200));
       assert.deepEqual(errors, []);
     });
+  });
+
+  test('opened by a host name (ALLOWED_HOSTS), over plain HTTP: the docs render and the live stream connects', async (t) => {
+    const { url } = await buildListening(t, { settings: { ALLOWED_HOSTS: 'todo.test' } });
+    const port = new URL(url).port;
+    const named = await launchChromium(['--host-resolver-rules=MAP todo.test 127.0.0.1']);
+    t.after(() => named.close());
+    for (const [path, ready] of [['/docs/', 'docs'], ['/', 'dashboard']] as const) {
+      const page = await named.newPage();
+      const errors: string[] = [];
+      page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+      await page.goto(`http://todo.test:${port}${path}`);
+      if (ready === 'docs') await page.waitForSelector('text=/todos/', { timeout: 10_000 });
+      else await page.waitForFunction(() => (window as unknown as { dashboard?: { frames: number } }).dashboard!.frames > 2, undefined, { timeout: 10_000 });
+      assert.deepEqual(errors, [], path);
+      await page.close();
+    }
   });
 
   test('the docs UI renders locally', async (t) => {

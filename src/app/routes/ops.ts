@@ -1,5 +1,6 @@
 // Operational routes: liveness, readiness, the pool's state.
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { errors, PoolStats } from '../schemas.ts';
 
 /** Readiness must answer quickly even when the pool is saturated or the database is gone. */
 const READY_TIMEOUT_MS = 1000;
@@ -7,9 +8,21 @@ const READY_TIMEOUT_MS = 1000;
 const opsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { store } = fastify;
 
-  fastify.get('/healthz', async () => ({ status: 'ok' }));
+  const tags = ['operations'];
+  const Status = (description: string) => Type.Object({ status: Type.String(), reason: Type.Optional(Type.String()) }, { description });
 
-  fastify.get('/readyz', async (req, reply) => {
+  fastify.get('/healthz', {
+    schema: { summary: 'Liveness: 200 while the process runs', tags, response: { 200: Status('Alive'), ...errors() } },
+  }, async () => ({ status: 'ok' }));
+
+  fastify.get('/readyz', {
+    schema: {
+      summary: 'Readiness: 200 when a pooled connection answers SELECT 1 within 1 s',
+      description: 'For load balancers: route traffic here only while it is 200.',
+      tags,
+      response: { 200: Status('Ready'), 503: Status('Not ready, with the reason'), ...errors() },
+    },
+  }, async (req, reply) => {
     try {
       await store.ping({ signal: AbortSignal.any([req.db.signal!, AbortSignal.timeout(READY_TIMEOUT_MS)]) });
       return { status: 'ready' };
@@ -21,7 +34,9 @@ const opsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   });
 
-  fastify.get('/pool', async () => store.stats());
+  fastify.get('/pool', {
+    schema: { summary: "The pool's state and counters", tags, response: { 200: PoolStats, ...errors() } },
+  }, async () => store.stats());
 };
 
 export default opsRoutes;

@@ -1,33 +1,35 @@
 // The Todo API: list, read, create, update, delete.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errorBody } from '../plugins/errors.ts';
-import { errors, ListQuery, Todo, TodoCreate, TodoId, TodoList, TodoPatch } from '../schemas.ts';
+import { DB_ERRORS, errors, ListQuery, Todo, TodoCreate, TodoId, TodoList, TodoPatch } from '../schemas.ts';
+
+const tags = ['todos'];
 
 const notFound = (id: number) => errorBody(404, `todo ${id} does not exist`, 'TODO_NOT_FOUND');
 
 const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { store } = fastify;
 
-  fastify.get('/todos/', { schema: { querystring: ListQuery, response: { 200: TodoList, ...errors } } }, async (req) => ({
+  fastify.get('/todos/', { schema: { summary: 'List todos, ordered by id', tags, querystring: ListQuery, response: { 200: TodoList, ...errors(...DB_ERRORS) } } }, async (req) => ({
     todos: await store.listTodos(req.query, req.db),
   }));
 
-  fastify.get('/todos/:id', { schema: { params: TodoId, response: { 200: Todo, ...errors } } }, async (req, reply) => {
+  fastify.get('/todos/:id', { schema: { summary: 'Read one todo', tags, params: TodoId, response: { 200: Todo, ...errors(...DB_ERRORS, 404) } } }, async (req, reply) => {
     const todo = await store.getTodo(req.params.id, req.db);
     return todo ?? reply.code(404).send(notFound(req.params.id));
   });
 
-  fastify.post('/todos/', { schema: { body: TodoCreate, response: { 201: Todo, ...errors } } }, async (req, reply) => {
+  fastify.post('/todos/', { schema: { summary: 'Create a todo (201, with Location)', tags, body: TodoCreate, response: { 201: Todo, ...errors(...DB_ERRORS, 413, 415) } } }, async (req, reply) => {
     const todo = await store.createTodo(req.body, req.db); // defaults filled in by the schema
     return reply.code(201).header('Location', `/todos/${todo.id}`).send(todo);
   });
 
-  fastify.patch('/todos/:id', { schema: { params: TodoId, body: TodoPatch, response: { 200: Todo, ...errors } } }, async (req, reply) => {
+  fastify.patch('/todos/:id', { schema: { summary: 'Change any of a todo\'s fields', tags, params: TodoId, body: TodoPatch, response: { 200: Todo, ...errors(...DB_ERRORS, 404, 413, 415) } } }, async (req, reply) => {
     const todo = await store.updateTodo(req.params.id, req.body, req.db);
     return todo ?? reply.code(404).send(notFound(req.params.id));
   });
 
-  fastify.delete('/todos/:id', { schema: { params: TodoId, response: { 204: Type.Null(), ...errors } } }, async (req, reply) => {
+  fastify.delete('/todos/:id', { schema: { summary: 'Delete a todo', tags, params: TodoId, response: { 204: Type.Null({ description: 'Deleted' }), ...errors(...DB_ERRORS, 404) } } }, async (req, reply) => {
     const deleted = await store.deleteTodo(req.params.id, req.db);
     return deleted ? reply.code(204).send(null) : reply.code(404).send(notFound(req.params.id));
   });
