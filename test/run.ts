@@ -1,9 +1,9 @@
-// `npm test` (after the build and the type check): one embedded PostgreSQL for the whole run,
+// `npm test` (after the type check): the build, one embedded PostgreSQL for the whole run,
 // node's test runner over test/unit, test/http and test/process (or the files named on the
 // command line), coverage of src/ by c8 (the test processes, and the built service they start,
 // mapped back to the TypeScript), then PostgreSQL stopped and a check that nothing the tests
 // started outlives them.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -24,6 +24,9 @@ const requested = process.argv.slice(2);
 const files = requested.length
   ? requested
   : PARTS.flatMap((part) => readdirSync(join(testDir, part)).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join(testDir, part, f)));
+
+// The process tests run the build: build first, so that it is never older than the source.
+execFileSync(process.execPath, [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { stdio: 'inherit', cwd: fileURLToPath(new URL('..', import.meta.url)) });
 
 const dataDir = mkdtempSync(join(tmpdir(), 'anp-test-run-'));
 chmodSync(dataDir, 0o755);
