@@ -44,6 +44,10 @@ export function serverOptions (logger: FastifyBaseLogger, config: Pick<Config, '
   const clientTimeouts = !blocking(config);
   return {
     loggerInstance: logger,
+    // The service's logger itself as every request's log: Fastify would otherwise make a child
+    // logger (bound to the request id) for each request, a cost on the hot path for a line we
+    // write only at debug level (request-tracking.ts logs the id itself).
+    childLoggerFactory: (parent) => parent,
     requestTimeout: clientTimeouts ? config.requestTimeout * 1000 : 0,
     http: { headersTimeout: clientTimeouts ? config.headersTimeout * 1000 : 0, connectionsCheckingInterval: 1000 },
     // Fastify's default of 72 s could hold a shutdown that long for an idle client.
@@ -65,8 +69,8 @@ async function app (fastify: FastifyInstance, { config, url, directUrl, workerId
   await fastify.register(docs);
 
   await fastify.register(store, { config, url });
-  await fastify.register(metrics, { config, url });
   await fastify.register(live, { config, url, directUrl, workerId });
+  await fastify.register(metrics, { config, url });
   await fastify.register(requestTracking);
 
   await fastify.register(sleepRoutes);

@@ -13,6 +13,9 @@ export const Todo = Type.Object({
 
 export const TodoList = Type.Object({ todos: Type.Array(Todo) });
 
+/** TodoList, already serialized (by PostgreSQL): documented as TodoList, sent as the string it is. */
+export const TodoListJson = Type.Unsafe<string>(TodoList);
+
 const title = Type.String({ minLength: 1, maxLength: 60 });
 const priority = Type.Integer({ minimum: 0, maximum: 4 });
 

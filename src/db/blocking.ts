@@ -26,7 +26,7 @@ export interface BridgeResponse {
 
 /** Where each store method takes its CallContext (the worker fills in the lease timing). */
 export const CONTEXT_ARG: Partial<Record<StoreMethod, number>> = {
-  listTodos: 1, getTodo: 1, createTodo: 1, updateTodo: 2, deleteTodo: 1, sleepThenList: 1, ping: 0,
+  listTodos: 1, listTodosJson: 1, getTodo: 1, createTodo: 1, updateTodo: 2, deleteTodo: 1, sleepThenList: 1, ping: 0,
 };
 
 const workerFile = builtFile('db/blocking-worker.js');
@@ -45,6 +45,10 @@ export class BlockingTodoStore implements TodoStore {
   // async only to fit the interface: each body runs, and blocks, before the caller resumes.
   async listTodos (filter?: ListFilter, ctx?: CallContext): Promise<Todo[]> {
     return this.call('listTodos', [filter], ctx) as Todo[];
+  }
+
+  async listTodosJson (filter?: ListFilter, ctx?: CallContext): Promise<string> {
+    return this.call('listTodosJson', [filter], ctx) as string;
   }
 
   async getTodo (id: number, ctx?: CallContext): Promise<Todo | undefined> {

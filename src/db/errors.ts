@@ -108,7 +108,7 @@ export function isConnectionError (err: unknown): boolean {
  * What a failed database call means for the client: a ServiceError with its HTTP status, or
  * the error itself (a bug: 500). `broken`: the connection failed; `signal`: the request's.
  */
-export function translate (err: unknown, broken: boolean, signal?: AbortSignal): unknown {
+export function translate (err: unknown, broken: boolean, signal?: { readonly aborted: boolean }): unknown {
   if (err instanceof ServiceError) return err;
   if ((err as { code?: string }).code === '57014') {
     // query_canceled: by us when the client left, otherwise by statement_timeout.

@@ -5,6 +5,7 @@
 // order: one timer, for the head of the queue, serves them all. A waiter that leaves early (its
 // client went away) is marked and skipped, not searched for.
 import { ClientGoneError } from './errors.ts';
+import type { Abortable } from './abort.ts';
 
 interface Waiter {
   resolve(): void;
@@ -12,7 +13,7 @@ interface Waiter {
   /** performance.now() by which it gets a place or an error. */
   deadline: number;
   done: boolean;
-  signal?: AbortSignal;
+  signal?: Abortable;
   onAbort?: () => void;
 }
 
@@ -44,7 +45,7 @@ export class Gate {
   constructor (private readonly options: GateOptions) {}
 
   /** Resolves when the caller has a place (give it back with leave()); rejects on timeout, a full queue or abort. */
-  enter (signal?: AbortSignal): Promise<void> {
+  enter (signal?: Abortable): Promise<void> {
     if (signal?.aborted) return Promise.reject(new ClientGoneError());
     if (this.active < this.options.capacity && this.waiting === 0) {
       this.active++;

@@ -1,10 +1,9 @@
 // The pool's gauges in shared memory: written wherever the pool lives (the main thread, or the
 // blocking bridge's worker thread) and readable from any thread at any time, even while the
 // thread that writes them is blocked.
-import type { PoolStats } from './pool.ts';
+import type { PoolGauges } from './pool.ts';
 
 const FIELDS = ['total', 'idle', 'inUse', 'overflowInUse', 'waiting'] as const;
-export type PoolGauges = Record<(typeof FIELDS)[number], number>;
 
 export class SharedPoolState {
   private readonly ints: Int32Array;
@@ -14,8 +13,8 @@ export class SharedPoolState {
   }
 
   /** Fits PoolOptions.onChange. */
-  readonly write = (stats: PoolStats): void => {
-    for (let i = 0; i < FIELDS.length; i++) Atomics.store(this.ints, i, stats[FIELDS[i]!]);
+  readonly write = (gauges: PoolGauges): void => {
+    for (let i = 0; i < FIELDS.length; i++) Atomics.store(this.ints, i, gauges[FIELDS[i]!]);
   };
 
   read (): PoolGauges {

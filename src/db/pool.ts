@@ -3,14 +3,15 @@
 // QueuePool: `size` connections stay open, up to `maxOverflow` more are opened under
 // load and closed again once idle; beyond size + overflow, callers wait in FIFO order
 // for at most `timeoutMs`, then get PoolTimeoutError. pg.Pool has no overflow and an
-// unbounded queue, so the waiting happens in a gate in front of it: pg.Pool is never
-// asked for more clients than it may open, and so never queues.
+// unbounded queue: the waiting happens in a gate (gate.ts), and the connections are
+// node-postgres Clients kept here.
 //
 // NullPool: a new connection for every checkout, closed on release.
 import pg from 'pg';
 import { now } from '../clock.ts';
 import { ClientGoneError, DatabaseUnavailableError, PoolQueueFullError, PoolTimeoutError } from './errors.ts';
 import { Gate } from './gate.ts';
+import type { Abortable } from './abort.ts';
 
 export const APPLICATION_NAME = 'async-node-postgres';
 
@@ -34,7 +35,7 @@ export interface PoolOptions {
   /** Do not send statement_timeout at connect time (PgBouncer: it is set per transaction). */
   perTransactionTimeout?: boolean;
   /** Called whenever the pool's state changes (a checkout, a release, a connection opened or closed). */
-  onChange?: (stats: PoolStats) => void;
+  onChange?: (gauges: PoolGauges) => void;
   onError?: (err: Error) => void;
 }
 
@@ -48,6 +49,16 @@ export interface Lease {
   overflow: boolean;
   /** Gives the connection back; with an error, the connection is discarded. */
   release(err?: Error): void;
+}
+
+/** The pool's state at a moment: what the live dashboard draws. One object, updated in place. */
+export interface PoolGauges {
+  /** Connections open (idle + in use). */
+  total: number;
+  idle: number;
+  inUse: number;
+  overflowInUse: number;
+  waiting: number;
 }
 
 export interface PoolStats {
@@ -68,7 +79,7 @@ export interface PoolStats {
 }
 
 export interface ConnectionPool {
-  acquire(signal?: AbortSignal): Promise<Lease>;
+  acquire(signal?: Abortable): Promise<Lease>;
   /** Opens the core connections now, so that the first burst does not pay for them. */
   warm(): Promise<void>;
   stats(): PoolStats;
@@ -90,23 +101,52 @@ function clientConfig (options: PoolOptions): pg.ClientConfig {
   };
 }
 
+/** One connection of the QueuePool. */
+interface Conn {
+  client: pg.Client;
+  /** One of the POOL_SIZE kept open; otherwise overflow, closed after OVERFLOW_IDLE_MS idle. */
+  core: boolean;
+  idleTimer: NodeJS.Timeout | undefined;
+}
+
+class QueueLease implements Lease {
+  readonly client: pg.ClientBase;
+  readonly overflow: boolean;
+  private released = false;
+
+  constructor (private readonly pool: QueuePool, private readonly conn: Conn, readonly startedAt: number, readonly waitMs: number) {
+    this.client = conn.client;
+    this.overflow = !conn.core;
+  }
+
+  release (err?: Error): void {
+    if (this.released) return;
+    this.released = true;
+    this.pool.checkin(this.conn, err);
+  }
+}
+
+/**
+ * QueuePool, over node-postgres Clients kept in plain arrays (as pg-pool does), with the gate in
+ * front: a caller gets a place first, then an idle connection (a core one before an overflow
+ * one), or a new one. pg.Pool would add a queue and a timer per checkout of its own.
+ */
 class QueuePool implements ConnectionPool {
-  private readonly pg: pg.Pool;
   private readonly gate: Gate;
   private counters = { acquired: 0, timeouts: 0, rejected: 0, connectErrors: 0 };
-  // The first `size` connections opened are the core ones; the others are overflow.
-  private readonly core = new Set<pg.PoolClient>();
-  /** Every connection whose socket is still open. */
-  private readonly open = new Set<pg.PoolClient>();
+  private readonly idleCore: Conn[] = [];
+  private readonly idleOverflow: Conn[] = [];
+  /** Connections open or opening: idle, checked out, or connecting. */
+  private open = 0;
+  private coreOpen = 0;
   private ending = false;
+  private ended: (() => void) | undefined;
   private refilling = false;
   private refillTimer: NodeJS.Timeout | undefined;
   private refillBackoffMs = REFILL_FIRST_MS;
+  private readonly gauges: PoolGauges = { total: 0, idle: 0, inUse: 0, overflowInUse: 0, waiting: 0 };
 
   constructor (private readonly options: PoolOptions) {
-    const onError = (err: Error) => {
-      if (!this.ending) options.onError?.(err);
-    };
     const { size, maxOverflow, timeoutMs, queueMax } = options;
     this.gate = new Gate({
       capacity: size + maxOverflow,
@@ -122,70 +162,111 @@ class QueuePool implements ConnectionPool {
       },
       onChange: () => this.publish(),
     });
-    this.pg = new pg.Pool({
-      ...clientConfig(options),
-      max: options.size + options.maxOverflow,
-      min: options.size,
-      idleTimeoutMillis: OVERFLOW_IDLE_MS,
-    });
-    // An idle connection that breaks (server restarted) is reported here; without a
-    // listener the process would crash. pg.Pool drops the client by itself.
-    this.pg.on('error', onError);
-    this.pg.on('connect', (client) => {
-      // A checked-out client's errors are ours to handle (pg.Pool only listens while it is
-      // idle): a connection reset mid-query must fail that query, not crash the process.
-      client.on('error', onError);
-      this.open.add(client);
-      client.once('end', () => this.open.delete(client));
-      if (this.core.size < options.size) this.core.add(client);
-      this.publish();
-    });
-    this.pg.on('remove', (client) => {
-      this.core.delete(client);
-      this.publish();
-      // pg.Pool does not replace a discarded connection (a cancelled query, a broken socket):
-      // POOL_SIZE connections are to stay open, so open it again once the pool is quiet.
-      this.refillSoon();
-    });
   }
 
-  acquire (signal?: AbortSignal): Promise<Lease> {
+  acquire (signal?: Abortable): Promise<Lease> {
     return this.checkout(signal, true);
   }
 
-  /** `counted`: a request's checkout, in the counters; the pool's own (warming, refilling) is not. */
-  private async checkout (signal: AbortSignal | undefined, counted: boolean): Promise<Lease> {
+  /** `counted`: a request's checkout, in the counters; the pool's own (warming) is not. */
+  private async checkout (signal: Abortable | undefined, counted: boolean): Promise<Lease> {
     const started = performance.now();
     const startedAt = now();
     await this.gate.enter(signal);
-    let client: pg.PoolClient;
-    try {
-      client = await this.pg.connect();
-    } catch (err) {
-      if (counted) this.counters.connectErrors++;
-      this.gate.leave();
-      this.refillSoon();
-      throw new DatabaseUnavailableError(err);
+    let conn = this.idleCore.pop() ?? this.idleOverflow.pop();
+    if (conn) {
+      clearTimeout(conn.idleTimer);
+      conn.idleTimer = undefined;
+    } else {
+      try {
+        conn = await this.connect();
+      } catch (err) {
+        if (counted) this.counters.connectErrors++;
+        this.gate.leave();
+        this.refillSoon();
+        throw new DatabaseUnavailableError(err);
+      }
     }
     if (counted) this.counters.acquired++;
-    let released = false;
-    return {
-      client,
-      startedAt,
-      waitMs: performance.now() - started,
-      overflow: !this.core.has(client),
-      release: (err?: Error) => {
-        if (released) return;
-        released = true;
-        client.release(err ?? false);
-        this.gate.leave();
-        if (this.refillTimer === undefined && this.pg.totalCount < this.options.size) this.refillSoon();
-      },
-    };
+    return new QueueLease(this, conn, startedAt, performance.now() - started);
   }
 
+  /** Opens one connection; it is core while fewer than POOL_SIZE are. */
+  private async connect (): Promise<Conn> {
+    const client = new pg.Client(clientConfig(this.options));
+    const conn: Conn = { client, core: this.coreOpen < this.options.size, idleTimer: undefined };
+    this.open++;
+    if (conn.core) this.coreOpen++;
+    // A connection that breaks (the server went away) reports here, idle or checked out; without
+    // a listener the process would crash. An idle one is dropped at once.
+    client.on('error', (err) => {
+      if (!this.ending) this.options.onError?.(err);
+      this.drop(conn);
+    });
+    try {
+      await client.connect();
+    } catch (err) {
+      this.forget(conn);
+      client.end().catch(() => {});
+      throw err;
+    }
+    this.publish();
+    return conn;
+  }
+
+  /** A checked-out connection comes back: to the idle ones, or, after an error or a cancel, closed. */
+  checkin (conn: Conn, err?: Error): void {
+    if (err || this.ending) {
+      this.close(conn);
+    } else if (conn.core) {
+      this.idleCore.push(conn);
+    } else {
+      conn.idleTimer = setTimeout(() => this.drop(conn), OVERFLOW_IDLE_MS);
+      conn.idleTimer.unref();
+      this.idleOverflow.push(conn);
+    }
+    this.gate.leave();
+    if (this.coreOpen < this.options.size) this.refillSoon();
+  }
+
+  /** Closes an idle connection (an overflow one idle too long, or one that broke). */
+  private drop (conn: Conn): void {
+    for (const idle of [this.idleCore, this.idleOverflow]) {
+      const i = idle.indexOf(conn);
+      if (i >= 0) {
+        idle.splice(i, 1);
+        this.close(conn);
+        return;
+      }
+    }
+  }
+
+  private close (conn: Conn): void {
+    clearTimeout(conn.idleTimer);
+    this.forget(conn);
+    conn.client.end().catch(() => {});
+    this.publish();
+    // A core connection discarded: POOL_SIZE are to stay open.
+    if (conn.core) this.refillSoon();
+  }
+
+  /** Counts a connection as gone. */
+  private forget (conn: Conn): void {
+    this.open--;
+    if (conn.core) this.coreOpen--;
+    if (this.ending && this.open === 0) this.ended?.();
+  }
+
+  /** Called on every checkout and release: it must not allocate. */
   private publish (): void {
-    this.options.onChange?.(this.stats());
+    if (!this.options.onChange) return;
+    const g = this.gauges;
+    g.total = this.open;
+    g.idle = this.idleCore.length + this.idleOverflow.length;
+    g.inUse = this.gate.active;
+    g.overflowInUse = Math.max(0, g.inUse - this.options.size);
+    g.waiting = this.gate.waiting;
+    this.options.onChange(g);
   }
 
   /** Opens the core connections: all `size` checked out at once, so that each is a new one where needed. */
@@ -195,7 +276,7 @@ class QueuePool implements ConnectionPool {
   }
 
   /**
-   * Brings the open connections back to POOL_SIZE when the pool is quiet (nothing checked out),
+   * Brings the core connections back to POOL_SIZE when the pool is quiet (nothing checked out),
    * retrying with a growing pause while PostgreSQL cannot be reached. When it is busy, the
    * requests open what they need, and the next quiet moment tops it up.
    */
@@ -203,7 +284,8 @@ class QueuePool implements ConnectionPool {
     if (this.refillTimer !== undefined || this.ending) return;
     this.refillTimer = setTimeout(() => {
       this.refillTimer = undefined;
-      if (this.refilling || this.ending || this.pg.totalCount >= this.options.size || this.gate.active > 0) return;
+      if (this.refilling || this.ending || this.coreOpen >= this.options.size) return;
+      if (this.gate.active > 0) return this.refillSoon();
       this.refilling = true;
       this.warm().then(() => {
         this.refillBackoffMs = REFILL_FIRST_MS;
@@ -222,8 +304,8 @@ class QueuePool implements ConnectionPool {
       kind: 'queue',
       size,
       maxOverflow,
-      total: this.pg.totalCount,
-      idle: this.pg.idleCount,
+      total: this.open,
+      idle: this.idleCore.length + this.idleOverflow.length,
       inUse,
       overflowInUse: Math.max(0, inUse - size),
       waiting: this.gate.waiting,
@@ -231,13 +313,16 @@ class QueuePool implements ConnectionPool {
     };
   }
 
-  /** Resolves once every connection is closed: pg.Pool.end() only asks them to close. */
+  /** Closes the idle connections now and the others as they come back; resolves once all are closed. */
   async end (): Promise<void> {
     this.ending = true;
     clearTimeout(this.refillTimer);
-    const closed = [...this.open].map((client) => new Promise((resolve) => client.once('end', resolve)));
-    await this.pg.end();
-    await Promise.all(closed);
+    const done = new Promise<void>((resolve) => { this.ended = resolve; });
+    for (const conn of [...this.idleCore, ...this.idleOverflow]) this.close(conn);
+    this.idleCore.length = 0;
+    this.idleOverflow.length = 0;
+    if (this.open === 0) return;
+    await done;
   }
 }
 
@@ -247,7 +332,7 @@ class NullPool implements ConnectionPool {
 
   constructor (private readonly options: PoolOptions) {}
 
-  async acquire (signal?: AbortSignal): Promise<Lease> {
+  async acquire (signal?: Abortable): Promise<Lease> {
     if (signal?.aborted) throw new ClientGoneError();
     const started = performance.now();
     const startedAt = now();

@@ -7,6 +7,7 @@ import { createPool, type ConnectionPool, type PoolOptions, type PoolStats } fro
 import * as q from './queries.ts';
 import type { ListFilter, Query, TodoInput, TodoPatch } from './queries.ts';
 import type { Todo } from './schema.ts';
+import type { Abortable } from './abort.ts';
 
 export type { ListFilter, TodoInput, TodoPatch } from './queries.ts';
 
@@ -40,13 +41,15 @@ export interface LeaseTiming {
 
 export interface CallContext {
   /** Aborted when the HTTP client goes away: leave the queue, cancel the query. */
-  signal?: AbortSignal;
+  signal?: Abortable;
   lease?: LeaseTiming;
 }
 
 /** What the routes call. The blocking bridge implements the same interface. */
 export interface TodoStore {
   listTodos(filter?: ListFilter, ctx?: CallContext): Promise<Todo[]>;
+  /** The same list, as the JSON response body PostgreSQL built: `{"todos":[...]}`. */
+  listTodosJson(filter?: ListFilter, ctx?: CallContext): Promise<string>;
   getTodo(id: number, ctx?: CallContext): Promise<Todo | undefined>;
   createTodo(input: TodoInput, ctx?: CallContext): Promise<Todo>;
   updateTodo(id: number, patch: TodoPatch, ctx?: CallContext): Promise<Todo | undefined>;
@@ -60,6 +63,7 @@ export interface TodoStore {
 }
 
 const ALL_TODOS = q.listTodos();
+const ALL_TODOS_JSON = q.listTodosJson();
 
 export class AsyncTodoStore implements TodoStore {
   private readonly pool: ConnectionPool;
@@ -72,6 +76,11 @@ export class AsyncTodoStore implements TodoStore {
   listTodos (filter: ListFilter = {}, ctx?: CallContext): Promise<Todo[]> {
     const query = Object.keys(filter).length ? q.listTodos(filter) : ALL_TODOS;
     return this.withConnection(ctx, (c) => this.run(c, query));
+  }
+
+  async listTodosJson (filter: ListFilter = {}, ctx?: CallContext): Promise<string> {
+    const query = Object.keys(filter).length ? q.listTodosJson(filter) : ALL_TODOS_JSON;
+    return (await this.withConnection(ctx, (c) => this.run(c, query)))[0]!.body;
   }
 
   async getTodo (id: number, ctx?: CallContext): Promise<Todo | undefined> {
@@ -170,7 +179,7 @@ class Canceller {
   private timer?: NodeJS.Timeout;
   private readonly onAbort = () => this.cancel(this.attempts);
 
-  constructor (private readonly client: pg.ClientBase, private readonly signal: AbortSignal, private readonly attempts: number) {
+  constructor (private readonly client: pg.ClientBase, private readonly signal: Abortable, private readonly attempts: number) {
     signal.addEventListener('abort', this.onAbort, { once: true });
   }
 

@@ -13,6 +13,8 @@ export interface GaugeBuffers {
   clock: SharedArrayBuffer;
 }
 
+const slots = new Map<string | undefined, number>();
+
 export class LiveGauges {
   private readonly ints: Int32Array;
   private readonly clock: Float64Array;
@@ -25,12 +27,15 @@ export class LiveGauges {
     this.clock = new Float64Array(buffers.clock);
   }
 
-  /** The index of a route pattern (Fastify's routeOptions.url) among ROUTES. */
+  /** The index of a route pattern (Fastify's routeOptions.url) among ROUTES; the patterns are few, so each is worked out once. */
   static slotOf (url: string | undefined): number {
-    const path = (url ?? '').replace(/\/?$/, '/');
-    const route = path.startsWith('/todos/') ? '/todos/' : path;
-    const i = (ROUTES as readonly string[]).indexOf(route);
-    return i < 0 ? ROUTES.length - 1 : i;
+    let slot = slots.get(url);
+    if (slot === undefined) {
+      const path = (url ?? '').replace(/\/?$/, '/');
+      const i = (ROUTES as readonly string[]).indexOf(path.startsWith('/todos/') ? '/todos/' : path);
+      slots.set(url, (slot = i < 0 ? ROUTES.length - 1 : i));
+    }
+    return slot;
   }
 
   requestStarted (slot: number): void {

@@ -10,7 +10,7 @@ import { SharedPoolState } from '../db/pool-state.ts';
 import { hostName } from '../os/net.ts';
 import { BouncerStats, type BouncerView } from '../postgres/pgbouncer-stats.ts';
 import { LiveGauges } from './gauges.ts';
-import type { MonitorInit, MonitorMessage, RequestRecord } from './monitor.ts';
+import type { MonitorInit, MonitorMessage, RequestRecord, WatchersMessage } from './monitor.ts';
 
 const FRAME_MS = 100;
 const DB_VIEW_MS = 500;
@@ -40,6 +40,7 @@ parentPort!.on('message', (msg: MonitorMessage) => {
     server.close();
     for (const res of clients) res.end();
     clients.clear();
+    watchers();
   } else if (msg.type === 'requests') {
     pending.push(...msg.records);
     recent.push(...msg.records);
@@ -77,6 +78,9 @@ function allowedOrigin (origin: string | undefined): string | undefined {
   }
 }
 
+/** Tells the main thread how many pages listen: it records requests only while one does. */
+const watchers = () => parentPort!.postMessage({ type: 'watchers', count: clients.size } satisfies WatchersMessage);
+
 const server = http.createServer((req, res) => {
   // As the service itself: only requests addressed to a host name it answers to (no DNS rebinding).
   if (req.headers.host !== undefined && !allowed(hostName(req.headers.host))) {
@@ -94,7 +98,11 @@ const server = http.createServer((req, res) => {
     }
     res.writeHead(200, { ...headers, 'content-type': 'text/event-stream', connection: 'keep-alive' });
     clients.add(res);
-    req.on('close', () => clients.delete(res));
+    watchers();
+    req.on('close', () => {
+      clients.delete(res);
+      watchers();
+    });
     send(res, 'hello', { settings: init.settings, heartbeatMs: init.heartbeatMs, frameMs: FRAME_MS, recent });
     return;
   }

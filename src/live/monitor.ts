@@ -43,9 +43,14 @@ export type MonitorMessage =
   | { type: 'requests'; records: RequestRecord[] }
   | { type: 'end-streams' };
 
+/** From the monitor thread: how many pages listen now. */
+export type WatchersMessage = { type: 'watchers'; count: number };
+
 export class Monitor {
   private batch: RequestRecord[] = [];
   private readonly flusher: NodeJS.Timeout;
+  /** Pages listening to the stream, as the monitor thread last said. */
+  private watchers = 0;
 
   private constructor (
     private readonly worker: Worker,
@@ -54,6 +59,14 @@ export class Monitor {
   ) {
     this.flusher = setInterval(() => this.flush(), FLUSH_MS);
     this.flusher.unref();
+    worker.on('message', (msg: WatchersMessage) => {
+      if (msg.type === 'watchers') this.watchers = msg.count;
+    });
+  }
+
+  /** True while a page listens: then, and only then, completed requests are worth recording. */
+  get watched (): boolean {
+    return this.watchers > 0;
   }
 
   static async start (options: Omit<MonitorInit, 'heartbeatMs' | 'gauges'> & { gauges: LiveGauges }): Promise<Monitor> {
@@ -78,7 +91,7 @@ export class Monitor {
   }
 
   record (record: RequestRecord): void {
-    this.batch.push(record);
+    if (this.watchers > 0) this.batch.push(record);
   }
 
   /** Ends the pages' live streams and stops accepting new ones. */

@@ -4,12 +4,19 @@ import { describe, test } from 'node:test';
 import { build, freshDatabase, sql } from '../helper.ts';
 
 describe('answers', () => {
-  test('security headers are set, CORS is off, the framework is not named', async (t) => {
+  test("security headers: the API's few on JSON, helmet's full set on pages; CORS is off, the framework is not named", async (t) => {
     const { app } = await build(t);
     const res = await app.inject({ url: '/todos/', headers: { origin: 'https://evil.example' } });
     assert.equal(res.headers['x-content-type-options'], 'nosniff');
-    assert.ok(res.headers['content-security-policy']);
-    assert.ok(res.headers['x-frame-options']);
+    assert.equal(res.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'");
+    assert.equal(res.headers['cross-origin-resource-policy'], 'same-origin');
+    for (const url of ['/nope', '/todos/abc']) assert.equal((await app.inject({ url })).headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'", url);
+    for (const url of ['/', '/docs/', '/dashboard/dashboard.js']) {
+      const page = await app.inject({ url });
+      assert.equal(page.headers['x-frame-options'], 'SAMEORIGIN', url);
+      assert.equal(page.headers['x-content-type-options'], 'nosniff', url);
+      assert.match(String(page.headers['content-security-policy']), /default-src 'self'/, url);
+    }
     assert.equal(res.headers['access-control-allow-origin'], undefined);
     assert.equal(res.headers['x-powered-by'], undefined);
     const preflight = await app.inject({ method: 'OPTIONS', url: '/todos/', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });

@@ -25,7 +25,7 @@ function firstEvent (url: string, headers: Record<string, string> = {}): Promise
 describe('the dashboard', () => {
   test('the page names the monitor\'s port, and its policy lets it connect there and nowhere else', async (t) => {
     const { app } = await build(t);
-    const port = app.live.monitorPort();
+    const port = await app.live.monitorPort();
     const page = await app.inject({ url: '/' });
     assert.equal(page.statusCode, 200);
     assert.match(page.headers['content-type'] as string, /^text\/html/);
@@ -38,7 +38,7 @@ describe('the dashboard', () => {
     assert.equal((await app.inject({ url: '/', headers: { host: '127.0.0.1:8000' } })).headers['content-security-policy'], csp);
     const injected = await app.inject({ url: '/', headers: { host: "x; script-src * 'unsafe-inline'" } });
     assert.equal(injected.statusCode, 421);
-    assert.doesNotMatch(String(injected.headers['content-security-policy']), /unsafe-inline/);
+    assert.doesNotMatch(String(injected.headers['content-security-policy']), /script-src \*/);
   });
 
   test('its files and Chart.js are served locally', async (t) => {
@@ -53,7 +53,7 @@ describe('the dashboard', () => {
 
   test('the live stream: a hello with the settings (no password), then frames; readable by pages of the allowed hosts only', async (t) => {
     const { app, db } = await build(t);
-    const stream = `http://127.0.0.1:${app.live.monitorPort()}/events`;
+    const stream = `http://127.0.0.1:${await app.live.monitorPort()}/events`;
     const mine = await firstEvent(stream, { origin: 'http://localhost:8000' });
     assert.equal(mine.headers['content-type'], 'text/event-stream');
     assert.equal(mine.headers['access-control-allow-origin'], 'http://localhost:8000');
@@ -67,8 +67,9 @@ describe('the dashboard', () => {
 
   test('the monitor answers only to the allowed host names, as the service does', async (t) => {
     const { app } = await build(t);
+    const port = await app.live.monitorPort();
     const status = await new Promise<number>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: app.live.monitorPort(), path: '/events', headers: { host: 'attacker.example' } }, (res) => {
+      http.get({ host: '127.0.0.1', port, path: '/events', headers: { host: 'attacker.example' } }, (res) => {
         res.resume();
         resolve(res.statusCode!);
       }).on('error', reject);

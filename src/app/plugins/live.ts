@@ -10,10 +10,12 @@ import { maskSecrets } from '../../config.ts';
 
 export interface Live {
   gauges: LiveGauges;
+  /** True while a dashboard page listens: only then are requests recorded for its timeline. */
+  readonly watched: boolean;
   /** Hands a completed request to the timeline. */
   record(record: RequestRecord): void;
-  /** The monitor thread's port: its live stream is served there. */
-  monitorPort(): number;
+  /** Starts the monitor thread, the first time, and resolves with its port: its live stream is served there. */
+  monitorPort(): Promise<number>;
 }
 
 declare module 'fastify' {
@@ -31,39 +33,52 @@ export interface LivePluginOptions {
   workerId: number;
 }
 
+// The monitor thread (a second V8 instance, about 20 MB) starts when the first dashboard page
+// is asked for, not before: a service nobody watches pays nothing for it. Requests are
+// recorded for the timeline only while a page listens.
 export default fp(async (fastify: FastifyInstance, { config, url, directUrl, workerId }: LivePluginOptions) => {
   const gauges = new LiveGauges();
   let monitor: Monitor | undefined;
-  fastify.decorate('live', {
+  let starting: Promise<Monitor> | undefined;
+  let closing = false;
+  const start = () => Monitor.start({
+    host: config.host,
+    // With workers and a fixed MONITOR_PORT, each worker takes the next port.
+    port: config.monitorPort && config.monitorPort + workerId - 1,
+    allowedHosts: allowedHosts(config),
+    // PostgreSQL's own view, read directly: through PgBouncer it would queue behind the requests.
+    databaseUrl: directUrl,
+    bouncerUrl: behindBouncer(config) ? url : undefined,
     gauges,
-    record: (r: RequestRecord) => monitor?.record(r),
-    monitorPort: () => {
-      if (!monitor) throw new Error('the monitor starts when the app is ready');
-      return monitor.port;
+    poolState: fastify.poolState.buffer,
+    settings: {
+      ...config,
+      databaseUrl: undefined,
+      pgbouncerUrl: config.pgbouncerUrl && maskSecrets(config.pgbouncerUrl),
+      database: maskSecrets(url),
+      worker: workerId,
     },
   });
 
-  fastify.addHook('onReady', async () => {
-    monitor = await Monitor.start({
-      host: config.host,
-      // With workers and a fixed MONITOR_PORT, each worker takes the next port.
-      port: config.monitorPort && config.monitorPort + workerId - 1,
-      allowedHosts: allowedHosts(config),
-      // PostgreSQL's own view, read directly: through PgBouncer it would queue behind the requests.
-      databaseUrl: directUrl,
-      bouncerUrl: behindBouncer(config) ? url : undefined,
-      gauges,
-      poolState: fastify.poolState.buffer,
-      settings: {
-        ...config,
-        databaseUrl: undefined,
-        pgbouncerUrl: config.pgbouncerUrl && maskSecrets(config.pgbouncerUrl),
-        database: maskSecrets(url),
-        worker: workerId,
-      },
-    });
+  fastify.decorate('live', {
+    gauges,
+    get watched () {
+      return monitor !== undefined && monitor.watched;
+    },
+    record: (r: RequestRecord) => monitor?.record(r),
+    monitorPort: async () => {
+      if (closing) throw new Error('the service is shutting down');
+      starting ??= start().then((m) => (monitor = m));
+      return (await starting).port;
+    },
   });
+
   // Open streams would hold close() until the grace period ends.
-  fastify.addHook('preClose', async () => monitor?.endStreams());
-  fastify.addHook('onClose', async () => monitor?.close());
+  fastify.addHook('preClose', async () => {
+    closing = true;
+    (await starting?.catch(() => undefined))?.endStreams();
+  });
+  fastify.addHook('onClose', async () => {
+    await (await starting?.catch(() => undefined))?.close();
+  });
 }, { name: 'live', dependencies: ['store'] });

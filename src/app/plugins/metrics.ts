@@ -18,32 +18,30 @@ declare module 'fastify' {
 
 export interface Metrics {
   registry: client.Registry;
-  requestStarted(route: string): void;
   requestEnded(route: string, method: string, status: number, seconds: number, lease?: LeaseTiming): void;
   /** The exposition text: this process's, or with workers, all workers' summed by the primary. */
   text(): Promise<{ contentType: string; body: string }>;
 }
 
-export function createMetrics (stats: () => PoolStats, bouncer?: BouncerStats): Metrics {
+export function createMetrics (stats: () => PoolStats, inFlight: () => Record<string, number>, bouncer?: BouncerStats): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   if (bouncer) bouncerMetrics(registry, bouncer);
   const gauge = <L extends string>(config: client.GaugeConfiguration<L>) => new client.Gauge({ ...config, registers: [registry] });
 
-  const duration = new client.Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'HTTP request duration by route and status',
-    labelNames: ['route', 'method', 'status_code'],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-    registers: [registry],
+  const duration = new HotHistogram('http_request_duration_seconds', 'HTTP request duration by route and status', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]);
+  registry.registerMetric(duration as unknown as client.Metric);
+  // Read from the live gauges at scrape time: they count requests in flight already.
+  gauge({
+    name: 'http_requests_in_flight',
+    help: 'Requests being served, by route',
+    labelNames: ['route'],
+    collect () {
+      for (const [route, n] of Object.entries(inFlight())) this.set({ route }, n);
+    },
   });
-  const inFlight = gauge({ name: 'http_requests_in_flight', help: 'Requests being served', labelNames: ['route'] });
-  const poolWait = new client.Histogram({
-    name: 'db_pool_wait_seconds',
-    help: 'Time a request waited for a pooled connection',
-    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30],
-    registers: [registry],
-  });
+  const poolWait = new HotHistogram('db_pool_wait_seconds', 'Time a request waited for a pooled connection', [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30]);
+  registry.registerMetric(poolWait as unknown as client.Metric);
 
   // The states add up to the open connections: sum(db_pool_connections) is their total.
   gauge({
@@ -86,11 +84,9 @@ export function createMetrics (stats: () => PoolStats, bouncer?: BouncerStats): 
 
   return {
     registry,
-    requestStarted: (route) => inFlight.inc({ route }),
     requestEnded (route, method, status, seconds, lease) {
-      inFlight.dec({ route });
-      duration.observe({ route, method, status_code: String(status) }, seconds);
-      if (lease) poolWait.observe(lease.waitMs / 1000);
+      duration.observe(`${route} ${method} ${status}`, () => ({ route, method, status_code: String(status) }), seconds);
+      if (lease) poolWait.observe('', () => ({}), lease.waitMs / 1000);
     },
     text: cluster.isWorker ? clusterText : async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
   };
@@ -131,6 +127,57 @@ function bouncerMetrics (registry: client.Registry, bouncer: BouncerStats): void
     registers: [],
     async collect () { this.set((await read()) ? 1 : 0); },
   }));
+}
+
+interface Series {
+  labels: Record<string, string>;
+  /** Observations per bucket (not cumulative), the last one for +Inf. */
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+/**
+ * A histogram for the hot path: an observation is one Map lookup by a key the caller already has,
+ * and two additions. prom-client's Histogram validates and hashes the label set on every
+ * observation, twice per request here. The registry reads this one as any other metric: get()
+ * gives the same shape, so /metrics, and the cluster's sum over workers, are unchanged.
+ */
+class HotHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly series = new Map<string, Series>();
+
+  constructor (readonly name: string, readonly help: string, private readonly buckets: number[]) {}
+
+  /** `labels` is called once per new key, to name its series. */
+  observe (key: string, labels: () => Record<string, string>, value: number): void {
+    let s = this.series.get(key);
+    if (s === undefined) this.series.set(key, (s = { labels: labels(), counts: new Array(this.buckets.length + 1).fill(0), sum: 0, count: 0 }));
+    let i = 0;
+    while (i < this.buckets.length && value > this.buckets[i]!) i++;
+    s.counts[i]!++;
+    s.sum += value;
+    s.count++;
+  }
+
+  get () {
+    const values = [];
+    for (const s of this.series.values()) {
+      let cumulative = 0;
+      for (let i = 0; i <= this.buckets.length; i++) {
+        cumulative += s.counts[i]!;
+        values.push({ metricName: `${this.name}_bucket`, labels: { ...s.labels, le: i < this.buckets.length ? this.buckets[i]! : '+Inf' }, value: cumulative });
+      }
+      values.push({ metricName: `${this.name}_sum`, labels: s.labels, value: s.sum });
+      values.push({ metricName: `${this.name}_count`, labels: s.labels, value: s.count });
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  reset (): void {
+    this.series.clear();
+  }
 }
 
 /** A counter that follows a running total kept elsewhere (the pool's own counters). */
@@ -174,10 +221,10 @@ export interface MetricsPluginOptions {
 
 export default fp(async (fastify: FastifyInstance, { config, url }: MetricsPluginOptions) => {
   const bouncer = behindBouncer(config) ? new BouncerStats(url) : undefined;
-  fastify.decorate('metrics', createMetrics(() => fastify.store.stats(), bouncer));
+  fastify.decorate('metrics', createMetrics(() => fastify.store.stats(), () => fastify.live.gauges.inFlight(), bouncer));
   fastify.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
     const { contentType, body } = await fastify.metrics.text();
     return reply.type(contentType).send(body);
   });
   if (bouncer) fastify.addHook('onClose', () => bouncer.close());
-}, { name: 'metrics', dependencies: ['store'] });
+}, { name: 'metrics', dependencies: ['store', 'live'] });

@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { now } from '../../clock.ts';
+import { ClientGone } from '../../db/abort.ts';
 import type { CallContext } from '../../db/todos.ts';
 import { LiveGauges, ROUTES } from '../../live/gauges.ts';
 
@@ -29,17 +30,16 @@ export default fp(async (fastify: FastifyInstance) => {
    */
   function track (req: FastifyRequest, reply: FastifyReply): void {
     const start = now();
-    const ac = new AbortController();
-    req.db = { signal: ac.signal };
+    const gone = new ClientGone();
+    req.db = { signal: gone };
     const route = req.routeOptions.url ?? 'unmatched';
     const slot = LiveGauges.slotOf(req.routeOptions.url);
     live.gauges.requestStarted(slot);
-    metrics.requestStarted(route);
     const res = reply.raw;
     res.once('close', () => {
       // Ended: the whole response was handed over; otherwise the client left first.
       const finished = res.writableEnded;
-      if (!finished) ac.abort();
+      if (!finished) gone.abort();
       const end = now();
       const status = finished ? res.statusCode : 499;
       const lease = req.db.lease;
@@ -47,6 +47,7 @@ export default fp(async (fastify: FastifyInstance) => {
       metrics.requestEnded(route, req.method, status, (end - start) / 1000, lease);
       if (debug) {
         req.log.debug({
+          reqId: req.id,
           method: req.method,
           url: req.url,
           statusCode: status,
@@ -54,7 +55,7 @@ export default fp(async (fastify: FastifyInstance) => {
           ...(lease ? { poolWaitMs: round(lease.waitMs), poolHoldMs: round(lease.holdMs), overflow: lease.overflow } : {}),
         }, 'request');
       }
-      if (slot === ROUTES.length - 1) return; // not a route the timeline shows
+      if (slot === ROUTES.length - 1 || !live.watched) return; // not a route the timeline shows, or nobody watches
       live.record({
         route: ROUTES[slot]!,
         status,

@@ -8,11 +8,11 @@ import { chartJsFile, dashboardDir } from '../../paths.ts';
 const dashboardRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const template = readFileSync(join(dashboardDir, 'index.html'), 'utf8');
   const chartJs = readFileSync(chartJsFile);
-  let page: { html: string; csp: string } | undefined;
+  let page: Promise<{ html: string; csp: string }> | undefined;
 
   /** Built once, from the settings and the monitor's port: nothing in it comes from a request. */
-  const render = () => {
-    const port = fastify.live.monitorPort();
+  const render = async () => {
+    const port = await fastify.live.monitorPort();
     // The live stream comes from the monitor thread's own port, under whichever name the page
     // was opened by (CSP cannot list IPv6 literals such as [::1], so the host is a wildcard).
     return {
@@ -22,8 +22,8 @@ const dashboardRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   };
 
   fastify.get('/', { schema: { hide: true } }, async (_req, reply) => {
-    page ??= render();
-    return reply.header('content-security-policy', page.csp).type('text/html; charset=utf-8').send(page.html);
+    const { csp, html } = await (page ??= render());
+    return reply.header('content-security-policy', csp).type('text/html; charset=utf-8').send(html);
   });
 
   await fastify.register(fastifyStatic, { root: dashboardDir, prefix: '/dashboard/', schemaHide: true, index: false });

@@ -24,7 +24,11 @@ const opsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
   }, async (req, reply) => {
     try {
-      await store.ping({ signal: AbortSignal.any([req.db.signal!, AbortSignal.timeout(READY_TIMEOUT_MS)]) });
+      // Given up when the client leaves, or after READY_TIMEOUT_MS.
+      const ac = new AbortController();
+      const timer = setTimeout(() => ac.abort(), READY_TIMEOUT_MS);
+      req.db.signal!.addEventListener('abort', () => ac.abort());
+      await store.ping({ signal: ac.signal }).finally(() => clearTimeout(timer));
       return { status: 'ready' };
     } catch (err) {
       const reason = (err as { code?: string }).code === 'CLIENT_GONE'

@@ -1,7 +1,7 @@
 // The Todo API: list, read, create, update, delete.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errorBody } from '../plugins/errors.ts';
-import { DB_ERRORS, errors, ListQuery, Todo, TodoCreate, TodoId, TodoList, TodoPatch } from '../schemas.ts';
+import { DB_ERRORS, errors, ListQuery, Todo, TodoCreate, TodoId, TodoListJson, TodoPatch } from '../schemas.ts';
 
 const tags = ['todos'];
 
@@ -10,9 +10,10 @@ const notFound = (id: number) => errorBody(404, `todo ${id} does not exist`, 'TO
 const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { store } = fastify;
 
-  fastify.get('/todos/', { schema: { summary: 'List todos, ordered by id', tags, querystring: ListQuery, response: { 200: TodoList, ...errors(...DB_ERRORS) } } }, async (req) => ({
-    todos: await store.listTodos(req.query, req.db),
-  }));
+  // The hot path: PostgreSQL writes the response body, Node passes it through (a string is sent
+  // as it is; the schema still documents it). The other routes keep the typed path.
+  fastify.get('/todos/', { schema: { summary: 'List todos, ordered by id', tags, querystring: ListQuery, response: { 200: TodoListJson, ...errors(...DB_ERRORS) } } }, async (req, reply) =>
+    reply.type('application/json; charset=utf-8').send(await store.listTodosJson(req.query, req.db)));
 
   fastify.get('/todos/:id', { schema: { summary: 'Read one todo', tags, params: TodoId, response: { 200: Todo, ...errors(...DB_ERRORS, 404) } } }, async (req, reply) => {
     const todo = await store.getTodo(req.params.id, req.db);

@@ -1,0 +1,32 @@
+// What the database layer needs of an abort signal: to ask whether it fired, and to be told when
+// it does. An AbortSignal fits; so does ClientGone, which costs a request far less (an
+// AbortController is an EventTarget, made and torn down for every request).
+
+export interface Abortable {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/** Fires once, when the HTTP client of a request goes away. */
+export class ClientGone implements Abortable {
+  aborted = false;
+  private listeners: (() => void)[] | undefined;
+
+  addEventListener (_type: 'abort', listener: () => void): void {
+    (this.listeners ??= []).push(listener);
+  }
+
+  removeEventListener (_type: 'abort', listener: () => void): void {
+    const i = this.listeners?.indexOf(listener) ?? -1;
+    if (i >= 0) this.listeners!.splice(i, 1);
+  }
+
+  abort (): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const listeners = this.listeners;
+    this.listeners = undefined;
+    for (const listener of listeners ?? []) listener();
+  }
+}
