@@ -3,10 +3,10 @@ import { readFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { startServerProcess, untilOutput, type ServerProcess } from '../src/harness/server-process.ts';
 import { freePort } from '../src/os/net.ts';
-import { stopProcess } from '../src/os/processes.ts';
+import { findProgram, stopProcess } from '../src/os/processes.ts';
 
 export interface Machine {
   cpu: string;
@@ -81,4 +81,47 @@ export function cpuMs (pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second).
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+const FASTIFY = fileURLToPath(new URL('./baselines/fastify.mjs', import.meta.url));
+const ORIGINAL = fileURLToPath(new URL('./baselines/original/', import.meta.url));
+
+/** Baseline (c): plain Fastify + pg, in its own process. */
+export async function plainFastify (databaseUrl: string): Promise<ServerProcess> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, [FASTIFY], { env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { output } = await untilOutput(proc, /Listening on/, 'plain Fastify', 60_000);
+  return { url: `http://127.0.0.1:${port}`, proc, output, stop: (s = 'SIGTERM') => stopProcess(proc, s) };
+}
+
+/** Why the original cannot run here, or undefined: it needs Debian's Python packages. */
+export function originalMissing (): string | undefined {
+  if (!findProgram('gunicorn', ['--version'])) return 'gunicorn is not installed';
+  try {
+    execFileSync('/usr/bin/python3', ['-c', 'import flask, flask_sqlalchemy, gevent, psycogreen, psycopg2'], { stdio: 'ignore' });
+    return undefined;
+  } catch {
+    return 'its Python packages are not installed';
+  }
+}
+
+export const ORIGINAL_PACKAGES = 'python3-flask python3-flask-sqlalchemy python3-gevent python3-psycogreen gunicorn python3-psycopg2';
+
+/** Baseline (d): the original, Flask + Flask-SQLAlchemy under gunicorn's gevent worker with psycogreen. */
+export async function original (databaseUrl: string): Promise<ServerProcess> {
+  const port = await freePort();
+  const proc = spawn(findProgram('gunicorn', ['--version'])!, ['-k', 'gevent', '-w', '1', '-b', `127.0.0.1:${port}`, 'server:app'], {
+    cwd: ORIGINAL,
+    env: { ...process.env, DATABASE_URL: databaseUrl, PSYCOGREEN: 'true', PYTHONDONTWRITEBYTECODE: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const { output } = await untilOutput(proc, /Booting worker/, 'the original (gunicorn)', 60_000);
+  // The worker imports Flask and connects lazily: one request makes it ready.
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/todos/`)).ok) break;
+    } catch { /* not yet */ }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { url: `http://127.0.0.1:${port}`, proc, output, stop: (s = 'SIGTERM') => stopProcess(proc, s) };
 }

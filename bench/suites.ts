@@ -1,6 +1,6 @@
 // The benchmark suites. Each returns its raw figures and prints a table; none asserts.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -11,7 +11,8 @@ import { findProgram } from '../src/os/processes.ts';
 import { findPgBouncer, PgBouncer } from '../src/postgres/pgbouncer.ts';
 import type { Mode } from '../src/config.ts';
 import { burstSeconds, COMBINATIONS, wavesSeconds } from '../src/scenarios.ts';
-import { bare, cpuMs, ours, ratio, rssSampler, sec, table, using } from './lib.ts';
+import { bare, cpuMs, original, ORIGINAL_PACKAGES, originalMissing, ours, plainFastify, ratio, rssSampler, sec, table, using } from './lib.ts';
+import { load, loadTool, peakRss, treeCpuMs } from './load.ts';
 
 export interface SuiteContext {
   url: string;
@@ -123,25 +124,88 @@ function pgbench (url: string, seconds: number, mode: 'prepared' | 'extended' = 
   return { tps: Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0) };
 }
 
-/** 3. Throughput of /todos/ against a bare node:http + pg server and PostgreSQL's own ceiling. */
+/** PostgreSQL's postmaster: its backends' CPU is PostgreSQL's share of each request. */
+function postmasterPid (url: string): number | undefined {
+  const port = new URL(url).port;
+  for (const entry of readdirSync('/proc')) {
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (cmd[0]?.endsWith('/postgres') && cmd.includes('-p') && cmd[cmd.indexOf('-p') + 1] === port) return Number(entry);
+    } catch { /* gone */ }
+  }
+  return undefined;
+}
+
+interface Run { rps: number; p50: number; p99: number; errors: number; cpuUsPerRequest: number; pgUsPerRequest?: number; peakRssMb: number }
+
+/** One measured run against a server already warm: the load, and what the server and PostgreSQL spent. */
+async function measure (url: string, pid: number, seconds: number, pgPid?: number): Promise<Run> {
+  const rss = peakRss(pid);
+  const cpu0 = treeCpuMs(pid);
+  const pg0 = pgPid ? treeCpuMs(pgPid) : 0;
+  const r = await load(url, seconds);
+  const per = (ms: number) => (ms * 1000) / Math.max(1, r.requests);
+  return {
+    rps: r.rps,
+    p50: r.p50,
+    p99: r.p99,
+    errors: r.errors,
+    cpuUsPerRequest: per(treeCpuMs(pid) - cpu0),
+    pgUsPerRequest: pgPid ? per(treeCpuMs(pgPid) - pg0) : undefined,
+    peakRssMb: rss.stop(),
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * 3. GET /todos/ side by side: this service with every feature on, a bare node:http + pg server,
+ * plain Fastify + pg, and the original (Flask + SQLAlchemy under gunicorn, gevent, psycogreen).
+ * All run at once against the same PostgreSQL and are measured in turns, round after round, so
+ * that whatever else the machine does hits them alike; the medians are compared.
+ */
 const throughput: Suite = async (ctx) => {
-  const seconds = ctx.quick ? 2 : 10;
+  const seconds = ctx.quick ? 3 : 10;
   const warmup = ctx.quick ? 1 : 3;
-  const run = (start: () => Promise<ServerProcess>, measureCpu = true) =>
-    using(start(), (s) => cannon(`${s.url}/todos/`, seconds, warmup, measureCpu ? s.proc.pid : undefined));
-  const one = await run(() => ours(ctx.url));
-  const base = await run(() => bare(ctx.url));
-  const two = await run(() => ours(ctx.url, { WORKERS: '2' }), false);
+  const rounds = ctx.quick ? 1 : 3;
+  const missing = originalMissing();
+  const contenders: [string, () => Promise<ServerProcess>][] = [
+    ['this service, 1 process, every feature on', () => ours(ctx.url)],
+    ['(a) bare node:http + pg', () => bare(ctx.url)],
+    ['(c) plain Fastify + pg', () => plainFastify(ctx.url)],
+    ...(missing ? [] : [['(d) the original: Flask + SQLAlchemy, gunicorn -k gevent, psycogreen', () => original(ctx.url)]] as [string, () => Promise<ServerProcess>][]),
+  ];
+  const servers = await Promise.all(contenders.map(([, start]) => start()));
+  const pgPid = postmasterPid(ctx.url);
+  const runs: Run[][] = contenders.map(() => []);
+  try {
+    for (const s of servers) await load(`${s.url}/todos/`, warmup);
+    for (let round = 0; round < rounds; round++) {
+      for (const [i, s] of servers.entries()) runs[i]!.push(await measure(`${s.url}/todos/`, s.proc.pid!, seconds, pgPid));
+    }
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+  const med = runs.map((rs) => ({
+    rps: median(rs.map((r) => r.rps)),
+    p50: median(rs.map((r) => r.p50)),
+    p99: median(rs.map((r) => r.p99)),
+    errors: rs.reduce((a, r) => a + r.errors, 0),
+    cpuUsPerRequest: median(rs.map((r) => r.cpuUsPerRequest)),
+    pgUsPerRequest: pgPid ? median(rs.map((r) => r.pgUsPerRequest!)) : undefined,
+    peakRssMb: Math.max(...rs.map((r) => r.peakRssMb)),
+  }));
+  const base = med[1]!;
   const pgb = pgbench(ctx.url, seconds);
-  const ceiling = 'tps' in pgb ? pgb.tps : undefined;
-  const row = (name: string, t: Throughput) => [name, Math.round(t.rps), `${t.p50} ms`, `${t.p99} ms`, t.errors,
-    t.cpuUsPerRequest ? `${Math.round(t.cpuUsPerRequest)} µs` : '-', ratio(t.rps / base.rps), ceiling ? ratio(t.rps / ceiling) : '-'];
-  ctx.print(table(`Suite 3: GET /todos/ (50 rows), autocannon 50 connections, ${seconds} s after ${warmup} s warm-up`,
-    ['server', 'req/s', 'p50', 'p99', 'errors', 'server CPU / request', 'vs (a)', 'vs (b)'],
-    [row('ours, 1 worker', one), row('baseline (a) node:http + pg', base), row('ours, 2 workers', two),
-      ['(b) pgbench, same SELECT, 15 clients', ceiling ? Math.round(ceiling) : ('skipped' in pgb ? pgb.skipped : ''), '', '', '', '', '', '']]));
-  ctx.print(`2 workers / 1 worker: ${ratio(two.rps / one.rps)}`);
-  return { ours: one, baseline: base, workers2: two, pgbench: pgb, seconds, warmup };
+  ctx.print(table(`Suite 3: GET /todos/ (50 rows), ${loadTool}, 50 connections, ${rounds} round(s) of ${seconds} s in turns after ${warmup} s warm-up; medians; peak RSS of the process tree`,
+    ['server', 'req/s', 'p50', 'p99', 'errors', 'server CPU / req', 'PostgreSQL CPU / req', 'peak RSS', 'req/s vs (a)', 'p99 vs (a)', 'CPU vs (a)', 'RSS vs (a)'],
+    med.map((m, i) => [contenders[i]![0], Math.round(m.rps), `${m.p50.toFixed(1)} ms`, `${m.p99.toFixed(1)} ms`, m.errors,
+      `${Math.round(m.cpuUsPerRequest)} µs`, m.pgUsPerRequest === undefined ? '-' : `${Math.round(m.pgUsPerRequest)} µs`, `${Math.round(m.peakRssMb)} MB`,
+      ratio(m.rps / base.rps), ratio(m.p99 / base.p99), ratio(m.cpuUsPerRequest / base.cpuUsPerRequest), ratio(m.peakRssMb / base.peakRssMb)])));
+  if (missing) ctx.print(`(d) the original skipped: ${missing} (Debian: apt-get install ${ORIGINAL_PACKAGES})`);
+  else ctx.print(`this service / the original: ${ratio(med[0]!.rps / med[3]!.rps)} x its throughput`);
+  ctx.print(`(b) pgbench, the same SELECT straight to PostgreSQL, 15 clients: ${'tps' in pgb ? `${Math.round(pgb.tps)} tps` : pgb.skipped}`);
+  return { tool: loadTool, seconds, warmup, rounds, servers: contenders.map(([name], i) => ({ name, runs: runs[i], median: med[i] })), pgbench: pgb, original: missing ?? 'measured' };
 };
 
 /** 4. The original's three scenarios at a larger N than the demo. */
