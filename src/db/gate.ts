@@ -37,7 +37,9 @@ export class Gate {
   active = 0;
   /** Callers waiting for a place. */
   waiting = 0;
-  private queue: Waiter[] = [];
+  // Slots before `head` are emptied as the head passes them, so that a served waiter (and what
+  // its promise reaches) is not kept until the next compaction.
+  private queue: (Waiter | undefined)[] = [];
   private head = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -79,7 +81,8 @@ export class Gate {
 
   private nextWaiter (): Waiter | undefined {
     while (this.head < this.queue.length) {
-      const w = this.queue[this.head++]!;
+      const w = this.queue[this.head]!;
+      this.queue[this.head++] = undefined;
       if (!w.done) {
         this.compact();
         return w;
@@ -126,7 +129,7 @@ export class Gate {
     while (this.head < this.queue.length) {
       const w = this.queue[this.head]!;
       if (!w.done && w.deadline > now) break;
-      this.head++;
+      this.queue[this.head++] = undefined;
       if (!w.done) this.settle(w, this.options.timedOut());
     }
     this.compact();

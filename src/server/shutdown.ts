@@ -31,12 +31,18 @@ export function handleShutdown (log: Logger, deadlineMs: number): Shutdown {
 
   const grace = closeWithGrace({
     delay: deadlineMs,
-    // Signals are ours (src/os/signals.ts); close-with-grace keeps errors and the deadline.
-    skip: ['SIGINT', 'SIGTERM'],
+    // SIGINT and SIGTERM are ours (src/os/signals.ts); close-with-grace keeps errors, the
+    // deadline and the other signals that end a process (SIGHUP, SIGQUIT, SIGUSR2, ...), except
+    // one node was told to answer with a heap snapshot or a report: that must not stop the service.
+    skip: ['SIGINT', 'SIGTERM', ...diagnosticSignals() as closeWithGrace.AllEvents[]],
     logger: { error: (msg: unknown) => log.error(msg) },
     onTimeout: (ms) => log.error(`shutdown took longer than ${ms / 1000} s: exiting now`),
-  }, async ({ err }) => {
+  }, async ({ err, signal }) => {
     if (err) log.error({ err }, 'uncaught error: shutting down');
+    if (signal && !closing) {
+      closing = true;
+      log.info(`${signal}: shutting down gracefully`);
+    }
     for (const close of closers.reverse()) await close();
     if (failed) process.exit(1);
   });
@@ -65,4 +71,18 @@ export function handleShutdown (log: Logger, deadlineMs: number): Shutdown {
       begin('a failure the service cannot recover from');
     },
   };
+}
+
+/** The signals node itself answers because of its flags: --heapsnapshot-signal, --report-on-signal. */
+export function diagnosticSignals (flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]): string[] {
+  const value = (name: string) => {
+    const i = flags.findIndex((f) => f === name || f.startsWith(`${name}=`));
+    if (i < 0) return undefined;
+    return flags[i]!.includes('=') ? flags[i]!.slice(name.length + 1) : flags[i + 1];
+  };
+  const signals: string[] = [];
+  const heap = value('--heapsnapshot-signal');
+  if (heap) signals.push(heap);
+  if (flags.includes('--report-on-signal')) signals.push(value('--report-signal') ?? 'SIGUSR2');
+  return signals;
 }

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -133,6 +133,22 @@ describe('signals and shutdown (the built service, as users and supervisors stop
     process.kill(s.node, 'SIGTERM');
     assert.deepEqual(statuses(await answers), [200, 200, 200]);
     assert.equal(await s.exited, 0);
+    await nothingLeft(s);
+  });
+
+  test('a signal node answers (--heapsnapshot-signal=SIGUSR2) leaves the service running; SIGHUP (the terminal closed) shuts it down gracefully, said in the log', async () => {
+    const dir = tempDir();
+    const s = await start('node', { DATA_DIR, NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dir}` });
+    process.kill(s.node, 'SIGUSR2');
+    for (let i = 0; i < 300 && !readdirSync(dir).some((f) => f.endsWith('.heapsnapshot')); i++) await delay(100);
+    assert.ok(readdirSync(dir).some((f) => f.endsWith('.heapsnapshot')), 'a heap snapshot was written');
+    assert.equal((await request(s.url, 'GET', '/todos/')).status, 200);
+    const answers = inFlight(s, 2, '/sleep/node/?seconds=1');
+    await delay(300);
+    process.kill(s.node, 'SIGHUP');
+    assert.deepEqual(statuses(await answers), [200, 200]);
+    assert.equal(await s.exited, 0);
+    assert.match(s.output(), /SIGHUP: shutting down gracefully/);
     await nothingLeft(s);
   });
 

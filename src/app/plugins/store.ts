@@ -3,7 +3,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { behindBouncer, type Config } from '../../config.ts';
-import { BlockingTodoStore } from '../../db/blocking.ts';
 import { SharedPoolState } from '../../db/pool-state.ts';
 import { AsyncTodoStore, type StoreOptions, type TodoStore } from '../../db/todos.ts';
 
@@ -50,7 +49,10 @@ export default fp(async (fastify: FastifyInstance, { config, url }: StorePluginO
     onError: (err) => fastify.log.warn({ err: err.message }, 'a database connection failed; it is dropped from the pool'),
   };
   const sqlLog = config.logSql ? (sql: string, params: readonly unknown[]) => fastify.log.info({ params }, sql) : undefined;
-  const store: TodoStore = config.dbMode === 'blocking' ? new BlockingTodoStore(options, sqlLog, poolState) : new AsyncTodoStore(options, sqlLog);
+  // The blocking store (and synckit) load only in the mode that uses them.
+  const store: TodoStore = config.dbMode === 'blocking'
+    ? new (await import('../../db/blocking.ts')).BlockingTodoStore(options, sqlLog, poolState)
+    : new AsyncTodoStore(options, sqlLog);
   await store.warm().catch((err: Error) => fastify.log.warn(`could not open the pool's connections yet: ${err.message}`));
   fastify.decorate('store', store);
   fastify.decorate('poolState', poolState);
