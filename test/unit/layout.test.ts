@@ -2,7 +2,7 @@
 // flows one way (cli -> server -> app -> db -> postgres -> os), and the service never imports the
 // harness, the demo, the client, the benchmarks or the tests.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +43,18 @@ test('src/ imports flow one way; the service never imports the harness, demo, cl
       const to = partOf(target);
       if (to === from || LEAVES.includes(to)) continue;
       if (LEAVES.includes(from) || !ALLOWED[from]?.includes(to)) problems.push(`${f} imports ${relative(SRC, target)}`);
+    }
+  }
+  assert.deepEqual(problems, []);
+});
+
+test('the build imports only files of the build: every relative import in dist/ names a .js file that exists', () => {
+  const DIST = join(ROOT, 'dist');
+  const problems: string[] = [];
+  for (const f of readdirSync(DIST, { recursive: true, encoding: 'utf8' }).filter((x) => x.endsWith('.js'))) {
+    const file = join(DIST, f);
+    for (const [, spec] of readFileSync(file, 'utf8').matchAll(/(?:from|import\()\s*["'](\.{1,2}\/[^"']+)["']/g)) {
+      if (!spec!.endsWith('.js') || !existsSync(join(dirname(file), spec!))) problems.push(`dist/${f} imports ${spec}`);
     }
   }
   assert.deepEqual(problems, []);

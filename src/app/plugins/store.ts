@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { behindBouncer, type Config } from '../../config.ts';
+import type { BlockingTodoStore } from '../../db/blocking.ts';
 import { SharedPoolState } from '../../db/pool-state.ts';
 import { AsyncTodoStore, type StoreOptions, type TodoStore } from '../../db/todos.ts';
 
@@ -41,6 +42,12 @@ export function storeOptions (config: Config, url: string): StoreOptions {
   };
 }
 
+/** The blocking store, and synckit, load only in the mode that uses them. */
+async function blockingStore (...args: ConstructorParameters<typeof BlockingTodoStore>): Promise<TodoStore> {
+  const { BlockingTodoStore } = await import('../../db/blocking.ts');
+  return new BlockingTodoStore(...args);
+}
+
 export default fp(async (fastify: FastifyInstance, { config, url }: StorePluginOptions) => {
   const poolState = new SharedPoolState();
   const options: StoreOptions = {
@@ -49,10 +56,7 @@ export default fp(async (fastify: FastifyInstance, { config, url }: StorePluginO
     onError: (err) => fastify.log.warn({ err: err.message }, 'a database connection failed; it is dropped from the pool'),
   };
   const sqlLog = config.logSql ? (sql: string, params: readonly unknown[]) => fastify.log.info({ params }, sql) : undefined;
-  // The blocking store (and synckit) load only in the mode that uses them.
-  const store: TodoStore = config.dbMode === 'blocking'
-    ? new (await import('../../db/blocking.ts')).BlockingTodoStore(options, sqlLog, poolState)
-    : new AsyncTodoStore(options, sqlLog);
+  const store: TodoStore = config.dbMode === 'blocking' ? await blockingStore(options, sqlLog, poolState) : new AsyncTodoStore(options, sqlLog);
   await store.warm().catch((err: Error) => fastify.log.warn(`could not open the pool's connections yet: ${err.message}`));
   fastify.decorate('store', store);
   fastify.decorate('poolState', poolState);
