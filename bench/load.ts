@@ -1,8 +1,8 @@
 // HTTP load for the throughput suites: wrk (Debian's, a C program: it takes little of the CPU
-// the servers share), or autocannon when wrk is not installed. And what the servers and
-// PostgreSQL spend meanwhile, read from /proc: CPU per request, peak memory.
+// the servers share), or autocannon when wrk is not installed. What the servers and PostgreSQL
+// spend meanwhile is read from /proc (src/os/proc.ts).
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
@@ -45,55 +45,4 @@ export async function load (url: string, seconds: number, connections = 50): Pro
   }
   const r = await autocannon({ url, connections, duration: seconds });
   return { tool: 'autocannon', requests: r.requests.total, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx };
-}
-
-/** A process and its descendants (gunicorn's master and worker; PostgreSQL's backends). */
-function tree (root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    const pid = Number(entry);
-    if (!pid) continue;
-    try {
-      const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), pid]);
-    } catch { /* gone */ }
-  }
-  const out: number[] = [];
-  const walk = (pid: number) => { out.push(pid); for (const c of children.get(pid) ?? []) walk(c); };
-  walk(root);
-  return out;
-}
-
-/**
- * CPU time (user + system, ms) used so far by a process and its descendants, those that exited
- * too (PostgreSQL's backends come and go: their time is added to the postmaster's when it reaps them).
- */
-export function treeCpuMs (root: number): number {
-  let total = 0;
-  for (const pid of tree(root)) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      // utime, stime, and for the root cutime, cstime (its reaped children), in 100 Hz ticks
-      total += (Number(fields[11]) + Number(fields[12]) + (pid === root ? Number(fields[13]) + Number(fields[14]) : 0)) * 10;
-    } catch { /* gone */ }
-  }
-  return total;
-}
-
-/** Resident memory of a process and its descendants, MB. */
-export function treeRssMb (root: number): number {
-  let kb = 0;
-  for (const pid of tree(root)) {
-    try {
-      kb += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-    } catch { /* gone */ }
-  }
-  return kb / 1024;
-}
-
-/** Samples treeRssMb every 100 ms; stop() gives the peak. */
-export function peakRss (root: number): { stop(): number } {
-  let peak = treeRssMb(root);
-  const timer = setInterval(() => { peak = Math.max(peak, treeRssMb(root)); }, 100);
-  return { stop: () => { clearInterval(timer); return Math.max(peak, treeRssMb(root)); } };
 }

@@ -12,7 +12,8 @@ import { findPgBouncer, PgBouncer } from '../src/postgres/pgbouncer.ts';
 import type { Mode } from '../src/config.ts';
 import { burstSeconds, COMBINATIONS, wavesSeconds } from '../src/scenarios.ts';
 import { bare, cpuMs, original, ORIGINAL_PACKAGES, originalMissing, ours, plainFastify, ratio, rssSampler, sec, table, using } from './lib.ts';
-import { load, loadTool, peakRss, treeCpuMs } from './load.ts';
+import { peakRss, treeCpuMs } from '../src/os/proc.ts';
+import { load, loadTool } from './load.ts';
 
 export interface SuiteContext {
   url: string;
