@@ -40,6 +40,17 @@ function numArg (min: number, max: number) {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
+/** A comma-separated list of distinct integers from min to max, in increasing order: 1,2,4,8. */
+function intListArg (min: number, max: number) {
+  return (raw: string) => {
+    const parts = raw.split(',');
+    if (!parts.every((p) => /^\d+$/.test(p) && Number(p) >= min && Number(p) <= max)) throw new InvalidArgumentError(`expected integers from ${min} to ${max}, separated by commas (1,2,4,8)`);
+    const n = parts.map(Number);
+    if (n.some((x, i) => i > 0 && x <= n[i - 1]!)) throw new InvalidArgumentError('expected increasing sizes, each once (1,2,4,8)');
+    return n;
+  };
+}
+
 /** Set by the command that ran: `serve` keeps running after its action returns, every other command exits with it. */
 let exitCode: number | undefined;
 const RUNS_UNTIL_SIGNAL = -1;
@@ -104,12 +115,43 @@ function program (): Command {
     .option('--seconds <s>', 'the sleep (default 5, as in the original)', numArg(0.1, 60))
     .option('--quick', 'sleeps of 1 s (about 40 s in all)', false)
     .option('--scale', 'add scenario 6, beyond the ceiling: 4 workers against max_connections 20, through PgBouncer', false)
+    .option('--claims', "add scenarios 7 and 8, the original's claims: memory per connection, and the NullPool's cost", false)
+    .option('--all', 'every scenario: the five, --scale and --claims', false)
     .option('--report <file>', 'write every timeline into one HTML file')
-    .action(run(async (o: Flags & { seconds?: number; quick: boolean; scale: boolean; report?: string }) => {
+    .action(run(async (o: Flags & { seconds?: number; quick: boolean; scale: boolean; claims: boolean; all: boolean; report?: string }) => {
       if (o.quick && o.seconds !== undefined) throw new UsageError('--quick and --seconds exclude each other');
       const { runDemo } = await import('./demo/demo.ts');
       const config = loadConfig({ databaseUrl: o.databaseUrl, dataDir: o.dataDir });
-      return runDemo(config, { seconds: o.quick ? 1 : o.seconds ?? 5, n: 5, report: o.report, scale: o.scale });
+      return runDemo(config, { seconds: o.quick ? 1 : o.seconds ?? 5, n: 5, report: o.report, scale: o.scale || o.all, claims: o.claims || o.all, quick: o.quick });
+    }));
+
+  withSettings(cli.command('sizing'), ['databaseUrl', 'dataDir', 'pgMaxConnections'])
+    .description('How big should the pool be? A sweep of pool sizes for a workload that waits and one that computes in PostgreSQL, with a recommendation (npm run sizing)')
+    .option('--sizes <list>', 'pool sizes to try (default 1,2,4,8,16,32,64; --quick: 1,2,4,8,16)', intListArg(1, 1000))
+    .option('--concurrency <n>', 'concurrent clients', intArg('concurrency', 1, 10_000), 100)
+    .option('--work-ms <ms>', 'what one work query alone should take, in ms (calibrated at start)', intArg('work-ms', 1, 2000), 20)
+    .option('--sleep-ms <ms>', 'the wait workload\'s pg_sleep, in ms', intArg('sleep-ms', 1, 10_000), 100)
+    .option('--seconds <s>', 'measured time per point (default 8; --quick: 2)', numArg(0.5, 600))
+    .option('--workers <n>', 'worker processes per host, for the connection budget (default: WORKERS)', intArg('workers', 1, 256))
+    .option('--hosts <n>', 'hosts sharing the database, for the connection budget', intArg('hosts', 1, 1000), 1)
+    .option('--quick', 'fewer sizes and shorter points: under 90 s', false)
+    .option('--report <file>', 'where to write the HTML report (default reports/sizing-<time>.html)')
+    .action(run(async (o: Flags & { sizes?: number[]; concurrency: number; workMs: number; sleepMs: number; seconds?: number; workers?: number; hosts: number; quick: boolean; report?: string }) => {
+      const { FULL, QUICK, runSizing } = await import('./sizing/sizing.ts');
+      const config = loadConfig({ databaseUrl: o.databaseUrl, dataDir: o.dataDir, pgMaxConnections: o.pgMaxConnections });
+      const base = o.quick ? QUICK : FULL;
+      await runSizing(config, {
+        sizes: o.sizes ?? base.sizes,
+        concurrency: o.concurrency,
+        workMs: o.workMs,
+        sleepMs: o.sleepMs,
+        seconds: o.seconds ?? base.seconds,
+        warmupSeconds: base.warmupSeconds,
+        workers: o.workers ?? config.workers,
+        hosts: o.hosts,
+        report: o.report ?? `reports/sizing-${new Date().toISOString().slice(0, 19).replaceAll(':', '-')}.html`,
+      });
+      return 0;
     }));
 
   const db = cli.command('db').description('The database: migrate and seed, or print the embedded server\'s URL');

@@ -5,8 +5,11 @@
 const WINDOW_S = 60;
 /** The most requests the timeline draws: the newest ones in its window. */
 const MAX_BARS = 300;
-const ROUTES = ['/sleep/node/', '/sleep/python/', '/sleep/postgres/', '/todos/'];
-const COLORS = { '/sleep/node/': '#2e9b57', '/sleep/python/': '#7fb800', '/sleep/postgres/': '#2f6fd6', '/todos/': '#e07b00' };
+const ROUTES = ['/sleep/node/', '/sleep/python/', '/sleep/postgres/', '/todos/', '/work/postgres/'];
+const COLORS = { '/sleep/node/': '#2e9b57', '/sleep/python/': '#7fb800', '/sleep/postgres/': '#2f6fd6', '/todos/': '#e07b00', '/work/postgres/': '#16a085' };
+const WORK = '/work/postgres/';
+/** The work route's median is taken over its last MEDIAN_OF responses. */
+const MEDIAN_OF = 25;
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -45,6 +48,12 @@ const poolChart = lineChart($('chart-pool'), [
   { label: 'waiting', borderColor: '#f0a020' },
   { label: 'size + overflow', borderColor: '#9aa3b0', borderDash: [4, 4], borderWidth: 1 },
 ], 'connections / requests');
+// The work route's latency, one point per response, beside the pool: as the pool grows past
+// PostgreSQL's cores, throughput stays flat and this climbs (npm run sizing measures it).
+const workChart = lineChart($('chart-work'), [
+  { label: 'one response (ms)', borderColor: '#16a085', backgroundColor: '#16a085', showLine: false, pointRadius: 2, stepped: false },
+  { label: `median of the last ${MEDIAN_OF} (ms)`, borderColor: '#0b5345', stepped: false },
+], 'ms');
 const lagChart = lineChart($('chart-lag'), [{ label: 'lag (ms)', borderColor: '#c0392b', stepped: false }], 'ms');
 
 // Chart.js draws a higher `order` first: the whole-request bar underneath, its phases on top.
@@ -117,7 +126,8 @@ function onFrame (f) {
   push(poolChart, 1, t, f.pool.waiting);
   push(poolChart, 2, t, state.settings.pool === 'none' ? null : state.settings.poolSize + state.settings.poolMaxOverflow);
   push(lagChart, 0, t, Math.round(f.lagMs));
-  for (const c of [inflightChart, poolChart, lagChart]) redraw(c, t);
+  addWorkPoints(f.requests);
+  for (const c of [inflightChart, poolChart, workChart, lagChart]) redraw(c, t);
 
   $('in-flight').textContent = inFlight;
   $('in-use').textContent = f.pool.inUse;
@@ -165,6 +175,21 @@ function showBouncer (b) {
   $('bouncer-servers').textContent = `${b.serversActive} of ${b.serversActive + b.serversIdle + b.serversOther} server connections active${wait}`;
 }
 
+const workLatencies = [];
+
+function addWorkPoints (list) {
+  for (const r of list) {
+    if (r.route !== WORK || r.status !== 200) continue;
+    const ms = r.end - r.start;
+    workLatencies.push(ms);
+    if (workLatencies.length > MEDIAN_OF) workLatencies.shift();
+    const sorted = [...workLatencies].sort((a, b) => a - b);
+    push(workChart, 0, r.end / 1000, Math.round(ms));
+    push(workChart, 1, r.end / 1000, Math.round(sorted[Math.floor(sorted.length / 2)]));
+  }
+  $('work-median').textContent = workLatencies.length ? `${Math.round([...workLatencies].sort((a, b) => a - b)[Math.floor(workLatencies.length / 2)])} ms` : '-';
+}
+
 function addRequests (list) {
   state.requests.push(...list);
   if (state.requests.length > MAX_BARS) state.requests.splice(0, state.requests.length - MAX_BARS);
@@ -194,7 +219,10 @@ function connect () {
     const hello = JSON.parse(e.data);
     state.settings = hello.settings;
     showSettings(hello.settings);
-    if (hello.recent.length) addRequests(hello.recent);
+    if (hello.recent.length) {
+      addRequests(hello.recent);
+      addWorkPoints(hello.recent);
+    }
   });
   source.addEventListener('frame', (e) => onFrame(JSON.parse(e.data)));
   source.onerror = () => {

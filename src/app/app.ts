@@ -17,6 +17,7 @@ import dashboardRoutes from './routes/dashboard.ts';
 import opsRoutes from './routes/ops.ts';
 import sleepRoutes from './routes/sleep.ts';
 import todoRoutes from './routes/todos.ts';
+import workRoutes from './routes/work.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -75,6 +76,7 @@ async function app (fastify: FastifyInstance, { config, url, directUrl, workerId
 
   await fastify.register(sleepRoutes);
   await fastify.register(todoRoutes);
+  await fastify.register(workRoutes);
   await fastify.register(opsRoutes);
   await fastify.register(dashboardRoutes);
 }

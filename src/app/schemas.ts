@@ -45,6 +45,16 @@ export const SleepQuery = Type.Object({
   seconds: Type.Optional(Type.Number({ minimum: 0, maximum: MAX_SLEEP_SECONDS })),
 });
 
+/** /work/postgres/: a million units take about 20 ms of one core; 100 million, about 2 s. */
+export const WORK_DEFAULT_UNITS = 1_000_000;
+export const WORK_MAX_UNITS = 100_000_000;
+
+export const WorkQuery = Type.Object({
+  units: Type.Optional(Type.Integer({ minimum: 1, maximum: WORK_MAX_UNITS })),
+});
+
+export const WorkResult = Type.Object({ units: Type.Integer(), counted: Type.Integer() });
+
 const errorBodyOf = (description?: string) => Type.Object({
   statusCode: Type.Integer(),
   error: Type.String(),

@@ -26,7 +26,7 @@ export interface BridgeResponse {
 
 /** Where each store method takes its CallContext (the worker fills in the lease timing). */
 export const CONTEXT_ARG: Partial<Record<StoreMethod, number>> = {
-  listTodos: 1, listTodosJson: 1, getTodo: 1, createTodo: 1, updateTodo: 2, deleteTodo: 1, sleepThenList: 1, ping: 0,
+  listTodos: 1, listTodosJson: 1, getTodo: 1, createTodo: 1, updateTodo: 2, deleteTodo: 1, sleepThenList: 1, work: 1, ping: 0,
 };
 
 const workerFile = builtFile('db/blocking-worker.js');
@@ -69,6 +69,10 @@ export class BlockingTodoStore implements TodoStore {
 
   async sleepThenList (seconds: number, ctx?: CallContext): Promise<Todo[]> {
     return this.call('sleepThenList', [seconds], ctx) as Todo[];
+  }
+
+  async work (units: number, ctx?: CallContext): Promise<number> {
+    return this.call('work', [units], ctx) as number;
   }
 
   async ping (ctx?: CallContext): Promise<void> {

@@ -56,6 +56,8 @@ export interface TodoStore {
   deleteTodo(id: number, ctx?: CallContext): Promise<boolean>;
   /** pg_sleep, then the todo list, on one connection checkout. */
   sleepThenList(seconds: number, ctx?: CallContext): Promise<Todo[]>;
+  /** A fixed amount of CPU work in PostgreSQL (`units` values counted), on one connection checkout. */
+  work(units: number, ctx?: CallContext): Promise<number>;
   ping(ctx?: CallContext): Promise<void>;
   warm(): Promise<void>;
   stats(): PoolStats;
@@ -105,6 +107,10 @@ export class AsyncTodoStore implements TodoStore {
       await this.run(c, q.sleep(seconds));
       return this.run(c, ALL_TODOS);
     }, true);
+  }
+
+  async work (units: number, ctx?: CallContext): Promise<number> {
+    return (await this.withConnection(ctx, (c) => this.run(c, q.work(units))))[0]!.n;
   }
 
   async ping (ctx?: CallContext): Promise<void> {

@@ -10,6 +10,7 @@ import { onInterrupt } from '../os/signals.ts';
 import { findPgBouncer } from '../postgres/pgbouncer.ts';
 import { openDatabase, type DatabaseSource } from '../postgres/source.ts';
 import { burstSeconds, COMBINATIONS, modeOfRoute, ORIGINAL, waveAt, waveCount, wavesSeconds } from '../scenarios.ts';
+import { printClaims, runClaims, type ClaimRow } from './claims.ts';
 import { runScaleScenario } from './scale.ts';
 import { checkTimeouts, checkWaves, printTable, row, s, within, type Row } from './verdicts.ts';
 
@@ -19,6 +20,10 @@ export interface DemoOptions {
   report?: string;
   /** Add scenario 6: past max_connections with PgBouncer. */
   scale?: boolean;
+  /** Add scenarios 7 and 8: the original's claims on memory per connection and on the NullPool. */
+  claims?: boolean;
+  /** Shorter runs for scenarios 7 and 8 (with --quick). */
+  quick?: boolean;
 }
 
 interface Scenario {
@@ -115,12 +120,18 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
       sections.push(scale.section);
       out('');
     }
+    const claims: ClaimRow[] = options.claims ? await runClaims(db.url, { quick: options.quick ?? false, running, out }) : [];
+    if (claims.length) out('');
     printTable(rows, out);
+    if (claims.length) {
+      out('');
+      printClaims(claims, out);
+    }
     if (options.report) {
       writeReport(options.report, `demo: N = ${options.n}, ${options.seconds} s sleeps`, sections);
       out(`\nReport written to ${options.report}`);
     }
-    const failed = rows.filter((r) => !r.ok).length;
+    const failed = rows.filter((r) => !r.ok).length + claims.filter((c) => c.ok === false).length;
     out(failed ? `\n${failed} scenario(s) departed from the expected figures.` : '\nEvery scenario matched its expected figures.');
     return failed ? 1 : 0;
   } finally {

@@ -3,7 +3,7 @@
 // event loop that writes them is blocked.
 import { now } from '../clock.ts';
 
-export const ROUTES = ['/sleep/node/', '/sleep/python/', '/sleep/postgres/', '/todos/', 'other'] as const;
+export const ROUTES = ['/sleep/node/', '/sleep/python/', '/sleep/postgres/', '/todos/', '/work/postgres/', 'other'] as const;
 export type LiveRoute = (typeof ROUTES)[number];
 
 export interface GaugeBuffers {

@@ -83,6 +83,27 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
     });
   });
 
+  test('the work route: one point per response beside the pool, and their median', async () => {
+    const db = await freshDatabase();
+    await withService({ DATABASE_URL: db, POOL_SIZE: '2', POOL_MAX_OVERFLOW: '0' }, async (server) => {
+      const { page, errors } = await open(`${server.url}/`);
+      const b = await burst(`${server.url}/work/postgres/?units=200000`, 12);
+      assert.ok(b.results.every((r) => r.status === 200));
+      type Charts = { Chart: { getChart(id: string): { data: { datasets: { data: { x: number; y: number }[] }[] } } } };
+      await page.waitForFunction(() => (window as unknown as Charts).Chart.getChart('chart-work').data.datasets[0]!.data.length === 12, undefined, { timeout: 5000, polling: 100 });
+      const [points, median] = await page.evaluate(() => [
+        (window as unknown as Charts).Chart.getChart('chart-work').data.datasets[0]!.data.map((p) => p.y),
+        document.getElementById('work-median')!.textContent,
+      ] as const);
+      // 12 requests through 2 connections: they queue, so the later ones take longer.
+      const slowest = Math.max(...(points as number[]));
+      const measured = Math.max(...b.results.map((r) => r.end - r.start));
+      assert.ok(slowest > 0 && slowest <= measured + 50, `slowest point ${slowest} ms, slowest response seen by the client ${measured.toFixed(0)} ms`);
+      assert.match(median as string, /^\d+ ms$/);
+      assert.deepEqual(errors, []);
+    });
+  });
+
   test('a blocking app sleep: the lag figure passes 1 s while the 3 s sleep is still running', async () => {
     const db = await freshDatabase();
     await withService({ DATABASE_URL: db, APP_MODE: 'blocking' }, async (server) => {

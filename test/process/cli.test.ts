@@ -83,6 +83,9 @@ describe('the command line', () => {
     await refused(['serve'], { ...NO_DB, POOL_SIZE: 'abc' }, 'Invalid POOL_SIZE="abc": expected an integer from 1 to 1000');
     await refused(['serve', '--db-mode', 'async'], NO_DB, 'Invalid --db-mode="async": expected blocking or nonblocking');
     await refused(['--pool-size', '0'], NO_DB, 'Invalid --pool-size="0": expected an integer from 1 to 1000');
+    await refused(['sizing', '--sizes', '4,2'], NO_DB, 'Invalid --sizes="4,2": expected increasing sizes, each once (1,2,4,8)');
+    await refused(['sizing', '--sizes', '1,x'], NO_DB, 'Invalid --sizes="1,x": expected integers from 1 to 1000, separated by commas (1,2,4,8)');
+    await refused(['sizing', '--concurrency', '0'], NO_DB, 'Invalid --concurrency="0": expected an integer from 1 to 10000');
   });
 
   test('a bad value in .env is reported the same way, and the environment wins over .env', async () => {
@@ -103,7 +106,7 @@ describe('the command line', () => {
     const serve = await runCli(['serve', '--help']);
     assert.equal(serve.code, 0);
     for (const s of Object.values(SETTINGS)) assert.match(serve.stdout, new RegExp(`--${s.flag}\\b[^\\n]*\\n?\\s*${s.env}:`), s.env);
-    for (const args of [['--help'], ['client', '--help'], ['demo', '--help'], ['db', '--help'], ['db', 'init', '--help'], ['db', 'url', '--help']]) {
+    for (const args of [['--help'], ['client', '--help'], ['demo', '--help'], ['sizing', '--help'], ['db', '--help'], ['db', 'init', '--help'], ['db', 'url', '--help']]) {
       const res = await runCli(args);
       assert.equal(res.code, 0, args.join(' '));
       assert.match(res.stdout, /^Usage: async-node-postgres/, args.join(' '));

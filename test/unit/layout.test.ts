@@ -23,6 +23,7 @@ const ALLOWED: Record<string, string[]> = {
   client: ['os'],
   harness: ['os'],
   demo: ['harness', 'client', 'db', 'postgres', 'os'],
+  sizing: ['harness', 'client', 'db', 'postgres', 'os'],
 };
 
 const partOf = (file: string) => relative(SRC, file).split('/')[0]!.replace(/\.ts$/, '');
