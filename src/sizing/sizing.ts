@@ -14,7 +14,7 @@ import { onInterrupt } from '../os/signals.ts';
 import { memoryOf, tree, treeCpuMs } from '../os/proc.ts';
 import { backendsNow, serverFacts, type ServerFacts } from '../postgres/observe.ts';
 import { openDatabase } from '../postgres/source.ts';
-import { budgetPerProcess, predictedRps, recommend, ruleOfThumb, type Point, type Recommendation, type Workload } from './model.ts';
+import { budgetPerProcess, predictedRps, recommend, ruleOfThumb, SHARE, type Point, type Recommendation, type Workload } from './model.ts';
 import { writeSizingReport } from './report.ts';
 
 export interface SizingOptions {
@@ -238,7 +238,7 @@ function printRecommendation (
   { available, cores, options, facts, points }: { available: number; cores?: number; options: SizingOptions; facts: ServerFacts; points: Record<Workload, Point[]> },
   out: (line: string) => void
 ): void {
-  out('Recommendation (the smallest pool that reached 95 % of the best throughput measured):');
+  out(`Recommendation (the smallest pool within ${Math.round((1 - SHARE) * 100)} % of the best throughput measured, the noise between two runs here):`);
   for (const r of recs) {
     const what = r.workload === 'wait' ? 'queries that wait' : 'queries that compute';
     out(`  ${what.padEnd(20)}: pool ${r.size} (${Math.round(r.rps)} req/s; the best, ${Math.round(r.best.rps)} req/s, at ${r.best.size})`);
@@ -253,10 +253,11 @@ function printRecommendation (
   const work = recs.find((r) => r.workload === 'work');
   const wait = recs.find((r) => r.workload === 'wait');
   if (work && wait) {
-    const flat = recommend('work', points.work, 0.9)!;
     out('  What it teaches:');
-    out(`    work: throughput is within 10 % of its best from pool ${flat.size} on (${Math.round(flat.rps)} req/s)` +
-      (cores ? `, about ${cores} cores' worth` : '') + '; a wider pool adds little or nothing, and its extra queries wait inside PostgreSQL for a core');
+    const wider = points.work.filter((p) => p.size > work.size && !p.skipped && p.errors === 0).map((p) => Math.round(p.rps));
+    out(`    work: throughput reaches ${Math.round(work.rps)} req/s at pool ${work.size}` + (cores ? `, about ${cores} cores' worth` : '') +
+      (wider.length ? ` (the wider pools: ${Math.min(...wider)} to ${Math.max(...wider)} req/s)` : '') +
+      '; a wider pool adds little or nothing, and its extra queries wait inside PostgreSQL for a core');
     out('      (see the active backends) instead of in the pool, where the wait is visible, bounded and cancellable.');
     out(`    wait: throughput grows with the pool (Little's law: size / ${options.sleepMs} ms)${wait.size >= Math.max(...options.sizes) ? ' up to the largest size tried' : ` up to ${wait.size}`}; ` +
       `there the limit is the connection budget (${perProcess} per process here), and PostgreSQL's memory grows with each connection.`);
