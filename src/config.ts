@@ -24,6 +24,7 @@ export interface Config {
   poolQueueMax: number;
   statementTimeout: number;
   workers: number;
+  hosts: number;
   pgbouncer: boolean;
   pgbouncerPoolSize: number;
   pgbouncerMaxClients: number;
@@ -33,6 +34,7 @@ export interface Config {
   headersTimeout: number;
   keepAliveTimeout: number;
   shutdownGrace: number;
+  shutdownDelay: number;
   monitorPort: number;
   logLevel: string;
   logSql: boolean;
@@ -136,6 +138,7 @@ export const SETTINGS = {
   poolQueueMax: setting({ env: 'POOL_QUEUE_MAX', flag: 'pool-queue-max', default: 1000, accepts: 'an integer from 0 to 1000000', help: 'Requests that may wait for a connection; beyond it, an immediate 503', parse: int(0, 1_000_000) }),
   statementTimeout: setting({ env: 'STATEMENT_TIMEOUT', flag: 'statement-timeout', default: 0, accepts: 'a number of seconds from 0 to 3600 (0 = off)', help: "PostgreSQL's statement_timeout for our connections (0 = off)", parse: num(0, 3600) }),
   workers: setting({ env: 'WORKERS', flag: 'workers', default: 1, accepts: 'an integer from 1 to 64', help: 'Processes serving requests (node:cluster), each with its own pool', parse: int(1, 64) }),
+  hosts: setting({ env: 'HOSTS', flag: 'hosts', default: 1, accepts: 'an integer from 1 to 1000', help: 'Hosts running this service against the same PostgreSQL: the budget check counts HOSTS x WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW), or HOSTS x PGBOUNCER_POOL_SIZE with a PgBouncer per host', parse: int(1, 1000) }),
   pgbouncer: setting({ env: 'PGBOUNCER', flag: 'pgbouncer', default: false, accepts: 'on or off', help: 'Start a PgBouncer (transaction mode) in front of PostgreSQL and pool through it', parse: bool }),
   pgbouncerPoolSize: setting({ env: 'PGBOUNCER_POOL_SIZE', flag: 'pgbouncer-pool-size', default: 20, accepts: 'an integer from 1 to 10000', help: "PgBouncer's server connections (default_pool_size)", parse: int(1, 10000) }),
   pgbouncerMaxClients: setting({ env: 'PGBOUNCER_MAX_CLIENTS', flag: 'pgbouncer-max-clients', default: 2000, accepts: 'an integer from 1 to 100000', help: "PgBouncer's max_client_conn", parse: int(1, 100000) }),
@@ -145,6 +148,7 @@ export const SETTINGS = {
   headersTimeout: setting({ env: 'HEADERS_TIMEOUT', flag: 'headers-timeout', default: 10, accepts: 'a number of seconds from 1 to 3600', help: 'How long a client may take to send the request headers (at most REQUEST_TIMEOUT; off in the blocking modes)', parse: num(1, 3600) }),
   keepAliveTimeout: setting({ env: 'KEEP_ALIVE_TIMEOUT', flag: 'keep-alive-timeout', default: 5, accepts: 'a number of seconds from 0 to 600', help: 'How long an idle keep-alive connection stays open', parse: num(0, 600) }),
   shutdownGrace: setting({ env: 'SHUTDOWN_GRACE', flag: 'shutdown-grace', default: 30, accepts: 'a number of seconds from 0 to 3600', help: 'How long in-flight requests may run after SIGTERM/SIGINT', parse: num(0, 3600) }),
+  shutdownDelay: setting({ env: 'SHUTDOWN_DELAY', flag: 'shutdown-delay', default: 0, accepts: 'a number of seconds from 0 to 600', help: "After SIGTERM, how long /readyz answers 503 while requests are still served and accepted, before the service stops listening: time for a load balancer's health check to take this host out", parse: num(0, 600) }),
   monitorPort: setting({ env: 'MONITOR_PORT', flag: 'monitor-port', default: 0, accepts: 'an integer from 0 to 65535', help: "Port of the dashboard's live stream (0 = any free port; with workers, one port each from here)", parse: int(0, 65535) }),
   logLevel: setting({ env: 'LOG_LEVEL', flag: 'log-level', default: 'info', accepts: LOG_LEVELS.join(', '), help: 'Log level (debug logs every request)', parse: oneOf(LOG_LEVELS) }),
   logSql: setting({ env: 'LOG_SQL', flag: 'log-sql', default: false, accepts: 'on or off', help: 'Log every SQL statement (SQLALCHEMY_ECHO)', parse: bool }),

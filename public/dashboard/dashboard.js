@@ -14,6 +14,8 @@ const MEDIAN_OF = 25;
 const $ = (id) => document.getElementById(id);
 const state = {
   settings: {},
+  /** Frames received per worker (one EventSource per worker's monitor). */
+  workers: {},
   max: { inUse: 0, waiting: 0, lagMs: 0, inFlight: 0 },
   requests: [],
   frames: 0,
@@ -54,7 +56,16 @@ const workChart = lineChart($('chart-work'), [
   { label: 'one response (ms)', borderColor: '#16a085', backgroundColor: '#16a085', showLine: false, pointRadius: 2, stepped: false },
   { label: `median of the last ${MEDIAN_OF} (ms)`, borderColor: '#0b5345', stepped: false },
 ], 'ms');
-const lagChart = lineChart($('chart-lag'), [{ label: 'lag (ms)', borderColor: '#c0392b', stepped: false }], 'ms');
+// Monitors to read: `worker:port` pairs, one per worker (the page may be served by any of them).
+const MONITORS = document.querySelector('meta[name="monitors"]').content.split(',').map((pair) => {
+  const [worker, port] = pair.split(':');
+  return { worker: Number(worker), port: Number(port) };
+});
+const LAG_COLORS = ['#c0392b', '#8e44ad', '#d35400', '#2c3e50', '#16a085', '#7f8c8d'];
+// Event-loop lag is per process: one line per worker, side by side, never summed.
+const lagChart = lineChart($('chart-lag'), MONITORS.map((m, i) => ({
+  label: MONITORS.length > 1 ? `worker ${m.worker} (ms)` : 'lag (ms)', borderColor: LAG_COLORS[i % LAG_COLORS.length], stepped: false,
+})), 'ms');
 
 // Chart.js draws a higher `order` first: the whole-request bar underneath, its phases on top.
 const PHASES = [
@@ -105,7 +116,7 @@ function redraw (chart, nowS) {
 function showSettings (s) {
   const rows = [
     ['app sleep', s.appMode], ['database calls', s.dbMode], ['pool', s.pool === 'none' ? 'none (a connection per request)' : `${s.poolSize} + ${s.poolMaxOverflow} overflow, timeout ${s.poolTimeout} s, queue max ${s.poolQueueMax}`],
-    ['sleep', `${s.sleepSeconds} s`], ['workers', s.workers > 1 ? `${s.workers} (this page shows worker ${s.worker})` : '1'],
+    ['sleep', `${s.sleepSeconds} s`], ['workers', s.workers > 1 ? `${s.workers}: this page reads ${MONITORS.length} (${MONITORS.map((m) => m.worker).join(', ')}), summed; lag per worker` : '1'],
     [s.pgbouncer || s.pgbouncerUrl ? 'database (through PgBouncer)' : 'database', s.database],
   ];
   if (s.pgbouncer) rows.push(['PgBouncer', `transaction mode, ${s.pgbouncerPoolSize} server connections, max ${s.pgbouncerMaxClients} clients`]);
@@ -114,7 +125,25 @@ function showSettings (s) {
     const dd = document.createElement('dd'); dd.textContent = v;
     return [dt, dd];
   }));
-  $('pool-cap').textContent = s.pool === 'none' ? 'no cap' : `of ${s.poolSize + s.poolMaxOverflow}`;
+  const cap = MONITORS.length * (s.poolSize + s.poolMaxOverflow);
+  $('pool-cap').textContent = s.pool === 'none' ? 'no cap' : MONITORS.length > 1 ? `of ${cap} (${MONITORS.length} x ${s.poolSize + s.poolMaxOverflow})` : `of ${cap}`;
+}
+
+/** Each worker's newest frame. */
+const latest = new Map();
+/** A worker whose monitor has sent nothing for this long (it died, or is being replaced) is left out. */
+const STALE_MS = 2000;
+
+/**
+ * One frame for the whole process from every worker's newest: in-flight requests and the pools
+ * summed, the database's view from the frame that just came (every monitor reads the same server).
+ */
+function combine (f) {
+  const fresh = [...latest.entries()].filter(([, x]) => x.t >= f.t - STALE_MS);
+  const sum = (get) => fresh.reduce((a, [, x]) => a + get(x), 0);
+  const inFlight = Object.fromEntries(ROUTES.map((r) => [r, sum((x) => x.inFlight[r] ?? 0)]));
+  const worst = fresh.reduce((a, [w, x]) => (x.lagMs > a.lagMs ? { worker: w, lagMs: x.lagMs } : a), { worker: 0, lagMs: 0 });
+  return { t: f.t, inFlight, pool: { inUse: sum((x) => x.pool.inUse), waiting: sum((x) => x.pool.waiting) }, lagMs: worst.lagMs, worstWorker: worst.worker, db: f.db, requests: f.requests };
 }
 
 function onFrame (f) {
@@ -124,8 +153,11 @@ function onFrame (f) {
   ROUTES.forEach((r, i) => push(inflightChart, i, t, f.inFlight[r]));
   push(poolChart, 0, t, f.pool.inUse);
   push(poolChart, 1, t, f.pool.waiting);
-  push(poolChart, 2, t, state.settings.pool === 'none' ? null : state.settings.poolSize + state.settings.poolMaxOverflow);
-  push(lagChart, 0, t, Math.round(f.lagMs));
+  push(poolChart, 2, t, state.settings.pool === 'none' ? null : MONITORS.length * (state.settings.poolSize + state.settings.poolMaxOverflow));
+  MONITORS.forEach((m, i) => {
+    const own = latest.get(m.worker);
+    push(lagChart, i, t, own && own.t >= f.t - STALE_MS ? Math.round(own.lagMs) : null);
+  });
   addWorkPoints(f.requests);
   for (const c of [inflightChart, poolChart, workChart, lagChart]) redraw(c, t);
 
@@ -141,7 +173,8 @@ function onFrame (f) {
   const status = $('status');
   if (f.lagMs > 200) {
     status.className = 'status blocked';
-    status.textContent = `The event loop is blocked: no request can make progress for ${(f.lagMs / 1000).toFixed(1)} s so far (a blocking sleep or a blocking database call).`;
+    const whose = MONITORS.length > 1 ? `Worker ${f.worstWorker}'s event loop is blocked: none of its` : 'The event loop is blocked: no';
+    status.textContent = `${whose} requests can make progress for ${(f.lagMs / 1000).toFixed(1)} s so far (a blocking sleep or a blocking database call).`;
   } else if (f.db.error) {
     status.className = 'status down';
     status.textContent = `The monitor cannot reach PostgreSQL: ${f.db.error}`;
@@ -212,8 +245,7 @@ function drawTimeline (nowMs) {
   timeline.update('none');
 }
 
-function connect () {
-  const port = document.querySelector('meta[name="monitor-port"]').content;
+function connect ({ worker, port }) {
   const source = new EventSource(`${location.protocol}//${location.hostname}:${port}/events`);
   source.addEventListener('hello', (e) => {
     const hello = JSON.parse(e.data);
@@ -224,11 +256,18 @@ function connect () {
       addWorkPoints(hello.recent);
     }
   });
-  source.addEventListener('frame', (e) => onFrame(JSON.parse(e.data)));
+  source.addEventListener('frame', (e) => {
+    const f = JSON.parse(e.data);
+    state.workers[worker] = (state.workers[worker] ?? 0) + 1;
+    latest.set(worker, f);
+    onFrame(combine(f));
+  });
   source.onerror = () => {
     $('status').className = 'status down';
-    $('status').textContent = 'The monitor is not answering (the service stopped?). Retrying…';
+    $('status').textContent = MONITORS.length > 1
+      ? `Worker ${worker}'s monitor is not answering (the service stopped, or the worker is being replaced). Retrying…`
+      : 'The monitor is not answering (the service stopped?). Retrying…';
   };
 }
 
-connect();
+MONITORS.forEach(connect);

@@ -8,7 +8,7 @@ import { blocking, type Config } from '../config.ts';
 import docs from './plugins/docs.ts';
 import errors from './plugins/errors.ts';
 import input, { BODY_LIMIT } from './plugins/input.ts';
-import live from './plugins/live.ts';
+import live, { type MonitorAddress } from './plugins/live.ts';
 import metrics from './plugins/metrics.ts';
 import requestTracking from './plugins/request-tracking.ts';
 import security from './plugins/security.ts';
@@ -23,6 +23,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The settings, parsed once at the edge. */
     config: Config;
+    /** Set when shutdown begins: /readyz answers 503 from then on, so that a load balancer drains us. */
+    lifecycle: { draining: boolean };
   }
 }
 
@@ -34,6 +36,8 @@ export interface AppOptions {
   directUrl: string;
   /** This process's number among the cluster's workers (1 without workers). */
   workerId?: number;
+  /** With workers: every worker's live stream, so that one dashboard shows them all. */
+  monitors?: () => Promise<MonitorAddress[]>;
 }
 
 /** Fastify's own options that the app relies on, the client timeouts among them. */
@@ -62,15 +66,16 @@ export function serverOptions (logger: FastifyBaseLogger, config: Pick<Config, '
   };
 }
 
-async function app (fastify: FastifyInstance, { config, url, directUrl, workerId = 1 }: AppOptions): Promise<void> {
+async function app (fastify: FastifyInstance, { config, url, directUrl, workerId = 1, monitors }: AppOptions): Promise<void> {
   fastify.decorate('config', config);
+  fastify.decorate('lifecycle', { draining: false });
   await fastify.register(errors);
   await fastify.register(input);
   await fastify.register(security);
   await fastify.register(docs);
 
   await fastify.register(store, { config, url });
-  await fastify.register(live, { config, url, directUrl, workerId });
+  await fastify.register(live, { config, url, directUrl, workerId, monitors });
   await fastify.register(metrics, { config, url });
   await fastify.register(requestTracking);
 

@@ -66,7 +66,7 @@ export function classify (err: NodeJS.ErrnoException): { error: ErrorKind; messa
   return { error: 'other', message: err.message || code };
 }
 
-function errorMessage (body: string): string {
+export function errorMessage (body: string): string {
   try {
     return (JSON.parse(body) as { message?: string }).message ?? body.slice(0, 200);
   } catch {

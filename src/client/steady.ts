@@ -14,6 +14,8 @@ export interface SteadyOptions {
   warmupSeconds?: number;
   /** Per request; a request that takes longer counts as a timeout error. */
   timeoutMs?: number;
+  /** Ends the load early (the measured time is then up to the abort). */
+  signal?: AbortSignal;
 }
 
 export interface SteadyResult {
@@ -21,6 +23,10 @@ export interface SteadyResult {
   /** Responses with status 200-399. */
   ok: number;
   errors: Partial<Record<ErrorKind, number>>;
+  /** The HTTP errors by status (what the `http` count is made of). */
+  statuses: Record<number, number>;
+  /** The first error body seen for each status. */
+  samples: Record<number, string>;
   /** Requests completed in the measured window, per second (errors included). */
   rps: number;
   /** Latency of the successful responses, in ms. */
@@ -35,10 +41,12 @@ export interface SteadyResult {
  * window. At its end the requests still in flight are abandoned, not awaited: with a long queue
  * (a pool of 1 and 100 clients) they could take many seconds to drain.
  */
-export async function steady ({ url, concurrency, seconds, warmupSeconds = 0, timeoutMs = 60_000 }: SteadyOptions): Promise<SteadyResult> {
+export async function steady ({ url, concurrency, seconds, warmupSeconds = 0, timeoutMs = 60_000, signal }: SteadyOptions): Promise<SteadyResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
   const errors: Partial<Record<ErrorKind, number>> = {};
+  const statuses: Record<number, number> = {};
+  const samples: Record<number, string> = {};
   let requests = 0;
   let ok = 0;
   const from = performance.now() + warmupSeconds * 1000;
@@ -53,6 +61,10 @@ export async function steady ({ url, concurrency, seconds, warmupSeconds = 0, ti
       requests++;
       if (r.error) {
         errors[r.error] = (errors[r.error] ?? 0) + 1;
+        if (r.status) {
+          statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+          samples[r.status] ??= r.body ?? '';
+        }
         // A refused connection fails at once: pause, so that a dead server is not spun against.
         if (r.error === 'refused') await new Promise((resolve) => setTimeout(resolve, 50));
       } else {
@@ -62,7 +74,10 @@ export async function steady ({ url, concurrency, seconds, warmupSeconds = 0, ti
     }
   };
   const clients = Array.from({ length: concurrency }, client);
-  await new Promise((resolve) => setTimeout(resolve, Math.max(0, until - performance.now())));
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, Math.max(0, until - performance.now()));
+    signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
   run.over = true;
   const elapsed = (performance.now() - from) / 1000;
   agent.destroy(); // the requests in flight fail now, and are not counted
@@ -72,6 +87,8 @@ export async function steady ({ url, concurrency, seconds, warmupSeconds = 0, ti
     requests,
     ok,
     errors,
+    statuses,
+    samples,
     rps: requests / elapsed,
     p50: ok ? ms(histogram.getValueAtPercentile(50)) : NaN,
     p99: ok ? ms(histogram.getValueAtPercentile(99)) : NaN,
@@ -82,11 +99,14 @@ export async function steady ({ url, concurrency, seconds, warmupSeconds = 0, ti
   return result;
 }
 
-function once (url: string, agent: http.Agent, timeoutMs: number): Promise<{ error?: ErrorKind }> {
+function once (url: string, agent: http.Agent, timeoutMs: number): Promise<{ error?: ErrorKind; status?: number; body?: string }> {
   return new Promise((resolve) => {
     const req = http.get(url, { agent, timeout: timeoutMs }, (res) => {
-      res.resume();
-      res.on('end', () => resolve((res.statusCode ?? 0) < 400 ? {} : { error: 'http' }));
+      const failed = (res.statusCode ?? 0) >= 400;
+      let body = '';
+      if (failed) res.on('data', (c: Buffer) => { body += c; });
+      else res.resume();
+      res.on('end', () => resolve(failed ? { error: 'http', status: res.statusCode, body: body.slice(0, 200) } : {}));
       res.on('error', (err) => resolve({ error: classify(err).error }));
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));

@@ -33,6 +33,7 @@ const workerFile = builtFile('db/blocking-worker.js');
 
 export class BlockingTodoStore implements TodoStore {
   private readonly bridge: (req: BridgeRequest) => BridgeResponse;
+  private succeededAt = -Infinity;
 
   /** The pool lives in the worker thread: its state reaches `poolState` through shared memory. */
   constructor (options: StoreOptions, private readonly logSql?: SqlLogger, poolState?: SharedPoolState) {
@@ -87,12 +88,17 @@ export class BlockingTodoStore implements TodoStore {
     return this.call('stats', []) as PoolStats;
   }
 
+  lastSuccessAt (): number {
+    return this.succeededAt;
+  }
+
   async close (): Promise<void> {
     this.call('close', []);
   }
 
   private call (method: StoreMethod, args: unknown[], ctx?: CallContext): unknown {
     const res = this.send({ op: 'call', method, args });
+    if (method !== 'stats') this.succeededAt = performance.now();
     if (ctx && res.lease) ctx.lease = res.lease;
     return res.value;
   }
@@ -100,7 +106,11 @@ export class BlockingTodoStore implements TodoStore {
   private send (req: BridgeRequest): BridgeResponse {
     const res = this.bridge(req);
     for (const [text, params] of res.sql) this.logSql?.(text, params);
-    if (!res.ok) throw reviveError(res.error!);
+    if (!res.ok) {
+      const err = reviveError(res.error!);
+      if ((err as { code?: string }).code === 'DB_UNAVAILABLE') this.succeededAt = -Infinity;
+      throw err;
+    }
     return res;
   }
 }

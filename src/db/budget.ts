@@ -41,16 +41,26 @@ export async function readBudget (url: string, config: Config): Promise<Budget> 
   }
 }
 
-/** One host's arithmetic: WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) against what PostgreSQL allows. */
-export function budgetFor ({ maxConnections, superuserReserved, reserved }: ServerLimits, config: Config): Budget {
-  const available = maxConnections - superuserReserved - reserved;
-  const perProcess = connectionsPerProcess(config);
-  const needed = config.workers * perProcess;
+/**
+ * The fleet's arithmetic, HOSTS x WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW), against what
+ * PostgreSQL allows: max_connections is one number for every process on every host, and each
+ * host's pools looking fine is not enough.
+ */
+export function budgetFor (limits: ServerLimits, config: Config): Budget {
+  const available = limits.maxConnections - limits.superuserReserved - limits.reserved;
+  const needed = config.hosts * config.workers * connectionsPerProcess(config);
+  const [names, figures] = config.hosts > 1
+    ? ['HOSTS x WORKERS', `${config.hosts} x ${config.workers}`]
+    : ['WORKERS', `${config.workers}`];
   const summary =
-    `WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${config.workers} x (${config.poolSize} + ${config.poolMaxOverflow}) = ${needed} connections; ` +
-    `PostgreSQL allows max_connections ${maxConnections} - superuser_reserved_connections ${superuserReserved}` +
-    (reserved ? ` - reserved_connections ${reserved}` : '') + ` = ${available}`;
-  return { maxConnections, superuserReserved, reserved, available, needed, summary };
+    `${names} x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${figures} x (${config.poolSize} + ${config.poolMaxOverflow}) = ${needed} connections; ` +
+    `PostgreSQL allows ${allows(limits)} = ${available}`;
+  return { ...limits, available, needed, summary };
+}
+
+function allows ({ maxConnections, superuserReserved, reserved }: ServerLimits): string {
+  return `max_connections ${maxConnections} - superuser_reserved_connections ${superuserReserved}` +
+    (reserved ? ` - reserved_connections ${reserved}` : '');
 }
 
 /** Refuses a configuration whose pools could open more connections than the server accepts. */
@@ -58,20 +68,26 @@ export function checkBudget (budget: Budget, config: Config): void {
   if (config.pgbouncerUrl) return; // an existing PgBouncer: its own limits apply
   if (config.pgbouncer) {
     // Through PgBouncer, only its server connections count against max_connections.
-    if (config.pgbouncerPoolSize > budget.available) {
-      throw new BudgetError(`Refusing to start: PGBOUNCER_POOL_SIZE ${config.pgbouncerPoolSize} server connections, but PostgreSQL allows ` +
-        `max_connections ${budget.maxConnections} - superuser_reserved_connections ${budget.superuserReserved}` +
-        (budget.reserved ? ` - reserved_connections ${budget.reserved}` : '') + ` = ${budget.available}. Lower PGBOUNCER_POOL_SIZE or raise max_connections.`);
+    // One PgBouncer per host: each brings its own server connections.
+    const servers = config.hosts * config.pgbouncerPoolSize;
+    if (servers > budget.available) {
+      const what = config.hosts > 1
+        ? `HOSTS x PGBOUNCER_POOL_SIZE = ${config.hosts} x ${config.pgbouncerPoolSize} = ${servers} server connections`
+        : `PGBOUNCER_POOL_SIZE ${config.pgbouncerPoolSize} server connections`;
+      throw new BudgetError(`Refusing to start: ${what}, but PostgreSQL allows ${allows(budget)} = ${budget.available}. ` +
+        `Lower PGBOUNCER_POOL_SIZE${config.hosts > 1 ? ', share one central PgBouncer (PGBOUNCER_URL)' : ''} or raise max_connections.`);
     }
-    if (config.pool !== 'none' && budget.needed > config.pgbouncerMaxClients) {
-      throw new BudgetError(`Refusing to start: ${budget.summary.split(';')[0]}, more than PGBOUNCER_MAX_CLIENTS ${config.pgbouncerMaxClients}. Raise PGBOUNCER_MAX_CLIENTS or lower the pools.`);
+    const clients = budget.needed / config.hosts; // one host's pools, against its own PgBouncer
+    if (config.pool !== 'none' && clients > config.pgbouncerMaxClients) {
+      throw new BudgetError(`Refusing to start: WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${config.workers} x (${config.poolSize} + ${config.poolMaxOverflow}) = ${clients} connections, ` +
+        `more than PGBOUNCER_MAX_CLIENTS ${config.pgbouncerMaxClients}. Raise PGBOUNCER_MAX_CLIENTS or lower the pools.`);
     }
     return;
   }
   if (config.pool === 'none' || budget.needed <= budget.available) return;
   throw new BudgetError(
     `Refusing to start: ${budget.summary}, and ${budget.needed} > ${budget.available}. ` +
-    'Lower WORKERS, POOL_SIZE or POOL_MAX_OVERFLOW, raise max_connections' +
+    `Lower ${config.hosts > 1 ? 'HOSTS, ' : ''}WORKERS, POOL_SIZE or POOL_MAX_OVERFLOW, raise max_connections` +
     (config.databaseUrl ? '' : ' (PG_MAX_CONNECTIONS for the embedded server)') + ', or pool through PgBouncer (PGBOUNCER=on).'
   );
 }

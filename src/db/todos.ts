@@ -59,6 +59,8 @@ export interface TodoStore {
   /** A fixed amount of CPU work in PostgreSQL (`units` values counted), on one connection checkout. */
   work(units: number, ctx?: CallContext): Promise<number>;
   ping(ctx?: CallContext): Promise<void>;
+  /** When a query last completed (performance.now()), or -Infinity: proof that the database path works, without queueing. */
+  lastSuccessAt(): number;
   warm(): Promise<void>;
   stats(): PoolStats;
   close(): Promise<void>;
@@ -70,6 +72,7 @@ const ALL_TODOS_JSON = q.listTodosJson();
 export class AsyncTodoStore implements TodoStore {
   private readonly pool: ConnectionPool;
   private readonly names = new Map<string, string>();
+  private succeededAt = -Infinity;
 
   constructor (private readonly options: StoreOptions, private readonly logSql?: SqlLogger) {
     this.pool = createPool(options);
@@ -117,6 +120,10 @@ export class AsyncTodoStore implements TodoStore {
     await this.withConnection(ctx, (c) => this.run(c, q.ping()));
   }
 
+  lastSuccessAt (): number {
+    return this.succeededAt;
+  }
+
   warm (): Promise<void> {
     return this.pool.warm();
   }
@@ -131,7 +138,10 @@ export class AsyncTodoStore implements TodoStore {
 
   private async withConnection<T>(ctx: CallContext | undefined, fn: (client: pg.ClientBase) => Promise<T>, together = false): Promise<T> {
     const signal = ctx?.signal;
-    const lease = await this.pool.acquire(signal);
+    const lease = await this.pool.acquire(signal).catch((err: unknown) => {
+      if (isConnectionError(err) || (err as { code?: string }).code === 'DB_UNAVAILABLE') this.succeededAt = -Infinity; // could not connect
+      throw err;
+    });
     const acquired = performance.now();
     const canceller = signal ? new Canceller(lease.client, signal, this.options.cancelAttempts ?? 25) : undefined;
     const { transactionMode, statementTimeoutMs } = this.options;
@@ -144,10 +154,12 @@ export class AsyncTodoStore implements TodoStore {
       }
       const result = await fn(lease.client);
       if (transaction) await lease.client.query('COMMIT');
+      this.succeededAt = performance.now();
       lease.release(canceller?.used ? new Error('cancelled') : undefined);
       return result;
     } catch (err) {
       const broken = isConnectionError(err);
+      if (broken) this.succeededAt = -Infinity;
       if (transaction && !broken) await lease.client.query('ROLLBACK').catch(() => {});
       // After a cancel, the connection is not reused: a CancelRequest that arrives late
       // would otherwise stop the next request's query on the same backend.

@@ -11,6 +11,8 @@ import { findPgBouncer } from '../postgres/pgbouncer.ts';
 import { openDatabase, type DatabaseSource } from '../postgres/source.ts';
 import { burstSeconds, COMBINATIONS, modeOfRoute, ORIGINAL, waveAt, waveCount, wavesSeconds } from '../scenarios.ts';
 import { printClaims, runClaims, type ClaimRow } from './claims.ts';
+import { findHaproxy } from './haproxy.ts';
+import { runHosts } from './hosts.ts';
 import { runScaleScenario } from './scale.ts';
 import { checkTimeouts, checkWaves, printTable, row, s, within, type Row } from './verdicts.ts';
 
@@ -24,6 +26,8 @@ export interface DemoOptions {
   claims?: boolean;
   /** Shorter runs for scenarios 7 and 8 (with --quick). */
   quick?: boolean;
+  /** Instead: N hosts behind HAProxy over one PostgreSQL (src/demo/hosts.ts). */
+  hosts?: number;
 }
 
 interface Scenario {
@@ -90,7 +94,8 @@ function scenarios ({ seconds: S, n: N }: DemoOptions): Scenario[] {
 }
 
 export async function runDemo (config: Config, options: DemoOptions, out: (line: string) => void = console.log): Promise<number> {
-  if (options.scale) findPgBouncer(config.pgbouncerBin); // a one-line error now, not after the other scenarios
+  if (options.scale || options.hosts) findPgBouncer(config.pgbouncerBin); // a one-line error now, not after the other scenarios
+  if (options.hosts) findHaproxy();
   // What is running right now, to stop on Ctrl-C: servers first, then databases.
   const running = new Set<Stoppable>();
   const stopListening = onInterrupt(async () => {
@@ -98,6 +103,20 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
     for (const r of [...running].reverse()) await r.stop();
     process.exit(130);
   }, () => process.exit(130));
+
+  if (options.hosts) {
+    try {
+      const rows = await runHosts(config, { hosts: options.hosts, running, out });
+      out('');
+      printClaims(rows, out);
+      const failed = rows.filter((r) => r.ok === false).length;
+      out(failed ? `\n${failed} scenario(s) departed from the expected figures.` : '\nEvery scenario matched its expected figures.');
+      return failed ? 1 : 0;
+    } finally {
+      for (const r of [...running].reverse()) await r.stop();
+      stopListening();
+    }
+  }
 
   let db: DatabaseSource | undefined;
   try {

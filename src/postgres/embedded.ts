@@ -3,7 +3,7 @@
 // hook stops the server on the first SIGINT/SIGTERM, before in-flight requests drain.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { arch, platform } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -20,6 +20,11 @@ export interface EmbeddedOptions {
   /** DATA_DIR: holds postgres/ (the cluster), postgres.log, postgres.json and postgres.password. */
   dataDir: string;
   maxConnections: number;
+  /**
+   * Also listen on this address and accept password logins from this network (CIDR), besides
+   * 127.0.0.1: for the demo's hosts, each in a network namespace of its own.
+   */
+  network?: { address: string; cidr: string };
   log?: (msg: string) => void;
   /** Called when the server exits without being asked to (killed, crashed). */
   onUnexpectedExit?: (why: string) => void;
@@ -70,6 +75,7 @@ export class EmbeddedPostgres {
     mkdirSync(this.root, { recursive: true });
     if (owner.uid !== undefined) bins = this.withinReach(bins, owner);
     if (!existsSync(join(this.pgdata, 'PG_VERSION'))) this.initdb(bins, owner);
+    if (this.options.network) this.allowNetwork(this.options.network.cidr);
     await this.clearStaleServer();
     // Same port as last time when it is free, so that a restarted server keeps its URL.
     let port = this.port || readState(this.root)?.port || 0;
@@ -95,7 +101,7 @@ export class EmbeddedPostgres {
     const [program, args] = tiedToUs(bins.postgres, [
       '-D', this.pgdata,
       '-p', String(this.port),
-      '-c', 'listen_addresses=127.0.0.1',
+      '-c', `listen_addresses=${['127.0.0.1', this.options.network?.address].filter(Boolean).join(',')}`,
       '-c', 'unix_socket_directories=',
       '-c', `max_connections=${this.options.maxConnections}`,
     ], 'INT');
@@ -182,6 +188,13 @@ export class EmbeddedPostgres {
     } finally {
       rmSync(pwfile, { force: true });
     }
+  }
+
+  /** A pg_hba.conf line for the network, once (initdb allows only the loopback addresses). */
+  private allowNetwork (cidr: string): void {
+    const hba = join(this.pgdata, 'pg_hba.conf');
+    const line = `host all all ${cidr} scram-sha-256`;
+    if (!readFileSync(hba, 'utf8').split('\n').includes(line)) appendFileSync(hba, `${line}\n`);
   }
 
   /**

@@ -18,6 +18,8 @@ export interface PgBouncerOptions {
   dataDir: string;
   poolSize: number;
   maxClients: number;
+  /** The address to listen on (default 127.0.0.1). */
+  listen?: string;
   /** Seconds a client may wait inside PgBouncer for a server connection (POOL_TIMEOUT). */
   waitTimeout?: number;
   log?: (msg: string) => void;
@@ -40,7 +42,7 @@ export class PgBouncer {
   /** The URL clients use: same user, password and database as the server's, PgBouncer's port. */
   get url (): string {
     const u = new URL(this.options.serverUrl);
-    u.hostname = '127.0.0.1';
+    u.hostname = this.options.listen ?? '127.0.0.1';
     u.port = String(this.port);
     return u.toString();
   }
@@ -131,7 +133,7 @@ export class PgBouncer {
       `* = host=${server.hostname} port=${server.port || 5432}`,
       '',
       '[pgbouncer]',
-      'listen_addr = 127.0.0.1',
+      `listen_addr = ${this.options.listen ?? '127.0.0.1'}`,
       `listen_port = ${this.port}`,
       'unix_socket_dir =',
       'auth_type = scram-sha-256',

@@ -10,13 +10,16 @@ export function banner (config: Config, address: string, label: string, budget: 
     ? 'NullPool: a new connection per request (no limit but max_connections)'
     : `QueuePool size ${config.poolSize} + overflow ${config.poolMaxOverflow} per process, timeout ${config.poolTimeout} s`;
   const workers = config.workers > 1 ? `${config.workers} workers (node:cluster)` : '1 process';
+  const host = `${config.workers} x ${per} = ${config.workers * per}`;
+  const fleet = config.hosts > 1 ? `${config.hosts} hosts x ${config.workers} x ${per} = ${budget.needed}` : host;
+  const servers = config.hosts > 1 ? `${config.hosts} hosts x ${config.pgbouncerPoolSize}` : `${config.pgbouncerPoolSize}`;
   const budgetLine = config.pgbouncer
-    ? `${config.workers} x ${per} = ${budget.needed} client connections to PgBouncer (max ${config.pgbouncerMaxClients}); the limit that applies is PgBouncer's ${config.pgbouncerPoolSize} server connections of ${budget.available} available`
+    ? `${host} client connections to PgBouncer (max ${config.pgbouncerMaxClients}); the limit that applies is PgBouncer's ${servers} server connections of ${budget.available} available`
     : config.pgbouncerUrl
-      ? `${config.workers} x ${per} = ${budget.needed} client connections to the PgBouncer at PGBOUNCER_URL; its own limits apply`
+      ? `${fleet} client connections to the PgBouncer at PGBOUNCER_URL; its own limits apply`
       : config.pool === 'none'
         ? `max_connections ${budget.maxConnections} (${budget.available} available to us)`
-        : `${config.workers} x ${per} = ${budget.needed} of ${budget.available} available connections (max_connections is the limit)`;
+        : `${fleet} of ${budget.available} available connections (max_connections is the limit)`;
   return [
     `Listening on ${address}`,
     `  database : ${label}`,

@@ -1,7 +1,9 @@
 // One process's HTTP side: a Fastify instance with the app registered on it, listening, and
 // closed within the grace period.
+import { setTimeout as delay } from 'node:timers/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
 import app, { serverOptions } from '../app/app.ts';
+import type { MonitorAddress } from '../app/plugins/live.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { ListenError } from '../os/net.ts';
@@ -18,9 +20,11 @@ export interface Http {
   address: string;
 }
 
-export async function startHttp (config: Config, urls: { url: string; directUrl: string }, log: Logger, workerId = 1): Promise<Http> {
+export async function startHttp (
+  config: Config, urls: { url: string; directUrl: string }, log: Logger, workerId = 1, monitors?: () => Promise<MonitorAddress[]>
+): Promise<Http> {
   const fastify = Fastify(serverOptions(log, config));
-  await fastify.register(app, { config, ...urls, workerId });
+  await fastify.register(app, { config, ...urls, workerId, monitors });
   try {
     const address = await fastify.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG });
     return { fastify, address };
@@ -31,10 +35,17 @@ export async function startHttp (config: Config, urls: { url: string; directUrl:
 }
 
 /**
- * Stops accepting, lets in-flight requests finish within SHUTDOWN_GRACE, then closes the
+ * Fails readiness (for SHUTDOWN_DELAY, still serving), then stops accepting, lets in-flight requests finish within SHUTDOWN_GRACE, then closes the
  * connections still open (which aborts their database work) and the app's resources.
  */
 export async function closeHttp ({ fastify }: Http, config: Config, log: Logger): Promise<void> {
+  fastify.lifecycle.draining = true;
+  if (config.shutdownDelay > 0) {
+    // Still listening and serving: a load balancer whose health check now fails stops sending
+    // us requests, so that none arrives after we stop accepting (a rolling restart drops nothing).
+    log.info(`SHUTDOWN_DELAY: /readyz answers 503 for ${config.shutdownDelay} s before the service stops listening`);
+    await delay(config.shutdownDelay * 1000);
+  }
   const grace = setTimeout(() => {
     log.warn(`SHUTDOWN_GRACE (${config.shutdownGrace} s) is over: closing the remaining connections`);
     fastify.server.closeAllConnections();

@@ -17,7 +17,7 @@ export async function serve (config: Config): Promise<void> {
   const tag = config.workers === 1 ? undefined : cluster.isWorker ? `worker ${cluster.worker!.id}` : 'primary';
   const log = await createLogger(config.logLevel, tag);
   // Installed first: a signal during start-up still stops whatever has started.
-  const shutdown = handleShutdown(log, config.shutdownGrace * 1000 + CLOSE_MS);
+  const shutdown = handleShutdown(log, (config.shutdownDelay + config.shutdownGrace) * 1000 + CLOSE_MS);
   if (cluster.isWorker) return runWorker(config, log, shutdown);
 
   // A taken port is one line now, not after PostgreSQL has started (workers listen on the primary's).

@@ -29,7 +29,7 @@ describe('the dashboard', () => {
     const page = await app.inject({ url: '/' });
     assert.equal(page.statusCode, 200);
     assert.match(page.headers['content-type'] as string, /^text\/html/);
-    assert.ok(page.body.includes(`<meta name="monitor-port" content="${port}">`));
+    assert.ok(page.body.includes(`<meta name="monitors" content="1:${port}">`));
     const csp = page.headers['content-security-policy'] as string;
     assert.match(csp, new RegExp(`connect-src 'self' http://\\*:${port};`));
     assert.match(csp, /script-src 'self';/);

@@ -104,6 +104,36 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
     });
   });
 
+  test('WORKERS=2: one page shows both workers, their pools summed (2 x 15 in use) and a lag line each', async () => {
+    const db = await freshDatabase();
+    await withService({ DATABASE_URL: db, WORKERS: '2' }, async (server) => {
+      const { page, errors } = await open(`${server.url}/`);
+      await page.waitForFunction(() => Object.keys((window as unknown as { dashboard: { workers: object } }).dashboard.workers).length === 2, undefined, { timeout: 5000 });
+      const seen = { inUse: 0 };
+      const sampler = setInterval(async () => {
+        try {
+          seen.inUse = Math.max(seen.inUse, Number(await page.evaluate(() => document.getElementById('in-use')!.textContent)));
+        } catch { /* page busy */ }
+      }, 50);
+      // node:cluster hands connections round-robin: 20 to each worker, whose pool takes 15 at once.
+      const b = await burst(`${server.url}/sleep/postgres/?seconds=2`, 40);
+      await delay(500);
+      clearInterval(sampler);
+      assert.ok(b.results.every((r) => r.status === 200));
+      assert.equal(seen.inUse, 30, 'the pools of both workers, summed');
+      type Charts = { Chart: { getChart(id: string): { data: { datasets: { label: string; data: unknown[] }[] } } } };
+      const shown = await page.evaluate(() => ({
+        cap: document.getElementById('pool-cap')!.textContent,
+        lag: (window as unknown as Charts).Chart.getChart('chart-lag').data.datasets.map((d) => [d.label, d.data.length > 0]),
+        bars: (window as unknown as Charts).Chart.getChart('chart-timeline').data.datasets[0]!.data.filter(Array.isArray).length,
+      }));
+      assert.equal(shown.cap, 'of 30 (2 x 15)');
+      assert.deepEqual(shown.lag, [['worker 1 (ms)', true], ['worker 2 (ms)', true]]);
+      assert.equal(shown.bars, 40, "the timeline merges both workers' requests");
+      assert.deepEqual(errors, []);
+    });
+  });
+
   test('a blocking app sleep: the lag figure passes 1 s while the 3 s sleep is still running', async () => {
     const db = await freshDatabase();
     await withService({ DATABASE_URL: db, APP_MODE: 'blocking' }, async (server) => {

@@ -136,6 +136,23 @@ describe('signals and shutdown (the built service, as users and supervisors stop
     await nothingLeft(s);
   });
 
+  test('SHUTDOWN_DELAY=2 (behind a load balancer): after SIGTERM /readyz is 503 at once, new connections are still served, then it stops listening and exits 0', async () => {
+    const s = await start('node', { DATA_DIR, SHUTDOWN_DELAY: '2' });
+    assert.equal((await request(s.url, 'GET', '/readyz')).status, 200);
+    const t0 = performance.now();
+    process.kill(s.node, 'SIGTERM');
+    await delay(200);
+    const ready = await request(s.url, 'GET', '/readyz');
+    assert.equal(ready.status, 503);
+    assert.match(ready.body, /"reason":"shutting down"/);
+    // request() opens a new connection each time: the service still accepts and serves.
+    assert.equal((await request(s.url, 'GET', '/todos/')).status, 200);
+    assert.equal(await s.exited, 0);
+    assert.ok(performance.now() - t0 >= 1900, `exited ${(performance.now() - t0).toFixed(0)} ms after SIGTERM, before SHUTDOWN_DELAY ended`);
+    assert.match(s.output(), /SHUTDOWN_DELAY: \/readyz answers 503 for 2 s/);
+    await nothingLeft(s);
+  });
+
   test('a signal node answers (--heapsnapshot-signal=SIGUSR2) leaves the service running; SIGHUP (the terminal closed) shuts it down gracefully, said in the log', async () => {
     const dir = tempDir();
     const s = await start('node', { DATA_DIR, NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dir}` });

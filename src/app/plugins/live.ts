@@ -16,6 +16,14 @@ export interface Live {
   record(record: RequestRecord): void;
   /** Starts the monitor thread, the first time, and resolves with its port: its live stream is served there. */
   monitorPort(): Promise<number>;
+  /** Every worker's live stream (this process's alone without workers), for the dashboard page. */
+  monitors(): Promise<MonitorAddress[]>;
+}
+
+/** Where one worker's monitor serves its live stream. */
+export interface MonitorAddress {
+  worker: number;
+  port: number;
 }
 
 declare module 'fastify' {
@@ -31,12 +39,14 @@ export interface LivePluginOptions {
   directUrl: string;
   /** This process's number among the cluster's workers (1 without workers). */
   workerId: number;
+  /** With workers: asks every worker to start its monitor and gathers their ports (src/server/cluster.ts). */
+  monitors?: () => Promise<MonitorAddress[]>;
 }
 
 // The monitor thread (a second V8 instance, about 20 MB) starts when the first dashboard page
 // is asked for, not before: a service nobody watches pays nothing for it. Requests are
 // recorded for the timeline only while a page listens.
-export default fp(async (fastify: FastifyInstance, { config, url, directUrl, workerId }: LivePluginOptions) => {
+export default fp(async (fastify: FastifyInstance, { config, url, directUrl, workerId, monitors }: LivePluginOptions) => {
   const gauges = new LiveGauges();
   let monitor: Monitor | undefined;
   let starting: Promise<Monitor> | undefined;
@@ -60,17 +70,19 @@ export default fp(async (fastify: FastifyInstance, { config, url, directUrl, wor
     },
   });
 
+  const monitorPort = async () => {
+    if (closing) throw new Error('the service is shutting down');
+    starting ??= start().then((m) => (monitor = m));
+    return (await starting).port;
+  };
   fastify.decorate('live', {
     gauges,
     get watched () {
       return monitor !== undefined && monitor.watched;
     },
     record: (r: RequestRecord) => monitor?.record(r),
-    monitorPort: async () => {
-      if (closing) throw new Error('the service is shutting down');
-      starting ??= start().then((m) => (monitor = m));
-      return (await starting).port;
-    },
+    monitorPort,
+    monitors: monitors ?? (async () => [{ worker: workerId, port: await monitorPort() }]),
   });
 
   // Open streams would hold close() until the grace period ends.

@@ -10,19 +10,20 @@ const dashboardRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const chartJs = readFileSync(chartJsFile);
   let page: Promise<{ html: string; csp: string }> | undefined;
 
-  /** Built once, from the settings and the monitor's port: nothing in it comes from a request. */
+  /** Built from the settings and the monitors' ports: nothing in it comes from a request. */
   const render = async () => {
-    const port = await fastify.live.monitorPort();
-    // The live stream comes from the monitor thread's own port, under whichever name the page
-    // was opened by (CSP cannot list IPv6 literals such as [::1], so the host is a wildcard).
+    const monitors = await fastify.live.monitors();
+    // Each live stream comes from a monitor thread's own port (one per worker), under whichever
+    // name the page was opened by (CSP cannot list IPv6 literals such as [::1], so the host is a wildcard).
     return {
-      html: template.replace('{{MONITOR_PORT}}', String(port)),
-      csp: `default-src 'self'; connect-src 'self' http://*:${port}; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'self'; base-uri 'self'`,
+      html: template.replace('{{MONITORS}}', monitors.map((m) => `${m.worker}:${m.port}`).join(',')),
+      csp: `default-src 'self'; connect-src 'self' ${monitors.map((m) => `http://*:${m.port}`).join(' ')}; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'self'; base-uri 'self'`,
     };
   };
 
   fastify.get('/', { schema: { hide: true } }, async (_req, reply) => {
-    const { csp, html } = await (page ??= render());
+    // With workers, built afresh each time: a worker that died and was replaced has a new port.
+    const { csp, html } = await (fastify.config.workers > 1 ? render() : (page ??= render()));
     return reply.header('content-security-policy', csp).type('text/html; charset=utf-8').send(html);
   });
 

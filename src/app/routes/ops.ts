@@ -17,12 +17,16 @@ const opsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/readyz', {
     schema: {
-      summary: 'Readiness: 200 when a pooled connection answers SELECT 1 within 1 s',
-      description: 'For load balancers: route traffic here only while it is 200.',
+      summary: 'Readiness: 200 when a query completed within the last second, or a pooled connection answers SELECT 1 within 1 s',
+      description: 'For load balancers: route traffic here only while it is 200. A busy pool is ready (its queries complete); 503 while shutting down, or when the database path is broken.',
       tags,
       response: { 200: Status('Ready'), 503: Status('Not ready, with the reason'), ...errors() },
     },
   }, async (req, reply) => {
+    if (fastify.lifecycle.draining) return reply.code(503).send({ status: 'not ready', reason: 'shutting down' });
+    // A query that just completed proves the path works. Waiting for a connection instead would
+    // fail every host of a saturated fleet at once, and a load balancer would take them all out.
+    if (performance.now() - store.lastSuccessAt() < READY_TIMEOUT_MS) return { status: 'ready' };
     try {
       // Given up when the client leaves, or after READY_TIMEOUT_MS.
       const ac = new AbortController();
