@@ -1,4 +1,4 @@
-// A real HAProxy (Debian's package) in front of the demo's hosts: round robin, a health check
+// A real HAProxy (Debian's package) in front of the demo's hosts: least connections, a health check
 // on /readyz, and its own view of each server read from its stats socket.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -32,7 +32,7 @@ export function findHaproxy (): string {
   return bin;
 }
 
-/** The configuration: written out by the demo, and the sample docs/scaling.md shows. */
+/** The configuration: written out by the demo, and the sample docs/scaling.md shows (its test compares them). */
 export function haproxyConfig ({ port, socket, backends }: { port: number; socket: string; backends: Backend[] }): string {
   return [
     'global',
@@ -42,13 +42,13 @@ export function haproxyConfig ({ port, socket, backends }: { port: number; socke
     'defaults',
     '  mode http',
     '  timeout connect 2s',
-    '  timeout client 60s',
-    '  timeout server 60s',
-    // A check may take as long as /readyz allows itself (1 s); the default is `inter`, and a
-    // busy host would then flap out and in.
+    '  # A request may wait POOL_TIMEOUT twice (the pool, then PgBouncer), then sleep 60 s.',
+    '  timeout client 130s',
+    '  timeout server 130s',
+    '  # A check may take as long as /readyz allows itself (1 s).',
     '  timeout check 1500ms',
-    // A connection a host refuses (it stopped listening, or it is dead) is retried on another:
-    // only the connect, never a request that may have reached the service.
+    '  # A refused connection (the host stopped listening, or died) is retried on another host:',
+    '  # only the connect, never a request that may have reached a service.',
     '  retries 2',
     '  option redispatch',
     '',
@@ -57,9 +57,10 @@ export function haproxyConfig ({ port, socket, backends }: { port: number; socke
     '  default_backend hosts',
     '',
     'backend hosts',
-    '  balance roundrobin',
-    // /readyz is 503 from the moment a host receives SIGTERM: two failed checks take it out
-    // (about 0.5 s, within SHUTDOWN_DELAY), two good ones bring it back.
+    '  # Requests last 1 ms (/todos/) to 60 s (/sleep/): the host with the fewest in flight.',
+    '  balance leastconn',
+    '  # /readyz is 503 from the moment a host gets SIGTERM (SHUTDOWN_DELAY keeps it serving):',
+    '  # two failed checks take it out (about 0.5 s), two good ones bring it back.',
     '  option httpchk',
     '  http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host 127.0.0.1',
     '  default-server inter 250ms fall 2 rise 2',

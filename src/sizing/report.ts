@@ -65,7 +65,8 @@ data.forEach((d, i) => new Chart(document.getElementById('chart-' + i), {
     maintainAspectRatio: false, parsing: false,
     plugins: { title: { display: true, text: d.title } },
     scales: {
-      x: { type: 'logarithmic', title: { display: true, text: 'pool size (connections)' }, ticks: { callback: (v) => (Math.log2(v) % 1 === 0 ? v : '') } },
+      // One tick per size tried (Chart.js would put a logarithmic axis's ticks at 10, 20, 30...).
+      x: { type: 'logarithmic', title: { display: true, text: 'pool size (connections)' }, afterBuildTicks: (axis) => { axis.ticks = d.points.map((p) => ({ value: p.size })); }, ticks: { callback: (v) => v } },
       y: { beginAtZero: true, title: { display: true, text: 'requests per second' } },
       y2: { beginAtZero: true, position: 'right', grid: { drawOnChartArea: false }, title: { display: true, text: 'p99 latency (ms)' } },
     },

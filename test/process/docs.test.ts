@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
 import { budgetFor, checkBudget } from '../../src/db/budget.ts';
+import { haproxyConfig } from '../../src/demo/haproxy.ts';
 import { findProgram } from '../../src/os/processes.ts';
 import { ROOT, tempDir } from '../helper.ts';
 
@@ -23,6 +24,15 @@ function block (lang: string): string {
 const skipUnless = (bin: string) => (findProgram(bin, ['-v']) || process.env.CI ? false : `${bin} is not installed (apt-get install ${bin}); CI installs it`);
 
 describe('docs/scaling.md', () => {
+  test('the HAProxy sample is what demo --hosts writes', () => {
+    const sample = block('haproxy');
+    const backends = [...sample.matchAll(/server (h\d+) ([\d.]+):(\d+) check/g)].map((m) => ({ name: m[1]!, address: m[2]!, port: Number(m[3]) }));
+    const port = Number(/bind 127\.0\.0\.1:(\d+)/.exec(sample)?.[1]);
+    const socket = /stats socket (\S+)/.exec(sample)?.[1] ?? '';
+    assert.equal(backends.length, 3);
+    assert.equal(sample, haproxyConfig({ port, socket, backends }));
+  });
+
   test('the HAProxy sample passes haproxy -c', { skip: skipUnless('haproxy') }, () => {
     const file = join(tempDir(), 'haproxy.cfg');
     writeFileSync(file, block('haproxy'));
@@ -48,14 +58,22 @@ describe('docs/scaling.md', () => {
     const bouncerPool = num(/PGBOUNCER_POOL_SIZE=(\d+)`/);
     assert.deepEqual([limits.maxConnections, limits.superuserReserved, hosts, bouncerPool], [200, 3, 10, 16], 'the settings were found on the page');
 
-    const direct = loadConfig({}, host);
+    const server = { DATABASE_URL: 'postgresql://app@db.internal/todos' };
+    const direct = loadConfig({}, { ...server, ...host });
     const budget = budgetFor(limits, direct);
     assert.ok(example.includes(budget.summary), `the page quotes the check's line: ${budget.summary}`);
     assert.ok(example.includes(`That leaves ${budget.available} connections for us`));
-    // Each host passes on its own, through PgBouncer and straight: the check cannot see the others.
+    // Alone (HOSTS=1) a host passes straight to PostgreSQL; told HOSTS, it refuses with the line the page quotes.
     checkBudget(budget, direct);
-    const bounced = loadConfig({}, { ...host, PGBOUNCER: 'on', PGBOUNCER_POOL_SIZE: String(bouncerPool) });
+    const fleet = loadConfig({}, { ...server, ...host, HOSTS: String(hosts) });
+    assert.throws(() => checkBudget(budgetFor(limits, fleet), fleet), (e: Error) => {
+      assert.ok(example.includes(e.message), `the page quotes the refusal: ${e.message}`);
+      return true;
+    });
+    // Through a PgBouncer per host, HOSTS x PGBOUNCER_POOL_SIZE fits.
+    const bounced = loadConfig({}, { ...server, ...host, HOSTS: String(hosts), PGBOUNCER: 'on', PGBOUNCER_POOL_SIZE: String(bouncerPool) });
     checkBudget(budgetFor(limits, bounced), bounced);
+    assert.ok(example.includes(`the check compares ${hosts} x ${bouncerPool} = ${hosts * bouncerPool} with ${budget.available}`));
     // The sums the page states.
     const deploy = (hosts + 1) * bouncerPool;
     assert.ok(example.includes(`${hosts + 1} PgBouncers during a rolling deploy`) && example.includes(`x ${bouncerPool} = ${deploy} server connections`));
