@@ -106,7 +106,7 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
 
   if (options.hosts) {
     try {
-      const rows = await runHosts(config, { hosts: options.hosts, running, out });
+      const rows = await runHosts(config, { hosts: options.hosts, quick: options.quick, running, out });
       out('');
       printClaims(rows, out);
       const failed = rows.filter((r) => r.ok === false).length;

@@ -35,9 +35,13 @@ const PORT = 8000;
 /** Long enough for HAProxy's check (every 250 ms, two failures) to take a host out. */
 const SHUTDOWN_DELAY = 1.5;
 const SLEEP = 1;
+/** max_connections - superuser_reserved_connections. */
+const AVAILABLE = MAX_CONNECTIONS - 3;
 
 export interface HostsOptions {
   hosts: number;
+  /** Shorter pauses around the restarts and the kill (--quick); the same scenarios and verdicts. */
+  quick?: boolean;
   running: Set<Stoppable>;
   out: (line: string) => void;
 }
@@ -49,53 +53,47 @@ interface Host {
   output: () => string;
 }
 
-export async function runHosts (config: Config, { hosts: n, running, out }: HostsOptions): Promise<ClaimRow[]> {
-  const haproxyBin = findHaproxy();
-  const bouncerBin = findPgBouncer(config.pgbouncerBin);
-  const perHost = WORKERS * (POOL_SIZE + POOL_MAX_OVERFLOW);
-  const available = MAX_CONNECTIONS - 3;
-  const net = createNetwork(n);
-  const hosts: (Host | undefined)[] = [];
-  let postgres: EmbeddedPostgres | undefined;
-  let bouncer: PgBouncer | undefined;
-  let haproxy: HaProxy | undefined;
-  // Stopped in this order, on the way out or on Ctrl-C: the services before what they use.
-  const cleanup: Stoppable = {
-    stop: async () => {
-      await stopHosts(hosts);
-      await bouncer?.stop();
-      await haproxy?.stop();
-      await postgres?.stop();
-      net.teardown();
-    },
-  };
-  running.add(cleanup);
-  try {
-    return await scenarios();
-  } finally {
-    await cleanup.stop();
-    running.delete(cleanup);
+/** Everything the scenarios run on: the hosts, HAProxy, PostgreSQL and the PgBouncer. */
+class Fleet {
+  readonly hosts: (Host | undefined)[] = [];
+  readonly dataDir: string;
+  readonly postgres: EmbeddedPostgres;
+  readonly proxy: HaProxy;
+  private bouncer?: PgBouncer;
+  private readonly bouncerBin: string;
+  /** Each host's settings, beyond the base ones: what the current scenario runs. */
+  env: Record<string, string> = {};
+
+  constructor (config: Config, readonly net: Network) {
+    this.dataDir = join(config.dataDir, 'hosts');
+    const network = net.mode === 'netns' ? { address: net.dbAddress, cidr: net.cidr } : undefined;
+    this.postgres = new EmbeddedPostgres({ dataDir: this.dataDir, maxConnections: MAX_CONNECTIONS, network });
+    this.bouncerBin = findPgBouncer(config.pgbouncerBin);
+    this.proxy = new HaProxy({ bin: findHaproxy(), dir: join(this.dataDir, 'haproxy'), backends: net.hosts.map((h, i) => ({ name: name(i), address: h.address, port: PORT })) });
   }
 
-  async function scenarios (): Promise<ClaimRow[]> {
-    out(`=== Past one machine: ${n} hosts x ${WORKERS} workers behind HAProxy, one PostgreSQL with max_connections ${MAX_CONNECTIONS} ===`);
-    out(net.mode === 'netns'
-      ? `    hosts: network namespaces ${net.hosts.map((h) => `${h.name} (${h.address})`).join(', ')} on a bridge; PostgreSQL and PgBouncer at ${net.dbAddress}`
-      : `    hosts: loopback addresses ${net.hosts.map((h) => h.address).join(', ')} (${net.reason}); PostgreSQL and PgBouncer at ${net.dbAddress}`);
+  /** PostgreSQL, as the hosts reach it. */
+  get dbUrl (): string {
+    return withHost(this.postgres.url, this.net.dbAddress);
+  }
 
-    const dataDir = join(config.dataDir, 'hosts');
-    const db = new EmbeddedPostgres({ dataDir, maxConnections: MAX_CONNECTIONS, network: net.mode === 'netns' ? { address: net.dbAddress, cidr: net.cidr } : undefined });
-    postgres = db;
-    await db.start();
-    const localUrl = db.url;
-    await prepareDatabase(localUrl);
-    const dbUrl = withHost(localUrl, net.dbAddress);
-    const pgbouncer = new PgBouncer({ serverUrl: localUrl, bin: bouncerBin, dataDir, poolSize: BOUNCER_POOL, maxClients: 1000, listen: net.dbAddress });
-    const proxy = new HaProxy({ bin: haproxyBin, dir: join(dataDir, 'haproxy'), backends: net.hosts.map((h, i) => ({ name: `h${i + 1}`, address: h.address, port: PORT })) });
-    haproxy = proxy;
-    await proxy.start();
-    const base = {
-      DATABASE_URL: dbUrl,
+  async start (): Promise<void> {
+    await this.postgres.start();
+    await prepareDatabase(this.postgres.url);
+    await this.proxy.start();
+  }
+
+  /** Starts the central PgBouncer; returns its URL as the hosts reach it. */
+  async startBouncer (): Promise<string> {
+    this.bouncer = new PgBouncer({ serverUrl: this.postgres.url, bin: this.bouncerBin, dataDir: this.dataDir, poolSize: BOUNCER_POOL, maxClients: 1000, listen: this.net.dbAddress });
+    await this.bouncer.start();
+    return withHost(this.bouncer.url, this.net.dbAddress);
+  }
+
+  /** Starts host i with the scenario's settings and waits until HAProxy has it in. */
+  async startHost (i: number): Promise<void> {
+    const env = {
+      DATABASE_URL: this.dbUrl,
       WORKERS: String(WORKERS),
       POOL_SIZE: String(POOL_SIZE),
       POOL_MAX_OVERFLOW: String(POOL_MAX_OVERFLOW),
@@ -103,128 +101,184 @@ export async function runHosts (config: Config, { hosts: n, running, out }: Host
       PORT: String(PORT),
       SHUTDOWN_DELAY: String(SHUTDOWN_DELAY),
       LOG_LEVEL: 'warn',
+      DATA_DIR: join(this.dataDir, name(i)),
+      ...this.env,
     };
-    const startAll = async (env: Record<string, string>) => {
-      await Promise.all(net.hosts.map(async (_h, i) => { hosts[i] = await startHost(net, i, { ...base, ...env, DATA_DIR: join(dataDir, `h${i + 1}`) }); }));
-      await Promise.all(net.hosts.map((_h, i) => proxy.until(`h${i + 1}`, 'UP')));
-    };
-    const rows: ClaimRow[] = [];
+    this.hosts[i] = await startService(this.net, i, env);
+    await this.proxy.until(name(i), 'UP');
+  }
 
-    // (a) Straight to PostgreSQL.
-    out(`  a. Straight to PostgreSQL: each host checks WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${WORKERS} x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) = ${perHost} <= ${available}: it fits, so each starts.`);
-    await startAll({});
-    const total = n * perHost;
-    const refusalsBefore = refusalsLogged(dataDir);
-    const burstN = total;
-    out(`     ${burstN} concurrent ${SLEEP} s database sleeps through HAProxy: together the pools want ${n} x ${perHost} = ${total} connections of ${available}.`);
-    const a = await burst(`${proxy.url}/sleep/postgres/?seconds=${SLEEP}`, burstN, { timeoutMs: 60_000 });
-    const refused = refusalsLogged(dataDir) - refusalsBefore;
-    const failedA = a.results.filter((r) => r.status !== 200);
-    out(`     ${a.results.length - failedA.length} x 200, ${failedA.length} failed (${kinds(a)}); PostgreSQL's log: ${refused} x "sorry, too many clients already"`);
-    await stopHosts(hosts);
-    const fleetLine = await refusedWithHosts(dbUrl, n, dataDir);
-    out(`     With HOSTS=${n}, a host does the fleet's arithmetic and refuses to start:\n       ${fleetLine}`);
-    const fleetOk = fleetLine.includes(`HOSTS x WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${n} x ${WORKERS} x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) = ${total}`);
-    rows.push({
-      claim: `a. ${n} hosts straight to PostgreSQL`,
-      measured: `${failedA.length} of ${burstN} failed, ${refused} refused by PostgreSQL`,
-      expected: `each host ${perHost} <= ${available}, the fleet ${total} > ${available}: refusals`,
-      verdict: refused > 0 && failedA.length > 0 && fleetOk ? 'ok' : `MISMATCH: ${fleetOk ? 'no refusal under load' : 'HOSTS did not refuse the fleet'}`,
-      ok: refused > 0 && failedA.length > 0 && fleetOk,
-    });
+  startAll (): Promise<unknown> {
+    return Promise.all(this.net.hosts.map((_h, i) => this.startHost(i)));
+  }
 
-    // (b) Through one central PgBouncer.
-    bouncer = pgbouncer;
-    await pgbouncer.start();
-    const bouncerUrl = withHost(pgbouncer.url, net.dbAddress);
-    const waves = waveCount(burstN, BOUNCER_POOL);
-    out(`  b. Through one PgBouncer at ${net.dbAddress} (transaction mode, ${BOUNCER_POOL} server connections): HOSTS=${n} PGBOUNCER_URL=... on every host.`);
-    out(`     ${burstN} concurrent ${SLEEP} s sleeps: ceil(${burstN} / ${BOUNCER_POOL}) = ${waves} waves, ${s(wavesSeconds(burstN, SLEEP, BOUNCER_POOL))}.`);
-    await startAll({ HOSTS: String(n), PGBOUNCER_URL: bouncerUrl });
-    const peak = peakBackends(localUrl);
-    const b = await burst(`${proxy.url}/sleep/postgres/?seconds=${SLEEP}`, burstN, { timeoutMs: 60_000 });
-    const most = await peak.stop();
-    const totalB = Math.max(...b.results.map((r) => r.end)) / 1000;
-    const wavesProblem = checkWaves(b, SLEEP, BOUNCER_POOL);
-    const okB = !wavesProblem && within(totalB, wavesSeconds(burstN, SLEEP, BOUNCER_POOL)) && most <= BOUNCER_POOL;
-    out(`     ${b.results.filter((r) => r.status === 200).length} x 200 in ${s(totalB)}; at most ${most} of our connections on PostgreSQL at once${wavesProblem ? `; ${wavesProblem}` : ''}`);
-    rows.push({
-      claim: `b. ${n} hosts through one PgBouncer`,
-      measured: `${b.results.filter((r) => r.status === 200).length} of ${burstN} x 200 in ${s(totalB)}, <= ${most} on PostgreSQL`,
-      expected: `${waves} waves of ${BOUNCER_POOL}, ${s(wavesSeconds(burstN, SLEEP, BOUNCER_POOL))}, <= ${BOUNCER_POOL} connections`,
-      verdict: okB ? 'ok' : `MISMATCH: ${wavesProblem ?? `${s(totalB)}, ${most} connections`}`,
-      ok: okB,
-    });
+  async stopHosts (): Promise<void> {
+    await Promise.all(this.hosts.map(async (h, i) => {
+      if (h) await stopProcess(h.proc, 'SIGTERM', 20_000);
+      this.hosts[i] = undefined;
+    }));
+  }
 
-    // (c) A rolling restart under load, then a host killed.
-    const clients = 8 * n;
-    out(`  c. A rolling restart: ${clients} clients send GET /todos/ through HAProxy without pause; each host in turn gets SIGTERM`);
-    out(`     (/readyz fails at once, SHUTDOWN_DELAY=${SHUTDOWN_DELAY} s until it stops listening, then it drains), and is started again.`);
-    const rolling = new AbortController();
-    const load = steady({ url: `${proxy.url}/todos/`, concurrency: clients, seconds: 600, signal: rolling.signal, timeoutMs: 30_000 });
-    await delay(1000);
-    const restartTimes: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const t0 = performance.now();
-      const h = hosts[i]!;
-      h.proc.kill('SIGTERM');
-      const outAt = await proxy.until(`h${i + 1}`, 'DOWN');
-      const code = await exited(h.proc);
-      hosts[i] = await startHost(net, i, { ...base, HOSTS: String(n), PGBOUNCER_URL: bouncerUrl, DATA_DIR: join(dataDir, `h${i + 1}`) });
-      await proxy.until(`h${i + 1}`, 'UP');
-      restartTimes.push((performance.now() - t0) / 1000);
-      out(`     h${i + 1}: out of HAProxy ${(outAt / 1000).toFixed(2)} s after SIGTERM, exit code ${code}, back in after ${s(restartTimes.at(-1)!)}`);
-    }
-    await delay(1000);
-    rolling.abort();
-    const c1 = await load;
-    const failedC1 = c1.requests - c1.ok;
-    out(`     ${c1.ok} of ${c1.requests} requests answered 200 during the restarts (${failures(c1)})`);
-    rows.push({
-      claim: `c. rolling restart of ${n} hosts (SIGTERM)`,
-      measured: `${failedC1} of ${c1.requests} failed`,
-      expected: '0 failed',
-      verdict: failedC1 === 0 ? 'ok' : `MISMATCH: ${failedC1} failed`,
-      ok: failedC1 === 0,
-    });
-
-    const victim = n - 1;
-    out(`     Then SIGKILL h${victim + 1} (its primary; its workers die with it) while the load runs:`);
-    const killing = new AbortController();
-    const load2 = steady({ url: `${proxy.url}/todos/`, concurrency: clients, seconds: 600, signal: killing.signal, timeoutMs: 30_000 });
-    await delay(1000);
-    const before = (await proxy.stats()).reduce((a, x) => a + x.retries + x.redispatches, 0);
-    hosts[victim]!.proc.kill('SIGKILL');
-    const downAfter = await proxy.until(`h${victim + 1}`, 'DOWN').catch(() => NaN);
-    await exited(hosts[victim]!.proc);
-    hosts[victim] = undefined;
-    await delay(2000);
-    const afterKill = new AbortController();
-    const tail = steady({ url: `${proxy.url}/todos/`, concurrency: clients, seconds: 2, timeoutMs: 30_000, signal: afterKill.signal });
-    killing.abort();
-    const c2 = await load2;
-    const c3 = await tail;
-    const retried = (await proxy.stats()).reduce((a, x) => a + x.retries + x.redispatches, 0) - before;
-    const failedC2 = c2.requests - c2.ok;
-    out(`     out of HAProxy after ${(downAfter / 1000).toFixed(2)} s; ${failedC2} of ${c2.requests} requests failed (${failures(c2)}), ${retried} connection(s) retried on another host;`);
-    out(`     the ${n - 1} left: ${c3.ok} of ${c3.requests} x 200 in the next 2 s`);
-    const okC2 = Number.isFinite(downAfter) && c3.requests > 0 && c3.ok === c3.requests;
-    rows.push({
-      claim: `c. h${victim + 1} killed (SIGKILL)`,
-      measured: `${failedC2} of ${c2.requests} failed; out in ${(downAfter / 1000).toFixed(2)} s; then ${c3.ok}/${c3.requests} ok`,
-      expected: 'the requests it held fail; taken out; the rest serve',
-      verdict: okC2 ? 'ok' : 'MISMATCH: not taken out, or the others failed',
-      ok: okC2,
-    });
-    out('');
-    out('  HAProxy\'s configuration, as the demo wrote it (docs/scaling.md):');
-    for (const line of proxy.config.trim().split('\n')) out(`     ${line}`);
-    return rows;
+  /** The services before what they use. */
+  async stop (): Promise<void> {
+    await this.stopHosts();
+    await this.bouncer?.stop();
+    await this.proxy.stop();
+    await this.postgres.stop();
+    this.net.teardown();
   }
 }
 
+const name = (i: number) => `h${i + 1}`;
+
+export async function runHosts (config: Config, { hosts: n, quick = false, running, out }: HostsOptions): Promise<ClaimRow[]> {
+  const net = createNetwork(n);
+  const fleet = new Fleet(config, net);
+  // Stopped on the way out, or by the demo on Ctrl-C.
+  running.add(fleet);
+  try {
+    out(`=== Past one machine: ${n} hosts x ${WORKERS} workers behind HAProxy, one PostgreSQL with max_connections ${MAX_CONNECTIONS} ===`);
+    out(net.mode === 'netns'
+      ? `    hosts: network namespaces ${net.hosts.map((h) => `${h.name} (${h.address})`).join(', ')} on a bridge; PostgreSQL and PgBouncer at ${net.dbAddress}`
+      : `    hosts: loopback addresses ${net.hosts.map((h) => h.address).join(', ')} (${net.reason}); PostgreSQL and PgBouncer at ${net.dbAddress}`);
+    await fleet.start();
+    const pause = (ms: number) => delay(quick ? ms / 2 : ms);
+    return [
+      await straightToPostgres(fleet, out),
+      await throughOneBouncer(fleet, out),
+      ...await restarts(fleet, pause, quick, out),
+    ];
+  } finally {
+    await fleet.stop();
+    running.delete(fleet);
+  }
+}
+
+/** (a) Each host's own check passes; together they exceed max_connections, and PostgreSQL refuses. */
+async function straightToPostgres (fleet: Fleet, out: (line: string) => void): Promise<ClaimRow> {
+  const n = fleet.net.hosts.length;
+  const perHost = WORKERS * (POOL_SIZE + POOL_MAX_OVERFLOW);
+  const total = n * perHost;
+  out(`  a. Straight to PostgreSQL: each host checks WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${WORKERS} x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) = ${perHost} <= ${AVAILABLE}: it fits, so each starts.`);
+  await fleet.startAll();
+  const refusalsBefore = refusalsLogged(fleet.dataDir);
+  out(`     ${total} concurrent ${SLEEP} s database sleeps through HAProxy: together the pools want ${n} x ${perHost} = ${total} connections of ${AVAILABLE}.`);
+  const a = await burst(`${fleet.proxy.url}/sleep/postgres/?seconds=${SLEEP}`, total, { timeoutMs: 60_000 });
+  const refused = refusalsLogged(fleet.dataDir) - refusalsBefore;
+  const failed = a.results.filter((r) => r.status !== 200).length;
+  out(`     ${a.results.length - failed} x 200, ${failed} failed (${kinds(a)}); PostgreSQL's log: ${refused} x "sorry, too many clients already"`);
+  await fleet.stopHosts();
+  const fleetLine = await refusedWithHosts(fleet, n);
+  out(`     With HOSTS=${n}, a host does the fleet's arithmetic and refuses to start:\n       ${fleetLine}`);
+  const fleetOk = fleetLine.includes(`HOSTS x WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${n} x ${WORKERS} x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) = ${total}`);
+  const ok = refused > 0 && failed > 0 && fleetOk;
+  return {
+    claim: `a. ${n} hosts straight to PostgreSQL`,
+    measured: `${failed} of ${total} failed, ${refused} refused by PostgreSQL`,
+    expected: `each host ${perHost} <= ${AVAILABLE}, the fleet ${total} > ${AVAILABLE}: refusals`,
+    verdict: ok ? 'ok' : `MISMATCH: ${fleetOk ? 'no refusal under load' : 'HOSTS did not refuse the fleet'}`,
+    ok,
+  };
+}
+
+/** (b) The same hosts through one central PgBouncer: no refusal, PgBouncer's waves. */
+async function throughOneBouncer (fleet: Fleet, out: (line: string) => void): Promise<ClaimRow> {
+  const n = fleet.net.hosts.length;
+  const total = n * WORKERS * (POOL_SIZE + POOL_MAX_OVERFLOW);
+  const bouncerUrl = await fleet.startBouncer();
+  const waves = waveCount(total, BOUNCER_POOL);
+  const expected = wavesSeconds(total, SLEEP, BOUNCER_POOL);
+  out(`  b. Through one PgBouncer at ${fleet.net.dbAddress} (transaction mode, ${BOUNCER_POOL} server connections): HOSTS=${n} PGBOUNCER_URL=... on every host.`);
+  out(`     ${total} concurrent ${SLEEP} s sleeps: ceil(${total} / ${BOUNCER_POOL}) = ${waves} waves, ${s(expected)}.`);
+  fleet.env = { HOSTS: String(n), PGBOUNCER_URL: bouncerUrl };
+  await fleet.startAll();
+  const peak = peakBackends(fleet.postgres.url);
+  const b = await burst(`${fleet.proxy.url}/sleep/postgres/?seconds=${SLEEP}`, total, { timeoutMs: 60_000 });
+  const most = await peak.stop();
+  const served = b.results.filter((r) => r.status === 200).length;
+  const took = Math.max(...b.results.map((r) => r.end)) / 1000;
+  const problem = checkWaves(b, SLEEP, BOUNCER_POOL);
+  const ok = !problem && within(took, expected) && most <= BOUNCER_POOL;
+  out(`     ${served} x 200 in ${s(took)}; at most ${most} of our connections on PostgreSQL at once${problem ? `; ${problem}` : ''}`);
+  return {
+    claim: `b. ${n} hosts through one PgBouncer`,
+    measured: `${served} of ${total} x 200 in ${s(took)}, <= ${most} on PostgreSQL`,
+    expected: `${waves} waves of ${BOUNCER_POOL}, ${s(expected)}, <= ${BOUNCER_POOL} connections`,
+    verdict: ok ? 'ok' : `MISMATCH: ${problem ?? `${s(took)}, ${most} connections`}`,
+    ok,
+  };
+}
+
+/** (c) A rolling restart under load drops nothing; then a host killed outright. */
+async function restarts (fleet: Fleet, pause: (ms: number) => Promise<unknown>, quick: boolean, out: (line: string) => void): Promise<ClaimRow[]> {
+  const { proxy, hosts } = fleet;
+  const n = fleet.net.hosts.length;
+  const clients = 8 * n;
+  const load = () => {
+    const stop = new AbortController();
+    const result = steady({ url: `${proxy.url}/todos/`, concurrency: clients, seconds: 600, signal: stop.signal, timeoutMs: 30_000 });
+    return { result, stop: () => stop.abort() };
+  };
+  out(`  c. A rolling restart: ${clients} clients send GET /todos/ through HAProxy without pause; each host in turn gets SIGTERM`);
+  out(`     (/readyz fails at once, SHUTDOWN_DELAY=${SHUTDOWN_DELAY} s until it stops listening, then it drains), and is started again.`);
+  const rolling = load();
+  await pause(1000);
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const h = hosts[i]!;
+    h.proc.kill('SIGTERM');
+    const outAt = await proxy.until(name(i), 'DOWN');
+    const code = await exited(h.proc);
+    await fleet.startHost(i);
+    out(`     ${name(i)}: out of HAProxy ${(outAt / 1000).toFixed(2)} s after SIGTERM, exit code ${code}, back in after ${s((performance.now() - t0) / 1000)}`);
+  }
+  await pause(1000);
+  rolling.stop();
+  const c1 = await rolling.result;
+  const failedC1 = c1.requests - c1.ok;
+  out(`     ${c1.ok} of ${c1.requests} requests answered 200 during the restarts (${failures(c1)})`);
+
+  const victim = n - 1;
+  out(`     Then SIGKILL ${name(victim)} (its primary; its workers die with it) while the load runs:`);
+  const killing = load();
+  await pause(1000);
+  const retriesSoFar = async () => (await proxy.stats()).reduce((a, x) => a + x.retries + x.redispatches, 0);
+  const before = await retriesSoFar();
+  hosts[victim]!.proc.kill('SIGKILL');
+  const downAfter = await proxy.until(name(victim), 'DOWN').catch(() => NaN);
+  await exited(hosts[victim]!.proc);
+  hosts[victim] = undefined;
+  await pause(2000);
+  const seconds = quick ? 1 : 2;
+  const after = steady({ url: `${proxy.url}/todos/`, concurrency: clients, seconds, timeoutMs: 30_000 });
+  killing.stop();
+  const c2 = await killing.result;
+  const c3 = await after;
+  const retried = await retriesSoFar() - before;
+  const failedC2 = c2.requests - c2.ok;
+  out(`     out of HAProxy after ${(downAfter / 1000).toFixed(2)} s; ${failedC2} of ${c2.requests} requests failed (${failures(c2)}), ${retried} connection(s) retried on another host;`);
+  out(`     the ${n - 1} left: ${c3.ok} of ${c3.requests} x 200 in the next ${seconds} s`);
+  const okC2 = Number.isFinite(downAfter) && c3.requests > 0 && c3.ok === c3.requests;
+  out('');
+  out('  HAProxy\'s configuration, as the demo wrote it (docs/scaling.md):');
+  for (const line of proxy.config.trim().split('\n')) out(`     ${line}`);
+  return [{
+    claim: `c. rolling restart of ${n} hosts (SIGTERM)`,
+    measured: `${failedC1} of ${c1.requests} failed`,
+    expected: '0 failed',
+    verdict: failedC1 === 0 ? 'ok' : `MISMATCH: ${failedC1} failed`,
+    ok: failedC1 === 0,
+  }, {
+    claim: `c. ${name(victim)} killed (SIGKILL)`,
+    measured: `${failedC2} of ${c2.requests} failed; out in ${(downAfter / 1000).toFixed(2)} s; then ${c3.ok}/${c3.requests} ok`,
+    expected: 'the requests it held fail; taken out; the rest serve',
+    verdict: okC2 ? 'ok' : 'MISMATCH: not taken out, or the others failed',
+    ok: okC2,
+  }];
+}
+
 /** Starts the service on host i, as its own process (in the host's namespace), and waits until it listens. */
-async function startHost (net: Network, i: number, env: Record<string, string>): Promise<Host> {
+async function startService (net: Network, i: number, env: Record<string, string>): Promise<Host> {
   const clean = { ...process.env };
   for (const s of Object.values(SETTINGS)) delete clean[s.env];
   const [program, args] = tiedToUs(...net.command(i, process.execPath, [CLI, 'serve']), 'TERM');
@@ -233,24 +287,17 @@ async function startHost (net: Network, i: number, env: Record<string, string>):
   return { name: net.hosts[i]!.name, address: net.hosts[i]!.address, proc, output };
 }
 
-async function stopHosts (hosts: (Host | undefined)[]): Promise<void> {
-  await Promise.all(hosts.map(async (h, i) => {
-    if (h) await stopProcess(h.proc, 'SIGTERM', 20_000);
-    hosts[i] = undefined;
-  }));
-}
-
 function exited (proc: ChildProcess): Promise<number | null> {
   if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(proc.exitCode);
   return new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
 }
 
 /** A host started with HOSTS=n: its budget check counts the fleet. Returns its one line. */
-async function refusedWithHosts (dbUrl: string, n: number, dataDir: string): Promise<string> {
+async function refusedWithHosts (fleet: Fleet, n: number): Promise<string> {
   const clean = { ...process.env };
   for (const s of Object.values(SETTINGS)) delete clean[s.env];
   // From here, not a namespace: it stops before it listens, and PostgreSQL also listens on 127.0.0.1.
-  const env = { ...clean, DATABASE_URL: withHost(dbUrl, '127.0.0.1'), HOSTS: String(n), WORKERS: String(WORKERS), POOL_SIZE: String(POOL_SIZE), POOL_MAX_OVERFLOW: String(POOL_MAX_OVERFLOW), PORT: '0', DATA_DIR: join(dataDir, 'refused'), LOG_LEVEL: 'warn' };
+  const env = { ...clean, DATABASE_URL: fleet.postgres.url, HOSTS: String(n), WORKERS: String(WORKERS), POOL_SIZE: String(POOL_SIZE), POOL_MAX_OVERFLOW: String(POOL_MAX_OVERFLOW), PORT: '0', DATA_DIR: join(fleet.dataDir, 'refused'), LOG_LEVEL: 'warn' };
   const proc = spawn(process.execPath, [CLI, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const r = await runToEnd(proc, 30_000);
   return `exit code ${r.code}: ${r.stderr.trim().split('\n').at(-1) ?? ''}`;

@@ -17,9 +17,9 @@ const noHaproxy = (() => {
   }
 })();
 
-test('demo --hosts 3: refusals straight to PostgreSQL, none through one PgBouncer, a rolling restart that drops nothing, a killed host taken out', { skip: noPgBouncer || noHaproxy, timeout: 300_000 }, async () => {
+test('demo --quick --hosts 3: refusals straight to PostgreSQL, none through one PgBouncer, a rolling restart that drops nothing, a killed host taken out', { skip: noPgBouncer || noHaproxy, timeout: 300_000 }, async () => {
   const marker = randomUUID();
-  const res = await runCli(['demo', '--hosts', '3'], { DATA_DIR: tempDir(), ANP_HOSTS_TEST: marker });
+  const res = await runCli(['demo', '--quick', '--hosts', '3'], { DATA_DIR: tempDir(), ANP_HOSTS_TEST: marker });
   assert.equal(res.code, 0, `${res.stdout}\n${res.stderr}`);
   const out = res.stdout;
   if (process.getuid?.() === 0) assert.match(out, /network namespaces anp-h1 \(10\.77\.0\.11\), anp-h2 \(10\.77\.0\.12\), anp-h3 \(10\.77\.0\.13\) on a bridge/);
