@@ -16,6 +16,8 @@ export interface SteadyOptions {
   timeoutMs?: number;
   /** Ends the load early (the measured time is then up to the abort). */
   signal?: AbortSignal;
+  /** Each client's pause between a response and its next request (0: a saturating closed loop). */
+  thinkMs?: number;
 }
 
 export interface SteadyResult {
@@ -41,7 +43,7 @@ export interface SteadyResult {
  * window. At its end the requests still in flight are abandoned, not awaited: with a long queue
  * (a pool of 1 and 100 clients) they could take many seconds to drain.
  */
-export async function steady ({ url, concurrency, seconds, warmupSeconds = 0, timeoutMs = 60_000, signal }: SteadyOptions): Promise<SteadyResult> {
+export async function steady ({ url, concurrency, seconds, warmupSeconds = 0, timeoutMs = 60_000, signal, thinkMs = 0 }: SteadyOptions): Promise<SteadyResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
   const errors: Partial<Record<ErrorKind, number>> = {};
@@ -53,7 +55,9 @@ export async function steady ({ url, concurrency, seconds, warmupSeconds = 0, ti
   const until = from + seconds * 1000;
   const run = { over: false };
   const client = async () => {
-    while (!run.over) {
+    for (let first = true; !run.over; first = false) {
+      if (thinkMs && !first) await new Promise((resolve) => setTimeout(resolve, thinkMs));
+      if (run.over) break;
       const start = performance.now();
       const r = await once(url, agent, timeoutMs);
       const end = performance.now();

@@ -35,6 +35,8 @@ const PORT = 8000;
 /** Long enough for HAProxy's check (every 250 ms, two failures) to take a host out. */
 const SHUTDOWN_DELAY = 1.5;
 const SLEEP = 1;
+/** Each client's pause between requests in the rolling restart: about 100 requests a second per client. */
+const THINK_MS = 10;
 /** max_connections - superuser_reserved_connections. */
 const AVAILABLE = MAX_CONNECTIONS - 3;
 
@@ -214,12 +216,14 @@ async function restarts (fleet: Fleet, pause: (ms: number) => Promise<unknown>, 
   const { proxy, hosts } = fleet;
   const n = fleet.net.hosts.length;
   const clients = 8 * n;
+  // Steady traffic, not a saturating loop: the hosts that restart need the CPU to start.
+  const thinkMs = THINK_MS;
   const load = () => {
     const stop = new AbortController();
-    const result = steady({ url: `${proxy.url}/todos/`, concurrency: clients, seconds: 600, signal: stop.signal, timeoutMs: 30_000 });
+    const result = steady({ url: `${proxy.url}/todos/`, concurrency: clients, seconds: 600, signal: stop.signal, timeoutMs: 30_000, thinkMs });
     return { result, stop: () => stop.abort() };
   };
-  out(`  c. A rolling restart: ${clients} clients send GET /todos/ through HAProxy without pause; each host in turn gets SIGTERM`);
+  out(`  c. A rolling restart: ${clients} clients send GET /todos/ through HAProxy, each every ${THINK_MS} ms after its last answer; each host in turn gets SIGTERM`);
   out(`     (/readyz fails at once, SHUTDOWN_DELAY=${SHUTDOWN_DELAY} s until it stops listening, then it drains), and is started again.`);
   const rolling = load();
   await pause(1000);
@@ -250,7 +254,7 @@ async function restarts (fleet: Fleet, pause: (ms: number) => Promise<unknown>, 
   hosts[victim] = undefined;
   await pause(2000);
   const seconds = quick ? 1 : 2;
-  const after = steady({ url: `${proxy.url}/todos/`, concurrency: clients, seconds, timeoutMs: 30_000 });
+  const after = steady({ url: `${proxy.url}/todos/`, concurrency: clients, seconds, timeoutMs: 30_000, thinkMs });
   killing.stop();
   const c2 = await killing.result;
   const c3 = await after;
