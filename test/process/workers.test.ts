@@ -5,13 +5,15 @@ import { burst } from '../../src/client/load.ts';
 import { freshDatabase, get, parseMetrics, withService } from '../helper.ts';
 
 describe('workers', () => {
-  test('WORKERS=2 with APP_MODE=blocking: 10 blocking sleeps of 1 s take about 5 s, not 10', async () => {
+  test('WORKERS=2 with APP_MODE=blocking: 4 blocking sleeps of 2 s end after 4 or 6 s, not 8', async () => {
     const db = await freshDatabase();
     await withService({ DATABASE_URL: db, WORKERS: '2', APP_MODE: 'blocking' }, async (s) => {
-      const b = await burst(`${s.url}/sleep/node/?seconds=1`, 10);
+      const b = await burst(`${s.url}/sleep/node/?seconds=2`, 4);
       assert.ok(b.results.every((r) => r.status === 200));
-      // One process: 10 s. Two: 5 s when the primary shares them evenly; never below 5 s.
-      assert.ok(b.totalMs >= 4900 && b.totalMs < 8500, `total ${Math.round(b.totalMs)} ms, expected about 5000`);
+      // One process: 8 s. Two: 4 s when each takes two, 6 s when one takes three: a worker
+      // stalled in a blocking sleep takes no new connection from the primary, so node:cluster
+      // may split a burst 3 + 1, and never 4 + 0 (each worker gets one of the first two).
+      assert.ok(b.totalMs >= 3900 && b.totalMs < 7500, `total ${Math.round(b.totalMs)} ms, expected 4,000 or 6,000 (one process: 8,000)`);
     });
   });
 
