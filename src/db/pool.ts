@@ -8,7 +8,6 @@
 //
 // NullPool: a new connection for every checkout, closed on release.
 import pg from 'pg';
-import { now } from '../clock.ts';
 import { ClientGoneError, DatabaseUnavailableError, PoolQueueFullError, PoolTimeoutError } from './errors.ts';
 import { Gate } from './gate.ts';
 import type { Abortable } from './abort.ts';
@@ -171,7 +170,8 @@ class QueuePool implements ConnectionPool {
   /** `counted`: a request's checkout, in the counters; the pool's own (warming) is not. */
   private async checkout (signal: Abortable | undefined, counted: boolean): Promise<Lease> {
     const started = performance.now();
-    const startedAt = now();
+    // From the same reading: a second clock read could differ by a GC pause, and reorder leases.
+    const startedAt = performance.timeOrigin + started;
     await this.gate.enter(signal);
     let conn = this.idleCore.pop() ?? this.idleOverflow.pop();
     if (conn) {
@@ -335,7 +335,8 @@ class NullPool implements ConnectionPool {
   async acquire (signal?: Abortable): Promise<Lease> {
     if (signal?.aborted) throw new ClientGoneError();
     const started = performance.now();
-    const startedAt = now();
+    // From the same reading: a second clock read could differ by a GC pause, and reorder leases.
+    const startedAt = performance.timeOrigin + started;
     const client = new pg.Client(clientConfig(this.options));
     client.on('error', (err) => this.options.onError?.(err));
     this.open++;
