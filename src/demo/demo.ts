@@ -5,8 +5,7 @@ import { runClient } from '../client/client.ts';
 import type { Burst } from '../client/load.ts';
 import { writeReport, type ReportSection } from '../client/report.ts';
 import { prepareDatabase } from '../db/schema.ts';
-import { withServerProcess, type Stoppable } from '../harness/server-process.ts';
-import { onInterrupt } from '../os/signals.ts';
+import { stopAllOnInterrupt, withServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { findPgBouncer } from '../postgres/pgbouncer.ts';
 import { openDatabase, type DatabaseSource } from '../postgres/source.ts';
 import { burstSeconds, COMBINATIONS, modeOfRoute, ORIGINAL, waveAt, waveCount, wavesSeconds } from '../scenarios.ts';
@@ -98,11 +97,7 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
   if (options.hosts) findHaproxy();
   // What is running right now, to stop on Ctrl-C: servers first, then databases.
   const running = new Set<Stoppable>();
-  const stopListening = onInterrupt(async () => {
-    out('\nInterrupted: stopping the service and PostgreSQL (Ctrl-C again to quit now)...');
-    for (const r of [...running].reverse()) await r.stop();
-    process.exit(130);
-  }, () => process.exit(130));
+  const stopListening = stopAllOnInterrupt(running, out);
 
   if (options.hosts) {
     try {

@@ -6,18 +6,18 @@
 // (c) a rolling restart under load drops nothing; a host killed outright loses what it held.
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import pg from 'pg';
 import { burst, errorMessage, type Burst } from '../client/load.ts';
 import { steady, type SteadyResult } from '../client/steady.ts';
-import { errorKind } from '../client/summary.ts';
-import { SETTINGS, type Config } from '../config.ts';
+import { summarize } from '../client/summary.ts';
+import type { Config } from '../config.ts';
 import { prepareDatabase } from '../db/schema.ts';
-import { CLI, runToEnd, untilOutput, type Stoppable } from '../harness/server-process.ts';
+import { CLI, cliEnv, runCliToEnd, untilOutput, type Stoppable } from '../harness/server-process.ts';
 import { stopProcess, tiedToUs } from '../os/processes.ts';
 import { EmbeddedPostgres } from '../postgres/embedded.ts';
+import { watchBackends } from '../postgres/observe.ts';
 import { findPgBouncer, PgBouncer } from '../postgres/pgbouncer.ts';
 import { waveCount, wavesSeconds } from '../scenarios.ts';
 import type { ClaimRow } from './claims.ts';
@@ -194,9 +194,9 @@ async function throughOneBouncer (fleet: Fleet, out: (line: string) => void): Pr
   out(`     ${total} concurrent ${SLEEP} s sleeps: ceil(${total} / ${BOUNCER_POOL}) = ${waves} waves, ${s(expected)}.`);
   fleet.env = { HOSTS: String(n), PGBOUNCER_URL: bouncerUrl };
   await fleet.startAll();
-  const peak = peakBackends(fleet.postgres.url);
+  const peak = watchBackends(fleet.postgres.url, 50);
   const b = await burst(`${fleet.proxy.url}/sleep/postgres/?seconds=${SLEEP}`, total, { timeoutMs: 60_000 });
-  const most = await peak.stop();
+  const most = (await peak.stop()).backends;
   const served = b.results.filter((r) => r.status === 200).length;
   const took = Math.max(...b.results.map((r) => r.end)) / 1000;
   const problem = checkWaves(b, SLEEP, BOUNCER_POOL);
@@ -283,10 +283,8 @@ async function restarts (fleet: Fleet, pause: (ms: number) => Promise<unknown>, 
 
 /** Starts the service on host i, as its own process (in the host's namespace), and waits until it listens. */
 async function startService (net: Network, i: number, env: Record<string, string>): Promise<Host> {
-  const clean = { ...process.env };
-  for (const s of Object.values(SETTINGS)) delete clean[s.env];
   const [program, args] = tiedToUs(...net.command(i, process.execPath, [CLI, 'serve']), 'TERM');
-  const proc = spawn(program, args, { env: { ...clean, ...env, HOST: net.hosts[i]!.address }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(program, args, { env: cliEnv({ ...env, HOST: net.hosts[i]!.address }), stdio: ['ignore', 'pipe', 'pipe'] });
   const { output } = await untilOutput(proc, /Listening on (http:\/\/\S+)\n/, `the service on ${net.hosts[i]!.name}`, 60_000);
   return { name: net.hosts[i]!.name, address: net.hosts[i]!.address, proc, output };
 }
@@ -298,42 +296,17 @@ function exited (proc: ChildProcess): Promise<number | null> {
 
 /** A host started with HOSTS=n: its budget check counts the fleet. Returns its one line. */
 async function refusedWithHosts (fleet: Fleet, n: number): Promise<string> {
-  const clean = { ...process.env };
-  for (const s of Object.values(SETTINGS)) delete clean[s.env];
   // From here, not a namespace: it stops before it listens, and PostgreSQL also listens on 127.0.0.1.
-  const env = { ...clean, DATABASE_URL: fleet.postgres.url, HOSTS: String(n), WORKERS: String(WORKERS), POOL_SIZE: String(POOL_SIZE), POOL_MAX_OVERFLOW: String(POOL_MAX_OVERFLOW), PORT: '0', DATA_DIR: join(fleet.dataDir, 'refused'), LOG_LEVEL: 'warn' };
-  const proc = spawn(process.execPath, [CLI, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const r = await runToEnd(proc, 30_000);
+  const env = { DATABASE_URL: fleet.postgres.url, HOSTS: String(n), WORKERS: String(WORKERS), POOL_SIZE: String(POOL_SIZE), POOL_MAX_OVERFLOW: String(POOL_MAX_OVERFLOW), DATA_DIR: join(fleet.dataDir, 'refused') };
+  const r = await runCliToEnd(['serve'], { ...env, PORT: '0' }, { timeoutMs: 30_000 });
   return `exit code ${r.code}: ${r.stderr.trim().split('\n').at(-1) ?? ''}`;
 }
 
 /** Connection refusals PostgreSQL has logged so far ("sorry, too many clients already"). */
 function refusalsLogged (dataDir: string): number {
   const log = join(dataDir, 'postgres.log');
-  try {
-    statSync(log);
-  } catch {
-    return 0;
-  }
+  if (!existsSync(log)) return 0;
   return readFileSync(log, 'utf8').split('sorry, too many clients already').length - 1;
-}
-
-/** Samples how many client connections PostgreSQL holds for the todos database, every 50 ms; stop() gives the most. */
-function peakBackends (url: string): { stop(): Promise<number> } {
-  const client = new pg.Client({ connectionString: url });
-  let most = 0;
-  const sampling = { on: true };
-  const loop = (async () => {
-    await client.connect();
-    while (sampling.on) {
-      const { rows } = await client.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND datname = current_database() AND pid <> pg_backend_pid()");
-      most = Math.max(most, rows[0]!.n);
-      await delay(50);
-    }
-    await client.end();
-  })();
-  return { stop: async () => { sampling.on = false; await loop; return most; } };
 }
 
 /** "3 x HTTP 503, 2 reset", or "no errors". */
@@ -344,9 +317,8 @@ function failures (r: SteadyResult): string {
 }
 
 function kinds (b: Burst): string {
-  const counts = new Map<string, number>();
-  for (const r of b.results) if (r.status !== 200) counts.set(errorKind(r) + (r.body ? `: ${r.body}` : ''), (counts.get(errorKind(r) + (r.body ? `: ${r.body}` : '')) ?? 0) + 1);
-  return [...counts].map(([k, v]) => `${v} x ${k}`).join(', ') || 'none';
+  const { errorKinds, errorMessages } = summarize(b);
+  return Object.entries(errorKinds).map(([kind, n]) => `${n} x ${kind}${errorMessages[kind] ? `: ${errorMessages[kind]}` : ''}`).join(', ') || 'none';
 }
 
 function withHost (url: string, host: string): string {

@@ -2,14 +2,13 @@
 // PostgreSQL accepts. Straight to PostgreSQL the service refuses to start; through PgBouncer in
 // transaction mode the same pools share 15 server connections and every request is served.
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
-import pg from 'pg';
 import { runClient } from '../client/client.ts';
 import type { ReportSection } from '../client/report.ts';
 import type { Config } from '../config.ts';
 import { prepareDatabase } from '../db/schema.ts';
 import { runCliToEnd, withServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { EmbeddedPostgres } from '../postgres/embedded.ts';
+import { watchBackends } from '../postgres/observe.ts';
 import { waveCount, wavesSeconds } from '../scenarios.ts';
 import { checkWaves, row, s, within, type Row } from './verdicts.ts';
 
@@ -64,7 +63,7 @@ export async function runScaleScenario (
     const { burst, seen } = await withServerProcess({ ...base, ...bouncer }, async (server) => {
       const workersLine = server.output().split('\n').find((l) => l.trim().startsWith('workers'));
       if (workersLine) out(`     the banner: ${workersLine.trim()}`);
-      const watch = watchPostgres(postgres.url);
+      const watch = watchBackends(postgres.url);
       const [b] = await runClient({ n: N, url: server.url, routes: ['/sleep/postgres/'], seconds: SECONDS, json: false, verbose: false }, out);
       return { burst: b!, seen: await watch.stop() };
     }, { running, timeoutMs: 120_000 });
@@ -83,41 +82,4 @@ export async function runScaleScenario (
     await postgres.stop();
     running.delete(stopPostgres);
   }
-}
-
-interface Seen {
-  backends: number;
-  sleeping: number;
-}
-
-/** Polls pg_stat_activity every 100 ms and keeps the peaks: what PostgreSQL itself had to carry. */
-function watchPostgres (url: string): { stop(): Promise<Seen> } {
-  const seen: Seen = { backends: 0, sleeping: 0 };
-  const client = new pg.Client({ connectionString: url });
-  const watching = new AbortController();
-  const loop = (async () => {
-    await client.connect();
-    while (!watching.signal.aborted) {
-      const { rows } = await client.query<{ backends: string; sleeping: string }>(
-        `SELECT count(*) AS backends,
-                count(*) FILTER (WHERE state = 'active' AND query LIKE 'SELECT pg_sleep%') AS sleeping
-           FROM pg_stat_activity
-          WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`
-      );
-      seen.backends = Math.max(seen.backends, Number(rows[0]!.backends));
-      seen.sleeping = Math.max(seen.sleeping, Number(rows[0]!.sleeping));
-      await delay(100);
-    }
-  })();
-  return {
-    async stop () {
-      watching.abort();
-      try {
-        await loop;
-      } finally {
-        await client.end();
-      }
-      return seen;
-    },
-  };
 }

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SETTINGS } from '../config.ts';
 import { stopProcess } from '../os/processes.ts';
+import { onInterrupt } from '../os/signals.ts';
 import { builtFile } from '../paths.ts';
 
 export const CLI = builtFile('cli.js');
@@ -30,11 +31,16 @@ export interface Finished {
   stderr: string;
 }
 
-/** The built CLI as a child with piped output; the parent's settings do not leak into it. */
-export function spawnCli (args: string[], env: Record<string, string | undefined> = {}, cwd?: string): ChildProcess {
+/** The environment for a child CLI: ours without our settings (they must not leak into it), then `env`. */
+export function cliEnv (env: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const base = { ...process.env };
   for (const key of SETTINGS_ENV) delete base[key];
-  return spawn(process.execPath, [CLI, ...args], { cwd, env: { ...base, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return { ...base, LOG_LEVEL: 'warn', ...env };
+}
+
+/** The built CLI as a child with piped output; the parent's settings do not leak into it. */
+export function spawnCli (args: string[], env: Record<string, string | undefined> = {}, cwd?: string): ChildProcess {
+  return spawn(process.execPath, [CLI, ...args], { cwd, env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** Collects a child's output until it exits (stopped after `timeoutMs`, when given). */
@@ -92,6 +98,18 @@ export async function startServerProcess (
   options.onSpawn?.(proc);
   const { match, output } = await untilOutput(proc, /Listening on (http:\/\/\S+)\n/, 'server', options.timeoutMs ?? 60_000);
   return { url: match[1]!, proc, output, stop: (signal = 'SIGTERM') => stopProcess(proc, signal) };
+}
+
+/**
+ * Ctrl-C for the commands that start servers (the demo, the sizing lab): stop what `running`
+ * holds, newest first, and exit 130; a second Ctrl-C exits at once. Returns the unsubscriber.
+ */
+export function stopAllOnInterrupt (running: Set<Stoppable>, out: (line: string) => void): () => void {
+  return onInterrupt(async () => {
+    out('\nInterrupted: stopping the service and PostgreSQL (Ctrl-C again to quit now)...');
+    for (const r of [...running].reverse()) await r.stop();
+    process.exit(130);
+  }, () => process.exit(130));
 }
 
 /**

@@ -1,6 +1,7 @@
 // PostgreSQL seen from outside, for the demo's claims and the pool-sizing lab: its version and
 // connection limits (any server), and, when it runs on this machine, its processes, so that its
 // CPU time and its backends' memory can be read from /proc.
+import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { commandOf, parentOf } from '../os/proc.ts';
 
@@ -63,4 +64,41 @@ export async function backendsNow (client: pg.ClientBase): Promise<{ total: numb
       WHERE backend_type = 'client backend' AND datname = current_database() AND pid <> pg_backend_pid()`
   );
   return rows[0]!;
+}
+
+export interface BackendPeaks {
+  backends: number;
+  sleeping: number;
+}
+
+/** Polls pg_stat_activity every `everyMs` and keeps the peaks: what PostgreSQL itself had to carry. */
+export function watchBackends (url: string, everyMs = 100): { stop(): Promise<BackendPeaks> } {
+  const seen: BackendPeaks = { backends: 0, sleeping: 0 };
+  const client = new pg.Client({ connectionString: url });
+  const watching = new AbortController();
+  const loop = (async () => {
+    await client.connect();
+    while (!watching.signal.aborted) {
+      const { rows } = await client.query<{ backends: string; sleeping: string }>(
+        `SELECT count(*) AS backends,
+                count(*) FILTER (WHERE state = 'active' AND query LIKE 'SELECT pg_sleep%') AS sleeping
+           FROM pg_stat_activity
+          WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`
+      );
+      seen.backends = Math.max(seen.backends, Number(rows[0]!.backends));
+      seen.sleeping = Math.max(seen.sleeping, Number(rows[0]!.sleeping));
+      await delay(everyMs);
+    }
+  })();
+  return {
+    async stop () {
+      watching.abort();
+      try {
+        await loop;
+      } finally {
+        await client.end();
+      }
+      return seen;
+    },
+  };
 }

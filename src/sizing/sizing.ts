@@ -9,8 +9,7 @@ import { steady } from '../client/steady.ts';
 import type { Config } from '../config.ts';
 import { prepareDatabase } from '../db/schema.ts';
 import { work } from '../db/queries.ts';
-import { withServerProcess, type Stoppable } from '../harness/server-process.ts';
-import { onInterrupt } from '../os/signals.ts';
+import { stopAllOnInterrupt, withServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { memoryOf, tree, treeCpuMs } from '../os/proc.ts';
 import { backendsNow, serverFacts, type ServerFacts } from '../postgres/observe.ts';
 import { openDatabase } from '../postgres/source.ts';
@@ -50,11 +49,7 @@ const OWN_CONNECTIONS = 2;
 
 export async function runSizing (config: Config, options: SizingOptions, out: (line: string) => void = console.log): Promise<SizingResult> {
   const running = new Set<Stoppable>();
-  const stopListening = onInterrupt(async () => {
-    out('\nInterrupted: stopping the service and PostgreSQL (Ctrl-C again to quit now)...');
-    for (const r of [...running].reverse()) await r.stop();
-    process.exit(130);
-  }, () => process.exit(130));
+  const stopListening = stopAllOnInterrupt(running, out);
   const db = await openDatabase(config, { log: out, reuseRunning: true });
   running.add(db);
   const watcher = new pg.Client({ connectionString: db.url });
