@@ -104,7 +104,7 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
     });
   });
 
-  test('WORKERS=2: one page shows both workers, their pools summed (2 x 15 in use) and a lag line each', async () => {
+  test('WORKERS=2: one page shows both workers, their pools summed (more in use than one pool of 15 holds) and a lag line each', async () => {
     const db = await freshDatabase();
     await withService({ DATABASE_URL: db, WORKERS: '2' }, async (server) => {
       const { page, errors } = await open(`${server.url}/`);
@@ -115,12 +115,13 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
           seen.inUse = Math.max(seen.inUse, Number(await page.evaluate(() => document.getElementById('in-use')!.textContent)));
         } catch { /* page busy */ }
       }, 50);
-      // node:cluster hands connections round-robin: 20 to each worker, whose pool takes 15 at once.
+      // node:cluster hands the connections out roughly evenly (not always 20 + 20: 14 + 26 seen on a
+      // busy machine), and each worker's pool takes at most 15 at once.
       const b = await burst(`${server.url}/sleep/postgres/?seconds=2`, 40);
       await delay(500);
       clearInterval(sampler);
       assert.ok(b.results.every((r) => r.status === 200));
-      assert.equal(seen.inUse, 30, 'the pools of both workers, summed');
+      assert.ok(seen.inUse > 15 && seen.inUse <= 30, `${seen.inUse} in use: more than one pool of 15 holds, so both workers' pools are summed, and at most 2 x 15`);
       type Charts = { Chart: { getChart(id: string): { data: { datasets: { label: string; data: unknown[] }[] } } } };
       const shown = await page.evaluate(() => ({
         cap: document.getElementById('pool-cap')!.textContent,
