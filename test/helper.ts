@@ -107,6 +107,15 @@ export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow> (url:
   }
 }
 
+/** Polls `check` until it holds; fails naming `what` after `timeoutMs`. For states the service reaches on its own time (a pool refilling, backends ending). */
+export async function until (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) assert.fail(`not within ${timeoutMs} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** How many of our database's backends run pg_sleep right now. */
 export async function sleepingBackends (db: string): Promise<number> {
   const [row] = await sql<{ n: number }>(db,

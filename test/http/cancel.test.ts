@@ -3,17 +3,8 @@
 import assert from 'node:assert/strict';
 import { setMaxListeners } from 'node:events';
 import { describe, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { findPgBouncer, PgBouncer } from '../../src/postgres/pgbouncer.ts';
-import { buildListening, DATABASE_PATHS, freshDatabase, onCleanup, request, sleepingBackends, sql, tempDir } from '../helper.ts';
-
-async function until (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) assert.fail(`not within ${timeoutMs} ms: ${what}`);
-    await delay(50);
-  }
-}
+import { buildListening, DATABASE_PATHS, freshDatabase, onCleanup, request, sleepingBackends, sql, tempDir, until } from '../helper.ts';
 
 /** `n` requests for a 10 s database sleep that can be given up all at once. */
 function clients (url: string, n: number) {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { build, ownPostgres } from '../helper.ts';
+import { build, ownPostgres, until } from '../helper.ts';
 
 test('PostgreSQL stops with requests in flight and while idle, then comes back: 503 DB_UNAVAILABLE, then served again', { timeout: 120_000 }, async (t) => {
   const pg = await ownPostgres();
@@ -47,7 +47,11 @@ test('PostgreSQL stops with requests in flight and while idle, then comes back: 
   await pg.start();
   assert.equal((await get('/todos/')).statusCode, 200);
   assert.equal((await get('/readyz')).statusCode, 200);
-  const stats = app.store.stats();
-  assert.equal(stats.inUse, 0);
-  assert.ok(stats.connectErrors > 0);
+  // The pool's own refill may hold places for a moment after the restart (it checks out the
+  // core connections it reopens); a leaked lease would hold one for good.
+  await until('every lease returned, and the core connections reopened', () => {
+    const { inUse, total } = app.store.stats();
+    return inUse === 0 && total === 5;
+  });
+  assert.ok(app.store.stats().connectErrors > 0);
 });

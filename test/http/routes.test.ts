@@ -1,7 +1,7 @@
 // The original's routes and the operators' routes, through app.inject().
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { build, freshDatabase } from '../helper.ts';
+import { build, freshDatabase, until } from '../helper.ts';
 
 type Todos = { todos: { id: number; title: string; done: boolean; priority: number }[] };
 
@@ -36,8 +36,7 @@ describe('the sleep routes and /todos/', () => {
   test('the pool waits in the database, not in the app: /sleep/postgres/ holds a connection for the whole sleep', async (t) => {
     const { app } = await build(t, { settings: { SLEEP_SECONDS: '1' } });
     const sleeping = app.inject({ url: '/sleep/postgres/' });
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal(app.store.stats().inUse, 1);
+    await until('the sleep holding a connection', () => app.store.stats().inUse === 1, 900);
     await sleeping;
     assert.equal(app.store.stats().inUse, 0);
   });
