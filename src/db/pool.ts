@@ -186,6 +186,7 @@ class QueuePool implements ConnectionPool {
         this.refillSoon();
         throw new DatabaseUnavailableError(err);
       }
+      if (counted) this.reachable();
     }
     if (counted) this.counters.acquired++;
     return new QueueLease(this, conn, startedAt, performance.now() - started);
@@ -212,6 +213,19 @@ class QueuePool implements ConnectionPool {
     }
     this.publish();
     return conn;
+  }
+
+  /**
+   * A request opened a connection: the database is back. A refill that was backing off (up to 10 s while
+   * PostgreSQL was down) is brought forward, so that the core connections reopen now.
+   */
+  private reachable (): void {
+    if (this.refillBackoffMs === REFILL_FIRST_MS) return;
+    this.refillBackoffMs = REFILL_FIRST_MS;
+    if (this.refillTimer === undefined) return;
+    clearTimeout(this.refillTimer);
+    this.refillTimer = undefined;
+    this.refillSoon();
   }
 
   /** A checked-out connection comes back: to the idle ones, or, after an error or a cancel, closed. */
@@ -269,10 +283,16 @@ class QueuePool implements ConnectionPool {
     this.options.onChange(g);
   }
 
-  /** Opens the core connections: all `size` checked out at once, so that each is a new one where needed. */
+  /**
+   * Opens the core connections: all `size` checked out at once, so that each is a new one where
+   * needed. Every checkout that succeeded is given back, also when another failed (PostgreSQL
+   * still starting, or at max_connections): a lease left out would hold its place for good.
+   */
   async warm (): Promise<void> {
-    const leases = await Promise.all(Array.from({ length: this.options.size }, () => this.checkout(undefined, false)));
-    for (const lease of leases) lease.release();
+    const results = await Promise.allSettled(Array.from({ length: this.options.size }, () => this.checkout(undefined, false)));
+    for (const r of results) if (r.status === 'fulfilled') r.value.release();
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /**

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { findPgBouncer, PgBouncer } from '../../src/postgres/pgbouncer.ts';
-import { build, DATABASE_PATHS, freshDatabase, onCleanup, parseMetrics, tempDir } from '../helper.ts';
+import { build, DATABASE_PATHS, freshDatabase, onCleanup, parseMetrics, tempDir, until } from '../helper.ts';
 
 describe('/metrics', () => {
   test('parses as Prometheus text; the pool figures follow a load; the states add up to the open connections', async (t) => {
@@ -25,7 +25,7 @@ describe('/metrics', () => {
     assert.match(idle.text, /^# TYPE nodejs_eventloop_active_seconds_total counter$/m);
 
     const load = Promise.all(Array.from({ length: 12 }, () => app.inject({ url: '/sleep/postgres/?seconds=1' })));
-    await delay(400);
+    await until('7 of 12 waiting for the 5 connections', () => app.store.stats().waiting === 7, 900);
     const busy = await scrape();
     // The states add up to the connections open.
     assert.equal(busy.m.get('db_pool_connections{state="in_use"}')! + busy.m.get('db_pool_connections{state="idle"}')!, app.store.stats().total);

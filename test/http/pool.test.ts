@@ -4,8 +4,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { createPool } from '../../src/db/pool.ts';
 import type { CallContext, LeaseTiming } from '../../src/db/todos.ts';
-import { build, freshDatabase, sql, until } from '../helper.ts';
+import { build, freshDatabase, sleepingBackends, sql, until } from '../helper.ts';
 
 /** Calls `sleepThenList` n times at once, in order, and returns each call's lease, in call order. */
 async function leases (store: { sleepThenList(s: number, ctx: CallContext): Promise<unknown> }, n: number, seconds: number): Promise<LeaseTiming[]> {
@@ -55,6 +56,29 @@ describe('QueuePool', () => {
     assert.equal(await backends(db), 5, 'the core connections stay');
   });
 
+  test('warming that meets a connection limit gives back the connections it opened: none stays checked out, and requests are served', async (t) => {
+    const db = await freshDatabase({ seeded: true });
+    // A role allowed 3 connections (superusers are exempt from such limits), for a pool of 5.
+    const role = `r_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+    await sql(db, `CREATE ROLE ${role} LOGIN PASSWORD 'pw' CONNECTION LIMIT 3`);
+    await sql(db, `GRANT SELECT ON todo TO ${role}`);
+    const url = new URL(db);
+    url.username = role;
+    url.password = 'pw';
+    const pool = createPool({ connectionString: url.toString(), kind: 'queue', size: 5, maxOverflow: 0, timeoutMs: 2000 });
+    t.after(async () => {
+      await pool.end();
+      await sql(db, `DROP OWNED BY ${role}`);
+      await sql(db, `DROP ROLE ${role}`);
+    }, { timeout: 10_000 }); // end() waits for every lease: with one leaked, it would never return
+    await assert.rejects(pool.warm(), (err: { code?: string; detail?: string }) => err.code === 'DB_UNAVAILABLE' && /too many connections for role/.test(err.detail ?? ''));
+    assert.deepEqual([pool.stats().inUse, pool.stats().total, pool.stats().idle], [0, 3, 3]);
+    const lease = await pool.acquire();
+    assert.equal((await lease.client.query('SELECT count(*)::int AS n FROM todo')).rows[0].n, 50);
+    lease.release();
+    assert.equal(pool.stats().inUse, 0);
+  });
+
   test('past POOL_TIMEOUT: 503, Retry-After, and the message SQLAlchemy users know; the pool serves again after', async (t) => {
     const { app } = await build(t, { settings: { POOL_SIZE: '1', POOL_MAX_OVERFLOW: '0', POOL_TIMEOUT: '1' } });
     const first = app.inject({ url: '/sleep/postgres/?seconds=2' });
@@ -101,13 +125,11 @@ describe('NullPool (POOL=none)', () => {
   test('a connection per request, all 20 sleeping in PostgreSQL at once, none kept after', async (t) => {
     const db = await freshDatabase({ seeded: true });
     const { app } = await build(t, { db, settings: { POOL: 'none' } });
-    const during = Promise.all(Array.from({ length: 20 }, () => app.inject({ url: '/sleep/postgres/?seconds=1' })));
-    await delay(500);
-    const [busy] = await sql<{ n: number }>(db, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'SELECT pg_sleep%'", [new URL(db).pathname.slice(1)]);
-    assert.equal(busy!.n, 20);
+    const during = Promise.all(Array.from({ length: 20 }, () => app.inject({ url: '/sleep/postgres/?seconds=2' })));
+    // Twenty connections, each opened for its request, all sleeping before the first sleep ends.
+    await until('20 backends sleeping at once', async () => (await sleepingBackends(db)) === 20, 1500);
     assert.ok((await during).every((r) => r.statusCode === 200));
-    for (let i = 0; i < 20 && (await backends(db)) > 0; i++) await delay(50);
-    assert.equal(await backends(db), 0, 'no connection is kept open');
+    await until('no connection kept open', async () => (await backends(db)) === 0);
     assert.equal(app.store.stats().acquired, 20, 'one connection per request');
   });
 });
