@@ -41,7 +41,8 @@ describe('the command line', () => {
     const res = await runCli(['serve'], { DATABASE_URL: `postgresql://u:S3cret@127.0.0.1:${port}/x`, CONNECT_TIMEOUT: '1' });
     assert.equal(res.code, 1);
     assert.equal(res.stderr.trim(), `Cannot connect to PostgreSQL at postgresql://u:***@127.0.0.1:${port}/x: no answer within 1 s`);
-    assert.ok(performance.now() - t0 < 5000);
+    // CONNECT_TIMEOUT=1 applies, not the default 10 s (a bound with room for a busy machine's slow start).
+    assert.ok(performance.now() - t0 < 9000, `exited after ${Math.round(performance.now() - t0)} ms`);
     for (const s of [res.stdout, res.stderr]) assert.ok(!s.includes('S3cret'));
   });
 

@@ -110,7 +110,8 @@ describe('the client', () => {
     const t0 = performance.now();
     child.kill('SIGINT');
     assert.equal(await exited, 130);
-    assert.ok(performance.now() - t0 < 600, 'at once');
+    // At once, not when the 10 s sleeps end (with room for a busy machine's exit).
+    assert.ok(performance.now() - t0 < 3000, `exited ${Math.round(performance.now() - t0)} ms after the second Ctrl-C`);
   });
 
   test('a service that is not running: one clear line, exit 1', async () => {
