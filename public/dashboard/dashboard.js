@@ -209,6 +209,7 @@ function showBouncer (b) {
 }
 
 const workLatencies = [];
+const workMedian = () => [...workLatencies].sort((a, b) => a - b)[Math.floor(workLatencies.length / 2)];
 
 function addWorkPoints (list) {
   for (const r of list) {
@@ -216,11 +217,10 @@ function addWorkPoints (list) {
     const ms = r.end - r.start;
     workLatencies.push(ms);
     if (workLatencies.length > MEDIAN_OF) workLatencies.shift();
-    const sorted = [...workLatencies].sort((a, b) => a - b);
     push(workChart, 0, r.end / 1000, Math.round(ms));
-    push(workChart, 1, r.end / 1000, Math.round(sorted[Math.floor(sorted.length / 2)]));
+    push(workChart, 1, r.end / 1000, Math.round(workMedian()));
   }
-  $('work-median').textContent = workLatencies.length ? `${Math.round([...workLatencies].sort((a, b) => a - b)[Math.floor(workLatencies.length / 2)])} ms` : '-';
+  $('work-median').textContent = workLatencies.length ? `${Math.round(workMedian())} ms` : '-';
 }
 
 function addRequests (list) {

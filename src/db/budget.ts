@@ -1,6 +1,7 @@
 // PostgreSQL's max_connections is the ceiling under every pool: check that our pools fit.
 import pg from 'pg';
 import { connectionsPerProcess, type Config } from '../config.ts';
+import { availableTo, readLimits, type ServerLimits } from '../postgres/limits.ts';
 import { UnreachableError } from './errors.ts';
 
 export interface Budget {
@@ -17,25 +18,11 @@ export class BudgetError extends Error {
   override name = 'BudgetError';
 }
 
-/** What PostgreSQL allows: the right-hand side of the budget. */
-export interface ServerLimits {
-  maxConnections: number;
-  superuserReserved: number;
-  /** reserved_connections (PostgreSQL 16+), 0 before. */
-  reserved: number;
-}
-
 export async function readBudget (url: string, config: Config): Promise<Budget> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: config.connectTimeout * 1000 });
   await client.connect().catch((err: unknown) => { throw new UnreachableError(url, err, config.connectTimeout * 1000); });
   try {
-    const { rows } = await client.query<{ max: string; su: string; reserved: string | null }>(
-      `SELECT current_setting('max_connections') AS max,
-              current_setting('superuser_reserved_connections') AS su,
-              current_setting('reserved_connections', true) AS reserved`
-    );
-    const row = rows[0]!;
-    return budgetFor({ maxConnections: Number(row.max), superuserReserved: Number(row.su), reserved: Number(row.reserved ?? 0) }, config);
+    return budgetFor(await readLimits(client), config);
   } finally {
     await client.end();
   }
@@ -47,7 +34,7 @@ export async function readBudget (url: string, config: Config): Promise<Budget> 
  * host's pools looking fine is not enough.
  */
 export function budgetFor (limits: ServerLimits, config: Config): Budget {
-  const available = limits.maxConnections - limits.superuserReserved - limits.reserved;
+  const available = availableTo(limits);
   const needed = config.hosts * config.workers * connectionsPerProcess(config);
   const [names, figures] = config.hosts > 1
     ? ['HOSTS x WORKERS', `${config.hosts} x ${config.workers}`]

@@ -2,7 +2,7 @@
 import net from 'node:net';
 import type pg from 'pg';
 import { serialize } from 'pg-protocol';
-import { ClientGoneError, isConnectionError, translate } from './errors.ts';
+import { ClientGoneError, DatabaseUnavailableError, isConnectionError, translate } from './errors.ts';
 import { createPool, type ConnectionPool, type PoolOptions, type PoolStats } from './pool.ts';
 import * as q from './queries.ts';
 import type { ListFilter, Query, TodoInput, TodoPatch } from './queries.ts';
@@ -139,7 +139,7 @@ export class AsyncTodoStore implements TodoStore {
   private async withConnection<T>(ctx: CallContext | undefined, fn: (client: pg.ClientBase) => Promise<T>, together = false): Promise<T> {
     const signal = ctx?.signal;
     const lease = await this.pool.acquire(signal).catch((err: unknown) => {
-      if (isConnectionError(err) || (err as { code?: string }).code === 'DB_UNAVAILABLE') this.succeededAt = -Infinity; // could not connect
+      if (err instanceof DatabaseUnavailableError) this.succeededAt = -Infinity; // could not connect
       throw err;
     });
     const acquired = performance.now();

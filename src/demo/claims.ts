@@ -10,6 +10,7 @@ import { steady, type SteadyResult } from '../client/steady.ts';
 import { withServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { memoryOf } from '../os/proc.ts';
 import { serverFacts, sessionsSoFar, type ServerFacts } from '../postgres/observe.ts';
+import { availableTo } from '../postgres/limits.ts';
 
 export interface ClaimRow {
   claim: string;
@@ -66,8 +67,8 @@ async function memoryPerConnection (url: string, facts: ServerFacts, quick: bool
   out(`=== ${title} ===`);
   out('    the original: "Each unique connection will cause Postgresql to use a non-trivial amount of RAM. Therefore, unless you have');
   out('                  a ton of RAM, you should keep max_connections to some reasonable value."');
-  const margin = facts.reserved + 10;
-  const limit = Math.max(10, Math.min(quick ? 50 : Infinity, facts.maxConnections - margin));
+  // Ten of the connections ordinary roles may open are left free for anything else using the server.
+  const limit = Math.max(10, Math.min(quick ? 50 : Infinity, availableTo(facts) - 10));
   out(`    here:         idle connections opened straight to ${facts.version} (max_connections ${facts.maxConnections}), ${connectionSteps(limit).join(', ')};`);
   out('                  each backend\'s own memory (USS: its private pages, from /proc/PID/smaps_rollup; RSS would count the');
   out(`                  shared buffers again in every backend), idle, then after one sort each with work_mem ${WORK_MEM}`);

@@ -92,6 +92,12 @@ function scenarios ({ seconds: S, n: N }: DemoOptions): Scenario[] {
   ];
 }
 
+/** The demo's last line, and its exit code: 1 when any scenario departed from its expected figures. */
+function conclude (failed: number, out: (line: string) => void): number {
+  out(failed ? `\n${failed} scenario(s) departed from the expected figures.` : '\nEvery scenario matched its expected figures.');
+  return failed ? 1 : 0;
+}
+
 export async function runDemo (config: Config, options: DemoOptions, out: (line: string) => void = console.log): Promise<number> {
   if (options.scale || options.hosts) findPgBouncer(config.pgbouncerBin); // a one-line error now, not after the other scenarios
   if (options.hosts) findHaproxy();
@@ -104,9 +110,7 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
       const rows = await runHosts(config, { hosts: options.hosts, quick: options.quick, running, out });
       out('');
       printClaims(rows, out);
-      const failed = rows.filter((r) => r.ok === false).length;
-      out(failed ? `\n${failed} scenario(s) departed from the expected figures.` : '\nEvery scenario matched its expected figures.');
-      return failed ? 1 : 0;
+      return conclude(rows.filter((r) => r.ok === false).length, out);
     } finally {
       for (const r of [...running].reverse()) await r.stop();
       stopListening();
@@ -145,9 +149,7 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
       writeReport(options.report, `demo: N = ${options.n}, ${options.seconds} s sleeps`, sections);
       out(`\nReport written to ${options.report}`);
     }
-    const failed = rows.filter((r) => !r.ok).length + claims.filter((c) => c.ok === false).length;
-    out(failed ? `\n${failed} scenario(s) departed from the expected figures.` : '\nEvery scenario matched its expected figures.');
-    return failed ? 1 : 0;
+    return conclude(rows.filter((r) => !r.ok).length + claims.filter((c) => c.ok === false).length, out);
   } finally {
     for (const r of [...running].reverse()) await r.stop();
     stopListening();

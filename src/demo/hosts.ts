@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import pg from 'pg';
 import { burst, errorMessage, type Burst } from '../client/load.ts';
 import { steady, type SteadyResult } from '../client/steady.ts';
 import { summarize } from '../client/summary.ts';
@@ -17,6 +18,7 @@ import { prepareDatabase } from '../db/schema.ts';
 import { CLI, cliEnv, runCliToEnd, untilOutput, type Stoppable } from '../harness/server-process.ts';
 import { stopProcess, tiedToUs } from '../os/processes.ts';
 import { EmbeddedPostgres } from '../postgres/embedded.ts';
+import { availableTo, readLimits } from '../postgres/limits.ts';
 import { watchBackends } from '../postgres/observe.ts';
 import { findPgBouncer, PgBouncer } from '../postgres/pgbouncer.ts';
 import { waveCount, wavesSeconds } from '../scenarios.ts';
@@ -28,7 +30,7 @@ import { checkWaves, s, within } from './verdicts.ts';
 const WORKERS = 2;
 const POOL_SIZE = 5;
 const POOL_MAX_OVERFLOW = 10;
-/** Room for every host's core connections, not for their overflow: 40 - 3 reserved = 37. */
+/** Room for every host's core connections, not for their overflow (37 for ordinary roles, as the server reports). */
 const MAX_CONNECTIONS = 40;
 const BOUNCER_POOL = 15;
 const PORT = 8000;
@@ -37,8 +39,6 @@ const SHUTDOWN_DELAY = 1.5;
 const SLEEP = 1;
 /** Each client's pause between requests in the rolling restart: about 100 requests a second per client. */
 const THINK_MS = 10;
-/** max_connections - superuser_reserved_connections. */
-const AVAILABLE = MAX_CONNECTIONS - 3;
 
 export interface HostsOptions {
   hosts: number;
@@ -65,6 +65,8 @@ class Fleet {
   private readonly bouncerBin: string;
   /** Each host's settings, beyond the base ones: what the current scenario runs. */
   env: Record<string, string> = {};
+  /** The connections PostgreSQL allows ordinary roles, read from it once it runs. */
+  available = 0;
 
   constructor (config: Config, readonly net: Network) {
     this.dataDir = join(config.dataDir, 'hosts');
@@ -82,6 +84,13 @@ class Fleet {
   async start (): Promise<void> {
     await this.postgres.start();
     await prepareDatabase(this.postgres.url);
+    const client = new pg.Client({ connectionString: this.postgres.url });
+    await client.connect();
+    try {
+      this.available = availableTo(await readLimits(client));
+    } finally {
+      await client.end();
+    }
     await this.proxy.start();
   }
 
@@ -161,10 +170,10 @@ async function straightToPostgres (fleet: Fleet, out: (line: string) => void): P
   const n = fleet.net.hosts.length;
   const perHost = WORKERS * (POOL_SIZE + POOL_MAX_OVERFLOW);
   const total = n * perHost;
-  out(`  a. Straight to PostgreSQL: each host checks WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${WORKERS} x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) = ${perHost} <= ${AVAILABLE}: it fits, so each starts.`);
+  out(`  a. Straight to PostgreSQL: each host checks WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${WORKERS} x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) = ${perHost} <= ${fleet.available}: it fits, so each starts.`);
   await fleet.startAll();
   const refusalsBefore = refusalsLogged(fleet.dataDir);
-  out(`     ${total} concurrent ${SLEEP} s database sleeps through HAProxy: together the pools want ${n} x ${perHost} = ${total} connections of ${AVAILABLE}.`);
+  out(`     ${total} concurrent ${SLEEP} s database sleeps through HAProxy: together the pools want ${n} x ${perHost} = ${total} connections of ${fleet.available}.`);
   const a = await burst(`${fleet.proxy.url}/sleep/postgres/?seconds=${SLEEP}`, total, { timeoutMs: 60_000 });
   const refused = refusalsLogged(fleet.dataDir) - refusalsBefore;
   const failed = a.results.filter((r) => r.status !== 200).length;
@@ -177,7 +186,7 @@ async function straightToPostgres (fleet: Fleet, out: (line: string) => void): P
   return {
     claim: `a. ${n} hosts straight to PostgreSQL`,
     measured: `${failed} of ${total} failed, ${refused} refused by PostgreSQL`,
-    expected: `each host ${perHost} <= ${AVAILABLE}, the fleet ${total} > ${AVAILABLE}: refusals`,
+    expected: `each host ${perHost} <= ${fleet.available}, the fleet ${total} > ${fleet.available}: refusals`,
     verdict: ok ? 'ok' : `MISMATCH: ${fleetOk ? 'no refusal under load' : 'HOSTS did not refuse the fleet'}`,
     ok,
   };

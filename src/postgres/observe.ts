@@ -4,13 +4,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { commandOf, parentOf } from '../os/proc.ts';
+import { readLimits, type ServerLimits } from './limits.ts';
 
-export interface ServerFacts {
+export interface ServerFacts extends ServerLimits {
   /** "PostgreSQL 17.10", as server_version says. */
   version: string;
-  maxConnections: number;
-  /** Slots only superusers (and, from PostgreSQL 16, roles with pg_use_reserved_connections) may take. */
-  reserved: number;
   /** The postmaster, when the server runs here and its processes are visible. */
   postmasterPid?: number;
   /** Why its processes cannot be watched, when they cannot. */
@@ -29,13 +27,10 @@ export async function serverFacts (url: string): Promise<ServerFacts> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rows: [r] } = await client.query<{ version: string; max: number; reserved: number; pid: number; port: number | null }>(
-      `SELECT current_setting('server_version') AS version,
-              current_setting('max_connections')::int AS max,
-              current_setting('superuser_reserved_connections')::int + coalesce(current_setting('reserved_connections', true)::int, 0) AS reserved,
-              pg_backend_pid() AS pid, inet_client_port() AS port`
+    const { rows: [r] } = await client.query<{ version: string; pid: number; port: number | null }>(
+      "SELECT current_setting('server_version') AS version, pg_backend_pid() AS pid, inet_client_port() AS port"
     );
-    const facts: ServerFacts = { version: `PostgreSQL ${r!.version.split(' ')[0]}`, maxConnections: r!.max, reserved: r!.reserved };
+    const facts: ServerFacts = { version: `PostgreSQL ${r!.version.split(' ')[0]}`, ...await readLimits(client) };
     const ours = r!.port === null || r!.port === localPortOf(client);
     const postmaster = parentOf(r!.pid);
     if (ours && commandOf(r!.pid) === 'postgres' && postmaster && commandOf(postmaster) === 'postgres') facts.postmasterPid = postmaster;

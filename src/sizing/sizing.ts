@@ -12,6 +12,7 @@ import { work } from '../db/queries.ts';
 import { stopAllOnInterrupt, withServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { memoryOf, tree, treeCpuMs } from '../os/proc.ts';
 import { backendsNow, serverFacts, type ServerFacts } from '../postgres/observe.ts';
+import { availableTo } from '../postgres/limits.ts';
 import { openDatabase } from '../postgres/source.ts';
 import { budgetPerProcess, predictedRps, recommend, ruleOfThumb, SHARE, type Point, type Recommendation, type Workload } from './model.ts';
 import { writeSizingReport } from './report.ts';
@@ -59,7 +60,7 @@ export async function runSizing (config: Config, options: SizingOptions, out: (l
     // A local server's cores are this machine's; a remote one's are not visible from here.
     const cores = facts.postmasterPid ? availableParallelism() : undefined;
     await watcher.connect();
-    const available = facts.maxConnections - facts.reserved;
+    const available = availableTo(facts);
     out(`Database: ${db.label}: ${facts.version}, max_connections ${facts.maxConnections} (${available} for ordinary roles), ` +
       (cores ? `on this machine, ${cores} cores` : `${facts.notLocal}: its cores and CPU time are unknown here`));
 
