@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SETTINGS } from '../../src/config.ts';
-import { pageHash, stampedHash } from '../screenshot.ts';
+import { pageHash, stampedHash } from '../../scripts/dashboard-picture.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -22,9 +22,9 @@ describe('README.md', () => {
     assert.match(first, /\*\*Contents:\*\*/);
   });
 
-  test('the picture of the dashboard was taken of the page as it is now (a test run refreshes it)', () => {
+  test('the picture of the dashboard was taken of the page as it is now (npm run screenshot takes it; no test does)', () => {
     assert.ok(existsSync(join(ROOT, 'docs', 'images', 'dashboard.png')));
-    assert.equal(stampedHash(), pageHash(), 'public/dashboard changed since docs/images/dashboard.png was taken: run the browser test (npm test), then commit docs/images/');
+    assert.equal(stampedHash(), pageHash(), 'public/dashboard changed since docs/images/dashboard.png was taken: run npm run screenshot, then commit docs/images/');
   });
 
   test('every setting is in the settings table, with its flag and default', () => {
