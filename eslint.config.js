@@ -2,7 +2,7 @@
 import neostandard from 'neostandard';
 
 export default [
-  ...neostandard({ ts: true, semi: true, ignores: ['dist/**', 'coverage/**', 'bench/results/**', 'test-results/**', 'bench/scratch/**'] }),
+  ...neostandard({ ts: true, semi: true, ignores: ['**/dist/**', 'coverage/**', 'bench/results/**', 'test-results/**', 'bench/scratch/**'] }),
   {
     files: ['public/**/*.js'],
     languageOptions: { globals: { EventSource: 'readonly', location: 'readonly', document: 'readonly', window: 'readonly', Chart: 'readonly' } },

@@ -48,12 +48,16 @@ export interface Recommendation {
  */
 export const SHARE = 0.85;
 
-/** The smallest size whose throughput is at least `share` of the best of the sweep. */
+/**
+ * The smallest size whose throughput is at least `share` of the best of the sweep, judged on the
+ * whole req/s the table prints, so that a reader can check the pick against the table.
+ */
 export function recommend (workload: Workload, points: Point[], share = SHARE): Recommendation | undefined {
   const run = points.filter((p) => !p.skipped && p.errors === 0);
   if (!run.length) return undefined;
-  const best = run.reduce((a, p) => (p.rps > a.rps ? p : a));
-  const enough = [...run].sort((a, b) => a.size - b.size).find((p) => p.rps >= share * best.rps)!;
+  const shown = (p: Point) => Math.round(p.rps);
+  const best = run.reduce((a, p) => (shown(p) > shown(a) ? p : a));
+  const enough = [...run].sort((a, b) => a.size - b.size).find((p) => shown(p) >= share * shown(best))!;
   return { workload, size: enough.size, rps: enough.rps, best: { size: best.size, rps: best.rps } };
 }
 

@@ -72,7 +72,13 @@ describe('QueuePool', () => {
       await sql(db, `DROP ROLE ${role}`);
     }, { timeout: 10_000 }); // end() waits for every lease: with one leaked, it would never return
     await assert.rejects(pool.warm(), (err: { code?: string; detail?: string }) => err.code === 'DB_UNAVAILABLE' && /too many connections for role/.test(err.detail ?? ''));
-    assert.deepEqual([pool.stats().inUse, pool.stats().total, pool.stats().idle], [0, 3, 3]);
+    // How many of the five racing connects get in is not promised: PostgreSQL counts a role's
+    // backends while the rejected ones are still registered, so fewer than 3 may succeed (CI saw 2).
+    // What is promised: every one that did is given back, idle, and none beyond the limit is open.
+    const { inUse, total, idle } = pool.stats();
+    assert.equal(inUse, 0, 'no connection stays checked out');
+    assert.equal(idle, total, 'every connection opened is idle in the pool');
+    assert.ok(total <= 3, `${total} connections open for a role allowed 3`);
     const lease = await pool.acquire();
     assert.equal((await lease.client.query('SELECT count(*)::int AS n FROM todo')).rows[0].n, 50);
     lease.release();
@@ -89,7 +95,9 @@ describe('QueuePool', () => {
     assert.equal(second.statusCode, 503);
     assert.equal(second.headers['retry-after'], '1');
     assert.deepEqual(second.json(), { statusCode: 503, error: 'Service Unavailable', code: 'POOL_TIMEOUT', message: 'QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 1.00' });
-    assert.ok(ms >= 990 && ms < 1900, `gave up after ${Math.round(ms)} ms`);
+    // At the timeout, not before; and not by waiting for the first one's connection (the 503 says so,
+    // where a served request would be 200), so the upper bound is only there to catch a hang.
+    assert.ok(ms >= 990 && ms < 4000, `gave up after ${Math.round(ms)} ms`);
     assert.equal((await first).statusCode, 200);
     assert.equal((await app.inject({ url: '/todos/' })).statusCode, 200);
     assert.equal(app.store.stats().timeouts, 1);

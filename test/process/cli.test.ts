@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import { SETTINGS } from '../../src/config.ts';
 import { CLI } from '../../src/harness/server-process.ts';
 import { freshDatabase, runCli, sql, tempDir, withService } from '../helper.ts';
+import { childrenOf } from '../processes.ts';
 
 const NO_DB = { DATABASE_URL: 'postgresql://127.0.0.1:1/x' };
 
@@ -66,12 +67,17 @@ describe('the command line', () => {
   test('NO_COLOR: the log on a terminal has no colour codes (it has them without NO_COLOR)', { skip: existsSync('/usr/bin/script') ? false : 'script(1) is not installed' }, async () => {
     const db = await freshDatabase();
     const onTerminal = (env: Record<string, string>) => new Promise<string>((resolve) => {
-      // script(1) gives the service a terminal, as a developer's shell does; SIGTERM after the first log lines.
-      const child = spawn('script', ['-qec', `node ${CLI} serve`, '/dev/null'], { env: { ...process.env, DATABASE_URL: db, PORT: '0', LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      // script(1) gives the service a terminal, as a developer's shell does; SIGTERM after the first
+      // log lines, to the service itself: script would not pass it on, and the service, left on a
+      // terminal that is gone, would outlive the test.
+      const child = spawn('script', ['-qec', `exec node ${CLI} serve`, '/dev/null'], { env: { ...process.env, DATABASE_URL: db, PORT: '0', LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
+      let stopped = false;
       child.stdout!.on('data', (d) => {
         out += d;
-        if (out.includes('Listening on')) child.kill('SIGTERM');
+        if (stopped || !out.includes('Listening on')) return;
+        stopped = true;
+        for (const pid of childrenOf(child.pid!)) process.kill(pid, 'SIGTERM');
       });
       child.on('exit', () => resolve(out));
     });
