@@ -330,4 +330,15 @@ const pgbouncer: Suite = async (ctx) => {
   return { seconds, warmup, todos: { direct, bounced, ratios, median }, hop, fidelity };
 };
 
-export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood, pgbouncer };
+/**
+ * Suite 7: the pool package against pg-pool, side by side (packages/pg-queuepool/bench): checkouts
+ * per second, memory per waiter, how late a timeout fires, abort to a freed connection.
+ */
+async function queuepool (ctx: SuiteContext): Promise<unknown> {
+  const script = join(import.meta.dirname, '..', 'packages', 'pg-queuepool', 'bench', 'vs-pg-pool.ts');
+  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, ...(ctx.quick ? ['--quick'] : [])], { encoding: 'utf8', env: { ...process.env, BENCH_DATABASE_URL: ctx.url } });
+  ctx.print(out.trim());
+  return { table: out.trim() };
+}
+
+export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood, pgbouncer, queuepool };

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EmbeddedPostgres } from '../src/postgres/embedded.ts';
 import { processesMarked } from './processes.ts';
@@ -42,10 +42,17 @@ const slowness = (file: string) => {
 const args = process.argv.slice(2);
 const parts = args.length ? args.filter((a) => PARTS.includes(a)) : PARTS;
 const named = args.filter((a) => !PARTS.includes(a));
+/** Each part's folders: the service's, and the pool package's (its unit tests need no PostgreSQL). */
+const PACKAGE = join(testDir, '..', 'packages', 'pg-queuepool', 'test');
+const FOLDERS: Record<string, string[]> = {
+  unit: [join(testDir, 'unit'), join(PACKAGE, 'unit')],
+  http: [join(testDir, 'http'), join(PACKAGE, 'integration'), join(PACKAGE, 'dropin')],
+  process: [join(testDir, 'process')],
+};
 const files = [
   ...named,
-  ...parts.flatMap((part) => readdirSync(join(testDir, part)).filter((f) => f.endsWith('.test.ts'))
-    .sort((a, b) => slowness(a) - slowness(b) || a.localeCompare(b)).map((f) => join(testDir, part, f))),
+  ...parts.flatMap((part) => FOLDERS[part]!.flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.test.ts')).map((f) => join(dir, f)))
+    .sort((a, b) => slowness(basename(a)) - slowness(basename(b)) || a.localeCompare(b))),
 ];
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -58,7 +65,7 @@ const changedBefore = changedTracked();
 // The process tests run the build: build first, so that it is never older than the source. The
 // type check of everything (tests included) runs beside the tests; its verdict counts all the same.
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit', cwd: ROOT });
+for (const project of ['packages/pg-queuepool/tsconfig.build.json', 'tsconfig.build.json']) execFileSync(process.execPath, [tsc, '-p', project], { stdio: 'inherit', cwd: ROOT });
 
 const dataDir = mkdtempSync(join(tmpdir(), 'anp-test-run-'));
 chmodSync(dataDir, 0o755);
@@ -91,7 +98,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 // The in-process parts (unit, http) are light on CPU and judge timing by what the service recorded:
 // four files at a time. The process part at CONCURRENCY. Coverage (one c8 report) runs them as one batch.
-const inProcess = files.filter((f) => /\/test\/(unit|http)\//.test(f) && !named.includes(f));
+const inProcess = files.filter((f) => !named.includes(f) && [...FOLDERS.unit!, ...FOLDERS.http!].some((dir) => f.startsWith(dir + '/')));
 const rest = files.filter((f) => !inProcess.includes(f));
 let code: number;
 if (withCoverage || process.env.TEST_CONCURRENCY) {

@@ -87,7 +87,7 @@ export function errors<S extends number> (...statuses: S[]): Record<S | 421, typ
 export const DB_ERRORS = [400, 503, 504] as const;
 
 export const PoolStats = Type.Object({
-  kind: Type.Union([Type.Literal('queue'), Type.Literal('none')]),
+  kind: Type.Union([Type.Literal('queue'), Type.Literal('null')], { description: 'queue: QueuePool; null: NullPool (POOL=none)' }),
   size: Type.Integer(),
   maxOverflow: Type.Integer(),
   total: Type.Integer({ description: 'connections open' }),
@@ -95,8 +95,13 @@ export const PoolStats = Type.Object({
   inUse: Type.Integer({ description: 'checked out, or being opened for a request' }),
   overflowInUse: Type.Integer(),
   waiting: Type.Integer({ description: 'requests waiting for a connection' }),
+  expired: Type.Integer({ description: 'checked-out connections past their lifetime' }),
   acquired: Type.Integer({ description: 'connections handed out since start' }),
+  queued: Type.Integer({ description: 'checkouts that waited for a place' }),
   timeouts: Type.Integer(),
-  rejected: Type.Integer(),
+  rejected: Type.Integer({ description: 'refused at once: POOL_QUEUE_MAX were waiting' }),
+  aborted: Type.Integer({ description: 'requests whose client went away while they waited' }),
   connectErrors: Type.Integer(),
+  cancels: Type.Integer({ description: 'CancelRequests sent for queries whose client went away' }),
+  recycled: Type.Integer(),
 });

@@ -5,10 +5,9 @@
 import { createSyncFn } from 'synckit';
 import { builtFile } from '../paths.ts';
 import { reviveError, type serializeError } from './errors.ts';
-import type { PoolStats } from './pool.ts';
 import type { SharedPoolState } from './pool-state.ts';
 import type { Todo } from './schema.ts';
-import type { CallContext, LeaseTiming, ListFilter, SqlLogger, StoreOptions, TodoInput, TodoPatch, TodoStore } from './todos.ts';
+import type { CallContext, LeaseTiming, ListFilter, PoolStats, SqlLogger, StoreOptions, TodoInput, TodoPatch, TodoStore } from './todos.ts';
 
 export type StoreMethod = Exclude<keyof TodoStore, 'close'> | 'close';
 

@@ -1,5 +1,6 @@
 // Errors the database layer turns into HTTP answers. Each carries its status and a
 // stable code, so the HTTP layer needs no knowledge of pools or PostgreSQL.
+import { PoolError, type PoolQueueFullError as PackageQueueFull } from 'pg-queuepool';
 import { maskSecrets } from '../config.ts';
 
 export class ServiceError extends Error {
@@ -14,13 +15,10 @@ export class ServiceError extends Error {
   }
 }
 
-/** No pooled connection became free in time: SQLAlchemy's QueuePool timeout, same wording. */
+/** No pooled connection became free in time: SQLAlchemy's QueuePool timeout, in the pool's words. */
 export class PoolTimeoutError extends ServiceError {
-  constructor (size: number, overflow: number, timeoutSeconds: number) {
-    super(
-      `QueuePool limit of size ${size} overflow ${overflow} reached, connection timed out, timeout ${timeoutSeconds.toFixed(2)}`,
-      'POOL_TIMEOUT', 503, 1
-    );
+  constructor (message: string) {
+    super(message, 'POOL_TIMEOUT', 503, 1);
   }
 }
 
@@ -110,6 +108,15 @@ export function isConnectionError (err: unknown): boolean {
  */
 export function translate (err: unknown, broken: boolean, signal?: { readonly aborted: boolean }): unknown {
   if (err instanceof ServiceError) return err;
+  if (err instanceof PoolError) {
+    switch (err.code) {
+      case 'POOL_TIMEOUT': return new PoolTimeoutError(err.message);
+      case 'POOL_QUEUE_FULL': return new PoolQueueFullError((err as PackageQueueFull).queueMax);
+      case 'ABORTED': return new ClientGoneError();
+      case 'CONNECT_FAILED': return new DatabaseUnavailableError(err.cause ?? err);
+      case 'POOL_ENDED': return new DatabaseUnavailableError(err);
+    }
+  }
   if ((err as { code?: string }).code === '57014') {
     // query_canceled: by us when the client left, otherwise by statement_timeout.
     return signal?.aborted ? new ClientGoneError() : new QueryTimeoutError();

@@ -1,7 +1,17 @@
 // The pool's gauges in shared memory: written wherever the pool lives (the main thread, or the
 // blocking bridge's worker thread) and readable from any thread at any time, even while the
 // thread that writes them is blocked.
-import type { PoolGauges } from './pool.ts';
+import type { Pool } from 'pg-queuepool';
+
+/** The pool's state at a moment: what the live dashboard draws. */
+export interface PoolGauges {
+  /** Connections open (idle + in use). */
+  total: number;
+  idle: number;
+  inUse: number;
+  overflowInUse: number;
+  waiting: number;
+}
 
 const FIELDS = ['total', 'idle', 'inUse', 'overflowInUse', 'waiting'] as const;
 
@@ -12,9 +22,14 @@ export class SharedPoolState {
     this.ints = new Int32Array(buffer);
   }
 
-  /** Fits PoolOptions.onChange. */
-  readonly write = (gauges: PoolGauges): void => {
-    for (let i = 0; i < FIELDS.length; i++) Atomics.store(this.ints, i, gauges[FIELDS[i]!]);
+  /** Fits the store's onChange: called on every checkout and release, so it reads the pool's counts and allocates nothing. */
+  readonly write = (pool: Pool): void => {
+    const inUse = pool.inUseCount;
+    Atomics.store(this.ints, 0, pool.totalCount);
+    Atomics.store(this.ints, 1, pool.idleCount);
+    Atomics.store(this.ints, 2, inUse);
+    Atomics.store(this.ints, 3, Math.max(0, inUse - pool.size));
+    Atomics.store(this.ints, 4, pool.waitingCount);
   };
 
   read (): PoolGauges {

@@ -1,15 +1,35 @@
-// What the routes need from the database, over a connection pool.
-import net from 'node:net';
+// What the routes need from the database, over the connection pool (the pg-queuepool package:
+// QueuePool semantics, and a request's abort signal that leaves the queue or cancels its query).
 import type pg from 'pg';
-import { serialize } from 'pg-protocol';
+import { Pool, type AbortSignalLike, type PoolStats } from 'pg-queuepool';
+import { APPLICATION_NAME } from './application.ts';
 import { ClientGoneError, DatabaseUnavailableError, isConnectionError, translate } from './errors.ts';
-import { createPool, type ConnectionPool, type PoolOptions, type PoolStats } from './pool.ts';
 import * as q from './queries.ts';
 import type { ListFilter, Query, TodoInput, TodoPatch } from './queries.ts';
 import type { Todo } from './schema.ts';
-import type { Abortable } from './abort.ts';
 
 export type { ListFilter, TodoInput, TodoPatch } from './queries.ts';
+export type { PoolStats } from 'pg-queuepool';
+
+export { APPLICATION_NAME } from './application.ts';
+
+/** The pool's settings, as the service's config gives them. */
+export interface PoolOptions {
+  connectionString: string;
+  kind: 'queue' | 'none';
+  size: number;
+  maxOverflow: number;
+  timeoutMs: number;
+  /** Most requests that may wait for a connection; beyond it they are refused at once. */
+  queueMax?: number;
+  /** PostgreSQL's statement_timeout for our connections, in ms (0 or unset: none). */
+  statementTimeoutMs?: number;
+  /** Do not send statement_timeout at connect time (PgBouncer: it is set per transaction). */
+  perTransactionTimeout?: boolean;
+  /** Called whenever the pool's counts change (a checkout, a release, a connection opened or closed, a waiter). */
+  onChange?: (pool: Pool) => void;
+  onError?: (err: Error) => void;
+}
 
 export interface StoreOptions extends PoolOptions {
   logSql?: boolean;
@@ -21,11 +41,6 @@ export interface StoreOptions extends PoolOptions {
    * per transaction (SET LOCAL) instead of per connection.
    */
   transactionMode?: boolean;
-  /**
-   * CancelRequests per aborted query: one now, then one every 200 ms while it still runs
-   * (a cancel that reaches a backend before its query started is dropped).
-   */
-  cancelAttempts?: number;
 }
 
 export type SqlLogger = (sql: string, params: readonly unknown[]) => void;
@@ -41,7 +56,7 @@ export interface LeaseTiming {
 
 export interface CallContext {
   /** Aborted when the HTTP client goes away: leave the queue, cancel the query. */
-  signal?: Abortable;
+  signal?: AbortSignalLike;
   lease?: LeaseTiming;
 }
 
@@ -69,8 +84,28 @@ export interface TodoStore {
 const ALL_TODOS = q.listTodos();
 const ALL_TODOS_JSON = q.listTodosJson();
 
+/** The package's Pool for the service's settings. */
+export function createPool (options: PoolOptions): Pool {
+  const pool = new Pool({
+    connectionString: options.connectionString,
+    kind: options.kind === 'none' ? 'null' : 'queue',
+    size: options.size,
+    maxOverflow: options.maxOverflow,
+    // One deadline for the wait in the queue and the connect together.
+    timeout: options.timeoutMs,
+    queueMax: options.queueMax ?? Infinity,
+    application_name: APPLICATION_NAME,
+    // Sent at connect time, so it holds for every statement on the connection.
+    ...(options.statementTimeoutMs && !options.perTransactionTimeout ? { statement_timeout: options.statementTimeoutMs } : {}),
+    ...(options.onChange ? { onStateChange: () => options.onChange!(pool) } : {}),
+  });
+  // A connection that breaks while idle: the pool drops it and says so; without a listener the process would crash.
+  pool.on('error', (err: Error) => options.onError?.(err));
+  return pool;
+}
+
 export class AsyncTodoStore implements TodoStore {
-  private readonly pool: ConnectionPool;
+  private readonly pool: Pool;
   private readonly names = new Map<string, string>();
   private succeededAt = -Infinity;
 
@@ -138,12 +173,14 @@ export class AsyncTodoStore implements TodoStore {
 
   private async withConnection<T>(ctx: CallContext | undefined, fn: (client: pg.ClientBase) => Promise<T>, together = false): Promise<T> {
     const signal = ctx?.signal;
-    const lease = await this.pool.acquire(signal).catch((err: unknown) => {
-      if (err instanceof DatabaseUnavailableError) this.succeededAt = -Infinity; // could not connect
-      throw err;
+    // While the lease is held its signal cancels the running query (a CancelRequest), and the
+    // connection is reused only once PostgreSQL has ended that query.
+    const lease = await this.pool.acquire({ signal }).catch((err: unknown) => {
+      const translated = translate(err, false, signal);
+      if (translated instanceof DatabaseUnavailableError) this.succeededAt = -Infinity; // could not connect
+      throw translated;
     });
     const acquired = performance.now();
-    const canceller = signal ? new Canceller(lease.client, signal, this.options.cancelAttempts ?? 25) : undefined;
     const { transactionMode, statementTimeoutMs } = this.options;
     const transaction = transactionMode && (together || Boolean(statementTimeoutMs));
     try {
@@ -152,21 +189,18 @@ export class AsyncTodoStore implements TodoStore {
         await lease.client.query('BEGIN');
         if (statementTimeoutMs) await lease.client.query(`SET LOCAL statement_timeout = ${Math.round(statementTimeoutMs)}`);
       }
-      const result = await fn(lease.client);
+      const result = await fn(lease.client as unknown as pg.ClientBase);
       if (transaction) await lease.client.query('COMMIT');
       this.succeededAt = performance.now();
-      lease.release(canceller?.used ? new Error('cancelled') : undefined);
+      lease.release();
       return result;
     } catch (err) {
       const broken = isConnectionError(err);
       if (broken) this.succeededAt = -Infinity;
       if (transaction && !broken) await lease.client.query('ROLLBACK').catch(() => {});
-      // After a cancel, the connection is not reused: a CancelRequest that arrives late
-      // would otherwise stop the next request's query on the same backend.
-      lease.release(broken || canceller?.used ? (err as Error) : undefined);
+      lease.release(broken ? (err as Error) : undefined);
       throw translate(err, broken, signal);
     } finally {
-      canceller?.dispose();
       if (ctx) ctx.lease = { startedAt: lease.startedAt, waitMs: lease.waitMs, holdMs: performance.now() - acquired, overflow: lease.overflow };
     }
   }
@@ -185,45 +219,4 @@ export class AsyncTodoStore implements TodoStore {
     if (!name) this.names.set(sql, (name = `s${this.names.size + 1}`));
     return name;
   }
-}
-
-/**
- * Cancels the running query when the signal aborts, and again every 200 ms while the query
- * still runs: a CancelRequest that arrives before the query started (at an idle backend, or
- * at a PgBouncer client still waiting for a server connection) is dropped.
- */
-class Canceller {
-  used = false;
-  private timer?: NodeJS.Timeout;
-  private readonly onAbort = () => this.cancel(this.attempts);
-
-  constructor (private readonly client: pg.ClientBase, private readonly signal: Abortable, private readonly attempts: number) {
-    signal.addEventListener('abort', this.onAbort, { once: true });
-  }
-
-  dispose (): void {
-    this.signal.removeEventListener('abort', this.onAbort);
-    clearTimeout(this.timer);
-  }
-
-  private cancel (triesLeft: number): void {
-    this.used = true;
-    cancelQuery(this.client);
-    if (triesLeft > 1) this.timer = setTimeout(() => this.cancel(triesLeft - 1), 200);
-  }
-}
-
-/**
- * Asks PostgreSQL to stop the query running on `client`: the protocol's CancelRequest,
- * sent on a separate short-lived socket (it needs no pool slot and no authentication).
- */
-export function cancelQuery (client: pg.ClientBase): void {
-  const { host, port, processID, secretKey } = client as unknown as { host: string; port: number; processID: number | null; secretKey: number | null };
-  if (processID === null || secretKey === null) return;
-  // Send, then let the server close the socket, as libpq does. Closing it ourselves first
-  // crashes PgBouncer 1.18 ("disconnect_client(): bad client state: 0", fixed upstream later).
-  const socket = net.connect(port, host, () => socket.write(serialize.cancel(processID, secretKey)));
-  socket.setTimeout(5000, () => socket.destroy());
-  socket.on('end', () => socket.destroy());
-  socket.on('error', () => {}); // best effort: if the server is gone, so is the query
 }

@@ -5,7 +5,7 @@ import http from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
 import pg from 'pg';
 import { now } from '../clock.ts';
-import { APPLICATION_NAME } from '../db/pool.ts';
+import { APPLICATION_NAME } from '../db/application.ts';
 import { SharedPoolState } from '../db/pool-state.ts';
 import { hostName } from '../os/net.ts';
 import { BouncerStats, type BouncerView } from '../postgres/pgbouncer-stats.ts';

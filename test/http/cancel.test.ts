@@ -33,14 +33,15 @@ for (const path of DATABASE_PATHS) {
 }
 
 describe('after cancels', () => {
-  test('the connections discarded after cancelled queries are replaced: POOL_SIZE connections stay open', async (t) => {
+  test('after cancelled queries POOL_SIZE connections stay open: reused once PostgreSQL has ended each query', async (t) => {
     const db = await freshDatabase({ seeded: true });
     const { app, url } = await buildListening(t, { db });
     const c = clients(url, 6);
     await until('6 sleeping in PostgreSQL', async () => (await sleepingBackends(db)) === 6);
     c.giveUp();
     await Promise.all(c.answers);
-    await until('the core connections reopened', () => app.store.stats().total === 5 && app.store.stats().idle === 5);
+    await until('the core connections idle again', () => app.store.stats().total === 5 && app.store.stats().idle === 5);
+    assert.ok(app.store.stats().cancels >= 6, `${app.store.stats().cancels} CancelRequests sent`);
     const [row] = await sql<{ n: number }>(db, 'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [new URL(db).pathname.slice(1)]);
     assert.equal(row!.n, 5, 'PostgreSQL sees the 5 connections');
   });

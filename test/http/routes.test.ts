@@ -48,7 +48,7 @@ describe('operators\' routes', () => {
     assert.deepEqual((await app.inject({ url: '/healthz' })).json(), { status: 'ok' });
     assert.deepEqual((await app.inject({ url: '/readyz' })).json(), { status: 'ready' });
     const pool = (await app.inject({ url: '/pool' })).json();
-    assert.deepEqual(pool, { kind: 'queue', size: 5, maxOverflow: 10, total: 5, idle: 5, inUse: 0, overflowInUse: 0, waiting: 0, acquired: pool.acquired, timeouts: 0, rejected: 0, connectErrors: 0 });
+    assert.deepEqual(pool, { kind: 'queue', size: 5, maxOverflow: 10, total: 5, idle: 5, inUse: 0, overflowInUse: 0, waiting: 0, expired: 0, acquired: pool.acquired, queued: 0, timeouts: 0, rejected: 0, aborted: 0, connectErrors: 0, cancels: 0, recycled: 0 });
     assert.equal(pool.acquired, 1, 'the readiness probe: the pool\'s own warming is not counted');
   });
 

@@ -25,7 +25,8 @@ describe('the build', () => {
 
   test('after npm prune --omit=dev, npm start serves, and the client and the demo still run', { timeout: 180_000 }, async () => {
     const copy = tempDir('anp-pruned-');
-    for (const f of ['package.json', 'package-lock.json', 'dist', 'public']) cpSync(join(ROOT, f), join(copy, f), { recursive: true });
+    // packages/: the pool package, a workspace that node_modules links to, with its build.
+    for (const f of ['package.json', 'package-lock.json', 'dist', 'public', 'packages']) cpSync(join(ROOT, f), join(copy, f), { recursive: true });
     // Hard links: a copy of node_modules in a moment, which npm prune then thins out by unlinking.
     // npm rewrites its hidden lockfile, so that one must be a file of the copy's own.
     execFileSync('cp', ['-al', join(ROOT, 'node_modules'), join(copy, 'node_modules')]);

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { burst } from '../../src/client/load.ts';
-import type { PoolStats } from '../../src/db/pool.ts';
+import type { PoolStats } from 'pg-queuepool';
 import { freshDatabase, get, withService } from '../helper.ts';
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;

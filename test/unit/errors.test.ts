@@ -2,18 +2,26 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  BouncerWaitTimeoutError, ClientGoneError, DatabaseUnavailableError, isConnectionError, PoolQueueFullError, PoolTimeoutError,
+  BouncerWaitTimeoutError, ClientGoneError, DatabaseUnavailableError, isConnectionError, PoolTimeoutError,
   QueryTimeoutError, reviveError, serializeError, ServiceError, translate,
 } from '../../src/db/errors.ts';
+import * as pool from 'pg-queuepool';
 
 const pgError = (code: string, message = 'x') => Object.assign(new Error(message), { code });
 
 describe('error translation', () => {
-  test('the pool timeout reads as SQLAlchemy\'s, 503 with Retry-After', () => {
-    const e = new PoolTimeoutError(5, 10, 30);
+  test('the pool\'s errors as HTTP answers: the timeout reads as SQLAlchemy\'s, 503 with Retry-After; a full queue 503; a client gone 499; a failed connect 503 DB_UNAVAILABLE', () => {
+    const e = translate(new pool.PoolTimeoutError(5, 10, 30_000), false) as ServiceError;
+    assert.ok(e instanceof PoolTimeoutError);
     assert.equal(e.message, 'QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00');
     assert.deepEqual([e.code, e.statusCode, e.retryAfter], ['POOL_TIMEOUT', 503, 1]);
-    assert.deepEqual([new PoolQueueFullError(2).code, new PoolQueueFullError(2).statusCode], ['POOL_QUEUE_FULL', 503]);
+    const full = translate(new pool.PoolQueueFullError(2), false) as ServiceError;
+    assert.deepEqual([full.code, full.statusCode, full.retryAfter], ['POOL_QUEUE_FULL', 503, 1]);
+    assert.match(full.message, /POOL_QUEUE_MAX 2/);
+    assert.deepEqual([(translate(new pool.AbortedError(), false) as ServiceError).statusCode], [499]);
+    const down = translate(new pool.ConnectError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })), false) as DatabaseUnavailableError;
+    assert.deepEqual([down.code, down.statusCode, down.message], ['DB_UNAVAILABLE', 503, 'the database is unavailable; retry later']);
+    assert.match(down.detail, /ECONNREFUSED/);
   });
 
   test('57014 (query_canceled) is the client leaving when its signal aborted, STATEMENT_TIMEOUT otherwise', () => {
@@ -48,11 +56,11 @@ describe('error translation', () => {
     assert.ok(isConnectionError(new Error('Connection terminated unexpectedly')));
     assert.ok(isConnectionError(new Error('Client has encountered a connection error and is not queryable')));
     for (const code of ['57014', '23505', '22P02', '42P01']) assert.ok(!isConnectionError(pgError(code)), code);
-    assert.ok(!isConnectionError(new PoolTimeoutError(1, 0, 1)));
+    assert.ok(!isConnectionError(new PoolTimeoutError('QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 1.00')));
   });
 
   test('a ServiceError crosses a thread boundary as plain data and comes back the same', () => {
-    const e = new PoolTimeoutError(1, 2, 3);
+    const e = new PoolTimeoutError('QueuePool limit of size 1 overflow 2 reached, connection timed out, timeout 3.00');
     const back = reviveError(structuredClone(serializeError(e)));
     assert.ok(back instanceof ServiceError);
     assert.deepEqual([back.message, (back as ServiceError).code, (back as ServiceError).statusCode, (back as ServiceError).retryAfter], [e.message, 'POOL_TIMEOUT', 503, 1]);

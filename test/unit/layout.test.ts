@@ -49,6 +49,22 @@ test('src/ imports flow one way; the service never imports the harness, demo, cl
   assert.deepEqual(problems, []);
 });
 
+test('the service uses the pool package through what it exports: by its name, never a path into it', () => {
+  const problems: string[] = [];
+  let uses = 0;
+  for (const f of readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter((x) => x.endsWith('.ts'))) {
+    const text = readFileSync(join(SRC, f), 'utf8');
+    for (const [, spec] of text.matchAll(/(?:from|import\()\s*'([^']+)'/g)) {
+      if (spec === 'pg-queuepool') uses++;
+      else if (spec!.startsWith('pg-queuepool/') || spec!.includes('packages/')) problems.push(`${f} imports ${spec}`);
+    }
+  }
+  assert.deepEqual(problems, []);
+  assert.ok(uses > 0, 'the service runs on the package');
+  const { exports } = JSON.parse(readFileSync(join(ROOT, 'packages', 'pg-queuepool', 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+  assert.deepEqual(Object.keys(exports), ['.', './package.json'], 'one entry point');
+});
+
 test('the build imports only files of the build: every relative import in dist/ names a .js file that exists', () => {
   const DIST = join(ROOT, 'dist');
   const problems: string[] = [];

@@ -6,7 +6,7 @@ import cluster from 'node:cluster';
 import { performance } from 'node:perf_hooks';
 import client from 'prom-client';
 import { behindBouncer, type Config } from '../../config.ts';
-import type { PoolStats } from '../../db/pool.ts';
+import type { PoolStats } from 'pg-queuepool';
 import type { LeaseTiming } from '../../db/todos.ts';
 import { BouncerStats, type BouncerView } from '../../postgres/pgbouncer-stats.ts';
 
@@ -69,6 +69,8 @@ export function createMetrics (stats: () => PoolStats, inFlight: () => Record<st
   counterFrom(registry, 'db_pool_timeouts_total', 'Requests that waited longer than POOL_TIMEOUT', () => stats().timeouts);
   counterFrom(registry, 'db_pool_rejected_total', 'Requests refused because POOL_QUEUE_MAX were waiting', () => stats().rejected);
   counterFrom(registry, 'db_pool_connect_errors_total', 'Failed attempts to open a database connection', () => stats().connectErrors);
+  counterFrom(registry, 'db_pool_aborted_total', 'Requests whose client went away while they waited for a connection', () => stats().aborted);
+  counterFrom(registry, 'db_pool_cancels_total', 'CancelRequests sent for the queries of requests whose client went away', () => stats().cancels);
 
   // Counters, not a gauge reset at each scrape (two scrapers would each see half): the
   // utilization over any window is rate(active) / (rate(active) + rate(idle)).

@@ -1,38 +1,31 @@
-// A FIFO gate with a fixed number of places, in front of a connection pool: who may take a
-// connection now, who waits (in order, for at most a timeout), who is turned away at once.
+// The places of a pool (size + overflow) and the FIFO queue of callers waiting for one.
 //
-// Every waiter waits at most the same time, so the queue, in arrival order, is also in deadline
-// order: one timer, for the head of the queue, serves them all. A waiter that leaves early (its
-// client went away) is marked and skipped, not searched for.
-import { ClientGoneError } from './errors.ts';
-import type { Abortable } from './abort.ts';
+// Every caller waits until the same offset from its arrival, so the queue, in arrival order, is
+// also in deadline order: one timer, for the head's deadline, serves them all. A caller that
+// leaves early (aborted) is marked and skipped, not searched for.
+import type { AbortSignalLike } from './options.js';
 
 interface Waiter {
   resolve(): void;
   reject(err: Error): void;
-  /** performance.now() by which it gets a place or an error. */
   deadline: number;
   done: boolean;
-  signal?: Abortable;
+  signal?: AbortSignalLike;
   onAbort?: () => void;
 }
 
-export interface GateOptions {
-  /** Places: callers that may hold one at once. */
+export interface QueueOptions {
   capacity: number;
-  /** How long a caller may wait for a place. */
-  timeoutMs: number;
-  /** Callers that may wait; beyond it, an immediate refusal. */
-  queueMax?: number;
-  /** The error for a caller that waited `timeoutMs`. */
+  queueMax: number;
+  now: () => number;
   timedOut(): Error;
-  /** The error for a caller refused because `queueMax` wait already. */
   full(): Error;
-  /** Called after every change of `active` or `waiting`. */
-  onChange?(): void;
+  aborted(reason: unknown): Error;
+  /** After every change of `active` or `waiting`. */
+  onChange(): void;
 }
 
-export class Gate {
+export class PlaceQueue {
   /** Places taken. */
   active = 0;
   /** Callers waiting for a place. */
@@ -44,39 +37,54 @@ export class Gate {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
 
-  constructor (private readonly options: GateOptions) {}
+  constructor (private readonly options: QueueOptions) {}
 
-  /** Resolves when the caller has a place (give it back with leave()); rejects on timeout, a full queue or abort. */
-  enter (signal?: Abortable): Promise<void> {
-    if (signal?.aborted) return Promise.reject(new ClientGoneError());
-    if (this.active < this.options.capacity && this.waiting === 0) {
-      this.active++;
-      this.options.onChange?.();
-      return Promise.resolve();
-    }
-    if (this.waiting >= (this.options.queueMax ?? Infinity)) return Promise.reject(this.options.full());
+  /** True when a caller would get a place at once. */
+  get free (): boolean {
+    return this.active < this.options.capacity && this.waiting === 0;
+  }
+
+  /** Takes a place now; only when `free`. */
+  take (): void {
+    this.active++;
+    this.options.onChange();
+  }
+
+  /** Waits for a place until `deadline` (on the queue's clock); rejects on timeout, a full queue or abort. */
+  wait (deadline: number, signal?: AbortSignalLike): Promise<void> {
+    if (this.waiting >= this.options.queueMax) return Promise.reject(this.options.full());
     return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, deadline: performance.now() + this.options.timeoutMs, done: false };
+      const waiter: Waiter = { resolve, reject, deadline, done: false };
       if (signal) {
         waiter.signal = signal;
-        waiter.onAbort = () => this.settle(waiter, new ClientGoneError());
+        waiter.onAbort = () => this.settle(waiter, this.options.aborted(signal.reason));
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
       this.queue.push(waiter);
       this.waiting++;
       this.arm();
-      this.options.onChange?.();
+      this.options.onChange();
     });
   }
 
-  /** Gives a place back: straight to the longest waiter, if any, so no newcomer overtakes it. */
+  /** Gives a place back: straight to the longest waiter, if any, so that no newcomer overtakes it. */
   leave (): void {
     const next = this.nextWaiter();
     if (next) this.settle(next);
     else {
       this.active--;
-      this.options.onChange?.();
+      this.options.onChange();
     }
+  }
+
+  /** Rejects every waiter (the pool is ending). */
+  rejectAll (err: () => Error): void {
+    while (this.head < this.queue.length) {
+      const w = this.queue[this.head]!;
+      this.queue[this.head++] = undefined;
+      if (!w.done) this.settle(w, err());
+    }
+    this.compact();
   }
 
   private nextWaiter (): Waiter | undefined {
@@ -92,16 +100,16 @@ export class Gate {
     return undefined;
   }
 
-  /** Ends a wait: with a place (no error), or with an error. */
+  /** Ends a wait: with a place (no error; it passes from the leaver, `active` unchanged), or with an error. */
   private settle (waiter: Waiter, err?: Error): void {
     if (waiter.done) return;
     waiter.done = true;
     this.waiting--;
     if (waiter.onAbort) waiter.signal!.removeEventListener('abort', waiter.onAbort);
     if (err) waiter.reject(err);
-    else waiter.resolve(); // the place passes from the leaver to this waiter: `active` is unchanged
+    else waiter.resolve();
     if (this.waiting === 0) this.disarm();
-    this.options.onChange?.();
+    this.options.onChange();
   }
 
   /** One timer, for the earliest deadline still waiting: the head's. */
@@ -110,10 +118,12 @@ export class Gate {
     while (i < this.queue.length && this.queue[i]!.done) i++;
     const first = this.queue[i];
     if (!first) return this.disarm();
+    if (first.deadline === Infinity) return;
     if (this.timer && this.timerAt <= first.deadline) return;
     clearTimeout(this.timer);
     this.timerAt = first.deadline;
-    this.timer = setTimeout(() => this.expire(), Math.max(0, first.deadline - performance.now()));
+    this.timer = setTimeout(() => this.expire(), Math.max(0, first.deadline - this.options.now()));
+    this.timer.unref?.();
   }
 
   private disarm (): void {
@@ -125,7 +135,7 @@ export class Gate {
   private expire (): void {
     this.timer = undefined;
     this.timerAt = Infinity;
-    const now = performance.now();
+    const now = this.options.now();
     while (this.head < this.queue.length) {
       const w = this.queue[this.head]!;
       if (!w.done && w.deadline > now) break;

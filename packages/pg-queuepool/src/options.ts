@@ -1,0 +1,154 @@
+// The pool's options: SQLAlchemy's names, pg-pool's where a drop-in passes them, checked once,
+// at construction. Every other option goes to each Client, as pg.Pool does.
+
+/** What the pool needs of an abort signal: an AbortSignal fits, and so does anything shaped like one. */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+export type PoolKind = 'queue' | 'null';
+
+export interface QueuePoolOptions {
+  /** 'queue' (QueuePool, the default) or 'null' (NullPool: a new connection per checkout, closed on release). */
+  kind?: PoolKind;
+  /** Connections kept open once opened (SQLAlchemy's pool_size). Default 5; pg's `min` maps here. */
+  size?: number;
+  /** Connections opened beyond `size` under load, closed again after `overflowIdle` (max_overflow). Default 10; pg's `max` is size + maxOverflow. */
+  maxOverflow?: number;
+  /** Milliseconds a checkout may take, waiting in the queue and connecting together (pool_timeout, in ms). Default 30000; Infinity waits for ever. */
+  timeout?: number;
+  /** Callers that may wait for a place; beyond it, POOL_QUEUE_FULL at once. Default 1000; Infinity for no bound. */
+  queueMax?: number;
+  /** Milliseconds a connection may live; an older one is closed when it next comes back or sits idle (pool_recycle, in ms). Default Infinity. */
+  recycle?: number;
+  /** Test a reused connection with an empty query before handing it out; replace it if it fails (pool_pre_ping). Default false. */
+  prePing?: boolean;
+  /** Hand out the most recently returned idle connection first (use_lifo), so that the others can idle out. Default true. */
+  lifo?: boolean;
+  /** Milliseconds an idle connection beyond `size` stays open. Default 1000; pg's `idleTimeoutMillis` maps here. */
+  overflowIdle?: number;
+  /** Close a connection after it has been checked out this many times (pg's maxUses). Default Infinity. */
+  maxUses?: number;
+  /** Idle connections and timers do not keep the process alive (pg's allowExitOnIdle). Default false. */
+  allowExitOnIdle?: boolean;
+  /** A monotonic clock in ms (default performance.now): tests inject one. */
+  clock?: () => number;
+  /** Called after every change of the pool's counts (a checkout, a release, a connection opened or closed, a waiter). Read the pool's getters there; it must be cheap. */
+  onStateChange?: () => void;
+  /** Called with each successful checkout's timing: to feed a histogram, a trace. */
+  onCheckout?: (checkout: CheckoutTiming) => void;
+
+  // pg-pool's names, for a drop-in replacement of pg.Pool (see the README's mapping table).
+  max?: number;
+  min?: number;
+  connectionTimeoutMillis?: number;
+  idleTimeoutMillis?: number;
+  maxLifetimeSeconds?: number;
+}
+
+export interface CheckoutTiming {
+  /** When the caller asked (epoch ms). */
+  startedAt: number;
+  /** From asking to having the connection: the queue, then connecting (and the pre-ping) if it was new. */
+  waitMs: number;
+  /** Waited in the queue for a place. */
+  queued: boolean;
+  /** A new connection was opened for it. */
+  opened: boolean;
+  /** The connection is one beyond `size`. */
+  overflow: boolean;
+}
+
+export interface Settings {
+  kind: PoolKind;
+  size: number;
+  maxOverflow: number;
+  timeout: number;
+  queueMax: number;
+  recycle: number;
+  prePing: boolean;
+  lifo: boolean;
+  overflowIdle: number;
+  maxUses: number;
+  allowExitOnIdle: boolean;
+  clock: () => number;
+}
+
+const POOL_KEYS = new Set([
+  'kind', 'size', 'maxOverflow', 'timeout', 'queueMax', 'recycle', 'prePing', 'lifo', 'overflowIdle', 'maxUses', 'allowExitOnIdle',
+  'clock', 'onStateChange', 'onCheckout', 'max', 'min', 'connectionTimeoutMillis', 'idleTimeoutMillis', 'maxLifetimeSeconds', 'log', 'Client', 'Promise',
+]);
+
+function fail (name: string, value: unknown, accepts: string): never {
+  throw new TypeError(`pg-queuepool: option ${name} must be ${accepts}; got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
+}
+
+function count (name: string, value: unknown, fallback: number, min = 0, infinite = false): number {
+  if (value === undefined) return fallback;
+  if (value === Infinity && infinite) return Infinity;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) fail(name, value, `an integer of at least ${min}${infinite ? ' (or Infinity)' : ''}`);
+  return value;
+}
+
+function millis (name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) fail(name, value, 'a number of milliseconds, 0 or more (Infinity for none)');
+  return value;
+}
+
+function flag (name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') fail(name, value, 'true or false');
+  return value;
+}
+
+/** The pool's settings from its options, SQLAlchemy's names first, then pg-pool's; throws a TypeError naming a bad one. */
+export function settingsOf (options: QueuePoolOptions): Settings {
+  const o = options;
+  if (o.kind !== undefined && o.kind !== 'queue' && o.kind !== 'null') fail('kind', o.kind, '"queue" or "null"');
+  if (o.max !== undefined && o.maxOverflow !== undefined) throw new TypeError('pg-queuepool: give maxOverflow (with size) or pg\'s max, not both: max is size + maxOverflow');
+  if (o.min !== undefined && o.size !== undefined) throw new TypeError('pg-queuepool: give size or pg\'s min, not both: they mean the same');
+  // pg-pool's max alone means "up to max, none kept": size 0 (its min), overflow max.
+  const size = count(o.size !== undefined ? 'size' : 'min', o.size ?? o.min, o.max !== undefined ? 0 : 5);
+  let maxOverflow: number;
+  if (o.max !== undefined) {
+    const max = count('max', o.max, 10, 1);
+    if (max < size) fail('max', o.max, `at least min (${size})`);
+    maxOverflow = max - size;
+  } else {
+    maxOverflow = count('maxOverflow', o.maxOverflow, 10);
+  }
+  if (size + maxOverflow < 1 && (o.kind ?? 'queue') === 'queue') fail('size + maxOverflow', size + maxOverflow, 'at least 1');
+  // pg's 0 means "no timeout" (wait for ever); its idle 0, "never close idle clients".
+  const pgTimeout = o.connectionTimeoutMillis === 0 ? Infinity : o.connectionTimeoutMillis;
+  const pgIdle = o.idleTimeoutMillis === 0 ? Infinity : o.idleTimeoutMillis;
+  const pgLifetime = o.maxLifetimeSeconds === undefined || o.maxLifetimeSeconds === 0 ? undefined : o.maxLifetimeSeconds * 1000;
+  if (o.clock !== undefined && typeof o.clock !== 'function') fail('clock', o.clock, 'a function returning milliseconds');
+  for (const [name, hook] of [['onStateChange', o.onStateChange], ['onCheckout', o.onCheckout]] as const) {
+    if (hook !== undefined && typeof hook !== 'function') fail(name, hook, 'a function');
+  }
+  return {
+    kind: o.kind ?? 'queue',
+    size,
+    maxOverflow,
+    timeout: millis(o.timeout !== undefined ? 'timeout' : 'connectionTimeoutMillis', o.timeout ?? pgTimeout, 30_000),
+    queueMax: count('queueMax', o.queueMax, 1000, 0, true),
+    recycle: millis(o.recycle !== undefined ? 'recycle' : 'maxLifetimeSeconds', o.recycle ?? pgLifetime, Infinity),
+    prePing: flag('prePing', o.prePing, false),
+    lifo: flag('lifo', o.lifo, true),
+    overflowIdle: millis(o.overflowIdle !== undefined ? 'overflowIdle' : 'idleTimeoutMillis', o.overflowIdle ?? pgIdle, 1000),
+    maxUses: count('maxUses', o.maxUses, Infinity, 1, true),
+    allowExitOnIdle: flag('allowExitOnIdle', o.allowExitOnIdle, false),
+    clock: o.clock ?? (() => performance.now()),
+  };
+}
+
+/** The options that are the Client's, not the pool's (connectionString, user, ssl, statement_timeout, ...). */
+export function clientOptions<T extends object> (options: T): Partial<T> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(options)) if (!POOL_KEYS.has(k)) out[k] = v;
+  return out as Partial<T>;
+}

@@ -1,0 +1,2 @@
+/** Our connections' application_name: it lets the dashboard tell our backends from others in pg_stat_activity. */
+export const APPLICATION_NAME = 'async-node-postgres';
