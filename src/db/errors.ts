@@ -1,6 +1,6 @@
 // Errors the database layer turns into HTTP answers. Each carries its status and a
 // stable code, so the HTTP layer needs no knowledge of pools or PostgreSQL.
-import { PoolError, type PoolQueueFullError as PackageQueueFull } from 'pg-queuepool';
+import { isConnectionError as isBrokenConnection, PoolError, type PoolQueueFullError as PackageQueueFull } from 'pg-queuepool';
 import { maskSecrets } from '../config.ts';
 
 export class ServiceError extends Error {
@@ -92,14 +92,9 @@ function describe (err: unknown): string {
   return String(err);
 }
 
-/** Errors after which a connection must not go back to the pool. */
+/** Errors after which a connection must not go back to the pool (the pool's rule; our own errors are never such). */
 export function isConnectionError (err: unknown): boolean {
-  if (err instanceof ServiceError) return false;
-  const code = (err as { code?: string }).code ?? '';
-  // SQLSTATE class 08 (connection exception), 57P01-03 (server shutting down / starting).
-  if (code.startsWith('08') || /^57P0[123]$/.test(code)) return true;
-  if (/^E(CONNRESET|CONNREFUSED|PIPE|TIMEDOUT)$/.test(code)) return true;
-  return /Connection terminated|not queryable|has been closed/i.test((err as Error).message ?? '');
+  return !(err instanceof ServiceError) && isBrokenConnection(err);
 }
 
 /**
