@@ -112,7 +112,6 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
   /** Core connections open: the first `size`; the ones beyond are overflow, closed after `overflowIdle`. */
   private coreOpen = 0;
   private readonly conns = new Set<Conn<C>>();
-  private readonly byClient = new Map<C, Conn<C>>();
   private readonly clientConfig: object;
   private readonly epochOf: (t: number) => number;
   private readonly counters = { acquired: 0, queued: 0, timeouts: 0, rejected: 0, aborted: 0, connectErrors: 0, cancels: 0, recycled: 0 };
@@ -353,7 +352,6 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
     };
     client.on('error', conn.onError);
     this.conns.add(conn);
-    this.byClient.set(client, conn);
     this.changed();
     let why: 'timeout' | 'aborted' | undefined;
     const stop = (reason: 'timeout' | 'aborted') => {
@@ -451,7 +449,6 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
   private forget (conn: Conn<C>): void {
     if (!this.conns.delete(conn)) return;
     if (conn.core) this.coreOpen--;
-    this.byClient.delete(conn.client);
     conn.client.removeListener('error', conn.onError);
     this.changed();
     this.checkEnded();
