@@ -276,11 +276,21 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
   /** Opens the `size` connections now, so that the first burst does not pay for them; rejects with the first failure, giving back every one that opened. */
   async warm (): Promise<void> {
     if (this.s.kind === 'null') return;
+    if (this.ending) throw new PoolEndedError();
     this.filled = true;
-    const missing = Math.max(0, this.s.size - this.coreOpen);
-    const results = await Promise.allSettled(Array.from({ length: missing }, () => this.checkout({}, false)));
-    for (const r of results) if (r.status === 'fulfilled') r.value.release();
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    // New connections, never idle ones: a checkout would hand back the idle ones and open
+    // nothing, so a refill after some broke would stop short of `size`. Each takes a place, so
+    // that size + maxOverflow still bounds what is open.
+    const deadline = this.s.clock() + this.s.timeout;
+    const opening: Promise<void>[] = [];
+    for (let missing = this.s.size - this.coreOpen; missing > 0 && this.places.free; missing--) {
+      this.places.take();
+      opening.push(this.open(deadline).then((conn) => this.putBack(conn), (err: unknown) => {
+        this.places.leave();
+        throw err;
+      }));
+    }
+    const failed = (await Promise.allSettled(opening)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
 
@@ -400,6 +410,10 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
   /** A lease comes back: to the idle connections, or closed (an error, ending, recycled, used up, NullPool). */
   checkin (conn: Conn<C>, err?: Error | boolean): void {
     this.emit('release', err instanceof Error ? err : undefined, conn.client);
+    this.putBack(conn, err);
+  }
+
+  private putBack (conn: Conn<C>, err?: Error | boolean): void {
     const queryable = (conn.client as { _queryable?: boolean })._queryable !== false && !(conn.client as { _ending?: boolean })._ending;
     const usedUp = conn.uses >= this.s.maxUses;
     const old = conn.expired || this.s.clock() - conn.openedAt >= this.s.recycle;

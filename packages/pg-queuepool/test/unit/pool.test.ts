@@ -248,6 +248,19 @@ describe('QueuePool', () => {
     assert.deepEqual([pool.inUseCount, pool.totalCount, pool.idleCount], [0, 2, 2]);
     assert.equal(pool.stats().connectErrors, 1);
   });
+  test('after warm(), connections that break are reopened up to size, beside the idle ones that did not', async () => {
+    const { pool, made } = makePool({ size: 4, maxOverflow: 2 });
+    const errors: Error[] = [];
+    pool.on('error', (err: Error) => errors.push(err));
+    await Promise.all([pool.warm(), advance(10)]);
+    assert.deepEqual([pool.totalCount, pool.idleCount], [4, 4]);
+    for (const broken of made.slice(0, 2)) broken.emit('error', new Error('terminating connection due to administrator command'));
+    await flush();
+    assert.deepEqual([pool.totalCount, pool.idleCount, errors.length], [2, 2, 2]);
+    await advance(200);
+    assert.deepEqual([pool.totalCount, pool.idleCount, pool.inUseCount], [4, 4, 0]);
+    assert.equal(made.length, 6);
+  });
 });
 
 describe('NullPool (kind: null)', () => {
