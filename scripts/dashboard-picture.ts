@@ -1,4 +1,4 @@
-// The README's picture of the dashboard (docs/images/dashboard.png), and the stamp beside it: a
+// The README's pictures of the dashboard (docs/images/dashboard.png, blocks.png), and the stamp beside them: a
 // hash of the page's files when the picture was taken. A change to the page that leaves the
 // picture behind fails test/unit/readme.test.ts until `npm run screenshot` has taken a new one.
 // No test writes the picture: only that command does.
@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PAGE = join(ROOT, 'public', 'dashboard');
 export const PICTURE = join(ROOT, 'docs', 'images', 'dashboard.png');
+/** The second picture, taken by the same command: what blocked the event loop, named. */
+export const BLOCKS_PICTURE = join(ROOT, 'docs', 'images', 'blocks.png');
 export const STAMP = `${PICTURE}.sha256`;
 
 /** The hash of the dashboard's files, as they are now. */

@@ -1,6 +1,7 @@
 // `npm run screenshot`: takes the README's picture of the dashboard (docs/images/dashboard.png)
 // during the original's warning, 100 database sleeps of 2 s against the pool of 5 + 10, mid-way
-// through its 7 waves, and stamps it with the page's hash. Run it after changing public/dashboard/,
+// through its 7 waves; then its picture of what blocks (docs/images/blocks.png): the charts and
+// the block detector's panel after four /block/ routes; and stamps them with the page's hash. Run it after changing public/dashboard/,
 // then commit docs/images/. Needs Debian's Chromium (apt-get install chromium).
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { prepareDatabase } from '../src/db/schema.ts';
 import { withServerProcess } from '../src/harness/server-process.ts';
 import { EmbeddedPostgres } from '../src/postgres/embedded.ts';
 import { CHROMIUM, launchChromium } from '../test/browser.ts';
-import { pageHash, PICTURE, STAMP } from './dashboard-picture.ts';
+import { BLOCKS_PICTURE, pageHash, PICTURE, STAMP } from './dashboard-picture.ts';
 
 if (!existsSync(CHROMIUM)) {
   console.error(`${CHROMIUM} is not installed: the picture is taken in Debian's Chromium (apt-get install chromium)`);
@@ -35,9 +36,20 @@ try {
     await page.screenshot({ path: PICTURE });
     const b = await load;
     if (!b.results.every((r) => r.status === 200)) throw new Error('a request of the burst failed: the picture would not show the waves of 15');
+
+    for (const path of ['/block/cpu/?ms=300', '/block/hash/', '/block/regex/', '/block/json/', '/offload/json/']) {
+      const blocked = await burst(`${server.url}${path}`, path.startsWith('/block/cpu/') ? 3 : 1);
+      if (!blocked.results.every((r) => r.status === 200)) throw new Error(`${path} failed`);
+      await delay(700);
+    }
+    await delay(500);
+    const top = await page.locator('section.charts').boundingBox();
+    const bottom = await page.locator('#blocks-panel').boundingBox();
+    if (!top || !bottom) throw new Error('the charts or the blocks panel are not on the page');
+    await page.screenshot({ path: BLOCKS_PICTURE, fullPage: true, clip: { x: 0, y: top.y - 8, width: 1400, height: bottom.y + bottom.height - top.y + 16 } });
   });
   writeFileSync(STAMP, `${pageHash()}\n`);
-  console.log(`${PICTURE} taken of the page as it is now; commit docs/images/.`);
+  console.log(`${PICTURE} and ${BLOCKS_PICTURE} taken of the page as it is now; commit docs/images/.`);
 } finally {
   await browser.close();
   await postgres.stop();

@@ -116,16 +116,17 @@ function program (): Command {
     .option('--quick', 'sleeps of 1 s (about 40 s in all)', false)
     .option('--scale', 'add scenario 6, beyond the ceiling: 4 workers against max_connections 20, through PgBouncer', false)
     .option('--claims', "add scenarios 7 and 8, the original's claims: memory per connection, and the NullPool's cost", false)
-    .option('--all', 'every scenario: the five, --scale and --claims', false)
+    .option('--blocking', 'add what blocks in Node.js: 5 concurrent requests to each /block/ route and its /offload/ twin, and what the block detector named (about 30 s)', false)
+    .option('--all', 'every scenario: the five, --scale, --blocking and --claims', false)
     .option('--hosts [n]', 'instead: N hosts (default 3) x 2 workers behind HAProxy, one PostgreSQL, directly and through one PgBouncer, a rolling restart (root: network namespaces)', intArg('hosts', 2, 8))
     .option('--report <file>', 'write every timeline into one HTML file')
-    .action(run(async (o: Flags & { seconds?: number; quick: boolean; scale: boolean; claims: boolean; all: boolean; hosts?: number | true; report?: string }) => {
+    .action(run(async (o: Flags & { seconds?: number; quick: boolean; scale: boolean; blocking: boolean; claims: boolean; all: boolean; hosts?: number | true; report?: string }) => {
       if (o.quick && o.seconds !== undefined) throw new UsageError('--quick and --seconds exclude each other');
-      if (o.hosts !== undefined && (o.scale || o.claims || o.all || o.report)) throw new UsageError('--hosts runs on its own: without --scale, --claims, --all or --report');
+      if (o.hosts !== undefined && (o.scale || o.blocking || o.claims || o.all || o.report)) throw new UsageError('--hosts runs on its own: without --scale, --blocking, --claims, --all or --report');
       const { runDemo } = await import('./demo/demo.ts');
       const config = loadConfig({ databaseUrl: o.databaseUrl, dataDir: o.dataDir });
       const hosts = o.hosts === true ? 3 : o.hosts;
-      return runDemo(config, { seconds: o.quick ? 1 : o.seconds ?? 5, n: 5, report: o.report, scale: o.scale || o.all, claims: o.claims || o.all, quick: o.quick, hosts });
+      return runDemo(config, { seconds: o.quick ? 1 : o.seconds ?? 5, n: 5, report: o.report, scale: o.scale || o.all, blocking: o.blocking || o.all, claims: o.claims || o.all, quick: o.quick, hosts });
     }));
 
   withSettings(cli.command('sizing'), ['databaseUrl', 'dataDir', 'pgMaxConnections'])

@@ -36,6 +36,8 @@ export interface Config {
   shutdownGrace: number;
   shutdownDelay: number;
   monitorPort: number;
+  blockDetector: boolean;
+  blockThreshold: number;
   logLevel: string;
   logSql: boolean;
 }
@@ -150,6 +152,8 @@ export const SETTINGS = {
   shutdownGrace: setting({ env: 'SHUTDOWN_GRACE', flag: 'shutdown-grace', default: 30, accepts: 'a number of seconds from 0 to 3600', help: 'How long in-flight requests may run after SIGTERM/SIGINT', parse: num(0, 3600) }),
   shutdownDelay: setting({ env: 'SHUTDOWN_DELAY', flag: 'shutdown-delay', default: 0, accepts: 'a number of seconds from 0 to 600', help: "After SIGTERM, how long /readyz answers 503 while requests are still served and accepted, before the service stops listening: time for a load balancer's health check to take this host out", parse: num(0, 600) }),
   monitorPort: setting({ env: 'MONITOR_PORT', flag: 'monitor-port', default: 0, accepts: 'an integer from 0 to 65535', help: "Port of the dashboard's live stream (0 = any free port; with workers, one port each from here)", parse: int(0, 65535) }),
+  blockDetector: setting({ env: 'BLOCK_DETECTOR', flag: 'block-detector', default: true, accepts: 'on or off', help: 'Name what blocks the event loop: the monitor thread pauses the main thread through an in-process inspector session (no port) when its heartbeat stalls, and records the stack', parse: bool }),
+  blockThreshold: setting({ env: 'BLOCK_THRESHOLD_MS', flag: 'block-threshold-ms', default: 100, accepts: 'an integer of milliseconds from 20 to 60000', help: 'How long the event loop must stall before the block detector takes its stack', parse: int(20, 60_000) }),
   logLevel: setting({ env: 'LOG_LEVEL', flag: 'log-level', default: 'info', accepts: LOG_LEVELS.join(', '), help: 'Log level (debug logs every request)', parse: oneOf(LOG_LEVELS) }),
   logSql: setting({ env: 'LOG_SQL', flag: 'log-sql', default: false, accepts: 'on or off', help: 'Log every SQL statement (SQLALCHEMY_ECHO)', parse: bool }),
 } satisfies { [K in keyof Config]: Setting<Config[K]> };

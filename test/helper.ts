@@ -181,7 +181,8 @@ export interface Built {
 export async function build (t: TestContext, options: BuildOptions = {}): Promise<Built> {
   const db = options.db ?? await freshDatabase({ seeded: true });
   const url = options.url ?? db;
-  const config = loadConfig({}, { DATABASE_URL: db, LOG_LEVEL: 'silent', ...options.settings });
+  // The block detector pauses the process it watches: in the test process only where a test asks for it.
+  const config = loadConfig({}, { DATABASE_URL: db, LOG_LEVEL: 'silent', BLOCK_DETECTOR: 'off', ...options.settings });
   const instance = Fastify(serverOptions(pino({ level: config.logLevel }), config));
   await instance.register(app, { config, url, directUrl: db });
   t.after(() => instance.close());

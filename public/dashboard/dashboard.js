@@ -18,6 +18,10 @@ const state = {
   workers: {},
   max: { inUse: 0, waiting: 0, lagMs: 0, inFlight: 0 },
   requests: [],
+  /** Blocks the detectors named, newest last: { worker, at, ms, frames, culprit, route }. */
+  blocks: [],
+  /** Per worker: is its block detector on (BLOCK_DETECTOR), and its threshold. */
+  detectors: {},
   frames: 0,
   drawnAt: 0,
   addRequests,
@@ -63,9 +67,13 @@ const MONITORS = document.querySelector('meta[name="monitors"]').content.split('
 });
 const LAG_COLORS = ['#c0392b', '#8e44ad', '#d35400', '#2c3e50', '#16a085', '#7f8c8d'];
 // Event-loop lag is per process: one line per worker, side by side, never summed.
-const lagChart = lineChart($('chart-lag'), MONITORS.map((m, i) => ({
-  label: MONITORS.length > 1 ? `worker ${m.worker} (ms)` : 'lag (ms)', borderColor: LAG_COLORS[i % LAG_COLORS.length], stepped: false,
-})), 'ms');
+const lagChart = lineChart($('chart-lag'), [
+  ...MONITORS.map((m, i) => ({
+    label: MONITORS.length > 1 ? `worker ${m.worker} (ms)` : 'lag (ms)', borderColor: LAG_COLORS[i % LAG_COLORS.length], stepped: false,
+  })),
+  { label: 'a named block (ms)', borderColor: '#8a1010', backgroundColor: '#8a1010', showLine: false, pointStyle: 'triangle', pointRadius: 6 },
+], 'ms');
+const BLOCK_MARKS = MONITORS.length;
 
 // Chart.js draws a higher `order` first: the whole-request bar underneath, its phases on top.
 const PHASES = [
@@ -159,6 +167,8 @@ function onFrame (f) {
     push(lagChart, i, t, own && own.t >= f.t - STALE_MS ? Math.round(own.lagMs) : null);
   });
   addWorkPoints(f.requests);
+  // The block marks are kept by the block list; only the window's are drawn.
+  lagChart.data.datasets[BLOCK_MARKS].data = state.blocks.filter((b) => (b.at + b.ms) / 1000 >= t - WINDOW_S - 1).map((b) => ({ x: (b.at + b.ms) / 1000, y: Math.round(b.ms) }));
   for (const c of [inflightChart, poolChart, workChart, lagChart]) redraw(c, t);
 
   $('in-flight').textContent = inFlight;
@@ -174,7 +184,7 @@ function onFrame (f) {
   if (f.lagMs > 200) {
     status.className = 'status blocked';
     const whose = MONITORS.length > 1 ? `Worker ${f.worstWorker}'s event loop is blocked: none of its` : 'The event loop is blocked: no';
-    status.textContent = `${whose} requests can make progress for ${(f.lagMs / 1000).toFixed(1)} s so far (a blocking sleep or a blocking database call).`;
+    status.textContent = `${whose} requests can make progress for ${(f.lagMs / 1000).toFixed(1)} s so far (what held it is named below once it lets go).`;
   } else if (f.db.error) {
     status.className = 'status down';
     status.textContent = `The monitor cannot reach PostgreSQL: ${f.db.error}`;
@@ -245,6 +255,52 @@ function drawTimeline (nowMs) {
   timeline.update('none');
 }
 
+const KEEP_BLOCKS = 20;
+const frameText = (f) => `${f.fn} ${f.file}:${f.line}`;
+
+function addBlocks (worker, list) {
+  if (!list || !list.length) return;
+  for (const b of list) {
+    if (!state.blocks.some((x) => x.worker === worker && x.at === b.at)) state.blocks.push({ worker, ...b });
+  }
+  state.blocks.sort((a, b) => a.at - b.at);
+  if (state.blocks.length > KEEP_BLOCKS) state.blocks.splice(0, state.blocks.length - KEEP_BLOCKS);
+  drawBlocks();
+}
+
+/** The panel: the newest blocks first, each with when, how long, the function to fix, the route and the stack. */
+function drawBlocks () {
+  const detectors = Object.values(state.detectors);
+  const on = detectors.filter((d) => d.on);
+  const note = $('blocks-note');
+  if (!detectors.length) note.textContent = 'Waiting for the monitor…';
+  else if (!on.length) note.textContent = 'The block detector is off (BLOCK_DETECTOR=off): nothing is named.';
+  else if (!state.blocks.length) note.textContent = `Nothing has blocked the event loop for more than ${on[0].thresholdMs} ms since this page opened. Try /block/cpu/, or five at once: npm run client -- 5 --route /block/cpu/.`;
+  else note.textContent = `Each time the event loop stalled for more than ${on[0].thresholdMs} ms, the monitor thread paused it, read its stack and let it go: the function of ours innermost in that stack is the one to fix (or move off the loop: /offload/...).`;
+  const table = $('blocks');
+  table.hidden = state.blocks.length === 0;
+  const body = table.tBodies[0];
+  body.replaceChildren(...[...state.blocks].reverse().map((b) => {
+    const tr = document.createElement('tr');
+    const named = b.culprit ?? b.frames[0];
+    const cells = [
+      new Date(b.at).toLocaleTimeString() + (MONITORS.length > 1 ? ` (worker ${b.worker})` : ''),
+      b.ms >= 1000 ? `${(b.ms / 1000).toFixed(2)} s` : `${Math.round(b.ms)} ms`,
+      named ? `${named.fn} (${named.file}:${named.line})` : '(the stack could not be taken in time)',
+      b.route ?? '(no handler running)',
+      b.frames.slice(0, 4).map(frameText).join(' ← '),
+    ];
+    cells.forEach((text, i) => {
+      const td = document.createElement('td');
+      td.textContent = text;
+      if (i === 2) td.className = 'fn';
+      if (i === 4) td.className = 'stack';
+      tr.append(td);
+    });
+    return tr;
+  }));
+}
+
 function connect ({ worker, port }) {
   const source = new EventSource(`${location.protocol}//${location.hostname}:${port}/events`);
   source.addEventListener('hello', (e) => {
@@ -255,10 +311,14 @@ function connect ({ worker, port }) {
       addRequests(hello.recent);
       addWorkPoints(hello.recent);
     }
+    state.detectors[worker] = hello.detector;
+    drawBlocks();
+    addBlocks(worker, hello.blocks);
   });
   source.addEventListener('frame', (e) => {
     const f = JSON.parse(e.data);
     state.workers[worker] = (state.workers[worker] ?? 0) + 1;
+    addBlocks(worker, f.blocks);
     latest.set(worker, f);
     onFrame(combine(f));
   });

@@ -13,6 +13,7 @@ import metrics from './plugins/metrics.ts';
 import requestTracking from './plugins/request-tracking.ts';
 import security from './plugins/security.ts';
 import store from './plugins/store.ts';
+import blockRoutes from './routes/block.ts';
 import dashboardRoutes from './routes/dashboard.ts';
 import opsRoutes from './routes/ops.ts';
 import sleepRoutes from './routes/sleep.ts';
@@ -82,6 +83,7 @@ async function app (fastify: FastifyInstance, { config, url, directUrl, workerId
   await fastify.register(sleepRoutes);
   await fastify.register(todoRoutes);
   await fastify.register(workRoutes);
+  await fastify.register(blockRoutes);
   await fastify.register(opsRoutes);
   await fastify.register(dashboardRoutes);
 }

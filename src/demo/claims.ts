@@ -231,8 +231,8 @@ async function nullPool (url: string, quick: boolean, running: Set<Stoppable>, o
   }
 }
 
-export function printClaims (rows: ClaimRow[], out: (line: string) => void): void {
-  const table = [['claim', 'measured', 'expected', 'verdict'], ...rows.map((r) => [r.claim, r.measured, r.expected, r.verdict])];
+export function printClaims (rows: ClaimRow[], out: (line: string) => void, first = 'claim'): void {
+  const table = [[first, 'measured', 'expected', 'verdict'], ...rows.map((r) => [r.claim, r.measured, r.expected, r.verdict])];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((line) => line[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ').trimEnd();
   out(line(table[0]!));

@@ -9,6 +9,7 @@ import { stopAllOnInterrupt, withServerProcess, type Stoppable } from '../harnes
 import { findPgBouncer } from '../postgres/pgbouncer.ts';
 import { openDatabase, type DatabaseSource } from '../postgres/source.ts';
 import { burstSeconds, COMBINATIONS, modeOfRoute, ORIGINAL, waveAt, waveCount, wavesSeconds } from '../scenarios.ts';
+import { runBlockScenario } from './blocks.ts';
 import { printClaims, runClaims, type ClaimRow } from './claims.ts';
 import { findHaproxy } from './haproxy.ts';
 import { runHosts } from './hosts.ts';
@@ -21,6 +22,8 @@ export interface DemoOptions {
   report?: string;
   /** Add scenario 6: past max_connections with PgBouncer. */
   scale?: boolean;
+  /** Add what blocks in Node.js: each /block/ route beside its /offload/ twin, and what the detector named. */
+  blocking?: boolean;
   /** Add scenarios 7 and 8: the original's claims on memory per connection and on the NullPool. */
   claims?: boolean;
   /** Shorter runs for scenarios 7 and 8 (with --quick). */
@@ -138,9 +141,18 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
       sections.push(scale.section);
       out('');
     }
+    const blocks: ClaimRow[] = [];
+    if (options.blocking) {
+      blocks.push(...await runBlockScenario(db.url, running, out));
+      out('');
+    }
     const claims: ClaimRow[] = options.claims ? await runClaims(db.url, { quick: options.quick ?? false, running, out }) : [];
     if (claims.length) out('');
     printTable(rows, out);
+    if (blocks.length) {
+      out('');
+      printClaims(blocks, out, 'what blocks');
+    }
     if (claims.length) {
       out('');
       printClaims(claims, out);
@@ -149,7 +161,7 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
       writeReport(options.report, `demo: N = ${options.n}, ${options.seconds} s sleeps`, sections);
       out(`\nReport written to ${options.report}`);
     }
-    return conclude(rows.filter((r) => !r.ok).length + claims.filter((c) => c.ok === false).length, out);
+    return conclude(rows.filter((r) => !r.ok).length + [...blocks, ...claims].filter((c) => c.ok === false).length, out);
   } finally {
     for (const r of [...running].reverse()) await r.stop();
     stopListening();

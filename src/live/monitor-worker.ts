@@ -10,11 +10,14 @@ import { SharedPoolState } from '../db/pool-state.ts';
 import { hostName } from '../os/net.ts';
 import { BouncerStats, type BouncerView } from '../postgres/pgbouncer-stats.ts';
 import { LiveGauges } from './gauges.ts';
-import type { MonitorInit, MonitorMessage, RequestRecord, WatchersMessage } from './monitor.ts';
+import type { Block } from './block-detector.ts';
+import type { MonitorInit, MonitorMessage, RequestRecord, WorkerMessage } from './monitor.ts';
 
 const FRAME_MS = 100;
 const DB_VIEW_MS = 500;
 const KEEP_REQUESTS = 2000;
+/** Blocks kept for pages that open later. */
+const KEEP_BLOCKS = 20;
 /** Pages that may watch at once: each costs a frame every FRAME_MS. */
 const MAX_STREAMS = 100;
 
@@ -25,6 +28,8 @@ const clients = new Set<http.ServerResponse>();
 const recent: RequestRecord[] = [];
 let pending: RequestRecord[] = [];
 let dbView: DbView = { at: 0, states: {}, sleeping: 0 };
+const blocks: Block[] = [];
+let pendingBlocks: Block[] = [];
 
 interface DbView {
   at: number;
@@ -56,7 +61,9 @@ function lagMs (): number {
 function frame () {
   const requests = pending;
   pending = [];
-  return { t: now(), lagMs: lagMs(), inFlight: gauges.inFlight(), pool: pool.read(), requests, db: dbView };
+  const newBlocks = pendingBlocks;
+  pendingBlocks = [];
+  return { t: now(), lagMs: lagMs(), inFlight: gauges.inFlight(), pool: pool.read(), requests, blocks: newBlocks, db: dbView };
 }
 
 function send (res: http.ServerResponse, event: string, data: unknown): void {
@@ -79,7 +86,7 @@ function allowedOrigin (origin: string | undefined): string | undefined {
 }
 
 /** Tells the main thread how many pages listen: it records requests only while one does. */
-const watchers = () => parentPort!.postMessage({ type: 'watchers', count: clients.size } satisfies WatchersMessage);
+const watchers = () => parentPort!.postMessage({ type: 'watchers', count: clients.size } satisfies WorkerMessage);
 
 const server = http.createServer((req, res) => {
   // As the service itself: only requests addressed to a host name it answers to (no DNS rebinding).
@@ -103,12 +110,12 @@ const server = http.createServer((req, res) => {
       clients.delete(res);
       watchers();
     });
-    send(res, 'hello', { settings: init.settings, heartbeatMs: init.heartbeatMs, frameMs: FRAME_MS, recent });
+    send(res, 'hello', { settings: init.settings, heartbeatMs: init.heartbeatMs, frameMs: FRAME_MS, recent, detector: detectorState(), blocks });
     return;
   }
   if (req.url === '/snapshot') {
     res.writeHead(200, { ...headers, 'content-type': 'application/json' });
-    res.end(JSON.stringify({ lagMs: lagMs(), inFlight: gauges.inFlight(), pool: pool.read(), db: dbView }));
+    res.end(JSON.stringify({ lagMs: lagMs(), inFlight: gauges.inFlight(), pool: pool.read(), db: dbView, detector: detectorState(), blocks }));
     return;
   }
   res.writeHead(404, { ...headers, 'content-type': 'application/json' });
@@ -118,6 +125,7 @@ const server = http.createServer((req, res) => {
 setInterval(() => {
   if (clients.size === 0) {
     pending = [];
+    pendingBlocks = [];
     return;
   }
   const data = frame();
@@ -165,6 +173,29 @@ async function readPostgres (): Promise<DbView> {
   }
 }
 setInterval(() => { if (clients.size) refreshDbView(); }, DB_VIEW_MS);
+
+// The block detector: only when asked for (BLOCK_DETECTOR), and then loaded; off, no inspector
+// session exists.
+let detecting = false;
+const detectorState = () => (init.detector ? { on: detecting, thresholdMs: init.detector.thresholdMs } : { on: false });
+if (init.detector) {
+  const { thresholdMs, root } = init.detector;
+  const { BlockDetector } = await import('./block-detector.ts');
+  new BlockDetector({
+    thresholdMs,
+    heartbeatMs: init.heartbeatMs,
+    root,
+    lastBeat: () => gauges.lastBeat(),
+    route: () => init.routes[gauges.runningNow()] ?? null,
+    onBlock: (block) => {
+      blocks.push(block);
+      if (blocks.length > KEEP_BLOCKS) blocks.shift();
+      pendingBlocks.push(block);
+      parentPort!.postMessage({ type: 'block', block } satisfies WorkerMessage);
+    },
+  }).start();
+  detecting = true;
+}
 
 server.listen(init.port, init.host, () => {
   const address = server.address();

@@ -2,6 +2,7 @@
 // thread that turns them into a Server-Sent Events stream (monitor-worker.ts).
 import { Worker } from 'node:worker_threads';
 import { builtFile } from '../paths.ts';
+import type { Block } from './block-detector.ts';
 import type { GaugeBuffers, LiveGauges } from './gauges.ts';
 
 const HEARTBEAT_MS = 20;
@@ -37,14 +38,18 @@ export interface MonitorInit {
   /** The pool's SharedPoolState. */
   poolState: SharedArrayBuffer;
   heartbeatMs: number;
+  /** Name what blocks the main loop (BLOCK_DETECTOR), past this many ms of stall; off: no inspector session is opened. */
+  detector: { thresholdMs: number; root: string } | false;
+  /** Every route, as `METHOD /url`, by its index in gauges.running. */
+  routes: string[];
 }
 
 export type MonitorMessage =
   | { type: 'requests'; records: RequestRecord[] }
   | { type: 'end-streams' };
 
-/** From the monitor thread: how many pages listen now. */
-export type WatchersMessage = { type: 'watchers'; count: number };
+/** From the monitor thread: how many pages listen now; a block of the main loop, once it is over. */
+export type WorkerMessage = { type: 'watchers'; count: number } | { type: 'block'; block: Block };
 
 export class Monitor {
   private batch: RequestRecord[] = [];
@@ -55,12 +60,14 @@ export class Monitor {
   private constructor (
     private readonly worker: Worker,
     private readonly heartbeat: NodeJS.Timeout,
-    readonly port: number
+    readonly port: number,
+    onBlock: (block: Block) => void
   ) {
     this.flusher = setInterval(() => this.flush(), FLUSH_MS);
     this.flusher.unref();
-    worker.on('message', (msg: WatchersMessage) => {
+    worker.on('message', (msg: WorkerMessage) => {
       if (msg.type === 'watchers') this.watchers = msg.count;
+      else if (msg.type === 'block') onBlock(msg.block);
     });
   }
 
@@ -69,8 +76,8 @@ export class Monitor {
     return this.watchers > 0;
   }
 
-  static async start (options: Omit<MonitorInit, 'heartbeatMs' | 'gauges'> & { gauges: LiveGauges }): Promise<Monitor> {
-    const { gauges, ...rest } = options;
+  static async start (options: Omit<MonitorInit, 'heartbeatMs' | 'gauges'> & { gauges: LiveGauges; onBlock: (block: Block) => void }): Promise<Monitor> {
+    const { gauges, onBlock, ...rest } = options;
     const workerData: MonitorInit = { ...rest, gauges: gauges.buffers, heartbeatMs: HEARTBEAT_MS };
     gauges.beat();
     const heartbeat = setInterval(() => gauges.beat(), HEARTBEAT_MS);
@@ -82,7 +89,7 @@ export class Monitor {
         worker.once('error', reject);
         worker.once('message', (msg: { type: string; port: number }) => resolve(msg.port));
       });
-      return new Monitor(worker, heartbeat, port);
+      return new Monitor(worker, heartbeat, port, onBlock);
     } catch (err) {
       clearInterval(heartbeat);
       await worker.terminate();

@@ -29,6 +29,7 @@ export function banner (config: Config, address: string, label: string, budget: 
     `  sleep    : ${config.sleepSeconds} s by default, ?seconds= to override (0-60)`,
     ...expectations(config, budget),
     '  routes   : /sleep/node/ /sleep/python/ /sleep/postgres/ /todos/[:id] /healthz /readyz /pool /metrics',
+    `  blocking : /block/{cpu,hash,json,regex,gzip,fs}/ and their twins /offload/.../; ${config.blockDetector ? `the detector names blocks past ${config.blockThreshold} ms` : 'the block detector is off'}`,
     `  watch    : ${address}/ (live dashboard), ${address}/docs (API docs)`,
   ].join('\n');
 }

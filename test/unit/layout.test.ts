@@ -18,11 +18,12 @@ const ALLOWED: Record<string, string[]> = {
   postgres: ['os'],
   db: ['postgres', 'os'],
   live: ['db', 'postgres', 'os'],
-  app: ['db', 'live', 'postgres', 'os'],
+  loop: [],
+  app: ['db', 'live', 'loop', 'postgres', 'os'],
   server: ['app', 'db', 'postgres', 'os'],
   client: ['os'],
   harness: ['os'],
-  demo: ['harness', 'client', 'db', 'postgres', 'os'],
+  demo: ['harness', 'client', 'loop', 'db', 'postgres', 'os'],
   sizing: ['harness', 'client', 'db', 'postgres', 'os'],
 };
 

@@ -4,9 +4,11 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { allowedHosts, behindBouncer, type Config } from '../../config.ts';
+import type { Block, BlockFrame } from '../../live/block-detector.ts';
 import { LiveGauges } from '../../live/gauges.ts';
 import { Monitor, type RequestRecord } from '../../live/monitor.ts';
 import { maskSecrets } from '../../config.ts';
+import { ROOT } from '../../paths.ts';
 
 export interface Live {
   gauges: LiveGauges;
@@ -18,6 +20,8 @@ export interface Live {
   monitorPort(): Promise<number>;
   /** Every worker's live stream (this process's alone without workers), for the dashboard page. */
   monitors(): Promise<MonitorAddress[]>;
+  /** Calls `listener` with each block of the event loop the detector names (BLOCK_DETECTOR). */
+  onBlock(listener: (block: Block) => void): void;
 }
 
 /** Where one worker's monitor serves its live stream. */
@@ -43,14 +47,41 @@ export interface LivePluginOptions {
   monitors?: () => Promise<MonitorAddress[]>;
 }
 
-// The monitor thread (a second V8 instance, about 20 MB) starts when the first dashboard page
-// is asked for, not before: a service nobody watches pays nothing for it. Requests are
-// recorded for the timeline only while a page listens.
+// The monitor thread (a second V8 instance, about 20 MB) starts with the service when the block
+// detector is on (BLOCK_DETECTOR, the default: it must be watching before a block happens), and
+// otherwise when the first dashboard page is asked for. Requests are recorded for the timeline
+// only while a page listens.
 export default fp(async (fastify: FastifyInstance, { config, url, directUrl, workerId, monitors }: LivePluginOptions) => {
   const gauges = new LiveGauges();
   let monitor: Monitor | undefined;
   let starting: Promise<Monitor> | undefined;
   let closing = false;
+  const blockListeners: ((block: Block) => void)[] = [];
+  // Every route by its index, for the block detector: the handler writes its index while it runs.
+  const routes: string[] = [];
+  fastify.addHook('onRoute', (route) => {
+    const index = routes.push(`${[route.method].flat().join(',')} ${route.url}`) - 1;
+    const handler = route.handler;
+    route.handler = function running (this: FastifyInstance, req, reply) {
+      gauges.running(index);
+      try {
+        return handler.call(this, req, reply);
+      } finally {
+        gauges.running(-1);
+      }
+    };
+  });
+  const blocked = (block: Block) => {
+    const at = (f: BlockFrame) => `${f.fn} (${f.file}:${f.line})`;
+    const named = block.culprit ?? block.frames[0];
+    fastify.log.warn({
+      blockedMs: Math.round(block.ms),
+      route: block.route,
+      culprit: block.culprit && at(block.culprit),
+      frames: block.frames.map(at),
+    }, `the event loop was blocked for ${Math.round(block.ms)} ms by ${named ? at(named) : 'a stack that could not be taken in time'}${block.route ? `, serving ${block.route}` : ''}`);
+    for (const listener of blockListeners) listener(block);
+  };
   const start = () => Monitor.start({
     host: config.host,
     // With workers and a fixed MONITOR_PORT, each worker takes the next port.
@@ -60,6 +91,9 @@ export default fp(async (fastify: FastifyInstance, { config, url, directUrl, wor
     databaseUrl: directUrl,
     bouncerUrl: behindBouncer(config) ? url : undefined,
     gauges,
+    onBlock: blocked,
+    detector: config.blockDetector && { thresholdMs: config.blockThreshold, root: ROOT },
+    routes,
     poolState: fastify.poolState.buffer,
     settings: {
       ...config,
@@ -83,7 +117,15 @@ export default fp(async (fastify: FastifyInstance, { config, url, directUrl, wor
     record: (r: RequestRecord) => monitor?.record(r),
     monitorPort,
     monitors: monitors ?? (async () => [{ worker: workerId, port: await monitorPort() }]),
+    onBlock: (listener) => { blockListeners.push(listener); },
   });
+
+  // The block detector lives in the monitor thread: with it on, the thread starts with the service.
+  if (config.blockDetector) {
+    fastify.addHook('onReady', async () => {
+      await monitorPort();
+    });
+  }
 
   // Open streams would hold close() until the grace period ends.
   fastify.addHook('preClose', async () => {

@@ -19,6 +19,8 @@ declare module 'fastify' {
 export interface Metrics {
   registry: client.Registry;
   requestEnded(route: string, method: string, status: number, seconds: number, lease?: LeaseTiming): void;
+  /** A block of the event loop the detector named; `route` is one of the service's routes, or null. */
+  blocked(route: string | null, seconds: number): void;
   /** The exposition text: this process's, or with workers, all workers' summed by the primary. */
   text(): Promise<{ contentType: string; body: string }>;
 }
@@ -77,6 +79,10 @@ export function createMetrics (stats: () => PoolStats, inFlight: () => Record<st
   counterFrom(registry, 'nodejs_eventloop_active_seconds_total', 'Time the event loop spent running callbacks', () => performance.eventLoopUtilization().active / 1000);
   counterFrom(registry, 'nodejs_eventloop_idle_seconds_total', 'Time the event loop spent waiting for events', () => performance.eventLoopUtilization().idle / 1000);
 
+  // Labelled by route (one of the service's, or "none"): a bounded set, whatever the clients send.
+  const blocks = new client.Counter({ name: 'event_loop_blocks_total', help: 'Times the event loop stalled past BLOCK_THRESHOLD_MS, by the route whose handler held it ("none": outside any handler)', labelNames: ['route'], registers: [registry] });
+  const blockSeconds = new client.Histogram({ name: 'event_loop_block_seconds', help: 'How long each block of the event loop lasted, by route', labelNames: ['route'], buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry] });
+
   if (cluster.isWorker) {
     client.AggregatorRegistry.setRegistries([registry]);
     // Constructing an AggregatorRegistry is what makes a worker answer the primary's requests.
@@ -89,6 +95,10 @@ export function createMetrics (stats: () => PoolStats, inFlight: () => Record<st
     requestEnded (route, method, status, seconds, lease) {
       duration.observe(`${route} ${method} ${status}`, () => ({ route, method, status_code: String(status) }), seconds);
       if (lease) poolWait.observe('', () => ({}), lease.waitMs / 1000);
+    },
+    blocked (route, seconds) {
+      blocks.inc({ route: route ?? 'none' });
+      blockSeconds.observe({ route: route ?? 'none' }, seconds);
     },
     text: cluster.isWorker ? clusterText : async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
   };
@@ -224,6 +234,7 @@ export interface MetricsPluginOptions {
 export default fp(async (fastify: FastifyInstance, { config, url }: MetricsPluginOptions) => {
   const bouncer = behindBouncer(config) ? new BouncerStats(url) : undefined;
   fastify.decorate('metrics', createMetrics(() => fastify.store.stats(), () => fastify.live.gauges.inFlight(), bouncer));
+  fastify.live.onBlock((block) => fastify.metrics.blocked(block.route, block.ms / 1000));
   fastify.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
     const { contentType, body } = await fastify.metrics.text();
     return reply.type(contentType).send(body);

@@ -1,0 +1,159 @@
+// Names what blocks the event loop, live, from the monitor thread. The main loop writes a
+// heartbeat into shared memory every few milliseconds; when it stops for longer than the
+// threshold, this thread pauses the main thread through an in-process inspector session
+// (Debugger.pause reaches a thread that runs JavaScript, and one that waits in Atomics.wait),
+// reads its call frames, and resumes it at once. The block is recorded when the heartbeat comes
+// back: when it began, how long it lasted, the frames mapped to the TypeScript source, and the
+// route whose handler was running.
+//
+// The debugger stays enabled: Debugger.enable is not served while the main thread runs
+// JavaScript, so it could not be turned on when a stall begins. With no breakpoints and no async
+// stack depth it costs the main thread nothing per request (the bench measures it: npm run bench
+// -- --suite detector). No port is opened: the session is this process's own.
+import { readFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { SourceMap } from 'node:module';
+import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { now } from '../clock.ts';
+
+export interface BlockFrame {
+  /** The function's name, or "(anonymous)". */
+  fn: string;
+  /** The TypeScript file for our own code (relative to the project), node:internal/... for Node's, a path otherwise. */
+  file: string;
+  line: number;
+  column: number;
+}
+
+export interface Block {
+  /** When the loop last answered before the stall (epoch ms). */
+  at: number;
+  /** How long it stalled, in ms: known once the loop answers again. */
+  ms: number;
+  /** How long after the stall began the stack was taken. */
+  sampledAfterMs: number;
+  /** The main thread's stack, innermost first (at most 8 frames); empty if it could not be taken in time. */
+  frames: BlockFrame[];
+  /** The innermost frame of our own code: the function to fix. */
+  culprit: BlockFrame | undefined;
+  /** The route whose handler was running (its synchronous part), or null outside any handler. */
+  route: string | null;
+}
+
+export interface DetectorOptions {
+  thresholdMs: number;
+  heartbeatMs: number;
+  /** The main loop's last heartbeat (epoch ms). */
+  lastBeat: () => number;
+  /** The route being handled right now, if any. */
+  route: () => string | null;
+  /** The project's root: frames under it (outside node_modules) are ours. */
+  root: string;
+  onBlock: (block: Block) => void;
+}
+
+interface Script {
+  url: string;
+  sourceMapURL: string;
+  map?: SourceMap | null;
+}
+
+interface CallFrame {
+  functionName: string;
+  location: { scriptId: string; lineNumber: number; columnNumber: number };
+}
+
+const MAX_FRAMES = 8;
+
+export class BlockDetector {
+  private readonly session = new Session();
+  private readonly scripts = new Map<string, Script>();
+  private timer: NodeJS.Timeout | undefined;
+  /** The heartbeat a stall was seen after, so that one stall is sampled once. */
+  private stalledAfter = 0;
+  private current: Omit<Block, 'ms'> | undefined;
+
+  constructor (private readonly o: DetectorOptions) {}
+
+  start (): void {
+    this.session.connectToMainThread();
+    this.session.on('Debugger.scriptParsed', ({ params }) => {
+      if (params.url) this.scripts.set(params.scriptId, { url: params.url, sourceMapURL: params.sourceMapURL ?? '' });
+    });
+    this.session.on('Debugger.paused', ({ params }) => {
+      // Resume first: every moment here is a moment more of the stall.
+      this.session.post('Debugger.resume');
+      if (this.current && this.current.frames.length === 0) {
+        this.current.frames = (params.callFrames as CallFrame[]).slice(0, MAX_FRAMES).map((f) => this.frameOf(f));
+        this.current.culprit = this.current.frames.find((f) => this.ours(f));
+        this.current.sampledAfterMs = now() - this.current.at;
+      }
+    });
+    // Callbacks, not await: the session's answers come on this thread's loop.
+    this.session.post('Debugger.enable', () => {});
+    this.timer = setInterval(() => this.check(), Math.max(5, Math.min(25, this.o.thresholdMs / 4)));
+  }
+
+  stop (): void {
+    clearInterval(this.timer);
+    this.session.disconnect();
+  }
+
+  private check (): void {
+    const beat = this.o.lastBeat();
+    if (beat === 0) return;
+    const stalledMs = now() - beat - this.o.heartbeatMs;
+    if (this.current && beat !== this.stalledAfter) {
+      // The loop answered: the block is over.
+      const block = { ...this.current, ms: Math.max(this.o.thresholdMs, beat - this.stalledAfter - this.o.heartbeatMs) };
+      this.current = undefined;
+      this.o.onBlock(block);
+    }
+    if (!this.current && stalledMs > this.o.thresholdMs && beat !== this.stalledAfter) {
+      this.stalledAfter = beat;
+      this.current = { at: beat, sampledAfterMs: 0, frames: [], culprit: undefined, route: this.o.route() };
+      this.session.post('Debugger.pause', () => {});
+    }
+  }
+
+  private ours (f: BlockFrame): boolean {
+    return !f.file.startsWith('node:') && !f.file.startsWith('/') && !f.file.startsWith('..') && !f.file.includes('node_modules');
+  }
+
+  private frameOf (f: CallFrame): BlockFrame {
+    const { scriptId, lineNumber, columnNumber } = f.location;
+    const fn = f.functionName || '(anonymous)';
+    const script = this.scripts.get(scriptId);
+    if (!script) return { fn, file: '(unknown)', line: lineNumber + 1, column: columnNumber + 1 };
+    const entry = this.mapOf(script)?.findEntry(lineNumber, columnNumber) as { originalSource?: string; originalLine?: number; originalColumn?: number } | undefined;
+    if (entry?.originalSource !== undefined && entry.originalLine !== undefined) {
+      return { fn, file: this.shown(new URL(entry.originalSource, script.url).href), line: entry.originalLine + 1, column: (entry.originalColumn ?? 0) + 1 };
+    }
+    return { fn, file: this.shown(script.url), line: lineNumber + 1, column: columnNumber + 1 };
+  }
+
+  /** A script's source map (tsc's .js.map beside it, or tsx's inline one), read once; null if it has none. */
+  private mapOf (script: Script): SourceMap | null {
+    if (script.map !== undefined) return script.map;
+    script.map = null;
+    if (!script.sourceMapURL || !script.url.startsWith('file:')) return null;
+    try {
+      const ref = new URL(script.sourceMapURL, script.url);
+      const text = ref.protocol === 'data:'
+        ? Buffer.from(ref.pathname.slice(ref.pathname.indexOf(',') + 1), ref.pathname.includes(';base64,') ? 'base64' : 'utf8').toString('utf8')
+        : readFileSync(fileURLToPath(ref), 'utf8');
+      script.map = new SourceMap(JSON.parse(text));
+    } catch {
+      // A map that cannot be read: the frames stay in the generated JavaScript.
+    }
+    return script.map;
+  }
+
+  private shown (url: string): string {
+    if (!url.startsWith('file:')) return url;
+    const path = fileURLToPath(url);
+    const rel = relative(this.o.root, path);
+    return rel.startsWith('..') ? path : rel;
+  }
+}

@@ -1,0 +1,111 @@
+// The block detector, in the built service: each /block/ route is named by its function, file
+// and line, from the log line the service writes; its /offload/ twin is never named; the
+// project's own staged blocking is named too; each worker names its own; off, nothing is watched.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { KINDS } from '../../src/loop/catalog.ts';
+import { freshDatabase, get, parseMetrics, ROOT, until, withService, type Service } from '../helper.ts';
+
+interface BlockLine { pid: number; msg: string; blockedMs: number; route: string | null; culprit?: string; frames: string[] }
+
+const blockLines = (s: Service): BlockLine[] => s.output().split('\n')
+  .filter((l) => l.includes('"blockedMs"'))
+  .map((l) => JSON.parse(l.slice(l.indexOf('{'))) as BlockLine);
+
+/** Where each blocking function does its work: `fn (src/loop/stalls.ts:line)`, the line read from the source. */
+function expectedCulprit (fn: string, statement: string): string {
+  const file = 'src/loop/stalls.ts';
+  const lines = readFileSync(join(ROOT, file), 'utf8').split('\n');
+  const start = lines.findIndex((l) => l.includes(`function ${fn} (`));
+  const offset = lines.slice(start).findIndex((l) => l.includes(statement));
+  assert.ok(start >= 0 && offset > 0, `${fn} and ${statement} in ${file}`);
+  return `${fn} (${file}:${start + offset + 1})`;
+}
+
+/** Each route's function and the statement that holds the loop in it. */
+const CULPRITS: Record<string, [string, string]> = {
+  cpu: ['spinFor', 'while (performance.now() < end)'],
+  hash: ['hashPasswordsSync', 'pbkdf2Sync('],
+  json: ['jsonRoundTripSync', 'JSON.stringify(JSON.parse('],
+  regex: ['matchBacktracking', '.test('],
+  gzip: ['compressSync', 'gzipSync('],
+  fs: ['readFilesSync', 'readFileSync(file)'],
+};
+// The names are the functions' own, as the catalog gives them to the demo.
+for (const [kind, [fn]] of Object.entries(CULPRITS)) assert.equal(KINDS[kind as keyof typeof KINDS].fn, fn);
+
+async function monitorSnapshot (s: Service): Promise<{ detector: { on: boolean; thresholdMs?: number }; blocks: unknown[] }> {
+  const page = (await get(s.url, '/')).body;
+  const port = /<meta name="monitors" content="\d+:(\d+)/.exec(page)?.[1];
+  assert.ok(port, 'the dashboard names its monitor');
+  return (await get(`http://127.0.0.1:${port}`, '/snapshot')).json as { detector: { on: boolean }; blocks: unknown[] };
+}
+
+describe('the block detector', () => {
+  test('each /block/ route is named by its function, file and line; its /offload/ twin never is', { timeout: 120_000 }, async () => {
+    assert.deepEqual(Object.keys(CULPRITS), Object.keys(KINDS));
+    const db = await freshDatabase({ seeded: true });
+    await withService({ DATABASE_URL: db }, async (s) => {
+      for (const kind of Object.keys(KINDS)) {
+        const res = await get(s.url, `/block/${kind}/`);
+        assert.equal(res.status, 200, res.body);
+        const route = `GET /block/${kind}/`;
+        await until(`a block of ${route} in the log`, () => blockLines(s).some((b) => b.route === route));
+        const block = blockLines(s).find((b) => b.route === route)!;
+        const [fn, statement] = CULPRITS[kind]!;
+        assert.equal(block.culprit, expectedCulprit(fn, statement), `${route}: ${block.msg}\n${block.frames.join('\n')}`);
+        assert.match(block.msg, new RegExp(`^the event loop was blocked for \\d+ ms by ${fn} \\(src/loop/stalls\\.ts:\\d+\\), serving GET /block/${kind}/$`));
+        assert.ok(block.blockedMs >= 100, `${route}: ${block.blockedMs} ms`);
+      }
+      const named = blockLines(s).length;
+      for (const kind of Object.keys(KINDS)) {
+        assert.equal((await get(s.url, `/offload/${kind}/`)).status, 200);
+      }
+      await delay(500);
+      const during = blockLines(s).slice(named);
+      assert.deepEqual(during.filter((b) => b.route?.includes('/offload/') || b.frames.some((f) => f.includes('src/loop/'))), [], 'no twin held the loop');
+      const metrics = parseMetrics((await get(s.url, '/metrics')).body);
+      assert.equal(metrics.get('event_loop_blocks_total{route="GET /block/cpu/"}'), 1);
+      assert.equal(metrics.get('event_loop_block_seconds_count{route="GET /block/hash/"}'), 1);
+      assert.equal([...metrics.keys()].filter((k) => k.startsWith('event_loop_blocks_total') && k.includes('/offload/')).length, 0);
+      assert.equal((await monitorSnapshot(s)).detector.on, true);
+    });
+  });
+
+  test("the project's own staged blocking is named: APP_MODE=blocking's sleep, and DB_MODE=blocking's bridge", { timeout: 60_000 }, async () => {
+    const db = await freshDatabase({ seeded: true });
+    await withService({ DATABASE_URL: db, APP_MODE: 'blocking', DB_MODE: 'blocking' }, async (s) => {
+      assert.equal((await get(s.url, '/sleep/node/?seconds=0.5')).status, 200);
+      await until('the blocking sleep named', () => blockLines(s).some((b) => b.route === 'GET /sleep/node/'));
+      const sleep = blockLines(s).find((b) => b.route === 'GET /sleep/node/')!;
+      assert.match(sleep.culprit ?? '', /^blockingSleep \(src\/app\/routes\/sleep\.ts:\d+\)$/, sleep.frames.join('\n'));
+      assert.equal((await get(s.url, '/sleep/postgres/?seconds=0.5')).status, 200);
+      await until('the blocking bridge named', () => blockLines(s).some((b) => b.route === 'GET /sleep/postgres/'));
+      const bridge = blockLines(s).find((b) => b.route === 'GET /sleep/postgres/')!;
+      assert.match(bridge.culprit ?? '', /\(src\/db\/blocking\.ts:\d+\)$/, bridge.frames.join('\n'));
+      assert.ok(bridge.frames.some((f) => f.startsWith('sleepThenList (src/db/blocking.ts:')), bridge.frames.join('\n'));
+    });
+  });
+
+  test('WORKERS=2: each worker names its own blocks', { timeout: 60_000 }, async () => {
+    const db = await freshDatabase({ seeded: true });
+    await withService({ DATABASE_URL: db, WORKERS: '2' }, async (s) => {
+      // Each request on a new connection: node:cluster hands connections out in turn.
+      for (let i = 0; i < 6; i++) assert.equal((await get(s.url, '/block/cpu/?ms=250')).status, 200);
+      await until('blocks named by two processes', () => new Set(blockLines(s).filter((b) => b.culprit?.startsWith('spinFor ')).map((b) => b.pid)).size === 2);
+    });
+  });
+
+  test('BLOCK_DETECTOR=off: no detector runs and nothing is named', { timeout: 60_000 }, async () => {
+    const db = await freshDatabase({ seeded: true });
+    await withService({ DATABASE_URL: db, BLOCK_DETECTOR: 'off' }, async (s) => {
+      assert.equal((await get(s.url, '/block/cpu/?ms=400')).status, 200);
+      assert.deepEqual((await monitorSnapshot(s)).detector, { on: false });
+      await delay(300);
+      assert.deepEqual(blockLines(s), []);
+    });
+  });
+});
