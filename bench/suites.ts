@@ -341,4 +341,36 @@ async function queuepool (ctx: SuiteContext): Promise<unknown> {
   return { table: out.trim() };
 }
 
-export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood, pgbouncer, queuepool };
+/**
+ * 8. The block detector's cost while nothing blocks: GET /todos/ against two services, one with
+ * BLOCK_DETECTOR on (the monitor thread, an inspector session, the debugger enabled) and one
+ * with it off, both running at once and measured in turns, the order alternating each round.
+ * Judged on each process tree's CPU per request (from /proc), not on req/s.
+ */
+const detector: Suite = async (ctx) => {
+  const seconds = ctx.smoke ? 1 : ctx.quick ? 3 : 8;
+  const warmup = ctx.smoke ? 0.5 : ctx.quick ? 1 : 3;
+  const rounds = ctx.smoke ? 2 : ctx.quick ? 4 : 6;
+  const names = ['BLOCK_DETECTOR=on', 'BLOCK_DETECTOR=off'];
+  const servers = await Promise.all([ours(ctx.url, { BLOCK_DETECTOR: 'on' }), ours(ctx.url, { BLOCK_DETECTOR: 'off' })]);
+  const runs: Run[][] = [[], []];
+  try {
+    for (const s of servers) await load(`${s.url}/todos/`, warmup);
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? [0, 1] : [1, 0];
+      for (const i of order) runs[i]!.push(await measure(`${servers[i]!.url}/todos/`, servers[i]!.proc.pid!, seconds));
+    }
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+  const ratios = runs[0]!.map((r, i) => r.cpuUsPerRequest / runs[1]![i]!.cpuUsPerRequest);
+  const med = runs.map((rs) => ({ cpu: median(rs.map((r) => r.cpuUsPerRequest)), rps: median(rs.map((r) => r.rps)), p99: median(rs.map((r) => r.p99)), rss: Math.max(...rs.map((r) => r.peakRssMb)) }));
+  const cpuRatio = median(ratios);
+  ctx.print(table(`Suite 8: the block detector's cost, GET /todos/, ${loadTool}, ${rounds} alternating rounds of ${seconds} s after ${warmup} s warm-up; medians; CPU of each process tree`,
+    ['service', 'server CPU / req', 'req/s', 'p99', 'peak RSS'],
+    med.map((m, i) => [names[i]!, `${m.cpu.toFixed(1)} µs`, Math.round(m.rps), `${m.p99.toFixed(1)} ms`, `${Math.round(m.rss)} MB`])));
+  ctx.print(`CPU per request, on / off: median ${ratio(cpuRatio)} over the rounds (spread ${ratio(Math.min(...ratios))} to ${ratio(Math.max(...ratios))}); the goal is at most 1.02`);
+  return { tool: loadTool, seconds, warmup, rounds, runs: names.map((name, i) => ({ name, runs: runs[i], median: med[i] })), cpuRatio, ratios };
+};
+
+export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood, pgbouncer, queuepool, detector };

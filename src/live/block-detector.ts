@@ -1,15 +1,18 @@
 // Names what blocks the event loop, live, from the monitor thread. The main loop writes a
 // heartbeat into shared memory every few milliseconds; when it stops for longer than the
-// threshold, this thread pauses the main thread through an in-process inspector session
-// (Debugger.pause reaches a thread that runs JavaScript, and one that waits in Atomics.wait),
-// reads its call frames, and resumes it at once. The block is recorded when the heartbeat comes
+// threshold, this thread enables the debugger on the main thread through an in-process
+// inspector session, pauses it (both are served by an interrupt, so they reach a thread busy in
+// JavaScript, between native calls, or waiting in Atomics.wait), reads its call frames, resumes
+// it at once and disables the debugger again. The block is recorded when the heartbeat comes
 // back: when it began, how long it lasted, the frames mapped to the TypeScript source, and the
-// route whose handler was running.
+// route whose handler was running when the stall was seen.
 //
-// The debugger stays enabled: Debugger.enable is not served while the main thread runs
-// JavaScript, so it could not be turned on when a stall begins. With no breakpoints and no async
-// stack depth it costs the main thread nothing per request (the bench measures it: npm run bench
-// -- --suite detector). No port is opened: the session is this process's own.
+// The debugger is on only during a stall: enabled, V8 runs every promise through the
+// debugger's hooks, and an await-heavy loop took 8 times the CPU here. Enabling replays every
+// loaded script to the session (about 1,700 here), which takes the main thread some 50 ms (130
+// the first time): the stack is taken that much after the threshold, and the block reported
+// includes it. Blocks that end sooner are recorded without frames. No port is opened: the
+// session is this process's own.
 import { readFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { SourceMap } from 'node:module';
@@ -73,26 +76,40 @@ export class BlockDetector {
   /** The heartbeat a stall was seen after, so that one stall is sampled once. */
   private stalledAfter = 0;
   private current: Omit<Block, 'ms'> | undefined;
+  private warming = false;
 
   constructor (private readonly o: DetectorOptions) {}
 
-  start (): void {
+  /** Connects, and calls `ready` once the debugger has been started once (the first start is the slow one). */
+  start (ready: () => void = () => {}): void {
     this.session.connectToMainThread();
     this.session.on('Debugger.scriptParsed', ({ params }) => {
       if (params.url) this.scripts.set(params.scriptId, { url: params.url, sourceMapURL: params.sourceMapURL ?? '' });
     });
     this.session.on('Debugger.paused', ({ params }) => {
-      // Resume first: every moment here is a moment more of the stall.
+      // Resume first: every moment here is a moment more of the stall. Then the debugger is
+      // turned off again: left on, it slows every promise of the main thread.
       this.session.post('Debugger.resume');
-      if (this.current && this.current.frames.length === 0) {
+      this.session.post('Debugger.disable', () => this.scripts.clear());
+      // The main thread is paused: if its heartbeat moved since the stall, the block ended
+      // before the pause landed, and these frames are of whatever ran next.
+      if (this.current && this.current.frames.length === 0 && this.o.lastBeat() === this.stalledAfter) {
         this.current.frames = (params.callFrames as CallFrame[]).slice(0, MAX_FRAMES).map((f) => this.frameOf(f));
         this.current.culprit = this.current.frames.find((f) => this.ours(f));
         this.current.sampledAfterMs = now() - this.current.at;
       }
     });
-    // Callbacks, not await: the session's answers come on this thread's loop.
-    this.session.post('Debugger.enable', () => {});
-    this.timer = setInterval(() => this.check(), Math.max(5, Math.min(25, this.o.thresholdMs / 4)));
+    // Once at start, so that the first stall does not pay for the debugger's first start (which
+    // stalls the loop itself, and is not a block of the service's).
+    this.warming = true;
+    this.session.post('Debugger.enable', () => this.session.post('Debugger.disable', () => {
+      this.scripts.clear();
+      this.stalledAfter = this.o.lastBeat();
+      this.warming = false;
+      ready();
+    }));
+    // Half the threshold: a stall is seen at most threshold / 2 late, for 2 wakeups per threshold.
+    this.timer = setInterval(() => this.check(), Math.max(10, Math.min(50, this.o.thresholdMs / 2)));
   }
 
   stop (): void {
@@ -102,7 +119,7 @@ export class BlockDetector {
 
   private check (): void {
     const beat = this.o.lastBeat();
-    if (beat === 0) return;
+    if (beat === 0 || this.warming) return;
     const stalledMs = now() - beat - this.o.heartbeatMs;
     if (this.current && beat !== this.stalledAfter) {
       // The loop answered: the block is over.
@@ -113,7 +130,11 @@ export class BlockDetector {
     if (!this.current && stalledMs > this.o.thresholdMs && beat !== this.stalledAfter) {
       this.stalledAfter = beat;
       this.current = { at: beat, sampledAfterMs: 0, frames: [], culprit: undefined, route: this.o.route() };
-      this.session.post('Debugger.pause', () => {});
+      // Callbacks, not await: the session's answers come on this thread's loop. Enabling sends
+      // every script (scriptParsed), which the frames are resolved against.
+      this.session.post('Debugger.enable', () => {
+        this.session.post('Debugger.pause', () => {});
+      });
     }
   }
 

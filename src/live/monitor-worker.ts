@@ -175,9 +175,14 @@ async function readPostgres (): Promise<DbView> {
 setInterval(() => { if (clients.size) refreshDbView(); }, DB_VIEW_MS);
 
 // The block detector: only when asked for (BLOCK_DETECTOR), and then loaded; off, no inspector
-// session exists.
+// session exists. The monitor reports itself listening once the detector is ready, so that the
+// service does not serve before its blocks can be named.
 let detecting = false;
 const detectorState = () => (init.detector ? { on: detecting, thresholdMs: init.detector.thresholdMs } : { on: false });
+const listen = () => server.listen(init.port, init.host, () => {
+  const address = server.address();
+  parentPort!.postMessage({ type: 'listening', port: typeof address === 'object' && address ? address.port : 0 });
+});
 if (init.detector) {
   const { thresholdMs, root } = init.detector;
   const { BlockDetector } = await import('./block-detector.ts');
@@ -193,11 +198,10 @@ if (init.detector) {
       pendingBlocks.push(block);
       parentPort!.postMessage({ type: 'block', block } satisfies WorkerMessage);
     },
-  }).start();
-  detecting = true;
+  }).start(() => {
+    detecting = true;
+    listen();
+  });
+} else {
+  listen();
 }
-
-server.listen(init.port, init.host, () => {
-  const address = server.address();
-  parentPort!.postMessage({ type: 'listening', port: typeof address === 'object' && address ? address.port : 0 });
-});

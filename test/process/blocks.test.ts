@@ -19,13 +19,13 @@ const blockLines = (s: Service): BlockLine[] => s.output().split('\n')
 function expectedCulprit (fn: string, statement: string): string {
   const file = 'src/loop/stalls.ts';
   const lines = readFileSync(join(ROOT, file), 'utf8').split('\n');
-  const start = lines.findIndex((l) => l.includes(`function ${fn} (`));
+  const start = lines.findIndex((l) => l.startsWith(`export function ${fn} (`));
   const offset = lines.slice(start).findIndex((l) => l.includes(statement));
   assert.ok(start >= 0 && offset > 0, `${fn} and ${statement} in ${file}`);
   return `${fn} (${file}:${start + offset + 1})`;
 }
 
-/** Each route's function and the statement that holds the loop in it. */
+/** Each route's function, and the statement in it that holds the loop. */
 const CULPRITS: Record<string, [string, string]> = {
   cpu: ['spinFor', 'while (performance.now() < end)'],
   hash: ['hashPasswordsSync', 'pbkdf2Sync('],

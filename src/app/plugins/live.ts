@@ -79,7 +79,8 @@ export default fp(async (fastify: FastifyInstance, { config, url, directUrl, wor
       route: block.route,
       culprit: block.culprit && at(block.culprit),
       frames: block.frames.map(at),
-    }, `the event loop was blocked for ${Math.round(block.ms)} ms by ${named ? at(named) : 'a stack that could not be taken in time'}${block.route ? `, serving ${block.route}` : ''}`);
+      stackAfterMs: block.frames.length ? Math.round(block.sampledAfterMs) : undefined,
+    }, `the event loop was blocked for ${Math.round(block.ms)} ms by ${named ? at(named) : 'code that let go before its stack could be taken'}${block.route ? `, serving ${block.route}` : ''}`);
     for (const listener of blockListeners) listener(block);
   };
   const start = () => Monitor.start({
