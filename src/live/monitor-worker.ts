@@ -175,8 +175,7 @@ async function readPostgres (): Promise<DbView> {
 setInterval(() => { if (clients.size) refreshDbView(); }, DB_VIEW_MS);
 
 // The block detector: only when asked for (BLOCK_DETECTOR), and then loaded; off, no inspector
-// session exists. The monitor reports itself listening once the detector is ready, so that the
-// service does not serve before its blocks can be named.
+// session exists.
 let detecting = false;
 const detectorState = () => (init.detector ? { on: detecting, thresholdMs: init.detector.thresholdMs } : { on: false });
 const listen = () => server.listen(init.port, init.host, () => {
@@ -198,10 +197,7 @@ if (init.detector) {
       pendingBlocks.push(block);
       parentPort!.postMessage({ type: 'block', block } satisfies WorkerMessage);
     },
-  }).start(() => {
-    detecting = true;
-    listen();
-  });
-} else {
-  listen();
+  }).start();
+  detecting = true;
 }
+listen();
