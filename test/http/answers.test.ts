@@ -1,7 +1,7 @@
 // What every answer carries: security headers, no CORS, JSON errors without internals.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { build, freshDatabase, sql } from '../helper.ts';
+import { build, buildListening, request, freshDatabase, sql } from '../helper.ts';
 
 describe('answers', () => {
   test("security headers: the API's few on JSON, helmet's full set on pages; CORS is off, the framework is not named", async (t) => {
@@ -51,17 +51,33 @@ describe('the hosts the service answers to (no DNS rebinding)', () => {
     assert.equal((await post('127.0.0.1.attacker.example')).statusCode, 421);
     assert.deepEqual(await sql(db, "SELECT count(*)::int AS n FROM todo WHERE title = 'rebound'"), [{ n: 0 }]);
     for (const host of ['127.0.0.1:8000', 'localhost', 'LOCALHOST:1234', '[::1]:8000']) assert.equal((await post(host)).statusCode, 201, host);
-    // Every route, the dashboard and the docs too.
-    for (const url of ['/', '/docs/', '/metrics', '/healthz']) assert.equal((await app.inject({ url, headers: { host: 'attacker.example' } })).statusCode, 421, url);
+    // Every page and API route, the dashboard and the docs too.
+    for (const url of ['/', '/docs/', '/todos/', '/pool', '/openapi.json']) assert.equal((await app.inject({ url, headers: { host: 'attacker.example' } })).statusCode, 421, url);
+  });
+
+  test('the probes and the scrape answer whatever the Host: as a probe sends it, by IP, over a real socket', async (t) => {
+    const { url } = await buildListening(t);
+    const { port } = new URL(url);
+    for (const host of [`10.244.1.7:${port}`, '10.244.1.7', `[fd00::7]:${port}`]) {
+      for (const path of ['/healthz', '/readyz', '/metrics']) {
+        const res = await request(url, 'GET', path, { headers: { host } });
+        assert.equal(res.status, 200, `${path} with Host: ${host}: ${res.body.slice(0, 200)}`);
+      }
+      // Pages and the API keep the allow-list.
+      for (const path of ['/', '/todos/', '/pool']) assert.equal((await request(url, 'GET', path, { headers: { host } })).status, 421, `${path} with Host: ${host}`);
+    }
+    // A missing file under the dashboard's folder is a 404, not a 405.
+    const missing = await request(url, 'GET', '/dashboard/nothing.js');
+    assert.equal(missing.status, 404, missing.body);
   });
 
   test('ALLOWED_HOSTS names them instead; * answers any', async (t) => {
     const { app } = await build(t, { settings: { ALLOWED_HOSTS: 'todo.example, 10.0.0.7' } });
-    assert.equal((await app.inject({ url: '/healthz', headers: { host: 'todo.example:8000' } })).statusCode, 200);
-    assert.equal((await app.inject({ url: '/healthz', headers: { host: '10.0.0.7' } })).statusCode, 200);
-    assert.equal((await app.inject({ url: '/healthz', headers: { host: 'localhost' } })).statusCode, 421);
+    assert.equal((await app.inject({ url: '/pool', headers: { host: 'todo.example:8000' } })).statusCode, 200);
+    assert.equal((await app.inject({ url: '/pool', headers: { host: '10.0.0.7' } })).statusCode, 200);
+    assert.equal((await app.inject({ url: '/pool', headers: { host: 'localhost' } })).statusCode, 421);
     const any = await build(t, { settings: { ALLOWED_HOSTS: '*' } });
-    assert.equal((await any.app.inject({ url: '/healthz', headers: { host: 'whatever.example' } })).statusCode, 200);
+    assert.equal((await any.app.inject({ url: '/pool', headers: { host: 'whatever.example' } })).statusCode, 200);
   });
 
   test('the page\'s policy lets the browser load /docs over plain HTTP under any host name: no upgrade-insecure-requests', async (t) => {

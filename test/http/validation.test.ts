@@ -99,6 +99,14 @@ describe('bad input', () => {
     }
   });
 
+  test('413 names the limit, 415 the type it takes, each with a code of the service\'s own', async (t) => {
+    const { app } = await build(t, { db });
+    const tooBig = await app.inject({ method: 'POST', url: '/todos/', ...body({ title: big }) });
+    assert.deepEqual(tooBig.json(), { statusCode: 413, error: 'Payload Too Large', code: 'BODY_TOO_LARGE', message: 'the body is larger than the limit of 16 KiB (16384 bytes)' });
+    const notJson = await app.inject({ method: 'POST', url: '/todos/', ...body('title=a', 'application/x-www-form-urlencoded') });
+    assert.deepEqual(notJson.json(), { statusCode: 415, error: 'Unsupported Media Type', code: 'UNSUPPORTED_MEDIA_TYPE', message: 'the body must be JSON, sent with Content-Type: application/json; got "application/x-www-form-urlencoded"' });
+  });
+
   test(`${cases.length} bad requests: each its status, a JSON body naming the field, no stack trace; the table is unchanged`, async (t) => {
     const { app } = await build(t, { db });
     for (const c of cases) {

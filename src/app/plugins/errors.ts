@@ -27,6 +27,14 @@ function errorHandler (err: FastifyError, req: FastifyRequest, reply: FastifyRep
     return reply.code(err.statusCode).send(errorBody(err.statusCode, err.message, err.code, (err as Partial<BadInputError>).field));
   }
   const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+  // Fastify's own two body refusals, said in the service's words: the limit, the type it takes.
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    const limit = req.server.initialConfig.bodyLimit ?? 0;
+    return reply.code(413).send(errorBody(413, `the body is larger than the limit of ${limit / 1024} KiB (${limit} bytes)`, 'BODY_TOO_LARGE'));
+  }
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return reply.code(415).send(errorBody(415, `the body must be JSON, sent with Content-Type: application/json; got ${JSON.stringify(req.headers['content-type'] ?? '')}`.slice(0, 200), 'UNSUPPORTED_MEDIA_TYPE'));
+  }
   if (status === 500) {
     req.log.error({ err, url: req.url }, 'request failed');
     return reply.code(500).send(errorBody(500, 'Internal Server Error'));
@@ -59,7 +67,8 @@ export default fp(async (fastify: FastifyInstance) => {
   fastify.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0]!;
     const allowed = METHODS.filter((m) => known.find(m, path));
-    if (allowed.length) {
+    // A path the request's own method has a route for (a static folder) lacks only the file: 404.
+    if (allowed.length && !allowed.includes(req.method as HTTPMethod)) {
       return reply.code(405).header('allow', allowed.join(', ')).send(errorBody(405, `${req.method} is not allowed on ${path}; it allows ${allowed.join(', ')}`, 'METHOD_NOT_ALLOWED'));
     }
     return reply.code(404).send(errorBody(404, `Route ${req.method} ${path} not found`, 'NOT_FOUND'));

@@ -38,6 +38,14 @@ const API_HEADERS: Record<string, string> = {
   'referrer-policy': 'no-referrer',
 };
 
+/**
+ * Read by infrastructure that addresses the service by IP (a Kubernetes or load balancer probe
+ * sends Host: 10.244.1.7:8000, a Prometheus scrape the target's address): answered whatever the
+ * Host header. None of them changes anything or says more than how the service is doing, which
+ * is all a rebinding page could read from them.
+ */
+const ANY_HOST_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+
 /** The routes that serve pages and what they load: everything else answers JSON. */
 const isPage = (route: string | undefined) => route !== undefined && (route === '/' || /^\/(docs|dashboard|assets)(\/|$)/.test(route));
 
@@ -66,7 +74,7 @@ export default fp(async (fastify: FastifyInstance) => {
     reply.headers(headersOf(req.routeOptions.url));
     // No Host header (HTTP/1.0): no browser sends such a request, so no rebinding either.
     const host = req.headers.host;
-    if (anyHost || host === undefined || allowed(host)) return done();
+    if (anyHost || host === undefined || allowed(host) || ANY_HOST_ROUTES.has(req.routeOptions.url ?? '')) return done();
     reply.code(421).send(refusal);
   });
 }, { name: 'security' });
