@@ -295,7 +295,7 @@ async function restarts (fleet: Fleet, pause: (ms: number) => Promise<unknown>, 
 async function startService (net: Network, i: number, env: Record<string, string>): Promise<Host> {
   const [program, args] = tiedToUs(...net.command(i, process.execPath, [CLI, 'serve']), 'TERM');
   const proc = spawn(program, args, { env: cliEnv({ ...env, HOST: net.hosts[i]!.address }), stdio: ['ignore', 'pipe', 'pipe'] });
-  const { output } = await untilOutput(proc, /Listening on (http:\/\/\S+)\n/, `the service on ${net.hosts[i]!.name}`, 60_000);
+  const { output } = await untilOutput(proc, /Listening on (http:\/\/[^\s"]+)/, `the service on ${net.hosts[i]!.name}`, 60_000);
   return { name: net.hosts[i]!.name, address: net.hosts[i]!.address, proc, output };
 }
 

@@ -61,8 +61,10 @@ export async function runScaleScenario (
 
     out('  2. Through PgBouncer:');
     const { burst, seen } = await withServerProcess({ ...base, ...bouncer }, async (server) => {
-      const workersLine = server.output().split('\n').find((l) => l.trim().startsWith('workers'));
-      if (workersLine) out(`     the banner: ${workersLine.trim()}`);
+      // Piped, the banner is a JSON log record: its fields are the banner's lines.
+      const announced = server.output().split('\n').find((l) => l.includes('"banner":'));
+      const workersLine = announced && (JSON.parse(announced.slice(announced.indexOf('{'))) as { banner: Record<string, string> }).banner.workers;
+      if (workersLine) out(`     the banner: workers  : ${workersLine}`);
       const watch = watchBackends(postgres.url);
       const [b] = await runClient({ n: N, url: server.url, routes: ['/sleep/postgres/'], seconds: SECONDS, json: false, verbose: false }, out);
       return { burst: b!, seen: await watch.stop() };

@@ -96,7 +96,7 @@ export async function startServerProcess (
 ): Promise<ServerProcess> {
   const proc = spawnCli(['serve', ...(options.args ?? [])], { PORT: '0', ...env }, options.cwd);
   options.onSpawn?.(proc);
-  const { match, output } = await untilOutput(proc, /Listening on (http:\/\/\S+)\n/, 'server', options.timeoutMs ?? 60_000);
+  const { match, output } = await untilOutput(proc, /Listening on (http:\/\/[^\s"]+)/, 'server', options.timeoutMs ?? 60_000);
   return { url: match[1]!, proc, output, stop: (signal = 'SIGTERM') => stopProcess(proc, signal) };
 }
 

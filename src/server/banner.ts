@@ -1,7 +1,32 @@
 // What the service prints once it listens: where, on what, in which mode, and what to expect.
 import { connectionsPerProcess, type Config } from '../config.ts';
+import type { FastifyBaseLogger } from 'fastify';
 import type { Budget } from '../db/budget.ts';
 import { burstSeconds, combinationOf, ORIGINAL, waveCount } from '../scenarios.ts';
+
+/**
+ * Says the service is up: on a terminal, the banner, for people; piped (a supervisor, a
+ * container's log), one JSON log record with the same facts as fields, so that stdout carries
+ * nothing but JSON lines.
+ */
+export function announce (log: FastifyBaseLogger, config: Config, address: string, label: string, budget: Budget, tty = Boolean(process.stdout.isTTY)): void {
+  const text = banner(config, address, label, budget);
+  if (tty) {
+    console.log(text);
+    return;
+  }
+  const [first, ...lines] = text.split('\n');
+  const fields = Object.fromEntries(lines.map((l) => {
+    const at = l.indexOf(' : ');
+    return [l.slice(0, at).trim(), l.slice(at + 3)];
+  }));
+  // Whatever LOG_LEVEL says, as the banner is printed whatever it says: it is the line that
+  // tells a supervisor (and our own harness) that the service is up.
+  const level = log.level;
+  log.level = 'info';
+  log.info({ address, banner: fields }, first!);
+  log.level = level;
+}
 
 export function banner (config: Config, address: string, label: string, budget: Budget): string {
   const per = connectionsPerProcess(config);

@@ -4,7 +4,7 @@ import cluster, { type Worker } from 'node:cluster';
 import client from 'prom-client';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
-import { banner } from './banner.ts';
+import { announce } from './banner.ts';
 import type { Database } from './database.ts';
 import type { MonitorAddress } from '../app/plugins/live.ts';
 import { closeHttp, startHttp } from './http.ts';
@@ -27,7 +27,7 @@ export function runPrimary (config: Config, database: Database, log: Logger, shu
     ready.add(worker.id);
     if (!announced && ready.size === config.workers) {
       announced = true;
-      console.log(banner(config, msg.address, database.label, database.budget));
+      announce(log, config, msg.address, database.label, database.budget);
     }
   });
   cluster.on('exit', (worker, code, signal) => {

@@ -4,7 +4,7 @@ import cluster from 'node:cluster';
 import type { Config } from '../config.ts';
 import { createLogger } from '../log.ts';
 import { checkListenable } from '../os/net.ts';
-import { banner } from './banner.ts';
+import { announce } from './banner.ts';
 import { runPrimary, runWorker } from './cluster.ts';
 import { prepare } from './database.ts';
 import { closeHttp, startHttp } from './http.ts';
@@ -28,5 +28,5 @@ export async function serve (config: Config): Promise<void> {
 
   const http = await startHttp(config, database, log);
   shutdown.add(() => closeHttp(http, config, log));
-  console.log(banner(config, http.address, database.label, database.budget));
+  announce(log, config, http.address, database.label, database.budget);
 }

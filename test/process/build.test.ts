@@ -53,8 +53,8 @@ describe('the build', () => {
     let out = '';
     server.stdout!.on('data', (d) => { out += d; });
     server.stderr!.on('data', (d) => { out += d; });
-    for (let i = 0; i < 300 && !/Listening on \S+\n/.test(out); i++) await delay(50);
-    const url = /Listening on (\S+)\n/.exec(out)?.[1];
+    for (let i = 0; i < 300 && !/Listening on [^\s"]+/.test(out); i++) await delay(50);
+    const url = /Listening on ([^\s"]+)/.exec(out)?.[1];
     assert.ok(url, out);
     assert.equal((await request(url, 'GET', '/todos/')).status, 200);
     assert.equal((await request(url, 'GET', '/sleep/postgres/?seconds=0')).status, 200);

@@ -86,6 +86,27 @@ describe('the command line', () => {
     assert.doesNotMatch(await onTerminal({ NO_COLOR: '1' }), colour, 'no colour with NO_COLOR');
   });
 
+  test('piped, stdout carries JSON lines only: the banner is one log record with its facts as fields, even at LOG_LEVEL=error', async () => {
+    const db = await freshDatabase();
+    for (const level of ['info', 'error']) {
+      const child = spawn(process.execPath, [CLI, 'serve'], { env: { ...process.env, DATABASE_URL: db, PORT: '0', LOG_LEVEL: level }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout!.on('data', (d) => { out += d; });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      for (let i = 0; i < 600 && !out.includes('Listening on'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      const lines = out.trim().split('\n');
+      for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `not JSON: ${line}`);
+      const record = lines.map((l) => JSON.parse(l) as { msg: string; address?: string; banner?: Record<string, string> }).find((r) => r.banner);
+      assert.ok(record, `a banner record at LOG_LEVEL=${level}: ${out}`);
+      assert.match(record.msg, /^Listening on http:\/\/127\.0\.0\.1:\d+$/);
+      assert.equal(record.address, record.msg.slice('Listening on '.length));
+      assert.match(record.banner!.pool!, /^QueuePool size 5 \+ overflow 10 per process/);
+      assert.match(record.banner!.database!, /^postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\//, 'the password masked');
+    }
+  });
+
   test('a bad setting, from the environment or a flag: one line, exit 2, before anything starts', async () => {
     await refused(['serve'], { ...NO_DB, POOL_SIZE: 'abc' }, 'Invalid POOL_SIZE="abc": expected an integer from 1 to 1000');
     await refused(['serve', '--db-mode', 'async'], NO_DB, 'Invalid --db-mode="async": expected blocking or nonblocking');

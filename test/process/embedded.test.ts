@@ -14,7 +14,7 @@ describe('the embedded PostgreSQL', () => {
   test('first run: initialised, migrated, seeded; db url while it runs; stopped with the service', async () => {
     const dir = tempDir();
     const s = await startService({ DATA_DIR: dir, SLEEP_SECONDS: '0' });
-    assert.match(s.output(), /database : embedded PostgreSQL in .*postgres at postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/todos/);
+    assert.match(s.output(), /"database":"embedded PostgreSQL in .*postgres at postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/todos/);
     assert.equal(((await get(s.url, '/sleep/postgres/')).json as { todos: unknown[] }).todos.length, 50);
     const url = await runCli(['db', 'url'], { DATA_DIR: dir });
     assert.equal(url.code, 0, url.stderr);
@@ -38,7 +38,7 @@ describe('the embedded PostgreSQL', () => {
     onCleanup(async () => rmSync(staged, { recursive: true, force: true }));
     await withService({ DATA_DIR: dir, LOG_LEVEL: 'info', PGBOUNCER: noPgBouncer ? 'off' : 'on' }, async (s) => {
       assert.ok(s.output().includes(`the postgres OS user cannot enter ${secret}: PostgreSQL's data is kept in ${join(staged, 'postgres')} instead`), s.output());
-      assert.match(s.output(), new RegExp(`database : embedded PostgreSQL in ${join(staged, 'postgres')} at `));
+      assert.match(s.output(), new RegExp(`"database":"embedded PostgreSQL in ${join(staged, 'postgres')} at `));
       assert.equal((await get(s.url, '/todos/')).status, 200);
       assert.ok(existsSync(join(dir, 'postgres.password')), 'the password stays in DATA_DIR');
       assert.equal(statSync(secret).mode & 0o777, 0o700, 'the folder keeps its mode');

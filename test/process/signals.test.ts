@@ -43,7 +43,7 @@ async function start (how: 'npm start' | 'node', env: Record<string, string>): P
   proc.stderr!.on('data', (d) => { out += d; });
   const deadline = Date.now() + 60_000;
   let listening: RegExpExecArray | null;
-  while (!(listening = /Listening on (http:\/\/\S+)\n/.exec(out))) {
+  while (!(listening = /Listening on (http:\/\/[^\s"]+)/.exec(out))) {
     if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`the service did not start:\n${out}`);
     await delay(50);
   }
