@@ -1,7 +1,7 @@
 // The benchmark suites. Each returns its raw figures and prints a table; none asserts.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { burst, type Burst } from '../src/client/load.ts';
@@ -355,6 +355,9 @@ const detector: Suite = async (ctx) => {
   const names = ['BLOCK_DETECTOR=on', 'BLOCK_DETECTOR=off'];
   const servers = await Promise.all([ours(ctx.url, { BLOCK_DETECTOR: 'on' }), ours(ctx.url, { BLOCK_DETECTOR: 'off' })]);
   const runs: (Run & { mainUsPerRequest: number })[][] = [[], []];
+  // On 2 cores, the server measured, PostgreSQL and the load take turns on both, and each round
+  // lands differently: the servers get core 1, everything else core 0 (taskset), when there is one.
+  const pinned = pinApart(servers.map((s) => s.proc.pid!), postmasterPid(ctx.url));
   try {
     for (const s of servers) await load(`${s.url}/todos/`, warmup);
     for (let round = 0; round < rounds; round++) {
@@ -369,6 +372,7 @@ const detector: Suite = async (ctx) => {
     }
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
+    if (pinned) unpin([postmasterPid(ctx.url), process.pid]);
   }
   const ratios = runs[0]!.map((r, i) => r.cpuUsPerRequest / runs[1]![i]!.cpuUsPerRequest);
   const med = runs.map((rs) => ({
@@ -383,8 +387,31 @@ const detector: Suite = async (ctx) => {
     ['service', 'CPU / req', 'main thread / req', 'req/s', 'p99', 'peak RSS'],
     med.map((m, i) => [names[i]!, `${m.cpu.toFixed(1)} µs`, `${m.main.toFixed(1)} µs`, Math.round(m.rps), `${m.p99.toFixed(1)} ms`, `${Math.round(m.rss)} MB`])));
   ctx.print(`CPU per request, on / off: ${ratio(cpuRatio)} (the medians' ratio; round by round ${ratios.map(ratio).join(', ')}); the goal is at most 1.02`);
-  return { tool: loadTool, seconds, warmup, rounds, runs: names.map((name, i) => ({ name, runs: runs[i], median: med[i] })), cpuRatio, ratios };
+  ctx.print(pinned ? 'The two services ran on core 1; PostgreSQL, the load and the bench on core 0.' : 'Not pinned (taskset missing, or one core): the figures share the cores with the load.');
+  return { tool: loadTool, seconds, warmup, rounds, pinned, runs: names.map((name, i) => ({ name, runs: runs[i], median: med[i] })), cpuRatio, ratios };
 };
+
+/** Every core again, for the suites after this one. */
+function unpin (pids: (number | undefined)[]): void {
+  const all = `0-${availableParallelism() - 1}`;
+  for (const pid of pids) if (pid) execFileSync('taskset', ['-a', '-p', '-c', all, String(pid)], { stdio: 'ignore' });
+}
+
+/** Servers on the last core, PostgreSQL (its postmaster: new backends inherit) and this process (wrk inherits) on the others. */
+function pinApart (servers: number[], postgres: number | undefined): boolean {
+  const taskset = findProgram('taskset', ['--version']);
+  const cores = availableParallelism();
+  if (!taskset || cores < 2) return false;
+  const last = String(cores - 1);
+  const rest = cores === 2 ? '0' : `0-${cores - 2}`;
+  try {
+    for (const pid of servers) execFileSync(taskset, ['-a', '-p', '-c', last, String(pid)], { stdio: 'ignore' });
+    for (const pid of [postgres, process.pid]) if (pid) execFileSync(taskset, ['-a', '-p', '-c', rest, String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** CPU time of a process's main thread alone (its first task), in ms. */
 function mainThreadCpuMs (pid: number): number {
