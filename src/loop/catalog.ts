@@ -99,7 +99,7 @@ export const KINDS = {
     param: 'times',
     min: 1,
     max: 4096,
-    fallback: 1536,
+    fallback: 768,
     unit: 'reads of a 1 MiB file',
     fn: readFilesSync.name,
     blocking: 'fs.readFileSync',
