@@ -22,8 +22,9 @@ const priority = Type.Integer({ minimum: 0, maximum: 4 });
 export const TodoCreate = Type.Object(
   {
     title,
-    done: Type.Boolean({ default: false }),
-    priority: Type.Integer({ minimum: 0, maximum: 4, default: 0 }),
+    // Optional, as the server enforces them: absent, the default is filled in.
+    done: Type.Optional(Type.Boolean({ default: false })),
+    priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 4, default: 0 })),
   },
   { additionalProperties: false }
 );

@@ -1,6 +1,7 @@
 // What every answer carries: security headers, no CORS, JSON errors without internals.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import { build, buildListening, request, freshDatabase, sql } from '../helper.ts';
 
 describe('answers', () => {
@@ -117,6 +118,21 @@ describe('the OpenAPI document', () => {
         }
       }
     }
+  });
+
+  test('a validator from npm passes the document; every operation has its own operationId; a body field is required only if the server requires it', async (t) => {
+    const { app } = await build(t);
+    const doc = (await app.inject({ url: '/openapi.json' })).json<{ paths: Record<string, Record<string, { operationId?: string; requestBody?: { content: Record<string, { schema: { required?: string[] } }> } }>> }>();
+    const validator = new Validator();
+    const result = await validator.validate(doc);
+    assert.equal(result.valid, true, JSON.stringify(result.errors, null, 1)?.slice(0, 2000));
+    const ids = Object.values(doc.paths).flatMap((ops) => Object.values(ops).map((op) => op.operationId));
+    assert.ok(ids.every((id) => typeof id === 'string' && /^[a-z][A-Za-z]+$/.test(id)), JSON.stringify(ids));
+    assert.equal(new Set(ids).size, ids.length, 'unique');
+    assert.deepEqual(doc.paths['/todos/']!.post!.requestBody!.content['application/json']!.schema.required, ['title']);
+    const created = await app.inject({ method: 'POST', url: '/todos/', headers: { 'content-type': 'application/json' }, payload: '{"title":"x"}' });
+    assert.equal(created.statusCode, 201);
+    assert.deepEqual({ ...created.json<Record<string, unknown>>(), id: 0 }, { id: 0, title: 'x', done: false, priority: 0 });
   });
 
   test('/openapi.json is OpenAPI 3, generated from the route schemas; internal routes hidden; /docs served', async (t) => {

@@ -39,6 +39,7 @@ const blockRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
     fastify.get(`/block/${name}/`, {
       schema: {
+        operationId: `block${name[0]!.toUpperCase()}${name.slice(1)}`,
         summary: `Stall the event loop with ${kind.what}`,
         description: `${kind.blocking} (${kind.fn}), ?${kind.param}= (default ${kind.fallback}). Nothing else this process serves moves meanwhile: concurrent requests come back one after another. Its twin is /offload/${name}/.`,
         tags,
@@ -53,6 +54,7 @@ const blockRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
     fastify.get(`/offload/${name}/`, {
       schema: {
+        operationId: `offload${name[0]!.toUpperCase()}${name.slice(1)}`,
         summary: `The same ${kind.what}, without holding the event loop`,
         description: `${kind.twin}, ?${kind.param}= (default ${kind.fallback}): the same work as /block/${name}/, while the event loop goes on serving.`,
         tags,

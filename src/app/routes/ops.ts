@@ -12,11 +12,12 @@ const opsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const Status = (description: string) => Type.Object({ status: Type.String(), reason: Type.Optional(Type.String()) }, { description });
 
   fastify.get('/healthz', {
-    schema: { summary: 'Liveness: 200 while the process runs', tags, response: { 200: Status('Alive'), ...errors() } },
+    schema: { operationId: 'liveness', summary: 'Liveness: 200 while the process runs', tags, response: { 200: Status('Alive'), ...errors() } },
   }, async () => ({ status: 'ok' }));
 
   fastify.get('/readyz', {
     schema: {
+      operationId: 'readiness',
       summary: 'Readiness: 200 when a query completed within the last second, or a pooled connection answers SELECT 1 within 1 s',
       description: 'For load balancers: route traffic here only while it is 200. A busy pool is ready (its queries complete); 503 while shutting down, or when the database path is broken.',
       tags,
@@ -43,7 +44,7 @@ const opsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   });
 
   fastify.get('/pool', {
-    schema: { summary: "The pool's state and counters", tags, response: { 200: PoolStats, ...errors() } },
+    schema: { operationId: 'poolStats', summary: "The pool's state and counters", tags, response: { 200: PoolStats, ...errors() } },
   }, async () => store.stats());
 };
 

@@ -26,6 +26,7 @@ const sleepRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   // /sleep/python/ is the same route under the original's name, so that a client written for it finds it.
   for (const path of ['/sleep/node/', '/sleep/python/']) {
     const schema = {
+      operationId: path === '/sleep/node/' ? 'sleepNode' : 'sleepPython',
       summary: path === '/sleep/node/' ? 'Wait in the app runtime, then return every todo' : 'The same as /sleep/node/, under the original\'s name',
       description: 'Waits SLEEP_SECONDS (or ?seconds=) in Node: with APP_MODE=blocking the whole event loop stalls, as time.sleep stalls a gunicorn sync worker; otherwise a timer. Then reads the todos.',
       tags,
@@ -39,6 +40,7 @@ const sleepRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }
 
   const schema = {
+    operationId: 'sleepPostgres',
     summary: 'Wait in PostgreSQL (pg_sleep), then return every todo',
     description: 'SELECT pg_sleep(seconds), then the todo query, on one pooled connection: the request holds a connection for the whole sleep, so the pool (size + overflow) limits how many run at once.',
     tags,

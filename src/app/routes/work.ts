@@ -7,6 +7,7 @@ import { DB_ERRORS, errors, WORK_DEFAULT_UNITS, WorkQuery, WorkResult } from '..
 const workRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { store } = fastify;
   const schema = {
+    operationId: 'workPostgres',
     summary: 'Run a fixed amount of CPU work in PostgreSQL',
     description: `Counts ?units= values (default ${WORK_DEFAULT_UNITS.toLocaleString('en')}) in one query on one pooled connection: about 20 ms of one core per million. ` +
       'The connection is held for the time PostgreSQL computes, so throughput stops growing with the pool at about PostgreSQL\'s number of cores.',
