@@ -34,6 +34,9 @@ const CULPRITS: Record<string, [string, string]> = {
   gzip: ['compressSync', 'gzipSync('],
   fs: ['readFilesSync', 'readFileSync(file)'],
 };
+/** About a second of each kind of work here. */
+const LONG: Record<string, number> = { cpu: 1000, hash: 16, json: 32_768, regex: 26, gzip: 32_768, fs: 3000 };
+
 // The names are the functions' own, as the catalog gives them to the demo.
 for (const [kind, [fn]] of Object.entries(CULPRITS)) assert.equal(KINDS[kind as keyof typeof KINDS].fn, fn);
 
@@ -55,7 +58,9 @@ describe('the block detector', () => {
       await until('the first block in the log', () => blockLines(s).length > 0);
       const first = blockLines(s).length;
       for (const kind of Object.keys(KINDS)) {
-        const res = await get(s.url, `/block/${kind}/`);
+        // About a second of each: the stack is taken some 150 ms (more on a busy machine) into a
+        // stall, so the defaults (about 300 ms) would leave a loaded CI machine too little room.
+        const res = await get(s.url, `/block/${kind}/?${KINDS[kind as keyof typeof KINDS].param}=${LONG[kind]}`);
         assert.equal(res.status, 200, res.body);
         const route = `GET /block/${kind}/`;
         await until(`a block of ${route} in the log`, () => blockLines(s).slice(first).some((b) => b.route === route));
@@ -83,11 +88,13 @@ describe('the block detector', () => {
   test("the project's own staged blocking is named: APP_MODE=blocking's sleep, and DB_MODE=blocking's bridge", { timeout: 60_000 }, async () => {
     const db = await freshDatabase({ seeded: true });
     await withService({ DATABASE_URL: db, APP_MODE: 'blocking', DB_MODE: 'blocking' }, async (s) => {
-      assert.equal((await get(s.url, '/sleep/node/?seconds=0.5')).status, 200);
+      // Long enough that the stack is taken inside the sleep, not in the bridge's call that follows
+      // it within the same stall.
+      assert.equal((await get(s.url, '/sleep/node/?seconds=2')).status, 200);
       await until('the blocking sleep named', () => blockLines(s).some((b) => b.route === 'GET /sleep/node/'));
       const sleep = blockLines(s).find((b) => b.route === 'GET /sleep/node/')!;
       assert.match(sleep.culprit ?? '', /^blockingSleep \(src\/app\/routes\/sleep\.ts:\d+\)$/, sleep.frames.join('\n'));
-      assert.equal((await get(s.url, '/sleep/postgres/?seconds=0.5')).status, 200);
+      assert.equal((await get(s.url, '/sleep/postgres/?seconds=1.5')).status, 200);
       await until('the blocking bridge named', () => blockLines(s).some((b) => b.route === 'GET /sleep/postgres/'));
       const bridge = blockLines(s).find((b) => b.route === 'GET /sleep/postgres/')!;
       assert.match(bridge.culprit ?? '', /\(src\/db\/blocking\.ts:\d+\)$/, bridge.frames.join('\n'));
