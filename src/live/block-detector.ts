@@ -1,16 +1,17 @@
 // Names what blocks the event loop, live, from the monitor thread. The main loop writes a
 // heartbeat into shared memory every few milliseconds; when it stops for longer than the
-// threshold, this thread enables the debugger on the main thread through an in-process
-// inspector session, pauses it (both are served by an interrupt, so they reach a thread busy in
+// threshold, this thread connects an in-process inspector session to the main thread, enables
+// the debugger and pauses it (each served by an interrupt, so it reaches a thread busy in
 // JavaScript, between native calls, or waiting in Atomics.wait), reads its call frames, resumes
-// it at once and disables the debugger again. The block is recorded when the heartbeat comes
+// it at once, and disables the debugger and disconnects again. The block is recorded when the heartbeat comes
 // back: when it began, how long it lasted, the frames mapped to the TypeScript source, and the
 // route whose handler was running when the stall was seen.
 //
-// The debugger is on only during a stall: enabled, V8 runs every promise through the
-// debugger's hooks, and an await-heavy loop took 8 times the CPU here. It is not started ahead
-// of time either: once it has been on, the same loop stays about 4 % slower for the process's
-// life (measured here; V8 does not restore its fast path for promises). Enabling replays every
+// The session and the debugger exist only during a stall: enabled, V8 runs every promise
+// through the debugger's hooks, and an await-heavy loop took 8 times the CPU here; and it is
+// not started ahead of time either: once it has been on, the same loop stays about 4 % slower
+// for the process's life (measured here; V8 does not restore its fast path for promises).
+// While nothing blocks, only this thread's timer runs. Enabling replays every
 // loaded script to the session (about 1,700 here), which takes the main thread some 50 ms (130
 // the first time): the stack is taken that much after the threshold, and the block reported
 // includes it. Blocks that end sooner are recorded without frames. No port is opened: the
@@ -72,8 +73,10 @@ interface CallFrame {
 const MAX_FRAMES = 8;
 
 export class BlockDetector {
-  private readonly session = new Session();
+  /** Scripts as the session that samples now was told of them (its Debugger.scriptParsed). */
   private readonly scripts = new Map<string, Script>();
+  /** The session taking a stack now, if any: one at a time, and none while nothing blocks. */
+  private session: Session | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** The heartbeat a stall was seen after, so that one stall is sampled once. */
   private stalledAfter = 0;
@@ -82,30 +85,14 @@ export class BlockDetector {
   constructor (private readonly o: DetectorOptions) {}
 
   start (): void {
-    this.session.connectToMainThread();
-    this.session.on('Debugger.scriptParsed', ({ params }) => {
-      if (params.url) this.scripts.set(params.scriptId, { url: params.url, sourceMapURL: params.sourceMapURL ?? '' });
-    });
-    this.session.on('Debugger.paused', ({ params }) => {
-      // Resume first: every moment here is a moment more of the stall. Then the debugger is
-      // turned off again: left on, it slows every promise of the main thread.
-      this.session.post('Debugger.resume');
-      this.session.post('Debugger.disable', () => this.scripts.clear());
-      // The main thread is paused: if its heartbeat moved since the stall, the block ended
-      // before the pause landed, and these frames are of whatever ran next.
-      if (this.current && this.current.frames.length === 0 && this.o.lastBeat() === this.stalledAfter) {
-        this.current.frames = (params.callFrames as CallFrame[]).slice(0, MAX_FRAMES).map((f) => this.frameOf(f));
-        this.current.culprit = this.current.frames.find((f) => this.ours(f));
-        this.current.sampledAfterMs = now() - this.current.at;
-      }
-    });
     // Half the threshold: a stall is seen at most threshold / 2 late, for 2 wakeups per threshold.
     this.timer = setInterval(() => this.check(), Math.max(10, Math.min(50, this.o.thresholdMs / 2)));
   }
 
   stop (): void {
     clearInterval(this.timer);
-    this.session.disconnect();
+    this.session?.disconnect();
+    this.session = undefined;
   }
 
   private check (): void {
@@ -120,13 +107,42 @@ export class BlockDetector {
     }
     if (!this.current && stalledMs > this.o.thresholdMs && beat !== this.stalledAfter) {
       this.stalledAfter = beat;
-      this.current = { at: beat, sampledAfterMs: 0, frames: [], culprit: undefined, route: this.o.route() };
-      // Callbacks, not await: the session's answers come on this thread's loop. Enabling sends
-      // every script (scriptParsed), which the frames are resolved against.
-      this.session.post('Debugger.enable', () => {
-        this.session.post('Debugger.pause', () => {});
-      });
+      const block: Omit<Block, 'ms'> = { at: beat, sampledAfterMs: 0, frames: [], culprit: undefined, route: this.o.route() };
+      this.current = block;
+      if (!this.session) this.sample(block, beat);
     }
+  }
+
+  /**
+   * Connects a session to the main thread, enables the debugger (which sends every script, the
+   * frames are resolved against), pauses, reads the frames, resumes, and lets go of it all.
+   * Each step is served by an interrupt of the stalled thread. Callbacks, not await: the
+   * session's answers come on this thread's loop.
+   */
+  private sample (block: Omit<Block, 'ms'>, beat: number): void {
+    const session = new Session();
+    this.session = session;
+    session.connectToMainThread();
+    session.on('Debugger.scriptParsed', ({ params }) => {
+      if (params.url) this.scripts.set(params.scriptId, { url: params.url, sourceMapURL: params.sourceMapURL ?? '' });
+    });
+    session.on('Debugger.paused', ({ params }) => {
+      // Resume first: every moment here is a moment more of the stall. The main thread is
+      // paused, so its heartbeat cannot move meanwhile: if it moved since the stall began, the
+      // block ended before the pause landed, and these frames are of whatever ran next.
+      session.post('Debugger.resume');
+      if (this.current === block && this.o.lastBeat() === beat) {
+        block.frames = (params.callFrames as CallFrame[]).slice(0, MAX_FRAMES).map((f) => this.frameOf(f));
+        block.culprit = block.frames.find((f) => this.ours(f));
+        block.sampledAfterMs = now() - block.at;
+      }
+      session.post('Debugger.disable', () => {
+        session.disconnect();
+        this.scripts.clear();
+        if (this.session === session) this.session = undefined;
+      });
+    });
+    session.post('Debugger.enable', () => session.post('Debugger.pause', () => {}));
   }
 
   private ours (f: BlockFrame): boolean {
