@@ -141,7 +141,9 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
       // The service's own start may have blocked already (loading code): only the routes' blocks are counted here.
       await page.waitForFunction(() => !document.getElementById('blocks-note')!.textContent!.startsWith('Waiting'), undefined, { timeout: 10_000 });
       assert.equal((await get(server.url, '/offload/cpu/?ms=400')).status, 200);
-      assert.equal((await get(server.url, '/block/cpu/?ms=800')).status, 200);
+      // Two seconds: a process's first stack is its slowest (connecting the session, the
+      // debugger's first start), and a loaded CI machine took more than 800 ms for it.
+      assert.equal((await get(server.url, '/block/cpu/?ms=2000')).status, 200);
       const cells = () => page.evaluate(() => [...document.querySelectorAll('#blocks tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
       const deadline = Date.now() + 10_000;
       while (!(await cells()).some((r) => r[3] === 'GET /block/cpu/') && Date.now() < deadline) await delay(100);
@@ -152,13 +154,13 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
       const [, howLong, fn, route, stack] = rows[0]!;
       assert.match(fn!, /^spinFor \(src\/loop\/stalls\.ts:\d+\)$/);
       assert.equal(route, 'GET /block/cpu/');
-      assert.match(howLong!, /^\d+ ms$/);
-      assert.ok(Number(howLong!.split(' ')[0]) >= 700, howLong);
+      assert.match(howLong!, /^\d+\.\d\d s$/);
+      assert.ok(Number(howLong!.split(' ')[0]) >= 1.9, howLong);
       assert.match(stack!, /spinFor src\/loop\/stalls\.ts:\d+/); // innermost may be performance.now's own frames
       type Charts = { Chart: { getChart(id: string): { data: { datasets: { label: string; data: { x: number; y: number }[] }[] } } } };
       const marks = await page.evaluate(() => (window as unknown as Charts).Chart.getChart('chart-lag').data.datasets.find((d) => d.label.startsWith('a named block'))!.data);
       assert.equal(marks.length, all.length, 'one mark per block');
-      assert.ok(marks.some((m) => m.y >= 700));
+      assert.ok(marks.some((m) => m.y >= 1900));
       await page.locator('#blocks-panel').screenshot({ path: join(SHOTS, 'dashboard-blocks.png') });
       assert.deepEqual(errors, []);
     });
