@@ -76,9 +76,9 @@ export function table (title: string, head: string[], rows: (string | number)[][
 export const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 export const ratio = (x: number) => x.toFixed(3);
 
-/** CPU time (user + system) a process has used so far, in ms (Linux /proc). */
-export function cpuMs (pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+/** CPU time (user + system) a process has used so far, in ms (Linux /proc); with `mainThread`, its main thread's alone. */
+export function cpuMs (pid: number, mainThread = false): number {
+  const fields = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second).
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }

@@ -365,9 +365,9 @@ const detector: Suite = async (ctx) => {
       const order = round % 2 === 0 ? [0, 1] : [1, 0];
       for (const i of order) {
         const pid = servers[i]!.proc.pid!;
-        const main0 = mainThreadCpuMs(pid);
+        const main0 = cpuMs(pid, true);
         const run = await measure(`${servers[i]!.url}/todos/`, pid, seconds);
-        runs[i]!.push({ ...run, mainUsPerRequest: ((mainThreadCpuMs(pid) - main0) * 1000) / Math.max(1, run.requests) });
+        runs[i]!.push({ ...run, mainUsPerRequest: ((cpuMs(pid, true) - main0) * 1000) / Math.max(1, run.requests) });
       }
     }
   } finally {
@@ -411,12 +411,6 @@ function pinApart (servers: number[], postgres: number | undefined): boolean {
   } catch {
     return false;
   }
-}
-
-/** CPU time of a process's main thread alone (its first task), in ms. */
-function mainThreadCpuMs (pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood, pgbouncer, queuepool, detector };

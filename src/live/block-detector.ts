@@ -62,7 +62,6 @@ export interface DetectorOptions {
 interface Script {
   url: string;
   sourceMapURL: string;
-  map?: SourceMap | null;
 }
 
 interface CallFrame {
@@ -75,6 +74,7 @@ const MAX_FRAMES = 8;
 export class BlockDetector {
   /** Scripts as the session that samples now was told of them (its Debugger.scriptParsed). */
   private readonly scripts = new Map<string, Script>();
+  private readonly maps = new Map<string, SourceMap | null>();
   /** The session taking a stack now, if any: one at a time, and none while nothing blocks. */
   private session: Session | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -146,7 +146,8 @@ export class BlockDetector {
   }
 
   private ours (f: BlockFrame): boolean {
-    return !f.file.startsWith('node:') && !f.file.startsWith('/') && !f.file.startsWith('..') && !f.file.includes('node_modules');
+    // shown() makes our files relative and everything outside the project absolute.
+    return !f.file.startsWith('node:') && !f.file.startsWith('/') && !f.file.includes('node_modules');
   }
 
   private frameOf (f: CallFrame): BlockFrame {
@@ -161,21 +162,29 @@ export class BlockDetector {
     return { fn, file: this.shown(script.url), line: lineNumber + 1, column: columnNumber + 1 };
   }
 
-  /** A script's source map (tsc's .js.map beside it, or tsx's inline one), read once; null if it has none. */
+  /**
+   * A script's source map (tsc's .js.map beside it, or tsx's inline one), or null if it has none.
+   * Kept across blocks by script URL: each block's session is told of the scripts anew, and the
+   * maps on disk do not change while the process runs.
+   */
   private mapOf (script: Script): SourceMap | null {
-    if (script.map !== undefined) return script.map;
-    script.map = null;
-    if (!script.sourceMapURL || !script.url.startsWith('file:')) return null;
-    try {
-      const ref = new URL(script.sourceMapURL, script.url);
-      const text = ref.protocol === 'data:'
-        ? Buffer.from(ref.pathname.slice(ref.pathname.indexOf(',') + 1), ref.pathname.includes(';base64,') ? 'base64' : 'utf8').toString('utf8')
-        : readFileSync(fileURLToPath(ref), 'utf8');
-      script.map = new SourceMap(JSON.parse(text));
-    } catch {
-      // A map that cannot be read: the frames stay in the generated JavaScript.
+    const key = `${script.url} ${script.sourceMapURL}`;
+    let map = this.maps.get(key);
+    if (map !== undefined) return map;
+    map = null;
+    if (script.sourceMapURL && script.url.startsWith('file:')) {
+      try {
+        const ref = new URL(script.sourceMapURL, script.url);
+        const text = ref.protocol === 'data:'
+          ? Buffer.from(ref.pathname.slice(ref.pathname.indexOf(',') + 1), ref.pathname.includes(';base64,') ? 'base64' : 'utf8').toString('utf8')
+          : readFileSync(fileURLToPath(ref), 'utf8');
+        map = new SourceMap(JSON.parse(text));
+      } catch {
+        // A map that cannot be read: the frames stay in the generated JavaScript.
+      }
     }
-    return script.map;
+    this.maps.set(key, map);
+    return map;
   }
 
   private shown (url: string): string {
