@@ -5,6 +5,8 @@ import { parseEnv } from 'node:util';
 
 export type Mode = 'blocking' | 'nonblocking';
 export type PoolKind = 'queue' | 'none';
+/** How the dashboard page reaches the live stream: MONITOR_PORT itself, or /live/ on its own origin through a reverse proxy. */
+export type LiveStream = 'port' | 'proxy';
 
 export interface Config {
   host: string;
@@ -36,6 +38,7 @@ export interface Config {
   shutdownGrace: number;
   shutdownDelay: number;
   monitorPort: number;
+  liveStream: LiveStream;
   blockDetector: boolean;
   blockThreshold: number;
   logLevel: string;
@@ -151,7 +154,8 @@ export const SETTINGS = {
   keepAliveTimeout: setting({ env: 'KEEP_ALIVE_TIMEOUT', flag: 'keep-alive-timeout', default: 5, accepts: 'a number of seconds from 0 to 600', help: 'How long an idle keep-alive connection stays open', parse: num(0, 600) }),
   shutdownGrace: setting({ env: 'SHUTDOWN_GRACE', flag: 'shutdown-grace', default: 30, accepts: 'a number of seconds from 0 to 3600', help: 'How long in-flight requests may run after SIGTERM/SIGINT', parse: num(0, 3600) }),
   shutdownDelay: setting({ env: 'SHUTDOWN_DELAY', flag: 'shutdown-delay', default: 0, accepts: 'a number of seconds from 0 to 600', help: "After SIGTERM, how long /readyz answers 503 while requests are still served and accepted, before the service stops listening: time for a load balancer's health check to take this host out", parse: num(0, 600) }),
-  monitorPort: setting({ env: 'MONITOR_PORT', flag: 'monitor-port', default: 0, accepts: 'an integer from 0 to 65535', help: "Port of the dashboard's live stream (0 = any free port; with workers, one port each from here)", parse: int(0, 65535) }),
+  monitorPort: setting({ env: 'MONITOR_PORT', flag: 'monitor-port', default: 0, accepts: 'an integer from 0 to 65535', help: "Port of the dashboard's live stream, every worker's under /live/ (0 = any free port)", parse: int(0, 65535) }),
+  liveStream: setting<LiveStream>({ env: 'LIVE_STREAM', flag: 'live-stream', default: 'port', accepts: 'port or proxy', help: "Where the dashboard page reads the live stream: port = MONITOR_PORT, under the page's host name; proxy = /live/ on the page's own origin, which a reverse proxy sends to a fixed MONITOR_PORT (docs/operations.md)", parse: oneOf(['port', 'proxy'] as const) }),
   blockDetector: setting({ env: 'BLOCK_DETECTOR', flag: 'block-detector', default: true, accepts: 'on or off', help: 'Name what blocks the event loop: the monitor thread pauses the main thread through an in-process inspector session (no port) when its heartbeat stalls, and records the stack', parse: bool }),
   blockThreshold: setting({ env: 'BLOCK_THRESHOLD_MS', flag: 'block-threshold-ms', default: 100, accepts: 'an integer of milliseconds from 20 to 60000', help: 'How long the event loop must stall before the block detector takes its stack', parse: int(20, 60_000) }),
   logLevel: setting({ env: 'LOG_LEVEL', flag: 'log-level', default: 'info', accepts: LOG_LEVELS.join(', '), help: 'Log level (debug logs every request)', parse: oneOf(LOG_LEVELS) }),
@@ -205,6 +209,12 @@ export function loadConfig (flags: Partial<Record<Key, string | boolean>> = {}, 
   const parsed = config as unknown as Config;
   if (parsed.headersTimeout > parsed.requestTimeout) {
     throw new ConfigError(`Invalid HEADERS_TIMEOUT=${parsed.headersTimeout}: it must not exceed REQUEST_TIMEOUT (${parsed.requestTimeout} s), which covers the headers too`);
+  }
+  if (parsed.liveStream === 'proxy' && parsed.monitorPort === 0) {
+    throw new ConfigError('Invalid LIVE_STREAM=proxy: it needs a fixed MONITOR_PORT, the port your reverse proxy sends /live/ to (MONITOR_PORT=0 picks any free port)');
+  }
+  if (parsed.monitorPort !== 0 && parsed.monitorPort === parsed.port) {
+    throw new ConfigError(`Invalid MONITOR_PORT=${parsed.monitorPort}: it is PORT too; the live stream needs a port of its own`);
   }
   return parsed;
 }

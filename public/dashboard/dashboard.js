@@ -60,11 +60,11 @@ const workChart = lineChart($('chart-work'), [
   { label: 'one response (ms)', borderColor: '#16a085', backgroundColor: '#16a085', showLine: false, pointRadius: 2, stepped: false },
   { label: `median of the last ${MEDIAN_OF} (ms)`, borderColor: '#0b5345', stepped: false },
 ], 'ms');
-// Monitors to read: `worker:port` pairs, one per worker (the page may be served by any of them).
-const MONITORS = document.querySelector('meta[name="monitors"]').content.split(',').map((pair) => {
-  const [worker, port] = pair.split(':');
-  return { worker: Number(worker), port: Number(port) };
-});
+// Every worker's live stream is at /live/<worker>/events: on the monitor's port (the page may be
+// served by any worker), or, with no port given, on the page's own origin (a reverse proxy).
+const meta = (name) => document.querySelector(`meta[name="${name}"]`).content;
+const LIVE_BASE = meta('live-port') ? `${location.protocol}//${location.hostname}:${meta('live-port')}` : '';
+const MONITORS = meta('live-workers').split(',').map((worker) => ({ worker: Number(worker) }));
 const LAG_COLORS = ['#c0392b', '#8e44ad', '#d35400', '#2c3e50', '#16a085', '#7f8c8d'];
 // Event-loop lag is per process: one line per worker, side by side, never summed.
 const lagChart = lineChart($('chart-lag'), [
@@ -301,8 +301,8 @@ function drawBlocks () {
   }));
 }
 
-function connect ({ worker, port }) {
-  const source = new EventSource(`${location.protocol}//${location.hostname}:${port}/events`);
+function connect ({ worker }) {
+  const source = new EventSource(`${LIVE_BASE}/live/${worker}/events`);
   source.addEventListener('hello', (e) => {
     const hello = JSON.parse(e.data);
     state.settings = hello.settings;

@@ -8,7 +8,7 @@ import { blocking, type Config } from '../config.ts';
 import docs from './plugins/docs.ts';
 import errors from './plugins/errors.ts';
 import input, { BODY_LIMIT } from './plugins/input.ts';
-import live, { type MonitorAddress } from './plugins/live.ts';
+import live, { type LiveStreamAddress } from './plugins/live.ts';
 import metrics from './plugins/metrics.ts';
 import requestTracking from './plugins/request-tracking.ts';
 import security from './plugins/security.ts';
@@ -37,8 +37,8 @@ export interface AppOptions {
   directUrl: string;
   /** This process's number among the cluster's workers (1 without workers). */
   workerId?: number;
-  /** With workers: every worker's live stream, so that one dashboard shows them all. */
-  monitors?: () => Promise<MonitorAddress[]>;
+  /** With workers: where the primary serves every worker's live stream, so that one dashboard shows them all. */
+  clusterStream?: () => Promise<LiveStreamAddress>;
 }
 
 /** Fastify's own options that the app relies on, the client timeouts among them. */
@@ -67,7 +67,7 @@ export function serverOptions (logger: FastifyBaseLogger, config: Pick<Config, '
   };
 }
 
-async function app (fastify: FastifyInstance, { config, url, directUrl, workerId = 1, monitors }: AppOptions): Promise<void> {
+async function app (fastify: FastifyInstance, { config, url, directUrl, workerId = 1, clusterStream }: AppOptions): Promise<void> {
   fastify.decorate('config', config);
   fastify.decorate('lifecycle', { draining: false });
   await fastify.register(errors);
@@ -76,7 +76,7 @@ async function app (fastify: FastifyInstance, { config, url, directUrl, workerId
   await fastify.register(docs);
 
   await fastify.register(store, { config, url });
-  await fastify.register(live, { config, url, directUrl, workerId, monitors });
+  await fastify.register(live, { config, url, directUrl, workerId, clusterStream });
   await fastify.register(metrics, { config, url });
   await fastify.register(requestTracking);
 

@@ -88,6 +88,9 @@ function allowedOrigin (origin: string | undefined): string | undefined {
 /** Tells the main thread how many pages listen: it records requests only while one does. */
 const watchers = () => parentPort!.postMessage({ type: 'watchers', count: clients.size } satisfies WorkerMessage);
 
+/** Every path has the worker in it, so that one port (a reverse proxy's, or the cluster primary's) can serve every worker's. */
+const base = `/live/${init.worker}/`;
+
 const server = http.createServer((req, res) => {
   // As the service itself: only requests addressed to a host name it answers to (no DNS rebinding).
   if (req.headers.host !== undefined && !allowed(hostName(req.headers.host))) {
@@ -97,13 +100,15 @@ const server = http.createServer((req, res) => {
   }
   const origin = allowedOrigin(req.headers.origin);
   const headers = { ...(origin ? { 'access-control-allow-origin': origin } : {}), vary: 'origin', 'cache-control': 'no-store' };
-  if (req.url === '/events') {
+  const path = req.url?.split('?')[0];
+  if (path === `${base}events`) {
     if (clients.size >= MAX_STREAMS) {
       res.writeHead(503, { ...headers, 'content-type': 'application/json', 'retry-after': '5' });
       res.end(JSON.stringify({ statusCode: 503, error: 'Service Unavailable', message: `${MAX_STREAMS} pages are watching already` }));
       return;
     }
-    res.writeHead(200, { ...headers, 'content-type': 'text/event-stream', connection: 'keep-alive' });
+    // X-Accel-Buffering: nginx passes each frame on as it comes, even where buffering is on.
+    res.writeHead(200, { ...headers, 'content-type': 'text/event-stream', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     clients.add(res);
     watchers();
     req.on('close', () => {
@@ -113,13 +118,13 @@ const server = http.createServer((req, res) => {
     send(res, 'hello', { settings: init.settings, heartbeatMs: init.heartbeatMs, frameMs: FRAME_MS, recent, detector: detectorState(), blocks });
     return;
   }
-  if (req.url === '/snapshot') {
+  if (path === `${base}snapshot`) {
     res.writeHead(200, { ...headers, 'content-type': 'application/json' });
     res.end(JSON.stringify({ lagMs: lagMs(), inFlight: gauges.inFlight(), pool: pool.read(), db: dbView, detector: detectorState(), blocks }));
     return;
   }
   res.writeHead(404, { ...headers, 'content-type': 'application/json' });
-  res.end(JSON.stringify({ statusCode: 404, error: 'Not Found', message: 'the monitor serves /events and /snapshot' }));
+  res.end(JSON.stringify({ statusCode: 404, error: 'Not Found', message: `the monitor serves ${base}events and ${base}snapshot` }));
 });
 
 setInterval(() => {

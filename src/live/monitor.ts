@@ -27,6 +27,8 @@ export interface MonitorInit {
   host: string;
   /** 0: any free port. */
   port: number;
+  /** This process's worker number: its stream is served at /live/<worker>/. */
+  worker: number;
   /** Pages served under these host names (any port) may read the stream. */
   allowedHosts: string[];
   /** PostgreSQL itself, for its view of our backends. */

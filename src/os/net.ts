@@ -26,9 +26,9 @@ export function hostName (header: string): string {
 /** Why the service cannot listen on host:port, in words a person can act on. */
 export class ListenError extends Error {
   override name = 'ListenError';
-  constructor (host: string, port: number, err: NodeJS.ErrnoException) {
+  constructor (host: string, port: number, err: NodeJS.ErrnoException, setting = 'PORT') {
     const why = err.code === 'EADDRINUSE'
-      ? 'the port is in use by another program (set PORT to another port, or 0 for any free one)'
+      ? `the port is in use by another program (set ${setting} to another port, or 0 for any free one)`
       : err.code === 'EACCES'
         ? 'permission denied (ports below 1024 need privileges)'
         : err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND'
@@ -39,10 +39,10 @@ export class ListenError extends Error {
 }
 
 /** Fails with a ListenError now, before anything starts, when host:port cannot be listened on. */
-export function checkListenable (host: string, port: number): Promise<void> {
+export function checkListenable (host: string, port: number, setting = 'PORT'): Promise<void> {
   return new Promise((resolve, reject) => {
     const server = createServer();
-    server.once('error', (err: NodeJS.ErrnoException) => reject(new ListenError(host, port, err)));
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new ListenError(host, port, err, setting)));
     server.listen(port, host, () => server.close(() => resolve()));
   });
 }

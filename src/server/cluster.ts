@@ -1,12 +1,15 @@
 // WORKERS > 1: the primary prepares the database once, then runs the workers (node:cluster),
 // restarts one that dies, sums their metrics, and drains them all on shutdown.
 import cluster, { type Worker } from 'node:cluster';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import client from 'prom-client';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { announce } from './banner.ts';
 import type { Database } from './database.ts';
-import type { MonitorAddress } from '../app/plugins/live.ts';
+import type { LiveStreamAddress } from '../app/plugins/live.ts';
+import { ListenError } from '../os/net.ts';
 import { closeHttp, startHttp } from './http.ts';
 import type { Shutdown } from './shutdown.ts';
 
@@ -15,10 +18,11 @@ interface Ready {
   address: string;
 }
 
-export function runPrimary (config: Config, database: Database, log: Logger, shutdown: Shutdown): void {
+export async function runPrimary (config: Config, database: Database, log: Logger, shutdown: Shutdown): Promise<void> {
   const fork = (): Worker => cluster.fork({ WORKER_DATABASE_URL: database.url, WORKER_DIRECT_DATABASE_URL: database.directUrl });
   serveClusterMetrics();
-  serveMonitors();
+  // Before the workers start: a page may ask for the stream as soon as one listens.
+  await serveStreams(config, log, shutdown);
   const ready = new Set<number>();
   let announced = false;
   let stopping = false;
@@ -54,22 +58,21 @@ export async function runWorker (config: Config, log: Logger, shutdown: Shutdown
   process.on('message', (msg) => {
     if (msg === 'shutdown') shutdown.begin('the primary asked');
   });
-  // One dashboard for every worker: the page lists each worker's live stream.
-  const asked = new Map<number, (list: MonitorAddress[]) => void>();
+  // One dashboard for every worker: the primary serves their live streams on one port.
+  const asked = new Map<number, (stream: LiveStreamAddress) => void>();
   let asks = 0;
-  const monitors = () => new Promise<MonitorAddress[]>((resolve) => {
+  const clusterStream = () => new Promise<LiveStreamAddress>((resolve) => {
     const id = ++asks;
-    asked.set(id, (list) => { asked.delete(id); resolve(list); });
-    process.send!({ type: 'anp:monitors?', id } satisfies MonitorMessage);
+    asked.set(id, (stream) => { asked.delete(id); resolve(stream); });
+    process.send!({ type: 'anp:stream?', id } satisfies MonitorMessage);
   });
   const urls = { url: process.env.WORKER_DATABASE_URL!, directUrl: process.env.WORKER_DIRECT_DATABASE_URL! };
-  const http = await startHttp(config, urls, log, cluster.worker!.id, monitors);
+  const http = await startHttp(config, urls, log, cluster.worker!.id, clusterStream);
   process.on('message', (msg: MonitorMessage) => {
-    if (msg?.type === 'anp:monitors') asked.get(msg.id)?.(msg.list);
+    if (msg?.type === 'anp:stream') asked.get(msg.id)?.(msg.stream);
     if (msg?.type !== 'anp:monitor-start') return;
-    const worker = cluster.worker!.id;
     http.fastify.live.monitorPort().then(
-      (port) => process.send!({ type: 'anp:monitor-port', id: msg.id, worker, port } satisfies MonitorMessage),
+      (port) => process.send!({ type: 'anp:monitor-port', port } satisfies MonitorMessage),
       (err: Error) => log.warn({ err }, 'the monitor did not start'));
   });
   shutdown.add(() => closeHttp(http, config, log));
@@ -77,45 +80,77 @@ export async function runWorker (config: Config, log: Logger, shutdown: Shutdown
 }
 
 type MonitorMessage =
-  | { type: 'anp:monitors?'; id: number }
-  | { type: 'anp:monitor-start'; id: number }
-  | { type: 'anp:monitor-port'; id: number; worker: number; port: number }
-  | { type: 'anp:monitors'; id: number; list: MonitorAddress[] };
+  | { type: 'anp:stream?'; id: number }
+  | { type: 'anp:stream'; id: number; stream: LiveStreamAddress }
+  | { type: 'anp:monitor-start' }
+  | { type: 'anp:monitor-port'; port: number };
 
-/** How long the primary waits for every worker's monitor port; a worker that is restarting is left out. */
-const MONITORS_WAIT_MS = 3000;
+/** How long the primary waits for a worker's monitor to start. */
+const MONITOR_WAIT_MS = 3000;
 
 /**
- * A worker asks for every worker's monitor: the primary asks each to start its own and answers
- * with the ports that came back (node:cluster gives workers no other way to reach each other).
+ * Every worker's live stream on one port, MONITOR_PORT: the primary forwards /live/<worker>/ to
+ * that worker's monitor thread (on a loopback port of its own). The primary runs no request, so
+ * it keeps forwarding while a worker's event loop is blocked, as the monitor thread keeps talking.
  */
-function serveMonitors (): void {
-  let next = 0;
-  const gathering = new Map<number, { list: MonitorAddress[]; expected: number; done: () => void }>();
+async function serveStreams (config: Config, log: Logger, shutdown: Shutdown): Promise<void> {
+  const ports = new Map<number, number>();
+  let streamPort = 0;
   cluster.on('message', (worker, msg: MonitorMessage) => {
-    if (msg?.type === 'anp:monitor-port') {
-      const g = gathering.get(msg.id);
-      if (!g) return;
-      g.list.push({ worker: msg.worker, port: msg.port });
-      if (g.list.length === g.expected) g.done();
-      return;
-    }
-    if (msg?.type !== 'anp:monitors?') return;
-    const id = ++next;
-    const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => Boolean(w?.isConnected()));
-    const g = {
-      list: [] as MonitorAddress[],
-      expected: live.length,
-      done: () => {
-        clearTimeout(timer);
-        gathering.delete(id);
-        g.list.sort((a, b) => a.worker - b.worker);
-        if (worker.isConnected()) worker.send({ type: 'anp:monitors', id: msg.id, list: g.list } satisfies MonitorMessage);
-      },
-    };
-    const timer = setTimeout(() => g.done(), MONITORS_WAIT_MS);
-    gathering.set(id, g);
-    for (const w of live) w.send({ type: 'anp:monitor-start', id } satisfies MonitorMessage);
+    if (msg?.type !== 'anp:stream?') return;
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => Boolean(w?.isConnected())).map((w) => w.id).sort((a, b) => a - b);
+    if (worker.isConnected()) worker.send({ type: 'anp:stream', id: msg.id, stream: { port: streamPort, workers } } satisfies MonitorMessage);
+  });
+  const waiting = new Map<number, ((port: number) => void)[]>();
+  cluster.on('message', (worker, msg: MonitorMessage) => {
+    if (msg?.type !== 'anp:monitor-port') return;
+    ports.set(worker.id, msg.port);
+    for (const resolve of waiting.get(worker.id) ?? []) resolve(msg.port);
+    waiting.delete(worker.id);
+  });
+  cluster.on('exit', (worker) => ports.delete(worker.id));
+  const monitorOf = (worker: Worker) => {
+    const known = ports.get(worker.id);
+    if (known) return Promise.resolve(known);
+    return new Promise<number | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), MONITOR_WAIT_MS);
+      waiting.set(worker.id, [...waiting.get(worker.id) ?? [], (port) => { clearTimeout(timer); resolve(port); }]);
+      worker.send({ type: 'anp:monitor-start' } satisfies MonitorMessage);
+    });
+  };
+
+  const refuse = (res: http.ServerResponse, status: number, code: string, message: string) => {
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...(status === 503 ? { 'retry-after': '1' } : {}) });
+    res.end(JSON.stringify({ statusCode: status, error: http.STATUS_CODES[status], code, message }));
+  };
+  const server = http.createServer(async (req, res) => {
+    const id = Number(/^\/live\/(\d+)\//.exec(req.url ?? '')?.[1]);
+    const worker = cluster.workers?.[id];
+    if (!worker) return refuse(res, 404, 'NO_SUCH_WORKER', `${id ? `no worker ${id} here` : 'not a live stream'}: they are at /live/<worker>/events and /live/<worker>/snapshot, for workers ${Object.keys(cluster.workers ?? {}).join(', ')}`);
+    const port = worker.isConnected() ? await monitorOf(worker) : undefined;
+    if (!port) return refuse(res, 503, 'MONITOR_UNAVAILABLE', `worker ${id}'s monitor is not answering (the worker may be starting or stopping)`);
+    // Headers as they came: the worker's monitor checks Host and Origin itself.
+    const upstream = http.request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => {
+      if (!res.headersSent) refuse(res, 503, 'MONITOR_UNAVAILABLE', `worker ${id}'s monitor is not answering (the worker may be starting or stopping)`);
+      else res.destroy();
+    });
+    res.on('close', () => upstream.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new ListenError(config.host, config.monitorPort, err, 'MONITOR_PORT')));
+    server.listen(config.monitorPort, config.host, () => resolve());
+  });
+  server.on('error', (err) => log.error({ err }, 'the live stream server failed'));
+  streamPort = (server.address() as AddressInfo).port;
+  shutdown.add(async () => {
+    // The workers end their streams as they drain; a page's reconnect is refused from here on.
+    server.close();
+    server.closeAllConnections();
   });
 }
 

@@ -3,7 +3,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
 import app, { serverOptions } from '../app/app.ts';
-import type { MonitorAddress } from '../app/plugins/live.ts';
+import type { LiveStreamAddress } from '../app/plugins/live.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { ListenError } from '../os/net.ts';
@@ -21,10 +21,10 @@ export interface Http {
 }
 
 export async function startHttp (
-  config: Config, urls: { url: string; directUrl: string }, log: Logger, workerId = 1, monitors?: () => Promise<MonitorAddress[]>
+  config: Config, urls: { url: string; directUrl: string }, log: Logger, workerId = 1, clusterStream?: () => Promise<LiveStreamAddress>
 ): Promise<Http> {
   const fastify = Fastify(serverOptions(log, config));
-  await fastify.register(app, { config, ...urls, workerId, monitors });
+  await fastify.register(app, { config, ...urls, workerId, clusterStream });
   try {
     const address = await fastify.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG });
     return { fastify, address };

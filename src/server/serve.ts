@@ -22,6 +22,7 @@ export async function serve (config: Config): Promise<void> {
 
   // A taken port is one line now, not after PostgreSQL has started (workers listen on the primary's).
   await checkListenable(config.host, config.port);
+  if (config.monitorPort) await checkListenable(config.host, config.monitorPort, 'MONITOR_PORT');
   const database = await prepare(config, log, (reason) => shutdown.fail(reason));
   shutdown.add(() => database.stop(), () => database.kill());
   if (config.workers > 1) return runPrimary(config, database, log, shutdown);

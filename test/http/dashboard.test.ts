@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, test } from 'node:test';
+import { freePort } from '../../src/os/net.ts';
 import { build } from '../helper.ts';
 
 /** The first Server-Sent Event of a stream, with the response's headers. */
@@ -29,7 +30,8 @@ describe('the dashboard', () => {
     const page = await app.inject({ url: '/' });
     assert.equal(page.statusCode, 200);
     assert.match(page.headers['content-type'] as string, /^text\/html/);
-    assert.ok(page.body.includes(`<meta name="monitors" content="1:${port}">`));
+    assert.ok(page.body.includes(`<meta name="live-port" content="${port}">`));
+    assert.ok(page.body.includes('<meta name="live-workers" content="1">'));
     const csp = page.headers['content-security-policy'] as string;
     assert.match(csp, new RegExp(`connect-src 'self' http://\\*:${port};`));
     assert.match(csp, /script-src 'self';/);
@@ -53,7 +55,7 @@ describe('the dashboard', () => {
 
   test('the live stream: a hello with the settings (no password), then frames; readable by pages of the allowed hosts only', async (t) => {
     const { app, db } = await build(t);
-    const stream = `http://127.0.0.1:${await app.live.monitorPort()}/events`;
+    const stream = `http://127.0.0.1:${await app.live.monitorPort()}/live/1/events`;
     const mine = await firstEvent(stream, { origin: 'http://localhost:8000' });
     assert.equal(mine.headers['content-type'], 'text/event-stream');
     assert.equal(mine.headers['access-control-allow-origin'], 'http://localhost:8000');
@@ -69,11 +71,23 @@ describe('the dashboard', () => {
     const { app } = await build(t);
     const port = await app.live.monitorPort();
     const status = await new Promise<number>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port, path: '/events', headers: { host: 'attacker.example' } }, (res) => {
+      http.get({ host: '127.0.0.1', port, path: '/live/1/events', headers: { host: 'attacker.example' } }, (res) => {
         res.resume();
         resolve(res.statusCode!);
       }).on('error', reject);
     });
     assert.equal(status, 421);
+  });
+
+  test('LIVE_STREAM=proxy: the page reads the stream on its own origin, and its policy lets it connect there only', async (t) => {
+    const { app } = await build(t, { settings: { LIVE_STREAM: 'proxy', MONITOR_PORT: String(await freePort()) } });
+    const page = await app.inject({ url: '/' });
+    assert.ok(page.body.includes('<meta name="live-port" content="">'));
+    assert.match(page.headers['content-security-policy'] as string, /connect-src 'self';/);
+    // The monitor serves only its own worker's paths.
+    const port = await app.live.monitorPort();
+    const other = await fetch(`http://127.0.0.1:${port}/live/2/events`);
+    assert.equal(other.status, 404);
+    assert.match(((await other.json()) as { message: string }).message, /\/live\/1\/events/);
   });
 });

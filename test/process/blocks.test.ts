@@ -42,9 +42,9 @@ for (const [kind, [fn]] of Object.entries(CULPRITS)) assert.equal(KINDS[kind as 
 
 async function monitorSnapshot (s: Service): Promise<{ detector: { on: boolean; thresholdMs?: number }; blocks: unknown[] }> {
   const page = (await get(s.url, '/')).body;
-  const port = /<meta name="monitors" content="\d+:(\d+)/.exec(page)?.[1];
+  const port = /<meta name="live-port" content="(\d+)"/.exec(page)?.[1];
   assert.ok(port, 'the dashboard names its monitor');
-  return (await get(`http://127.0.0.1:${port}`, '/snapshot')).json as { detector: { on: boolean }; blocks: unknown[] };
+  return (await get(`http://127.0.0.1:${port}`, '/live/1/snapshot')).json as { detector: { on: boolean }; blocks: unknown[] };
 }
 
 describe('the block detector', () => {

@@ -96,8 +96,8 @@ describe('PGBOUNCER_URL', { skip: noPgBouncer }, () => {
       const password = new URL(db).password;
       assert.ok(password.length > 8);
       const page = (await get(s.url, '/')).body;
-      const port = /name="monitors" content="1:(\d+)"/.exec(page)![1];
-      const hello = await firstEvent(`http://127.0.0.1:${port}/events`);
+      const port = /name="live-port" content="(\d+)"/.exec(page)![1];
+      const hello = await firstEvent(`http://127.0.0.1:${port}/live/1/events`);
       assert.match(hello, /^event: hello/);
       assert.ok(hello.includes('pgbouncerUrl'), hello.slice(0, 200));
       for (const text of [s.output(), page, hello]) assert.ok(!text.includes(password), 'password exposed');

@@ -65,6 +65,14 @@ describe('settings', () => {
     assert.throws(() => loadConfig({}, { REQUEST_TIMEOUT: '5', HEADERS_TIMEOUT: '6' }), /^ConfigError: Invalid HEADERS_TIMEOUT=6: it must not exceed REQUEST_TIMEOUT \(5 s\), which covers the headers too$/);
   });
 
+  test('LIVE_STREAM=proxy needs a fixed MONITOR_PORT, and the stream a port of its own', () => {
+    assert.equal(loadConfig({}, {}).liveStream, 'port');
+    assert.equal(loadConfig({}, { LIVE_STREAM: 'proxy', MONITOR_PORT: '9100' }).liveStream, 'proxy');
+    assert.throws(() => loadConfig({}, { LIVE_STREAM: 'proxy' }), /^ConfigError: Invalid LIVE_STREAM=proxy: it needs a fixed MONITOR_PORT, the port your reverse proxy sends \/live\/ to/);
+    assert.throws(() => loadConfig({}, { LIVE_STREAM: 'nginx' }), /^ConfigError: Invalid LIVE_STREAM="nginx": expected port or proxy$/);
+    assert.throws(() => loadConfig({}, { PORT: '9100', MONITOR_PORT: '9100' }), /^ConfigError: Invalid MONITOR_PORT=9100: it is PORT too/);
+  });
+
   test('.env.example lists every setting with its default', () => {
     const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
     for (const s of Object.values(SETTINGS)) {

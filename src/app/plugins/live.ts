@@ -16,18 +16,18 @@ export interface Live {
   readonly watched: boolean;
   /** Hands a completed request to the timeline. */
   record(record: RequestRecord): void;
-  /** Starts the monitor thread, the first time, and resolves with its port: its live stream is served there. */
+  /** Starts the monitor thread, the first time, and resolves with its port: its live stream is served there, at /live/<worker>/. */
   monitorPort(): Promise<number>;
-  /** Every worker's live stream (this process's alone without workers), for the dashboard page. */
-  monitors(): Promise<MonitorAddress[]>;
+  /** Where the dashboard page reads every worker's live stream (this process's alone without workers). */
+  stream(): Promise<LiveStreamAddress>;
   /** Calls `listener` with each block of the event loop the detector names (BLOCK_DETECTOR). */
   onBlock(listener: (block: Block) => void): void;
 }
 
-/** Where one worker's monitor serves its live stream. */
-export interface MonitorAddress {
-  worker: number;
+/** The one port that serves every worker's live stream, at /live/<worker>/events. */
+export interface LiveStreamAddress {
   port: number;
+  workers: number[];
 }
 
 declare module 'fastify' {
@@ -43,15 +43,18 @@ export interface LivePluginOptions {
   directUrl: string;
   /** This process's number among the cluster's workers (1 without workers). */
   workerId: number;
-  /** With workers: asks every worker to start its monitor and gathers their ports (src/server/cluster.ts). */
-  monitors?: () => Promise<MonitorAddress[]>;
+  /**
+   * With workers: the cluster primary serves every worker's stream on MONITOR_PORT, forwarding to
+   * each worker's monitor (src/server/cluster.ts); this asks it where, and which workers.
+   */
+  clusterStream?: () => Promise<LiveStreamAddress>;
 }
 
 // The monitor thread (a second V8 instance, about 20 MB) starts with the service when the block
 // detector is on (BLOCK_DETECTOR, the default: it must be watching before a block happens), and
 // otherwise when the first dashboard page is asked for. Requests are recorded for the timeline
 // only while a page listens.
-export default fp(async (fastify: FastifyInstance, { config, url, directUrl, workerId, monitors }: LivePluginOptions) => {
+export default fp(async (fastify: FastifyInstance, { config, url, directUrl, workerId, clusterStream }: LivePluginOptions) => {
   const gauges = new LiveGauges();
   let monitor: Monitor | undefined;
   let starting: Promise<Monitor> | undefined;
@@ -84,9 +87,10 @@ export default fp(async (fastify: FastifyInstance, { config, url, directUrl, wor
     for (const listener of blockListeners) listener(block);
   };
   const start = () => Monitor.start({
-    host: config.host,
-    // With workers and a fixed MONITOR_PORT, each worker takes the next port.
-    port: config.monitorPort && config.monitorPort + workerId - 1,
+    // With workers, only the primary, on this machine, reads a worker's monitor.
+    host: clusterStream ? '127.0.0.1' : config.host,
+    port: clusterStream ? 0 : config.monitorPort,
+    worker: workerId,
     allowedHosts: allowedHosts(config),
     // PostgreSQL's own view, read directly: through PgBouncer it would queue behind the requests.
     databaseUrl: directUrl,
@@ -117,7 +121,7 @@ export default fp(async (fastify: FastifyInstance, { config, url, directUrl, wor
     },
     record: (r: RequestRecord) => monitor?.record(r),
     monitorPort,
-    monitors: monitors ?? (async () => [{ worker: workerId, port: await monitorPort() }]),
+    stream: clusterStream ?? (async () => ({ port: await monitorPort(), workers: [workerId] })),
     onBlock: (listener) => { blockListeners.push(listener); },
   });
 

@@ -10,19 +10,22 @@ const dashboardRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const chartJs = readFileSync(chartJsFile);
   let page: Promise<{ html: string; csp: string }> | undefined;
 
-  /** Built from the settings and the monitors' ports: nothing in it comes from a request. */
+  /** Built from the settings and the stream's port: nothing in it comes from a request. */
   const render = async () => {
-    const monitors = await fastify.live.monitors();
-    // Each live stream comes from a monitor thread's own port (one per worker), under whichever
-    // name the page was opened by (CSP cannot list IPv6 literals such as [::1], so the host is a wildcard).
+    const stream = await fastify.live.stream();
+    // LIVE_STREAM=port: the page reads MONITOR_PORT under whichever name it was opened by (CSP
+    // cannot list IPv6 literals such as [::1], so the host is a wildcard); proxy: its own origin.
+    const viaProxy = fastify.config.liveStream === 'proxy';
     return {
-      html: template.replace('{{MONITORS}}', monitors.map((m) => `${m.worker}:${m.port}`).join(',')),
-      csp: `default-src 'self'; connect-src 'self' ${monitors.map((m) => `http://*:${m.port}`).join(' ')}; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'self'; base-uri 'self'`,
+      html: template
+        .replace('{{LIVE_PORT}}', viaProxy ? '' : String(stream.port))
+        .replace('{{LIVE_WORKERS}}', stream.workers.join(',')),
+      csp: `default-src 'self'; connect-src 'self'${viaProxy ? '' : ` http://*:${stream.port}`}; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'self'; base-uri 'self'`,
     };
   };
 
   fastify.get('/', { schema: { hide: true } }, async (_req, reply) => {
-    // With workers, built afresh each time: a worker that died and was replaced has a new port.
+    // With workers, built afresh each time: a worker that died was replaced by one with a new number.
     const { csp, html } = await (fastify.config.workers > 1 ? render() : (page ??= render()));
     return reply.header('content-security-policy', csp).type('text/html; charset=utf-8').send(html);
   });
