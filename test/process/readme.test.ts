@@ -1,16 +1,54 @@
-// The README's commands do what the text next to them says, with the settings they name.
+// The commands of the README and docs/ do what the text next to them says, with the settings
+// they name. (The demo's, the sizing lab's and the bench's runs are tests of their own.)
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { loadConfig } from '../../src/config.ts';
-import { freshDatabase, ROOT, runCli, withService } from '../helper.ts';
+import { loadConfig, SETTINGS } from '../../src/config.ts';
+import { freshDatabase, request, ROOT, runCli, withService } from '../helper.ts';
 
-const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-/** Every command in the README written as `...npm ...` in a code span. */
-const commands = [...new Set([...readme.matchAll(/`((?:[A-Z_]+=\S+ )*npm (?:start|run \w+)[^`]*)`/g)].map((m) => m[1]!))];
+const text = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]
+  .map((page) => readFileSync(join(ROOT, page), 'utf8')).join('\n');
+/** Every command written as `...npm ...` in a code span, or on a line of its own in a block. */
+const commands = [...new Set([...text.matchAll(/(?:`|^)((?:[A-Z_]+=\S+ )*(?:npm (?:start|run [\w:]+)|node dist\/cli\.js serve|curl )[^`\n]*)(?:`|$)/gm)].map((m) => m[1]!))];
+const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+const envOf = (c: string) => Object.fromEntries([...c.matchAll(/(?:^| )([A-Z_]+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]));
 
-describe("the README's commands", () => {
+describe('the commands of the README and docs/', () => {
+  test('every `npm run X` is a script of package.json; every `npm start -- --flag` a setting', () => {
+    for (const c of commands) {
+      const script = /npm run ([\w:]+)/.exec(c)?.[1];
+      if (script) assert.ok(scripts[script], `${c}: no script ${script}`);
+      if (/npm start -- --(?!help)/.test(c)) {
+        const flag = /--([\w-]+)/.exec(c)![1];
+        assert.ok(Object.values(SETTINGS).some((s) => s.flag === flag), `${c}: no setting --${flag}`);
+      }
+    }
+  });
+
+  test('every `VAR=... node dist/cli.js serve` names settings that exist, with values they accept', () => {
+    const serves = commands.filter((c) => /^[A-Z_]+=.* node dist\/cli\.js serve/.test(c));
+    assert.ok(serves.length >= 1, commands.join('\n'));
+    for (const c of serves) assert.doesNotThrow(() => loadConfig({}, envOf(c)), c);
+  });
+
+  test('every `curl` against the service with its default settings: the headers it sends, the answer the text gives', async () => {
+    const curls = commands.filter((c) => c.startsWith('curl '));
+    assert.ok(curls.length >= 1, commands.join('\n'));
+    await withService({ DATABASE_URL: await freshDatabase() }, async (s) => {
+      for (const c of curls) {
+        const headers = Object.fromEntries([...c.matchAll(/-H '([^:]+): ([^']*)'/g)].map((m) => [m[1]!.toLowerCase(), m[2]!]));
+        const url = new URL(/ (http:\/\/\S+)/.exec(c)![1]!);
+        const res = await request(s.url, 'GET', url.pathname, { headers });
+        assert.equal(res.status, 200, `${c}: ${res.body}`);
+        // The answer the text quotes right after the command.
+        const quoted = new RegExp(`${c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\`, gets\\s+\`([^\`]+)\``).exec(text.replace(/\n/g, ' '))?.[1];
+        assert.ok(quoted, `${c}: the text quotes its answer`);
+        assert.deepEqual(res.json, JSON.parse(quoted), c);
+      }
+    });
+  });
+
   test('every `VAR=... npm start` names settings that exist, with values they accept', () => {
     const starts = commands.filter((c) => / npm start/.test(c) && /^[A-Z_]+=/.test(c));
     assert.ok(starts.length >= 3, starts.join('\n'));

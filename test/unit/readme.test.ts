@@ -1,9 +1,9 @@
 // The README promises what a newcomer sees first, and what it shows must be current: the two
-// commands, how to watch it live, a picture of the page as it is now, every setting, and links
-// that lead somewhere.
+// commands, how to watch it live, a picture of the page as it is now, and where to go next; the
+// reference in docs/ lists every setting; and every link of them all leads somewhere.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SETTINGS } from '../../src/config.ts';
@@ -11,6 +11,12 @@ import { pageHash, stampedHash } from '../../scripts/dashboard-picture.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const configuration = readFileSync(join(ROOT, 'docs', 'configuration.md'), 'utf8');
+/** The README and every page of docs/, by path from the root. */
+const pages = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
+const anchorOf = (heading: string) => heading.toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-');
 
 describe('README.md', () => {
   test('the first screen: what this is, the two commands with how long they take, npm start with the dashboard\'s address, the picture, the contents', () => {
@@ -27,19 +33,29 @@ describe('README.md', () => {
     assert.equal(stampedHash(), pageHash(), 'public/dashboard changed since docs/images/dashboard.png was taken: run npm run screenshot, then commit docs/images/');
   });
 
-  test('every setting is in the settings table, with its flag and default', () => {
+  test('a front door: at most 250 lines, the reference in docs/', () => {
+    assert.ok(readme.split('\n').length <= 250, `${readme.split('\n').length} lines`);
+    for (const doc of ['configuration', 'api', 'operations']) assert.match(readme, new RegExp(`\\]\\(docs/${doc}\\.md\\)`), doc);
+  });
+
+  test('every setting is in the settings table of docs/configuration.md, with its flag and default', () => {
     for (const s of Object.values(SETTINGS)) {
       const value = s.default === undefined ? '\\(unset\\)' : `\`${s.default === true ? 'on' : s.default === false ? 'off' : String(s.default)}\``;
-      assert.match(readme, new RegExp(`^\\| \`${s.env}\` \\| \`--${s.flag}\` \\| ${value} \\| `, 'm'), s.env);
+      assert.match(configuration, new RegExp(`^\\| \`${s.env}\` \\| \`--${s.flag}\` \\| ${value} \\| `, 'm'), s.env);
     }
   });
 
-  test('every link to a file of the repository leads to one, and every #anchor to a heading', () => {
-    const anchors = new Set([...readme.matchAll(/^#+ (.*)$/gm)].map((m) => m[1]!.toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-')));
-    for (const [, target] of readme.matchAll(/\]\(([^)]+)\)/g)) {
-      if (/^https?:/.test(target!)) continue;
-      if (target!.startsWith('#')) assert.ok(anchors.has(target!.slice(1)), `no heading for ${target}`);
-      else assert.ok(existsSync(join(ROOT, target!.split('#')[0]!)), `no file ${target}`);
+  test('every link of the README and docs/ to a file of the repository leads to one, and every #anchor to a heading of its page', () => {
+    const headings = (path: string) => new Set([...readFileSync(join(ROOT, path), 'utf8').matchAll(/^#+ (.*)$/gm)].map((m) => anchorOf(m[1]!)));
+    for (const page of pages) {
+      const text = readFileSync(join(ROOT, page), 'utf8').replace(/```[\s\S]*?```/g, '');
+      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^https?:/.test(target!)) continue;
+        const [file, anchor] = target!.split('#');
+        const path = file ? join(dirname(page), file) : page;
+        assert.ok(existsSync(join(ROOT, path)), `${page}: no file ${target}`);
+        if (anchor && path.endsWith('.md')) assert.ok(headings(path).has(anchor), `${page}: no heading for ${target}`);
+      }
     }
   });
 
