@@ -4,14 +4,17 @@ import { Type } from 'typebox';
 export const MAX_SLEEP_SECONDS = 60;
 const MAX_INT = 2_147_483_647;
 
+// A schema with a `title` is shared: the OpenAPI document names it once, under
+// components/schemas, and refers to it from every route (src/app/openapi.ts).
+
 export const Todo = Type.Object({
   id: Type.Integer(),
   title: Type.String(),
   done: Type.Boolean(),
   priority: Type.Integer(),
-});
+}, { title: 'Todo' });
 
-export const TodoList = Type.Object({ todos: Type.Array(Todo) });
+export const TodoList = Type.Object({ todos: Type.Array(Todo) }, { title: 'TodoList' });
 
 /** TodoList, already serialized (by PostgreSQL): documented as TodoList, sent as the string it is. */
 export const TodoListJson = Type.Unsafe<string>(TodoList);
@@ -26,12 +29,12 @@ export const TodoCreate = Type.Object(
     done: Type.Optional(Type.Boolean({ default: false })),
     priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 4, default: 0 })),
   },
-  { additionalProperties: false }
+  { additionalProperties: false, title: 'TodoCreate' }
 );
 
 export const TodoPatch = Type.Object(
   { title: Type.Optional(title), done: Type.Optional(Type.Boolean()), priority: Type.Optional(priority) },
-  { additionalProperties: false }
+  { additionalProperties: false, title: 'TodoPatch' }
 );
 
 export const TodoId = Type.Object({ id: Type.Integer({ minimum: 1, maximum: MAX_INT }) });
@@ -54,34 +57,69 @@ export const WorkQuery = Type.Object({
   units: Type.Optional(Type.Integer({ minimum: 1, maximum: WORK_MAX_UNITS })),
 });
 
-export const WorkResult = Type.Object({ units: Type.Integer(), counted: Type.Integer() });
+export const WorkResult = Type.Object({ units: Type.Integer(), counted: Type.Integer() }, { title: 'WorkResult' });
 
-const errorBodyOf = (description?: string) => Type.Object({
-  statusCode: Type.Integer(),
-  error: Type.String(),
-  code: Type.Optional(Type.String()),
-  message: Type.String(),
-  field: Type.Optional(Type.String()),
-}, { description });
+/** Every code an error answer carries, and what it means: one family, the service's own. */
+export const ERROR_CODES = {
+  BAD_INPUT: 'The input is not what the route takes (its schema, JSON syntax, text that is not valid UTF-8): the message says why, `field` names it',
+  NOT_FOUND: 'No route has this path',
+  TODO_NOT_FOUND: 'No todo has this id',
+  METHOD_NOT_ALLOWED: 'The path takes other methods, which `Allow` lists',
+  BODY_TOO_LARGE: 'The body is larger than 16 KiB',
+  UNSUPPORTED_MEDIA_TYPE: 'The body is not sent as JSON (Content-Type: application/json)',
+  HOST_NOT_ALLOWED: 'The Host header names a host this service does not answer to (ALLOWED_HOSTS)',
+  POOL_TIMEOUT: 'No database connection came within POOL_TIMEOUT (in the pool, or in PgBouncer)',
+  POOL_QUEUE_FULL: 'POOL_QUEUE_MAX requests were waiting for a connection already',
+  DB_UNAVAILABLE: 'The database could not be reached, or went away',
+  STATEMENT_TIMEOUT: 'The query ran longer than STATEMENT_TIMEOUT and was cancelled',
+  INTERNAL_ERROR: 'A failure the service did not expect; the log has the detail',
+} as const;
 
-export const ErrorBody = errorBodyOf();
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The one error schema: every error answer of the service has this body. */
+export const ErrorBody = Type.Object({
+  statusCode: Type.Integer({ minimum: 400, maximum: 599 }),
+  error: Type.String({ description: "the status's reason phrase" }),
+  code: Type.Unsafe<ErrorCode>({
+    type: 'string',
+    enum: Object.keys(ERROR_CODES),
+    description: Object.entries(ERROR_CODES).map(([code, meaning]) => `${code}: ${meaning}.`).join(' '),
+  }),
+  message: Type.String({ description: 'what went wrong, for a person' }),
+  field: Type.Optional(Type.String({ description: 'the input field at fault (BAD_INPUT)' })),
+}, { title: 'Error' });
+
+/** Response headers, as the OpenAPI document describes them. */
+export const HEADERS = {
+  'Retry-After': { type: 'integer', description: 'Seconds to wait before trying again' },
+  Location: { type: 'string', description: 'The path of the todo just created: /todos/{id}' },
+  Allow: { type: 'string', description: 'The methods the path takes, comma-separated' },
+} as const;
 
 /** What each error status means, as the OpenAPI document tells it. */
 const MEANING: Record<number, string> = {
-  400: 'Bad input: the message says what, `field` names it',
-  404: 'No todo with this id',
-  413: 'The body is larger than 16 KiB',
-  415: 'The body is not JSON (Content-Type: application/json)',
-  421: 'The Host header names a host this service does not answer to (ALLOWED_HOSTS)',
-  503: 'No database connection in time (POOL_TIMEOUT), too many waiting (POOL_QUEUE_FULL), or the database is unavailable (DB_UNAVAILABLE); see Retry-After',
-  504: 'The query ran longer than STATEMENT_TIMEOUT and was cancelled',
+  400: 'Bad input (BAD_INPUT): the message says what, `field` names it',
+  404: 'No todo with this id (TODO_NOT_FOUND)',
+  413: 'The body is larger than 16 KiB (BODY_TOO_LARGE)',
+  415: 'The body is not JSON (UNSUPPORTED_MEDIA_TYPE)',
+  421: 'The Host header names a host this service does not answer to (HOST_NOT_ALLOWED)',
+  503: 'No database connection in time (POOL_TIMEOUT), too many waiting (POOL_QUEUE_FULL), or the database is unavailable (DB_UNAVAILABLE)',
+  504: 'The query ran longer than STATEMENT_TIMEOUT and was cancelled (STATEMENT_TIMEOUT)',
 };
 
-/** The error answers a route may give, each with the JSON error body and what it means. */
+/** The error answers a route may give, each with the error schema, what it means, and its headers. */
 export function errors<S extends number> (...statuses: S[]): Record<S | 421, typeof ErrorBody> {
   const answers = {} as Record<S | 421, typeof ErrorBody>;
-  for (const status of [...statuses, 421 as const]) answers[status] = errorBodyOf(MEANING[status]);
+  for (const status of [...statuses, 421 as const]) {
+    answers[status] = answer(ErrorBody, MEANING[status]!, status === 503 ? { 'Retry-After': HEADERS['Retry-After'] } : {});
+  }
   return answers;
+}
+
+/** An answer's schema with what it means and the headers it carries (201's Location, 503's Retry-After). */
+export function answer<T extends object> (schema: T, description: string, headers: Partial<typeof HEADERS> = {}): T {
+  return { ...schema, description, ...(Object.keys(headers).length ? { headers } : {}) };
 }
 
 /** The answers of a route that reads or writes the database. */
@@ -105,4 +143,4 @@ export const PoolStats = Type.Object({
   connectErrors: Type.Integer(),
   cancels: Type.Integer({ description: 'CancelRequests sent for queries whose client went away' }),
   recycled: Type.Integer(),
-});
+}, { title: 'PoolStats' });

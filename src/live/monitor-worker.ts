@@ -104,7 +104,7 @@ const server = http.createServer((req, res) => {
   if (path === `${base}events`) {
     if (clients.size >= MAX_STREAMS) {
       res.writeHead(503, { ...headers, 'content-type': 'application/json', 'retry-after': '5' });
-      res.end(JSON.stringify({ statusCode: 503, error: 'Service Unavailable', message: `${MAX_STREAMS} pages are watching already` }));
+      res.end(JSON.stringify({ statusCode: 503, error: 'Service Unavailable', code: 'STREAMS_FULL', message: `${MAX_STREAMS} pages are watching already` }));
       return;
     }
     // X-Accel-Buffering: nginx passes each frame on as it comes, even where buffering is on.
@@ -124,7 +124,7 @@ const server = http.createServer((req, res) => {
     return;
   }
   res.writeHead(404, { ...headers, 'content-type': 'application/json' });
-  res.end(JSON.stringify({ statusCode: 404, error: 'Not Found', message: `the monitor serves ${base}events and ${base}snapshot` }));
+  res.end(JSON.stringify({ statusCode: 404, error: 'Not Found', code: 'NOT_FOUND', message: `the monitor serves ${base}events and ${base}snapshot` }));
 });
 
 setInterval(() => {

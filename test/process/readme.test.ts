@@ -1,16 +1,17 @@
 // The commands of the README and docs/ do what the text next to them says, with the settings
 // they name. (The demo's, the sizing lab's and the bench's runs are tests of their own.)
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadConfig, SETTINGS } from '../../src/config.ts';
-import { freshDatabase, request, ROOT, runCli, withService } from '../helper.ts';
+import { freshDatabase, request, ROOT, runCli, tempDir, withService } from '../helper.ts';
 
 const text = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]
   .map((page) => readFileSync(join(ROOT, page), 'utf8')).join('\n');
 /** Every command written as `...npm ...` in a code span, or on a line of its own in a block. */
-const commands = [...new Set([...text.matchAll(/(?:`|^)((?:[A-Z_]+=\S+ )*(?:npm (?:start|run [\w:]+)|node dist\/cli\.js serve|curl )[^`\n]*)(?:`|$)/gm)].map((m) => m[1]!))];
+const commands = [...new Set([...text.matchAll(/(?:`|^)((?:[A-Z_]+=\S+ )*(?:npm (?:start|run [\w:]+)|node dist\/cli\.js serve|curl |npx openapi-typescript )[^`\n]*)(?:`|$)/gm)].map((m) => m[1]!))];
 const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
 const envOf = (c: string) => Object.fromEntries([...c.matchAll(/(?:^| )([A-Z_]+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]));
 
@@ -47,6 +48,21 @@ describe('the commands of the README and docs/', () => {
         assert.deepEqual(res.json, JSON.parse(quoted), c);
       }
     });
+  });
+
+  test('the `npx openapi-typescript` command generates the types of the running service: a todo needs only its title', async () => {
+    const generate = commands.find((c) => c.startsWith('npx openapi-typescript '));
+    assert.ok(generate, commands.join('\n'));
+    const dir = tempDir();
+    await withService({ DATABASE_URL: await freshDatabase() }, async (s) => {
+      const args = generate.split(' ').slice(2).map((a) => a.replace('http://127.0.0.1:8000', s.url).replace(/^api\.ts$/, join(dir, 'api.ts')));
+      execFileSync(process.execPath, [join(ROOT, 'node_modules', 'openapi-typescript', 'bin', 'cli.js'), ...args], { stdio: 'pipe' });
+    });
+    const types = readFileSync(join(dir, 'api.ts'), 'utf8');
+    const create = /TodoCreate: \{([^}]*)\}/.exec(types)?.[1] ?? '';
+    assert.match(create, /title: string;/);
+    assert.match(create, /done\?: boolean;/);
+    assert.match(create, /priority\?: number;/);
   });
 
   test('every `VAR=... npm start` names settings that exist, with values they accept', () => {

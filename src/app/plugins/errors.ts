@@ -5,9 +5,23 @@ import fp from 'fastify-plugin';
 import Router, { type HTTPMethod } from 'find-my-way';
 import { STATUS_CODES } from 'node:http';
 import { ServiceError } from '../../db/errors.ts';
+import type { ErrorCode } from '../schemas.ts';
 
-export function errorBody (statusCode: number, message: string, code?: string, field?: string) {
-  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', ...(code ? { code } : {}), message, ...(field ? { field } : {}) };
+/** An error answer: the one error schema of the OpenAPI document (src/app/schemas.ts). */
+export function errorBody (statusCode: number, message: string, code: ErrorCode, field?: string) {
+  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code, message, ...(field ? { field } : {}) };
+}
+
+/**
+ * Fastify's own refusals (FST_ERR_VALIDATION, FST_ERR_CTP_INVALID_JSON_BODY, ...) in the
+ * service's family: a client handles one set of codes, not two.
+ */
+function codeOf (status: number): ErrorCode {
+  if (status === 404) return 'NOT_FOUND';
+  if (status === 405) return 'METHOD_NOT_ALLOWED';
+  if (status === 413) return 'BODY_TOO_LARGE';
+  if (status === 415) return 'UNSUPPORTED_MEDIA_TYPE';
+  return 'BAD_INPUT';
 }
 
 /** Input the schema cannot judge (the bytes of a body, the text in it): 400, naming the field. */
@@ -24,7 +38,7 @@ function errorHandler (err: FastifyError, req: FastifyRequest, reply: FastifyRep
     const level = err.statusCode < 500 || err.code === 'POOL_QUEUE_FULL' ? 'debug' : 'warn';
     req.log[level]({ code: err.code, url: req.url, ...('detail' in err ? { detail: err.detail } : {}) }, err.message);
     if (err.retryAfter !== undefined) reply.header('Retry-After', String(err.retryAfter));
-    return reply.code(err.statusCode).send(errorBody(err.statusCode, err.message, err.code, (err as Partial<BadInputError>).field));
+    return reply.code(err.statusCode).send(errorBody(err.statusCode, err.message, err.code as ErrorCode, (err as Partial<BadInputError>).field));
   }
   const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
   // Fastify's own two body refusals, said in the service's words: the limit, the type it takes.
@@ -37,9 +51,9 @@ function errorHandler (err: FastifyError, req: FastifyRequest, reply: FastifyRep
   }
   if (status === 500) {
     req.log.error({ err, url: req.url }, 'request failed');
-    return reply.code(500).send(errorBody(500, 'Internal Server Error'));
+    return reply.code(500).send(errorBody(500, 'Internal Server Error', 'INTERNAL_ERROR'));
   }
-  return reply.code(status).send({ ...errorBody(status, err.message, err.code), ...invalidField(err) });
+  return reply.code(status).send({ ...errorBody(status, err.message, codeOf(status)), ...invalidField(err) });
 }
 
 /** Names the offending field of a validation error: "title", "seconds", "id". */

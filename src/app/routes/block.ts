@@ -10,14 +10,14 @@ import { Type } from 'typebox';
 import { KINDS, type Kind } from '../../loop/catalog.ts';
 import { Offload } from '../../loop/offload.ts';
 import { sampleText, SAMPLE_FILE_BYTES } from '../../loop/work.ts';
-import { errors } from '../schemas.ts';
+import { answer, errors } from '../schemas.ts';
 
 const Result = Type.Object({
   work: Type.String({ description: 'the kind of work' }),
   onLoop: Type.Boolean({ description: 'true: it ran on the event loop and held it; false: it ran elsewhere (a worker thread, libuv\'s pool) or never needed the time' }),
   ms: Type.Number({ description: 'how long the work took, in milliseconds' }),
   result: Type.Union([Type.Number(), Type.Boolean()], { description: 'what the work produced (bytes, turns, characters, or whether the expression matched), so that it cannot be skipped' }),
-});
+}, { title: 'WorkDone' });
 
 const blockRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   // The fs routes read one 1 MiB file, written when the service starts and removed when it stops.
@@ -33,7 +33,7 @@ const blockRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   for (const [name, kind] of Object.entries(KINDS) as [string, Kind][]) {
     const bounded = Type.Integer({ minimum: kind.min, maximum: kind.max, description: `${kind.unit} (${kind.min} to ${kind.max}, default ${kind.fallback})` });
     const querystring = Type.Object({ [kind.param]: Type.Optional(bounded) });
-    const response = { 200: Result, ...errors(400) };
+    const response = { 200: answer(Result, 'The work done, how long it took, and whether it held the event loop'), ...errors(400) };
     const tags = ['what blocks'];
     const read = (query: unknown) => (query as Record<string, number | undefined>)[kind.param] ?? kind.fallback;
 

@@ -1,6 +1,6 @@
 // Operational routes: liveness, readiness, the pool's state.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { errors, PoolStats } from '../schemas.ts';
+import { answer, errors, PoolStats } from '../schemas.ts';
 
 /** Readiness must answer quickly even when the pool is saturated or the database is gone. */
 const READY_TIMEOUT_MS = 1000;
@@ -9,7 +9,7 @@ const opsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { store } = fastify;
 
   const tags = ['operations'];
-  const Status = (description: string) => Type.Object({ status: Type.String(), reason: Type.Optional(Type.String()) }, { description });
+  const Status = (description: string) => answer(Type.Object({ status: Type.String(), reason: Type.Optional(Type.String({ description: 'why not, when not ready' })) }, { title: 'Status' }), description);
 
   fastify.get('/healthz', {
     schema: { operationId: 'liveness', summary: 'Liveness: 200 while the process runs', tags, response: { 200: Status('Alive'), ...errors() } },
@@ -44,7 +44,7 @@ const opsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   });
 
   fastify.get('/pool', {
-    schema: { operationId: 'poolStats', summary: "The pool's state and counters", tags, response: { 200: PoolStats, ...errors() } },
+    schema: { operationId: 'poolStats', summary: "The pool's state and counters", tags, response: { 200: answer(PoolStats, "The pool's state and counters"), ...errors() } },
   }, async () => store.stats());
 };
 

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Mode } from '../../config.ts';
-import { DB_ERRORS, errors, SleepQuery, TodoList } from '../schemas.ts';
+import { answer, DB_ERRORS, errors, SleepQuery, TodoList } from '../schemas.ts';
 
 const cell = new Int32Array(new SharedArrayBuffer(4));
 
@@ -20,7 +20,7 @@ function blockingSleep (seconds: number): void {
 const sleepRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { store, config } = fastify;
   const sleep = appSleep(config.appMode);
-  const response = { 200: TodoList, ...errors(...DB_ERRORS) };
+  const response = { 200: answer(TodoList, 'Every todo, after the wait'), ...errors(...DB_ERRORS) };
   const tags = ["the original's routes"];
 
   // /sleep/python/ is the same route under the original's name, so that a client written for it finds it.

@@ -2,7 +2,7 @@
 // be?" (npm run sizing). A pool wider than PostgreSQL's cores adds no throughput here; it only
 // moves the queue from the pool (visible, bounded) into PostgreSQL (contending for its CPUs).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { DB_ERRORS, errors, WORK_DEFAULT_UNITS, WorkQuery, WorkResult } from '../schemas.ts';
+import { answer, DB_ERRORS, errors, WORK_DEFAULT_UNITS, WorkQuery, WorkResult } from '../schemas.ts';
 
 const workRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { store } = fastify;
@@ -13,7 +13,7 @@ const workRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       'The connection is held for the time PostgreSQL computes, so throughput stops growing with the pool at about PostgreSQL\'s number of cores.',
     tags: ['sizing'],
     querystring: WorkQuery,
-    response: { 200: WorkResult, ...errors(...DB_ERRORS) },
+    response: { 200: answer(WorkResult, 'The units asked for, and how many PostgreSQL counted'), ...errors(...DB_ERRORS) },
   };
   fastify.get('/work/postgres/', { schema }, async (req) => {
     const units = req.query.units ?? WORK_DEFAULT_UNITS;
