@@ -49,7 +49,8 @@ export async function runToEnd (proc: ChildProcess, timeoutMs?: number): Promise
   let stderr = '';
   proc.stdout!.on('data', (d) => { stdout += d; });
   proc.stderr!.on('data', (d) => { stderr += d; });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (c) => resolve(c)));
+  // 'close', not 'exit': the child may have exited with output still in the pipe.
+  const exited = new Promise<number | null>((resolve) => proc.once('close', (c) => resolve(c)));
   const timer = timeoutMs ? setTimeout(() => stopProcess(proc, 'SIGTERM', 10_000), timeoutMs) : undefined;
   const code = await exited;
   clearTimeout(timer);
