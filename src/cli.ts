@@ -40,6 +40,15 @@ function numArg (min: number, max: number) {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
+/** JSON.parse, or undefined when it is not JSON. */
+function parseJson (text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A comma-separated list of distinct integers from min to max, in increasing order: 1,2,4,8. */
 function intListArg (min: number, max: number) {
   return (raw: string) => {
@@ -78,26 +87,52 @@ function program (): Command {
 
   cli.command('client')
     .description('Send N concurrent requests to the sleep routes and print when each came back (npm run client)')
-    .argument('[n]', 'requests per route', intArg('N', 1, 100_000), 5)
+    .argument('[n]', 'requests per route, all at once (default 5)', intArg('N', 1, 100_000))
     .option('--url <url>', 'the service', 'http://127.0.0.1:8000')
     .option('--route <path>', 'a route to load; repeatable (default /sleep/node/ then /sleep/postgres/)', collect)
     .option('--seconds <s>', "sent as ?seconds=S (default: the service's SLEEP_SECONDS)", numArg(0, 60))
     .option('--json', 'print one JSON document with every request instead', false)
     .option('--report <file>', 'write a self-contained HTML timeline of every request')
     .option('--verbose', 'print every response even above 50 requests per route', false)
-    .option('--timeout <s>', 'give up on a request after S seconds (default: never)', numArg(0.001, 3600))
-    .action(run(async (n: number, o: { url: string; route?: string[]; seconds?: number; json: boolean; report?: string; verbose: boolean; timeout?: number }) => {
+    .option('--timeout <s>', 'give up on a request after S seconds (default: never; 60 with --rate)', numArg(0.001, 3600))
+    .option('--rate <r>', 'instead of N at once: an open loop, R requests a second whether or not the earlier ones came back; latency counts from when each was meant to leave', numArg(0.1, 100_000))
+    .option('--duration <s>', 'with --rate: for how long requests arrive (default 10)', numArg(0.1, 3600))
+    .option('--connections <n>', 'with --rate: keep-alive connections it may open; a request due while all are busy waits, and counts as sent late (default 1000)', intArg('connections', 1, 100_000))
+    .addOption(new Option('--arrivals <kind>', 'with --rate: evenly spaced, or at random as a Poisson process (default constant)').choices(['constant', 'poisson']))
+    .action(run(async (n: number | undefined, o: { url: string; route?: string[]; seconds?: number; json: boolean; report?: string; verbose: boolean; timeout?: number; rate?: number; duration?: number; connections?: number; arrivals?: 'constant' | 'poisson' }) => {
       if (!/^https?:\/\/[^/]+/.test(o.url)) throw new UsageError(`Invalid --url=${JSON.stringify(o.url)}: expected http://host:port`);
       for (const r of o.route ?? []) if (!r.startsWith('/')) throw new UsageError(`Invalid --route=${JSON.stringify(r)}: expected a path starting with /`);
-      const { DEFAULT_ROUTES, INTERRUPT_GRACE_MS, runClient } = await import('./client/client.ts');
+      const openOnly = o.duration !== undefined ? '--duration' : o.arrivals !== undefined ? '--arrivals' : o.connections !== undefined ? '--connections' : undefined;
+      if (o.rate === undefined && openOnly) throw new UsageError(`${openOnly} goes with --rate (an open loop): add --rate R, or leave it out for a burst of N`);
+      if (o.rate !== undefined && n !== undefined) throw new UsageError('N and --rate exclude each other: N sends N requests at once, --rate R sends R a second for --duration');
+      if (o.rate !== undefined && o.verbose) throw new UsageError('--verbose goes with a burst of N, not with --rate: the open loop prints its summary (--json has every request)');
+      const { DEFAULT_ROUTES, INTERRUPT_GRACE_MS, runClient, runOpenLoopClient } = await import('./client/client.ts');
       const { onInterrupt } = await import('./os/signals.ts');
       const interrupted = new AbortController();
       onInterrupt(() => {
-        console.error(`\nInterrupted: no more requests are sent; those in flight get ${INTERRUPT_GRACE_MS / 1000} s, then the summary (Ctrl-C again to quit now).`);
+        console.error(o.rate === undefined
+          ? `\nInterrupted: no more requests are sent; those in flight get ${INTERRUPT_GRACE_MS / 1000} s, then the summary (Ctrl-C again to quit now).`
+          : '\nInterrupted: no more requests are sent; the summary follows once those in flight are answered (Ctrl-C again to quit now).');
         interrupted.abort();
       }, () => process.exit(130));
+      if (o.rate !== undefined) {
+        await runOpenLoopClient({
+          url: o.url,
+          routes: o.route ?? DEFAULT_ROUTES,
+          seconds: o.seconds,
+          rate: o.rate,
+          duration: o.duration ?? 10,
+          arrivals: o.arrivals ?? 'constant',
+          json: o.json,
+          report: o.report,
+          timeoutMs: (o.timeout ?? 60) * 1000,
+          connections: o.connections,
+          interrupted: interrupted.signal,
+        });
+        return interrupted.signal.aborted ? 130 : 0;
+      }
       await runClient({
-        n,
+        n: n ?? 5,
         url: o.url,
         routes: o.route ?? DEFAULT_ROUTES,
         seconds: o.seconds,
@@ -117,16 +152,17 @@ function program (): Command {
     .option('--scale', 'add scenario 6, beyond the ceiling: 4 workers against max_connections 20, through PgBouncer', false)
     .option('--claims', "add scenarios 7 and 8, the original's claims: memory per connection, and the NullPool's cost", false)
     .option('--blocking', 'add what blocks in Node.js: 5 concurrent requests to each /block/ route and its /offload/ twin, and what the block detector named (about 30 s)', false)
-    .option('--all', 'every scenario: the five, --scale, --blocking and --claims', false)
+    .option('--steady-rate', 'add past the ceiling at a steady rate: 1 s database sleeps arriving at 10/s, then 20/s, against 5 + 10 (an open loop; about 30 s, 20 s with --quick)', false)
+    .option('--all', 'every scenario: the five, --scale, --steady-rate, --blocking and --claims', false)
     .option('--hosts [n]', 'instead: N hosts (default 3) x 2 workers behind HAProxy, one PostgreSQL, directly and through one PgBouncer, a rolling restart (root: network namespaces)', intArg('hosts', 2, 8))
     .option('--report <file>', 'write every timeline into one HTML file')
-    .action(run(async (o: Flags & { seconds?: number; quick: boolean; scale: boolean; blocking: boolean; claims: boolean; all: boolean; hosts?: number | true; report?: string }) => {
+    .action(run(async (o: Flags & { seconds?: number; quick: boolean; scale: boolean; steadyRate: boolean; blocking: boolean; claims: boolean; all: boolean; hosts?: number | true; report?: string }) => {
       if (o.quick && o.seconds !== undefined) throw new UsageError('--quick and --seconds exclude each other');
-      if (o.hosts !== undefined && (o.scale || o.blocking || o.claims || o.all || o.report)) throw new UsageError('--hosts runs on its own: without --scale, --blocking, --claims, --all or --report');
+      if (o.hosts !== undefined && (o.scale || o.steadyRate || o.blocking || o.claims || o.all || o.report)) throw new UsageError('--hosts runs on its own: without --scale, --steady-rate, --blocking, --claims, --all or --report');
       const { runDemo } = await import('./demo/demo.ts');
       const config = loadConfig({ databaseUrl: o.databaseUrl, dataDir: o.dataDir });
       const hosts = o.hosts === true ? 3 : o.hosts;
-      return runDemo(config, { seconds: o.quick ? 1 : o.seconds ?? 5, n: 5, report: o.report, scale: o.scale || o.all, blocking: o.blocking || o.all, claims: o.claims || o.all, quick: o.quick, hosts });
+      return runDemo(config, { seconds: o.quick ? 1 : o.seconds ?? 5, n: 5, report: o.report, scale: o.scale || o.all, steadyRate: o.steadyRate || o.all, blocking: o.blocking || o.all, claims: o.claims || o.all, quick: o.quick, hosts });
     }));
 
   withSettings(cli.command('sizing'), ['databaseUrl', 'dataDir', 'pgMaxConnections'])
@@ -139,11 +175,46 @@ function program (): Command {
     .option('--workers <n>', 'worker processes per host, for the connection budget (default: WORKERS)', intArg('workers', 1, 256))
     .option('--hosts <n>', 'hosts sharing the database, for the connection budget', intArg('hosts', 1, 1000), 1)
     .option('--quick', 'fewer sizes and shorter points: under 90 s', false)
+    .option('--query <sql>', 'instead of the two built-in workloads: your own query, run by the lab through each pool size (read-only unless --allow-writes)')
+    .option('--params <json>', 'with --query: its parameters, a JSON array ($1, $2, ...)')
+    .option('--rate <r>', 'with --query: queries a second (an open loop) instead of --concurrency clients', numArg(0.1, 100_000))
+    .option('--p99 <ms>', 'with --query: recommend the smallest pool whose p99 is within this many ms (default: within 15 % of the best throughput)', numArg(0.1, 600_000))
+    .option('--allow-writes', 'with --query: run a statement that writes, each time in a transaction that is rolled back', false)
     .option('--report <file>', 'where to write the HTML report (default reports/sizing-<time>.html)')
-    .action(run(async (o: Flags & { sizes?: number[]; concurrency: number; workMs: number; sleepMs: number; seconds?: number; workers?: number; hosts: number; quick: boolean; report?: string }) => {
+    .action(run(async (o: Flags & { sizes?: number[]; concurrency: number; workMs: number; sleepMs: number; seconds?: number; workers?: number; hosts: number; quick: boolean; report?: string; query?: string; params?: string; rate?: number; p99?: number; allowWrites: boolean }, command: Command) => {
       const { FULL, QUICK, runSizing } = await import('./sizing/sizing.ts');
       const config = loadConfig({ databaseUrl: o.databaseUrl, dataDir: o.dataDir, pgMaxConnections: o.pgMaxConnections });
       const base = o.quick ? QUICK : FULL;
+      const report = o.report ?? `reports/sizing-${new Date().toISOString().slice(0, 19).replaceAll(':', '-')}.html`;
+      const queryOnly = o.params !== undefined ? '--params' : o.rate !== undefined ? '--rate' : o.p99 !== undefined ? '--p99' : o.allowWrites ? '--allow-writes' : undefined;
+      if (o.query === undefined && queryOnly) throw new UsageError(`${queryOnly} goes with --query: add --query 'SQL'`);
+      if (o.query !== undefined) {
+        if (!o.query.trim()) throw new UsageError('Invalid --query="": expected one SQL statement');
+        const params = o.params === undefined ? [] : parseJson(o.params);
+        if (!Array.isArray(params)) throw new UsageError(`Invalid --params=${JSON.stringify(o.params)}: expected a JSON array, such as '[42, "x"]'`);
+        if (o.rate !== undefined && command.getOptionValueSource('concurrency') === 'cli') throw new UsageError('--rate and --concurrency exclude each other: an open loop at R queries a second, or C clients one query after another');
+        const { QueryRefused, runQuerySizing } = await import('./sizing/query.ts');
+        try {
+          await runQuerySizing(config, {
+            query: o.query.replace(/;\s*$/, ''),
+            params,
+            sizes: o.sizes ?? base.sizes,
+            concurrency: o.rate === undefined ? o.concurrency : undefined,
+            rate: o.rate,
+            seconds: o.seconds ?? base.seconds,
+            warmupSeconds: base.warmupSeconds,
+            p99: o.p99,
+            allowWrites: o.allowWrites,
+            workers: o.workers ?? config.workers,
+            hosts: o.hosts,
+            report,
+          });
+        } catch (err) {
+          if (err instanceof QueryRefused) throw new UsageError(err.message);
+          throw err;
+        }
+        return 0;
+      }
       await runSizing(config, {
         sizes: o.sizes ?? base.sizes,
         concurrency: o.concurrency,
@@ -153,7 +224,7 @@ function program (): Command {
         warmupSeconds: base.warmupSeconds,
         workers: o.workers ?? config.workers,
         hosts: o.hosts,
-        report: o.report ?? `reports/sizing-${new Date().toISOString().slice(0, 19).replaceAll(':', '-')}.html`,
+        report,
       });
       return 0;
     }));
@@ -207,7 +278,9 @@ async function main (argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
-    if (code !== RUNS_UNTIL_SIGNAL) process.exit(code);
+    // Once stdout is written out: to a socket (a parent's 'pipe'), a large --json document is
+    // still partly queued when the command returns, and process.exit() would cut it short.
+    if (code !== RUNS_UNTIL_SIGNAL) process.stdout.write('', () => process.exit(code));
   },
   async (err: unknown) => {
     if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);

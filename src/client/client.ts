@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { setMaxListeners } from 'node:events';
 import net from 'node:net';
 import { burst, type Burst, type RequestResult } from './load.ts';
+import { DEFAULT_CONNECTIONS, openLoop, type Arrivals, type OpenLoopRun, type Percentiles } from './open-loop.ts';
 import { writeReport } from './report.ts';
 import { errorLines, summarize, summaryLine, waveLine } from './summary.ts';
 
@@ -119,6 +120,75 @@ export async function runClient (options: ClientOptions, out: (line: string) => 
     if (!options.json) out(`Report written to ${options.report}`);
   }
   return bursts;
+}
+
+export interface OpenLoopClientOptions {
+  url: string;
+  routes: string[];
+  seconds?: number;
+  rate: number;
+  duration: number;
+  arrivals: Arrivals;
+  json: boolean;
+  report?: string;
+  timeoutMs?: number;
+  connections?: number;
+  /** Stops the arrivals on the first Ctrl-C; the requests in flight are still awaited. */
+  interrupted?: AbortSignal;
+}
+
+/** `client --rate R --duration T`: an open loop per route, in turn (src/client/open-loop.ts). */
+export async function runOpenLoopClient (options: OpenLoopClientOptions, out: (line: string) => void = console.log): Promise<OpenLoopRun[]> {
+  checkFileLimit(options.connections ?? DEFAULT_CONNECTIONS);
+  await probe(options.url);
+  const runs: OpenLoopRun[] = [];
+  for (const route of options.routes) {
+    if (options.interrupted?.aborted) break;
+    const url = routeUrl(options.url, route, options.seconds);
+    if (!options.json) out(`Open loop: ${options.rate} requests/s for ${options.duration} s (${options.arrivals} arrivals) to ${url}...`);
+    const run = await openLoop({ url, rate: options.rate, seconds: options.duration, arrivals: options.arrivals, timeoutMs: options.timeoutMs, connections: options.connections, signal: options.interrupted });
+    runs.push(run);
+    if (!options.json) for (const line of openLoopLines(route, run)) out(line);
+  }
+  if (options.json) out(JSON.stringify({ url: options.url, rate: options.rate, duration: options.duration, arrivals: options.arrivals, routes: runs.map(openLoopJson) }, null, 2));
+  if (options.report) {
+    writeReport(options.report, `client --rate ${options.rate} --duration ${options.duration} against ${options.url}`, [{ title: `${options.rate} requests/s, ${options.arrivals} arrivals, for ${options.duration} s`, bursts: [], openLoops: runs }]);
+    if (!options.json) out(`Report written to ${options.report}`);
+  }
+  return runs;
+}
+
+const ms = (p: Percentiles) => `p50 ${s2(p.p50)} p90 ${s2(p.p90)} p99 ${s2(p.p99)} max ${s2(p.max)}`;
+const s2 = (x: number) => `${(x / 1000).toFixed(3)}s`;
+
+/** What an open loop did: whether the generator kept its rate, then both latencies and the errors. */
+export function openLoopLines (route: string, run: OpenLoopRun): string[] {
+  const kept = run.keptRate
+    ? `\tthe generator kept the rate: ${run.sent} of ${run.scheduled} sent, ${run.achievedRate.toFixed(2)}/s, each within ${Math.ceil(run.sendLag.p99)} ms of its time (p99; max ${Math.ceil(run.sendLag.max)} ms)`
+    : `\tthe generator did NOT keep the rate: ${run.why}; these figures undercount the server's queue`;
+  const errors = new Map<string, { n: number; message: string }>();
+  for (const r of run.results) {
+    if (!r.error) continue;
+    const kind = r.error === 'http' ? `HTTP ${r.status}` : r.error;
+    const e = errors.get(kind) ?? { n: 0, message: r.body ?? r.message ?? '' };
+    e.n++;
+    errors.set(kind, e);
+  }
+  return [
+    kept,
+    `${route}: ${run.ok} ok, ${run.errors} errors`,
+    `\tlatency from the intended send (corrected for coordinated omission): ${ms(run.corrected)}`,
+    `\tlatency from the actual send:                                         ${ms(run.uncorrected)}`,
+    ...[...errors].map(([kind, e]) => `\t${kind} x ${e.n}: ${e.message}`),
+  ];
+}
+
+function openLoopJson (run: OpenLoopRun) {
+  const { results, ...figures } = run;
+  return {
+    ...figures,
+    requests: results.map((r) => ({ intendedMs: r.intended, sentMs: r.sent, endMs: r.end, status: r.status ?? null, error: r.error ?? null, message: r.body ?? r.message ?? null })),
+  };
 }
 
 export function responseLine (r: RequestResult): string {

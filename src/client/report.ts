@@ -3,18 +3,22 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { chartJsFile } from '../paths.ts';
 import type { Burst } from './load.ts';
+import type { OpenLoopRun } from './open-loop.ts';
 import { latencyText, summarize, type Summary } from './summary.ts';
 
 export interface ReportSection {
   title: string;
   note?: string;
   bursts: Burst[];
+  /** Open-loop runs: latency over time, corrected and not. */
+  openLoops?: OpenLoopRun[];
 }
 
 interface ChartData {
   title: string;
   note?: string;
   bursts: { url: string; totalMs: number; summary: Summary; bars: [number, number, number][] }[];
+  openLoops: { url: string; rate: number; keptRate: boolean; why?: string; text: string; points: [number, number, number, number][] }[];
 }
 
 const chartJs = () => readFileSync(chartJsFile, 'utf8');
@@ -30,11 +34,21 @@ export function writeReport (file: string, title: string, sections: ReportSectio
       // [start s, end s, status] sorted by response time, so that waves show as steps.
       bars: [...b.results].sort((x, y) => x.end - y.end).map((r) => [round(r.start), round(r.end), r.status ?? 0]),
     })),
+    openLoops: (s.openLoops ?? []).map((run) => ({
+      url: run.url,
+      rate: run.rate,
+      keptRate: run.keptRate,
+      why: run.why,
+      text: `${run.ok} ok, ${run.errors} errors; corrected p50 ${sec(run.corrected.p50)} p99 ${sec(run.corrected.p99)} max ${sec(run.corrected.max)}; from the actual send p50 ${sec(run.uncorrected.p50)} p99 ${sec(run.uncorrected.p99)}`,
+      // [intended send s, corrected latency s, latency from the actual send s, status], in the order they were meant to leave.
+      points: [...run.results].sort((x, y) => x.intended - y.intended).map((r) => [round(r.intended), round(r.end - r.intended), round(r.end - r.sent), r.status ?? 0]),
+    })),
   }));
   writeFileSync(file, page(title, data));
 }
 
 const round = (ms: number) => Math.round(ms) / 1000;
+const sec = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
 
 const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
@@ -43,7 +57,9 @@ function page (title: string, data: ChartData[]): string {
   const rows = data.flatMap((section) => section.bursts.map((b) =>
     `<tr><td>${escapeHtml(section.title)}</td><td>${escapeHtml(new URL(b.url).pathname + new URL(b.url).search)}</td><td>${b.bars.length}</td>` +
     `<td>${b.summary.ok}</td><td>${b.summary.errors}</td><td>${(b.totalMs / 1000).toFixed(2)} s</td>` +
-    `<td>${latencyText(b.summary)}</td></tr>`)).join('\n');
+    `<td>${latencyText(b.summary)}</td></tr>`)).concat(data.flatMap((section) => section.openLoops.map((o) =>
+    `<tr><td>${escapeHtml(section.title)}</td><td>${escapeHtml(new URL(o.url).pathname + new URL(o.url).search)}</td><td>${o.points.length} at ${o.rate}/s</td>` +
+    `<td colspan="4">${escapeHtml(o.text)}${o.keptRate ? '' : ` <strong>The generator did not keep the rate: ${escapeHtml(o.why ?? '')}</strong>`}</td></tr>`))).join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <style>
@@ -92,6 +108,28 @@ for (const section of data) {
         scales: {
           x: { type: 'linear', min: 0, title: { display: true, text: 'seconds since the burst started' } },
           y: { title: { display: true, text: 'requests, by arrival' }, ticks: { autoSkip: true, maxTicksLimit: 20 } },
+        },
+      },
+    });
+  }
+  for (const run of section.openLoops) {
+    const h3 = document.createElement('h3');
+    h3.textContent = run.url + ': ' + run.points.length + ' requests at ' + run.rate + '/s, open loop';
+    const box = document.createElement('div'); box.className = 'chart'; box.style.height = '420px';
+    const canvas = document.createElement('canvas'); canvas.className = 'open-loop';
+    box.append(canvas); root.append(h3, box);
+    const color = (p) => p[3] >= 200 && p[3] < 400 ? '#2e9b57' : '#d33c3c';
+    new Chart(canvas, {
+      type: 'scatter',
+      data: { datasets: [
+        { label: 'latency from the intended send (corrected)', data: run.points.map((p) => ({ x: p[0], y: p[1] })), pointBackgroundColor: run.points.map(color), pointBorderColor: run.points.map(color), pointRadius: 2 },
+        { label: 'latency from the actual send', data: run.points.map((p) => ({ x: p[0], y: p[2] })), pointBackgroundColor: '#7f8c8d', pointBorderColor: '#7f8c8d', pointRadius: 1 },
+      ] },
+      options: {
+        animation: false, maintainAspectRatio: false,
+        scales: {
+          x: { type: 'linear', min: 0, title: { display: true, text: 'when it was meant to be sent (s since the start)' } },
+          y: { type: 'linear', min: 0, title: { display: true, text: 'latency (s)' } },
         },
       },
     });

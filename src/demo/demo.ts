@@ -9,6 +9,7 @@ import { stopAllOnInterrupt, withServerProcess, type Stoppable } from '../harnes
 import { findPgBouncer } from '../postgres/pgbouncer.ts';
 import { openDatabase, type DatabaseSource } from '../postgres/source.ts';
 import { burstSeconds, COMBINATIONS, modeOfRoute, ORIGINAL, waveAt, waveCount, wavesSeconds } from '../scenarios.ts';
+import { runArrivalsScenario } from './arrivals.ts';
 import { runBlockScenario } from './blocks.ts';
 import { printClaims, runClaims, type ClaimRow } from './claims.ts';
 import { findHaproxy } from './haproxy.ts';
@@ -24,6 +25,8 @@ export interface DemoOptions {
   scale?: boolean;
   /** Add what blocks in Node.js: each /block/ route beside its /offload/ twin, and what the detector named. */
   blocking?: boolean;
+  /** Add past the ceiling at a steady rate: an open loop under and over the pool's capacity. */
+  steadyRate?: boolean;
   /** Add scenarios 7 and 8: the original's claims on memory per connection and on the NullPool. */
   claims?: boolean;
   /** Shorter runs for scenarios 7 and 8 (with --quick). */
@@ -141,6 +144,13 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
       sections.push(scale.section);
       out('');
     }
+    const steady: ClaimRow[] = [];
+    if (options.steadyRate) {
+      const arrivals = await runArrivalsScenario(db.url, { quick: options.quick ?? false, running, out });
+      steady.push(...arrivals.rows);
+      sections.push({ title: 'Past the ceiling at a steady rate', bursts: [], openLoops: arrivals.runs });
+      out('');
+    }
     const blocks: ClaimRow[] = [];
     if (options.blocking) {
       blocks.push(...await runBlockScenario(db.url, running, out));
@@ -149,6 +159,10 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
     const claims: ClaimRow[] = options.claims ? await runClaims(db.url, { quick: options.quick ?? false, running, out }) : [];
     if (claims.length) out('');
     printTable(rows, out);
+    if (steady.length) {
+      out('');
+      printClaims(steady, out, 'at a steady rate');
+    }
     if (blocks.length) {
       out('');
       printClaims(blocks, out, 'what blocks');
@@ -161,7 +175,7 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
       writeReport(options.report, `demo: N = ${options.n}, ${options.seconds} s sleeps`, sections);
       out(`\nReport written to ${options.report}`);
     }
-    return conclude(rows.filter((r) => !r.ok).length + [...blocks, ...claims].filter((c) => c.ok === false).length, out);
+    return conclude(rows.filter((r) => !r.ok).length + [...steady, ...blocks, ...claims].filter((c) => c.ok === false).length, out);
   } finally {
     for (const r of [...running].reverse()) await r.stop();
     stopListening();
