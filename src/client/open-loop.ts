@@ -69,6 +69,9 @@ export interface OpenLoopRun {
   sendLag: Percentiles;
   /** Requests that left more than LATE_MS after their time. */
   late: number;
+  /** The connections it could open, and the most requests in flight at once. */
+  connections: number;
+  peakInFlight: number;
   /** True when the generator sent at the rate asked for, on time; `why` says otherwise. */
   keptRate: boolean;
   why?: string;
@@ -126,11 +129,15 @@ export async function openLoop (options: OpenLoopOptions): Promise<OpenLoopRun> 
   const t0 = performance.now();
   const now = () => performance.now() - t0;
   let next = 0;
+  let inFlightNow = 0;
+  let peakInFlight = 0;
   while (next < times.length && !signal?.aborted) {
     // Everything due by now leaves now: a timer that fires late sends its backlog at once, and
     // the lag shows in `sent - intended`.
     for (const at = now(); next < times.length && times[next]! <= at; next++) {
+      peakInFlight = Math.max(peakInFlight, ++inFlightNow);
       inFlight.push(one(url, agent, times[next]!, now, timeoutMs).then((r) => {
+        inFlightNow--;
         results.push(r);
         options.onResult?.(r);
       }));
@@ -139,7 +146,7 @@ export async function openLoop (options: OpenLoopOptions): Promise<OpenLoopRun> 
   }
   await Promise.all(inFlight);
   agent.destroy();
-  return summarizeOpenLoop({ url, rate, seconds, arrivals }, times.length, results, now());
+  return summarizeOpenLoop({ url, rate, seconds, arrivals, connections, peakInFlight }, times.length, results, now());
 }
 
 function one (url: string, agent: http.Agent, intended: number, now: () => number, timeoutMs: number): Promise<OpenResult> {
@@ -164,7 +171,7 @@ function one (url: string, agent: http.Agent, intended: number, now: () => numbe
 
 /** The figures of a run: whether the generator kept its rate, and both latencies' percentiles. */
 export function summarizeOpenLoop (
-  asked: Pick<OpenLoopRun, 'url' | 'rate' | 'seconds' | 'arrivals'>, scheduled: number, results: OpenResult[], totalMs: number
+  asked: Pick<OpenLoopRun, 'url' | 'rate' | 'seconds' | 'arrivals' | 'connections' | 'peakInFlight'>, scheduled: number, results: OpenResult[], totalMs: number
 ): OpenLoopRun {
   const lags = results.map((r) => r.sent - r.intended);
   const sendLag = percentiles(lags);
@@ -179,7 +186,10 @@ export function summarizeOpenLoop (
   if (asked.arrivals === 'constant' && scheduled > 1 && Math.abs(achievedRate - asked.rate) > RATE_TOLERANCE * asked.rate) {
     problems.push(`it sent ${achievedRate.toFixed(1)}/s, not ${asked.rate}/s`);
   }
-  if (sendLag.p99 > LATE_MS) problems.push(`1 % of the requests left more than ${Math.round(sendLag.p99)} ms late (this machine could not send them on time)`);
+  if (sendLag.p99 > LATE_MS) {
+    const why = asked.peakInFlight > asked.connections ? `all ${asked.connections} connections were busy (--connections)` : 'this machine could not send them on time';
+    problems.push(`1 % of the requests left more than ${Math.round(sendLag.p99)} ms late (${why})`);
+  }
   const ok = results.filter((r) => !r.error).length;
   return {
     ...asked,

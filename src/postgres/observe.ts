@@ -41,6 +41,19 @@ export async function serverFacts (url: string): Promise<ServerFacts> {
   }
 }
 
+/**
+ * The server's own core count, where it can be read: its /proc/cpuinfo through pg_read_file
+ * (a superuser or pg_read_server_files, on Linux). Undefined otherwise.
+ */
+export async function serverCores (client: pg.ClientBase): Promise<number | undefined> {
+  try {
+    const { rows: [r] } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM regexp_matches(pg_read_file('/proc/cpuinfo'), '^processor\\s*:', 'gn')");
+    return r && r.n > 0 ? r.n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Sessions of this database that PostgreSQL counted (when they ended) since its statistics were reset (PostgreSQL 14+), or undefined. */
 export async function sessionsSoFar (client: pg.ClientBase): Promise<number | undefined> {
   try {

@@ -12,7 +12,7 @@ import type { Config } from '../config.ts';
 import { stopAllOnInterrupt, type Stoppable } from '../harness/server-process.ts';
 import { treeCpuMs } from '../os/proc.ts';
 import { availableTo } from '../postgres/limits.ts';
-import { backendsNow, serverFacts } from '../postgres/observe.ts';
+import { backendsNow, serverCores, serverFacts } from '../postgres/observe.ts';
 import { openDatabase } from '../postgres/source.ts';
 import { budgetPerProcess, recommend, ruleOfThumb, SHARE, type Point } from './model.ts';
 import { writeCurvesReport } from './report.ts';
@@ -43,6 +43,8 @@ export interface QueryPoint extends Point {
   /** The wait for a connection, p50 and p99, ms. */
   waitP50: number;
   waitP99: number;
+  /** The lab's own CPU over the window, in cores: near 1, its one thread was the limit, not the server. */
+  labCores: number;
 }
 
 export interface QuerySizingResult {
@@ -63,11 +65,13 @@ export async function runQuerySizing (config: Config, options: QuerySizingOption
   const watcher = new pg.Client({ connectionString: db.url });
   try {
     const facts = await serverFacts(db.url);
-    const cores = facts.postmasterPid ? availableParallelism() : undefined;
     const available = availableTo(facts);
     await watcher.connect();
+    // This machine's cores when the server runs here; else its own /proc/cpuinfo, if it lets us read it.
+    const remoteCores = facts.postmasterPid ? undefined : await serverCores(watcher);
+    const cores = facts.postmasterPid ? availableParallelism() : remoteCores;
     out(`Database: ${db.label}: ${facts.version}, max_connections ${facts.maxConnections} (${available} for ordinary roles), ` +
-      (cores ? `on this machine, ${cores} cores` : `${facts.notLocal}: its cores are unknown here`));
+      (facts.postmasterPid ? `on this machine, ${cores} cores` : remoteCores ? `remote, ${remoteCores} cores (its /proc/cpuinfo)` : `${facts.notLocal}: its cores are unknown here`));
     await probe(db.url, options);
     const load = options.rate ? `${options.rate} queries a second (an open loop)` : `${options.concurrency} concurrent clients (a closed loop)`;
     const perPoint = options.rate ? options.rate * (options.seconds + options.warmupSeconds) : undefined;
@@ -81,7 +85,7 @@ export async function runQuerySizing (config: Config, options: QuerySizingOption
     for (const size of options.sizes) {
       const predicted = options.rate ? Math.min(options.rate, size * 1000 / aloneMs) : Math.min(size, options.concurrency!) * 1000 / aloneMs;
       if (size + 2 > available) {
-        points.push({ size, rps: 0, p50: NaN, p99: NaN, waitP50: NaN, waitP99: NaN, errors: 0, activeMean: 0, activeMax: 0, predicted, skipped: `${size} connections + 2 of the lab's own > ${available} that PostgreSQL allows` });
+        points.push({ size, rps: 0, p50: NaN, p99: NaN, waitP50: NaN, waitP99: NaN, labCores: 0, errors: 0, activeMean: 0, activeMax: 0, predicted, skipped: `${size} connections + 2 of the lab's own > ${available} that PostgreSQL allows` });
         out(`pool ${size}: skipped, over the connection budget`);
         continue;
       }
@@ -89,11 +93,11 @@ export async function runQuerySizing (config: Config, options: QuerySizingOption
       point.predicted = predicted;
       points.push(point);
       out(`pool ${String(size).padStart(3)}: ${Math.round(point.rps)} queries/s, p50 ${point.p50.toFixed(1)} ms, p99 ${point.p99.toFixed(1)} ms, waiting for a connection p99 ${point.waitP99.toFixed(1)} ms, ` +
-        `${point.activeMax} backends active at most${point.pgCores === undefined ? '' : `, PostgreSQL ${point.pgCores.toFixed(2)} cores busy`}${point.errors ? `, ${point.errors} errors` : ''}`);
+        `${point.activeMax} backends active at most${point.pgCores === undefined ? '' : `, PostgreSQL ${point.pgCores.toFixed(2)} cores busy`}, the lab ${point.labCores.toFixed(2)}${point.errors ? `, ${point.errors} errors` : ''}`);
     }
     const chosen = choose(points, options);
     out('');
-    const lines = explain(points, chosen, { cores, aloneMs, available, options });
+    const lines = explain(points, chosen, { cores, local: facts.postmasterPid !== undefined, aloneMs, available, options });
     for (const line of lines) out(line);
     writeCurvesReport(options.report, {
       title: 'How big should the pool be for this query?',
@@ -215,9 +219,11 @@ async function measure (url: string, size: number, options: QuerySizingOptions, 
   };
   const samples: number[] = [];
   let cpu0 = 0;
+  let lab0 = process.cpuUsage();
   const warm = setTimeout(() => {
     measuring = true;
     cpu0 = postmaster ? treeCpuMs(postmaster) : 0;
+    lab0 = process.cpuUsage();
   }, options.warmupSeconds * 1000);
   const sampler = setInterval(() => {
     if (measuring) backendsNow(watcher).then((b) => samples.push(b.active), () => {});
@@ -237,6 +243,7 @@ async function measure (url: string, size: number, options: QuerySizingOptions, 
     }));
   }
   const pgCpuMs = postmaster ? treeCpuMs(postmaster) - cpu0 : undefined;
+  const lab = process.cpuUsage(lab0);
   measuring = false;
   clearTimeout(warm);
   clearInterval(sampler);
@@ -254,6 +261,7 @@ async function measure (url: string, size: number, options: QuerySizingOptions, 
     pgCores: pgCpuMs === undefined ? undefined : pgCpuMs / (options.seconds * 1000),
     activeMean: samples.length ? samples.reduce((a, b) => a + b, 0) / samples.length : 0,
     activeMax: Math.max(0, ...samples),
+    labCores: (lab.user + lab.system) / 1000 / (options.seconds * 1000),
     predicted: 0,
   };
 }
@@ -270,7 +278,7 @@ function choose (points: QueryPoint[], options: QuerySizingOptions): { size: num
 }
 
 /** The recommendation, the knee explained, and the rule of thumb beside them. */
-function explain (points: QueryPoint[], chosen: { size: number; rule: string } | undefined, ctx: { cores?: number; aloneMs: number; available: number; options: QuerySizingOptions }): string[] {
+function explain (points: QueryPoint[], chosen: { size: number; rule: string } | undefined, ctx: { cores?: number; local: boolean; aloneMs: number; available: number; options: QuerySizingOptions }): string[] {
   const { cores, options } = ctx;
   const lines: string[] = [];
   if (!chosen) {
@@ -285,10 +293,14 @@ function explain (points: QueryPoint[], chosen: { size: number; rule: string } |
   const run = points.filter((p) => !p.skipped);
   const best = run.reduce((a, p) => (p.rps > a.rps ? p : a), run[0]!);
   const busy = best?.pgCores;
-  if (best && cores && busy !== undefined) {
-    lines.push(busy > 0.7 * cores
-      ? `The knee: at its best (${best.size} connections) PostgreSQL kept ${busy.toFixed(2)} of its ${cores} cores busy; the query computes, so past about ${cores} connections more of them only wait for a core inside PostgreSQL (active backends up to ${Math.max(...run.map((x) => x.activeMax))}), where the wait is neither visible nor bounded.`
-      : `The knee: at its best (${best.size} connections) PostgreSQL used ${busy.toFixed(2)} of its ${cores} cores; the query mostly waits (I/O, locks, the network, or this client), so more connections serve more, up to the connection budget.`);
+  if (best && best.labCores > 0.85) {
+    lines.push(`The knee is this lab's: at its best (${best.size} connections) its one thread was busy ${Math.round(best.labCores * 100)} % of the time${busy === undefined ? '' : `, PostgreSQL ${busy.toFixed(2)} cores`}, so the figures past it say how fast one Node.js process sends this query, not how much the server can serve; the pool it picks is still enough for that load.`);
+  } else if (best && cores && busy !== undefined) {
+    // On this machine the lab's CPU competes with PostgreSQL's for the same cores.
+    const used = busy + (ctx.local ? best.labCores : 0);
+    lines.push(used > 0.8 * cores
+      ? `The knee is the CPU: at its best (${best.size} connections) ${used.toFixed(2)} of the ${cores} cores were busy (PostgreSQL ${busy.toFixed(2)}${ctx.local ? `, this lab ${best.labCores.toFixed(2)}, on the same machine` : ''}); past that, more connections only wait for a core inside PostgreSQL, where the wait is neither visible nor bounded.`
+      : `The knee: at its best (${best.size} connections) PostgreSQL used ${busy.toFixed(2)} of its ${cores} cores; the query mostly waits (I/O, locks, the network), so more connections serve more, up to the connection budget.`);
   }
   const perProcess = budgetPerProcess(ctx.available - 2, options.workers, options.hosts);
   if (cores) {

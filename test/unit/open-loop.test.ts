@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { LATE_MS, schedule, summarizeOpenLoop, type OpenResult } from '../../src/client/open-loop.ts';
 
-const asked = { url: 'http://127.0.0.1:1/', rate: 100, seconds: 1, arrivals: 'constant' as const };
+const asked = { url: 'http://127.0.0.1:1/', rate: 100, seconds: 1, arrivals: 'constant' as const, connections: 1000, peakInFlight: 1 };
 /** A request meant at `intended`, sent `lag` ms later, answered `ms` after that. */
 const request = (intended: number, lag: number, ms: number): OpenResult => ({ intended, sent: intended + lag, end: intended + lag + ms, status: 200 });
 
