@@ -191,37 +191,68 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
     return this.checkout(options, true);
   }
 
-  /** `counted`: a caller's checkout, in the counters and the hook; the pool's own (warm) is not. */
-  private async checkout (options: AcquireOptions, counted: boolean): Promise<Lease<C>> {
+  /**
+   * `counted`: a caller's checkout, in the counters and the hook; the pool's own (warm) is not.
+   * Written without async/await: a checkout that finds a place and an idle connection at once
+   * settles in one step, as pg-pool's does, instead of three awaits' worth of microtasks.
+   */
+  private checkout (options: AcquireOptions, counted: boolean): Promise<Lease<C>> {
     const { signal } = options;
-    if (this.ending) throw new PoolEndedError();
+    if (this.ending) return Promise.reject(new PoolEndedError());
     if (signal?.aborted) {
       this.counters.aborted++;
-      throw new AbortedError(signal.reason);
+      return Promise.reject(new AbortedError(signal.reason));
     }
     const started = this.s.clock();
     const deadline = started + this.s.timeout;
-    const queued = !this.places.free;
-    if (queued) {
-      if (counted) this.counters.queued++;
-      await this.places.wait(deadline, signal);
-    } else {
+    if (this.places.free) {
       this.places.take();
+      try {
+        return Promise.resolve(this.lend(started, deadline, false, signal, counted));
+      } catch (err) {
+        return Promise.reject(err); // an onCheckout hook that threw: a rejection, as from the slow path
+      }
     }
-    let conn: Conn<C>;
-    let opened: boolean;
-    try {
-      if (this.ending) throw new PoolEndedError();
-      [conn, opened] = await this.obtain(deadline, signal);
-    } catch (err) {
+    if (counted) this.counters.queued++;
+    // lend() hands back the lease itself when it has one: no promise to adopt, no extra turns.
+    return this.places.wait(deadline, signal).then(() => this.lend(started, deadline, true, signal, counted));
+  }
+
+  /** With a place taken: an idle connection now when one is ready, else obtain() one; the place is given back on failure. */
+  private lend (started: number, deadline: number, queued: boolean, signal: AbortSignalLike | undefined, counted: boolean): Lease<C> | Promise<Lease<C>> {
+    if (this.ending) {
       this.places.leave();
-      throw err;
+      throw new PoolEndedError();
     }
+    const ready = this.s.prePing ? undefined : this.takeReady();
+    if (ready) return this.lease(ready, false, started, queued, signal, counted);
+    return this.obtain(deadline, signal).then(
+      ([conn, opened]) => this.lease(conn, opened, started, queued, signal, counted),
+      (err: unknown) => {
+        this.places.leave();
+        throw err;
+      });
+  }
+
+  /** An idle connection that needs no check (pre-ping off): the recycled ones on the way are closed. */
+  private takeReady (): Conn<C> | undefined {
+    for (;;) {
+      const conn = this.takeIdle(this.idleCore) ?? this.takeIdle(this.idleOverflow);
+      if (!conn) return undefined;
+      this.unidle(conn);
+      if (!conn.expired && !this.tooOld(conn)) return conn;
+      this.counters.recycled++;
+      this.close(conn);
+    }
+  }
+
+  private lease (conn: Conn<C>, opened: boolean, started: number, queued: boolean, signal: AbortSignalLike | undefined, counted: boolean): Lease<C> {
     if (counted) this.counters.acquired++;
     conn.uses++;
     const timing: CheckoutTiming = {
       startedAt: this.epochOf(started),
-      waitMs: this.s.clock() - started,
+      // Not queued and not connecting, it waited for nothing: no second reading of the clock.
+      waitMs: queued || opened ? this.s.clock() - started : 0,
       queued,
       opened,
       overflow: this.s.kind === 'queue' && !conn.core,
@@ -319,7 +350,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
       const conn = this.takeIdle(this.idleCore) ?? this.takeIdle(this.idleOverflow);
       if (!conn) return [await this.open(deadline, signal), true];
       this.unidle(conn);
-      if (conn.expired || this.s.clock() - conn.openedAt >= this.s.recycle) {
+      if (conn.expired || this.tooOld(conn)) {
         this.counters.recycled++;
         this.close(conn);
         continue;
@@ -331,6 +362,11 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
       }
       return [conn, false];
     }
+  }
+
+  /** Past `recycle`; the clock is read only when there is a `recycle` (it is a tenth of a checkout's cost). */
+  private tooOld (conn: Conn<C>): boolean {
+    return this.s.recycle !== Infinity && this.s.clock() - conn.openedAt >= this.s.recycle;
   }
 
   private takeIdle (list: Conn<C>[]): Conn<C> | undefined {
@@ -416,7 +452,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
   private putBack (conn: Conn<C>, err?: Error | boolean): void {
     const queryable = (conn.client as { _queryable?: boolean })._queryable !== false && !(conn.client as { _ending?: boolean })._ending;
     const usedUp = conn.uses >= this.s.maxUses;
-    const old = conn.expired || this.s.clock() - conn.openedAt >= this.s.recycle;
+    const old = conn.expired || this.tooOld(conn);
     if (err || this.ending || !queryable || this.s.kind === 'null' || usedUp || old) {
       if (!err && (usedUp || old)) this.counters.recycled++;
       this.close(conn);
