@@ -53,8 +53,15 @@ describe('the demo\'s verdicts', () => {
     // A late start delays every wave alike: still waves of 15, 1 s apart.
     const late = burst(exact.results.map((r) => ({ ...r, end: r.end + 700 })));
     assert.equal(checkWaves(late, 1, 15), undefined);
+    // A first wave whose connections opened one after another (PgBouncer, 4 workers): staggered by
+    // 0.6 s, and every later answer 1 s after the one whose connection it took.
+    const staggered = burst(exact.results.map((r, i) => ({ ...r, end: r.end + (i % 15) * 40 })));
+    assert.equal(checkWaves(staggered, 1, 15), undefined);
     const sixteen = burst([...exact.results.slice(0, 16).map((r) => ({ ...r, end: 1000 })), ...exact.results.slice(16)]);
-    assert.match(checkWaves(sixteen, 1, 15) ?? '', /response 16 came at 1\.00s, expected in wave 2/);
+    assert.match(checkWaves(sixteen, 1, 15) ?? '', /response 16 came at 1\.00s, expected in wave 2 at 2\.00s/);
+    // Fourteen connections, not fifteen: the fifteenth answer comes a whole sleep after the first.
+    const fourteen = burst(Array.from({ length: 42 }, (_, i) => ok(0, 1000 * (Math.floor(i / 14) + 1) + i)));
+    assert.match(checkWaves(fourteen, 1, 15) ?? '', /response 15 came at 2\.01s, expected in wave 1/);
     const failed = burst([...exact.results.slice(1), { start: 0, end: 1000, status: 503, error: 'http' }]);
     assert.match(checkWaves(failed, 1, 15) ?? '', /a request failed: HTTP 503/);
   });
