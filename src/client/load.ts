@@ -38,22 +38,35 @@ export async function burst (url: string, n: number, options: BurstOptions = {})
 }
 
 function one (url: string, t0: number, options: BurstOptions): Promise<RequestResult> {
+  const start = performance.now() - t0;
+  // agent: false = a fresh connection per request, so the client never serializes.
+  return getOnce(url, { agent: false, timeout: options.timeoutMs, signal: options.signal }).then((r) => ({ start, end: performance.now() - t0, ...r }));
+}
+
+/** What one GET came to: its status, or the kind of error (with the JSON error body's message for HTTP errors). */
+export interface Outcome {
+  status?: number;
+  error?: ErrorKind;
+  message?: string;
+  body?: string;
+}
+
+/** One GET, read to its end; never rejects. `onSocket` is called when it has its connection (it leaves then). */
+export function getOnce (url: string, options: http.RequestOptions, onSocket?: () => void): Promise<Outcome> {
   return new Promise((resolve) => {
-    const start = performance.now() - t0;
-    const done = (r: Omit<RequestResult, 'start' | 'end'>) => resolve({ start, end: performance.now() - t0, ...r });
-    // agent: false = a fresh connection per request, so the client never serializes.
-    const req = http.get(url, { agent: false, timeout: options.timeoutMs, signal: options.signal }, (res) => {
+    const req = http.get(url, options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const status = res.statusCode ?? 0;
-        if (status < 400) return done({ status });
-        done({ status, error: 'http', body: errorMessage(Buffer.concat(chunks).toString()) });
+        if (status < 400) return resolve({ status });
+        resolve({ status, error: 'http', body: errorMessage(Buffer.concat(chunks).toString()) });
       });
-      res.on('error', (err) => done({ status: res.statusCode, ...classify(err) }));
+      res.on('error', (err) => resolve({ status: res.statusCode, ...classify(err) }));
     });
+    if (onSocket) req.once('socket', onSocket);
     req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
-    req.on('error', (err) => done(classify(err)));
+    req.on('error', (err) => resolve(classify(err)));
   });
 }
 

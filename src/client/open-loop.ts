@@ -6,7 +6,7 @@
 // oha's --latency-correction do), and the time from when it really left is kept beside it.
 import * as hdr from 'hdr-histogram-js';
 import http from 'node:http';
-import { classify, errorMessage, type ErrorKind } from './load.ts';
+import { getOnce, type ErrorKind } from './load.ts';
 
 export type Arrivals = 'constant' | 'poisson';
 
@@ -149,24 +149,10 @@ export async function openLoop (options: OpenLoopOptions): Promise<OpenLoopRun> 
   return summarizeOpenLoop({ url, rate, seconds, arrivals, connections, peakInFlight }, times.length, results, now());
 }
 
-function one (url: string, agent: http.Agent, intended: number, now: () => number, timeoutMs: number): Promise<OpenResult> {
-  return new Promise((resolve) => {
-    let sent = now();
-    const done = (r: Omit<OpenResult, 'intended' | 'sent' | 'end'>) => resolve({ intended, sent, end: now(), ...r });
-    const req = http.get(url, { agent, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const status = res.statusCode ?? 0;
-        if (status < 400) return done({ status });
-        done({ status, error: 'http', body: errorMessage(Buffer.concat(chunks).toString()) });
-      });
-      res.on('error', (err) => done({ status: res.statusCode, ...classify(err) }));
-    });
-    req.once('socket', () => { sent = now(); });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
-    req.on('error', (err) => done(classify(err)));
-  });
+async function one (url: string, agent: http.Agent, intended: number, now: () => number, timeoutMs: number): Promise<OpenResult> {
+  let sent = now();
+  const outcome = await getOnce(url, { agent, timeout: timeoutMs }, () => { sent = now(); });
+  return { intended, sent, end: now(), ...outcome };
 }
 
 /** The figures of a run: whether the generator kept its rate, and both latencies' percentiles. */

@@ -4,7 +4,7 @@
 // the responses come back one after another and /healthz waits; offloaded, /healthz answers at
 // once. The verdicts check that shape, and that the block detector named the function.
 import { burst } from '../client/load.ts';
-import { withServerProcess, type ServerProcess, type Stoppable } from '../harness/server-process.ts';
+import { blocksLogged, withServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { KIND_NAMES, KINDS } from '../loop/catalog.ts';
 import type { ClaimRow } from './claims.ts';
 
@@ -50,12 +50,6 @@ async function probed (base: string, path: string): Promise<Probed> {
   return { answers, probeMaxMs };
 }
 
-interface LogBlock { route: string | null; culprit?: string }
-
-function blocksLogged (server: ServerProcess): LogBlock[] {
-  return server.output().split('\n').filter((l) => l.includes('"blockedMs"')).map((l) => JSON.parse(l.slice(l.indexOf('{'))) as LogBlock);
-}
-
 const secs = (ms: number) => (ms / 1000).toFixed(2);
 
 export async function runBlockScenario (databaseUrl: string, running: Set<Stoppable>, out: (line: string) => void): Promise<ClaimRow[]> {
@@ -75,7 +69,7 @@ export async function runBlockScenario (databaseUrl: string, running: Set<Stoppa
       show(`/offload/${name}/`, offloaded);
       // Wait for the detector's last block to be logged (it ends when the loop answers again).
       await new Promise((resolve) => setTimeout(resolve, 200));
-      const named = blocksLogged(server).filter((b) => b.route === `GET /block/${name}/`);
+      const named = blocksLogged(server.output()).filter((b) => b.route === `GET /block/${name}/`);
       const culprits = [...new Set(named.map((b) => b.culprit ?? '(no frame of ours)'))];
       out(`    named by the detector: ${culprits.join(', ') || 'nothing'} (${named.length} block${named.length === 1 ? '' : 's'})`);
 

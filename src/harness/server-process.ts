@@ -131,3 +131,18 @@ export async function withServerProcess<T> (
     options.running?.delete(server);
   }
 }
+
+/** A block the service's detector named, as its warn log line records it (src/app/plugins/live.ts). */
+export interface LoggedBlock {
+  pid: number;
+  msg: string;
+  blockedMs: number;
+  route: string | null;
+  culprit?: string;
+  frames: string[];
+}
+
+/** Every block named in a service's JSON log output so far, oldest first. */
+export function blocksLogged (output: string): LoggedBlock[] {
+  return output.split('\n').filter((l) => l.includes('"blockedMs"')).map((l) => JSON.parse(l.slice(l.indexOf('{'))) as LoggedBlock);
+}

@@ -22,10 +22,7 @@ export function announce (log: FastifyBaseLogger, config: Config, address: strin
   }));
   // Whatever LOG_LEVEL says, as the banner is printed whatever it says: it is the line that
   // tells a supervisor (and our own harness) that the service is up.
-  const level = log.level;
-  log.level = 'info';
-  log.info({ address, banner: fields }, first!);
-  log.level = level;
+  log.child({}, { level: 'info' }).info({ address, banner: fields }, first!);
 }
 
 export function banner (config: Config, address: string, label: string, budget: Budget): string {

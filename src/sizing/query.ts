@@ -9,13 +9,12 @@ import pg from 'pg';
 import { Pool } from 'pg-queuepool';
 import { percentiles, schedule } from '../client/open-loop.ts';
 import type { Config } from '../config.ts';
-import { stopAllOnInterrupt, type Stoppable } from '../harness/server-process.ts';
 import { treeCpuMs } from '../os/proc.ts';
 import { availableTo } from '../postgres/limits.ts';
 import { backendsNow, serverCores, serverFacts } from '../postgres/observe.ts';
-import { openDatabase } from '../postgres/source.ts';
 import { budgetPerProcess, recommend, ruleOfThumb, SHARE, type Point } from './model.ts';
 import { writeCurvesReport } from './report.ts';
+import { withLab } from './sizing.ts';
 
 export interface QuerySizingOptions {
   query: string;
@@ -58,12 +57,7 @@ const READ_ONLY = '-c default_transaction_read_only=on';
 const APPLICATION = 'async-node-postgres-sizing';
 
 export async function runQuerySizing (config: Config, options: QuerySizingOptions, out: (line: string) => void = console.log): Promise<QuerySizingResult> {
-  const running = new Set<Stoppable>();
-  const stopListening = stopAllOnInterrupt(running, out);
-  const db = await openDatabase(config, { log: out, reuseRunning: true });
-  running.add(db);
-  const watcher = new pg.Client({ connectionString: db.url });
-  try {
+  return withLab(config, out, async ({ db, watcher }) => {
     const facts = await serverFacts(db.url);
     const available = availableTo(facts);
     await watcher.connect();
@@ -107,11 +101,7 @@ export async function runQuerySizing (config: Config, options: QuerySizingOption
     });
     out(`\nReport written to ${options.report}`);
     return { points, aloneMs, cores, chosen };
-  } finally {
-    await watcher.end().catch(() => {});
-    for (const r of [...running].reverse()) await r.stop();
-    stopListening();
-  }
+  });
 }
 
 const oneLine = (sql: string) => sql.replace(/\s+/g, ' ').trim().slice(0, 200);

@@ -13,7 +13,7 @@ import { stopAllOnInterrupt, withServerProcess, type Stoppable } from '../harnes
 import { memoryOf, tree, treeCpuMs } from '../os/proc.ts';
 import { backendsNow, serverFacts, type ServerFacts } from '../postgres/observe.ts';
 import { availableTo } from '../postgres/limits.ts';
-import { openDatabase } from '../postgres/source.ts';
+import { openDatabase, type DatabaseSource } from '../postgres/source.ts';
 import { budgetPerProcess, predictedRps, recommend, ruleOfThumb, SHARE, type Point, type Recommendation, type Workload } from './model.ts';
 import { writeSizingReport } from './report.ts';
 
@@ -48,13 +48,32 @@ export interface SizingResult {
 /** Connections the lab itself holds while it measures: its watcher, and one spare. */
 const OWN_CONNECTIONS = 2;
 
-export async function runSizing (config: Config, options: SizingOptions, out: (line: string) => void = console.log): Promise<SizingResult> {
+/** What a lab run stands on: the database (embedded or DATABASE_URL), a connection to watch it by, and what Ctrl-C stops. */
+export interface Lab {
+  db: DatabaseSource;
+  watcher: pg.Client;
+  running: Set<Stoppable>;
+}
+
+/** Runs `fn` in a lab, and stops what it started (servers, then the database) however it ends, Ctrl-C included. */
+export async function withLab<T> (config: Config, out: (line: string) => void, fn: (lab: Lab) => Promise<T>): Promise<T> {
   const running = new Set<Stoppable>();
   const stopListening = stopAllOnInterrupt(running, out);
-  const db = await openDatabase(config, { log: out, reuseRunning: true });
-  running.add(db);
-  const watcher = new pg.Client({ connectionString: db.url });
+  let watcher: pg.Client | undefined;
   try {
+    const db = await openDatabase(config, { log: out, reuseRunning: true });
+    running.add(db);
+    watcher = new pg.Client({ connectionString: db.url });
+    return await fn({ db, watcher, running });
+  } finally {
+    await watcher?.end().catch(() => {});
+    for (const r of [...running].reverse()) await r.stop();
+    stopListening();
+  }
+}
+
+export async function runSizing (config: Config, options: SizingOptions, out: (line: string) => void = console.log): Promise<SizingResult> {
+  return withLab(config, out, async ({ db, watcher, running }) => {
     await prepareDatabase(db.url);
     const facts = await serverFacts(db.url);
     // A local server's cores are this machine's; a remote one's are not visible from here.
@@ -113,11 +132,7 @@ export async function runSizing (config: Config, options: SizingOptions, out: (l
     writeSizingReport(options.report, result, options);
     out(`\nReport written to ${options.report}`);
     return result;
-  } finally {
-    await watcher.end().catch(() => {});
-    for (const r of [...running].reverse()) await r.stop();
-    stopListening();
-  }
+  });
 }
 
 /** Finds the units for which one work query, alone, takes about `ms` (median of 3 runs). */

@@ -6,14 +6,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { blocksLogged } from '../../src/harness/server-process.ts';
 import { KINDS } from '../../src/loop/catalog.ts';
 import { freshDatabase, get, parseMetrics, ROOT, until, withService, type Service } from '../helper.ts';
 
-interface BlockLine { pid: number; msg: string; blockedMs: number; route: string | null; culprit?: string; frames: string[] }
-
-const blockLines = (s: Service): BlockLine[] => s.output().split('\n')
-  .filter((l) => l.includes('"blockedMs"'))
-  .map((l) => JSON.parse(l.slice(l.indexOf('{'))) as BlockLine);
+const blockLines = (s: Service) => blocksLogged(s.output());
 
 /** Where each blocking function does its work: `fn (src/loop/stalls.ts:line)`, the line read from the source. */
 function expectedCulprit (fn: string, statement: string): string {
