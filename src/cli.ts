@@ -185,7 +185,15 @@ function program (): Command {
       const { FULL, QUICK, runSizing } = await import('./sizing/sizing.ts');
       const config = loadConfig({ databaseUrl: o.databaseUrl, dataDir: o.dataDir, pgMaxConnections: o.pgMaxConnections });
       const base = o.quick ? QUICK : FULL;
-      const report = o.report ?? `reports/sizing-${new Date().toISOString().slice(0, 19).replaceAll(':', '-')}.html`;
+      // What both labs take alike: the sweep, its timing, the budget's fleet, the report.
+      const sweep = {
+        sizes: o.sizes ?? base.sizes,
+        seconds: o.seconds ?? base.seconds,
+        warmupSeconds: base.warmupSeconds,
+        workers: o.workers ?? config.workers,
+        hosts: o.hosts,
+        report: o.report ?? `reports/sizing-${new Date().toISOString().slice(0, 19).replaceAll(':', '-')}.html`,
+      };
       const queryOnly = o.params !== undefined ? '--params' : o.rate !== undefined ? '--rate' : o.p99 !== undefined ? '--p99' : o.allowWrites ? '--allow-writes' : undefined;
       if (o.query === undefined && queryOnly) throw new UsageError(`${queryOnly} goes with --query: add --query 'SQL'`);
       if (o.query !== undefined) {
@@ -196,18 +204,13 @@ function program (): Command {
         const { QueryRefused, runQuerySizing } = await import('./sizing/query.ts');
         try {
           await runQuerySizing(config, {
+            ...sweep,
             query: o.query.replace(/;\s*$/, ''),
             params,
-            sizes: o.sizes ?? base.sizes,
             concurrency: o.rate === undefined ? o.concurrency : undefined,
             rate: o.rate,
-            seconds: o.seconds ?? base.seconds,
-            warmupSeconds: base.warmupSeconds,
             p99: o.p99,
             allowWrites: o.allowWrites,
-            workers: o.workers ?? config.workers,
-            hosts: o.hosts,
-            report,
           });
         } catch (err) {
           if (err instanceof QueryRefused) throw new UsageError(err.message);
@@ -215,17 +218,7 @@ function program (): Command {
         }
         return 0;
       }
-      await runSizing(config, {
-        sizes: o.sizes ?? base.sizes,
-        concurrency: o.concurrency,
-        workMs: o.workMs,
-        sleepMs: o.sleepMs,
-        seconds: o.seconds ?? base.seconds,
-        warmupSeconds: base.warmupSeconds,
-        workers: o.workers ?? config.workers,
-        hosts: o.hosts,
-        report,
-      });
+      await runSizing(config, { ...sweep, concurrency: o.concurrency, workMs: o.workMs, sleepMs: o.sleepMs });
       return 0;
     }));
 

@@ -5,7 +5,7 @@ import net from 'node:net';
 import { burst, type Burst, type RequestResult } from './load.ts';
 import { DEFAULT_CONNECTIONS, openLoop, type Arrivals, type OpenLoopRun, type Percentiles } from './open-loop.ts';
 import { writeReport } from './report.ts';
-import { errorLines, summarize, summaryLine, waveLine } from './summary.ts';
+import { errorKind, errorLines, summarize, summaryLine, waveLine } from './summary.ts';
 
 export interface ClientOptions {
   n: number;
@@ -169,7 +169,7 @@ export function openLoopLines (route: string, run: OpenLoopRun): string[] {
   const errors = new Map<string, { n: number; message: string }>();
   for (const r of run.results) {
     if (!r.error) continue;
-    const kind = r.error === 'http' ? `HTTP ${r.status}` : r.error;
+    const kind = errorKind(r)!;
     const e = errors.get(kind) ?? { n: 0, message: r.body ?? r.message ?? '' };
     e.n++;
     errors.set(kind, e);

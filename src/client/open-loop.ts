@@ -117,34 +117,43 @@ function mulberry32 (seed: number): () => number {
   };
 }
 
+/**
+ * Calls `fire` at each of `times` (ms after `t0`, on performance.now()), whether or not the
+ * earlier calls have finished: everything due leaves at once, so a timer that fires late sends
+ * its backlog together, and the lag shows in the calls' own send times. Stops early on `signal`;
+ * resolves, once every call made has settled, with how many were made.
+ */
+export async function dispatch (times: number[], t0: number, fire: (intended: number) => Promise<void>, signal?: { aborted: boolean }): Promise<number> {
+  const calls: Promise<void>[] = [];
+  let next = 0;
+  while (next < times.length && !signal?.aborted) {
+    for (const at = performance.now() - t0; next < times.length && times[next]! <= at; next++) calls.push(fire(times[next]!));
+    if (next < times.length) await new Promise((resolve) => setTimeout(resolve, Math.max(0, times[next]! - (performance.now() - t0))));
+  }
+  await Promise.all(calls);
+  return next;
+}
+
 export async function openLoop (options: OpenLoopOptions): Promise<OpenLoopRun> {
   const { url, rate, seconds, arrivals = 'constant', timeoutMs = 60_000, signal, seed = 1, connections = DEFAULT_CONNECTIONS } = options;
   const times = schedule(rate, seconds, arrivals, seed);
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections });
   const results: OpenResult[] = [];
-  const inFlight: Promise<void>[] = [];
   // One request before the schedule starts, not counted: the first send of a process is its
   // slowest (node loads its HTTP client, opens the first connection), and would count as lag.
   await one(url, agent, 0, () => 0, timeoutMs);
   const t0 = performance.now();
   const now = () => performance.now() - t0;
-  let next = 0;
   let inFlightNow = 0;
   let peakInFlight = 0;
-  while (next < times.length && !signal?.aborted) {
-    // Everything due by now leaves now: a timer that fires late sends its backlog at once, and
-    // the lag shows in `sent - intended`.
-    for (const at = now(); next < times.length && times[next]! <= at; next++) {
-      peakInFlight = Math.max(peakInFlight, ++inFlightNow);
-      inFlight.push(one(url, agent, times[next]!, now, timeoutMs).then((r) => {
-        inFlightNow--;
-        results.push(r);
-        options.onResult?.(r);
-      }));
-    }
-    if (next < times.length) await new Promise((resolve) => setTimeout(resolve, Math.max(0, times[next]! - now())));
-  }
-  await Promise.all(inFlight);
+  await dispatch(times, t0, (intended) => {
+    peakInFlight = Math.max(peakInFlight, ++inFlightNow);
+    return one(url, agent, intended, now, timeoutMs).then((r) => {
+      inFlightNow--;
+      results.push(r);
+      options.onResult?.(r);
+    });
+  }, signal);
   agent.destroy();
   return summarizeOpenLoop({ url, rate, seconds, arrivals, connections, peakInFlight }, times.length, results, now());
 }

@@ -43,7 +43,7 @@ export function summarize (burst: Burst): Summary {
   return { ok, errors: burst.results.length - ok, errorKinds, errorMessages, latency, perSecond };
 }
 
-export function errorKind (r: RequestResult): string | undefined {
+export function errorKind (r: Pick<RequestResult, 'error' | 'status'>): string | undefined {
   if (r.error === 'http') return `HTTP ${r.status}`;
   return r.error;
 }

@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os';
 import pg from 'pg';
 import { Pool } from 'pg-queuepool';
-import { percentiles, schedule } from '../client/open-loop.ts';
+import { dispatch, percentiles, schedule } from '../client/open-loop.ts';
 import type { Config } from '../config.ts';
 import { treeCpuMs } from '../os/proc.ts';
 import { availableTo } from '../postgres/limits.ts';
@@ -220,13 +220,7 @@ async function measure (url: string, size: number, options: QuerySizingOptions, 
   }, 200);
   if (options.rate) {
     // Open loop: each query counts from when it was meant to start.
-    const inFlight: Promise<void>[] = [];
-    for (const at of schedule(options.rate, options.seconds + options.warmupSeconds)) {
-      const wait = t0 + at - performance.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      inFlight.push(once(t0 + at));
-    }
-    await Promise.all(inFlight);
+    await dispatch(schedule(options.rate, options.seconds + options.warmupSeconds), t0, (at) => once(t0 + at));
   } else {
     await Promise.all(Array.from({ length: options.concurrency! }, async () => {
       while (performance.now() < until) await once(performance.now());
