@@ -32,6 +32,10 @@ export interface Config {
   pgbouncerMaxClients: number;
   pgbouncerUrl: string | undefined;
   pgbouncerBin: string | undefined;
+  replicas: number;
+  databaseReplicaUrls: string[] | undefined;
+  replicaMaxLag: MaxLag;
+  readAfterTimeout: number;
   requestTimeout: number;
   headersTimeout: number;
   keepAliveTimeout: number;
@@ -43,6 +47,19 @@ export interface Config {
   blockThreshold: number;
   logLevel: string;
   logSql: boolean;
+}
+
+/** REPLICA_MAX_LAG: how far behind the primary a replica may be and still serve reads, in seconds or in bytes of WAL. */
+export class MaxLag {
+  constructor (readonly text: string, readonly seconds?: number, readonly bytes?: number) {}
+  /** True when a replica this far behind is out of rotation. */
+  exceeded (lagSeconds: number, lagBytes: number): boolean {
+    return this.seconds !== undefined ? lagSeconds > this.seconds : lagBytes > this.bytes!;
+  }
+
+  toString (): string {
+    return this.text;
+  }
 }
 
 export class ConfigError extends Error {
@@ -98,7 +115,9 @@ const postgresUrl: Parse<string> = (raw) => {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(raw)?.[1];
   if (!scheme) return new Invalid(`expected a URL such as ${EXAMPLE_URL}`);
   if (!/^postgres(ql)?$/i.test(scheme)) return new Invalid(`expected a postgres:// or postgresql:// URL, not ${scheme}:`);
-  const port = /^[^:]+:\/\/(?:[^@/]*@)?(?:\[[^\]]*\]|[^:/?#]*):([^/?#]*)/.exec(raw)?.[1];
+  // The authority without its user:password@ (a password may hold a colon; the port follows the host).
+  const authority = /^[^:]+:\/\/(?:[^@/?#]*@)?([^/?#]*)/.exec(raw)?.[1] ?? '';
+  const port = /^(?:\[[^\]]*\]|[^:[]*):(.*)$/.exec(authority)?.[1];
   if (port !== undefined && port !== '' && !/^\d+$/.test(port)) return new Invalid(`the port ${JSON.stringify(port)} is not a number`);
   if (port && Number(port) > 65535) return new Invalid(`the port ${port} is above 65535`);
   let url: URL;
@@ -109,6 +128,33 @@ const postgresUrl: Parse<string> = (raw) => {
   }
   if (!url.hostname) return new Invalid(`it names no host; expected a URL such as ${EXAMPLE_URL}`);
   return raw;
+};
+
+/** URLs separated by commas, each checked like DATABASE_URL. */
+const postgresUrls: Parse<string[]> = (raw) => {
+  const urls = raw.split(',').map((u) => u.trim()).filter(Boolean);
+  if (urls.length === 0) return new Invalid();
+  for (const [i, url] of urls.entries()) {
+    const checked = postgresUrl(url);
+    if (checked instanceof Invalid) return new Invalid(`URL ${i + 1}: ${checked.reason}`);
+  }
+  return urls;
+};
+
+const BYTE_UNITS: Record<string, number> = { B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };
+
+const maxLag: Parse<MaxLag> = (raw) => {
+  const time = /^(\d+(?:\.\d+)?)(ms|s)$/.exec(raw);
+  if (time) {
+    const seconds = Number(time[1]) / (time[2] === 'ms' ? 1000 : 1);
+    return seconds >= 0.01 && seconds <= 3600 ? new MaxLag(raw, seconds) : new Invalid('a lag in time must be from 10ms to 3600s');
+  }
+  const size = /^(\d+)(B|kB|MB|GB)$/.exec(raw);
+  if (size) {
+    const bytes = Number(size[1]) * BYTE_UNITS[size[2]!]!;
+    return bytes <= 1024 ** 4 ? new MaxLag(raw, undefined, bytes) : new Invalid('a lag in bytes must be at most 1024GB');
+  }
+  return new Invalid();
 };
 
 const nonEmpty: Parse<string> = (raw) => (raw.trim() === '' ? new Invalid() : raw);
@@ -149,6 +195,10 @@ export const SETTINGS = {
   pgbouncerMaxClients: setting({ env: 'PGBOUNCER_MAX_CLIENTS', flag: 'pgbouncer-max-clients', default: 2000, accepts: 'an integer from 1 to 100000', help: "PgBouncer's max_client_conn", parse: int(1, 100000) }),
   pgbouncerUrl: setting<string | undefined>({ env: 'PGBOUNCER_URL', flag: 'pgbouncer-url', default: undefined, accepts: 'a postgres:// or postgresql:// URL', help: 'Pool through this existing PgBouncer (transaction mode) instead', parse: postgresUrl, secret: true }),
   pgbouncerBin: setting<string | undefined>({ env: 'PGBOUNCER_BIN', flag: 'pgbouncer-bin', default: undefined, accepts: 'a path to the pgbouncer program', help: 'The pgbouncer program for PGBOUNCER=on (default: pgbouncer on PATH, then /usr/sbin/pgbouncer)', parse: nonEmpty }),
+  replicas: setting({ env: 'REPLICAS', flag: 'replicas', default: 0, accepts: 'an integer from 0 to 8', help: 'Streaming standbys of the embedded PostgreSQL to start (in DATA_DIR/replica-N): reads go to them, writes to the primary', parse: int(0, 8) }),
+  databaseReplicaUrls: setting<string[] | undefined>({ env: 'DATABASE_REPLICA_URLS', flag: 'database-replica-urls', default: undefined, accepts: 'postgres:// or postgresql:// URLs separated by commas', help: 'Your own standbys of DATABASE_URL: reads go to them, writes to DATABASE_URL', parse: postgresUrls, secret: true }),
+  replicaMaxLag: setting({ env: 'REPLICA_MAX_LAG', flag: 'replica-max-lag', default: new MaxLag('5s', 5), accepts: 'a time (500ms, 5s) or an amount of WAL (64kB, 16MB)', help: 'A replica further behind the primary than this is taken out of the reads\' rotation until it catches up', parse: maxLag }),
+  readAfterTimeout: setting({ env: 'READ_AFTER_TIMEOUT', flag: 'read-after-timeout', default: 1, accepts: 'a number of seconds from 0 to 60', help: 'How long a read that carries X-Read-After (a write\'s WAL position) may wait for a replica to replay it before it goes to the primary', parse: num(0, 60) }),
   requestTimeout: setting({ env: 'REQUEST_TIMEOUT', flag: 'request-timeout', default: 30, accepts: 'a number of seconds from 1 to 3600', help: 'How long a client may take to send a whole request (headers and body); a slower one is cut (off in the blocking modes, where the server is what is slow)', parse: num(1, 3600) }),
   headersTimeout: setting({ env: 'HEADERS_TIMEOUT', flag: 'headers-timeout', default: 10, accepts: 'a number of seconds from 1 to 3600', help: 'How long a client may take to send the request headers (at most REQUEST_TIMEOUT; off in the blocking modes)', parse: num(1, 3600) }),
   keepAliveTimeout: setting({ env: 'KEEP_ALIVE_TIMEOUT', flag: 'keep-alive-timeout', default: 5, accepts: 'a number of seconds from 0 to 600', help: 'How long an idle keep-alive connection stays open', parse: num(0, 600) }),
@@ -213,6 +263,19 @@ export function loadConfig (flags: Partial<Record<Key, string | boolean>> = {}, 
   if (parsed.liveStream === 'proxy' && parsed.monitorPort === 0) {
     throw new ConfigError('Invalid LIVE_STREAM=proxy: it needs a fixed MONITOR_PORT, the port your reverse proxy sends /live/ to (MONITOR_PORT=0 picks any free port)');
   }
+  if (parsed.replicas > 0 && parsed.databaseUrl) {
+    throw new ConfigError(`Invalid REPLICAS=${parsed.replicas}: it starts standbys of the embedded PostgreSQL, and DATABASE_URL is set; name your own standbys in DATABASE_REPLICA_URLS`);
+  }
+  if (parsed.replicas > 0 && parsed.databaseReplicaUrls) throw new ConfigError('REPLICAS and DATABASE_REPLICA_URLS are both set: use one (REPLICAS for standbys of the embedded PostgreSQL)');
+  if (parsed.databaseReplicaUrls && !parsed.databaseUrl) {
+    throw new ConfigError('DATABASE_REPLICA_URLS needs DATABASE_URL, the primary they replicate (REPLICAS=N starts standbys of the embedded PostgreSQL)');
+  }
+  if (replicated(parsed) && behindBouncer(parsed)) {
+    throw new ConfigError(`${parsed.replicas ? 'REPLICAS' : 'DATABASE_REPLICA_URLS'} cannot be combined with ${parsed.pgbouncer ? 'PGBOUNCER=on' : 'PGBOUNCER_URL'}: a PgBouncer fronts one server; put one in front of each server and name them in DATABASE_URL and DATABASE_REPLICA_URLS`);
+  }
+  if (replicated(parsed) && parsed.dbMode === 'blocking') {
+    throw new ConfigError('DB_MODE=blocking serves every query from one pool in its bridge thread; replicas need DB_MODE=nonblocking');
+  }
   if (parsed.monitorPort !== 0 && parsed.monitorPort === parsed.port) {
     throw new ConfigError(`Invalid MONITOR_PORT=${parsed.monitorPort}: it is PORT too; the live stream needs a port of its own`);
   }
@@ -228,6 +291,9 @@ export function settingHelp (key: Key): string {
 
 /** True when the event loop is stalled on purpose (APP_MODE or DB_MODE blocking). */
 export const blocking = (config: Pick<Config, 'appMode' | 'dbMode'>) => config.appMode === 'blocking' || config.dbMode === 'blocking';
+
+/** True when reads go to standbys (REPLICAS or DATABASE_REPLICA_URLS). */
+export const replicated = (config: Pick<Config, 'replicas' | 'databaseReplicaUrls'>) => config.replicas > 0 || Boolean(config.databaseReplicaUrls);
 
 /** True when the pools reach PostgreSQL through a PgBouncer (ours or PGBOUNCER_URL). */
 export const behindBouncer = (config: Pick<Config, 'pgbouncer' | 'pgbouncerUrl'>) => config.pgbouncer || Boolean(config.pgbouncerUrl);

@@ -10,6 +10,7 @@ import errors from './plugins/errors.ts';
 import input, { BODY_LIMIT } from './plugins/input.ts';
 import live, { type LiveStreamAddress } from './plugins/live.ts';
 import metrics from './plugins/metrics.ts';
+import readAfter from './plugins/read-after.ts';
 import requestTracking from './plugins/request-tracking.ts';
 import security from './plugins/security.ts';
 import store from './plugins/store.ts';
@@ -35,6 +36,8 @@ export interface AppOptions {
   url: string;
   /** PostgreSQL itself (the same as `url` without PgBouncer). */
   directUrl: string;
+  /** Standbys that serve the reads (REPLICAS, DATABASE_REPLICA_URLS); none: every query on `url`. */
+  replicas?: { name: string; url: string }[];
   /** This process's number among the cluster's workers (1 without workers). */
   workerId?: number;
   /** With workers: where the primary serves every worker's live stream, so that one dashboard shows them all. */
@@ -67,7 +70,7 @@ export function serverOptions (logger: FastifyBaseLogger, config: Pick<Config, '
   };
 }
 
-async function app (fastify: FastifyInstance, { config, url, directUrl, workerId = 1, clusterStream }: AppOptions): Promise<void> {
+async function app (fastify: FastifyInstance, { config, url, directUrl, replicas = [], workerId = 1, clusterStream }: AppOptions): Promise<void> {
   fastify.decorate('config', config);
   fastify.decorate('lifecycle', { draining: false });
   await fastify.register(errors);
@@ -75,10 +78,11 @@ async function app (fastify: FastifyInstance, { config, url, directUrl, workerId
   await fastify.register(security);
   await fastify.register(docs);
 
-  await fastify.register(store, { config, url });
+  await fastify.register(store, { config, url, replicas });
   await fastify.register(live, { config, url, directUrl, workerId, clusterStream });
   await fastify.register(metrics, { config, url });
   await fastify.register(requestTracking);
+  if (replicas.length) await fastify.register(readAfter);
 
   await fastify.register(sleepRoutes);
   await fastify.register(todoRoutes);

@@ -95,6 +95,7 @@ export const HEADERS = {
   'Retry-After': { type: 'integer', description: 'Seconds to wait before trying again' },
   Location: { type: 'string', description: 'The path of the todo just created: /todos/{id}' },
   Allow: { type: 'string', description: 'The methods the path takes, comma-separated' },
+  'X-Read-After': { type: 'string', description: "With replicas: the WAL position of this write's commit (also set as the read_after cookie). A read that sends it back (header or cookie) sees this write" },
 } as const;
 
 /** What each error status means, as the OpenAPI document tells it. */
@@ -144,3 +145,31 @@ export const PoolStats = Type.Object({
   cancels: Type.Integer({ description: 'CancelRequests sent for queries whose client went away' }),
   recycled: Type.Integer(),
 }, { title: 'PoolStats' });
+
+export const Servers = Type.Object({
+  servers: Type.Array(Type.Object({
+    name: Type.String({ description: 'primary, or replica-1 ...' }),
+    role: Type.Union([Type.Literal('primary'), Type.Literal('replica')]),
+    pool: PoolStats,
+    replica: Type.Optional(Type.Object({
+      up: Type.Boolean({ description: 'answered the last check (a few times a second)' }),
+      inRotation: Type.Boolean({ description: 'serves reads: up, a standby, within REPLICA_MAX_LAG' }),
+      reason: Type.Optional(Type.String({ description: 'why not in rotation' })),
+      lagBytes: Type.Number({ description: 'WAL not yet replayed, in bytes' }),
+      lagSeconds: Type.Number({ description: 'while behind: seconds since the last transaction it replayed was committed' }),
+    })),
+  })),
+  reads: Type.Optional(Type.Object({
+    served: Type.Record(Type.String(), Type.Integer(), { description: 'reads served, by server' }),
+    fallbacks: Type.Object({
+      noReplica: Type.Integer({ description: 'to the primary: no replica in rotation' }),
+      broken: Type.Integer({ description: 'to the primary: the replica failed under the read' }),
+      behind: Type.Integer({ description: 'to the primary: no replica replayed X-Read-After within READ_AFTER_TIMEOUT' }),
+    }),
+    spilled: Type.Integer({ description: "to the primary: every replica's pool was full" }),
+    replayChecks: Type.Integer({ description: "reads with X-Read-After that the replica's last check had not shown replayed: they looked on the replica" }),
+    replayWaits: Type.Integer({ description: 'those that found it not replayed yet, and waited' }),
+    replayWaitMs: Type.Number({ description: 'the time they waited, in all' }),
+    replayWaitMaxMs: Type.Number({ description: 'the longest of those waits' }),
+  })),
+}, { title: 'Servers' });

@@ -65,6 +65,13 @@ export class UnreachableError extends Error {
   }
 }
 
+/** A replica had not replayed a read's X-Read-After position within READ_AFTER_TIMEOUT: the read goes to the primary instead, so no client sees it. */
+export class ReplicaBehindError extends ServiceError {
+  constructor (wanted: string, replayed: string, timeoutMs: number) {
+    super(`the replica had replayed up to ${replayed}, not ${wanted}, after ${timeoutMs} ms`, 'REPLICA_BEHIND', 503, 1);
+  }
+}
+
 export class QueryTimeoutError extends ServiceError {
   constructor () {
     super('the database query took longer than STATEMENT_TIMEOUT and was cancelled', 'STATEMENT_TIMEOUT', 504);

@@ -83,3 +83,9 @@ export const work = (units: number): Query<{ n: number }> =>
   sql<{ n: number }>`SELECT count(*)::int AS n FROM (SELECT generate_series(1, ${units}::int)) AS s`.compile(builder);
 
 export const ping = (): Query<{ ok: number }> => sql<{ ok: number }>`SELECT 1 AS ok`.compile(builder);
+
+/** The primary's WAL position now: at or past the commit of every write this connection made. */
+export const walPosition = (): Query<{ lsn: string }> => sql<{ lsn: string }>`SELECT pg_current_wal_lsn()::text AS lsn`.compile(builder);
+
+/** How far a standby has replayed the primary's WAL (null on a server that is not one). */
+export const replayPosition = (): Query<{ lsn: string | null }> => sql<{ lsn: string | null }>`SELECT pg_last_wal_replay_lsn()::text AS lsn`.compile(builder);

@@ -3,7 +3,9 @@
 import type pg from 'pg';
 import { Pool, type AbortSignalLike, type PoolStats } from 'pg-queuepool';
 import { APPLICATION_NAME } from './application.ts';
-import { ClientGoneError, DatabaseUnavailableError, isConnectionError, translate } from './errors.ts';
+import { setTimeout as delay } from 'node:timers/promises';
+import { ClientGoneError, DatabaseUnavailableError, isConnectionError, ReplicaBehindError, translate } from './errors.ts';
+import { formatLsn, parseLsn } from './replica-watch.ts';
 import * as q from './queries.ts';
 import type { ListFilter, Query, TodoInput, TodoPatch } from './queries.ts';
 import type { Todo } from './schema.ts';
@@ -35,6 +37,8 @@ export interface StoreOptions extends PoolOptions {
   logSql?: boolean;
   /** Named (server-side prepared) statements: parsed once per connection. */
   prepare?: boolean;
+  /** The primary of replicas: a write's answer carries its WAL position (CallContext.wroteLsn). */
+  reportLsn?: boolean;
   /**
    * Behind PgBouncer in transaction mode no session state survives between transactions:
    * statements that belong together run in one transaction, and statement_timeout is set
@@ -58,6 +62,14 @@ export interface CallContext {
   /** Aborted when the HTTP client goes away: leave the queue, cancel the query. */
   signal?: AbortSignalLike;
   lease?: LeaseTiming;
+  /** With replicas, X-Read-After: the WAL position (bytes) this read must see. */
+  readAfter?: number;
+  /** With replicas, after a write: the WAL position that holds it, for the answer's X-Read-After. */
+  wroteLsn?: string;
+  /** With replicas: the server that served the read, and how long it waited for that server to replay `readAfter`. */
+  served?: { server: string; replayWaitMs?: number; fallback?: string };
+  /** Set by the replicated store for a replica: wait on the leased connection until it has replayed `lsn`. */
+  awaitReplay?: { lsn: number; timeoutMs: number; replayed: (lsn: number) => void };
 }
 
 /** What the routes call. The blocking bridge implements the same interface. */
@@ -128,16 +140,16 @@ export class AsyncTodoStore implements TodoStore {
   }
 
   async createTodo (input: TodoInput, ctx?: CallContext): Promise<Todo> {
-    return (await this.withConnection(ctx, (c) => this.run(c, q.insertTodo(input))))[0]!;
+    return (await this.withConnection(ctx, (c) => this.write(c, q.insertTodo(input), ctx)))[0]!;
   }
 
   async updateTodo (id: number, patch: TodoPatch, ctx?: CallContext): Promise<Todo | undefined> {
     if (Object.keys(patch).length === 0) return this.getTodo(id, ctx);
-    return (await this.withConnection(ctx, (c) => this.run(c, q.updateTodo(id, patch))))[0];
+    return (await this.withConnection(ctx, (c) => this.write(c, q.updateTodo(id, patch), ctx)))[0];
   }
 
   async deleteTodo (id: number, ctx?: CallContext): Promise<boolean> {
-    return (await this.withConnection(ctx, (c) => this.run(c, q.deleteTodo(id)))).length > 0;
+    return (await this.withConnection(ctx, (c) => this.write(c, q.deleteTodo(id), ctx))).length > 0;
   }
 
   sleepThenList (seconds: number, ctx?: CallContext): Promise<Todo[]> {
@@ -167,6 +179,15 @@ export class AsyncTodoStore implements TodoStore {
     return this.pool.stats();
   }
 
+  /** A checkout now would get a connection at once (none waits, a place is free): for choosing among servers. */
+  hasRoom (): boolean {
+    return this.pool.waitingCount === 0 && this.pool.inUseCount < this.options.size + this.options.maxOverflow;
+  }
+
+  get waitingCount (): number {
+    return this.pool.waitingCount;
+  }
+
   close (): Promise<void> {
     return this.pool.end();
   }
@@ -185,6 +206,7 @@ export class AsyncTodoStore implements TodoStore {
     const transaction = transactionMode && (together || Boolean(statementTimeoutMs));
     try {
       if (signal?.aborted) throw new ClientGoneError();
+      if (ctx?.awaitReplay) await this.awaitReplay(lease.client as unknown as pg.ClientBase, ctx, ctx.awaitReplay);
       if (transaction) {
         await lease.client.query('BEGIN');
         if (statementTimeoutMs) await lease.client.query(`SET LOCAL statement_timeout = ${Math.round(statementTimeoutMs)}`);
@@ -202,6 +224,37 @@ export class AsyncTodoStore implements TodoStore {
       throw translate(err, broken, signal);
     } finally {
       if (ctx) ctx.lease = { startedAt: lease.startedAt, waitMs: lease.waitMs, holdMs: performance.now() - acquired, overflow: lease.overflow };
+    }
+  }
+
+  /** A write; on the primary of replicas, then its WAL position (at or past its commit: autocommit has committed it). */
+  private async write<Row>(client: pg.ClientBase, query: Query<Row>, ctx: CallContext | undefined): Promise<Row[]> {
+    const rows = await this.run(client, query);
+    if (this.options.reportLsn && ctx) ctx.wroteLsn = (await this.run(client, q.walPosition()))[0]!.lsn;
+    return rows;
+  }
+
+  /**
+   * A replica's read that must see a write: polls its replay position on the leased connection,
+   * at 1, 2, 4 ... 16 ms intervals, up to the bound; past it, ReplicaBehindError (the read goes
+   * to the primary).
+   */
+  private async awaitReplay (client: pg.ClientBase, ctx: CallContext, target: NonNullable<CallContext['awaitReplay']>): Promise<void> {
+    const started = performance.now();
+    for (let pause = 1; ; pause = Math.min(pause * 2, 16)) {
+      const text = (await this.run(client, q.replayPosition()))[0]!.lsn;
+      const lsn = text === null ? 0 : parseLsn(text)!;
+      target.replayed(lsn);
+      const waited = performance.now() - started;
+      if (lsn >= target.lsn) {
+        // Zero when the first look found it replayed: the read checked, but did not wait.
+        ctx.served = { ...ctx.served!, replayWaitMs: pause === 1 ? 0 : waited };
+        return;
+      }
+      if (ctx.signal?.aborted) throw new ClientGoneError();
+      const left = target.timeoutMs - waited;
+      if (left <= 0) throw new ReplicaBehindError(formatLsn(target.lsn), text ?? 'none', target.timeoutMs);
+      await delay(Math.min(pause, left));
     }
   }
 

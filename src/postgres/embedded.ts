@@ -12,6 +12,7 @@ import { freePort } from '../os/net.ts';
 import { alive, stopProcess, tiedToUs } from '../os/processes.ts';
 import { osUser, stagingDir, unreachable, type Owner } from '../os/user.ts';
 import { waitUntilAccepting } from './ready.ts';
+import { cloneStandby, type StandbySource } from './standby.ts';
 
 export const EMBEDDED_DATABASE = 'todos';
 const DB_USER = 'postgres';
@@ -28,6 +29,12 @@ export interface EmbeddedOptions {
   log?: (msg: string) => void;
   /** Called when the server exits without being asked to (killed, crashed). */
   onUnexpectedExit?: (why: string) => void;
+  /**
+   * A streaming standby of this primary instead of a cluster of its own: copied afresh at its
+   * first start in this process (a copy left by an earlier run may belong to another primary),
+   * and restarted from its own data after that.
+   */
+  standbyOf?: StandbySource;
 }
 
 interface State {
@@ -49,6 +56,7 @@ export class EmbeddedPostgres {
   /** Started, and not stopped by us. */
   private up = false;
   private port = 0;
+  private cloned = false;
   private readonly log: (msg: string) => void;
 
   constructor (private readonly options: EmbeddedOptions) {
@@ -74,7 +82,16 @@ export class EmbeddedPostgres {
     const owner = osUser();
     mkdirSync(this.root, { recursive: true });
     if (owner.uid !== undefined) bins = this.withinReach(bins, owner);
-    if (!existsSync(join(this.pgdata, 'PG_VERSION'))) this.initdb(bins, owner);
+    const standbyOf = this.options.standbyOf;
+    if (standbyOf && !this.cloned) {
+      await this.clearStaleServer();
+      writeFileSync(join(this.root, 'postgres.password'), decodeURIComponent(new URL(standbyOf.url).password) + '\n', { mode: 0o600 });
+      this.log(`making ${this.pgdata} a streaming standby (${standbyOf.name}) of the embedded PostgreSQL`);
+      await cloneStandby(standbyOf, this.pgdata, owner);
+      this.cloned = true;
+    } else if (!existsSync(join(this.pgdata, 'PG_VERSION'))) {
+      this.initdb(bins, owner);
+    }
     if (this.options.network) this.allowNetwork(this.options.network.cidr);
     await this.clearStaleServer();
     // Same port as last time when it is free, so that a restarted server keeps its URL.
@@ -91,7 +108,7 @@ export class EmbeddedPostgres {
       }
     }
     writeState(this.root, { ownerPid: process.pid, postmasterPid: this.child!.pid!, port: this.port });
-    await this.createDatabase();
+    if (!standbyOf) await this.createDatabase();
     this.up = true;
   }
 
@@ -104,6 +121,9 @@ export class EmbeddedPostgres {
       '-c', `listen_addresses=${['127.0.0.1', this.options.network?.address].filter(Boolean).join(',')}`,
       '-c', 'unix_socket_directories=',
       '-c', `max_connections=${this.options.maxConnections}`,
+      // A standby's long reads (pg_sleep) hold back the primary's vacuum instead of being
+      // cancelled by its replay, or stalling the replay for max_standby_streaming_delay.
+      ...(this.options.standbyOf ? ['-c', 'hot_standby_feedback=on'] : []),
     ], 'INT');
     const child = spawn(program, args, {
       // Its own process group: a Ctrl-C in the terminal must reach us, not PostgreSQL,

@@ -1,5 +1,6 @@
 // Where PostgreSQL comes from: DATABASE_URL, or the embedded server.
 import { maskSecrets, type Config } from '../config.ts';
+import { join } from 'node:path';
 import { EmbeddedPostgres, runningEmbeddedUrl } from './embedded.ts';
 
 export interface DatabaseSource {
@@ -11,6 +12,8 @@ export interface DatabaseSource {
   stop(): Promise<void>;
   /** On a forced exit: asks what we started to stop, without waiting. */
   kill(): void;
+  /** The embedded server's data folder (ours to copy for its standbys); unset for DATABASE_URL. */
+  pgdata?: string;
 }
 
 export interface OpenOptions {
@@ -39,5 +42,46 @@ export async function openDatabase (config: Pick<Config, 'databaseUrl' | 'dataDi
     label: `embedded PostgreSQL in ${embedded.pgdata} at ${maskSecrets(embedded.url)}`,
     stop: () => embedded.stop(),
     kill: () => embedded.kill(),
+    pgdata: embedded.pgdata,
   };
+}
+
+export interface ReplicaOptions {
+  dataDir: string;
+  maxConnections: number;
+  log: (msg: string) => void;
+  /** When standby `name` dies: what to do, with the way to start it again. */
+  onUnexpectedExit: (name: string, why: string, restart: () => Promise<void>) => void;
+}
+
+/**
+ * REPLICAS=N: N streaming standbys of the embedded primary, in DATA_DIR/replica-1 ..., one at a
+ * time (each copies the primary's data). Stops the ones it started before it throws.
+ */
+export async function openReplicas (count: number, primary: Required<Pick<DatabaseSource, 'url' | 'pgdata'>>, options: ReplicaOptions): Promise<DatabaseSource[]> {
+  const replicas: DatabaseSource[] = [];
+  try {
+    for (let i = 1; i <= count; i++) {
+      const name = `replica-${i}`;
+      const standby: EmbeddedPostgres = new EmbeddedPostgres({
+        dataDir: join(options.dataDir, name),
+        maxConnections: options.maxConnections,
+        log: options.log,
+        standbyOf: { url: primary.url, pgdata: primary.pgdata, name },
+        onUnexpectedExit: (why) => options.onUnexpectedExit(name, why, () => standby.start()),
+      });
+      await standby.start();
+      replicas.push({
+        url: standby.url,
+        label: `${name}, a streaming standby in ${standby.pgdata} at ${maskSecrets(standby.url)}`,
+        stop: () => standby.stop(),
+        kill: () => standby.kill(),
+        pgdata: standby.pgdata,
+      });
+    }
+    return replicas;
+  } catch (err) {
+    await Promise.all(replicas.map((r) => r.stop()));
+    throw err;
+  }
 }

@@ -19,7 +19,11 @@ interface Ready {
 }
 
 export async function runPrimary (config: Config, database: Database, log: Logger, shutdown: Shutdown): Promise<void> {
-  const fork = (): Worker => cluster.fork({ WORKER_DATABASE_URL: database.url, WORKER_DIRECT_DATABASE_URL: database.directUrl });
+  const fork = (): Worker => cluster.fork({
+    WORKER_DATABASE_URL: database.url,
+    WORKER_DIRECT_DATABASE_URL: database.directUrl,
+    WORKER_REPLICAS: JSON.stringify(database.replicas.map(({ name, url }) => ({ name, url }))),
+  });
   serveClusterMetrics();
   // Before the workers start: a page may ask for the stream as soon as one listens.
   await serveStreams(config, log, shutdown);
@@ -66,7 +70,11 @@ export async function runWorker (config: Config, log: Logger, shutdown: Shutdown
     asked.set(id, (stream) => { asked.delete(id); resolve(stream); });
     process.send!({ type: 'anp:stream?', id } satisfies MonitorMessage);
   });
-  const urls = { url: process.env.WORKER_DATABASE_URL!, directUrl: process.env.WORKER_DIRECT_DATABASE_URL! };
+  const urls = {
+    url: process.env.WORKER_DATABASE_URL!,
+    directUrl: process.env.WORKER_DIRECT_DATABASE_URL!,
+    replicas: JSON.parse(process.env.WORKER_REPLICAS ?? '[]') as { name: string; url: string }[],
+  };
   const http = await startHttp(config, urls, log, cluster.worker!.id, clusterStream);
   process.on('message', (msg: MonitorMessage) => {
     if (msg?.type === 'anp:stream') asked.get(msg.id)?.(msg.stream);

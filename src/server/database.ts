@@ -8,12 +8,15 @@ import type { Logger } from '../log.ts';
 import { maskSecrets } from '../config.ts';
 import { findPgBouncer, PgBouncer } from '../postgres/pgbouncer.ts';
 import { restarter } from '../postgres/restarter.ts';
-import { openDatabase, type DatabaseSource } from '../postgres/source.ts';
+import { openDatabase, openReplicas, type DatabaseSource } from '../postgres/source.ts';
+import { dropUnusedSlots } from '../postgres/standby.ts';
 
 export interface Database extends DatabaseSource {
   /** PostgreSQL itself: the monitor reads pg_stat_activity here, not through PgBouncer. */
   directUrl: string;
   budget: Budget;
+  /** Standbys that serve reads (REPLICAS or DATABASE_REPLICA_URLS), named replica-1 ... */
+  replicas: { name: string; url: string; label: string }[];
 }
 
 /**
@@ -35,7 +38,21 @@ export async function prepare (config: Config, log: Logger, giveUp: (reason: str
     if (prepared.seeded) log.info(`seeded ${prepared.seeded} todos`);
     const budget = await readBudget(direct.url, config);
     checkBudget(budget, config);
-    const database = { ...direct, directUrl: direct.url, budget };
+    const replicas = await startReplicas(config, direct, log, logger);
+    const database: Database = {
+      ...direct,
+      directUrl: direct.url,
+      budget,
+      replicas: replicas.map((r, i) => ({ name: `replica-${i + 1}`, url: r.url, label: r.label })),
+      stop: async () => {
+        await Promise.all(replicas.map((r) => r.stop()));
+        await direct.stop();
+      },
+      kill: () => {
+        for (const r of replicas) r.kill();
+        direct.kill();
+      },
+    };
     if (config.pgbouncerUrl) {
       return { ...database, url: config.pgbouncerUrl, label: `${direct.label}, through PgBouncer at ${maskSecrets(config.pgbouncerUrl)}` };
     }
@@ -67,4 +84,44 @@ export async function prepare (config: Config, log: Logger, giveUp: (reason: str
     await direct.stop();
     throw err;
   }
+}
+
+/**
+ * The standbys reads go to: ours (REPLICAS, restarted when they die; one that cannot be kept up
+ * is left out, and reads go to the others) or the user's (DATABASE_REPLICA_URLS). Each server's
+ * max_connections is checked against the pools that will open on it.
+ */
+async function startReplicas (config: Config, primary: DatabaseSource, log: Logger, logger: { info(m: string): void; error(m: string): void }): Promise<DatabaseSource[]> {
+  if (!config.databaseUrl) {
+    const dropped = await dropUnusedSlots(primary.url, Array.from({ length: config.replicas }, (_, i) => `replica-${i + 1}`));
+    if (dropped.length) log.info(`dropped the replication slots of standbys no longer run: ${dropped.join(', ')}`);
+  }
+  if (config.replicas === 0 && !config.databaseReplicaUrls) return [];
+  const restarters = new Map<string, (why: string) => void>();
+  const replicas = config.databaseReplicaUrls
+    ? config.databaseReplicaUrls.map((url, i) => ({ url, label: `replica-${i + 1} at ${maskSecrets(url)}`, stop: async () => {}, kill: () => {} }))
+    : await openReplicas(config.replicas, { url: primary.url, pgdata: primary.pgdata! }, {
+      dataDir: config.dataDir,
+      maxConnections: config.pgMaxConnections,
+      log: logger.info,
+      onUnexpectedExit: (name, why, start) => {
+        if (!restarters.has(name)) restarters.set(name, restarter(`the standby ${name}`, start, logger, (reason) => log.error(`${reason}; reads go to the other servers`)));
+        restarters.get(name)!(why);
+      },
+    });
+  try {
+    for (const [i, replica] of replicas.entries()) {
+      const budget = await readBudget(replica.url, config);
+      try {
+        checkBudget(budget, config);
+      } catch (err) {
+        (err as Error).message = `replica-${i + 1}: ${(err as Error).message}`;
+        throw err;
+      }
+    }
+  } catch (err) {
+    await Promise.all(replicas.map((r) => r.stop()));
+    throw err;
+  }
+  return replicas;
 }

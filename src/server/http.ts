@@ -21,7 +21,7 @@ export interface Http {
 }
 
 export async function startHttp (
-  config: Config, urls: { url: string; directUrl: string }, log: Logger, workerId = 1, clusterStream?: () => Promise<LiveStreamAddress>
+  config: Config, urls: { url: string; directUrl: string; replicas?: { name: string; url: string }[] }, log: Logger, workerId = 1, clusterStream?: () => Promise<LiveStreamAddress>
 ): Promise<Http> {
   const fastify = Fastify(serverOptions(log, config));
   await fastify.register(app, { config, ...urls, workerId, clusterStream });

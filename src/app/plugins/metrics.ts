@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import client from 'prom-client';
 import { behindBouncer, type Config } from '../../config.ts';
 import type { PoolStats } from 'pg-queuepool';
+import type { ReplicatedTodoStore } from '../../db/replicated.ts';
 import type { LeaseTiming } from '../../db/todos.ts';
 import { BouncerStats, type BouncerView } from '../../postgres/pgbouncer-stats.ts';
 
@@ -25,10 +26,11 @@ export interface Metrics {
   text(): Promise<{ contentType: string; body: string }>;
 }
 
-export function createMetrics (stats: () => PoolStats, inFlight: () => Record<string, number>, bouncer?: BouncerStats): Metrics {
+export function createMetrics (stats: () => PoolStats, inFlight: () => Record<string, number>, bouncer?: BouncerStats, replicas?: ReplicatedTodoStore): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   if (bouncer) bouncerMetrics(registry, bouncer);
+  if (replicas) replicaMetrics(registry, replicas);
   const gauge = <L extends string>(config: client.GaugeConfiguration<L>) => new client.Gauge({ ...config, registers: [registry] });
 
   const duration = new HotHistogram('http_request_duration_seconds', 'HTTP request duration by route and status', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]);
@@ -141,6 +143,43 @@ function bouncerMetrics (registry: client.Registry, bouncer: BouncerStats): void
   }));
 }
 
+/**
+ * With replicas: each server's pool and each replica's lag, labelled by server (the unlabelled
+ * db_pool_* series are the primary's), and how reads were routed. With workers, the primary sums
+ * the pools and counters and keeps the worst lag (every worker watches the same replicas).
+ */
+function replicaMetrics (registry: client.Registry, store: ReplicatedTodoStore): void {
+  const gauge = (name: string, help: string, aggregator: 'sum' | 'max' | 'min', set: (g: client.Gauge<'server' | 'state'>) => void) =>
+    new client.Gauge({ name, help, labelNames: ['server', 'state'], aggregator, registers: [registry], collect () { set(this); } });
+  gauge('db_server_pool_connections', 'Open pool connections by server and state (idle, in_use)', 'sum', (g) => {
+    for (const { name, stats } of store.servers()) {
+      g.set({ server: name, state: 'idle' }, stats.idle);
+      g.set({ server: name, state: 'in_use' }, stats.total - stats.idle);
+    }
+  });
+  gauge('db_server_pool_waiting', 'Requests waiting for a pooled connection, by server', 'sum', (g) => {
+    for (const { name, stats } of store.servers()) g.set({ server: name }, stats.waiting);
+  });
+  gauge('db_replica_lag_bytes', 'WAL a replica has not replayed yet, in bytes', 'max', (g) => {
+    for (const r of store.watch.replicas) g.set({ server: r.name }, r.lagBytes);
+  });
+  gauge('db_replica_lag_seconds', 'While a replica is behind: seconds since the last transaction it replayed was committed', 'max', (g) => {
+    for (const r of store.watch.replicas) g.set({ server: r.name }, r.lagSeconds);
+  });
+  gauge('db_replica_in_rotation', '1 while a replica serves reads (up, a standby, within REPLICA_MAX_LAG)', 'min', (g) => {
+    for (const r of store.watch.replicas) g.set({ server: r.name }, r.usable ? 1 : 0);
+  });
+  const { counts } = store;
+  countersFrom(registry, 'db_reads_total', 'Reads served, by server', 'server',
+    Object.fromEntries(Object.keys(counts.served).map((server) => [server, () => counts.served[server]!])));
+  countersFrom(registry, 'db_read_fallbacks_total', 'Reads sent to the primary instead: no replica in rotation (no_replica), the replica failed under the read (broken), or none had replayed X-Read-After in time (behind)', 'reason',
+    { no_replica: () => counts.fallbacks.noReplica, broken: () => counts.fallbacks.broken, behind: () => counts.fallbacks.behind });
+  counterFrom(registry, 'db_reads_spilled_total', "Reads sent to the primary because every replica's pool was full", () => counts.spilled);
+  counterFrom(registry, 'db_read_replay_checks_total', "Reads with X-Read-After that the replica's last check had not shown replayed: they looked on the replica", () => counts.replayChecks);
+  counterFrom(registry, 'db_read_replay_waits_total', 'Those that found it not replayed yet, and waited', () => counts.replayWaits);
+  counterFrom(registry, 'db_read_replay_wait_seconds_total', 'Time those reads waited', () => counts.replayWaitMs / 1000);
+}
+
 interface Series {
   labels: Record<string, string>;
   /** Observations per bucket (not cumulative), the last one for +Inf. */
@@ -194,15 +233,24 @@ class HotHistogram {
 
 /** A counter that follows a running total kept elsewhere (the pool's own counters). */
 function counterFrom (registry: client.Registry, name: string, help: string, total: () => number): void {
-  let seen = 0;
+  countersFrom(registry, name, help, '', { '': total });
+}
+
+/** One counter per label value (`label` empty: one unlabelled), each following its running total. */
+function countersFrom (registry: client.Registry, name: string, help: string, label: string, totals: Record<string, () => number>): void {
+  const seen = new Map<string, number>();
   registry.registerMetric(new client.Counter({
     name,
     help,
+    labelNames: label ? [label] : [],
     registers: [],
     collect () {
-      const now = total();
-      if (now > seen) this.inc(now - seen);
-      seen = now;
+      for (const [value, total] of Object.entries(totals)) {
+        const now = total();
+        const before = seen.get(value) ?? 0;
+        if (now > before) (label ? this.inc({ [label]: value }, now - before) : this.inc(now - before));
+        seen.set(value, now);
+      }
     },
   }));
 }
@@ -233,7 +281,7 @@ export interface MetricsPluginOptions {
 
 export default fp(async (fastify: FastifyInstance, { config, url }: MetricsPluginOptions) => {
   const bouncer = behindBouncer(config) ? new BouncerStats(url) : undefined;
-  fastify.decorate('metrics', createMetrics(() => fastify.store.stats(), () => fastify.live.gauges.inFlight(), bouncer));
+  fastify.decorate('metrics', createMetrics(() => fastify.store.stats(), () => fastify.live.gauges.inFlight(), bouncer, fastify.replicas));
   fastify.live.onBlock((block) => fastify.metrics.blocked(block.route, block.ms / 1000));
   fastify.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
     const { contentType, body } = await fastify.metrics.text();

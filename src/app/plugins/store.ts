@@ -5,11 +5,14 @@ import fp from 'fastify-plugin';
 import { behindBouncer, type Config } from '../../config.ts';
 import type { BlockingTodoStore } from '../../db/blocking.ts';
 import { SharedPoolState } from '../../db/pool-state.ts';
+import { ReplicatedTodoStore } from '../../db/replicated.ts';
 import { AsyncTodoStore, type StoreOptions, type TodoStore } from '../../db/todos.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
     store: TodoStore;
+    /** With replicas: the same store, with its servers and how reads were routed. */
+    replicas: ReplicatedTodoStore | undefined;
     /** The pool's gauges in shared memory, readable while the event loop is blocked. */
     poolState: SharedPoolState;
   }
@@ -19,6 +22,8 @@ export interface StorePluginOptions {
   config: Config;
   /** Where the pool connects: PostgreSQL, or a PgBouncer in front of it. */
   url: string;
+  /** Standbys for the reads: a pool on each. */
+  replicas?: { name: string; url: string }[];
 }
 
 /** How long closing the pool may take: a connection stuck in a dead server must not hold the exit. */
@@ -48,7 +53,7 @@ async function blockingStore (...args: ConstructorParameters<typeof BlockingTodo
   return new BlockingTodoStore(...args);
 }
 
-export default fp(async (fastify: FastifyInstance, { config, url }: StorePluginOptions) => {
+export default fp(async (fastify: FastifyInstance, { config, url, replicas = [] }: StorePluginOptions) => {
   const poolState = new SharedPoolState();
   const options: StoreOptions = {
     ...storeOptions(config, url),
@@ -56,9 +61,18 @@ export default fp(async (fastify: FastifyInstance, { config, url }: StorePluginO
     onError: (err) => fastify.log.warn({ err: err.message }, 'a database connection failed; it is dropped from the pool'),
   };
   const sqlLog = config.logSql ? (sql: string, params: readonly unknown[]) => fastify.log.info({ params }, sql) : undefined;
-  const store: TodoStore = config.dbMode === 'blocking' ? await blockingStore(options, sqlLog, poolState) : new AsyncTodoStore(options, sqlLog);
+  const replicated = replicas.length
+    ? new ReplicatedTodoStore(options, {
+      replicas,
+      maxLag: config.replicaMaxLag,
+      readAfterTimeoutMs: config.readAfterTimeout * 1000,
+      onChange: (message, replica) => (replica.usable ? fastify.log.info(message) : fastify.log.warn(message)),
+    }, sqlLog)
+    : undefined;
+  const store: TodoStore = replicated ?? (config.dbMode === 'blocking' ? await blockingStore(options, sqlLog, poolState) : new AsyncTodoStore(options, sqlLog));
   await store.warm().catch((err: Error) => fastify.log.warn(`could not open the pool's connections yet: ${err.message}`));
   fastify.decorate('store', store);
+  fastify.decorate('replicas', replicated);
   fastify.decorate('poolState', poolState);
   fastify.addHook('onClose', async () => {
     let timer: NodeJS.Timeout | undefined;

@@ -1,15 +1,19 @@
 // Operational routes: liveness, readiness, the pool's state.
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { answer, errors, PoolStats } from '../schemas.ts';
+import { answer, errors, PoolStats, Servers } from '../schemas.ts';
 
 /** Readiness must answer quickly even when the pool is saturated or the database is gone. */
 const READY_TIMEOUT_MS = 1000;
 
 const opsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { store } = fastify;
+  const { store, replicas } = fastify;
 
   const tags = ['operations'];
-  const Status = (description: string) => answer(Type.Object({ status: Type.String(), reason: Type.Optional(Type.String({ description: 'why not, when not ready' })) }, { title: 'Status' }), description);
+  const Status = (description: string) => answer(Type.Object({
+    status: Type.String(),
+    reason: Type.Optional(Type.String({ description: 'why not, when not ready' })),
+    reads: Type.Optional(Type.String({ description: 'with replicas, when none is in rotation: why reads go to the primary' })),
+  }, { title: 'Status' }), description);
 
   fastify.get('/healthz', {
     schema: { operationId: 'liveness', summary: 'Liveness: 200 while the process runs', tags, response: { 200: Status('Alive'), ...errors() } },
@@ -25,16 +29,19 @@ const opsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
   }, async (req, reply) => {
     if (fastify.lifecycle.draining) return reply.code(503).send({ status: 'not ready', reason: 'shutting down' });
+    // Still ready without replicas (the primary serves the reads), but it says so.
+    const onPrimary = replicas?.readsOnPrimary();
+    const ready = onPrimary ? { status: 'ready', reads: onPrimary } : { status: 'ready' };
     // A query that just completed proves the path works. Waiting for a connection instead would
     // fail every host of a saturated fleet at once, and a load balancer would take them all out.
-    if (performance.now() - store.lastSuccessAt() < READY_TIMEOUT_MS) return { status: 'ready' };
+    if (performance.now() - store.lastSuccessAt() < READY_TIMEOUT_MS) return ready;
     try {
       // Given up when the client leaves, or after READY_TIMEOUT_MS.
       const ac = new AbortController();
       const timer = setTimeout(() => ac.abort(), READY_TIMEOUT_MS);
       req.db.signal!.addEventListener('abort', () => ac.abort());
       await store.ping({ signal: ac.signal }).finally(() => clearTimeout(timer));
-      return { status: 'ready' };
+      return ready;
     } catch (err) {
       const reason = (err as { code?: string }).code === 'CLIENT_GONE'
         ? `no database connection within ${READY_TIMEOUT_MS} ms`
@@ -46,6 +53,27 @@ const opsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/pool', {
     schema: { operationId: 'poolStats', summary: "The pool's state and counters", tags, response: { 200: answer(PoolStats, "The pool's state and counters"), ...errors() } },
   }, async () => store.stats());
+
+  fastify.get('/servers', {
+    schema: {
+      operationId: 'servers',
+      summary: "Each PostgreSQL server's pool, each replica's lag and whether it serves reads, and how reads were routed",
+      description: 'Without replicas, only the primary. Writes always go to the primary.',
+      tags,
+      response: { 200: answer(Servers, 'The servers and the routing of reads'), ...errors() },
+    },
+  }, async () => {
+    if (!replicas) return { servers: [{ name: 'primary', role: 'primary' as const, pool: store.stats() }] };
+    return {
+      servers: replicas.servers().map(({ name, role, stats, replica }) => ({
+        name,
+        role,
+        pool: stats,
+        ...(replica ? { replica: { up: replica.up, inRotation: replica.usable, ...(replica.reason ? { reason: replica.reason } : {}), lagBytes: replica.lagBytes, lagSeconds: replica.lagSeconds } } : {}),
+      })),
+      reads: replicas.counts,
+    };
+  });
 };
 
 export default opsRoutes;

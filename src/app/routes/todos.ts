@@ -20,14 +20,14 @@ const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return todo ?? reply.code(404).send(notFound(req.params.id));
   });
 
-  fastify.post('/todos/', { schema: { operationId: 'createTodo', summary: 'Create a todo (201, with Location)', tags, body: TodoCreate, response: { 201: answer(Todo, 'Created: the todo, at Location', { Location: HEADERS.Location }), ...errors(...DB_ERRORS, 413, 415) } } }, async (req, reply) => {
+  fastify.post('/todos/', { schema: { operationId: 'createTodo', summary: 'Create a todo (201, with Location)', tags, body: TodoCreate, response: { 201: answer(Todo, 'Created: the todo, at Location', { Location: HEADERS.Location, 'X-Read-After': HEADERS['X-Read-After'] }), ...errors(...DB_ERRORS, 413, 415) } } }, async (req, reply) => {
     // The schema fills in the defaults; the fallbacks only tell the type checker so.
     const { title, done = false, priority = 0 } = req.body;
     const todo = await store.createTodo({ title, done, priority }, req.db);
     return reply.code(201).header('Location', `/todos/${todo.id}`).send(todo);
   });
 
-  fastify.patch('/todos/:id', { schema: { operationId: 'updateTodo', summary: 'Change any of a todo\'s fields', tags, params: TodoId, body: TodoPatch, response: { 200: answer(Todo, 'The todo, changed'), ...errors(...DB_ERRORS, 404, 413, 415) } } }, async (req, reply) => {
+  fastify.patch('/todos/:id', { schema: { operationId: 'updateTodo', summary: 'Change any of a todo\'s fields', tags, params: TodoId, body: TodoPatch, response: { 200: answer(Todo, 'The todo, changed', { 'X-Read-After': HEADERS['X-Read-After'] }), ...errors(...DB_ERRORS, 404, 413, 415) } } }, async (req, reply) => {
     const todo = await store.updateTodo(req.params.id, req.body, req.db);
     return todo ?? reply.code(404).send(notFound(req.params.id));
   });
