@@ -156,7 +156,7 @@ export const Servers = Type.Object({
       inRotation: Type.Boolean({ description: 'serves reads: up, a standby, within REPLICA_MAX_LAG' }),
       reason: Type.Optional(Type.String({ description: 'why not in rotation' })),
       lagBytes: Type.Number({ description: 'WAL not yet replayed, in bytes' }),
-      lagSeconds: Type.Number({ description: 'while behind: seconds since the last transaction it replayed was committed' }),
+      lagSeconds: Type.Number({ description: 'seconds since the primary was first seen with WAL this replica has not replayed (0 when caught up)' }),
     })),
   })),
   reads: Type.Optional(Type.Object({

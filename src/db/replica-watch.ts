@@ -37,13 +37,21 @@ export interface WatchOptions {
   onChange?: (replica: ReplicaState, all: readonly ReplicaState[]) => void;
 }
 
-const CHECK = `SELECT pg_is_in_recovery() AS standby, pg_last_wal_replay_lsn()::text AS lsn,
-  COALESCE(EXTRACT(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)::float8 AS behind`;
+const CHECK = 'SELECT pg_is_in_recovery() AS standby, pg_last_wal_replay_lsn()::text AS lsn';
+
+/** How long the primary's positions are remembered: past it, a replica that old is far past any REPLICA_MAX_LAG in time we take. */
+const HISTORY_MS = 2 * 3600_000;
 
 export class ReplicaWatch {
   readonly replicas: ReplicaState[];
   /** The primary's WAL position at the last check. */
   primaryLsn = 0;
+  /**
+   * When the primary was first seen at each new position: a replica's lag in time is how long
+   * ago the primary first had WAL the replica has not replayed. (Its last replayed commit's
+   * timestamp is no measure: after an idle hour, the first write would make it an hour late.)
+   */
+  private readonly history: { at: number; lsn: number }[] = [];
   private readonly clients: (pg.Client | undefined)[];
   private primary: pg.Client | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -93,6 +101,9 @@ export class ReplicaWatch {
       this.primary ??= await this.connect(this.primaryUrl);
       const { rows } = await this.primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
       this.primaryLsn = parseLsn(rows[0]!.lsn)!;
+      const now = performance.now();
+      if (this.history.at(-1)?.lsn !== this.primaryLsn) this.history.push({ at: now, lsn: this.primaryLsn });
+      while (this.history.length > 1 && this.history[0]!.at < now - HISTORY_MS) this.history.shift();
     } catch {
       // The primary is down: the replicas' lag cannot be known; they keep their last figures.
       this.primary?.end().catch(() => {});
@@ -105,14 +116,12 @@ export class ReplicaWatch {
     const r = this.replicas[i]!;
     try {
       const client = (this.clients[i] ??= await this.connect(this.urls[i]!.url));
-      const { rows } = await client.query<{ standby: boolean; lsn: string | null; behind: number }>(CHECK);
-      const { standby, lsn, behind } = rows[0]!;
+      const { rows } = await client.query<{ standby: boolean; lsn: string | null }>(CHECK);
+      const { standby, lsn } = rows[0]!;
       if (!standby || lsn === null) return this.update(i, { ...r, up: true, usable: false, reason: 'not a standby (promoted, or not a replica)' });
       const replayLsn = Math.max(parseLsn(lsn)!, r.replayLsn);
       const lagBytes = Math.max(0, this.primaryLsn - replayLsn);
-      // Seconds since the last transaction it replayed: the age of its data, but only while
-      // it is behind; a caught-up replica of an idle primary is not late.
-      const lagSeconds = lagBytes > 0 ? behind : 0;
+      const lagSeconds = lagBytes > 0 ? this.secondsBehind(replayLsn) : 0;
       const late = this.options.maxLag.exceeded(lagSeconds, lagBytes);
       this.update(i, {
         name: r.name,
@@ -128,6 +137,12 @@ export class ReplicaWatch {
       this.clients[i] = undefined;
       this.update(i, { ...r, up: false, usable: false, reason: `does not answer: ${(err as Error).message}` });
     }
+  }
+
+  /** Since the primary was first seen past `replayLsn` (to within one check's interval). */
+  private secondsBehind (replayLsn: number): number {
+    const first = this.history.find((h) => h.lsn > replayLsn);
+    return first ? (performance.now() - first.at) / 1000 : 0;
   }
 
   private async connect (url: string): Promise<pg.Client> {

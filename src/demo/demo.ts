@@ -14,6 +14,7 @@ import { runBlockScenario } from './blocks.ts';
 import { printClaims, runClaims, type ClaimRow } from './claims.ts';
 import { findHaproxy } from './haproxy.ts';
 import { runHosts } from './hosts.ts';
+import { runReplicas } from './replicas.ts';
 import { runScaleScenario } from './scale.ts';
 import { checkTimeouts, checkWaves, printTable, row, s, within, type Row } from './verdicts.ts';
 
@@ -33,6 +34,8 @@ export interface DemoOptions {
   quick?: boolean;
   /** Instead: N hosts behind HAProxy over one PostgreSQL (src/demo/hosts.ts). */
   hosts?: number;
+  /** Instead: the embedded primary and N streaming standbys (src/demo/replicas.ts). */
+  replicas?: number;
 }
 
 interface Scenario {
@@ -111,9 +114,11 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
   const running = new Set<Stoppable>();
   const stopListening = stopAllOnInterrupt(running, out);
 
-  if (options.hosts) {
+  if (options.hosts || options.replicas) {
     try {
-      const rows = await runHosts(config, { hosts: options.hosts, quick: options.quick, running, out });
+      const rows = options.hosts
+        ? await runHosts(config, { hosts: options.hosts, quick: options.quick, running, out })
+        : await runReplicas({ replicas: options.replicas!, quick: options.quick, running, out });
       out('');
       printClaims(rows, out);
       return conclude(rows.filter((r) => r.ok === false).length, out);

@@ -163,7 +163,7 @@ function replicaMetrics (registry: client.Registry, store: ReplicatedTodoStore):
   gauge('db_replica_lag_bytes', 'WAL a replica has not replayed yet, in bytes', 'max', (g) => {
     for (const r of store.watch.replicas) g.set({ server: r.name }, r.lagBytes);
   });
-  gauge('db_replica_lag_seconds', 'While a replica is behind: seconds since the last transaction it replayed was committed', 'max', (g) => {
+  gauge('db_replica_lag_seconds', 'Seconds since the primary was first seen with WAL the replica has not replayed (0 when caught up)', 'max', (g) => {
     for (const r of store.watch.replicas) g.set({ server: r.name }, r.lagSeconds);
   });
   gauge('db_replica_in_rotation', '1 while a replica serves reads (up, a standby, within REPLICA_MAX_LAG)', 'min', (g) => {
