@@ -331,3 +331,58 @@ function connect ({ worker }) {
 }
 
 MONITORS.forEach(connect);
+
+// With replicas: each server's pool and each replica's lag, from /servers on the page's origin.
+const REPLICAS = Number(meta('replicas') || 0);
+const SERVER_POLL_MS = 1000;
+const replicaLagChart = REPLICAS
+  ? lineChart($('chart-replica-lag'), Array.from({ length: REPLICAS }, (_, i) => ({ label: `replica-${i + 1} (ms behind)`, borderColor: LAG_COLORS[i % LAG_COLORS.length], stepped: false })), 'ms')
+  : undefined;
+
+function bytes (n) {
+  return n >= 1048576 ? `${(n / 1048576).toFixed(1)} MB` : n >= 1024 ? `${(n / 1024).toFixed(1)} kB` : `${n} B`;
+}
+
+function showServers (view) {
+  state.servers = view;
+  const t = Date.now() / 1000;
+  view.servers.filter((x) => x.replica).forEach((x, i) => push(replicaLagChart, i, t, x.replica.up ? Math.round(x.replica.lagSeconds * 1000) : null));
+  redraw(replicaLagChart, t);
+  $('servers').tBodies[0].replaceChildren(...view.servers.map((x) => {
+    const r = x.replica;
+    const rotation = !r ? 'writes, and reads past the replicas' : r.inRotation ? 'in rotation' : `out: ${r.reason ?? 'not usable'}`;
+    const cells = [
+      x.name,
+      rotation,
+      `${x.pool.inUse} of ${x.pool.size + x.pool.maxOverflow}`,
+      String(x.pool.waiting),
+      r ? (r.up ? `${bytes(r.lagBytes)}, ${r.lagSeconds.toFixed(2)} s` : 'down') : '-',
+      String(view.reads?.served[x.name] ?? 0),
+    ];
+    const tr = document.createElement('tr');
+    cells.forEach((text, i) => {
+      const td = document.createElement('td');
+      td.textContent = text;
+      if (i === 1 && r && !r.inRotation) td.className = 'out';
+      tr.append(td);
+    });
+    return tr;
+  }));
+}
+
+async function pollServers () {
+  try {
+    const res = await fetch('/servers');
+    if (res.ok) showServers(await res.json());
+  } catch {
+    // The service is restarting or blocked: the next poll tries again.
+  }
+  setTimeout(pollServers, SERVER_POLL_MS);
+}
+
+if (REPLICAS) {
+  // The figures above are of the primary's pool; each server's is in the panel.
+  $('in-use').previousElementSibling.textContent = "primary's pool in use";
+  $('servers-panel').hidden = false;
+  pollServers();
+}

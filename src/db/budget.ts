@@ -1,6 +1,6 @@
 // PostgreSQL's max_connections is the ceiling under every pool: check that our pools fit.
 import pg from 'pg';
-import { connectionsPerProcess, type Config } from '../config.ts';
+import { connectionsPerProcess, replicated, type Config } from '../config.ts';
 import { availableTo, readLimits, type ServerLimits } from '../postgres/limits.ts';
 import { UnreachableError } from './errors.ts';
 
@@ -35,12 +35,14 @@ export async function readBudget (url: string, config: Config): Promise<Budget> 
  */
 export function budgetFor (limits: ServerLimits, config: Config): Budget {
   const available = availableTo(limits);
-  const needed = config.hosts * config.workers * connectionsPerProcess(config);
+  // With replicas, each process also keeps one connection to every server for the lag checks.
+  const watch = replicated(config) ? 1 : 0;
+  const needed = config.hosts * config.workers * (connectionsPerProcess(config) + watch);
   const [names, figures] = config.hosts > 1
     ? ['HOSTS x WORKERS', `${config.hosts} x ${config.workers}`]
     : ['WORKERS', `${config.workers}`];
   const summary =
-    `${names} x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${figures} x (${config.poolSize} + ${config.poolMaxOverflow}) = ${needed} connections; ` +
+    `${names} x (POOL_SIZE + POOL_MAX_OVERFLOW${watch ? ' + 1 lag check' : ''}) = ${figures} x (${config.poolSize} + ${config.poolMaxOverflow}${watch ? ' + 1' : ''}) = ${needed} connections; ` +
     `PostgreSQL allows ${allows(limits)} = ${available}`;
   return { ...limits, available, needed, summary };
 }

@@ -9,8 +9,8 @@ import { burstSeconds, combinationOf, ORIGINAL, waveCount } from '../scenarios.t
  * container's log), one JSON log record with the same facts as fields, so that stdout carries
  * nothing but JSON lines.
  */
-export function announce (log: FastifyBaseLogger, config: Config, address: string, label: string, budget: Budget, tty = Boolean(process.stdout.isTTY)): void {
-  const text = banner(config, address, label, budget);
+export function announce (log: FastifyBaseLogger, config: Config, address: string, label: string, budget: Budget, replicas: string[] = [], tty = Boolean(process.stdout.isTTY)): void {
+  const text = banner(config, address, label, budget, replicas);
   if (tty) {
     console.log(text);
     return;
@@ -25,7 +25,8 @@ export function announce (log: FastifyBaseLogger, config: Config, address: strin
   log.child({}, { level: 'info' }).info({ address, banner: fields }, first!);
 }
 
-export function banner (config: Config, address: string, label: string, budget: Budget): string {
+/** `replicas`: each standby's label, when reads go to standbys. */
+export function banner (config: Config, address: string, label: string, budget: Budget, replicas: string[] = []): string {
   const per = connectionsPerProcess(config);
   const combination = combinationOf(config);
   const pool = config.pool === 'none'
@@ -45,23 +46,27 @@ export function banner (config: Config, address: string, label: string, budget: 
   return [
     `Listening on ${address}`,
     `  database : ${label}`,
+    ...(replicas.length
+      ? [`  replicas : ${replicas.join('; ')}. Reads go to them (to the primary past their pools, or when none is within REPLICA_MAX_LAG ${config.replicaMaxLag}), writes to the primary; a read with X-Read-After waits up to ${config.readAfterTimeout} s for its write`]
+      : []),
     `  modes    : app sleep ${config.appMode}, database calls ${config.dbMode} (${combination.original === '(not in the original)' ? 'not in the original' : `the original's ${combination.original}`})`,
     `  pool     : ${pool}`,
     `  workers  : ${workers}; ${budgetLine}`,
     `  sleep    : ${config.sleepSeconds} s by default, ?seconds= to override (0-60)`,
-    ...expectations(config, budget),
-    '  routes   : /sleep/node/ /sleep/python/ /sleep/postgres/ /todos/[:id] /healthz /readyz /pool /metrics',
+    ...expectations(config, budget, replicas.length),
+    `  routes   : /sleep/node/ /sleep/python/ /sleep/postgres/ /todos/[:id] /healthz /readyz /pool${replicas.length ? ' /servers' : ''} /metrics`,
     `  blocking : /block/{cpu,hash,json,regex,gzip,fs}/ and their twins /offload/.../; ${config.blockDetector ? `the detector names blocks past ${config.blockThreshold} ms` : 'the block detector is off'}`,
     `  watch    : ${address}/ (live dashboard), ${address}/docs (API docs)`,
   ].join('\n');
 }
 
 /** What `npm run client` should show against these settings (one process only: workers share the load unevenly). */
-function expectations (config: Config, budget: Budget): string[] {
+function expectations (config: Config, budget: Budget, replicas: number): string[] {
   if (config.workers > 1) return [];
   const { n, warningN } = ORIGINAL;
   const s = config.sleepSeconds;
-  const capacity = config.pgbouncer ? config.pgbouncerPoolSize : config.pool === 'none' ? budget.available : connectionsPerProcess(config);
+  // With replicas, every server's pool serves reads.
+  const capacity = config.pgbouncer ? config.pgbouncerPoolSize : config.pool === 'none' ? budget.available : (replicas + 1) * connectionsPerProcess(config);
   const fmt = (x: number) => `${Number(x.toFixed(2))} s`;
   return [
     `  expect   : npm run client: ${n} x /sleep/node/ in ${fmt(burstSeconds(n, s, config.appMode))}, ${n} x /sleep/postgres/ in ${fmt(burstSeconds(n, s, config.dbMode))}` +

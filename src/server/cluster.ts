@@ -35,7 +35,7 @@ export async function runPrimary (config: Config, database: Database, log: Logge
     ready.add(worker.id);
     if (!announced && ready.size === config.workers) {
       announced = true;
-      announce(log, config, msg.address, database.label, database.budget);
+      announce(log, config, msg.address, database.label, database.budget, database.replicas.map((r) => r.label));
     }
   });
   cluster.on('exit', (worker, code, signal) => {

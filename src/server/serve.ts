@@ -29,5 +29,5 @@ export async function serve (config: Config): Promise<void> {
 
   const http = await startHttp(config, database, log);
   shutdown.add(() => closeHttp(http, config, log));
-  announce(log, config, http.address, database.label, database.budget);
+  announce(log, config, http.address, database.label, database.budget, database.replicas.map((r) => r.label));
 }

@@ -92,7 +92,10 @@ describe('the block detector', () => {
       const sleep = blockLines(s).find((b) => b.route === 'GET /sleep/node/')!;
       assert.match(sleep.culprit ?? '', /^blockingSleep \(src\/app\/routes\/sleep\.ts:\d+\)$/, sleep.frames.join('\n'));
       assert.equal((await get(s.url, '/sleep/postgres/?seconds=1.5')).status, 200);
-      await until('the blocking bridge named', () => blockLines(s).some((b) => b.route === 'GET /sleep/postgres/'));
+      // On failure, what was named instead: a flake in CI (once, under load) left no clue.
+      await until('the blocking bridge named', () => blockLines(s).some((b) => b.route === 'GET /sleep/postgres/')).catch((err: Error) => {
+        throw new Error(`${err.message}; the blocks named: ${JSON.stringify(blockLines(s))}`);
+      });
       const bridge = blockLines(s).find((b) => b.route === 'GET /sleep/postgres/')!;
       assert.match(bridge.culprit ?? '', /\(src\/db\/blocking\.ts:\d+\)$/, bridge.frames.join('\n'));
       assert.ok(bridge.frames.some((f) => f.startsWith('sleepThenList (src/db/blocking.ts:')), bridge.frames.join('\n'));

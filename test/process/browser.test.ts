@@ -1,13 +1,13 @@
 // The dashboard and the docs UI in a real browser (Debian's Chromium), against the built service.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Browser, Page } from 'playwright-core';
 import { burst } from '../../src/client/load.ts';
 import { launchChromium, noBrowser } from '../browser.ts';
-import { buildListening, freshDatabase, get, noPgBouncer, ROOT, tempDir, withService } from '../helper.ts';
+import { buildListening, freshDatabase, get, noPgBouncer, ROOT, sql, tempDir, withService } from '../helper.ts';
 
 const SHOTS = join(ROOT, 'test-results');
 
@@ -201,6 +201,36 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
       await page.waitForFunction(() => document.getElementById('db-sleeping')!.textContent === '3', undefined, { timeout: 1500, polling: 50 });
       await page.screenshot({ path: join(SHOTS, 'dashboard-pgbouncer.png'), fullPage: true });
       assert.ok((await load).results.every((r) => r.status === 200));
+      assert.deepEqual(errors, []);
+    });
+  });
+
+  test('REPLICAS=2: each server\'s pool and each replica\'s lag are shown, and a replica out of the rotation says why', async () => {
+    const dir = tempDir();
+    await withService({ DATA_DIR: dir, REPLICAS: '2', REPLICA_MAX_LAG: '64kB' }, async (server) => {
+      const { page, errors } = await open(`${server.url}/`);
+      await page.waitForSelector('#servers-panel', { state: 'visible', timeout: 3000 });
+      const rows = () => page.evaluate(() => [...document.querySelectorAll('#servers tbody tr')].map((tr) => [...tr.children].map((td) => td.textContent)));
+      await page.waitForFunction(() => document.querySelectorAll('#servers tbody tr').length === 3, undefined, { timeout: 3000 });
+      const load = burst(`${server.url}/sleep/postgres/?seconds=1.5`, 40);
+      await page.waitForFunction(() => [...document.querySelectorAll('#servers tbody tr')].filter((tr) => tr.children[2]!.textContent === '15 of 15').length >= 2, undefined, { timeout: 4000, polling: 100 });
+      const busy = await rows();
+      assert.deepEqual(busy.map((r) => r[0]), ['primary', 'replica-1', 'replica-2']);
+      assert.deepEqual(busy.slice(1).map((r) => r[1]), ['in rotation', 'in rotation']);
+      assert.ok((await load).results.every((r) => r.status === 200));
+      // replica-2 paused, then written to past REPLICA_MAX_LAG: out, with the reason on the page.
+      const password = readFileSync(join(dir, 'postgres.password'), 'utf8').trim();
+      const port = (name: string) => (JSON.parse(readFileSync(join(dir, name, 'postgres.json'), 'utf8')) as { port: number }).port;
+      const admin = (name: string) => `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port(name)}/todos`;
+      await sql(admin('replica-2'), 'SELECT pg_wal_replay_pause()');
+      await sql(admin('.'), "INSERT INTO todo (title, done, priority) SELECT 'lag ' || i, false, 0 FROM generate_series(1, 2000) AS i");
+      await page.waitForFunction(() => document.querySelector('#servers tbody tr:nth-child(3) td.out')?.textContent?.includes('past REPLICA_MAX_LAG 64kB'), undefined, { timeout: 5000, polling: 100 });
+      await page.screenshot({ path: join(SHOTS, 'dashboard-replicas.png'), fullPage: true });
+      await sql(admin('replica-2'), 'SELECT pg_wal_replay_resume()');
+      await page.waitForFunction(() => document.querySelector('#servers tbody tr:nth-child(3) td:nth-child(2)')?.textContent === 'in rotation', undefined, { timeout: 5000, polling: 100 });
+      const lagLines = await page.evaluate(() => (window as unknown as { Chart: { getChart(id: string): { data: { datasets: { data: unknown[] }[] } } } }).Chart.getChart('chart-replica-lag').data.datasets.map((d) => d.data.length));
+      assert.equal(lagLines.length, 2);
+      assert.ok(lagLines.every((n) => n > 0), `${lagLines}`);
       assert.deepEqual(errors, []);
     });
   });

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { burst } from '../../src/client/load.ts';
 import { APPLICATION_NAME } from '../../src/db/application.ts';
-import { alive, get, json, request, runCli, sql, startService, tempDir, until, type Service } from '../helper.ts';
+import { EmbeddedPostgres } from '../../src/postgres/embedded.ts';
+import { openReplicas } from '../../src/postgres/source.ts';
+import { alive, get, json, onCleanup, request, runCli, sql, startService, tempDir, until, withService, type Service } from '../helper.ts';
 
 interface ServerInfo {
   name: string;
@@ -170,6 +172,25 @@ describe('REPLICAS=2', () => {
     assert.ok(pids.every(alive));
     assert.equal(await s.stop('SIGTERM'), 0);
     assert.deepEqual(pids.filter(alive), []);
+  });
+});
+
+describe('DATABASE_REPLICA_URLS: standbys of your own', () => {
+  test('reads go to the named standby and writes to DATABASE_URL; the position works the same', async () => {
+    const root = tempDir();
+    const primary = new EmbeddedPostgres({ dataDir: join(root, 'primary'), maxConnections: 60 });
+    await primary.start();
+    onCleanup(() => primary.stop());
+    const [standby] = await openReplicas(1, { url: primary.url, pgdata: primary.pgdata }, { dataDir: root, maxConnections: 60, log: () => {}, onUnexpectedExit: () => {} });
+    onCleanup(() => standby!.stop());
+    await withService({ DATABASE_URL: primary.url, DATABASE_REPLICA_URLS: standby!.url, LOG_LEVEL: 'info' }, async (own) => {
+      assert.match(own.output(), /"replicas":"replica-1 at postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/todos\. Reads go to them/);
+      const w = await request(own.url, 'POST', '/todos/', json({ title: 'mine' }));
+      assert.equal(w.status, 201);
+      const r = await request(own.url, 'GET', `/todos/${(w.json as { id: number }).id}`, { headers: { 'X-Read-After': String(w.headers['x-read-after']) } });
+      assert.deepEqual([r.status, r.headers['x-served-by']], [200, 'replica-1']);
+      assert.deepEqual(await sql(standby!.url, 'SELECT title FROM todo WHERE id = $1', [(w.json as { id: number }).id]), [{ title: 'mine' }]);
+    });
   });
 });
 

@@ -17,6 +17,15 @@ describe('the max_connections budget', () => {
     assert.match(budgetFor({ ...limits, reserved: 7 }, config({})).summary, / - reserved_connections 7 = 90$/);
   });
 
+  test('with replicas, each process also counts one connection per server for the lag checks', () => {
+    const withReplicas = config({ WORKERS: '2', DATABASE_REPLICA_URLS: 'postgresql://x@r1/db' });
+    const b = budgetFor(limits, withReplicas);
+    assert.equal(b.needed, 32);
+    assert.match(b.summary, /^WORKERS x \(POOL_SIZE \+ POOL_MAX_OVERFLOW \+ 1 lag check\) = 2 x \(5 \+ 10 \+ 1\) = 32 connections; /);
+    const over = config({ WORKERS: '1', POOL_SIZE: '90', POOL_MAX_OVERFLOW: '7', DATABASE_REPLICA_URLS: 'postgresql://x@r1/db' });
+    assert.throws(() => checkBudget(budgetFor(limits, over), over), /= 98 connections; .* = 97, and 98 > 97/);
+  });
+
   test('fits exactly: accepted; one more: refused with the arithmetic and what to change', () => {
     const fits = config({ WORKERS: '1', POOL_SIZE: '90', POOL_MAX_OVERFLOW: '7' });
     checkBudget(budgetFor(limits, fits), fits);

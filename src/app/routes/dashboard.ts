@@ -19,7 +19,8 @@ const dashboardRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return {
       html: template
         .replace('{{LIVE_PORT}}', viaProxy ? '' : String(stream.port))
-        .replace('{{LIVE_WORKERS}}', stream.workers.join(',')),
+        .replace('{{LIVE_WORKERS}}', stream.workers.join(','))
+        .replace('{{REPLICAS}}', String(fastify.replicas?.replicas.length ?? 0)),
       csp: `default-src 'self'; connect-src 'self'${viaProxy ? '' : ` http://*:${stream.port}`}; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'self'; base-uri 'self'`,
     };
   };
