@@ -35,8 +35,9 @@ const ours = `application_name = '${APPLICATION_NAME}'`;
 
 describe('REPLICAS=2', () => {
   before(async () => {
-    // A seconds-bound lag, short enough that a paused replica leaves within the test's patience.
-    s = await startService({ DATA_DIR: dir, REPLICAS: '2', REPLICA_MAX_LAG: '1s', READ_AFTER_TIMEOUT: '0.5', LOG_LEVEL: 'info', SLEEP_SECONDS: '0' });
+    // A seconds-bound lag, short enough that a paused replica leaves within the test's patience,
+    // long enough that one paused for a single read is still in rotation when that read comes.
+    s = await startService({ DATA_DIR: dir, REPLICAS: '2', REPLICA_MAX_LAG: '3s', READ_AFTER_TIMEOUT: '0.5', LOG_LEVEL: 'info', SLEEP_SECONDS: '0' });
   });
   after(async () => {
     await s?.stop('SIGKILL');
@@ -91,7 +92,8 @@ describe('REPLICAS=2', () => {
     for (let round = 0; round < 10; round++) served.push(...await Promise.all(Array.from({ length: 30 }, (_, i) => pair(round * 30 + i))));
     assert.ok((await load).results.every((r) => r.status === 200));
     const reads = (await servers()).reads;
-    assert.ok(served.filter((x) => x.startsWith('replica-')).length > 150, `most reads on the replicas: ${JSON.stringify(reads)}`);
+    // The replicas serve them but while the load fills both their pools (then the primary does).
+    assert.ok(served.filter((x) => x.startsWith('replica-')).length > 100, `reads on the replicas: ${JSON.stringify(reads)}`);
     assert.ok(reads.replayChecks > before.replayChecks, 'reads looked on the replica for their write');
     assert.equal(reads.fallbacks.broken, before.fallbacks.broken);
   });
@@ -109,8 +111,8 @@ describe('REPLICAS=2', () => {
       const writeSome = () => Promise.all(Array.from({ length: 5 }, (_, i) => request(s.url, 'POST', '/todos/', json({ title: `lag ${i}` }))));
       await until('replica-2 out of the rotation', async () => { await writeSome(); return !(await replica('replica-2')).inRotation; }, 15_000);
       const lagging = await replica('replica-2');
-      assert.ok(lagging.lagBytes > 0 && lagging.lagSeconds > 1, JSON.stringify(lagging));
-      assert.match(lagging.reason!, /past REPLICA_MAX_LAG 1s/);
+      assert.ok(lagging.lagBytes > 0 && lagging.lagSeconds > 3, JSON.stringify(lagging));
+      assert.match(lagging.reason!, /past REPLICA_MAX_LAG 3s/);
       const reads = await Promise.all(Array.from({ length: 10 }, () => get(s.url, '/todos/')));
       assert.deepEqual([...new Set(reads.map((r) => r.headers['x-served-by']))], ['replica-1']);
       const metrics = (await get(s.url, '/metrics')).body;
