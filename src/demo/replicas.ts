@@ -36,9 +36,9 @@ export async function runReplicas ({ replicas, quick = false, running, out }: Re
   try {
     return await withServerProcess({ DATA_DIR: dataDir, REPLICAS: String(replicas), LOG_LEVEL: 'info', SLEEP_SECONDS: '0' }, async (server) => [
       ...await readCapacity(server, replicas, 2, out),
-      ...await readYourWrites(server, quick ? 300 : 1000, out),
-      await delayedReplicas(server, dataDir, replicas, quick ? 100 : 200, out),
-      await killedReplica(server, dataDir, out),
+      ...await readYourWrites(server, quick ? 200 : 1000, quick ? 10 : 20, out),
+      await delayedReplicas(server, dataDir, replicas, quick ? 50 : 200, out),
+      await killedReplica(server, dataDir, quick ? { readers: 4, writers: 2 } : { readers: 10, writers: 5 }, out),
     ], { running, timeoutMs: 120_000 });
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
@@ -125,12 +125,13 @@ async function background (base: string, concurrency: number, stop: AbortSignal)
   return counts;
 }
 
-async function readYourWrites (server: ServerProcess, count: number, out: (line: string) => void): Promise<ClaimRow[]> {
-  out(`\n--- ${count} write-then-read pairs, 20 at a time, under 20 concurrent readers ---`);
+/** `width`: pairs at a time, and readers beside them (--quick: fewer, to share a busy machine). */
+async function readYourWrites (server: ServerProcess, count: number, width: number, out: (line: string) => void): Promise<ClaimRow[]> {
+  out(`\n--- ${count} write-then-read pairs, ${width} at a time, under ${width} concurrent readers ---`);
   const before = await servers(server);
   const stop = new AbortController();
-  const loading = background(server.url, 20, stop.signal);
-  const results = await inPairs(server.url, count, 20, true).finally(() => stop.abort());
+  const loading = background(server.url, width, stop.signal);
+  const results = await inPairs(server.url, count, width, true).finally(() => stop.abort());
   const load = await loading;
   const after = await servers(server);
   const seen = results.filter((r) => r.seen).length;
@@ -204,8 +205,8 @@ async function superuser<T> (dataDir: string, name: string, fn: (client: pg.Clie
   }
 }
 
-async function killedReplica (server: ServerProcess, dataDir: string, out: (line: string) => void): Promise<ClaimRow> {
-  out('\n--- replica-1 killed (SIGKILL) while 60 sleeps, 10 readers and 5 writers run ---');
+async function killedReplica (server: ServerProcess, dataDir: string, load: { readers: number; writers: number }, out: (line: string) => void): Promise<ClaimRow> {
+  out(`\n--- replica-1 killed (SIGKILL) while 60 sleeps, ${load.readers} readers and ${load.writers} writers run ---`);
   const pid = (JSON.parse(readFileSync(join(dataDir, 'replica-1', 'postgres.json'), 'utf8')) as { postmasterPid: number }).postmasterPid;
   const lag = async () => (await servers(server)).servers.find((x) => x.name === 'replica-1')!.replica!;
   const lagBefore = await lag();
@@ -223,14 +224,14 @@ async function killedReplica (server: ServerProcess, dataDir: string, out: (line
     let n = 0;
     let failed = 0;
     while (!stop.signal.aborted) {
-      const statuses = await Promise.all(Array.from({ length: 5 }, () => fetch(`${server.url}/todos/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"title":"during the kill"}' }).then((r) => r.status, () => 0)));
+      const statuses = await Promise.all(Array.from({ length: load.writers }, () => fetch(`${server.url}/todos/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"title":"during the kill"}' }).then((r) => r.status, () => 0)));
       n += statuses.length;
       failed += statuses.filter((st) => st !== 201).length;
     }
     return { n, failed };
   })();
   const sleeps = burst(`${server.url}/sleep/postgres/?seconds=1`, 60);
-  const readers = background(server.url, 10, stop.signal);
+  const readers = background(server.url, load.readers, stop.signal);
   await delay(500);
   process.kill(pid, 'SIGKILL');
   const killedAt = performance.now() - t0;

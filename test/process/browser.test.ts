@@ -141,16 +141,24 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
       // The service's own start may have blocked already (loading code): only the routes' blocks are counted here.
       await page.waitForFunction(() => !document.getElementById('blocks-note')!.textContent!.startsWith('Waiting'), undefined, { timeout: 10_000 });
       assert.equal((await get(server.url, '/offload/cpu/?ms=400')).status, 200);
-      // Two seconds: a process's first stack is its slowest (connecting the session, the
-      // debugger's first start), and a loaded CI machine took more than 800 ms for it.
-      assert.equal((await get(server.url, '/block/cpu/?ms=2000')).status, 200);
       const cells = () => page.evaluate(() => [...document.querySelectorAll('#blocks tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
-      const deadline = Date.now() + 10_000;
-      while (!(await cells()).some((r) => r[3] === 'GET /block/cpu/') && Date.now() < deadline) await delay(100);
+      const blocksOf = async (n: number) => {
+        const deadline = Date.now() + 10_000;
+        while ((await cells()).filter((r) => r[3] === 'GET /block/cpu/').length < n && Date.now() < deadline) await delay(100);
+      };
+      // A process's first stack is its slowest (connecting the session, the debugger's first
+      // start, the source maps): on a loaded CI machine, more than 2 s. A first block pays for
+      // it; the second, of 2 s, is the one judged.
+      assert.equal((await get(server.url, '/block/cpu/?ms=500')).status, 200);
+      await blocksOf(1);
+      assert.equal((await get(server.url, '/block/cpu/?ms=2000')).status, 200);
+      await blocksOf(2);
       await delay(300);
       const all = await cells();
-      const rows = all.filter((r) => r[3]!.includes('/block/') || r[3]!.includes('/offload/'));
-      assert.equal(rows.length, 1, JSON.stringify(all));
+      assert.equal(all.filter((r) => r[3]!.includes('/offload/')).length, 0, JSON.stringify(all));
+      const rows = all.filter((r) => r[3]!.includes('/block/'));
+      assert.equal(rows.length, 2, JSON.stringify(all));
+      // Newest first.
       const [, howLong, fn, route, stack] = rows[0]!;
       assert.match(fn!, /^spinFor \(src\/loop\/stalls\.ts:\d+\)$/);
       assert.equal(route, 'GET /block/cpu/');
