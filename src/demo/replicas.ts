@@ -22,7 +22,7 @@ export interface ReplicasDemoOptions {
 }
 
 interface ServersView {
-  servers: { name: string; pool: { acquired: number }; replica?: { up: boolean; inRotation: boolean; lagBytes: number; lagSeconds: number } }[];
+  servers: { name: string; pool: { acquired: number; inUse: number; waiting: number }; replica?: { up: boolean; inRotation: boolean; lagBytes: number; lagSeconds: number } }[];
   reads: { served: Record<string, number>; fallbacks: { noReplica: number; broken: number; behind: number }; spilled: number; replayChecks: number; replayWaits: number; replayWaitMs: number; replayWaitMaxMs: number };
 }
 
@@ -52,18 +52,34 @@ async function readCapacity (server: ServerProcess, replicas: number, seconds: n
   const n = 2 * capacity;
   out(`\n--- ${n} concurrent /sleep/postgres/?seconds=${seconds} reads, then 30 concurrent writes ---`);
   const before = await servers(server);
-  const b = await burst(`${server.url}/sleep/postgres/?seconds=${seconds}`, n);
+  // What the pools held, read from the service while the burst runs: the verdict. The waves'
+  // timing is shown too, but a busy machine staggers 90 connections' arrival by seconds, and
+  // the pools' own counts do not depend on it.
+  const peaks = new Map<string, number>();
+  let peakWaiting = 0;
+  const stop = new AbortController();
+  const sampling = (async () => {
+    while (!stop.signal.aborted) {
+      const view = await servers(server);
+      for (const x of view.servers) peaks.set(x.name, Math.max(peaks.get(x.name) ?? 0, x.pool.inUse));
+      peakWaiting = Math.max(peakWaiting, view.servers.reduce((sum, x) => sum + x.pool.waiting, 0));
+      await delay(100);
+    }
+  })();
+  const b = await burst(`${server.url}/sleep/postgres/?seconds=${seconds}`, n).finally(() => stop.abort());
+  await sampling;
   const ok = b.results.filter((r) => r.status === 200).length;
-  // Waves of `capacity` answers in the order they came, each shown by when its first and last
-  // came. Grouping by gaps instead would split a first wave whose connections opened late on a
-  // busy machine; the verdict is checkWaves' rhythm (each answer S after the one it followed).
+  // Waves of `capacity` answers in the order they came, each shown by when its first and last came.
   const ends = b.results.map((r) => r.end / 1000).sort((x, y) => x - y);
   const groups = Array.from({ length: Math.ceil(n / capacity) }, (_, i) => ends.slice(i * capacity, (i + 1) * capacity));
   const after = await servers(server);
   const byServer = after.servers.map((x) => `${x.name} ${after.reads.served[x.name]! - before.reads.served[x.name]!}`).join(', ');
-  out(`    ${ok} of ${n} answered 200, in waves of ${capacity}: ${groups.map((g) => `${g.length} at ${g[0]!.toFixed(2)}-${g.at(-1)!.toFixed(2)} s`).join(', ')}; served by ${byServer}`);
-  const problem = checkWaves(b, seconds, capacity);
-  if (problem) out(`    departs: ${problem}`);
+  const held = after.servers.map((x) => `${x.name} ${peaks.get(x.name) ?? 0}`).join(', ');
+  const atOnce = [...peaks.values()].reduce((a, c) => a + c, 0);
+  out(`    ${ok} of ${n} answered 200; at most ${atOnce} at once (${held}), ${peakWaiting} waiting at the peak; served by ${byServer}`);
+  const rhythm = checkWaves(b, seconds, capacity);
+  out(`    in waves of ${capacity}: ${groups.map((g) => `${g.length} at ${g[0]!.toFixed(2)}-${g.at(-1)!.toFixed(2)} s`).join(', ')}; their rhythm (each answer S after the one whose connection it took): ${rhythm ?? 'as expected'}`);
+  const capacityOk = ok === n && after.servers.every((x) => peaks.get(x.name) === PER_SERVER) && atOnce === capacity;
 
   const writesBefore = await servers(server);
   const writes = await Promise.all(Array.from({ length: 30 }, (_, i) => fetch(`${server.url}/todos/`, {
@@ -77,10 +93,10 @@ async function readCapacity (server: ServerProcess, replicas: number, seconds: n
   return [
     {
       claim: `a. ${n} reads, ${replicas + 1} servers of ${PER_SERVER}`,
-      measured: `${groups.map((g) => `${g.length} by ${g.at(-1)!.toFixed(1)} s`).join(', ')}; ${byServer}`,
-      expected: `2 waves of ${capacity} (one server: ${Math.ceil(n / PER_SERVER)} of ${PER_SERVER})`,
-      verdict: problem ? 'DEPARTS' : 'ok',
-      ok: !problem,
+      measured: `${atOnce} at once (${held}); ${groups.map((g) => `${g.length} by ${g.at(-1)!.toFixed(1)} s`).join(', ')}`,
+      expected: `${PER_SERVER} on each, ${capacity} at once: 2 waves of ${capacity} (one server: ${Math.ceil(n / PER_SERVER)} of ${PER_SERVER})`,
+      verdict: capacityOk ? 'ok' : 'DEPARTS',
+      ok: capacityOk,
     },
     {
       claim: 'b. 30 concurrent writes',
