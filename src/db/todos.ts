@@ -202,6 +202,12 @@ export class AsyncTodoStore implements TodoStore {
       throw translated;
     });
     const acquired = performance.now();
+    // Read before the release: the pool hands the connection to the next waiter inside it.
+    let holdMs = 0;
+    const giveBack = (err?: Error) => {
+      holdMs = performance.now() - acquired;
+      lease.release(err);
+    };
     const { transactionMode, statementTimeoutMs } = this.options;
     const transaction = transactionMode && (together || Boolean(statementTimeoutMs));
     try {
@@ -214,16 +220,16 @@ export class AsyncTodoStore implements TodoStore {
       const result = await fn(lease.client as unknown as pg.ClientBase);
       if (transaction) await lease.client.query('COMMIT');
       this.succeededAt = performance.now();
-      lease.release();
+      giveBack();
       return result;
     } catch (err) {
       const broken = isConnectionError(err);
       if (broken) this.succeededAt = -Infinity;
       if (transaction && !broken) await lease.client.query('ROLLBACK').catch(() => {});
-      lease.release(broken ? (err as Error) : undefined);
+      giveBack(broken ? (err as Error) : undefined);
       throw translate(err, broken, signal);
     } finally {
-      if (ctx) ctx.lease = { startedAt: lease.startedAt, waitMs: lease.waitMs, holdMs: performance.now() - acquired, overflow: lease.overflow };
+      if (ctx) ctx.lease = { startedAt: lease.startedAt, waitMs: lease.waitMs, holdMs, overflow: lease.overflow };
     }
   }
 

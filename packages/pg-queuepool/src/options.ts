@@ -38,7 +38,7 @@ export interface QueuePoolOptions {
   clock?: () => number;
   /** Called after every change of the pool's counts (a checkout, a release, a connection opened or closed, a waiter). Read the pool's getters there; it must be cheap. */
   onStateChange?: () => void;
-  /** Called with each successful checkout's timing: to feed a histogram, a trace. */
+  /** Called with each successful checkout's timing, to feed a histogram or a trace: synchronously, before the caller has the connection. The record is the lease itself: copy what you keep. */
   onCheckout?: (checkout: CheckoutTiming) => void;
 
   // pg-pool's names, for a drop-in replacement of pg.Pool (see the README's mapping table).

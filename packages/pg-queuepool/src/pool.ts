@@ -188,15 +188,17 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
 
   /** Checks out a connection (the native API): resolves with a lease, or rejects with a PoolError. */
   acquire (options: AcquireOptions = {}): Promise<Lease<C>> {
-    return this.checkout(options, true);
+    return this.checkout(options, true, asLease);
   }
 
   /**
    * `counted`: a caller's checkout, in the counters and the hook; the pool's own (warm) is not.
-   * Written without async/await: a checkout that finds a place and an idle connection at once
-   * settles in one step, as pg-pool's does, instead of three awaits' worth of microtasks.
+   * `as` shapes what the caller gets (the lease, or pg.Pool's client with release()).
+   * Written without async/await, and one promise per checkout: a caller that finds a place and an
+   * idle connection has it in one step, and a waiter is handed the connection inside the
+   * release that frees it, as pg-pool does.
    */
-  private checkout (options: AcquireOptions, counted: boolean): Promise<Lease<C>> {
+  private checkout<T> (options: AcquireOptions, counted: boolean, as: (lease: Lease<C>) => T): Promise<T> {
     const { signal } = options;
     if (this.ending) return Promise.reject(new PoolEndedError());
     if (signal?.aborted) {
@@ -208,26 +210,25 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
     if (this.places.free) {
       this.places.take();
       try {
-        return Promise.resolve(this.lend(started, deadline, false, signal, counted));
+        return Promise.resolve(this.lend(started, deadline, false, signal, counted, as));
       } catch (err) {
-        return Promise.reject(err); // an onCheckout hook that threw: a rejection, as from the slow path
+        return Promise.reject(err); // an onCheckout hook that threw: a rejection, as from a wait
       }
     }
     if (counted) this.counters.queued++;
-    // lend() hands back the lease itself when it has one: no promise to adopt, no extra turns.
-    return this.places.wait(deadline, signal).then(() => this.lend(started, deadline, true, signal, counted));
+    return this.places.wait(deadline, signal, () => this.lend(started, deadline, true, signal, counted, as));
   }
 
   /** With a place taken: an idle connection now when one is ready, else obtain() one; the place is given back on failure. */
-  private lend (started: number, deadline: number, queued: boolean, signal: AbortSignalLike | undefined, counted: boolean): Lease<C> | Promise<Lease<C>> {
+  private lend<T> (started: number, deadline: number, queued: boolean, signal: AbortSignalLike | undefined, counted: boolean, as: (lease: Lease<C>) => T): T | Promise<T> {
     if (this.ending) {
       this.places.leave();
       throw new PoolEndedError();
     }
     const ready = this.s.prePing ? undefined : this.takeReady();
-    if (ready) return this.lease(ready, false, started, queued, signal, counted);
+    if (ready) return as(this.lease(ready, false, started, queued, signal, counted));
     return this.obtain(deadline, signal).then(
-      ([conn, opened]) => this.lease(conn, opened, started, queued, signal, counted),
+      ([conn, opened]) => as(this.lease(conn, opened, started, queued, signal, counted)),
       (err: unknown) => {
         this.places.leave();
         throw err;
@@ -249,17 +250,19 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
   private lease (conn: Conn<C>, opened: boolean, started: number, queued: boolean, signal: AbortSignalLike | undefined, counted: boolean): Lease<C> {
     if (counted) this.counters.acquired++;
     conn.uses++;
-    const timing: CheckoutTiming = {
-      startedAt: this.epochOf(started),
-      // Not queued and not connecting, it waited for nothing: no second reading of the clock.
-      waitMs: queued || opened ? this.s.clock() - started : 0,
-      queued,
-      opened,
-      overflow: this.s.kind === 'queue' && !conn.core,
-    };
+    // Not queued and not connecting, it waited for nothing: no second reading of the clock.
+    const waitMs = queued || opened ? this.s.clock() - started : 0;
+    const lease = new PoolLease(this, conn, this.epochOf(started), waitMs, queued, opened, this.s.kind === 'queue' && !conn.core, signal);
     this.emit('acquire', conn.client);
-    if (counted) this.options.onCheckout?.(timing);
-    return new PoolLease(this, conn, timing, signal);
+    if (counted && this.options.onCheckout) {
+      try {
+        this.options.onCheckout(lease);
+      } catch (err) {
+        lease.release(); // a hook that throws fails its checkout, and the connection is not lost with it
+        throw err;
+      }
+    }
+    return lease;
   }
 
   /** pg.Pool's connect(): the client, with client.release(err?) to give it back; or with a callback (err, client, done). */
@@ -267,12 +270,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
   connect (callback: Callback<C>): void;
   connect (options: AcquireOptions): Promise<C & { release: (err?: Error | boolean) => void }>;
   connect (arg?: Callback<C> | AcquireOptions): Promise<C & { release: (err?: Error | boolean) => void }> | void {
-    const options = typeof arg === 'function' ? {} : arg ?? {};
-    const checkedOut = this.acquire(options).then((lease) => {
-      const client = lease.client as C & { release: (err?: Error | boolean) => void };
-      client.release = (err?: Error | boolean) => lease.release(err);
-      return client;
-    });
+    const checkedOut = this.checkout(typeof arg === 'function' ? {} : arg ?? {}, true, asClient);
     if (typeof arg !== 'function') return checkedOut;
     checkedOut.then((client) => arg(undefined, client, client.release), (err: Error) => arg(err, undefined, () => {}));
   }
@@ -555,35 +553,37 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
   }
 }
 
-/** A lease: watches its signal while held, and cancels the running query when it aborts. */
+/** A lease: watches its signal while held, and cancels the running query when it aborts. It is also the checkout's timing record. */
 class PoolLease<C extends PoolableClient> implements Lease<C> {
   readonly client: C;
-  readonly startedAt: number;
-  readonly waitMs: number;
-  readonly queued: boolean;
-  readonly opened: boolean;
-  readonly overflow: boolean;
   private released = false;
-  private cancels: Promise<boolean>[] = [];
+  private cancels: Promise<boolean>[] | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private readonly onAbort = () => this.cancel(CANCEL_TRIES);
+  private onAbort: (() => void) | undefined;
 
-  constructor (private readonly pool: Pool<C>, private readonly conn: Conn<C>, timing: CheckoutTiming, private readonly signal?: AbortSignalLike) {
+  constructor (
+    private readonly pool: Pool<C>,
+    private readonly conn: Conn<C>,
+    readonly startedAt: number,
+    readonly waitMs: number,
+    readonly queued: boolean,
+    readonly opened: boolean,
+    readonly overflow: boolean,
+    private readonly signal?: AbortSignalLike,
+  ) {
     this.client = conn.client;
-    this.startedAt = timing.startedAt;
-    this.waitMs = timing.waitMs;
-    this.queued = timing.queued;
-    this.opened = timing.opened;
-    this.overflow = timing.overflow;
-    signal?.addEventListener('abort', this.onAbort, { once: true });
+    if (signal) {
+      this.onAbort = () => this.cancel(CANCEL_TRIES);
+      signal.addEventListener('abort', this.onAbort, { once: true });
+    }
   }
 
   release (err?: Error | boolean): void {
     if (this.released) throw new Error('Release called on client which has already been released to the pool.');
     this.released = true;
-    this.signal?.removeEventListener('abort', this.onAbort);
-    clearTimeout(this.timer);
-    if (this.cancels.length === 0 || err) return this.pool.checkin(this.conn, err);
+    if (this.onAbort) this.signal!.removeEventListener('abort', this.onAbort);
+    if (this.timer) clearTimeout(this.timer);
+    if (!this.cancels || err) return this.pool.checkin(this.conn, err);
     // A cancel was sent: reuse the connection only once the server has closed every cancel's
     // socket (it has signalled the backend) and nothing runs on it; otherwise close it.
     Promise.all(this.cancels).then((closed) => {
@@ -594,13 +594,22 @@ class PoolLease<C extends PoolableClient> implements Lease<C> {
 
   private cancel (triesLeft: number): void {
     if (this.released) return;
-    if (!busy(this.client) && this.cancels.length > 0) return;
-    this.cancels.push(this.pool.cancel(this.client));
+    if (!busy(this.client) && this.cancels) return;
+    (this.cancels ??= []).push(this.pool.cancel(this.client));
     if (triesLeft > 1) {
       this.timer = setTimeout(() => { if (busy(this.client)) this.cancel(triesLeft - 1); }, CANCEL_RETRY_MS);
       this.timer.unref?.();
     }
   }
+}
+
+const asLease = <C extends PoolableClient>(lease: Lease<C>): Lease<C> => lease;
+
+/** pg.Pool's shape of a checkout: the client, with release() on it. */
+function asClient<C extends PoolableClient> (lease: Lease<C>): C & { release: (err?: Error | boolean) => void } {
+  const client = lease.client as C & { release: (err?: Error | boolean) => void };
+  client.release = (err?: Error | boolean) => lease.release(err);
+  return client;
 }
 
 /** A query runs, or waits to run, on this node-postgres client. */

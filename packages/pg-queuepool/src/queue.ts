@@ -6,8 +6,10 @@
 import type { AbortSignalLike } from './options.js';
 
 interface Waiter {
-  resolve(): void;
+  resolve(value: unknown): void;
   reject(err: Error): void;
+  /** Runs as the place is handed over; the wait settles with what it returns (or throws). */
+  onPlace(): unknown;
   deadline: number;
   done: boolean;
   signal?: AbortSignalLike;
@@ -50,11 +52,15 @@ export class PlaceQueue {
     this.options.onChange();
   }
 
-  /** Waits for a place until `deadline` (on the queue's clock); rejects on timeout, a full queue or abort. */
-  wait (deadline: number, signal?: AbortSignalLike): Promise<void> {
+  /**
+   * Waits for a place until `deadline` (on the queue's clock); rejects on timeout, a full queue or
+   * abort. `onPlace` runs the moment the place is handed over, inside `leave()`, and the wait
+   * settles with its result: one promise per wait, no extra turn before the caller has it.
+   */
+  wait<T> (deadline: number, signal: AbortSignalLike | undefined, onPlace: () => T | Promise<T>): Promise<T> {
     if (this.waiting >= this.options.queueMax) return Promise.reject(this.options.full());
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, deadline, done: false };
+    return new Promise<T>((resolve, reject) => {
+      const waiter: Waiter = { resolve: resolve as (value: unknown) => void, reject, onPlace, deadline, done: false };
       if (signal) {
         waiter.signal = signal;
         waiter.onAbort = () => this.settle(waiter, this.options.aborted(signal.reason));
@@ -106,10 +112,16 @@ export class PlaceQueue {
     waiter.done = true;
     this.waiting--;
     if (waiter.onAbort) waiter.signal!.removeEventListener('abort', waiter.onAbort);
-    if (err) waiter.reject(err);
-    else waiter.resolve();
     if (this.waiting === 0) this.disarm();
     this.options.onChange();
+    if (err) return waiter.reject(err);
+    let value: unknown;
+    try {
+      value = waiter.onPlace();
+    } catch (thrown) {
+      return waiter.reject(thrown as Error);
+    }
+    waiter.resolve(value);
   }
 
   /** One timer, for the earliest deadline still waiting: the head's. */

@@ -230,6 +230,45 @@ describe('QueuePool', () => {
     assert.ok(made[0]!.ended);
   });
 
+  test('a waiter is handed the connection inside the release that frees it: no newcomer can take it in between', async () => {
+    const acquired: string[] = [];
+    const { pool } = makePool({ size: 1, maxOverflow: 0 });
+    const held = outcome(pool.acquire());
+    await advance(10);
+    const waiter = outcome(pool.acquire());
+    pool.on('acquire', () => acquired.push('acquire'));
+    await flush();
+    held.value!.release();
+    acquired.push('released');
+    assert.deepEqual(acquired, ['acquire', 'released'], 'the waiter\'s checkout happened within release()');
+    assert.deepEqual([pool.waitingCount, pool.idleCount, pool.inUseCount], [0, 0, 1]);
+    const newcomer = outcome(pool.acquire());
+    await flush();
+    assert.ok(waiter.value && !newcomer.value, 'the waiter has it, the newcomer waits');
+    waiter.value.release();
+    await flush();
+    assert.ok(newcomer.value);
+  });
+
+  test('an onCheckout hook that throws fails that checkout with its error, and the connection goes back to the pool', async () => {
+    let fail = true;
+    const { pool } = makePool({ size: 1, maxOverflow: 0, onCheckout: () => { if (fail) throw new Error('hook broke'); } });
+    const first = outcome(pool.acquire());
+    await advance(10);
+    assert.equal(first.code, 'hook broke');
+    assert.deepEqual([pool.inUseCount, pool.idleCount], [0, 1]);
+    fail = false;
+    const held = outcome(pool.acquire());
+    await flush();
+    fail = true;
+    const waiter = outcome(pool.acquire());
+    await flush();
+    held.value!.release();
+    await flush();
+    assert.equal(waiter.code, 'hook broke', 'a waiter\'s checkout fails the same way');
+    assert.deepEqual([pool.inUseCount, pool.idleCount, pool.totalCount], [0, 1, 1]);
+  });
+
   test('a double release throws, as pg-pool\'s does', async () => {
     const { pool } = makePool();
     const l = outcome(pool.acquire());
