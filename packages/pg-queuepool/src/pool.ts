@@ -569,7 +569,7 @@ class PoolLease<C extends PoolableClient> implements Lease<C> {
     readonly queued: boolean,
     readonly opened: boolean,
     readonly overflow: boolean,
-    private readonly signal?: AbortSignalLike,
+    private readonly signal?: AbortSignalLike
   ) {
     this.client = conn.client;
     if (signal) {
