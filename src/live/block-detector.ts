@@ -1,26 +1,24 @@
 // Names what blocks the event loop, live, from the monitor thread. The main loop writes a
 // heartbeat into shared memory every few milliseconds; when it stops for longer than the
-// threshold, this thread connects an in-process inspector session to the main thread, enables
-// the debugger and pauses it (each served by an interrupt, so it reaches a thread busy in
-// JavaScript, between native calls, or waiting in Atomics.wait), reads its call frames, resumes
-// it at once, and disables the debugger and disconnects again. The block is recorded when the heartbeat comes
-// back: when it began, how long it lasted, the frames mapped to the TypeScript source, and the
-// route whose handler was running when the stall was seen.
+// threshold, this thread connects an in-process inspector session to the main thread and asks
+// it to evaluate one expression. The inspector serves that by an interrupt, so it runs on the
+// stalled thread itself (in JavaScript, between native calls, or waiting in Atomics.wait), and
+// Error.captureStackTrace there sees the frames it interrupted. The block is recorded when the
+// heartbeat comes back: when it began, how long it lasted, the frames mapped to the TypeScript
+// source, and the route whose handler was running when the stall was seen.
 //
-// The session and the debugger exist only during a stall: enabled, V8 runs every promise
-// through the debugger's hooks, and an await-heavy loop took 8 times the CPU here; and it is
-// not started ahead of time either: once it has been on, the same loop stays about 4 % slower
-// for the process's life (measured here; V8 does not restore its fast path for promises).
-// While nothing blocks, only this thread's timer runs. Enabling replays every
-// loaded script to the session (about 1,700 here), which takes the main thread some 50 ms (130
-// the first time): the stack is taken that much after the threshold, and the block reported
-// includes it. Blocks that end sooner are recorded without frames. No port is opened: the
-// session is this process's own.
+// No debugger is involved. Debugger.enable replays every loaded script to the session (about
+// 1,700 here), which held the stalled thread 50-200 ms more, so that a stack often came after
+// a 200 ms block had ended; and V8 runs every promise through the debugger's hooks while it is
+// on, and an await-heavy loop stayed about 4 % slower for the process's life after it had been
+// on once. An evaluation takes about a millisecond and leaves nothing behind. The session
+// exists only during a stall: while nothing blocks, only this thread's timer runs. No port is
+// opened: the session is this process's own.
 import { readFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { SourceMap } from 'node:module';
 import { relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { now } from '../clock.ts';
 
 export interface BlockFrame {
@@ -59,21 +57,34 @@ export interface DetectorOptions {
   onBlock: (block: Block) => void;
 }
 
-interface Script {
-  url: string;
-  sourceMapURL: string;
-}
-
-interface CallFrame {
-  functionName: string;
-  location: { scriptId: string; lineNumber: number; columnNumber: number };
-}
+/** A frame as the main thread reports it: function, file (URL or path), 1-based line and column. */
+type RawFrame = [fn: string | null, file: string, line: number, column: number];
 
 const MAX_FRAMES = 8;
+const MAP_COMMENT = '//# sourceMappingURL=';
+
+/**
+ * Evaluated on the main thread, inside the interrupt that serves it: the frames beneath it, as
+ * data. Error.prepareStackTrace is swapped for the moment (and put back, whatever happens), so
+ * that neither the service's own nor Node's source-map handling runs on the stalled thread.
+ * The evaluation's own frames have no file and are left out.
+ */
+const STACK_EXPRESSION = `(() => {
+  const prepare = Error.prepareStackTrace, limit = Error.stackTraceLimit, holder = {};
+  try {
+    Error.stackTraceLimit = ${MAX_FRAMES + 4};
+    Error.prepareStackTrace = (_, sites) => sites
+      .filter((s) => s.getFileName())
+      .map((s) => [s.getFunctionName(), s.getFileName(), s.getLineNumber() ?? 0, s.getColumnNumber() ?? 0]);
+    Error.captureStackTrace(holder);
+    return holder.stack;
+  } finally {
+    Error.prepareStackTrace = prepare;
+    Error.stackTraceLimit = limit;
+  }
+})()`;
 
 export class BlockDetector {
-  /** Scripts as the session that samples now was told of them (its Debugger.scriptParsed). */
-  private readonly scripts = new Map<string, Script>();
   private readonly maps = new Map<string, SourceMap | null>();
   /** The session taking a stack now, if any: one at a time, and none while nothing blocks. */
   private session: Session | undefined;
@@ -109,40 +120,32 @@ export class BlockDetector {
       this.stalledAfter = beat;
       const block: Omit<Block, 'ms'> = { at: beat, sampledAfterMs: 0, frames: [], culprit: undefined, route: this.o.route() };
       this.current = block;
-      if (!this.session) this.sample(block, beat);
+      if (!this.session) this.sample();
     }
   }
 
   /**
-   * Connects a session to the main thread, enables the debugger (which sends every script, the
-   * frames are resolved against), pauses, reads the frames, resumes, and lets go of it all.
-   * Each step is served by an interrupt of the stalled thread. Callbacks, not await: the
-   * session's answers come on this thread's loop.
+   * Connects a session to the main thread, has it evaluate STACK_EXPRESSION, and lets go.
+   * A callback, not await: the session's answer comes on this thread's loop.
    */
-  private sample (block: Omit<Block, 'ms'>, beat: number): void {
+  private sample (): void {
     const session = new Session();
     this.session = session;
     session.connectToMainThread();
-    session.on('Debugger.scriptParsed', ({ params }) => {
-      if (params.url) this.scripts.set(params.scriptId, { url: params.url, sourceMapURL: params.sourceMapURL ?? '' });
+    session.post('Runtime.evaluate', { expression: STACK_EXPRESSION, returnByValue: true, silent: true }, (err, answer) => {
+      session.disconnect();
+      if (this.session === session) this.session = undefined;
+      const raw = answer?.result?.value as RawFrame[] | undefined;
+      // The frames belong to the block stalled now, which need not be the one that asked for
+      // them: when blocks come back to back (requests of 200 ms each, served in one turn of the
+      // loop) the stack can come in the next one. If the heartbeat moved since that block
+      // began, the loop had let go: the frames are of whatever ran next, and are dropped.
+      const block = this.current;
+      if (err || !Array.isArray(raw) || !block || block.frames.length > 0 || this.o.lastBeat() !== this.stalledAfter) return;
+      block.frames = raw.slice(0, MAX_FRAMES).map((f) => this.frameOf(f));
+      block.culprit = block.frames.find((f) => this.ours(f));
+      block.sampledAfterMs = now() - block.at;
     });
-    session.on('Debugger.paused', ({ params }) => {
-      // Resume first: every moment here is a moment more of the stall. The main thread is
-      // paused, so its heartbeat cannot move meanwhile: if it moved since the stall began, the
-      // block ended before the pause landed, and these frames are of whatever ran next.
-      session.post('Debugger.resume');
-      if (this.current === block && this.o.lastBeat() === beat) {
-        block.frames = (params.callFrames as CallFrame[]).slice(0, MAX_FRAMES).map((f) => this.frameOf(f));
-        block.culprit = block.frames.find((f) => this.ours(f));
-        block.sampledAfterMs = now() - block.at;
-      }
-      session.post('Debugger.disable', () => {
-        session.disconnect();
-        this.scripts.clear();
-        if (this.session === session) this.session = undefined;
-      });
-    });
-    session.post('Debugger.enable', () => session.post('Debugger.pause', () => {}));
   }
 
   private ours (f: BlockFrame): boolean {
@@ -150,40 +153,42 @@ export class BlockDetector {
     return !f.file.startsWith('node:') && !f.file.startsWith('/') && !f.file.includes('node_modules');
   }
 
-  private frameOf (f: CallFrame): BlockFrame {
-    const { scriptId, lineNumber, columnNumber } = f.location;
-    const fn = f.functionName || '(anonymous)';
-    const script = this.scripts.get(scriptId);
-    if (!script) return { fn, file: '(unknown)', line: lineNumber + 1, column: columnNumber + 1 };
-    const entry = this.mapOf(script)?.findEntry(lineNumber, columnNumber) as { originalSource?: string; originalLine?: number; originalColumn?: number } | undefined;
+  private frameOf ([name, file, line, column]: RawFrame): BlockFrame {
+    const fn = name || '(anonymous)';
+    // ES modules report a file: URL, CommonJS ones a path, Node's own node:...
+    const url = file.startsWith('/') ? pathToFileURL(file).href : file;
+    const entry = this.mapOf(url)?.findEntry(line - 1, column - 1) as { originalSource?: string; originalLine?: number; originalColumn?: number } | undefined;
     if (entry?.originalSource !== undefined && entry.originalLine !== undefined) {
-      return { fn, file: this.shown(new URL(entry.originalSource, script.url).href), line: entry.originalLine + 1, column: (entry.originalColumn ?? 0) + 1 };
+      return { fn, file: this.shown(new URL(entry.originalSource, url).href), line: entry.originalLine + 1, column: (entry.originalColumn ?? 0) + 1 };
     }
-    return { fn, file: this.shown(script.url), line: lineNumber + 1, column: columnNumber + 1 };
+    return { fn, file: this.shown(url), line, column };
   }
 
   /**
-   * A script's source map (tsc's .js.map beside it, or tsx's inline one), or null if it has none.
-   * Kept across blocks by script URL: each block's session is told of the scripts anew, and the
-   * maps on disk do not change while the process runs.
+   * A script's source map (tsc's .js.map beside it, or an inline one), or null if it has none.
+   * Read from the file's sourceMappingURL the first time a frame of it is seen, and kept: the
+   * files on disk do not change while the process runs.
    */
-  private mapOf (script: Script): SourceMap | null {
-    const key = `${script.url} ${script.sourceMapURL}`;
-    let map = this.maps.get(key);
+  private mapOf (url: string): SourceMap | null {
+    let map = this.maps.get(url);
     if (map !== undefined) return map;
     map = null;
-    if (script.sourceMapURL && script.url.startsWith('file:')) {
+    if (url.startsWith('file:')) {
       try {
-        const ref = new URL(script.sourceMapURL, script.url);
-        const text = ref.protocol === 'data:'
-          ? Buffer.from(ref.pathname.slice(ref.pathname.indexOf(',') + 1), ref.pathname.includes(';base64,') ? 'base64' : 'utf8').toString('utf8')
-          : readFileSync(fileURLToPath(ref), 'utf8');
-        map = new SourceMap(JSON.parse(text));
+        const code = readFileSync(fileURLToPath(url), 'utf8');
+        const at = code.lastIndexOf(MAP_COMMENT);
+        if (at >= 0) {
+          const ref = new URL(code.slice(at + MAP_COMMENT.length).split('\n', 1)[0]!.trim(), url);
+          const text = ref.protocol === 'data:'
+            ? Buffer.from(ref.pathname.slice(ref.pathname.indexOf(',') + 1), ref.pathname.includes(';base64,') ? 'base64' : 'utf8').toString('utf8')
+            : readFileSync(fileURLToPath(ref), 'utf8');
+          map = new SourceMap(JSON.parse(text));
+        }
       } catch {
         // A map that cannot be read: the frames stay in the generated JavaScript.
       }
     }
-    this.maps.set(key, map);
+    this.maps.set(url, map);
     return map;
   }
 

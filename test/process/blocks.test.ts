@@ -49,8 +49,8 @@ describe('the block detector', () => {
     assert.deepEqual(Object.keys(CULPRITS), Object.keys(KINDS));
     const db = await freshDatabase({ seeded: true });
     await withService({ DATABASE_URL: db }, async (s) => {
-      // A process's first block pays for the debugger's first start (about 130 ms here): one long
-      // one first, so that each route's own block is sampled in time on a busy machine.
+      // One long block first, so that the service's own start-up (loading code) is over before
+      // the blocks counted here.
       assert.equal((await get(s.url, '/block/cpu/?ms=1000')).status, 200);
       await until('the first block in the log', () => blockLines(s).length > 0);
       const first = blockLines(s).length;
