@@ -59,15 +59,6 @@ export async function runBlockScenario (databaseUrl: string, running: Set<Stoppa
   out(`    Arrival times in seconds; /healthz is asked every ${PROBE_MS} ms meanwhile, and its slowest answer shows how long the loop was held.`);
   const rows: ClaimRow[] = [];
   await withServerProcess({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' }, async (server) => {
-    // A process's first stack is its slowest: the debugger's first start replays every loaded
-    // script (about 130 ms here, seconds on a loaded machine; later ones take a third of that),
-    // so a first 300 ms block can end before its stack is taken. One block of a second pays it.
-    const t0 = performance.now();
-    await fetch(`${server.url}/block/cpu/?ms=1000`).then((res) => res.arrayBuffer());
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const first = blocksLogged(server.output())[0];
-    out(`    first, not judged: one block of 1 s (${secs(performance.now() - t0)} s), which pays for the detector's first stack in this process (${first?.stackAfterMs === undefined ? 'it came too late for this one' : `taken ${first.stackAfterMs} ms into it`})`);
-    const before = blocksLogged(server.output()).length;
     for (const name of KIND_NAMES) {
       const kind = KINDS[name];
       const blocked = await probed(server.url, `/block/${name}/`);
@@ -78,7 +69,7 @@ export async function runBlockScenario (databaseUrl: string, running: Set<Stoppa
       show(`/offload/${name}/`, offloaded);
       // Wait for the detector's last block to be logged (it ends when the loop answers again).
       await new Promise((resolve) => setTimeout(resolve, 200));
-      const named = blocksLogged(server.output()).slice(before).filter((b) => b.route === `GET /block/${name}/`);
+      const named = blocksLogged(server.output()).filter((b) => b.route === `GET /block/${name}/`);
       const culprits = [...new Set(named.map((b) => b.culprit ?? '(no frame of ours)'))];
       out(`    named by the detector: ${culprits.join(', ') || 'nothing'} (${named.length} block${named.length === 1 ? '' : 's'})`);
 

@@ -140,8 +140,6 @@ export interface LoggedBlock {
   route: string | null;
   culprit?: string;
   frames: string[];
-  /** How far into the block its stack was taken (absent when it could not be taken in time). */
-  stackAfterMs?: number;
 }
 
 /** Every block named in a service's JSON log output so far, oldest first. */
