@@ -55,7 +55,7 @@ export type WorkerMessage = { type: 'watchers'; count: number } | { type: 'block
 
 export class Monitor {
   private batch: RequestRecord[] = [];
-  private readonly flusher: NodeJS.Timeout;
+  private flusher: NodeJS.Timeout | undefined;
   /** Pages listening to the stream, as the monitor thread last said. */
   private watchers = 0;
 
@@ -65,10 +65,8 @@ export class Monitor {
     readonly port: number,
     onBlock: (block: Block) => void
   ) {
-    this.flusher = setInterval(() => this.flush(), FLUSH_MS);
-    this.flusher.unref();
     worker.on('message', (msg: WorkerMessage) => {
-      if (msg.type === 'watchers') this.watchers = msg.count;
+      if (msg.type === 'watchers') this.watch(msg.count);
       else if (msg.type === 'block') onBlock(msg.block);
     });
   }
@@ -112,6 +110,19 @@ export class Monitor {
     clearInterval(this.heartbeat);
     clearInterval(this.flusher);
     await this.worker.terminate();
+  }
+
+  /** Requests are batched to the thread only while a page watches: no timer wakes the loop otherwise. */
+  private watch (count: number): void {
+    this.watchers = count;
+    if (count > 0 && !this.flusher) {
+      this.flusher = setInterval(() => this.flush(), FLUSH_MS);
+      this.flusher.unref();
+    } else if (count === 0 && this.flusher) {
+      clearInterval(this.flusher);
+      this.flusher = undefined;
+      this.batch = [];
+    }
   }
 
   private flush (): void {
