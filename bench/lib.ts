@@ -1,5 +1,5 @@
 // Benchmark helpers: the machine line, servers to measure, memory sampling, tables.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -44,10 +44,10 @@ export function ours (databaseUrl: string, env: Record<string, string> = {}): Pr
 
 const BARE = fileURLToPath(new URL('./baselines/bare.mjs', import.meta.url));
 
-/** Baseline (a): node:http + pg, in its own process. */
-export async function bare (databaseUrl: string): Promise<ServerProcess> {
+/** Baseline (a): node:http + pg, in its own process (`env`: BARE_BODY, BASELINE_POOL; see bare.mjs). */
+export async function bare (databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [BARE], { env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [BARE], { env: { ...process.env, ...env, DATABASE_URL: databaseUrl, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
   const { output } = await untilOutput(proc, /Listening on/, 'baseline', 60_000);
   return { url: `http://127.0.0.1:${port}`, proc, output, stop: (s = 'SIGTERM') => stopProcess(proc, s) };
 }
@@ -83,13 +83,24 @@ export function cpuMs (pid: number, mainThread = false): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/** CPU time of every thread of a process, ms, to the nanosecond (schedstat), where /proc/PID/stat counts 10 ms ticks. */
+export function threadsCpuMs (pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch { /* the thread ended */ }
+  }
+  return ns / 1e6;
+}
+
 const FASTIFY = fileURLToPath(new URL('./baselines/fastify.mjs', import.meta.url));
 const ORIGINAL = fileURLToPath(new URL('./baselines/original/', import.meta.url));
 
 /** Baseline (c): plain Fastify + pg, in its own process. */
-export async function plainFastify (databaseUrl: string): Promise<ServerProcess> {
+export async function plainFastify (databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [FASTIFY], { env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [FASTIFY], { env: { ...process.env, ...env, DATABASE_URL: databaseUrl, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
   const { output } = await untilOutput(proc, /Listening on/, 'plain Fastify', 60_000);
   return { url: `http://127.0.0.1:${port}`, proc, output, stop: (s = 'SIGTERM') => stopProcess(proc, s) };
 }

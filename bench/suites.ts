@@ -11,7 +11,7 @@ import { findProgram } from '../src/os/processes.ts';
 import { findPgBouncer, PgBouncer } from '../src/postgres/pgbouncer.ts';
 import type { Mode } from '../src/config.ts';
 import { burstSeconds, COMBINATIONS, wavesSeconds } from '../src/scenarios.ts';
-import { bare, cpuMs, original, ORIGINAL_PACKAGES, originalMissing, ours, plainFastify, ratio, rssSampler, sec, table, using } from './lib.ts';
+import { bare, cpuMs, original, ORIGINAL_PACKAGES, originalMissing, ours, plainFastify, ratio, rssSampler, sec, table, threadsCpuMs, using } from './lib.ts';
 import { peakRss, treeCpuMs } from '../src/os/proc.ts';
 import { load, loadTool } from './load.ts';
 
@@ -160,21 +160,37 @@ async function measure (url: string, pid: number, seconds: number, pgPid?: numbe
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+/** "median (min-max)" of a figure over the rounds, each written by `fmt`. */
+function spreadOf (xs: number[], fmt: (x: number) => string): string {
+  return `${fmt(median(xs))} (${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))})`;
+}
+
+const us = (x: number) => `${x.toFixed(1)} µs`;
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+const whole = (x: number) => String(Math.round(x));
+
 /**
- * 3. GET /todos/ side by side: this service with every feature on, a bare node:http + pg server,
- * plain Fastify + pg, and the original (Flask + SQLAlchemy under gunicorn, gevent, psycogreen).
- * All run at once against the same PostgreSQL and are measured in turns, round after round, so
- * that whatever else the machine does hits them alike; the medians are compared.
+ * 3. GET /todos/ side by side: this service with every feature on; two bare node:http + pg
+ * servers, one that turns the rows into JSON itself and one that passes through the JSON
+ * PostgreSQL builds (json_agg: the same technique as ours); plain Fastify + pg; and the original
+ * (Flask + SQLAlchemy under gunicorn, gevent, psycogreen). All run at once against the same
+ * PostgreSQL and are measured in turns, round after round, in an order rotated each round, so
+ * that whatever else the machine does hits them alike; median, min and max of the rounds. Judged
+ * on the server's CPU per request (from /proc), the steadier figure on this machine, before req/s.
+ * The Node servers keep 15 connections open throughout (no backend starts or ends in a window),
+ * so PostgreSQL's CPU per request (its process tree, from /proc) is the query's and nothing else.
  */
 const throughput: Suite = async (ctx) => {
-  const seconds = ctx.quick ? 3 : 10;
-  const warmup = ctx.quick ? 1 : 3;
-  const rounds = ctx.quick ? 1 : 3;
+  const seconds = ctx.smoke ? 1 : ctx.quick ? 3 : 10;
+  const warmup = ctx.smoke ? 0.5 : ctx.quick ? 1 : 3;
+  const rounds = ctx.smoke ? 1 : ctx.quick ? 3 : 5;
   const missing = originalMissing();
+  const pinnedPool = { BASELINE_POOL: 'pinned' };
   const contenders: [string, () => Promise<ServerProcess>][] = [
-    ['this service, 1 process, every feature on', () => ours(ctx.url)],
-    ['(a) bare node:http + pg', () => bare(ctx.url)],
-    ['(c) plain Fastify + pg', () => plainFastify(ctx.url)],
+    ['this service, 1 process, every feature on', () => ours(ctx.url, { POOL_SIZE: '15', POOL_MAX_OVERFLOW: '0' })],
+    ['(a) bare node:http + pg, rows -> JSON.stringify', () => bare(ctx.url, pinnedPool)],
+    ['(a2) bare node:http + pg, PostgreSQL builds the JSON (json_agg)', () => bare(ctx.url, { ...pinnedPool, BARE_BODY: 'json_agg' })],
+    ['(c) plain Fastify + pg + response schema', () => plainFastify(ctx.url, pinnedPool)],
     ...(missing ? [] : [['(d) the original: Flask + SQLAlchemy, gunicorn -k gevent, psycogreen', () => original(ctx.url)]] as [string, () => Promise<ServerProcess>][]),
   ];
   const servers = await Promise.all(contenders.map(([, start]) => start()));
@@ -183,7 +199,11 @@ const throughput: Suite = async (ctx) => {
   try {
     for (const s of servers) await load(`${s.url}/todos/`, warmup);
     for (let round = 0; round < rounds; round++) {
-      for (const [i, s] of servers.entries()) runs[i]!.push(await measure(`${s.url}/todos/`, s.proc.pid!, seconds, pgPid));
+      // Rotated: each server runs first, second, ... in turn, none always after the same one.
+      for (let k = 0; k < servers.length; k++) {
+        const i = (round + k) % servers.length;
+        runs[i]!.push(await measure(`${servers[i]!.url}/todos/`, servers[i]!.proc.pid!, seconds, pgPid));
+      }
     }
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
@@ -197,15 +217,22 @@ const throughput: Suite = async (ctx) => {
     pgUsPerRequest: pgPid ? median(rs.map((r) => r.pgUsPerRequest!)) : undefined,
     peakRssMb: Math.max(...rs.map((r) => r.peakRssMb)),
   }));
-  const base = med[1]!;
-  const pgb = pgbench(ctx.url, seconds);
-  ctx.print(table(`Suite 3: GET /todos/ (50 rows), ${loadTool}, 50 connections, ${rounds} round(s) of ${seconds} s in turns after ${warmup} s warm-up; medians; peak RSS of the process tree`,
-    ['server', 'req/s', 'p50', 'p99', 'errors', 'server CPU / req', 'PostgreSQL CPU / req', 'peak RSS', 'req/s vs (a)', 'p99 vs (a)', 'CPU vs (a)', 'RSS vs (a)'],
-    med.map((m, i) => [contenders[i]![0], Math.round(m.rps), `${m.p50.toFixed(1)} ms`, `${m.p99.toFixed(1)} ms`, m.errors,
-      `${Math.round(m.cpuUsPerRequest)} µs`, m.pgUsPerRequest === undefined ? '-' : `${Math.round(m.pgUsPerRequest)} µs`, `${Math.round(m.peakRssMb)} MB`,
-      ratio(m.rps / base.rps), ratio(m.p99 / base.p99), ratio(m.cpuUsPerRequest / base.cpuUsPerRequest), ratio(m.peakRssMb / base.peakRssMb)])));
+  ctx.print(table(`Suite 3: GET /todos/ (50 rows), ${loadTool}, 50 connections, ${rounds} round(s) of ${seconds} s in a rotated order after ${warmup} s warm-up; median (min-max) of the rounds; peak RSS of the process tree`,
+    ['server', 'req/s', 'p99', 'errors', 'server CPU / req', 'PostgreSQL CPU / req', 'peak RSS'],
+    runs.map((rs, i) => [contenders[i]![0], spreadOf(rs.map((r) => r.rps), whole), spreadOf(rs.map((r) => r.p99), ms), med[i]!.errors,
+      spreadOf(rs.map((r) => r.cpuUsPerRequest), us), pgPid ? spreadOf(rs.map((r) => r.pgUsPerRequest!), us) : '-', `${Math.round(med[i]!.peakRssMb)} MB`])));
+  // Ours against each baseline: the medians' ratio, and the rounds' ratios (round r of ours over round r of the baseline).
+  const against = [1, 2, 3, 4].filter((i) => i < contenders.length);
+  const ratioCells = (pick: (r: Run) => number, i: number) => {
+    const perRound = runs[0]!.map((r, k) => pick(r) / pick(runs[i]![k]!));
+    return `${ratio(median(runs[0]!.map(pick)) / median(runs[i]!.map(pick)))} (${ratio(Math.min(...perRound))}-${ratio(Math.max(...perRound))})`;
+  };
+  ctx.print(table('Suite 3: this service against each: the medians\' ratio (the rounds\' ratios, min-max)',
+    ['against', 'server CPU / req (judged first)', 'req/s', 'p99', 'PostgreSQL CPU / req', 'peak RSS'],
+    against.map((i) => [contenders[i]![0], ratioCells((r) => r.cpuUsPerRequest, i), ratioCells((r) => r.rps, i), ratioCells((r) => r.p99, i),
+      pgPid ? ratioCells((r) => r.pgUsPerRequest!, i) : '-', ratio(med[0]!.peakRssMb / med[i]!.peakRssMb)])));
   if (missing) ctx.print(`(d) the original skipped: ${missing} (Debian: apt-get install ${ORIGINAL_PACKAGES})`);
-  else ctx.print(`this service / the original: ${ratio(med[0]!.rps / med[3]!.rps)} x its throughput`);
+  const pgb = pgbench(ctx.url, seconds);
   ctx.print(`(b) pgbench, the same SELECT straight to PostgreSQL, 15 clients: ${'tps' in pgb ? `${Math.round(pgb.tps)} tps` : pgb.skipped}`);
   return { tool: loadTool, seconds, warmup, rounds, servers: contenders.map(([name], i) => ({ name, runs: runs[i], median: med[i] })), pgbench: pgb, original: missing ?? 'measured' };
 };
@@ -345,67 +372,67 @@ async function queuepool (ctx: SuiteContext): Promise<unknown> {
 /**
  * 8. The block detector's cost while nothing blocks: GET /todos/ against two services, one with
  * BLOCK_DETECTOR on (the monitor thread and its check, the main loop's heartbeat; no inspector
- * session until a stall) and one with it off. Judged on CPU per request, read from /proc, in two
- * ways that the machine's noise (rounds measured in turns moved by ±30 % here) cannot fool:
- * - paired: each round loads both services at the same moment, so whatever else the machine does
- *   hits both alike, and the round's ratio is of figures taken side by side;
- * - standing: both idle, side by side, for a while: what the detector costs per second, which is
- *   all it costs (the request path is the same code with it on or off), set against the CPU a
- *   second of load takes.
+ * session until a stall) and one with it off. With it on, the request path is the same code; what
+ * the detector adds is its timers, a fixed cost per second. So it is measured where nothing else
+ * runs: both idle, side by side, every thread's CPU to the nanosecond (schedstat), on minus off.
+ * Set against the CPU a second of full load takes, that bounds its share of CPU per request (an
+ * idle thread's wakeup costs more than one in a busy loop, so the bound is generous). The direct
+ * figure, CPU per request loaded in alternating turns, is printed beside it: on this machine its
+ * rounds move by far more than the 2 % judged.
  */
 const detector: Suite = async (ctx) => {
   const seconds = ctx.smoke ? 1 : ctx.quick ? 3 : 6;
   const warmup = ctx.smoke ? 0.5 : ctx.quick ? 1 : 3;
-  const rounds = ctx.smoke ? 2 : ctx.quick ? 5 : 9;
-  const idleSeconds = ctx.smoke ? 1 : ctx.quick ? 5 : 20;
+  const rounds = ctx.smoke ? 2 : ctx.quick ? 4 : 8;
+  const idleSeconds = ctx.smoke ? 1 : ctx.quick ? 5 : 30;
   const names = ['BLOCK_DETECTOR=on', 'BLOCK_DETECTOR=off'];
   const servers = await Promise.all([ours(ctx.url, { BLOCK_DETECTOR: 'on' }), ours(ctx.url, { BLOCK_DETECTOR: 'off' })]);
   const pids = servers.map((s) => s.proc.pid!);
-  const runs: (Run & { mainUsPerRequest: number })[][] = [[], []];
+  const runs: (Run & { msPerSecond: number })[][] = [[], []];
   let idleMsPerSecond: number[] = [];
   // On 2 cores, the servers measured, PostgreSQL and the load take turns on both, and each round
   // lands differently: the servers get core 1, everything else core 0 (taskset), when there is one.
   const pinned = pinApart(pids, postmasterPid(ctx.url));
   try {
-    const idle0 = pids.map((pid) => treeCpuMs(pid));
+    await new Promise((resolve) => setTimeout(resolve, 2000)); // settled after start
+    const idle0 = pids.map(threadsCpuMs);
     await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
-    idleMsPerSecond = pids.map((pid, i) => (treeCpuMs(pid) - idle0[i]!) / idleSeconds);
-    await Promise.all(servers.map((s) => load(`${s.url}/todos/`, warmup, 25)));
+    idleMsPerSecond = pids.map((pid, i) => (threadsCpuMs(pid) - idle0[i]!) / idleSeconds);
+    for (const s of servers) await load(`${s.url}/todos/`, warmup);
     for (let round = 0; round < rounds; round++) {
-      const main0 = pids.map((pid) => cpuMs(pid, true));
-      // Both at once, 25 connections each: the same moment of the machine for both.
-      const paired = await Promise.all(servers.map((s, i) => measure(`${s.url}/todos/`, pids[i]!, seconds, undefined, 25)));
-      paired.forEach((run, i) => runs[i]!.push({ ...run, mainUsPerRequest: ((cpuMs(pids[i]!, true) - main0[i]!) * 1000) / Math.max(1, run.requests) }));
+      // On first in even rounds, off first in odd ones: the second of a pair ran hotter here.
+      for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) {
+        const cpu0 = threadsCpuMs(pids[i]!);
+        const run = await measure(`${servers[i]!.url}/todos/`, pids[i]!, seconds);
+        runs[i]!.push({ ...run, msPerSecond: (threadsCpuMs(pids[i]!) - cpu0) / seconds });
+      }
     }
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
     if (pinned) unpin([postmasterPid(ctx.url), process.pid]);
   }
   const ratios = runs[0]!.map((r, i) => r.cpuUsPerRequest / runs[1]![i]!.cpuUsPerRequest);
-  const spreadOf = (xs: number[], digits: number, unit = '') => `${median(xs).toFixed(digits)}${unit} (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`;
   const med = runs.map((rs) => ({
     cpu: median(rs.map((r) => r.cpuUsPerRequest)),
-    main: median(rs.map((r) => r.mainUsPerRequest)),
+    msPerSecond: median(rs.map((r) => r.msPerSecond)),
     rps: median(rs.map((r) => r.rps)),
     p99: median(rs.map((r) => r.p99)),
     rss: Math.max(...rs.map((r) => r.peakRssMb)),
   }));
   const cpuRatio = median(ratios);
-  // What the detector costs per second, set against what a second of load costs the service.
   const standingMs = idleMsPerSecond[0]! - idleMsPerSecond[1]!;
-  const loadMsPerSecond = (med[1]!.cpu * med[1]!.rps) / 1000;
-  const standingRatio = 1 + Math.max(0, standingMs) / loadMsPerSecond;
-  ctx.print(table(`Suite 8: the block detector's cost, GET /todos/, ${loadTool}, ${rounds} rounds of ${seconds} s, both services loaded at once (25 connections each) after ${warmup} s warm-up; median (min-max) of the rounds; CPU of each process (all threads) and of its main thread`,
-    ['service', 'CPU / req', 'main thread / req', 'req/s', 'p99', 'peak RSS', `idle CPU (${idleSeconds} s)`],
+  const standingRatio = 1 + Math.max(0, standingMs) / med[1]!.msPerSecond;
+  ctx.print(table(`Suite 8: the block detector's cost, GET /todos/, ${loadTool}, ${rounds} rounds of ${seconds} s in alternating order after ${warmup} s warm-up; median (min-max) of the rounds; CPU of every thread of each process`,
+    ['service', `idle CPU (${idleSeconds} s)`, 'CPU loaded', 'CPU / req', 'req/s', 'p99', 'peak RSS'],
     runs.map((rs, i) => [names[i]!,
-      spreadOf(rs.map((r) => r.cpuUsPerRequest), 1, ' µs'),
-      spreadOf(rs.map((r) => r.mainUsPerRequest), 1, ' µs'),
-      spreadOf(rs.map((r) => r.rps), 0),
+      `${idleMsPerSecond[i]!.toFixed(2)} ms/s`,
+      spreadOf(rs.map((r) => r.msPerSecond), (x) => `${Math.round(x)} ms/s`),
+      spreadOf(rs.map((r) => r.cpuUsPerRequest), us),
+      spreadOf(rs.map((r) => r.rps), whole),
       `${med[i]!.p99.toFixed(1)} ms`,
-      `${Math.round(med[i]!.rss)} MB`,
-      `${idleMsPerSecond[i]!.toFixed(2)} ms/s`])));
-  ctx.print(`CPU per request, on / off, paired rounds: ${ratio(cpuRatio)} (median; round by round ${ratios.map(ratio).join(', ')}); the goal is at most 1.02`);
-  ctx.print(`Standing cost while nothing blocks: ${standingMs.toFixed(2)} ms of CPU a second (idle, on minus off), against ${Math.round(loadMsPerSecond)} ms a second under this load: at most ${ratio(standingRatio)} (the request path is the same code either way)`);
+      `${Math.round(med[i]!.rss)} MB`])));
+  ctx.print(`Judged: what the detector adds while nothing blocks, ${standingMs.toFixed(2)} ms of CPU a second (idle, on minus off), against ${Math.round(med[1]!.msPerSecond)} ms a second under full load: CPU per request at most ${ratio(standingRatio)} x; the goal is at most 1.02`);
+  ctx.print(`Direct, for what it shows: CPU per request on / off ${ratio(cpuRatio)} (median of the rounds' ratios; min-max ${ratio(Math.min(...ratios))}-${ratio(Math.max(...ratios))})`);
   ctx.print(pinned ? 'The two services ran on core 1; PostgreSQL, the load and the bench on core 0.' : 'Not pinned (taskset missing, or one core): the figures share the cores with the load.');
   return { tool: loadTool, seconds, warmup, rounds, pinned, idleSeconds, idleMsPerSecond, standingMs, standingRatio, runs: names.map((name, i) => ({ name, runs: runs[i], median: med[i] })), cpuRatio, ratios };
 };

@@ -3,8 +3,11 @@
 import Fastify from 'fastify';
 import pg from 'pg';
 
-const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 15, min: 5, idleTimeoutMillis: 1000 });
+// BASELINE_POOL=pinned: 15 connections opened at start and kept (see bare.mjs).
+const pinned = process.env.BASELINE_POOL === 'pinned';
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 15, min: pinned ? 15 : 5, idleTimeoutMillis: pinned ? 0 : 1000 });
 pool.on('error', () => {});
+if (pinned) await Promise.all(Array.from({ length: 15 }, () => pool.connect())).then((clients) => clients.forEach((c) => c.release()));
 const SELECT = { name: 'all_todos', text: 'SELECT id, title, done, priority FROM todo ORDER BY id' };
 
 const Todo = {
