@@ -3,7 +3,7 @@
 // event loop with the requests, so it keeps talking while the main loop is blocked.
 import http from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
-import pg from 'pg';
+import type pg from 'pg';
 import { now } from '../clock.ts';
 import { APPLICATION_NAME } from '../db/application.ts';
 import { SharedPoolState } from '../db/pool-state.ts';
@@ -168,7 +168,9 @@ async function refreshDbView (): Promise<void> {
 async function readPostgres (): Promise<DbView> {
   try {
     if (!db) {
-      db = new pg.Client({ connectionString: init.databaseUrl, application_name: `${APPLICATION_NAME}-monitor`, connectionTimeoutMillis: 2000 });
+      // pg is loaded when a page first watches (the database view), not at every start.
+      const { default: { Client } } = await import('pg');
+      db = new Client({ connectionString: init.databaseUrl, application_name: `${APPLICATION_NAME}-monitor`, connectionTimeoutMillis: 2000 });
       db.on('error', () => { db = undefined; });
       await db.connect();
     }

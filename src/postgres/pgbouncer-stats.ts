@@ -1,7 +1,7 @@
 // PgBouncer's own view of our pool (SHOW POOLS on its admin console). Clients that wait inside
 // PgBouncer for a server connection are invisible to our pool, which counts them as in use,
 // and to pg_stat_activity, which only sees the server connections.
-import pg from 'pg';
+import type pg from 'pg';
 
 export interface BouncerView {
   /** Client connections linked to a server connection, or idle. */
@@ -73,7 +73,9 @@ export class BouncerStats {
   }
 
   private async connect (): Promise<pg.Client> {
-    const client = new pg.Client({ connectionString: this.adminUrl, connectionTimeoutMillis: 2000 });
+    // Loaded on first use: the monitor thread that reads these starts with every service.
+    const { default: { Client } } = await import('pg');
+    const client = new Client({ connectionString: this.adminUrl, connectionTimeoutMillis: 2000 });
     client.on('error', () => { this.client = undefined; });
     await client.connect();
     return client;
