@@ -6,11 +6,11 @@
 // the built service they start, mapped back to the TypeScript): about a quarter more CPU.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { EmbeddedPostgres } from '../src/postgres/embedded.ts';
 import { processesMarked } from './processes.ts';
 
@@ -28,7 +28,8 @@ const PARTS = ['unit', 'http', 'process'];
  * sizing lab's curves), sharing the cores three ways, failed in two runs of three.
  */
 const CONCURRENCY = Number(process.env.TEST_CONCURRENCY ?? 2);
-const IN_PROCESS_CONCURRENCY = 4;
+const IN_PROCESS_CONCURRENCY = 8;
+const IN_PROCESS_GROUPS = 5;
 /**
  * Files that take a minute or so (on the idle 2-core machine) start first within their part, so
  * that the files that run at a time finish together rather than one long file running alone at
@@ -62,29 +63,87 @@ const changedTracked = () => existsSync(join(ROOT, '.git'))
   : '';
 const changedBefore = changedTracked();
 
-// The process tests run the build: build first, so that it is never older than the source. The
-// type check of everything (tests included) runs beside the tests; its verdict counts all the same.
+// The process tests run the build, and worker threads run it in every test: build first, so
+// that it is never older than the source.
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-for (const project of ['packages/pg-queuepool/tsconfig.build.json', 'tsconfig.build.json']) execFileSync(process.execPath, [tsc, '-p', project], { stdio: 'inherit', cwd: ROOT });
+/** Runs tsc with `args`; resolves with its exit code. */
+const tscRun = (args: string[]) => new Promise<number>((resolve) => {
+  spawn(process.execPath, [tsc, ...args], { stdio: 'inherit', cwd: ROOT }).once('exit', (c) => resolve(c ?? 1));
+});
+const build = async () => {
+  for (const project of ['packages/pg-queuepool/tsconfig.build.json', 'tsconfig.build.json']) {
+    if (await tscRun(['-p', project])) throw new Error(`the build (tsc -p ${project}) failed: see its errors above`);
+  }
+};
 
+// PostgreSQL starts (mostly waiting: initdb, then the server) while the build compiles.
 const dataDir = mkdtempSync(join(tmpdir(), 'anp-test-run-'));
 chmodSync(dataDir, 0o755);
 const embedded = new EmbeddedPostgres({ dataDir, maxConnections: 300 });
-await embedded.start();
+const [pgStarted, built] = await Promise.allSettled([embedded.start(), build()]);
+for (const failed of [pgStarted, built]) {
+  if (failed.status === 'rejected') {
+    console.error((failed.reason as Error).message);
+    await embedded.stop().catch(() => {});
+    rmSync(dataDir, { recursive: true, force: true });
+    process.exit(1);
+  }
+}
 const adminUrl = embedded.url.replace(/\/todos$/, '/postgres');
 
-const typecheck = spawn(process.execPath, [tsc, '-p', '.'], { stdio: 'inherit', cwd: ROOT });
-const typed = new Promise<number>((resolve) => typecheck.once('exit', (c) => resolve(c ?? 1)));
+// The full run type-checks everything (tests included) beside the tests; its verdict counts all
+// the same. A run of parts (test:fast) leaves it to `npm test` and `npm run typecheck`: it is a
+// quarter of test:fast's CPU.
+const typed = parts.includes('process') ? tscRun(['-p', '.']) : Promise.resolve(0);
 
 const c8 = createRequire(import.meta.url).resolve('c8/bin/c8.js');
 const withCoverage = process.env.TEST_COVERAGE === '1';
 const coverage = withCoverage ? [c8, '--all', '--src', 'src', '--include', 'src/**', '--include', 'dist/**', '--reporter', 'text-summary', '--reporter', 'html', '--report-dir', 'coverage'] : [];
 
+/**
+ * Seconds each in-process file's tests take, measured alone on the idle 2-core machine (mostly
+ * waiting: sleeps, timeouts, the pool's queue), to balance the groups. A file not listed counts 5
+ * (a unit test's, 0.2).
+ */
+const IN_PROCESS_SECONDS = new Map<string, number>([
+  ['pool', 18.5], ['routes', 12], ['openapi', 10], ['todos', 9.5], ['timeouts', 9.5], ['metrics', 8.5], ['cancel', 8],
+  ['answers', 7.5], ['readiness', 6.5], ['block', 5.5], ['dashboard', 5], ['outages', 5], ['validation', 2],
+  ['dependencies', 1], ['observe', 1],
+]);
+
+/**
+ * The service's unit and in-process HTTP files, several to a process (IN_PROCESS_GROUPS of them);
+ * the pool package's files one each. A test process pays about 3 s of CPU before its first test
+ * (tsx, then the app's ~700 ES modules, each a round trip to the loader hooks' thread on Node 20),
+ * which was half of the part's CPU when every file had its own. A group's files run one after
+ * another in its process, as node --test-isolation=none (Node 22.8+) runs them; the helper's
+ * cleanups run at the group's end. The package's files keep their own process: their
+ * file-level hooks (mocked timers before each test) would reach every test of a shared one.
+ */
+function grouped (batch: string[], dir: string): string[] {
+  const own = batch.filter((f) => f.startsWith(PACKAGE + '/'));
+  const groups: { files: string[]; seconds: number }[] = Array.from({ length: IN_PROCESS_GROUPS }, () => ({ files: [], seconds: 0 }));
+  // Longest first, each to the group with the least so far: groups that end together.
+  const timed = batch.filter((f) => !own.includes(f)).map((f) => ({ f, seconds: IN_PROCESS_SECONDS.get(basename(f, '.test.ts')) ?? (f.includes('/unit/') ? 0.2 : 5) }))
+    .sort((a, b) => b.seconds - a.seconds || a.f.localeCompare(b.f));
+  for (const { f, seconds } of timed) {
+    const least = groups.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+    least.files.push(f);
+    least.seconds += seconds;
+  }
+  const entries = groups.filter((g) => g.files.length).map((g, i) => {
+    const entry = join(dir, `group-${i + 1}.test.mjs`);
+    writeFileSync(entry, g.files.map((f) => `import ${JSON.stringify(pathToFileURL(f).href)};\n`).join(''));
+    return entry;
+  });
+  return [...own, ...entries];
+}
+
 let runner: ReturnType<typeof spawn> | undefined;
 /** Runs node's test runner over `batch`, `concurrency` files at a time; resolves with its exit code. */
-function run (batch: string[], concurrency: number): Promise<number> {
+function run (batch: string[], concurrency: number, what = `${batch.length} test files`): Promise<number> {
   if (!batch.length) return Promise.resolve(0);
-  console.log(`${batch.length} test files, ${concurrency} at a time`);
+  console.log(`${what}, ${concurrency} at a time`);
   runner = spawn(process.execPath, [
     ...coverage, ...(coverage.length ? [process.execPath] : []),
     '--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, ...batch,
@@ -100,13 +159,16 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 // four files at a time. The process part at CONCURRENCY. Coverage (one c8 report) runs them as one batch.
 const inProcess = files.filter((f) => !named.includes(f) && [...FOLDERS.unit!, ...FOLDERS.http!].some((dir) => f.startsWith(dir + '/')));
 const rest = files.filter((f) => !inProcess.includes(f));
+const groupDir = mkdtempSync(join(tmpdir(), 'anp-test-groups-'));
 let code: number;
 if (withCoverage || process.env.TEST_CONCURRENCY) {
   code = await run(files, CONCURRENCY);
 } else {
-  code = await run(inProcess, IN_PROCESS_CONCURRENCY);
+  const processes = grouped(inProcess, groupDir);
+  code = await run(processes, IN_PROCESS_CONCURRENCY, `${inProcess.length} test files in ${processes.length} processes`);
   code = (await run(rest, CONCURRENCY)) || code;
 }
+rmSync(groupDir, { recursive: true, force: true });
 const typeErrors = await typed;
 if (typeErrors) console.error('\nThe type check (tsc -p .) failed: see its errors above.');
 await embedded.stop();
