@@ -1,6 +1,7 @@
-// `npm test` (after the type check): the build, one embedded PostgreSQL for the whole run,
-// node's test runner over test/unit, test/http and test/process (or the parts or files named on
-// the command line: `npm run test:fast` is `unit http`), then PostgreSQL stopped, a check that
+// `npm test`: the build while one embedded PostgreSQL for the whole run starts, node's test
+// runner over test/unit, test/http and test/process with the type check beside it (or the parts
+// or files named on the command line, without it: `npm run test:fast` is `unit http`), then
+// PostgreSQL stopped, a check that
 // nothing the tests started outlives them, and one that no test changed a tracked file.
 // `npm run test:coverage` (TEST_COVERAGE=1) adds coverage of src/ by c8 (the test processes, and
 // the built service they start, mapped back to the TypeScript): about a quarter more CPU.
