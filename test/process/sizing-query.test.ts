@@ -1,5 +1,5 @@
 // `npm run sizing -- --query 'SQL'`: the lab on a query of the user's, through each pool size.
-// A known query (a 50 ms pg_sleep, which holds its connection without a core) must get the pool
+// A known query (a 100 ms pg_sleep, which holds its connection without a core) must get the pool
 // that queueing arithmetic gives; a statement that writes is refused unless asked for, and then
 // leaves nothing behind; bad values get one line naming the flag.
 import assert from 'node:assert/strict';
@@ -12,20 +12,23 @@ import { freshDatabase, runCli, sql, tempDir } from '../helper.ts';
 const points = (stdout: string) => new Map([...stdout.matchAll(/^pool +(\d+): (\d+) queries\/s, p50 ([\d.]+) ms, p99 ([\d.]+) ms/gm)].map((m) => [Number(m[1]), { rps: Number(m[2]), p99: Number(m[4]) }]));
 
 describe('sizing --query', () => {
-  test("a 50 ms pg_sleep from 8 clients: throughput follows Little's law (size / 50 ms), and the pool chosen is the one that meets the target", { timeout: 120_000 }, async () => {
+  test("a 100 ms pg_sleep from 8 clients: throughput follows Little's law (size / 100 ms), and the pool chosen is the one that meets the target", { timeout: 120_000 }, async () => {
     const db = await freshDatabase({ seeded: true });
     const report = join(tempDir(), 'query.html');
-    const res = await runCli(['sizing', '--query', 'SELECT pg_sleep($1)', '--params', '[0.05]', '--sizes', '1,2,4,8', '--concurrency', '8', '--seconds', '1.5', '--p99', '80', '--report', report], { DATABASE_URL: db });
+    const res = await runCli(['sizing', '--query', 'SELECT pg_sleep($1)', '--params', '[0.1]', '--sizes', '1,2,4,8', '--concurrency', '8', '--seconds', '1.5', '--p99', '190', '--report', report], { DATABASE_URL: db });
     assert.equal(res.code, 0, `${res.stdout}\n${res.stderr}`);
     assert.match(res.stdout, /^Warning: the query runs many times .* in read-only transactions\. Point it at a staging server, not production\.$/m);
     const measured = points(res.stdout);
     assert.deepEqual([...measured.keys()], [1, 2, 4, 8]);
     for (const [size, p] of measured) {
-      const law = size / 0.05;
+      const law = size / 0.1;
       assert.ok(p.rps > 0.7 * law && p.rps < 1.1 * law, `pool ${size}: ${p.rps} queries/s, Little's law ${law}`);
     }
-    // Below 8 connections, 8 clients queue for a turn: p99 about 100 ms or more; at 8, the sleep.
-    assert.match(res.stdout, /^Recommendation: a pool of 8, by the smallest pool whose p99 \([\d.]+ ms\) is within the target of 80 ms/m);
+    // Below 8 connections, 8 clients queue for a turn: every query waits for at least one sleep
+    // (200 ms or more, however idle the machine); at 8, the sleep alone. The target between them
+    // leaves a busy machine 90 ms over the sleep (a 50 ms sleep and a target of 80 ms left 28:
+    // p99 81.0 ms failed a CI run).
+    assert.match(res.stdout, /^Recommendation: a pool of 8, by the smallest pool whose p99 \([\d.]+ ms\) is within the target of 190 ms/m);
     assert.match(res.stdout, /rule of thumb \(2 x cores \+ effective spindles\) = 2 x \d+ \+ 0 = \d+ connections in all/);
     assert.match(res.stdout, /The knee: .* the query mostly waits/);
     assert.ok(existsSync(report));
