@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { after, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { isConnectionError } from 'pg-queuepool';
 import pino from 'pino';
 import app, { serverOptions } from '../src/app/app.ts';
 import { loadConfig, type Config } from '../src/config.ts';
@@ -131,7 +132,7 @@ async function clientFor (url: string): Promise<pg.Client> {
       return c;
     })();
     clients.set(url, client);
-    client.catch(() => clients.delete(url));
+    client.catch(() => { if (clients.get(url) === client) clients.delete(url); });
   }
   return client;
 }
@@ -155,8 +156,7 @@ export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow> (url:
   try {
     return (await client.query<T>(text, values)).rows;
   } catch (err) {
-    const lost = !(err as { code?: string }).code || /^(08|57P0)/.test((err as { code: string }).code);
-    if (!kept || !lost) throw err;
+    if (!kept || !isConnectionError(err)) throw err;
     if (clients.get(url) === used) await closeClient(url);
     return (await (await clientFor(url)).query<T>(text, values)).rows;
   }

@@ -29,7 +29,6 @@ const PARTS = ['unit', 'http', 'process'];
  * sizing lab's curves), sharing the cores three ways, failed in two runs of three.
  */
 const CONCURRENCY = Number(process.env.TEST_CONCURRENCY ?? 2);
-const IN_PROCESS_CONCURRENCY = 8;
 const IN_PROCESS_GROUPS = 5;
 /**
  * Files that take a minute or so (on the idle 2-core machine) start first within their part, so
@@ -156,8 +155,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => runner?.kill(signal));
 }
 
-// The in-process parts (unit, http) are light on CPU and judge timing by what the service recorded:
-// four files at a time. The process part at CONCURRENCY. Coverage (one c8 report) runs them as one batch.
+// The in-process parts (unit, http) judge timing by what the service recorded: all their
+// processes at once (see grouped()). The process part at CONCURRENCY. Coverage (one c8 report) runs them as one batch.
 const inProcess = files.filter((f) => !named.includes(f) && [...FOLDERS.unit!, ...FOLDERS.http!].some((dir) => f.startsWith(dir + '/')));
 const rest = files.filter((f) => !inProcess.includes(f));
 const groupDir = mkdtempSync(join(tmpdir(), 'anp-test-groups-'));
@@ -166,7 +165,7 @@ if (withCoverage || process.env.TEST_CONCURRENCY) {
   code = await run(files, CONCURRENCY);
 } else {
   const processes = grouped(inProcess, groupDir);
-  code = await run(processes, IN_PROCESS_CONCURRENCY, `${inProcess.length} test files in ${processes.length} processes`);
+  code = await run(processes, processes.length, `${inProcess.length} test files in ${processes.length} processes`);
   code = (await run(rest, CONCURRENCY)) || code;
 }
 rmSync(groupDir, { recursive: true, force: true });
