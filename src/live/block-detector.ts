@@ -89,6 +89,7 @@ export class BlockDetector {
   /** The session taking a stack now, if any: one at a time, and none while nothing blocks. */
   private session: Session | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
   /** The heartbeat a stall was seen after, so that one stall is sampled once. */
   private stalledAfter = 0;
   private current: Omit<Block, 'ms'> | undefined;
@@ -96,14 +97,30 @@ export class BlockDetector {
   constructor (private readonly o: DetectorOptions) {}
 
   start (): void {
-    // Half the threshold: a stall is seen at most threshold / 2 late, for 2 wakeups per threshold.
-    this.timer = setInterval(() => this.check(), Math.max(10, Math.min(50, this.o.thresholdMs / 2)));
+    this.schedule();
   }
 
   stop (): void {
-    clearInterval(this.timer);
+    this.stopped = true;
+    clearTimeout(this.timer);
     this.session?.disconnect();
     this.session = undefined;
+  }
+
+  /**
+   * The next look is due when the last heartbeat, if no other follows, becomes a stall past the
+   * threshold: while the loop beats, one wakeup of this thread per threshold (about 9 a second
+   * at 100 ms), and a stall is seen the moment it counts as one. During a stall, and before the
+   * first beat, it looks every heartbeat, to see the loop answer again.
+   */
+  private schedule (): void {
+    if (this.stopped) return;
+    const beat = this.o.lastBeat();
+    const due = this.current || beat === 0 ? this.o.heartbeatMs : beat + this.o.heartbeatMs + this.o.thresholdMs - now() + 1;
+    this.timer = setTimeout(() => {
+      this.check();
+      this.schedule();
+    }, Math.max(1, due));
   }
 
   private check (): void {

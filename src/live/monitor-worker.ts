@@ -1,6 +1,7 @@
 // The monitor thread: measures the main event loop's lag from a heartbeat in shared memory
 // and streams live figures over Server-Sent Events from its own HTTP server. It shares no
 // event loop with the requests, so it keeps talking while the main loop is blocked.
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
 import type pg from 'pg';
@@ -11,7 +12,7 @@ import { hostName } from '../os/net.ts';
 import { BouncerStats, type BouncerView } from '../postgres/pgbouncer-stats.ts';
 import { LiveGauges } from './gauges.ts';
 import type { Block } from './block-detector.ts';
-import type { MonitorInit, MonitorMessage, RequestRecord, WorkerMessage } from './monitor.ts';
+import { MONITOR_THREAD_NAME, type MonitorInit, type MonitorMessage, type RequestRecord, type WorkerMessage } from './monitor.ts';
 
 const FRAME_MS = 100;
 const DB_VIEW_MS = 500;
@@ -20,6 +21,12 @@ const KEEP_REQUESTS = 2000;
 const KEEP_BLOCKS = 20;
 /** Pages that may watch at once: each costs a frame every FRAME_MS. */
 const MAX_STREAMS = 100;
+
+// Named, where Linux lets a thread name itself, so that `top -H` and `ps -L` show what this
+// thread costs apart from the requests' (and the benchmark reads it by that name).
+try {
+  writeFileSync('/proc/thread-self/comm', MONITOR_THREAD_NAME);
+} catch { /* not Linux: the thread keeps its name */ }
 
 const init = workerData as MonitorInit;
 const gauges = new LiveGauges(init.gauges);

@@ -7,6 +7,9 @@ import type { GaugeBuffers, LiveGauges } from './gauges.ts';
 
 const HEARTBEAT_MS = 20;
 
+/** The monitor thread's name on Linux (/proc/PID/task/TID/comm, at most 15 characters). */
+export const MONITOR_THREAD_NAME = 'anp-monitor';
+
 /** Completed requests are sent to the monitor thread in batches, not one message each. */
 const FLUSH_MS = 50;
 
