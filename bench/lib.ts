@@ -38,16 +38,16 @@ export async function using<T> (start: Promise<ServerProcess>, fn: (server: Serv
 }
 
 /** Our service, in its own process. */
-export function ours (databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
-  return startServerProcess({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'error', ...env });
+export function ours (databaseUrl: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<ServerProcess> {
+  return startServerProcess({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'error', ...env }, { nodeArgs });
 }
 
 const BARE = fileURLToPath(new URL('./baselines/bare.mjs', import.meta.url));
 
 /** Baseline (a): node:http + pg, in its own process (`env`: BARE_BODY, BASELINE_POOL; see bare.mjs). */
-export async function bare (databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+export async function bare (databaseUrl: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<ServerProcess> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [BARE], { env: { ...process.env, ...env, DATABASE_URL: databaseUrl, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...nodeArgs, BARE], { env: { ...process.env, ...env, DATABASE_URL: databaseUrl, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
   const { output } = await untilOutput(proc, /Listening on/, 'baseline', 60_000);
   return { url: `http://127.0.0.1:${port}`, proc, output, stop: (s = 'SIGTERM') => stopProcess(proc, s) };
 }
@@ -98,9 +98,9 @@ const FASTIFY = fileURLToPath(new URL('./baselines/fastify.mjs', import.meta.url
 const ORIGINAL = fileURLToPath(new URL('./baselines/original/', import.meta.url));
 
 /** Baseline (c): plain Fastify + pg, in its own process. */
-export async function plainFastify (databaseUrl: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+export async function plainFastify (databaseUrl: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<ServerProcess> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [FASTIFY], { env: { ...process.env, ...env, DATABASE_URL: databaseUrl, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...nodeArgs, FASTIFY], { env: { ...process.env, ...env, DATABASE_URL: databaseUrl, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
   const { output } = await untilOutput(proc, /Listening on/, 'plain Fastify', 60_000);
   return { url: `http://127.0.0.1:${port}`, proc, output, stop: (s = 'SIGTERM') => stopProcess(proc, s) };
 }

@@ -1,6 +1,6 @@
 // The benchmark suites. Each returns its raw figures and prints a table; none asserts.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -14,6 +14,7 @@ import { burstSeconds, COMBINATIONS, wavesSeconds } from '../src/scenarios.ts';
 import { bare, cpuMs, original, ORIGINAL_PACKAGES, originalMissing, ours, plainFastify, ratio, rssSampler, sec, table, threadsCpuMs, using } from './lib.ts';
 import { MONITOR_THREAD_NAME } from '../src/live/monitor.ts';
 import { peakRss, treeCpuMs } from '../src/os/proc.ts';
+import { GC, LAYERS, layerTimes, mainProfile, PROGRAM } from './layers.ts';
 import { load, loadTool } from './load.ts';
 
 export interface SuiteContext {
@@ -463,6 +464,68 @@ function threadCpuMs (pid: number, name: string): number {
   return ns / 1e6;
 }
 
+/**
+ * 9. Where each server's CPU per request goes, layer by layer (bench/layers.ts): GET /todos/
+ * against this service (every feature on), the bare json_agg server (the same technique) and
+ * plain Fastify, one at a time, each with its main thread profiled (node --cpu-prof, a sample
+ * every 100 µs) over the measured window. The profile gives the shares; the main thread's CPU
+ * per request from schedstat gives the total they are shares of. The profiler itself costs some
+ * CPU, alike for all three: compare layers, not these totals with suite 3's.
+ */
+const layers: Suite = async (ctx) => {
+  const seconds = ctx.smoke ? 1 : ctx.quick ? 4 : 10;
+  const warmup = ctx.smoke ? 0.5 : 2;
+  const dir = mkdtempSync(join(tmpdir(), 'anp-bench-profiles-'));
+  // Node 20 takes --cpu-prof on the command line only, not in NODE_OPTIONS.
+  const profiled = ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=500'];
+  const pinnedPool = { BASELINE_POOL: 'pinned' };
+  const contenders: [string, () => Promise<ServerProcess>][] = [
+    ['this service', () => ours(ctx.url, { POOL_SIZE: '15', POOL_MAX_OVERFLOW: '0' }, profiled)],
+    ['(a2) bare, json_agg', () => bare(ctx.url, { ...pinnedPool, BARE_BODY: 'json_agg' }, profiled)],
+    ['(c) plain Fastify', () => plainFastify(ctx.url, pinnedPool, profiled)],
+  ];
+  const measured: { name: string; requests: number; rps: number; mainUsPerRequest: number; layers: Record<string, number> }[] = [];
+  try {
+    for (const [name, start] of contenders) {
+      const server = await start();
+      const pid = server.proc.pid!;
+      let window: { from: number; to: number; requests: number; rps: number; cpuMs: number };
+      try {
+        await load(`${server.url}/todos/`, warmup);
+        const cpu0 = mainThreadCpuMs(pid);
+        const from = Number(process.hrtime.bigint() / 1000n);
+        const r = await load(`${server.url}/todos/`, seconds);
+        const to = Number(process.hrtime.bigint() / 1000n);
+        window = { from, to, requests: r.requests, rps: r.rps, cpuMs: mainThreadCpuMs(pid) - cpu0 };
+      } finally {
+        await server.stop(); // the profile is written as the process exits
+      }
+      const times = layerTimes(mainProfile(dir, pid), window.from, window.to);
+      const sampled = [...times.values()].reduce((a, b) => a + b, 0);
+      const mainUsPerRequest = (window.cpuMs * 1000) / Math.max(1, window.requests);
+      // Shares from the profile, scaled to what the thread spent per request.
+      measured.push({ name, requests: window.requests, rps: window.rps, mainUsPerRequest, layers: Object.fromEntries([...times].map(([layer, t]) => [layer, (t / Math.max(1, sampled)) * mainUsPerRequest])) });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const names = [...LAYERS.map(([layer]) => layer), 'other', GC, PROGRAM].filter((layer) => measured.some((m) => (m.layers[layer] ?? 0) >= 0.05));
+  const cell = (x: number | undefined) => (x === undefined || x < 0.05 ? '-' : x.toFixed(1));
+  ctx.print(table(`Suite 9: where the main thread's CPU per request goes, GET /todos/, ${loadTool} -c50, ${seconds} s each after ${warmup} s warm-up, profiled (node --cpu-prof, a sample every 500 µs); µs per request`,
+    ['layer', ...measured.map((m) => m.name), ...(measured.length > 1 ? [`${measured[0]!.name} - ${measured[1]!.name}`] : [])],
+    [
+      ...names.map((layer) => [layer, ...measured.map((m) => cell(m.layers[layer])), ...(measured.length > 1 ? [((measured[0]!.layers[layer] ?? 0) - (measured[1]!.layers[layer] ?? 0)).toFixed(1)] : [])]),
+      ['main thread, all (schedstat)', ...measured.map((m) => m.mainUsPerRequest.toFixed(1)), ...(measured.length > 1 ? [(measured[0]!.mainUsPerRequest - measured[1]!.mainUsPerRequest).toFixed(1)] : [])],
+      ['req/s (profiled)', ...measured.map((m) => String(Math.round(m.rps))), ...(measured.length > 1 ? [''] : [])],
+    ]));
+  return { tool: loadTool, seconds, warmup, intervalUs: 500, servers: measured };
+};
+
+/** A process's main thread's CPU time so far, ms, to the nanosecond (schedstat). */
+function mainThreadCpuMs (pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+}
+
 /** Every core again, for the suites after this one. */
 function unpin (pids: (number | undefined)[]): void {
   const all = `0-${availableParallelism() - 1}`;
@@ -485,4 +548,4 @@ function pinApart (servers: number[], postgres: number | undefined): boolean {
   }
 }
 
-export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood, pgbouncer, queuepool, detector };
+export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood, pgbouncer, queuepool, detector, layers };

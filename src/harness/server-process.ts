@@ -39,8 +39,8 @@ export function cliEnv (env: Record<string, string | undefined> = {}): NodeJS.Pr
 }
 
 /** The built CLI as a child with piped output; the parent's settings do not leak into it. */
-export function spawnCli (args: string[], env: Record<string, string | undefined> = {}, cwd?: string): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], { cwd, env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnCli (args: string[], env: Record<string, string | undefined> = {}, cwd?: string, nodeArgs: string[] = []): ChildProcess {
+  return spawn(process.execPath, [...nodeArgs, CLI, ...args], { cwd, env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** Collects a child's output until it exits (stopped after `timeoutMs`, when given). */
@@ -93,9 +93,9 @@ export async function untilOutput (proc: ChildProcess, marker: RegExp, what: str
 /** Starts `serve` (on a port the system picks, unless PORT is set) and resolves once it listens. */
 export async function startServerProcess (
   env: Record<string, string | undefined>,
-  options: { args?: string[]; cwd?: string; onSpawn?: (proc: ChildProcess) => void; timeoutMs?: number } = {}
+  options: { args?: string[]; cwd?: string; onSpawn?: (proc: ChildProcess) => void; timeoutMs?: number; nodeArgs?: string[] } = {}
 ): Promise<ServerProcess> {
-  const proc = spawnCli(['serve', ...(options.args ?? [])], { PORT: '0', ...env }, options.cwd);
+  const proc = spawnCli(['serve', ...(options.args ?? [])], { PORT: '0', ...env }, options.cwd, options.nodeArgs);
   options.onSpawn?.(proc);
   const { match, output } = await untilOutput(proc, /Listening on (http:\/\/[^\s"]+)/, 'server', options.timeoutMs ?? 60_000);
   return { url: match[1]!, proc, output, stop: (signal = 'SIGTERM') => stopProcess(proc, signal) };

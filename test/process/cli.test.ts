@@ -39,7 +39,8 @@ describe('the command line', () => {
     t.after(() => silent.close());
     const port = (silent.address() as net.AddressInfo).port;
     const t0 = performance.now();
-    const res = await runCli(['serve'], { DATABASE_URL: `postgresql://u:S3cret@127.0.0.1:${port}/x`, CONNECT_TIMEOUT: '1' });
+    // PORT=0: the default 8000 may be taken on this machine, and the port is checked first.
+    const res = await runCli(['serve'], { DATABASE_URL: `postgresql://u:S3cret@127.0.0.1:${port}/x`, CONNECT_TIMEOUT: '1', PORT: '0' });
     assert.equal(res.code, 1);
     assert.equal(res.stderr.trim(), `Cannot connect to PostgreSQL at postgresql://u:***@127.0.0.1:${port}/x: no answer within 1 s`);
     // CONNECT_TIMEOUT=1 applies, not the default 10 s (a bound with room for a busy machine's slow start).
@@ -164,7 +165,7 @@ describe('the command line', () => {
     const db = await freshDatabase();
     const [s] = await sql<{ max: string; su: string }>(db, "SELECT current_setting('max_connections') AS max, current_setting('superuser_reserved_connections') AS su");
     const available = Number(s!.max) - Number(s!.su);
-    await refused(['serve', '--workers', '2', '--pool-size', String(available), '--pool-max-overflow', '1'], { DATABASE_URL: db },
+    await refused(['serve', '--workers', '2', '--pool-size', String(available), '--pool-max-overflow', '1'], { DATABASE_URL: db, PORT: '0' },
       new RegExp(`^Refusing to start: WORKERS x \\(POOL_SIZE \\+ POOL_MAX_OVERFLOW\\) = 2 x \\(${available} \\+ 1\\) = ${2 * (available + 1)} connections; PostgreSQL allows max_connections ${s!.max} - superuser_reserved_connections ${s!.su} = ${available}, and`));
   });
 });
