@@ -2,15 +2,21 @@
 // and line, from the log line the service writes; its /offload/ twin is never named; the
 // project's own staged blocking is named too; each worker names its own; off, nothing is watched.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { blocksLogged } from '../../src/harness/server-process.ts';
+import { MONITOR_THREAD_NAME } from '../../src/live/monitor.ts';
 import { KINDS } from '../../src/loop/catalog.ts';
 import { freshDatabase, get, parseMetrics, ROOT, until, withService, type Service } from '../helper.ts';
 
 const blockLines = (s: Service) => blocksLogged(s.output());
+
+/** The names of a process's threads (Linux); undefined where /proc has none. */
+const threadNames = (pid: number) => existsSync(`/proc/${pid}/task`)
+  ? readdirSync(`/proc/${pid}/task`).map((tid) => readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim())
+  : undefined;
 
 /** Where each blocking function does its work: `fn (src/loop/stalls.ts:line)`, the line read from the source. */
 function expectedCulprit (fn: string, statement: string): string {
@@ -87,6 +93,9 @@ describe('the block detector', () => {
     await withService({ DATABASE_URL: db, APP_MODE: 'blocking', DB_MODE: 'blocking' }, async (s) => {
       // Long enough that the stack is taken inside the sleep, not in the bridge's call that follows
       // it within the same stall.
+      // The detector's thread, by the name it gives itself: what `top -H` shows.
+      const names = threadNames(s.proc.pid!);
+      if (names) assert.ok(names.includes(MONITOR_THREAD_NAME), names.join(', '));
       assert.equal((await get(s.url, '/sleep/node/?seconds=2')).status, 200);
       await until('the blocking sleep named', () => blockLines(s).some((b) => b.route === 'GET /sleep/node/'));
       const sleep = blockLines(s).find((b) => b.route === 'GET /sleep/node/')!;
@@ -115,6 +124,8 @@ describe('the block detector', () => {
     const db = await freshDatabase({ seeded: true });
     await withService({ DATABASE_URL: db, BLOCK_DETECTOR: 'off' }, async (s) => {
       assert.equal((await get(s.url, '/block/cpu/?ms=400')).status, 200);
+      // No monitor thread until the snapshot below asks for one.
+      assert.ok(!threadNames(s.proc.pid!)?.includes(MONITOR_THREAD_NAME));
       assert.deepEqual((await monitorSnapshot(s)).detector, { on: false });
       await delay(300);
       assert.deepEqual(blockLines(s), []);
