@@ -51,7 +51,7 @@ async function monitorSnapshot (s: Service): Promise<{ detector: { on: boolean; 
 }
 
 describe('the block detector', () => {
-  test('each /block/ route is named by its function, file and line; its /offload/ twin never is', { timeout: 120_000 }, async () => {
+  test('each /block/ route is named by its function, file and line; its /offload/ twin never is', { timeout: 120_000 }, async (t) => {
     assert.deepEqual(Object.keys(CULPRITS), Object.keys(KINDS));
     const db = await freshDatabase({ seeded: true });
     await withService({ DATABASE_URL: db }, async (s) => {
@@ -73,17 +73,30 @@ describe('the block detector', () => {
         assert.match(block.msg, new RegExp(`^the event loop was blocked for \\d+ ms by ${fn} \\(src/loop/stalls\\.ts:\\d+\\), serving GET /block/${kind}/$`));
         assert.ok(block.blockedMs >= 100, `${route}: ${block.blockedMs} ms`);
       }
-      const named = blockLines(s).length;
-      for (const kind of Object.keys(KINDS)) {
+      // A twin's request, and the blocks named while it ran that point at it.
+      const twinBlocks = async (kind: string) => {
+        const from = blockLines(s).length;
         assert.equal((await get(s.url, `/offload/${kind}/`)).status, 200);
+        await delay(500);
+        return blockLines(s).slice(from).filter((b) => b.route?.includes('/offload/') || b.frames.some((f) => f.includes('src/loop/')));
+      };
+      // A twin that holds the loop does so every time: its work is the same. A loaded machine can
+      // also leave the whole process unscheduled for a few hundred ms (a CI run saw one 510 ms
+      // stall, its stack in fs.promises' close), which the detector reports as it should and which
+      // lands in whatever ran next. So a twin named once is run again, and fails if named again.
+      let oneOffs = 0;
+      for (const kind of Object.keys(KINDS)) {
+        const first = await twinBlocks(kind);
+        if (first.length === 0) continue;
+        oneOffs += first.length;
+        t.diagnostic(`/offload/${kind}/ was named once (${first.map((b) => b.msg).join('; ')}); run again`);
+        assert.deepEqual(await twinBlocks(kind), [], `the twin /offload/${kind}/ held the loop twice; first: ${JSON.stringify(first)}`);
       }
-      await delay(500);
-      const during = blockLines(s).slice(named);
-      assert.deepEqual(during.filter((b) => b.route?.includes('/offload/') || b.frames.some((f) => f.includes('src/loop/'))), [], 'no twin held the loop');
       const metrics = parseMetrics((await get(s.url, '/metrics')).body);
       assert.equal(metrics.get('event_loop_blocks_total{route="GET /block/cpu/"}'), 2);
       assert.equal(metrics.get('event_loop_block_seconds_count{route="GET /block/hash/"}'), 1);
-      assert.equal([...metrics.keys()].filter((k) => k.startsWith('event_loop_blocks_total') && k.includes('/offload/')).length, 0);
+      const offloadCounted = [...metrics].filter(([k]) => k.startsWith('event_loop_blocks_total') && k.includes('/offload/')).reduce((a, [, v]) => a + v, 0);
+      assert.ok(offloadCounted <= oneOffs, `${offloadCounted} blocks counted for /offload/ routes, ${oneOffs} seen once each`);
       assert.equal((await monitorSnapshot(s)).detector.on, true);
     });
   });
