@@ -83,15 +83,32 @@ export function cpuMs (pid: number, mainThread = false): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-/** CPU time of every thread of a process, ms, to the nanosecond (schedstat), where /proc/PID/stat counts 10 ms ticks. */
-export function threadsCpuMs (pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch { /* the thread ended */ }
+/** One thread's CPU time so far, ms, to the nanosecond (schedstat, where /proc/PID/stat counts 10 ms ticks); 0 if it ended. */
+function schedstatMs (pid: number, tid: number | string): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return 0; // the thread ended
   }
-  return ns / 1e6;
+}
+
+/** CPU time of every thread of a process, ms. */
+export function threadsCpuMs (pid: number): number {
+  return readdirSync(`/proc/${pid}/task`).reduce((ms, tid) => ms + schedstatMs(pid, tid), 0);
+}
+
+/** CPU time of a process's main thread, ms. */
+export const mainThreadCpuMs = (pid: number) => schedstatMs(pid, pid);
+
+/** CPU time of a process's threads named `name` (their comm), ms; 0 if none is. */
+export function namedThreadsCpuMs (pid: number, name: string): number {
+  return readdirSync(`/proc/${pid}/task`).reduce((ms, tid) => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() === name ? ms + schedstatMs(pid, tid) : ms;
+    } catch {
+      return ms;
+    }
+  }, 0);
 }
 
 const FASTIFY = fileURLToPath(new URL('./baselines/fastify.mjs', import.meta.url));

@@ -11,7 +11,7 @@ import { findProgram } from '../src/os/processes.ts';
 import { findPgBouncer, PgBouncer } from '../src/postgres/pgbouncer.ts';
 import type { Mode } from '../src/config.ts';
 import { burstSeconds, COMBINATIONS, wavesSeconds } from '../src/scenarios.ts';
-import { bare, cpuMs, original, ORIGINAL_PACKAGES, originalMissing, ours, plainFastify, ratio, rssSampler, sec, table, threadsCpuMs, using } from './lib.ts';
+import { bare, cpuMs, original, ORIGINAL_PACKAGES, originalMissing, ours, plainFastify, ratio, rssSampler, sec, table, threadsCpuMs, mainThreadCpuMs, namedThreadsCpuMs, using } from './lib.ts';
 import { MONITOR_THREAD_NAME } from '../src/live/monitor.ts';
 import { peakRss, treeCpuMs } from '../src/os/proc.ts';
 import { GC, LAYERS, layerTimes, mainProfile, PROGRAM } from './layers.ts';
@@ -406,10 +406,10 @@ const detector: Suite = async (ctx) => {
     for (let round = 0; round < rounds; round++) {
       const rss = pids.map((pid) => rssSampler(pid));
       const cpu0 = pids.map(threadsCpuMs);
-      const monitor0 = threadCpuMs(pids[0]!, MONITOR_THREAD_NAME);
+      const monitor0 = namedThreadsCpuMs(pids[0]!, MONITOR_THREAD_NAME);
       const loads = await Promise.all(servers.map((s) => load(`${s.url}/todos/`, seconds, connections)));
       const cpu = pids.map((pid, i) => threadsCpuMs(pid) - cpu0[i]!);
-      monitorMsPerSecond.push((threadCpuMs(pids[0]!, MONITOR_THREAD_NAME) - monitor0) / seconds);
+      monitorMsPerSecond.push((namedThreadsCpuMs(pids[0]!, MONITOR_THREAD_NAME) - monitor0) / seconds);
       loads.forEach((r, i) => runs[i]!.push({
         rps: r.rps,
         p50: r.p50,
@@ -452,17 +452,6 @@ const detector: Suite = async (ctx) => {
   ctx.print(pinned ? 'The two services ran on core 1; PostgreSQL, the load and the bench on core 0.' : 'Not pinned (taskset missing, or one core): the figures share the cores with the load.');
   return { tool: loadTool, connections, seconds, warmup, rounds, pinned, idleSeconds, idleMsPerSecond, standingMs, monitorMsPerSecond, monitorShare, runs: names.map((name, i) => ({ name, runs: runs[i], median: med[i] })), cpuRatio, ratios };
 };
-
-/** CPU time of a process's threads named `name` (comm), ms, from schedstat; 0 if none is. */
-function threadCpuMs (pid: number, name: string): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() === name) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch { /* the thread ended */ }
-  }
-  return ns / 1e6;
-}
 
 /**
  * 9. Where each server's CPU per request goes, layer by layer (bench/layers.ts): GET /todos/
@@ -520,11 +509,6 @@ const layers: Suite = async (ctx) => {
     ]));
   return { tool: loadTool, seconds, warmup, intervalUs: 500, servers: measured };
 };
-
-/** A process's main thread's CPU time so far, ms, to the nanosecond (schedstat). */
-function mainThreadCpuMs (pid: number): number {
-  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
-}
 
 /** Every core again, for the suites after this one. */
 function unpin (pids: (number | undefined)[]): void {
