@@ -1,5 +1,5 @@
 // JSON schemas (TypeBox): they validate input, type the handlers and serialize output.
-import { Type } from 'typebox';
+import { Type } from '../vendor/typebox.ts';
 
 export const MAX_SLEEP_SECONDS = 60;
 const MAX_INT = 2_147_483_647;

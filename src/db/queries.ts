@@ -4,7 +4,7 @@
 import {
   DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, sql,
   type CompiledQuery,
-} from 'kysely';
+} from '../vendor/kysely.ts';
 import type { Schema, Todo } from './schema.ts';
 
 const builder = new Kysely<Schema>({

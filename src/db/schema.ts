@@ -1,5 +1,5 @@
 // The schema, its versioned migrations and the seed data.
-import { Kysely, Migrator, NO_MIGRATIONS, PostgresDialect, sql, type Generated, type Migration } from 'kysely';
+import { Kysely, Migrator, NO_MIGRATIONS, PostgresDialect, sql, type Generated, type Migration } from '../vendor/kysely.ts';
 import pg from 'pg';
 import { UnreachableError } from './errors.ts';
 import * as createTodo from './migrations/0001_create_todo.ts';

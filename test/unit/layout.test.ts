@@ -15,11 +15,12 @@ const LEAVES = ['clock', 'config', 'paths', 'scenarios', 'log'];
 /** What each part of src/ may import, besides itself and the leaf modules (which import only each other). */
 const ALLOWED: Record<string, string[]> = {
   os: [],
+  vendor: [],
   postgres: ['os'],
-  db: ['postgres', 'os'],
+  db: ['postgres', 'os', 'vendor'],
   live: ['db', 'postgres', 'os'],
   loop: [],
-  app: ['db', 'live', 'loop', 'postgres', 'os'],
+  app: ['db', 'live', 'loop', 'postgres', 'os', 'vendor'],
   server: ['app', 'db', 'postgres', 'os'],
   client: ['os'],
   harness: ['os'],
@@ -76,4 +77,14 @@ test('the build imports only files of the build: every relative import in dist/ 
     }
   }
   assert.deepEqual(problems, []);
+});
+
+test('the build bundles src/vendor/: each of its modules imports no package, so the service loads one module for each', () => {
+  const DIST = join(ROOT, 'dist', 'vendor');
+  const sources = readdirSync(join(SRC, 'vendor')).filter((f) => f.endsWith('.ts'));
+  assert.ok(sources.length > 0);
+  for (const f of sources) {
+    const text = readFileSync(join(DIST, f.replace(/\.ts$/, '.js')), 'utf8');
+    assert.deepEqual([...text.matchAll(/(?:^|\n)\s*(?:import|export)[^;]*?from\s*["']([^"']+)["']/g)].map((m) => m[1]), [], `dist/vendor/${f} imports`);
+  }
 });

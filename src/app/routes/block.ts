@@ -6,7 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Type } from 'typebox';
+import { Type } from '../../vendor/typebox.ts';
 import { KINDS, type Kind } from '../../loop/catalog.ts';
 import { Offload } from '../../loop/offload.ts';
 import { sampleText, SAMPLE_FILE_BYTES } from '../../loop/work.ts';

@@ -1,6 +1,6 @@
 // Operational routes: liveness, readiness, the pool's state.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { Type } from '../../vendor/typebox.ts';
 import { answer, errors, PoolStats, Servers } from '../schemas.ts';
 
 /** Readiness must answer quickly even when the pool is saturated or the database is gone. */

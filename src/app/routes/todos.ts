@@ -1,6 +1,6 @@
 // The Todo API: list, read, create, update, delete.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { Type } from '../../vendor/typebox.ts';
 import { errorBody } from '../plugins/errors.ts';
 import { DB_ERRORS, errors, HEADERS, ListQuery, Todo, TodoCreate, TodoId, TodoListJson, TodoPatch, answer } from '../schemas.ts';
 
