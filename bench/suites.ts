@@ -16,6 +16,8 @@ import { MONITOR_THREAD_NAME } from '../src/live/monitor.ts';
 import { peakRss, treeCpuMs } from '../src/os/proc.ts';
 import { GC, LAYERS, layerTimes, mainProfile, PROGRAM } from './layers.ts';
 import { load, loadTool } from './load.ts';
+import { memorySuite } from './memory.ts';
+import { sqlSuite } from './sql.ts';
 
 export interface SuiteContext {
   url: string;
@@ -532,4 +534,4 @@ function pinApart (servers: number[], postgres: number | undefined): boolean {
   }
 }
 
-export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood, pgbouncer, queuepool, detector, layers };
+export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood, pgbouncer, queuepool, detector, layers, sql: sqlSuite, memory: memorySuite };
