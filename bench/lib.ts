@@ -153,3 +153,15 @@ export async function original (databaseUrl: string): Promise<ServerProcess> {
   }
   return { url: `http://127.0.0.1:${port}`, proc, output, stop: (s = 'SIGTERM') => stopProcess(proc, s) };
 }
+
+/** PostgreSQL's postmaster: its backends' CPU is PostgreSQL's share of each request. */
+export function postmasterPid (url: string): number | undefined {
+  const port = new URL(url).port;
+  for (const entry of readdirSync('/proc')) {
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (cmd[0]?.endsWith('/postgres') && cmd.includes('-p') && cmd[cmd.indexOf('-p') + 1] === port) return Number(entry);
+    } catch { /* gone */ }
+  }
+  return undefined;
+}

@@ -1,6 +1,6 @@
 // The benchmark suites. Each returns its raw figures and prints a table; none asserts.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -11,12 +11,13 @@ import { findProgram } from '../src/os/processes.ts';
 import { findPgBouncer, PgBouncer } from '../src/postgres/pgbouncer.ts';
 import type { Mode } from '../src/config.ts';
 import { burstSeconds, COMBINATIONS, wavesSeconds } from '../src/scenarios.ts';
-import { bare, cpuMs, original, ORIGINAL_PACKAGES, originalMissing, ours, plainFastify, ratio, rssSampler, sec, table, threadsCpuMs, mainThreadCpuMs, namedThreadsCpuMs, using } from './lib.ts';
+import { bare, cpuMs, original, ORIGINAL_PACKAGES, originalMissing, ours, plainFastify, ratio, rssSampler, sec, table, threadsCpuMs, mainThreadCpuMs, namedThreadsCpuMs, postmasterPid, using } from './lib.ts';
 import { MONITOR_THREAD_NAME } from '../src/live/monitor.ts';
 import { peakRss, treeCpuMs } from '../src/os/proc.ts';
 import { GC, LAYERS, layerTimes, mainProfile, PROGRAM } from './layers.ts';
 import { load, loadTool } from './load.ts';
 import { memorySuite } from './memory.ts';
+import { rateSuite } from './rate.ts';
 import { sqlSuite } from './sql.ts';
 
 export interface SuiteContext {
@@ -127,18 +128,6 @@ function pgbench (url: string, seconds: number, mode: 'prepared' | 'extended' = 
   writeFileSync(script, 'SELECT id, title, done, priority FROM todo ORDER BY id;\n');
   const out = execFileSync('pgbench', ['-n', '-c', '15', '-j', '2', '-M', mode, '-T', String(seconds), '-f', script, url], { encoding: 'utf8' });
   return { tps: Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0) };
-}
-
-/** PostgreSQL's postmaster: its backends' CPU is PostgreSQL's share of each request. */
-function postmasterPid (url: string): number | undefined {
-  const port = new URL(url).port;
-  for (const entry of readdirSync('/proc')) {
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (cmd[0]?.endsWith('/postgres') && cmd.includes('-p') && cmd[cmd.indexOf('-p') + 1] === port) return Number(entry);
-    } catch { /* gone */ }
-  }
-  return undefined;
 }
 
 interface Run { rps: number; p50: number; p99: number; errors: number; requests: number; cpuUsPerRequest: number; pgUsPerRequest?: number; peakRssMb: number }
@@ -534,4 +523,4 @@ function pinApart (servers: number[], postgres: number | undefined): boolean {
   }
 }
 
-export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood, pgbouncer, queuepool, detector, layers, sql: sqlSuite, memory: memorySuite };
+export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood, pgbouncer, queuepool, detector, layers, sql: sqlSuite, memory: memorySuite, rate: rateSuite };

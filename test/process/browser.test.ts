@@ -220,8 +220,10 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
       await page.waitForSelector('#servers-panel', { state: 'visible', timeout: 3000 });
       const rows = () => page.evaluate(() => [...document.querySelectorAll('#servers tbody tr')].map((tr) => [...tr.children].map((td) => td.textContent)));
       await page.waitForFunction(() => document.querySelectorAll('#servers tbody tr').length === 3, undefined, { timeout: 3000 });
-      const load = burst(`${server.url}/sleep/postgres/?seconds=1.5`, 40);
-      await page.waitForFunction(() => [...document.querySelectorAll('#servers tbody tr')].filter((tr) => tr.children[2]!.textContent === '15 of 15').length >= 2, undefined, { timeout: 4000, polling: 100 });
+      // Two pools are full only while every one of their 15 sleeps runs at once: the sleeps last
+      // long enough for a loaded machine to open the 20 overflow connections (1.5 s did not, once).
+      const load = burst(`${server.url}/sleep/postgres/?seconds=4`, 40);
+      await page.waitForFunction(() => [...document.querySelectorAll('#servers tbody tr')].filter((tr) => tr.children[2]!.textContent === '15 of 15').length >= 2, undefined, { timeout: 8000, polling: 100 });
       const busy = await rows();
       assert.deepEqual(busy.map((r) => r[0]), ['primary', 'replica-1', 'replica-2']);
       assert.deepEqual(busy.slice(1).map((r) => r[1]), ['in rotation', 'in rotation']);
