@@ -73,6 +73,12 @@ export function table (title: string, head: string[], rows: (string | number)[][
   return [`\n${title}`, line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.slice(1).map(line)].join('\n');
 }
 
+/** The middle of the rounds (the upper middle of an even count). */
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** "median (min-max)" of a figure over the rounds, each written by `fmt`. */
+export const spreadOf = (xs: number[], fmt: (x: number) => string) => `${fmt(median(xs))} (${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))})`;
+
 export const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 export const ratio = (x: number) => x.toFixed(3);
 

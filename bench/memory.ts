@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ServerProcess } from '../src/harness/server-process.ts';
 import { peakRss, treeCpuMs, treeRssMb } from '../src/os/proc.ts';
-import { bare, ours, table } from './lib.ts';
+import { bare, median, ours, spreadOf as spread, table } from './lib.ts';
 import { load, loadTool } from './load.ts';
 
 // Counts each module the ESM loader loads, by package ("ours" for the service's own files).
@@ -36,9 +36,6 @@ export function modulesLoaded (): Record<string, number> {
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', COUNT, DIST('server/serve.js'), DIST('app/app.js')], { encoding: 'utf8' });
   return JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, number>;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const spread = (xs: number[], f: (x: number) => string) => `${f(median(xs))} (${f(Math.min(...xs))}-${f(Math.max(...xs))})`;
 
 interface Round { rps: number; p99: number; cpuUsPerRequest: number; peakRssMb: number }
 

@@ -7,10 +7,7 @@
 import type { ServerProcess } from '../src/harness/server-process.ts';
 import { openLoop } from '../src/client/open-loop.ts';
 import { treeCpuMs } from '../src/os/proc.ts';
-import { bare, ours, plainFastify, postmasterPid, table } from './lib.ts';
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const spread = (xs: number[], f: (x: number) => string) => `${f(median(xs))} (${f(Math.min(...xs))}-${f(Math.max(...xs))})`;
+import { bare, median, ours, plainFastify, postmasterPid, spreadOf as spread, table } from './lib.ts';
 
 interface Round { ok: number; errors: number; achievedRate: number; p50: number; p99: number; cpuUsPerRequest: number; pgUsPerRequest?: number }
 

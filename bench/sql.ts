@@ -7,7 +7,7 @@ import { deepStrictEqual } from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { listTodosJson } from '../src/db/queries.ts';
-import { table } from './lib.ts';
+import { median, spreadOf as spread, table } from './lib.ts';
 
 const ROWS = '(SELECT id, title, done, priority FROM todo ORDER BY id) t';
 
@@ -45,8 +45,6 @@ async function run (clients: { client: pg.Client; pid: number }[], name: string,
   return { queries, pgUsPerQuery: (used * 1000) / Math.max(1, queries), qps: queries / elapsed };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 export async function sqlSuite (ctx: { url: string; quick: boolean; smoke: boolean; print(text: string): void }): Promise<unknown> {
   const seconds = ctx.smoke ? 0.5 : ctx.quick ? 2 : 5;
   const rounds = ctx.smoke ? 1 : ctx.quick ? 3 : 7;
@@ -73,7 +71,6 @@ export async function sqlSuite (ctx: { url: string; quick: boolean; smoke: boole
       }
     }
     const ours = median(results[0]!.map((r) => r.pgUsPerQuery));
-    const spread = (xs: number[], f: (x: number) => string) => `${f(median(xs))} (${f(Math.min(...xs))}-${f(Math.max(...xs))})`;
     ctx.print(table(`Suite 10: GET /todos/'s body (${rows} rows) built by PostgreSQL, each candidate run back to back on 4 prepared connections, ${rounds} round(s) of ${seconds} s in a rotated order; PostgreSQL's CPU per query (the backends' schedstat), median (min-max)`,
       ['SQL', 'PostgreSQL CPU / query', 'against the service\'s', 'queries/s', 'body bytes'],
       CANDIDATES.map(([name], i) => {

@@ -11,7 +11,7 @@ import { findProgram } from '../src/os/processes.ts';
 import { findPgBouncer, PgBouncer } from '../src/postgres/pgbouncer.ts';
 import type { Mode } from '../src/config.ts';
 import { burstSeconds, COMBINATIONS, wavesSeconds } from '../src/scenarios.ts';
-import { bare, cpuMs, original, ORIGINAL_PACKAGES, originalMissing, ours, plainFastify, ratio, rssSampler, sec, table, threadsCpuMs, mainThreadCpuMs, namedThreadsCpuMs, postmasterPid, using } from './lib.ts';
+import { bare, cpuMs, original, ORIGINAL_PACKAGES, originalMissing, ours, plainFastify, ratio, rssSampler, sec, table, threadsCpuMs, mainThreadCpuMs, namedThreadsCpuMs, postmasterPid, using, median, spreadOf } from './lib.ts';
 import { MONITOR_THREAD_NAME } from '../src/live/monitor.ts';
 import { peakRss, treeCpuMs } from '../src/os/proc.ts';
 import { GC, LAYERS, layerTimes, mainProfile, PROGRAM } from './layers.ts';
@@ -149,13 +149,6 @@ async function measure (url: string, pid: number, seconds: number, pgPid?: numbe
     pgUsPerRequest: pgPid ? per(treeCpuMs(pgPid) - pg0) : undefined,
     peakRssMb: rss.stop(),
   };
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-/** "median (min-max)" of a figure over the rounds, each written by `fmt`. */
-function spreadOf (xs: number[], fmt: (x: number) => string): string {
-  return `${fmt(median(xs))} (${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))})`;
 }
 
 const us = (x: number) => `${x.toFixed(1)} µs`;
