@@ -80,6 +80,8 @@ export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor
 export const spreadOf = (xs: number[], fmt: (x: number) => string) => `${fmt(median(xs))} (${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))})`;
 
 export const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+export const us = (x: number) => `${x.toFixed(1)} µs`;
+export const whole = (x: number) => String(Math.round(x));
 export const ratio = (x: number) => x.toFixed(3);
 
 /** CPU time (user + system) a process has used so far, in ms (Linux /proc); with `mainThread`, its main thread's alone. */

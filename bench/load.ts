@@ -31,7 +31,8 @@ const ms = (text: string) => {
 /** `connections` keep-alive connections for `seconds` against `url`. */
 export async function load (url: string, seconds: number, connections = 50): Promise<Load> {
   if (wrkBin) {
-    const { stdout } = await promisify(execFile)(wrkBin, ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', url], { maxBuffer: 1 << 20 });
+    // wrk takes whole seconds only (it refuses -d0.5s).
+    const { stdout } = await promisify(execFile)(wrkBin, ['-t2', `-c${connections}`, `-d${Math.max(1, Math.ceil(seconds))}s`, '--latency', url], { maxBuffer: 1 << 20 });
     const num = (re: RegExp) => Number(re.exec(stdout)?.[1] ?? 0);
     const errors = num(/Non-2xx or 3xx responses: (\d+)/) + [...stdout.matchAll(/(connect|read|write|timeout) (\d+)/g)].reduce((a, m) => a + Number(m[2]), 0);
     return {

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ServerProcess } from '../src/harness/server-process.ts';
 import { peakRss, treeCpuMs, treeRssMb } from '../src/os/proc.ts';
-import { bare, median, ours, spreadOf as spread, table } from './lib.ts';
+import { bare, median, ours, spreadOf as spread, table, us, whole } from './lib.ts';
 import { load, loadTool } from './load.ts';
 
 // Counts each module the ESM loader loads, by package ("ours" for the service's own files).
@@ -81,8 +81,8 @@ export async function memorySuite (ctx: { url: string; quick: boolean; smoke: bo
     ['server', 'idle RSS', 'peak RSS (max of rounds)', 'peak RSS / bare', 'server CPU / req', 'CPU / req / bare', 'req/s', 'p99'],
     runs.map((rs, i) => [contenders[i]![0], mb(idle[i]!), mb(Math.max(...rs.map((r) => r.peakRssMb))),
       (Math.max(...rs.map((r) => r.peakRssMb)) / Math.max(...base.map((r) => r.peakRssMb))).toFixed(3),
-      spread(rs.map((r) => r.cpuUsPerRequest), (x) => `${x.toFixed(1)} µs`),
+      spread(rs.map((r) => r.cpuUsPerRequest), us),
       (median(rs.map((r, k) => r.cpuUsPerRequest / base[k]!.cpuUsPerRequest))).toFixed(3),
-      spread(rs.map((r) => r.rps), (x) => String(Math.round(x))), spread(rs.map((r) => r.p99), (x) => `${x.toFixed(1)} ms`)])));
+      spread(rs.map((r) => r.rps), whole), spread(rs.map((r) => r.p99), (x) => `${x.toFixed(1)} ms`)])));
   return { tool: loadTool, seconds, rounds, modules, servers: contenders.map(([name], i) => ({ name, idleRssMb: idle[i], runs: runs[i] })) };
 }

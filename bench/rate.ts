@@ -7,7 +7,7 @@
 import type { ServerProcess } from '../src/harness/server-process.ts';
 import { openLoop } from '../src/client/open-loop.ts';
 import { treeCpuMs } from '../src/os/proc.ts';
-import { bare, median, ours, plainFastify, postmasterPid, spreadOf as spread, table } from './lib.ts';
+import { bare, median, ours, plainFastify, postmasterPid, spreadOf as spread, table, us, whole } from './lib.ts';
 
 interface Round { ok: number; errors: number; achievedRate: number; p50: number; p99: number; cpuUsPerRequest: number; pgUsPerRequest?: number }
 
@@ -41,7 +41,6 @@ export async function rateSuite (ctx: { url: string; quick: boolean; smoke: bool
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
   }
-  const us = (x: number) => `${x.toFixed(1)} µs`;
   const ms = (x: number) => `${x.toFixed(2)} ms`;
   const base = runs[1]!;
   ctx.print(table(`Suite 12: GET /todos/ at ${rate} requests a second for every server (open loop, constant arrivals, up to 64 connections), ${rounds} round(s) of ${seconds} s in a rotated order; median (min-max) of the rounds; latency from each request's intended send`,
@@ -50,7 +49,7 @@ export async function rateSuite (ctx: { url: string; quick: boolean; smoke: bool
       const perRound = rs.map((r, k) => r.cpuUsPerRequest / base[k]!.cpuUsPerRequest);
       return [contenders[i]![0], spread(rs.map((r) => r.cpuUsPerRequest), us), `${median(perRound).toFixed(3)} (${Math.min(...perRound).toFixed(3)}-${Math.max(...perRound).toFixed(3)})`,
         pgPid ? spread(rs.map((r) => r.pgUsPerRequest!), us) : '-', spread(rs.map((r) => r.p50), ms), spread(rs.map((r) => r.p99), ms),
-        spread(rs.map((r) => r.achievedRate), (x) => String(Math.round(x))), rs.reduce((a, r) => a + r.errors, 0)];
+        spread(rs.map((r) => r.achievedRate), whole), rs.reduce((a, r) => a + r.errors, 0)];
     })));
   return { rate, seconds, rounds, servers: contenders.map(([name], i) => ({ name, runs: runs[i] })) };
 }

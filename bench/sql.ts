@@ -7,7 +7,7 @@ import { deepStrictEqual } from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { listTodosJson } from '../src/db/queries.ts';
-import { median, spreadOf as spread, table } from './lib.ts';
+import { median, spreadOf as spread, table, us, whole } from './lib.ts';
 
 const ROWS = '(SELECT id, title, done, priority FROM todo ORDER BY id) t';
 
@@ -75,7 +75,7 @@ export async function sqlSuite (ctx: { url: string; quick: boolean; smoke: boole
       ['SQL', 'PostgreSQL CPU / query', 'against the service\'s', 'queries/s', 'body bytes'],
       CANDIDATES.map(([name], i) => {
         const per = results[i]!.map((r) => r.pgUsPerQuery);
-        return [name, spread(per, (x) => `${x.toFixed(1)} µs`), (median(per) / ours).toFixed(3), spread(results[i]!.map((r) => r.qps), (x) => String(Math.round(x))), Buffer.byteLength(bodies[i]!)];
+        return [name, spread(per, us), (median(per) / ours).toFixed(3), spread(results[i]!.map((r) => r.qps), whole), Buffer.byteLength(bodies[i]!)];
       })));
     return { seconds, rounds, rows, candidates: CANDIDATES.map(([name, sql], i) => ({ name, sql, bodyBytes: Buffer.byteLength(bodies[i]!), rounds: results[i] })) };
   } finally {

@@ -1,7 +1,7 @@
 // The benchmark suites. Each returns its raw figures and prints a table; none asserts.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { burst, type Burst } from '../src/client/load.ts';
@@ -11,7 +11,7 @@ import { findProgram } from '../src/os/processes.ts';
 import { findPgBouncer, PgBouncer } from '../src/postgres/pgbouncer.ts';
 import type { Mode } from '../src/config.ts';
 import { burstSeconds, COMBINATIONS, wavesSeconds } from '../src/scenarios.ts';
-import { bare, cpuMs, original, ORIGINAL_PACKAGES, originalMissing, ours, plainFastify, ratio, rssSampler, sec, table, threadsCpuMs, mainThreadCpuMs, namedThreadsCpuMs, postmasterPid, using, median, spreadOf } from './lib.ts';
+import { bare, cpuMs, original, ORIGINAL_PACKAGES, originalMissing, ours, plainFastify, ratio, rssSampler, sec, table, threadsCpuMs, mainThreadCpuMs, namedThreadsCpuMs, postmasterPid, using, median, spreadOf, us, whole } from './lib.ts';
 import { MONITOR_THREAD_NAME } from '../src/live/monitor.ts';
 import { peakRss, treeCpuMs } from '../src/os/proc.ts';
 import { GC, LAYERS, layerTimes, mainProfile, PROGRAM } from './layers.ts';
@@ -19,6 +19,8 @@ import { load, loadTool } from './load.ts';
 import { memorySuite } from './memory.ts';
 import { rateSuite } from './rate.ts';
 import { sqlSuite } from './sql.ts';
+import { cpuRatios, sideBySide } from './side-by-side.ts';
+import { featuresSuite } from './features.ts';
 
 export interface SuiteContext {
   url: string;
@@ -151,9 +153,7 @@ async function measure (url: string, pid: number, seconds: number, pgPid?: numbe
   };
 }
 
-const us = (x: number) => `${x.toFixed(1)} µs`;
 const ms = (x: number) => `${x.toFixed(1)} ms`;
-const whole = (x: number) => String(Math.round(x));
 
 /**
  * 3. GET /todos/ side by side: this service with every feature on; two bare node:http + pg
@@ -361,12 +361,10 @@ async function queuepool (ctx: SuiteContext): Promise<unknown> {
  * session until a stall) and one with it off. With it on, the request path is the same code; what
  * the detector adds is its timers, a fixed cost per second.
  *
- * Judged directly: in each round both services take the same load at the same time, side by
- * side on one core (PostgreSQL, the load and the bench on the other), so that whatever else the
- * machine does hits the two alike, and each round gives one ratio of their CPU per request
- * (every thread's, from schedstat). Taken in turns instead, the rounds moved by 0.99-1.27 here,
- * far more than the 2 % judged. Beside it: the monitor thread's own CPU under that load (it
- * names itself anp-monitor), and both services idle.
+ * Judged directly, side by side (bench/side-by-side.ts): both services take the same load at the
+ * same time, so each round gives one ratio of their CPU per request (every thread's, from
+ * schedstat); taken in turns, the rounds moved by far more than the 2 % judged. Beside it: the
+ * monitor thread's own CPU under that load (it names itself anp-monitor), and both services idle.
  */
 const detector: Suite = async (ctx) => {
   const seconds = ctx.smoke ? 1 : ctx.quick ? 3 : 6;
@@ -376,40 +374,30 @@ const detector: Suite = async (ctx) => {
   const connections = 25;
   const names = ['BLOCK_DETECTOR=on', 'BLOCK_DETECTOR=off'];
   const servers = await Promise.all([ours(ctx.url, { BLOCK_DETECTOR: 'on' }), ours(ctx.url, { BLOCK_DETECTOR: 'off' })]);
-  const pids = servers.map((s) => s.proc.pid!);
-  const runs: (Run & { msPerSecond: number })[][] = [[], []];
   const monitorMsPerSecond: number[] = [];
   let idleMsPerSecond: number[] = [];
-  const pinned = pinApart(pids, postmasterPid(ctx.url));
+  let measured: Awaited<ReturnType<typeof sideBySide>>;
   try {
-    await new Promise((resolve) => setTimeout(resolve, 2000)); // settled after start
-    const idle0 = pids.map(threadsCpuMs);
-    await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
-    idleMsPerSecond = pids.map((pid, i) => (threadsCpuMs(pid) - idle0[i]!) / idleSeconds);
-    await Promise.all(servers.map((s) => load(`${s.url}/todos/`, warmup, connections)));
-    for (let round = 0; round < rounds; round++) {
-      const rss = pids.map((pid) => rssSampler(pid));
-      const cpu0 = pids.map(threadsCpuMs);
-      const monitor0 = namedThreadsCpuMs(pids[0]!, MONITOR_THREAD_NAME);
-      const loads = await Promise.all(servers.map((s) => load(`${s.url}/todos/`, seconds, connections)));
-      const cpu = pids.map((pid, i) => threadsCpuMs(pid) - cpu0[i]!);
-      monitorMsPerSecond.push((namedThreadsCpuMs(pids[0]!, MONITOR_THREAD_NAME) - monitor0) / seconds);
-      loads.forEach((r, i) => runs[i]!.push({
-        rps: r.rps,
-        p50: r.p50,
-        p99: r.p99,
-        errors: r.errors,
-        requests: r.requests,
-        cpuUsPerRequest: (cpu[i]! * 1000) / Math.max(1, r.requests),
-        peakRssMb: rss[i]!.stop(),
-        msPerSecond: cpu[i]! / seconds,
-      }));
-    }
+    measured = await sideBySide(ctx.url, servers, '/todos/', {
+      seconds,
+      warmup,
+      rounds,
+      connections,
+      settled: async (pids) => {
+        const idle0 = pids.map(threadsCpuMs);
+        await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
+        idleMsPerSecond = pids.map((pid, i) => (threadsCpuMs(pid) - idle0[i]!) / idleSeconds);
+      },
+      round: (pids) => {
+        const monitor0 = namedThreadsCpuMs(pids[0]!, MONITOR_THREAD_NAME);
+        return () => monitorMsPerSecond.push((namedThreadsCpuMs(pids[0]!, MONITOR_THREAD_NAME) - monitor0) / seconds);
+      },
+    });
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
-    if (pinned) unpin([postmasterPid(ctx.url), process.pid]);
   }
-  const ratios = runs[0]!.map((r, i) => r.cpuUsPerRequest / runs[1]![i]!.cpuUsPerRequest);
+  const { runs, pinned } = measured;
+  const ratios = cpuRatios(runs, 0, 1);
   const med = runs.map((rs) => ({
     cpu: median(rs.map((r) => r.cpuUsPerRequest)),
     msPerSecond: median(rs.map((r) => r.msPerSecond)),
@@ -494,26 +482,4 @@ const layers: Suite = async (ctx) => {
   return { tool: loadTool, seconds, warmup, intervalUs: 500, servers: measured };
 };
 
-/** Every core again, for the suites after this one. */
-function unpin (pids: (number | undefined)[]): void {
-  const all = `0-${availableParallelism() - 1}`;
-  for (const pid of pids) if (pid) execFileSync('taskset', ['-a', '-p', '-c', all, String(pid)], { stdio: 'ignore' });
-}
-
-/** Servers on the last core, PostgreSQL (its postmaster: new backends inherit) and this process (wrk inherits) on the others. */
-function pinApart (servers: number[], postgres: number | undefined): boolean {
-  const taskset = findProgram('taskset', ['--version']);
-  const cores = availableParallelism();
-  if (!taskset || cores < 2) return false;
-  const last = String(cores - 1);
-  const rest = cores === 2 ? '0' : `0-${cores - 2}`;
-  try {
-    for (const pid of servers) execFileSync(taskset, ['-a', '-p', '-c', last, String(pid)], { stdio: 'ignore' });
-    for (const pid of [postgres, process.pid]) if (pid) execFileSync(taskset, ['-a', '-p', '-c', rest, String(pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood, pgbouncer, queuepool, detector, layers, sql: sqlSuite, memory: memorySuite, rate: rateSuite };
+export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood, pgbouncer, queuepool, detector, layers, sql: sqlSuite, memory: memorySuite, rate: rateSuite, features: featuresSuite };
