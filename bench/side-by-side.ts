@@ -4,9 +4,10 @@
 // per pair of servers that saw the same machine. Taken in turns instead, one server's rounds
 // moved by 0.99-1.27 here (suite 8): more than most differences worth judging.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { ServerProcess } from '../src/harness/server-process.ts';
+import { tree } from '../src/os/proc.ts';
 import { findProgram } from '../src/os/processes.ts';
 import { postmasterPid, rssSampler, threadsCpuMs } from './lib.ts';
 import { load } from './load.ts';
@@ -69,7 +70,7 @@ export async function sideBySide (url: string, servers: ServerProcess[], path: s
       }));
     }
   } finally {
-    if (pinned) unpin([pgPid, ...(pgPid ? children(pgPid) : []), process.pid]);
+    if (pinned) unpin([...(pgPid ? tree(pgPid) : []), process.pid]);
   }
   return { runs, pinned };
 }
@@ -89,15 +90,6 @@ function setCores (pid: number, list: string): void {
   }
 }
 
-/** The processes a process started (its backends, for a postmaster), or none where the kernel does not say. */
-function children (pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
 /** Servers on the last core; PostgreSQL (the postmaster, whose new backends inherit it, and the backends already open) and this process (wrk inherits) on the others. */
 export function pinApart (servers: number[], postgres: number | undefined): boolean {
   if (!findProgram('taskset', ['--version']) || cores < 2) return false;
@@ -105,7 +97,7 @@ export function pinApart (servers: number[], postgres: number | undefined): bool
   const rest = cores === 2 ? '0' : `0-${cores - 2}`;
   try {
     for (const pid of servers) setCores(pid, last);
-    for (const pid of [postgres, ...(postgres ? children(postgres) : []), process.pid]) if (pid) setCores(pid, rest);
+    for (const pid of [...(postgres ? tree(postgres) : []), process.pid]) setCores(pid, rest);
     return true;
   } catch {
     return false;

@@ -2,17 +2,9 @@
 // pg and nothing else: the floor of framework overhead in the benchmarks. Plain JavaScript,
 // run by node as it is, as our service runs its build.
 // BARE_BODY=json_agg: PostgreSQL builds the body (json_agg) and it is passed through, the same
-// technique as our service's. BASELINE_POOL=pinned: 15 connections opened at start and kept, so
-// that no backend starts or ends while PostgreSQL's CPU is read.
+// technique as our service's. The pool and the queries: db.mjs.
 import http from 'node:http';
-import pg from 'pg';
-
-const pinned = process.env.BASELINE_POOL === 'pinned';
-const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 15, min: pinned ? 15 : 5, idleTimeoutMillis: pinned ? 0 : 1000 });
-pool.on('error', () => {});
-if (pinned) await Promise.all(Array.from({ length: 15 }, () => pool.connect())).then((clients) => clients.forEach((c) => c.release()));
-const SELECT = { name: 'all_todos', text: 'SELECT id, title, done, priority FROM todo ORDER BY id' };
-const AGG = { name: 'all_todos_agg', text: "SELECT json_build_object('todos', coalesce(json_agg(t ORDER BY t.id), '[]'::json))::text AS body FROM (SELECT id, title, done, priority FROM todo) t" };
+import { AGG, pool, SELECT } from './db.mjs';
 
 const todos = process.env.BARE_BODY === 'json_agg'
   ? async () => (await pool.query(AGG)).rows[0].body

@@ -3,15 +3,7 @@
 // FASTIFY_BODY=json_agg, (c2): PostgreSQL builds the body and the string is sent as it is, the
 // technique of our service and of the bare (a2): the framework alone, without our features.
 import Fastify from 'fastify';
-import pg from 'pg';
-
-// BASELINE_POOL=pinned: 15 connections opened at start and kept (see bare.mjs).
-const pinned = process.env.BASELINE_POOL === 'pinned';
-const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 15, min: pinned ? 15 : 5, idleTimeoutMillis: pinned ? 0 : 1000 });
-pool.on('error', () => {});
-if (pinned) await Promise.all(Array.from({ length: 15 }, () => pool.connect())).then((clients) => clients.forEach((c) => c.release()));
-const SELECT = { name: 'all_todos', text: 'SELECT id, title, done, priority FROM todo ORDER BY id' };
-const AGG = { name: 'all_todos_agg', text: "SELECT json_build_object('todos', coalesce(json_agg(t ORDER BY t.id), '[]'::json))::text AS body FROM (SELECT id, title, done, priority FROM todo) t" };
+import { AGG, pool, SELECT } from './db.mjs';
 
 const Todo = {
   type: 'object',
