@@ -1,7 +1,6 @@
 // /metrics: Prometheus text that parses, and figures that follow the pool.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { findPgBouncer, PgBouncer } from '../../src/postgres/pgbouncer.ts';
 import { build, DATABASE_PATHS, freshDatabase, onCleanup, parseMetrics, tempDir, until } from '../helper.ts';
 
@@ -57,9 +56,14 @@ describe('/metrics through PgBouncer', { skip: DATABASE_PATHS[1]!.skip }, () => 
     assert.equal(idle.get('pgbouncer_up'), 1);
     assert.equal(idle.get('pgbouncer_servers{state="active"}'), 0);
     assert.equal(idle.get('pgbouncer_servers{state="idle"}'), 4, 'its server connections are open before we serve');
-    const load = Promise.all(Array.from({ length: 12 }, () => app.inject({ url: '/sleep/postgres/?seconds=1' })));
-    await delay(500);
-    const busy = await scrape();
+    const load = Promise.all(Array.from({ length: 12 }, () => app.inject({ url: '/sleep/postgres/?seconds=2' })));
+    // Waited for, not after a fixed delay: on a loaded machine the overflow connections to
+    // PgBouncer take longer to open (a run saw 3 of the 8 waiting after 500 ms).
+    let busy = await scrape();
+    await until('4 active and 8 waiting inside PgBouncer, waited 0.3 s', async () => {
+      busy = await scrape();
+      return busy.get('pgbouncer_servers{state="active"}') === 4 && busy.get('pgbouncer_clients{state="waiting"}') === 8 && busy.get('pgbouncer_max_wait_seconds')! >= 0.3;
+    }, 1900);
     assert.equal(busy.get('pgbouncer_servers{state="active"}'), 4);
     assert.equal(busy.get('pgbouncer_clients{state="waiting"}'), 8);
     assert.ok(busy.get('pgbouncer_max_wait_seconds')! >= 0.3, `max wait ${busy.get('pgbouncer_max_wait_seconds')}`);
