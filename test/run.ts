@@ -30,16 +30,9 @@ const PARTS = ['unit', 'http', 'process'];
  */
 const CONCURRENCY = Number(process.env.TEST_CONCURRENCY ?? 2);
 const IN_PROCESS_GROUPS = 5;
-/**
- * Files that take a minute or so (on the idle 2-core machine) start first within their part, so
- * that the files that run at a time finish together rather than one long file running alone at
- * the end.
- */
-const SLOW = ['demo', 'browser', 'signals', 'embedded', 'cli', 'hosts', 'client', 'sizing', 'pgbouncer', 'demo-scale', 'demo-claims', 'readme', 'modes'];
-const slowness = (file: string) => {
-  const i = SLOW.indexOf(file.replace(/\.test\.ts$/, ''));
-  return i < 0 ? SLOW.length : i;
-};
+// node --test runs the files it is given in the order of their paths (20, 22 and 24 sort them),
+// so no order is set here. Measured on the idle machine, the process part's two lanes end within
+// 10 s of each other in that order (447 s for 885 s of files, 2026-12-03).
 const args = process.argv.slice(2);
 const parts = args.length ? args.filter((a) => PARTS.includes(a)) : PARTS;
 const named = args.filter((a) => !PARTS.includes(a));
@@ -52,8 +45,7 @@ const FOLDERS: Record<string, string[]> = {
 };
 const files = [
   ...named,
-  ...parts.flatMap((part) => FOLDERS[part]!.flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.test.ts')).map((f) => join(dir, f)))
-    .sort((a, b) => slowness(basename(a)) - slowness(basename(b)) || a.localeCompare(b))),
+  ...parts.flatMap((part) => FOLDERS[part]!.flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.test.ts')).map((f) => join(dir, f)))),
 ];
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
