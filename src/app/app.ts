@@ -44,8 +44,11 @@ export interface AppOptions {
   clusterStream?: () => Promise<LiveStreamAddress>;
 }
 
+/** What the app's start may take beyond the pool's warm() (POOL_TIMEOUT). */
+const STARTUP_SECONDS = 30;
+
 /** Fastify's own options that the app relies on, the client timeouts among them. */
-export function serverOptions (logger: FastifyBaseLogger, config: Pick<Config, 'requestTimeout' | 'headersTimeout' | 'keepAliveTimeout' | 'appMode' | 'dbMode'>): FastifyHttpOptions<Server> & { loggerInstance: FastifyBaseLogger } {
+export function serverOptions (logger: FastifyBaseLogger, config: Pick<Config, 'requestTimeout' | 'headersTimeout' | 'keepAliveTimeout' | 'appMode' | 'dbMode' | 'poolTimeout'>): FastifyHttpOptions<Server> & { loggerInstance: FastifyBaseLogger } {
   // A client that sends its request too slowly (one byte every few seconds, a "slowloris") is
   // cut. Node checks these deadlines every connectionsCheckingInterval (30 s by default). They
   // count wall-clock time from the connection, so in a blocking mode they would cut prompt
@@ -67,6 +70,12 @@ export function serverOptions (logger: FastifyBaseLogger, config: Pick<Config, '
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { ignoreTrailingSlash: true },
     bodyLimit: BODY_LIMIT,
+    // Fastify's default of 10 s bounds the whole app's registration, and the pool's warm() is
+    // part of it, waiting up to POOL_TIMEOUT for a database that is slow to answer: the start
+    // failed with "Plugin did not start in time: 'store'" instead of the warning and a /readyz
+    // that says not ready. The rest (the monitor thread, the docs) gets 30 s more, which a
+    // loaded machine needs: a CI run once took over 10 s to start the monitor thread.
+    pluginTimeout: (config.poolTimeout + STARTUP_SECONDS) * 1000,
   };
 }
 

@@ -90,6 +90,8 @@ export class Monitor {
     try {
       const port = await new Promise<number>((resolve, reject) => {
         worker.once('error', reject);
+        // A thread that ends without an error would otherwise leave the start waiting for ever.
+        worker.once('exit', (code) => reject(new Error(`the monitor thread exited (code ${code}) before it listened`)));
         worker.once('message', (msg: { type: string; port: number }) => resolve(msg.port));
       });
       return new Monitor(worker, heartbeat, port, onBlock);

@@ -1,5 +1,6 @@
 // /readyz as a load balancer sees it: a busy pool is ready, a shutting-down service is not.
 import assert from 'node:assert/strict';
+import { createServer, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { build } from '../helper.ts';
@@ -34,4 +35,22 @@ test('once shutdown begins, /readyz is 503 "shutting down" while the other route
   assert.equal(ready.statusCode, 503);
   assert.deepEqual(ready.json(), { status: 'not ready', reason: 'shutting down' });
   assert.equal((await app.inject({ url: '/todos/' })).statusCode, 200);
+});
+
+test('a database that takes connections but never answers: the app still starts once the warm-up gives up (POOL_TIMEOUT, past Fastify\'s 10 s default), and is not ready', async (t) => {
+  const held: Socket[] = [];
+  const silent = createServer((socket) => { held.push(socket); });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const socket of held) socket.destroy();
+    silent.close();
+  });
+  const { port } = silent.address() as { port: number };
+  const started = Date.now();
+  const { app } = await build(t, { url: `postgresql://todos:unused@127.0.0.1:${port}/todos`, settings: { POOL_TIMEOUT: '11' } });
+  assert.ok(Date.now() - started >= 10_500, 'the warm-up waited for POOL_TIMEOUT');
+  assert.ok(held.length > 0, 'the pool tried the silent server');
+  const ready = await app.inject({ url: '/readyz' });
+  assert.equal(ready.statusCode, 503, ready.body);
+  assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
 });
