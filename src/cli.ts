@@ -229,6 +229,30 @@ function program (): Command {
       return 0;
     }));
 
+  withSettings(cli.command('faults'), ['databaseUrl', 'dataDir'])
+    .description('A TCP proxy in front of PostgreSQL that makes network faults on command (standard input: drop, refuse, reset, delay <ms>, heal, status, quit): point the service at it')
+    .option('--to <url>', 'PostgreSQL to forward to (default: DATABASE_URL, or the embedded server a running service started)')
+    .option('--port <n>', 'port to listen on, on 127.0.0.1 (default: any free port)', intArg('port', 0, 65535), 0)
+    .action(run(async (o: Flags & { to?: string; port: number }) => {
+      const config = loadConfig(o);
+      let to = o.to;
+      if (to !== undefined) {
+        const checked = SETTINGS.databaseUrl.parse(to);
+        if (typeof checked !== 'string') throw new UsageError(`Invalid --to=${JSON.stringify(to)}: expected ${SETTINGS.databaseUrl.accepts}`);
+      } else if (config.databaseUrl) {
+        to = config.databaseUrl;
+      } else {
+        const { runningEmbeddedUrl } = await import('./postgres/embedded.ts');
+        to = runningEmbeddedUrl(config.dataDir);
+        if (!to) throw new UsageError(`No PostgreSQL to forward to: give --to URL, set DATABASE_URL, or start the service first (npm start) for its embedded server in DATA_DIR=${config.dataDir}`);
+      }
+      const { runFaultConsole } = await import('./faults/console.ts');
+      const { onInterrupt } = await import('./os/signals.ts');
+      const stop = new AbortController();
+      onInterrupt(() => stop.abort(), () => process.exit(130));
+      return runFaultConsole({ to, port: o.port }, stop.signal);
+    }));
+
   const db = cli.command('db').description('The database: migrate and seed, or print the embedded server\'s URL');
   withSettings(db.command('init'), ['databaseUrl', 'dataDir', 'pgMaxConnections'])
     .description('Run the migrations and seed 50 todos when the table is empty (running it twice leaves 50 rows)')

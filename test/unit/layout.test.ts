@@ -24,7 +24,8 @@ const ALLOWED: Record<string, string[]> = {
   server: ['app', 'db', 'postgres', 'os'],
   client: ['os'],
   harness: ['os'],
-  demo: ['harness', 'client', 'loop', 'db', 'postgres', 'os'],
+  faults: [],
+  demo: ['harness', 'client', 'faults', 'loop', 'db', 'postgres', 'os'],
   sizing: ['harness', 'client', 'db', 'postgres', 'os'],
 };
 
