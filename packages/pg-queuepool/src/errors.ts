@@ -1,8 +1,8 @@
-// The errors a checkout can end in. Each has a stable `code`, for a program to branch on, and a
+// The errors a checkout, or a query past its deadline, can end in. Each has a stable `code`, for a program to branch on, and a
 // message for a person: the timeout's is SQLAlchemy's, which its users know. No message carries
 // a password: a connection error's text is masked before it is kept.
 
-export type PoolErrorCode = 'POOL_TIMEOUT' | 'POOL_QUEUE_FULL' | 'POOL_ENDED' | 'CONNECT_FAILED' | 'ABORTED';
+export type PoolErrorCode = 'POOL_TIMEOUT' | 'POOL_QUEUE_FULL' | 'POOL_ENDED' | 'CONNECT_FAILED' | 'ABORTED' | 'QUERY_TIMEOUT';
 
 export class PoolError extends Error {
   readonly code: PoolErrorCode;
@@ -47,6 +47,20 @@ export class AbortedError extends PoolError {
     super('ABORTED', 'the checkout was aborted before it had a connection', reason === undefined ? undefined : { cause: reason });
     this.name = 'AbortError';
   }
+}
+
+/**
+ * A query on a checked-out connection had no answer within its deadline (`queryTimeout`). The caller has it at the
+ * deadline; the query is cancelled and its connection destroyed behind it, so nothing else waits on that socket.
+ */
+export class QueryTimeoutError extends PoolError {
+  constructor (readonly timeoutMs: number) {
+    super('QUERY_TIMEOUT', `the query had no answer within ${formatMs(timeoutMs)} (queryTimeout); it was cancelled and its connection closed`);
+  }
+}
+
+function formatMs (ms: number): string {
+  return ms >= 1000 ? `${Number((ms / 1000).toFixed(3))} s` : `${Number(ms.toFixed(1))} ms`;
 }
 
 export function describe (err: unknown): string {

@@ -11,6 +11,9 @@ export interface AbortSignalLike {
 
 export type PoolKind = 'queue' | 'null';
 
+/** What a connection given back inside a transaction gets before anyone else has it (SQLAlchemy's reset_on_return). */
+export type ResetOnReturn = 'rollback' | 'close' | 'off';
+
 export interface QueuePoolOptions {
   /** 'queue' (QueuePool, the default) or 'null' (NullPool: a new connection per checkout, closed on release). */
   kind?: PoolKind;
@@ -34,6 +37,34 @@ export interface QueuePoolOptions {
   maxUses?: number;
   /** Idle connections and timers do not keep the process alive (pg's allowExitOnIdle). Default false. */
   allowExitOnIdle?: boolean;
+  /**
+   * A connection given back inside a transaction (or a failed one): `'rollback'` (the default) rolls it back before
+   * anyone else has it, and closes it if the rollback fails or takes longer than `checkTimeout`; `'close'` closes it;
+   * `'off'` hands it on as it is (the next caller joins that transaction). SQLAlchemy's reset_on_return.
+   */
+  resetOnReturn?: ResetOnReturn;
+  /**
+   * Milliseconds each query on a checked-out connection may wait for its answer, on the client's side. Past it the
+   * caller gets QUERY_TIMEOUT at once, a CancelRequest is sent, and the connection is destroyed (never reused) once
+   * the cancel is answered or `checkTimeout` has passed. Default Infinity: no deadline (a pool cannot know your
+   * longest query; set it). Per checkout: `acquire({ queryTimeout })`, `query({ text, queryTimeout })`.
+   */
+  queryTimeout?: number;
+  /** Milliseconds one new connection may take, within the checkout's `timeout`. Default Infinity: only `timeout`. */
+  connectTimeout?: number;
+  /**
+   * Milliseconds the pool waits for PostgreSQL on its own behalf: the rollback on return, a pre-ping or health check,
+   * and a cancelled query's end before its connection is destroyed. Default 2000.
+   */
+  checkTimeout?: number;
+  /**
+   * Milliseconds between background checks of idle connections (pgx's HealthCheckPeriod): one idle for a whole
+   * period is sent an empty query, and closed and replaced if it does not answer within `checkTimeout`.
+   * Default 30000; Infinity for none.
+   */
+  healthCheckPeriod?: number;
+  /** Up to this many ms are taken off each connection's `recycle`, at random, so that they do not all close at once. Default recycle / 10. */
+  recycleJitter?: number;
   /** A monotonic clock in ms (default performance.now): tests inject one. */
   clock?: () => number;
   /** Called after every change of the pool's counts (a checkout, a release, a connection opened or closed, a waiter). Read the pool's getters there; it must be cheap. */
@@ -74,11 +105,18 @@ export interface Settings {
   overflowIdle: number;
   maxUses: number;
   allowExitOnIdle: boolean;
+  resetOnReturn: ResetOnReturn;
+  queryTimeout: number;
+  connectTimeout: number;
+  checkTimeout: number;
+  healthCheckPeriod: number;
+  recycleJitter: number;
   clock: () => number;
 }
 
 const POOL_KEYS = new Set([
   'kind', 'size', 'maxOverflow', 'timeout', 'queueMax', 'recycle', 'prePing', 'lifo', 'overflowIdle', 'maxUses', 'allowExitOnIdle',
+  'resetOnReturn', 'queryTimeout', 'connectTimeout', 'checkTimeout', 'healthCheckPeriod', 'recycleJitter',
   'clock', 'onStateChange', 'onCheckout', 'max', 'min', 'connectionTimeoutMillis', 'idleTimeoutMillis', 'maxLifetimeSeconds', 'log', 'Client', 'Promise',
 ]);
 
@@ -96,6 +134,15 @@ function count (name: string, value: unknown, fallback: number, min = 0, infinit
 function millis (name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || Number.isNaN(value) || value < 0) fail(name, value, 'a number of milliseconds, 0 or more (Infinity for none)');
+  return value;
+}
+
+/** A positive number of milliseconds, or Infinity for none. */
+function bound (name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
+    fail(name, value, 'a number of milliseconds above 0 (Infinity for none)');
+  }
   return value;
 }
 
@@ -130,25 +177,44 @@ export function settingsOf (options: QueuePoolOptions): Settings {
   for (const [name, hook] of [['onStateChange', o.onStateChange], ['onCheckout', o.onCheckout]] as const) {
     if (hook !== undefined && typeof hook !== 'function') fail(name, hook, 'a function');
   }
+  const resets = ['rollback', 'close', 'off'];
+  if (o.resetOnReturn !== undefined && !resets.includes(o.resetOnReturn)) {
+    fail('resetOnReturn', o.resetOnReturn, '"rollback", "close" or "off"');
+  }
+  const recycle = millis(o.recycle !== undefined ? 'recycle' : 'maxLifetimeSeconds', o.recycle ?? pgLifetime, Infinity);
+  const recycleJitter = millis('recycleJitter', o.recycleJitter, Number.isFinite(recycle) ? recycle / 10 : 0);
+  if (recycleJitter > recycle) fail('recycleJitter', o.recycleJitter, `at most recycle (${recycle})`);
   return {
     kind: o.kind ?? 'queue',
     size,
     maxOverflow,
     timeout: millis(o.timeout !== undefined ? 'timeout' : 'connectionTimeoutMillis', o.timeout ?? pgTimeout, 30_000),
     queueMax: count('queueMax', o.queueMax, 1000, 0, true),
-    recycle: millis(o.recycle !== undefined ? 'recycle' : 'maxLifetimeSeconds', o.recycle ?? pgLifetime, Infinity),
+    recycle,
     prePing: flag('prePing', o.prePing, false),
     lifo: flag('lifo', o.lifo, true),
     overflowIdle: millis(o.overflowIdle !== undefined ? 'overflowIdle' : 'idleTimeoutMillis', o.overflowIdle ?? pgIdle, 1000),
     maxUses: count('maxUses', o.maxUses, Infinity, 1, true),
     allowExitOnIdle: flag('allowExitOnIdle', o.allowExitOnIdle, false),
+    resetOnReturn: o.resetOnReturn ?? 'rollback',
+    queryTimeout: bound('queryTimeout', o.queryTimeout, Infinity),
+    connectTimeout: bound('connectTimeout', o.connectTimeout, Infinity),
+    checkTimeout: bound('checkTimeout', o.checkTimeout, 2000),
+    healthCheckPeriod: bound('healthCheckPeriod', o.healthCheckPeriod, 30_000),
+    recycleJitter,
     clock: o.clock ?? (() => performance.now()),
   };
 }
 
+/**
+ * TCP keepalive, on for every connection unless the options say otherwise (pg's default is off): an idle connection
+ * whose peer vanished is found after this many ms of silence plus the probes (Node sets 10 probes 1 s apart).
+ */
+export const KEEPALIVE_DELAY_MS = 10_000;
+
 /** The options that are the Client's, not the pool's (connectionString, user, ssl, statement_timeout, ...). */
 export function clientOptions<T extends object> (options: T): Partial<T> {
-  const out: Record<string, unknown> = {};
+  const out: Record<string, unknown> = { keepAlive: true, keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS };
   for (const [k, v] of Object.entries(options)) if (!POOL_KEYS.has(k)) out[k] = v;
   return out as Partial<T>;
 }

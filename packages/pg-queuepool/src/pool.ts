@@ -3,12 +3,27 @@
 // opened under load and closed after `overflowIdle`; beyond that, callers wait in FIFO order in a
 // bounded queue, and `timeout` bounds the whole checkout: the queue and the connect together.
 // NullPool (kind 'null'): a new connection per checkout, closed on release.
+//
+// On the unhappy path it hands out only connections it can vouch for: one given back inside a
+// transaction is rolled back first; one that broke makes the others suspect until they answer;
+// idle ones are checked in the background; and nothing waits for ever on the network (a deadline
+// on queries, on connects, on the pool's own statements, and TCP keepalive).
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { sendCancel, type CancelTarget } from './cancel.js';
+import {
+  awaitingReady, busy, kill, queryable, socketOf, transactionStatusOf, whenReady, type TransactionStatus,
+} from './client-state.js';
+import { guardQueries } from './deadline.js';
 import { AbortedError, ConnectError, PoolEndedError, PoolQueueFullError, PoolTimeoutError } from './errors.js';
-import { clientOptions, settingsOf, type AbortSignalLike, type CheckoutTiming, type QueuePoolOptions, type Settings } from './options.js';
+import { PoolLease, type Lease as LeaseOf, type Lender } from './lease.js';
+import {
+  clientOptions, settingsOf, type AbortSignalLike, type QueuePoolOptions, type Settings,
+} from './options.js';
 import { PlaceQueue } from './queue.js';
+
+/** A checked-out connection: the client, how the checkout went, and the way to give it back. */
+export type Lease<C extends PoolableClient = pg.Client> = LeaseOf<C>;
 
 /** What the pool needs of a node-postgres Client (pg.Client, or pg-native's, or a test's). */
 export interface PoolableClient {
@@ -30,17 +45,24 @@ export interface AcquireOptions {
    * next), a connect in progress is dropped. Once the connection is held, an abort cancels the
    * query running on it with a CancelRequest; the connection goes back to the pool only after
    * PostgreSQL has answered that query and closed the cancel's socket, so no late cancel can stop
-   * the next caller's query.
+   * the next caller's query. A query that has not ended `checkTimeout` after the cancel has its
+   * connection destroyed.
    */
   signal?: AbortSignalLike;
+  /** The deadline of each query while this connection is held, in ms (Infinity: none); default: the pool's `queryTimeout`. */
+  queryTimeout?: number;
 }
 
-/** A checked-out connection: the client, how the checkout went, and the way to give it back. */
-export interface Lease<C extends PoolableClient = pg.Client> extends CheckoutTiming {
-  readonly client: C;
-  /** Gives the connection back; with an error (or true), it is closed instead of reused. */
-  release(err?: Error | boolean): void;
-}
+/**
+ * Why the pool closed a connection it could not trust. `broken`: it errored, or came back with a connection error;
+ * `reset`: given back in a transaction, and the rollback failed or took too long (or resetOnReturn is 'close');
+ * `busy`: given back with a query still running; `deadline`: a query outlived `queryTimeout`; `cancel`: an aborted
+ * query did not end within `checkTimeout` of its cancel; `healthCheck`: an idle one failed its background check;
+ * `invalidated`: a suspect, after another connection broke, failed its check; `prePing`: it failed its pre-ping.
+ */
+export type CloseCause = 'broken' | 'reset' | 'busy' | 'deadline' | 'cancel' | 'healthCheck' | 'invalidated' | 'prePing';
+
+const CLOSE_CAUSES: readonly CloseCause[] = ['broken', 'reset', 'busy', 'deadline', 'cancel', 'healthCheck', 'invalidated', 'prePing'];
 
 /** The pool's state and counters, one shape for /metrics, logs and dashboards. */
 export interface PoolStats {
@@ -50,7 +72,7 @@ export interface PoolStats {
   /** Connections open or opening. */
   total: number;
   idle: number;
-  /** Places taken: connections checked out, or being opened for a caller. */
+  /** Places taken: connections checked out, or being opened or checked for a caller. */
   inUse: number;
   /** Of those, beyond `size`. */
   overflowInUse: number;
@@ -68,10 +90,20 @@ export interface PoolStats {
   /** Checkouts aborted by their signal before they had a connection. */
   aborted: number;
   connectErrors: number;
-  /** CancelRequests sent for queries whose lease's signal aborted. */
+  /** CancelRequests sent: for queries whose lease's signal aborted, and for queries past their deadline. */
   cancels: number;
-  /** Connections closed after `recycle`, after `maxUses`, or by a failed pre-ping. */
+  /** Connections closed after `recycle` or after `maxUses`. */
   recycled: number;
+  /** Connections given back inside a transaction and rolled back before reuse (resetOnReturn). */
+  resets: number;
+  /** Queries that outlived their deadline (`queryTimeout`): their callers got QUERY_TIMEOUT. */
+  queryTimeouts: number;
+  /** Idle connections checked by the pool in the background: every `healthCheckPeriod`, and as suspects after one broke. */
+  healthChecks: number;
+  /** Connections closed because they could not be trusted, by cause. */
+  closed: Record<CloseCause, number>;
+  /** The refill's pause before its next try, after connects failed (0: not backing off). */
+  refillBackoffMs: number;
 }
 
 interface Conn<C extends PoolableClient> {
@@ -79,10 +111,25 @@ interface Conn<C extends PoolableClient> {
   /** One of the first `size` (kept open), or overflow (closed after `overflowIdle` idle). */
   core: boolean;
   openedAt: number;
+  /** When it is recycled: `recycle` after it opened, less its jitter. */
+  expiresAt: number;
+  /** When it last proved it answers: opened, passed a check, or came back clean after an invalidation. */
+  checkedAt: number;
+  /** The health check's round in which it was last lent or checked. */
+  round: number;
+  /** When its current lease began (on the pool's clock). */
+  leasedAt: number;
   uses: number;
   expired: boolean;
   idle: boolean;
   closing: boolean;
+  /** Never to be reused: closed when it comes back, for this cause. */
+  doomed: CloseCause | undefined;
+  /** Each query's deadline while it is lent, in ms (Infinity: none). */
+  queryTimeout: number;
+  /** The client's own query(), for the pool's statements: no caller's deadline on them. */
+  rawQuery: (text: string) => Promise<unknown>;
+  status: (() => TransactionStatus | null) | undefined;
   idleTimer?: NodeJS.Timeout;
   lifeTimer?: NodeJS.Timeout;
   onError: (err: Error) => void;
@@ -90,16 +137,13 @@ interface Conn<C extends PoolableClient> {
 
 type Callback<C> = (err: Error | undefined, client?: C, done?: (err?: Error | boolean) => void) => void;
 
-/** How often, and how many times, a cancel is sent again while the query still runs (one sent before the query reached the backend is dropped by it). */
-const CANCEL_RETRY_MS = 200;
-const CANCEL_TRIES = 25;
-/** The refill of `size` connections after one was discarded: first pause, doubled while PostgreSQL cannot be reached. */
+/** The refill of `size` connections after one was discarded: first pause, doubled (with jitter) while PostgreSQL cannot be reached. */
 const REFILL_FIRST_MS = 100;
 const REFILL_MAX_MS = 10_000;
 
 const defaultClock = () => performance.now();
 
-export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
+export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter implements Lender<C> {
   readonly options: PoolOptions;
   readonly Client: ClientConstructor<C>;
   ending = false;
@@ -114,12 +158,31 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
   private readonly conns = new Set<Conn<C>>();
   private readonly clientConfig: object;
   private readonly epochOf: (t: number) => number;
-  private readonly counters = { acquired: 0, queued: 0, timeouts: 0, rejected: 0, aborted: 0, connectErrors: 0, cancels: 0, recycled: 0 };
+  private readonly counters = {
+    acquired: 0,
+    queued: 0,
+    timeouts: 0,
+    rejected: 0,
+    aborted: 0,
+    connectErrors: 0,
+    cancels: 0,
+    recycled: 0,
+    resets: 0,
+    queryTimeouts: 0,
+    healthChecks: 0,
+  };
+
+  private readonly closedBy = Object.fromEntries(CLOSE_CAUSES.map((c) => [c, 0])) as Record<CloseCause, number>;
   /** Connections opened and still wanted back: one discarded is reopened while fewer than `size` are. */
   private filled = false;
   private refillTimer: NodeJS.Timeout | undefined;
   private refillMs = REFILL_FIRST_MS;
   private refilling = false;
+  /** After a connection broke: the ones that had not proved themselves since are suspect until they answer. */
+  private invalidatedAt = -Infinity;
+  private round = 0;
+  private healthTimer: NodeJS.Timeout | undefined;
+  private checking = false;
   private endWaiters: (() => void)[] = [];
 
   constructor (options: PoolOptions = {}, Client?: ClientConstructor<C>) {
@@ -127,10 +190,14 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
     this.s = settingsOf(options);
     this.options = { ...options };
     // As pg-pool does: the password is not enumerable, so it shows in no log of the options.
-    if ('password' in options) Object.defineProperty(this.options, 'password', { enumerable: false, writable: true, configurable: true, value: options.password });
+    if ('password' in options) {
+      Object.defineProperty(this.options, 'password', { enumerable: false, writable: true, configurable: true, value: options.password });
+    }
     this.Client = Client ?? (pg.Client as unknown as ClientConstructor<C>);
     this.clientConfig = clientOptions(options);
-    this.epochOf = options.clock === undefined || options.clock === defaultClock ? (t) => performance.timeOrigin + t : () => Date.now();
+    this.epochOf = options.clock === undefined || options.clock === defaultClock
+      ? (t) => performance.timeOrigin + t
+      : () => Date.now();
     const { size, maxOverflow, timeout } = this.s;
     this.places = new PlaceQueue({
       capacity: this.s.kind === 'null' ? Infinity : size + maxOverflow,
@@ -167,6 +234,9 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
     return n;
   }
 
+  /** How long the pool waits for PostgreSQL on its own behalf (the `checkTimeout` option). */
+  get checkTimeout (): number { return this.s.checkTimeout; }
+
   stats (): PoolStats {
     const { kind, size, maxOverflow } = this.s;
     const inUse = this.places.active;
@@ -181,6 +251,8 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
       waiting: this.places.waiting,
       expired: this.expiredCount,
       ...this.counters,
+      closed: { ...this.closedBy },
+      refillBackoffMs: this.refillMs === REFILL_FIRST_MS ? 0 : this.refillMs,
     };
   }
 
@@ -207,39 +279,44 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
     }
     const started = this.s.clock();
     const deadline = started + this.s.timeout;
+    const queryTimeout = options.queryTimeout ?? this.s.queryTimeout;
     if (this.places.free) {
       this.places.take();
       try {
-        return Promise.resolve(this.lend(started, deadline, false, signal, counted, as));
+        return Promise.resolve(this.lend(started, deadline, false, options, queryTimeout, counted, as));
       } catch (err) {
         return Promise.reject(err); // an onCheckout hook that threw: a rejection, as from a wait
       }
     }
     if (counted) this.counters.queued++;
-    return this.places.wait(deadline, signal, () => this.lend(started, deadline, true, signal, counted, as));
+    return this.places.wait(deadline, signal, () => this.lend(started, deadline, true, options, queryTimeout, counted, as));
   }
 
   /** With a place taken: an idle connection now when one is ready, else obtain() one; the place is given back on failure. */
-  private lend<T> (started: number, deadline: number, queued: boolean, signal: AbortSignalLike | undefined, counted: boolean, as: (lease: Lease<C>) => T): T | Promise<T> {
+  private lend<T> (started: number, deadline: number, queued: boolean, options: AcquireOptions, queryTimeout: number,
+    counted: boolean, as: (lease: Lease<C>) => T): T | Promise<T> {
     if (this.ending) {
       this.places.leave();
       throw new PoolEndedError();
     }
+    const { signal } = options;
     const ready = this.s.prePing ? undefined : this.takeReady();
-    if (ready) return as(this.lease(ready, false, started, queued, signal, counted));
+    if (ready) return as(this.lease(ready, false, started, queued, signal, queryTimeout, counted));
     return this.obtain(deadline, signal).then(
-      ([conn, opened]) => as(this.lease(conn, opened, started, queued, signal, counted)),
+      ([conn, opened]) => as(this.lease(conn, opened, started, queued, signal, queryTimeout, counted)),
       (err: unknown) => {
         this.places.leave();
         throw err;
       });
   }
 
-  /** An idle connection that needs no check (pre-ping off): the recycled ones on the way are closed. */
+  /** An idle connection that needs no check (pre-ping off, not a suspect): the recycled ones on the way are closed. */
   private takeReady (): Conn<C> | undefined {
     for (;;) {
-      const conn = this.takeIdle(this.idleCore) ?? this.takeIdle(this.idleOverflow);
-      if (!conn) return undefined;
+      const list = this.idleCore.length ? this.idleCore : this.idleOverflow;
+      const next = this.s.lifo ? list[list.length - 1] : list[0];
+      if (!next || next.checkedAt < this.invalidatedAt) return undefined; // a suspect: obtain() checks it first
+      const conn = this.takeIdle(list)!;
       this.unidle(conn);
       if (!conn.expired && !this.tooOld(conn)) return conn;
       this.counters.recycled++;
@@ -247,12 +324,17 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
     }
   }
 
-  private lease (conn: Conn<C>, opened: boolean, started: number, queued: boolean, signal: AbortSignalLike | undefined, counted: boolean): Lease<C> {
+  private lease (conn: Conn<C>, opened: boolean, started: number, queued: boolean, signal: AbortSignalLike | undefined,
+    queryTimeout: number, counted: boolean): Lease<C> {
     if (counted) this.counters.acquired++;
     conn.uses++;
+    conn.queryTimeout = queryTimeout;
+    conn.leasedAt = started;
+    conn.round = this.round;
     // Not queued and not connecting, it waited for nothing: no second reading of the clock.
     const waitMs = queued || opened ? this.s.clock() - started : 0;
-    const lease = new PoolLease(this, conn, this.epochOf(started), waitMs, queued, opened, this.s.kind === 'queue' && !conn.core, signal);
+    const overflow = this.s.kind === 'queue' && !conn.core;
+    const lease = new PoolLease<C>(this, conn, this.epochOf(started), waitMs, queued, opened, overflow, signal);
     this.emit('acquire', conn.client);
     if (counted && this.options.onCheckout) {
       try {
@@ -276,23 +358,27 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
   }
 
   /**
-   * pg.Pool's query(): a checkout, one query, the release. A config object may carry `signal`: an
-   * abort cancels the query (CancelRequest) or its wait for a connection.
+   * pg.Pool's query(): a checkout, one query, the release. A config object may carry `signal` (an abort cancels the
+   * query, or its wait for a connection) and `queryTimeout`. After a failed query the connection is reused only if
+   * it is idle and healthy: one left inside a transaction, failed or not, is closed.
    */
-  query (text: string | (pg.QueryConfig & { signal?: AbortSignalLike }), values?: unknown[] | ((err: Error | undefined, res?: pg.QueryResult) => void), callback?: (err: Error | undefined, res?: pg.QueryResult) => void): Promise<pg.QueryResult> | void {
+  query (text: string | (pg.QueryConfig & { signal?: AbortSignalLike; queryTimeout?: number }),
+    values?: unknown[] | ((err: Error | undefined, res?: pg.QueryResult) => void),
+    callback?: (err: Error | undefined, res?: pg.QueryResult) => void): Promise<pg.QueryResult> | void {
     if (typeof values === 'function') {
       callback = values;
       values = undefined;
     }
-    const signal = typeof text === 'object' ? text.signal : undefined;
+    const { signal, queryTimeout } = typeof text === 'object' ? text : ({} as { signal?: undefined; queryTimeout?: undefined });
     const run = async () => {
-      const lease = await this.acquire({ signal });
+      const lease = await this.acquire({ signal, queryTimeout }) as PoolLease<C>;
+      const sql = ownOptionsOff(text);
       try {
-        const result = await (values === undefined ? lease.client.query(stripSignal(text)) : lease.client.query(stripSignal(text), values));
+        const result = await (values === undefined ? lease.client.query(sql) : lease.client.query(sql, values));
         lease.release();
         return result as pg.QueryResult;
       } catch (err) {
-        lease.release(isConnectionError(err) ? err as Error : undefined);
+        lease.release(isConnectionError(err) ? err as Error : undefined, true);
         throw err;
       }
     };
@@ -332,6 +418,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
     if (!this.ending) {
       this.ending = true;
       clearTimeout(this.refillTimer);
+      clearTimeout(this.healthTimer);
       this.places.rejectAll(() => new PoolEndedError());
       for (const conn of [...this.idleCore, ...this.idleOverflow]) this.close(conn);
       this.checkEnded();
@@ -342,7 +429,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
 
   // Inside -----------------------------------------------------------------------------------
 
-  /** An idle connection (recycled ones closed, pre-pinged if asked), or a new one: within the checkout's deadline. */
+  /** An idle connection (recycled ones closed, checked if pre-ping is on or it is a suspect), or a new one: within the checkout's deadline. */
   private async obtain (deadline: number, signal?: AbortSignalLike): Promise<[Conn<C>, boolean]> {
     for (;;) {
       const conn = this.takeIdle(this.idleCore) ?? this.takeIdle(this.idleOverflow);
@@ -353,29 +440,35 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
         this.close(conn);
         continue;
       }
-      if (this.s.prePing && !(await this.ping(conn, deadline))) {
-        this.counters.recycled++;
-        this.close(conn);
-        continue;
+      const suspect = conn.checkedAt < this.invalidatedAt;
+      if (this.s.prePing || suspect) {
+        const sent = this.s.clock();
+        if (!(await this.ping(conn, Math.min(this.s.checkTimeout, deadline - sent)))) {
+          this.close(conn, suspect ? 'invalidated' : 'prePing');
+          if (!suspect) this.invalidate(sent); // a suspect's failure belongs to the invalidation that made it one
+          continue;
+        }
+        conn.checkedAt = this.s.clock();
       }
       return [conn, false];
     }
   }
 
-  /** Past `recycle`; the clock is read only when there is a `recycle` (it is a tenth of a checkout's cost). */
+  /** Past `recycle` (less its jitter); the clock is read only when there is a `recycle` (it is a tenth of a checkout's cost). */
   private tooOld (conn: Conn<C>): boolean {
-    return this.s.recycle !== Infinity && this.s.clock() - conn.openedAt >= this.s.recycle;
+    return conn.expiresAt !== Infinity && this.s.clock() >= conn.expiresAt;
   }
 
   private takeIdle (list: Conn<C>[]): Conn<C> | undefined {
     return this.s.lifo ? list.pop() : list.shift();
   }
 
-  private async ping (conn: Conn<C>, deadline: number): Promise<boolean> {
+  /** An empty query, answered within `ms`. */
+  private async ping (conn: Conn<C>, ms: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), Math.max(0, deadline - this.s.clock())); });
+    const late = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), Math.max(0, ms)); });
     try {
-      return await Promise.race([Promise.resolve(conn.client.query('')).then(() => true, () => false), late]);
+      return await Promise.race([conn.rawQuery('').then(() => true, () => false), late]);
     } finally {
       clearTimeout(timer);
     }
@@ -385,25 +478,51 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
     const client = new this.Client(this.clientConfig);
     const core = this.s.kind === 'queue' && this.coreOpen < this.s.size;
     if (core) this.coreOpen++;
-    const conn: Conn<C> = { client, core, openedAt: this.s.clock(), uses: 0, expired: false, idle: false, closing: false, onError: () => {} };
+    const openedAt = this.s.clock();
+    const conn: Conn<C> = {
+      client,
+      core,
+      openedAt,
+      expiresAt: Infinity,
+      checkedAt: openedAt,
+      round: this.round,
+      leasedAt: openedAt,
+      uses: 0,
+      expired: false,
+      idle: false,
+      closing: false,
+      doomed: undefined,
+      queryTimeout: Infinity,
+      rawQuery: undefined as unknown as Conn<C>['rawQuery'],
+      status: undefined,
+      onError: () => {},
+    };
+    conn.rawQuery = guardQueries(client, () => conn.queryTimeout, () => this.late(conn)) as Conn<C>['rawQuery'];
     // A connection that breaks reports here, idle or checked out; without a listener the process
-    // would crash. An idle one is dropped and the error emitted, as pg.Pool does.
+    // would crash. An idle one is dropped and the error emitted, as pg.Pool does; a lent one is
+    // closed when it comes back. Either way the others become suspects.
     conn.onError = (err: Error) => {
+      if (conn.closing) return;
+      this.invalidate();
       if (conn.idle) {
-        this.close(conn);
+        this.close(conn, 'broken');
         if (!this.ending) this.emit('error', err, client);
+      } else {
+        conn.doomed ??= 'broken';
       }
     };
     client.on('error', conn.onError);
     this.conns.add(conn);
     this.changed();
-    let why: 'timeout' | 'aborted' | undefined;
-    const stop = (reason: 'timeout' | 'aborted') => {
+    let why: 'timeout' | 'connectTimeout' | 'aborted' | undefined;
+    const stop = (reason: 'timeout' | 'connectTimeout' | 'aborted') => {
       why ??= reason;
       kill(client);
     };
-    const remaining = deadline - this.s.clock();
-    const timer = Number.isFinite(remaining) ? setTimeout(() => stop('timeout'), Math.max(0, remaining)) : undefined;
+    const remaining = deadline - openedAt;
+    const own = this.s.connectTimeout < remaining;
+    const limit = Math.min(remaining, this.s.connectTimeout);
+    const timer = Number.isFinite(limit) ? setTimeout(() => stop(own ? 'connectTimeout' : 'timeout'), Math.max(0, limit)) : undefined;
     const onAbort = () => stop('aborted');
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -421,39 +540,74 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
         throw new AbortedError(signal?.reason);
       }
       this.counters.connectErrors++;
-      throw new ConnectError(err);
+      throw new ConnectError(why === 'connectTimeout' ? new Error(`no answer within ${this.s.connectTimeout} ms (connectTimeout)`) : err);
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
     }
+    conn.status = transactionStatusOf(client);
+    conn.checkedAt = this.s.clock();
     if (Number.isFinite(this.s.recycle)) {
+      const life = this.s.recycle - Math.random() * this.s.recycleJitter;
+      conn.expiresAt = openedAt + life;
       conn.lifeTimer = setTimeout(() => {
         conn.expired = true;
         if (conn.idle) {
           this.counters.recycled++;
           this.close(conn);
         }
-      }, this.s.recycle);
+      }, life);
       conn.lifeTimer.unref?.();
     }
     this.reachable();
+    this.checkSoon(this.s.healthCheckPeriod);
     this.emit('connect', client);
     return conn;
   }
 
-  /** A lease comes back: to the idle connections, or closed (an error, ending, recycled, used up, NullPool). */
-  checkin (conn: Conn<C>, err?: Error | boolean): void {
+  /**
+   * A lease comes back (@internal, from the lease). It is reused only in a state the next caller can trust: idle,
+   * or rolled back to idle first (resetOnReturn); otherwise closed. `strict` (a failed pool.query()): not rolled back,
+   * closed, as pg.Pool closes a client after a failed query.
+   */
+  checkin (conn: Conn<C>, err?: Error | boolean, strict = false): void {
     this.emit('release', err instanceof Error ? err : undefined, conn.client);
-    this.putBack(conn, err);
+    conn.queryTimeout = Infinity;
+    if (err instanceof Error && isConnectionError(err)) {
+      conn.doomed ??= 'broken';
+      this.invalidate();
+    }
+    if (err || conn.doomed || conn.closing || this.ending || this.s.kind === 'null') return this.putBack(conn, conn.doomed ?? Boolean(err));
+    if (busy(conn.client)) return this.putBack(conn, 'busy');
+    // Lent after the last invalidation and given back clean: it answered since.
+    if (conn.leasedAt > this.invalidatedAt && conn.checkedAt < this.invalidatedAt) conn.checkedAt = this.invalidatedAt;
+    if (!awaitingReady(conn.client)) return this.reset(conn, strict);
+    // Its last query failed, and the ReadyForQuery with the transaction's state has not come yet.
+    whenReady(conn.client, this.s.checkTimeout).then((ready) => (ready ? this.reset(conn, strict) : this.putBack(conn, 'busy')));
   }
 
-  private putBack (conn: Conn<C>, err?: Error | boolean): void {
-    const queryable = (conn.client as { _queryable?: boolean })._queryable !== false && !(conn.client as { _ending?: boolean })._ending;
+  /** Idle: back to the pool. In a transaction: rolled back first, or closed (resetOnReturn, or `strict`). */
+  private reset (conn: Conn<C>, strict: boolean): void {
+    const status = conn.status?.() ?? 'I'; // a client that cannot say is taken as idle
+    if (status === 'I' || (this.s.resetOnReturn === 'off' && !strict)) return this.putBack(conn);
+    if (strict || this.s.resetOnReturn === 'close') return this.putBack(conn, 'reset');
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), this.s.checkTimeout); });
+    const rolledBack = conn.rawQuery('ROLLBACK').then(() => conn.status?.() === 'I', () => false);
+    Promise.race([rolledBack, late]).then((ok) => {
+      clearTimeout(timer);
+      if (ok) this.counters.resets++;
+      this.putBack(conn, ok && !conn.doomed ? undefined : conn.doomed ?? 'reset');
+    });
+  }
+
+  /** To the idle connections, or closed: for `cause`, or because it may not be reused (ending, broken, recycled, used up, NullPool). */
+  private putBack (conn: Conn<C>, cause?: CloseCause | boolean): void {
     const usedUp = conn.uses >= this.s.maxUses;
     const old = conn.expired || this.tooOld(conn);
-    if (err || this.ending || !queryable || this.s.kind === 'null' || usedUp || old) {
-      if (!err && (usedUp || old)) this.counters.recycled++;
-      this.close(conn);
+    if (cause || this.ending || conn.closing || !queryable(conn.client) || this.s.kind === 'null' || usedUp || old) {
+      if (!cause && !conn.closing && (usedUp || old)) this.counters.recycled++;
+      this.close(conn, typeof cause === 'string' ? cause : undefined);
     } else {
       conn.idle = true;
       if (!conn.core && Number.isFinite(this.s.overflowIdle)) {
@@ -477,9 +631,14 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
     if (this.s.allowExitOnIdle) socketOf(conn.client)?.ref?.();
   }
 
-  private close (conn: Conn<C>): void {
+  /**
+   * Closes a connection, idle or lent (a lent one keeps its place until it comes back). One closed for a `cause` is
+   * not trusted to answer a Terminate: its socket is destroyed.
+   */
+  private close (conn: Conn<C>, cause?: CloseCause): void {
     if (conn.closing) return;
     conn.closing = true;
+    if (cause) this.closedBy[cause]++;
     for (const list of [this.idleCore, this.idleOverflow]) {
       const i = list.indexOf(conn);
       if (i >= 0) list.splice(i, 1);
@@ -491,6 +650,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
     // Errors of a closing client (the server already gone) have nowhere to go.
     conn.client.on('error', () => {});
     Promise.resolve(conn.client.end()).catch(() => {}).finally(() => this.emit('remove', conn.client));
+    if (cause) kill(conn.client);
     if (conn.core) this.refillSoon();
   }
 
@@ -508,10 +668,96 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
     for (const resolve of this.endWaiters.splice(0)) resolve();
   }
 
+  // Recovery ---------------------------------------------------------------------------------
+
+  /** A query outlived its deadline: the caller has QUERY_TIMEOUT; the query is cancelled, its connection destroyed. */
+  private late (conn: Conn<C>): void {
+    this.counters.queryTimeouts++;
+    if (conn.closing || conn.doomed === 'deadline') return;
+    conn.doomed = 'deadline';
+    let done = false;
+    const finish = (answered: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      this.abandon(conn, answered);
+    };
+    const timer = setTimeout(() => finish(false), this.s.checkTimeout);
+    timer.unref?.();
+    this.cancel(conn.client).then((closed) => { if (closed) finish(true); }, () => {});
+  }
+
+  /**
+   * Destroys a connection whose query will not end (@internal, from a lease whose cancel went unanswered, or past a
+   * deadline). Unless a cancel reached the server, the network is in doubt: the others become suspects.
+   */
+  abandon (conn: Conn<C>, answered: boolean): void {
+    conn.doomed ??= 'cancel';
+    if (!answered) this.invalidate();
+    this.close(conn, conn.doomed);
+  }
+
+  /**
+   * A connection broke (SQLAlchemy's pool-wide invalidation): every connection that has not proved itself since is a
+   * suspect, checked before it is lent and in the background now. A restart of PostgreSQL then costs at most one
+   * failed request, not one per idle connection. `since`: when the evidence began (a failed check: when it was sent).
+   */
+  private invalidate (since = this.s.clock()): void {
+    if (this.ending || this.s.kind !== 'queue') return;
+    this.invalidatedAt = Math.max(this.invalidatedAt, since);
+    this.checkSoon(0);
+  }
+
+  private checkSoon (ms: number): void {
+    if (this.ending || this.s.kind !== 'queue' || !Number.isFinite(ms)) return;
+    if (this.healthTimer !== undefined) {
+      if (ms > 0) return;
+      clearTimeout(this.healthTimer);
+    }
+    this.healthTimer = setTimeout(() => {
+      this.healthTimer = undefined;
+      if (ms > 0) this.round++;
+      this.checkIdle().finally(() => this.checkSoon(this.s.healthCheckPeriod));
+    }, ms);
+    this.healthTimer.unref?.();
+  }
+
+  /**
+   * Checks idle connections, one at a time, each in a place of its own (so that size + maxOverflow still bounds what
+   * is open, and a caller never gets one mid-check): the suspects, and those neither lent nor checked for a whole
+   * period. Only while places are free: a busy pool proves its connections by using them.
+   */
+  private async checkIdle (): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      for (;;) {
+        if (this.ending || !this.places.free) return;
+        const conn = [...this.idleCore, ...this.idleOverflow].find((c) => c.checkedAt < this.invalidatedAt || c.round < this.round - 1);
+        if (!conn) return;
+        this.places.take();
+        const list = conn.core ? this.idleCore : this.idleOverflow;
+        list.splice(list.indexOf(conn), 1);
+        this.unidle(conn);
+        this.counters.healthChecks++;
+        const suspect = conn.checkedAt < this.invalidatedAt;
+        const sent = this.s.clock();
+        const alive = await this.ping(conn, this.s.checkTimeout);
+        conn.round = this.round;
+        if (alive) conn.checkedAt = this.s.clock();
+        this.putBack(conn, alive ? undefined : suspect ? 'invalidated' : 'healthCheck');
+        if (!alive && !suspect) this.invalidate(sent);
+      }
+    } finally {
+      this.checking = false;
+    }
+  }
+
   /**
    * After warm(), `size` connections are to stay open: one discarded (broken, cancelled,
-   * recycled) is reopened when the pool is quiet, retrying with a growing pause while PostgreSQL
-   * cannot be reached. While it is busy, callers open what they need.
+   * recycled) is reopened when the pool is quiet, retrying with a growing pause, jittered so that
+   * a fleet does not reconnect in waves, while PostgreSQL cannot be reached. While it is busy,
+   * callers open what they need.
    */
   private refillSoon (): void {
     if (!this.filled || this.ending || this.s.kind !== 'queue' || this.refillTimer !== undefined) return;
@@ -528,7 +774,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
         this.refilling = false;
         if (this.coreOpen < this.s.size) this.refillSoon();
       });
-    }, this.refillMs);
+    }, this.refillMs * (0.5 + Math.random() / 2));
     this.refillTimer.unref?.();
   }
 
@@ -546,60 +792,10 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter {
     this.options.onStateChange?.();
   }
 
-  /** Sends a CancelRequest for the query on `client`; counted. */
+  /** Sends a CancelRequest for the query on `client`; counted. Resolves true once the server has closed its socket. */
   cancel (client: C): Promise<boolean> {
     this.counters.cancels++;
-    return sendCancel(client as unknown as CancelTarget);
-  }
-}
-
-/** A lease: watches its signal while held, and cancels the running query when it aborts. It is also the checkout's timing record. */
-class PoolLease<C extends PoolableClient> implements Lease<C> {
-  readonly client: C;
-  private released = false;
-  private cancels: Promise<boolean>[] | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private onAbort: (() => void) | undefined;
-
-  constructor (
-    private readonly pool: Pool<C>,
-    private readonly conn: Conn<C>,
-    readonly startedAt: number,
-    readonly waitMs: number,
-    readonly queued: boolean,
-    readonly opened: boolean,
-    readonly overflow: boolean,
-    private readonly signal?: AbortSignalLike
-  ) {
-    this.client = conn.client;
-    if (signal) {
-      this.onAbort = () => this.cancel(CANCEL_TRIES);
-      signal.addEventListener('abort', this.onAbort, { once: true });
-    }
-  }
-
-  release (err?: Error | boolean): void {
-    if (this.released) throw new Error('Release called on client which has already been released to the pool.');
-    this.released = true;
-    if (this.onAbort) this.signal!.removeEventListener('abort', this.onAbort);
-    if (this.timer) clearTimeout(this.timer);
-    if (!this.cancels || err) return this.pool.checkin(this.conn, err);
-    // A cancel was sent: reuse the connection only once the server has closed every cancel's
-    // socket (it has signalled the backend) and nothing runs on it; otherwise close it.
-    Promise.all(this.cancels).then((closed) => {
-      const reusable = closed.every(Boolean) && !busy(this.client);
-      this.pool.checkin(this.conn, reusable ? undefined : true);
-    }, () => this.pool.checkin(this.conn, true));
-  }
-
-  private cancel (triesLeft: number): void {
-    if (this.released) return;
-    if (!busy(this.client) && this.cancels) return;
-    (this.cancels ??= []).push(this.pool.cancel(this.client));
-    if (triesLeft > 1) {
-      this.timer = setTimeout(() => { if (busy(this.client)) this.cancel(triesLeft - 1); }, CANCEL_RETRY_MS);
-      this.timer.unref?.();
-    }
+    return sendCancel(client as unknown as CancelTarget, this.s.checkTimeout);
   }
 }
 
@@ -612,27 +808,10 @@ function asClient<C extends PoolableClient> (lease: Lease<C>): C & { release: (e
   return client;
 }
 
-/** A query runs, or waits to run, on this node-postgres client. */
-function busy (client: PoolableClient): boolean {
-  // pg 8's own fields (its public getters for them are deprecated): the query on the wire, and those queued behind it.
-  const c = client as { _getActiveQuery?: () => unknown; _queryQueue?: unknown[] };
-  return (c._getActiveQuery?.() ?? null) !== null || (c._queryQueue?.length ?? 0) > 0;
-}
-
-function socketOf (client: PoolableClient): { ref?: () => void; unref?: () => void; destroy?: () => void } | undefined {
-  return (client as { connection?: { stream?: { ref?: () => void; unref?: () => void; destroy?: () => void } } }).connection?.stream;
-}
-
-/** Stops a client that is still connecting: its socket destroyed (as pg-pool does), or end(). */
-function kill (client: PoolableClient): void {
-  const socket = socketOf(client);
-  if (socket?.destroy) socket.destroy();
-  else Promise.resolve(client.end()).catch(() => {});
-}
-
-function stripSignal<T> (text: T): T {
-  if (typeof text !== 'object' || text === null || !('signal' in text)) return text;
-  const { signal: _signal, ...rest } = text as T & { signal?: unknown };
+/** The query config without the pool's own fields (`signal`, `queryTimeout`), which pg must not see. */
+function ownOptionsOff<T> (text: T): T {
+  if (typeof text !== 'object' || text === null || !('signal' in text || 'queryTimeout' in text)) return text;
+  const { signal: _signal, queryTimeout: _queryTimeout, ...rest } = text as T & { signal?: unknown; queryTimeout?: unknown };
   return rest as T;
 }
 

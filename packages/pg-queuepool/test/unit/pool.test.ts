@@ -1,47 +1,11 @@
 // The pool's semantics with an injected Client and clock (node:test's mock timers): no database.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, mock, test } from 'node:test';
-import { Pool, type Lease, type PoolOptions } from '../../src/index.ts';
-import { fakeClientClass, type Behaviour, type FakeClient } from '../fake-client.ts';
+import { describe, test } from 'node:test';
+import { Pool, type PoolOptions } from '../../src/index.ts';
+import { fakeClientClass, type FakeClient } from '../fake-client.ts';
+import { advance, flush, makePool, outcome, useMockTimers } from './helpers.ts';
 
-beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 }));
-afterEach(() => mock.timers.reset());
-
-/** Lets promise continuations run (the mocked timers fire synchronously, their callbacks' awaits do not). */
-async function flush (): Promise<void> {
-  for (let i = 0; i < 30; i++) await Promise.resolve();
-}
-
-/** Advances the mocked clock by `ms`, one millisecond at a time, so that work scheduled on the way runs at its time. */
-async function advance (ms: number): Promise<void> {
-  await flush();
-  for (let i = 0; i < ms; i++) {
-    mock.timers.tick(1);
-    await flush();
-  }
-}
-
-const now = () => Date.now();
-
-function makePool (options: PoolOptions = {}, behaviour: Partial<Behaviour> = {}) {
-  const { Client, made } = fakeClientClass(behaviour);
-  const cancels: FakeClient[] = [];
-  const pool = new Pool<FakeClient>({ clock: now, ...options }, Client);
-  // Cancels go nowhere in a unit test: record them, and let the "server" close their socket at once.
-  pool.cancel = (client: FakeClient) => {
-    cancels.push(client);
-    (pool as unknown as { counters: { cancels: number } }).counters.cancels++;
-    return Promise.resolve(true);
-  };
-  return { pool, made, cancels };
-}
-
-/** Settles to 'ok' with the lease, or to the error's code. */
-function outcome (p: Promise<Lease<FakeClient>>) {
-  const o: { value?: Lease<FakeClient>; code?: string; at?: number } = {};
-  p.then((v) => { o.value = v; o.at = now(); }, (err: { code?: string; message?: string }) => { o.code = err.code ?? err.message; o.at = now(); });
-  return o;
-}
+useMockTimers();
 
 describe('QueuePool', () => {
   test('FIFO: callers beyond size + overflow get connections in the order they asked', async () => {
