@@ -4,7 +4,7 @@
 // imports what it needs when it runs.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createRequire } from 'node:module';
-import { ConfigError, isSwitch, loadConfig, SETTING_KEYS, SETTINGS, settingHelp, type Config } from './config.ts';
+import { ConfigError, isSwitch, loadConfig, maskSecrets, SETTING_KEYS, SETTINGS, settingHelp, type Config } from './config.ts';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -238,7 +238,10 @@ function program (): Command {
       let to = o.to;
       if (to !== undefined) {
         const checked = SETTINGS.databaseUrl.parse(to);
-        if (typeof checked !== 'string') throw new UsageError(`Invalid --to=${JSON.stringify(to)}: expected ${SETTINGS.databaseUrl.accepts}`);
+        if (typeof checked !== 'string') {
+          const reason = (checked as { reason?: string }).reason ?? `expected ${SETTINGS.databaseUrl.accepts}`;
+          throw new UsageError(`Invalid --to=${JSON.stringify(maskSecrets(to))}: ${reason}`);
+        }
       } else if (config.databaseUrl) {
         to = config.databaseUrl;
       } else {

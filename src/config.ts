@@ -24,6 +24,9 @@ export interface Config {
   poolMaxOverflow: number;
   poolTimeout: number;
   poolQueueMax: number;
+  queryTimeout: number;
+  poolHealthCheck: number;
+  dbKeepalive: number;
   statementTimeout: number;
   workers: number;
   hosts: number;
@@ -85,6 +88,9 @@ interface Setting<T> {
 }
 
 const MODES = ['blocking', 'nonblocking'] as const;
+
+/** The longest sleep a request may ask of the sleep routes (?seconds=), in seconds: a part of the deadlines. */
+export const MAX_SLEEP_SECONDS = 60;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 // Plain decimal only: Number() would also read "0x10", " 5", "+5" and "5e0".
@@ -178,8 +184,8 @@ export const SETTINGS = {
   databaseUrl: setting<string | undefined>({ env: 'DATABASE_URL', flag: 'database-url', default: undefined, accepts: 'a postgres:// or postgresql:// URL', help: 'Use this PostgreSQL server instead of the embedded one', parse: postgresUrl, secret: true }),
   dataDir: setting({ env: 'DATA_DIR', flag: 'data-dir', default: '.data', accepts: 'a directory path', help: 'Where the embedded PostgreSQL keeps its files (in DATA_DIR/postgres)', parse: nonEmpty }),
   pgMaxConnections: setting({ env: 'PG_MAX_CONNECTIONS', flag: 'pg-max-connections', default: 100, accepts: 'an integer from 5 to 10000', help: "Embedded PostgreSQL's max_connections", parse: int(5, 10000) }),
-  connectTimeout: setting({ env: 'CONNECT_TIMEOUT', flag: 'connect-timeout', default: 10, accepts: 'a number of seconds from 0.1 to 600', help: 'How long a connection to PostgreSQL may take at start-up (the pool\'s own connects are bounded by POOL_TIMEOUT)', parse: num(0.1, 600) }),
-  sleepSeconds: setting({ env: 'SLEEP_SECONDS', flag: 'sleep-seconds', default: 5, accepts: 'a number from 0 to 60', help: 'Default wait of the /sleep/ routes, in seconds', parse: num(0, 60) }),
+  connectTimeout: setting({ env: 'CONNECT_TIMEOUT', flag: 'connect-timeout', default: 10, accepts: 'a number of seconds from 0.1 to 600', help: 'How long one connection to PostgreSQL may take: at start-up, and each new connection of the pool (within POOL_TIMEOUT)', parse: num(0.1, 600) }),
+  sleepSeconds: setting({ env: 'SLEEP_SECONDS', flag: 'sleep-seconds', default: 5, accepts: `a number from 0 to ${MAX_SLEEP_SECONDS}`, help: 'Default wait of the /sleep/ routes, in seconds', parse: num(0, MAX_SLEEP_SECONDS) }),
   appMode: setting<Mode>({ env: 'APP_MODE', flag: 'app-mode', default: 'nonblocking', accepts: MODES.join(' or '), help: 'How /sleep/node/ waits: blocking stalls the event loop, nonblocking uses a timer', parse: oneOf(MODES) }),
   dbMode: setting<Mode>({ env: 'DB_MODE', flag: 'db-mode', default: 'nonblocking', accepts: MODES.join(' or '), help: 'How database calls wait: blocking stalls the event loop for the round trip, nonblocking uses the async pool', parse: oneOf(MODES) }),
   pool: setting<PoolKind>({ env: 'POOL', flag: 'pool', default: 'queue', accepts: 'queue or none', help: 'queue: QueuePool (size + overflow, FIFO wait); none: a new connection per request (NullPool)', parse: oneOf(['queue', 'none'] as const) }),
@@ -187,7 +193,10 @@ export const SETTINGS = {
   poolMaxOverflow: setting({ env: 'POOL_MAX_OVERFLOW', flag: 'pool-max-overflow', default: 10, accepts: 'an integer from 0 to 1000', help: 'Extra connections opened under load, closed again when idle', parse: int(0, 1000) }),
   poolTimeout: setting({ env: 'POOL_TIMEOUT', flag: 'pool-timeout', default: 30, accepts: 'a number of seconds from 0.001 to 3600', help: 'How long a request waits for a connection before HTTP 503', parse: num(0.001, 3600) }),
   poolQueueMax: setting({ env: 'POOL_QUEUE_MAX', flag: 'pool-queue-max', default: 1000, accepts: 'an integer from 0 to 1000000', help: 'Requests that may wait for a connection; beyond it, an immediate 503', parse: int(0, 1_000_000) }),
-  statementTimeout: setting({ env: 'STATEMENT_TIMEOUT', flag: 'statement-timeout', default: 0, accepts: 'a number of seconds from 0 to 3600 (0 = off)', help: "PostgreSQL's statement_timeout for our connections (0 = off)", parse: num(0, 3600) }),
+  queryTimeout: setting({ env: 'QUERY_TIMEOUT', flag: 'query-timeout', default: 15, accepts: 'a number of seconds from 0.1 to 3600', help: 'How long each query may wait for its answer, on the service\'s side, whatever the network does: then 504 QUERY_TIMEOUT, the query cancelled and its connection closed (the sleep routes add their sleep). With POOL_TIMEOUT it bounds every answer', parse: num(0.1, 3600) }),
+  poolHealthCheck: setting({ env: 'POOL_HEALTH_CHECK', flag: 'pool-health-check', default: 30, accepts: 'a number of seconds from 0 to 3600 (0 = off)', help: 'How often idle pool connections are checked in the background (an empty query, answered within 2 s), so that a dead one is replaced before a request meets it (0 = off)', parse: num(0, 3600) }),
+  dbKeepalive: setting({ env: 'DB_KEEPALIVE', flag: 'db-keepalive', default: 10, accepts: 'a number of seconds from 0 to 7200 (0 = off)', help: 'TCP keepalive on database connections: seconds of silence before the first probe, then 10 probes 1 s apart, on both ends (0 = off)', parse: num(0, 7200) }),
+  statementTimeout: setting({ env: 'STATEMENT_TIMEOUT', flag: 'statement-timeout', default: 0, accepts: 'a number of seconds from 0 to 3600 (0 = off)', help: "PostgreSQL's statement_timeout for our connections (0 = off); below QUERY_TIMEOUT", parse: num(0, 3600) }),
   workers: setting({ env: 'WORKERS', flag: 'workers', default: 1, accepts: 'an integer from 1 to 64', help: 'Processes serving requests (node:cluster), each with its own pool', parse: int(1, 64) }),
   hosts: setting({ env: 'HOSTS', flag: 'hosts', default: 1, accepts: 'an integer from 1 to 1000', help: 'Hosts running this service against the same PostgreSQL: the budget check counts HOSTS x WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW), or HOSTS x PGBOUNCER_POOL_SIZE with a PgBouncer per host', parse: int(1, 1000) }),
   pgbouncer: setting({ env: 'PGBOUNCER', flag: 'pgbouncer', default: false, accepts: 'on or off', help: 'Start a PgBouncer (transaction mode) in front of PostgreSQL and pool through it', parse: bool }),
@@ -275,6 +284,9 @@ export function loadConfig (flags: Partial<Record<Key, string | boolean>> = {}, 
   }
   if (replicated(parsed) && parsed.dbMode === 'blocking') {
     throw new ConfigError('DB_MODE=blocking serves every query from one pool in its bridge thread; replicas need DB_MODE=nonblocking');
+  }
+  if (parsed.statementTimeout > 0 && parsed.statementTimeout >= parsed.queryTimeout) {
+    throw new ConfigError(`Invalid STATEMENT_TIMEOUT=${parsed.statementTimeout}: it must be below QUERY_TIMEOUT (${parsed.queryTimeout} s), so that PostgreSQL ends a slow query itself; QUERY_TIMEOUT is the service's last resort when PostgreSQL cannot be reached`);
   }
   if (parsed.monitorPort !== 0 && parsed.monitorPort === parsed.port) {
     throw new ConfigError(`Invalid MONITOR_PORT=${parsed.monitorPort}: it is PORT too; the live stream needs a port of its own`);

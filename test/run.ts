@@ -100,7 +100,7 @@ const coverage = withCoverage ? [c8, '--all', '--src', 'src', '--include', 'src/
 const IN_PROCESS_SECONDS = new Map<string, number>([
   ['pool', 18.5], ['routes', 12], ['openapi', 10], ['todos', 9.5], ['timeouts', 9.5], ['metrics', 8.5], ['cancel', 8],
   ['answers', 7.5], ['readiness', 18], ['block', 5.5], ['dashboard', 5], ['outages', 5], ['validation', 2],
-  ['dependencies', 1], ['observe', 1],
+  ['dependencies', 1], ['observe', 1], ['faults', 25],
 ]);
 
 /**

@@ -38,6 +38,8 @@ export interface AppOptions {
   directUrl: string;
   /** Standbys that serve the reads (REPLICAS, DATABASE_REPLICA_URLS); none: every query on `url`. */
   replicas?: { name: string; url: string }[];
+  /** PostgreSQL's server_version_num, which decides the guards our sessions get; unknown: those every version has. */
+  serverVersion?: number;
   /** This process's number among the cluster's workers (1 without workers). */
   workerId?: number;
   /** With workers: where the primary serves every worker's live stream, so that one dashboard shows them all. */
@@ -79,7 +81,8 @@ export function serverOptions (logger: FastifyBaseLogger, config: Pick<Config, '
   };
 }
 
-async function app (fastify: FastifyInstance, { config, url, directUrl, replicas = [], workerId = 1, clusterStream }: AppOptions): Promise<void> {
+async function app (fastify: FastifyInstance, options: AppOptions): Promise<void> {
+  const { config, url, directUrl, replicas = [], serverVersion, workerId = 1, clusterStream } = options;
   fastify.decorate('config', config);
   fastify.decorate('lifecycle', { draining: false });
   await fastify.register(errors);
@@ -87,7 +90,7 @@ async function app (fastify: FastifyInstance, { config, url, directUrl, replicas
   await fastify.register(security);
   await fastify.register(docs);
 
-  await fastify.register(store, { config, url, replicas });
+  await fastify.register(store, { config, url, replicas, serverVersion });
   await fastify.register(live, { config, url, directUrl, workerId, clusterStream });
   await fastify.register(metrics, { config, url });
   await fastify.register(requestTracking);

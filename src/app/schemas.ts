@@ -1,7 +1,8 @@
 // JSON schemas (TypeBox): they validate input, type the handlers and serialize output.
+import { MAX_SLEEP_SECONDS } from '../config.ts';
 import { Type } from '../vendor/typebox.ts';
 
-export const MAX_SLEEP_SECONDS = 60;
+export { MAX_SLEEP_SECONDS };
 const MAX_INT = 2_147_483_647;
 
 // A schema with a `title` is shared: the OpenAPI document names it once, under
@@ -72,6 +73,7 @@ export const ERROR_CODES = {
   POOL_QUEUE_FULL: 'POOL_QUEUE_MAX requests were waiting for a connection already',
   DB_UNAVAILABLE: 'The database could not be reached, or went away',
   STATEMENT_TIMEOUT: 'The query ran longer than STATEMENT_TIMEOUT and was cancelled',
+  QUERY_TIMEOUT: 'The database did not answer within QUERY_TIMEOUT (the network, or a server that cannot be reached): the query was cancelled and its connection closed',
   INTERNAL_ERROR: 'A failure the service did not expect; the log has the detail',
 } as const;
 
@@ -106,7 +108,7 @@ const MEANING: Record<number, string> = {
   415: 'The body is not JSON (UNSUPPORTED_MEDIA_TYPE)',
   421: 'The Host header names a host this service does not answer to (HOST_NOT_ALLOWED)',
   503: 'No database connection in time (POOL_TIMEOUT), too many waiting (POOL_QUEUE_FULL), or the database is unavailable (DB_UNAVAILABLE)',
-  504: 'The query ran longer than STATEMENT_TIMEOUT and was cancelled (STATEMENT_TIMEOUT)',
+  504: 'The query ran longer than STATEMENT_TIMEOUT (STATEMENT_TIMEOUT), or the database did not answer within QUERY_TIMEOUT (QUERY_TIMEOUT); either way it was cancelled',
 };
 
 /** The error answers a route may give, each with the error schema, what it means, and its headers. */
@@ -143,7 +145,21 @@ export const PoolStats = Type.Object({
   aborted: Type.Integer({ description: 'requests whose client went away while they waited' }),
   connectErrors: Type.Integer(),
   cancels: Type.Integer({ description: 'CancelRequests sent for queries whose client went away' }),
-  recycled: Type.Integer(),
+  recycled: Type.Integer({ description: 'connections closed after their lifetime or their number of uses' }),
+  resets: Type.Integer({ description: 'connections given back inside a transaction and rolled back before reuse' }),
+  queryTimeouts: Type.Integer({ description: 'queries with no answer within QUERY_TIMEOUT' }),
+  healthChecks: Type.Integer({ description: 'idle connections checked in the background (POOL_HEALTH_CHECK, and suspects after one broke)' }),
+  closed: Type.Object({
+    broken: Type.Integer({ description: 'the connection errored, or came back with a connection error' }),
+    reset: Type.Integer({ description: 'given back in a transaction; the rollback failed or took over 2 s' }),
+    busy: Type.Integer({ description: 'given back with a query still running' }),
+    deadline: Type.Integer({ description: 'its query had no answer within QUERY_TIMEOUT' }),
+    cancel: Type.Integer({ description: 'the query of a request whose client went away did not end within 2 s of its cancel' }),
+    healthCheck: Type.Integer({ description: 'idle, it failed its background check' }),
+    invalidated: Type.Integer({ description: 'after another connection broke, it failed its check' }),
+    prePing: Type.Integer({ description: 'it failed its pre-ping' }),
+  }, { description: 'connections the pool closed because it could not trust them, by cause' }),
+  refillBackoffMs: Type.Number({ description: 'after failed connects: the pause before the pool tries to reopen its POOL_SIZE connections (0: not backing off)' }),
 }, { title: 'PoolStats' });
 
 export const Servers = Type.Object({

@@ -4,10 +4,7 @@ import { connectionsPerProcess, replicated, type Config } from '../config.ts';
 import { availableTo, readLimits, type ServerLimits } from '../postgres/limits.ts';
 import { UnreachableError } from './errors.ts';
 
-export interface Budget {
-  maxConnections: number;
-  superuserReserved: number;
-  reserved: number;
+export interface Budget extends ServerLimits {
   available: number;
   needed: number;
   /** The arithmetic, for the banner and the refusal. */

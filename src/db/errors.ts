@@ -72,6 +72,13 @@ export class ReplicaBehindError extends ServiceError {
   }
 }
 
+/** No answer from PostgreSQL within QUERY_TIMEOUT, whatever the network did: the query was cancelled and its connection closed. */
+export class QueryDeadlineError extends ServiceError {
+  constructor (timeoutMs: number) {
+    super(`the database did not answer within ${timeoutMs / 1000} s (QUERY_TIMEOUT); the query was cancelled`, 'QUERY_TIMEOUT', 504);
+  }
+}
+
 export class QueryTimeoutError extends ServiceError {
   constructor () {
     super('the database query took longer than STATEMENT_TIMEOUT and was cancelled', 'STATEMENT_TIMEOUT', 504);
@@ -99,6 +106,11 @@ function describe (err: unknown): string {
   return String(err);
 }
 
+/** A query past its deadline (the pool's QUERY_TIMEOUT): its connection is being destroyed. */
+export function isDeadline (err: unknown): boolean {
+  return err instanceof PoolError && err.code === 'QUERY_TIMEOUT';
+}
+
 /** Errors after which a connection must not go back to the pool (the pool's rule; our own errors are never such). */
 export function isConnectionError (err: unknown): boolean {
   return !(err instanceof ServiceError) && isBrokenConnection(err);
@@ -117,6 +129,7 @@ export function translate (err: unknown, broken: boolean, signal?: { readonly ab
       case 'ABORTED': return new ClientGoneError();
       case 'CONNECT_FAILED': return new DatabaseUnavailableError(err.cause ?? err);
       case 'POOL_ENDED': return new DatabaseUnavailableError(err);
+      case 'QUERY_TIMEOUT': return new QueryDeadlineError((err as PoolError & { timeoutMs: number }).timeoutMs);
     }
   }
   if ((err as { code?: string }).code === '57014') {

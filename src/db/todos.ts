@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { Pool, type AbortSignalLike, type PoolStats } from 'pg-queuepool';
 import { APPLICATION_NAME } from './application.ts';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ClientGoneError, DatabaseUnavailableError, isConnectionError, ReplicaBehindError, translate } from './errors.ts';
+import { ClientGoneError, DatabaseUnavailableError, isConnectionError, isDeadline, ReplicaBehindError, translate } from './errors.ts';
 import { formatLsn, parseLsn } from './replica-watch.ts';
 import * as q from './queries.ts';
 import type { ListFilter, Query, TodoInput, TodoPatch } from './queries.ts';
@@ -24,6 +24,16 @@ export interface PoolOptions {
   timeoutMs: number;
   /** Most requests that may wait for a connection; beyond it they are refused at once. */
   queueMax?: number;
+  /** One new connection, within timeoutMs (CONNECT_TIMEOUT). */
+  connectTimeoutMs?: number;
+  /** Each query's answer, on our side (QUERY_TIMEOUT); the sleep routes add their sleep. Unset: none. */
+  queryTimeoutMs?: number;
+  /** How often idle connections are checked (POOL_HEALTH_CHECK); 0 or unset: never. */
+  healthCheckMs?: number;
+  /** TCP keepalive: silence before the first probe (DB_KEEPALIVE); 0: off. */
+  keepAliveMs?: number;
+  /** PostgreSQL settings for each session as it starts (the guards), as libpq's `options`: `-c name=value ...`. */
+  sessionOptions?: string;
   /** PostgreSQL's statement_timeout for our connections, in ms (0 or unset: none). */
   statementTimeoutMs?: number;
   /** Do not send statement_timeout at connect time (PgBouncer: it is set per transaction). */
@@ -106,6 +116,12 @@ export function createPool (options: PoolOptions): Pool {
     // One deadline for the wait in the queue and the connect together.
     timeout: options.timeoutMs,
     queueMax: options.queueMax ?? Infinity,
+    ...(options.connectTimeoutMs ? { connectTimeout: options.connectTimeoutMs } : {}),
+    ...(options.queryTimeoutMs ? { queryTimeout: options.queryTimeoutMs } : {}),
+    healthCheckPeriod: options.healthCheckMs || Infinity,
+    keepAlive: options.keepAliveMs !== 0,
+    ...(options.keepAliveMs ? { keepAliveInitialDelayMillis: options.keepAliveMs } : {}),
+    ...(options.sessionOptions ? { options: options.sessionOptions } : {}),
     application_name: APPLICATION_NAME,
     // Sent at connect time, so it holds for every statement on the connection.
     ...(options.statementTimeoutMs && !options.perTransactionTimeout ? { statement_timeout: options.statementTimeoutMs } : {}),
@@ -156,7 +172,7 @@ export class AsyncTodoStore implements TodoStore {
     return this.withConnection(ctx, async (c) => {
       await this.run(c, q.sleep(seconds));
       return this.run(c, ALL_TODOS);
-    }, true);
+    }, true, seconds * 1000);
   }
 
   async work (units: number, ctx?: CallContext): Promise<number> {
@@ -192,11 +208,14 @@ export class AsyncTodoStore implements TodoStore {
     return this.pool.end();
   }
 
-  private async withConnection<T>(ctx: CallContext | undefined, fn: (client: pg.ClientBase) => Promise<T>, together = false): Promise<T> {
+  /** `sleepMs`: a wait the request asked for, added to each query's deadline. */
+  private async withConnection<T>(ctx: CallContext | undefined, fn: (client: pg.ClientBase) => Promise<T>, together = false, sleepMs = 0): Promise<T> {
     const signal = ctx?.signal;
     // While the lease is held its signal cancels the running query (a CancelRequest), and the
     // connection is reused only once PostgreSQL has ended that query.
-    const lease = await this.pool.acquire({ signal }).catch((err: unknown) => {
+    const { queryTimeoutMs } = this.options;
+    const queryTimeout = sleepMs && queryTimeoutMs ? queryTimeoutMs + sleepMs : undefined;
+    const lease = await this.pool.acquire(queryTimeout ? { signal, queryTimeout } : { signal }).catch((err: unknown) => {
       const translated = translate(err, false, signal);
       if (translated instanceof DatabaseUnavailableError) this.succeededAt = -Infinity; // could not connect
       throw translated;
@@ -223,7 +242,8 @@ export class AsyncTodoStore implements TodoStore {
       giveBack();
       return result;
     } catch (err) {
-      const broken = isConnectionError(err);
+      // Past its deadline the connection is being destroyed: nothing more is sent on it.
+      const broken = isConnectionError(err) || isDeadline(err);
       if (broken) this.succeededAt = -Infinity;
       if (transaction && !broken) await lease.client.query('ROLLBACK').catch(() => {});
       giveBack(broken ? (err as Error) : undefined);

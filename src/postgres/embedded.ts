@@ -26,6 +26,8 @@ export interface EmbeddedOptions {
    * 127.0.0.1: for the demo's hosts, each in a network namespace of its own.
    */
   network?: { address: string; cidr: string };
+  /** More server settings (`-c name=value`): the guards that find a vanished client (src/postgres/guards.ts). */
+  settings?: Record<string, number | string>;
   log?: (msg: string) => void;
   /** Called when the server exits without being asked to (killed, crashed). */
   onUnexpectedExit?: (why: string) => void;
@@ -124,6 +126,7 @@ export class EmbeddedPostgres {
       // A standby's long reads (pg_sleep) hold back the primary's vacuum instead of being
       // cancelled by its replay, or stalling the replay for max_standby_streaming_delay.
       ...(this.options.standbyOf ? ['-c', 'hot_standby_feedback=on'] : []),
+      ...Object.entries(this.options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
     ], 'INT');
     const child = spawn(program, args, {
       // Its own process group: a Ctrl-C in the terminal must reach us, not PostgreSQL,

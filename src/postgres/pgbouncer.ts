@@ -22,6 +22,8 @@ export interface PgBouncerOptions {
   listen?: string;
   /** Seconds a client may wait inside PgBouncer for a server connection (POOL_TIMEOUT). */
   waitTimeout?: number;
+  /** SQL run on each new server connection (the session guards: `SET ...; SET ...`). */
+  connectQuery?: string;
   log?: (msg: string) => void;
   /** Called when PgBouncer exits without being asked to (killed, crashed). */
   onUnexpectedExit?: (why: string) => void;
@@ -130,7 +132,8 @@ export class PgBouncer {
     const file = join(this.dir, 'pgbouncer.ini');
     writeFileSync(file, [
       '[databases]',
-      `* = host=${server.hostname} port=${server.port || 5432}`,
+      `* = host=${server.hostname} port=${server.port || 5432}` +
+        (this.options.connectQuery ? ` connect_query='${this.options.connectQuery.replaceAll("'", "''")}'` : ''),
       '',
       '[pgbouncer]',
       `listen_addr = ${this.options.listen ?? '127.0.0.1'}`,

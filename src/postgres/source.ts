@@ -2,6 +2,7 @@
 import { maskSecrets, type Config } from '../config.ts';
 import { join } from 'node:path';
 import { EmbeddedPostgres, runningEmbeddedUrl } from './embedded.ts';
+import { serverGuards } from './guards.ts';
 
 export interface DatabaseSource {
   /** PostgreSQL, with user and password. */
@@ -25,7 +26,7 @@ export interface OpenOptions {
 }
 
 /** `serve` owns the embedded server it starts; tools reuse a running one, or start one for as long as they run. */
-export async function openDatabase (config: Pick<Config, 'databaseUrl' | 'dataDir' | 'pgMaxConnections'>, options: OpenOptions): Promise<DatabaseSource> {
+export async function openDatabase (config: Pick<Config, 'databaseUrl' | 'dataDir' | 'pgMaxConnections' | 'dbKeepalive'>, options: OpenOptions): Promise<DatabaseSource> {
   const nothing = { stop: async () => {}, kill: () => {} };
   if (config.databaseUrl) return { url: config.databaseUrl, label: maskSecrets(config.databaseUrl), ...nothing };
   const running = options.reuseRunning ? runningEmbeddedUrl(config.dataDir) : undefined;
@@ -33,6 +34,7 @@ export async function openDatabase (config: Pick<Config, 'databaseUrl' | 'dataDi
   const embedded: EmbeddedPostgres = new EmbeddedPostgres({
     dataDir: config.dataDir,
     maxConnections: config.pgMaxConnections,
+    settings: serverGuards(config),
     log: options.log,
     onUnexpectedExit: options.onUnexpectedExit && ((why) => options.onUnexpectedExit!(why, () => embedded.start())),
   });
@@ -49,6 +51,8 @@ export async function openDatabase (config: Pick<Config, 'databaseUrl' | 'dataDi
 export interface ReplicaOptions {
   dataDir: string;
   maxConnections: number;
+  /** Server settings, as the primary's (the guards). */
+  settings?: Record<string, number | string>;
   log: (msg: string) => void;
   /** When standby `name` dies: what to do, with the way to start it again. */
   onUnexpectedExit: (name: string, why: string, restart: () => Promise<void>) => void;
@@ -66,6 +70,7 @@ export async function openReplicas (count: number, primary: Required<Pick<Databa
       const standby: EmbeddedPostgres = new EmbeddedPostgres({
         dataDir: join(options.dataDir, name),
         maxConnections: options.maxConnections,
+        settings: options.settings,
         log: options.log,
         standbyOf: { url: primary.url, pgdata: primary.pgdata, name },
         onUnexpectedExit: (why) => options.onUnexpectedExit(name, why, () => standby.start()),

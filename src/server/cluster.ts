@@ -23,6 +23,7 @@ export async function runPrimary (config: Config, database: Database, log: Logge
     WORKER_DATABASE_URL: database.url,
     WORKER_DIRECT_DATABASE_URL: database.directUrl,
     WORKER_REPLICAS: JSON.stringify(database.replicas.map(({ name, url }) => ({ name, url }))),
+    WORKER_SERVER_VERSION: String(database.serverVersion),
   });
   serveClusterMetrics();
   // Before the workers start: a page may ask for the stream as soon as one listens.
@@ -74,6 +75,7 @@ export async function runWorker (config: Config, log: Logger, shutdown: Shutdown
     url: process.env.WORKER_DATABASE_URL!,
     directUrl: process.env.WORKER_DIRECT_DATABASE_URL!,
     replicas: JSON.parse(process.env.WORKER_REPLICAS ?? '[]') as { name: string; url: string }[],
+    serverVersion: Number(process.env.WORKER_SERVER_VERSION) || undefined,
   };
   const http = await startHttp(config, urls, log, cluster.worker!.id, clusterStream);
   process.on('message', (msg: MonitorMessage) => {

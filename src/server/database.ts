@@ -6,6 +6,7 @@ import { checkBudget, readBudget, type Budget } from '../db/budget.ts';
 import { prepareDatabase } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import { maskSecrets } from '../config.ts';
+import { serverGuards, sessionGuards, setStatements } from '../postgres/guards.ts';
 import { findPgBouncer, PgBouncer } from '../postgres/pgbouncer.ts';
 import { restarter } from '../postgres/restarter.ts';
 import { openDatabase, openReplicas, type DatabaseSource } from '../postgres/source.ts';
@@ -15,6 +16,8 @@ export interface Database extends DatabaseSource {
   /** PostgreSQL itself: the monitor reads pg_stat_activity here, not through PgBouncer. */
   directUrl: string;
   budget: Budget;
+  /** PostgreSQL's server_version_num: which guards its sessions get (src/postgres/guards.ts). */
+  serverVersion: number;
   /** Standbys that serve reads (REPLICAS or DATABASE_REPLICA_URLS), named replica-1 ... */
   replicas: { name: string; url: string; label: string }[];
 }
@@ -43,6 +46,7 @@ export async function prepare (config: Config, log: Logger, giveUp: (reason: str
       ...direct,
       directUrl: direct.url,
       budget,
+      serverVersion: budget.versionNum,
       replicas: replicas.map((r, i) => ({ name: `replica-${i + 1}`, url: r.url, label: r.label })),
       stop: async () => {
         await Promise.all(replicas.map((r) => r.stop()));
@@ -64,6 +68,8 @@ export async function prepare (config: Config, log: Logger, giveUp: (reason: str
       poolSize: config.pgbouncerPoolSize,
       maxClients: config.pgbouncerMaxClients,
       waitTimeout: config.poolTimeout,
+      // PgBouncer's server connections carry no startup options of ours: it sets the guards itself.
+      connectQuery: setStatements(sessionGuards(config, budget.versionNum)),
       log: (m) => log.info(m),
     });
     await bouncer.start();
@@ -103,6 +109,7 @@ async function startReplicas (config: Config, primary: DatabaseSource, log: Logg
     : await openReplicas(config.replicas, { url: primary.url, pgdata: primary.pgdata! }, {
       dataDir: config.dataDir,
       maxConnections: config.pgMaxConnections,
+      settings: serverGuards(config),
       log: logger.info,
       onUnexpectedExit: (name, why, start) => {
         if (!restarters.has(name)) restarters.set(name, restarter(`the standby ${name}`, start, logger, (reason) => log.error(`${reason}; reads go to the other servers`)));

@@ -21,10 +21,15 @@ export interface Http {
 }
 
 export async function startHttp (
-  config: Config, urls: { url: string; directUrl: string; replicas?: { name: string; url: string }[] }, log: Logger, workerId = 1, clusterStream?: () => Promise<LiveStreamAddress>
+  config: Config,
+  urls: { url: string; directUrl: string; replicas?: { name: string; url: string }[]; serverVersion?: number },
+  log: Logger,
+  workerId = 1,
+  clusterStream?: () => Promise<LiveStreamAddress>
 ): Promise<Http> {
   const fastify = Fastify(serverOptions(log, config));
-  await fastify.register(app, { config, ...urls, workerId, clusterStream });
+  const { url, directUrl, replicas, serverVersion } = urls;
+  await fastify.register(app, { config, url, directUrl, replicas, serverVersion, workerId, clusterStream });
   try {
     const address = await fastify.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG });
     return { fastify, address };

@@ -52,7 +52,7 @@ describe('docs/scaling.md', () => {
   test("the worked example: its settings, read from the page, give the figures it quotes, by the service's own budget check", () => {
     const example = doc.slice(doc.indexOf('## Sizing: a worked example'));
     const num = (re: RegExp) => Number(re.exec(example)?.[1] ?? NaN);
-    const limits = { maxConnections: num(/`max_connections = (\d+)`/), superuserReserved: num(/`superuser_reserved_connections = (\d+)`/), reserved: 0 };
+    const limits = { maxConnections: num(/`max_connections = (\d+)`/), superuserReserved: num(/`superuser_reserved_connections = (\d+)`/), reserved: 0, versionNum: 170010 };
     const hosts = num(/(\d+) service hosts/);
     const host = { WORKERS: String(num(/`WORKERS=(\d+)`/)), POOL_SIZE: String(num(/`POOL_SIZE=(\d+)`,/)), POOL_MAX_OVERFLOW: String(num(/`POOL_MAX_OVERFLOW=(\d+)`\. Each/)) };
     const bouncerPool = num(/PGBOUNCER_POOL_SIZE=(\d+)`/);

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
 import { BudgetError, budgetFor, checkBudget } from '../../src/db/budget.ts';
 
-const limits = { maxConnections: 100, superuserReserved: 3, reserved: 0 };
+const limits = { maxConnections: 100, superuserReserved: 3, reserved: 0, versionNum: 170010 };
 const config = (env: Record<string, string>) => loadConfig({}, { DATABASE_URL: 'postgresql://x@h/db', ...env });
 
 describe('the max_connections budget', () => {

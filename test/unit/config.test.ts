@@ -85,6 +85,18 @@ describe('settings', () => {
     assert.throws(() => loadConfig({}, { REQUEST_TIMEOUT: '5', HEADERS_TIMEOUT: '6' }), /^ConfigError: Invalid HEADERS_TIMEOUT=6: it must not exceed REQUEST_TIMEOUT \(5 s\), which covers the headers too$/);
   });
 
+  test('the deadlines: QUERY_TIMEOUT, POOL_HEALTH_CHECK, DB_KEEPALIVE; STATEMENT_TIMEOUT must be below QUERY_TIMEOUT', () => {
+    const c = loadConfig({}, {});
+    assert.deepEqual([c.queryTimeout, c.poolHealthCheck, c.dbKeepalive, c.connectTimeout], [15, 30, 10, 10]);
+    assert.deepEqual([loadConfig({}, { POOL_HEALTH_CHECK: '0', DB_KEEPALIVE: '0' }).poolHealthCheck, loadConfig({}, { DB_KEEPALIVE: '0' }).dbKeepalive], [0, 0]);
+    fails({ QUERY_TIMEOUT: '0' }, 'Invalid QUERY_TIMEOUT="0": expected a number of seconds from 0.1 to 3600');
+    fails({ POOL_HEALTH_CHECK: '-1' }, 'Invalid POOL_HEALTH_CHECK="-1": expected a number of seconds from 0 to 3600 (0 = off)');
+    fails({}, 'Invalid --db-keepalive="soon": expected a number of seconds from 0 to 7200 (0 = off)', { dbKeepalive: 'soon' });
+    assert.equal(loadConfig({}, { STATEMENT_TIMEOUT: '10' }).statementTimeout, 10);
+    assert.throws(() => loadConfig({}, { STATEMENT_TIMEOUT: '20' }), /^ConfigError: Invalid STATEMENT_TIMEOUT=20: it must be below QUERY_TIMEOUT \(15 s\), so that PostgreSQL ends a slow query itself/);
+    assert.equal(loadConfig({}, { STATEMENT_TIMEOUT: '20', QUERY_TIMEOUT: '25' }).queryTimeout, 25);
+  });
+
   test('LIVE_STREAM=proxy needs a fixed MONITOR_PORT, and the stream a port of its own', () => {
     assert.equal(loadConfig({}, {}).liveStream, 'port');
     assert.equal(loadConfig({}, { LIVE_STREAM: 'proxy', MONITOR_PORT: '9100' }).liveStream, 'proxy');

@@ -74,7 +74,21 @@ export function createMetrics (stats: () => PoolStats, inFlight: () => Record<st
   counterFrom(registry, 'db_pool_rejected_total', 'Requests refused because POOL_QUEUE_MAX were waiting', () => stats().rejected);
   counterFrom(registry, 'db_pool_connect_errors_total', 'Failed attempts to open a database connection', () => stats().connectErrors);
   counterFrom(registry, 'db_pool_aborted_total', 'Requests whose client went away while they waited for a connection', () => stats().aborted);
-  counterFrom(registry, 'db_pool_cancels_total', 'CancelRequests sent for the queries of requests whose client went away', () => stats().cancels);
+  counterFrom(registry, 'db_pool_cancels_total', 'CancelRequests sent for the queries of requests whose client went away, and for queries past QUERY_TIMEOUT', () => stats().cancels);
+  // The unhappy path: what the pool did so that no request gets a connection it cannot trust.
+  counterFrom(registry, 'db_pool_resets_total', 'Connections given back inside a transaction and rolled back before reuse', () => stats().resets);
+  counterFrom(registry, 'db_pool_query_timeouts_total', 'Queries with no answer within QUERY_TIMEOUT (answered 504 QUERY_TIMEOUT)', () => stats().queryTimeouts);
+  counterFrom(registry, 'db_pool_health_checks_total', 'Idle connections checked in the background (POOL_HEALTH_CHECK, and suspects after one broke)', () => stats().healthChecks);
+  const causes = Object.keys(stats().closed) as (keyof PoolStats['closed'])[];
+  countersFrom(registry, 'db_pool_closed_total',
+    'Connections the pool closed because it could not trust them, by cause: broken, reset (a failed rollback on return), busy, deadline (QUERY_TIMEOUT), cancel, healthCheck, invalidated (a suspect after another broke), prePing',
+    'cause', Object.fromEntries(causes.map((cause) => [cause, () => stats().closed[cause]])));
+  gauge({
+    name: 'db_pool_refill_backoff_seconds',
+    aggregator: 'max',
+    help: 'After failed connects: the pause before the pool tries again to reopen its POOL_SIZE connections (0: not backing off)',
+    collect () { this.set(stats().refillBackoffMs / 1000); },
+  });
 
   // Counters, not a gauge reset at each scrape (two scrapers would each see half): the
   // utilization over any window is rate(active) / (rate(active) + rate(idle)).

@@ -7,6 +7,7 @@ import type { BlockingTodoStore } from '../../db/blocking.ts';
 import { SharedPoolState } from '../../db/pool-state.ts';
 import { ReplicatedTodoStore } from '../../db/replicated.ts';
 import { AsyncTodoStore, type StoreOptions, type TodoStore } from '../../db/todos.ts';
+import { sessionGuards, startupOptions } from '../../postgres/guards.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,12 +25,14 @@ export interface StorePluginOptions {
   url: string;
   /** Standbys for the reads: a pool on each. */
   replicas?: { name: string; url: string }[];
+  /** PostgreSQL's server_version_num: which guards its sessions get. */
+  serverVersion?: number;
 }
 
 /** How long closing the pool may take: a connection stuck in a dead server must not hold the exit. */
 const CLOSE_MS = 5000;
 
-export function storeOptions (config: Config, url: string): StoreOptions {
+export function storeOptions (config: Config, url: string, serverVersion?: number): StoreOptions {
   const bouncer = behindBouncer(config);
   return {
     connectionString: url,
@@ -38,6 +41,12 @@ export function storeOptions (config: Config, url: string): StoreOptions {
     maxOverflow: config.poolMaxOverflow,
     timeoutMs: config.poolTimeout * 1000,
     queueMax: config.poolQueueMax,
+    connectTimeoutMs: config.connectTimeout * 1000,
+    queryTimeoutMs: config.queryTimeout * 1000,
+    healthCheckMs: config.poolHealthCheck * 1000,
+    keepAliveMs: config.dbKeepalive * 1000,
+    // PgBouncer 1.18 refuses a startup `options` parameter: there it sets the guards itself (connect_query).
+    sessionOptions: bouncer ? undefined : startupOptions(sessionGuards(config, serverVersion)),
     statementTimeoutMs: config.statementTimeout * 1000,
     // PgBouncer 1.18 in transaction mode keeps no session state: no named statements.
     prepare: !bouncer,
@@ -53,10 +62,10 @@ async function blockingStore (...args: ConstructorParameters<typeof BlockingTodo
   return new BlockingTodoStore(...args);
 }
 
-export default fp(async (fastify: FastifyInstance, { config, url, replicas = [] }: StorePluginOptions) => {
+export default fp(async (fastify: FastifyInstance, { config, url, replicas = [], serverVersion }: StorePluginOptions) => {
   const poolState = new SharedPoolState();
   const options: StoreOptions = {
-    ...storeOptions(config, url),
+    ...storeOptions(config, url, serverVersion),
     onChange: poolState.write,
     onError: (err) => fastify.log.warn({ err: err.message }, 'a database connection failed; it is dropped from the pool'),
   };

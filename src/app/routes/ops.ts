@@ -36,19 +36,23 @@ const opsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     // A query that just completed proves the path works. Waiting for a connection instead would
     // fail every host of a saturated fleet at once, and a load balancer would take them all out.
     if (performance.now() - store.lastSuccessAt() < READY_TIMEOUT_MS) return ready;
-    try {
-      // Given up when the client leaves, or after READY_TIMEOUT_MS.
-      const ac = new AbortController();
-      const timer = setTimeout(() => ac.abort(), READY_TIMEOUT_MS);
-      req.db.signal!.addEventListener('abort', () => ac.abort());
-      await store.ping({ signal: ac.signal }).finally(() => clearTimeout(timer));
-      return ready;
-    } catch (err) {
-      const reason = (err as { code?: string }).code === 'CLIENT_GONE'
-        ? `no database connection within ${READY_TIMEOUT_MS} ms`
-        : (err as Error).message;
-      return reply.code(503).send({ status: 'not ready', reason });
-    }
+    // Answered within READY_TIMEOUT_MS in every state: a ping that hangs (a partition) is given
+    // up, and the pool ends it behind us (its cancel, then its connection destroyed).
+    const ac = new AbortController();
+    const onGone = () => ac.abort();
+    req.db.signal!.addEventListener('abort', onGone);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), READY_TIMEOUT_MS); });
+    const ping = store.ping({ signal: ac.signal }).then(() => 'ok' as const, (err: Error) => err);
+    const outcome = await Promise.race([ping, late]);
+    clearTimeout(timer);
+    req.db.signal!.removeEventListener('abort', onGone);
+    if (outcome === 'ok') return ready;
+    ac.abort();
+    const reason = outcome === 'late' || (outcome as { code?: string }).code === 'CLIENT_GONE'
+      ? `no database connection or answer within ${READY_TIMEOUT_MS} ms`
+      : outcome.message;
+    return reply.code(503).send({ status: 'not ready', reason });
   });
 
   fastify.get('/pool', {
