@@ -234,6 +234,17 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     return n;
   }
 
+  /**
+   * What the pool met on the unhappy path so far, as one number that only grows: connections closed as untrustworthy,
+   * rollbacks on return, queries past their deadline, failed connects. Cheap to read on every change (onStateChange),
+   * to know when stats() has news.
+   */
+  get incidents (): number {
+    let n = this.counters.resets + this.counters.queryTimeouts + this.counters.connectErrors;
+    for (const cause of CLOSE_CAUSES) n += this.closedBy[cause];
+    return n;
+  }
+
   /** How long the pool waits for PostgreSQL on its own behalf (the `checkTimeout` option). */
   get checkTimeout (): number { return this.s.checkTimeout; }
 
@@ -531,6 +542,8 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     } catch (err) {
       this.forget(conn);
       Promise.resolve(client.end()).catch(() => {});
+      // A core connection that could not open leaves the pool short of `size`: the refill tries again.
+      if (core) this.refillSoon();
       if (why === 'timeout') {
         this.counters.timeouts++;
         throw new PoolTimeoutError(this.s.size, this.s.maxOverflow, this.s.timeout);
@@ -610,6 +623,11 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       this.close(conn, typeof cause === 'string' ? cause : undefined);
     } else {
       conn.idle = true;
+      // Fewer than `size` core connections are open (some broke, or failed to open): this one stays as one of them.
+      if (!conn.core && this.s.kind === 'queue' && this.coreOpen < this.s.size) {
+        conn.core = true;
+        this.coreOpen++;
+      }
       if (!conn.core && Number.isFinite(this.s.overflowIdle)) {
         conn.idleTimer = setTimeout(() => {
           conn.idleTimer = undefined;

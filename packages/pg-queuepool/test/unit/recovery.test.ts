@@ -294,6 +294,39 @@ describe('health', () => {
     }
   });
 
+  test('a caller\'s core connection that fails to open makes the refill try again, so the pool gets back to size', async () => {
+    const random = mock.method(Math, 'random', () => 0);
+    try {
+      const { pool, made } = makePool({ size: 1, maxOverflow: 0, connectTimeout: 500, healthCheckPeriod: Infinity }, { hangConnect: (n) => n === 2 });
+      pool.on('error', () => {});
+      await Promise.all([pool.warm(), advance(10)]);
+      made[0]!.emit('error', new Error('terminating connection due to administrator command'));
+      // Before the refill's first try (50 ms), a caller opens the missing core connection itself, into a partition.
+      const caller = outcome(pool.acquire());
+      await advance(100);
+      assert.equal(pool.totalCount, 1, 'the caller\'s connect counts as the core connection');
+      await advance(450);
+      assert.equal(caller.code, 'CONNECT_FAILED');
+      await advance(100);
+      assert.deepEqual([pool.totalCount, pool.idleCount, made.length], [1, 1, 3], 'the refill opened it once the caller\'s connect failed');
+    } finally {
+      random.mock.restore();
+    }
+  });
+
+  test('an overflow connection given back while the pool is short of size stays open as one of the size', async () => {
+    const { pool } = makePool({ size: 2, maxOverflow: 1, overflowIdle: 500, healthCheckPeriod: Infinity }, { failConnect: (n) => (n > 3 ? new Error('ECONNREFUSED') : undefined) });
+    await Promise.all([pool.warm(), advance(10)]);
+    const [a, b, c] = [outcome(pool.acquire()), outcome(pool.acquire()), outcome(pool.acquire())];
+    await advance(20);
+    assert.deepEqual([a.value!.overflow, b.value!.overflow, c.value!.overflow], [false, false, true]);
+    a.value!.release(new Error('Connection terminated unexpectedly'));
+    b.value!.release(new Error('Connection terminated unexpectedly'));
+    c.value!.release();
+    await advance(1000, 10);
+    assert.deepEqual([pool.totalCount, pool.idleCount], [1, 1], 'kept past overflowIdle: it is one of the size now');
+  });
+
   test('recycle with jitter: each connection closes up to recycleJitter before recycle, not all at once', async () => {
     const random = mock.method(Math, 'random', () => 0.5);
     try {
