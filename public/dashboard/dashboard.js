@@ -151,7 +151,15 @@ function combine (f) {
   const sum = (get) => fresh.reduce((a, [, x]) => a + get(x), 0);
   const inFlight = Object.fromEntries(ROUTES.map((r) => [r, sum((x) => x.inFlight[r] ?? 0)]));
   const worst = fresh.reduce((a, [w, x]) => (x.lagMs > a.lagMs ? { worker: w, lagMs: x.lagMs } : a), { worker: 0, lagMs: 0 });
-  return { t: f.t, inFlight, pool: { inUse: sum((x) => x.pool.inUse), waiting: sum((x) => x.pool.waiting) }, lagMs: worst.lagMs, worstWorker: worst.worker, db: f.db, requests: f.requests };
+  const pool = {
+    inUse: sum((x) => x.pool.inUse),
+    waiting: sum((x) => x.pool.waiting),
+    closed: sum((x) => x.pool.closed ?? 0),
+    resets: sum((x) => x.pool.resets ?? 0),
+    queryTimeouts: sum((x) => x.pool.queryTimeouts ?? 0),
+    refillBackoffMs: Math.max(0, ...fresh.map(([, x]) => x.pool.refillBackoffMs ?? 0)),
+  };
+  return { t: f.t, inFlight, pool, lagMs: worst.lagMs, worstWorker: worst.worker, db: f.db, requests: f.requests };
 }
 
 function onFrame (f) {
@@ -174,6 +182,9 @@ function onFrame (f) {
   $('in-flight').textContent = inFlight;
   $('in-use').textContent = f.pool.inUse;
   $('waiting').textContent = f.pool.waiting;
+  $('untrusted').textContent = f.pool.closed ?? 0;
+  $('recovery').textContent = `${f.pool.resets ?? 0} reset, ${f.pool.queryTimeouts ?? 0} timed out` +
+    (f.pool.refillBackoffMs ? `; reconnecting within ${(f.pool.refillBackoffMs / 1000).toFixed(1)} s` : '');
   $('lag').textContent = f.lagMs >= 1000 ? `${(f.lagMs / 1000).toFixed(1)} s` : `${Math.round(f.lagMs)} ms`;
   state.max.inUse = Math.max(state.max.inUse, f.pool.inUse);
   state.max.waiting = Math.max(state.max.waiting, f.pool.waiting);

@@ -13,6 +13,8 @@ export interface RequestResult {
   message?: string;
   /** The JSON error body's message for HTTP errors (for example the pool timeout). */
   body?: string;
+  /** The JSON error body's code for HTTP errors (POOL_TIMEOUT, QUERY_TIMEOUT, ...). */
+  code?: string;
 }
 
 export interface Burst {
@@ -49,6 +51,7 @@ export interface Outcome {
   error?: ErrorKind;
   message?: string;
   body?: string;
+  code?: string;
 }
 
 /** One GET, read to its end; never rejects. `onSocket` is called when it has its connection (it leaves then). */
@@ -60,7 +63,9 @@ export function getOnce (url: string, options: http.RequestOptions, onSocket?: (
       res.on('end', () => {
         const status = res.statusCode ?? 0;
         if (status < 400) return resolve({ status });
-        resolve({ status, error: 'http', body: errorMessage(Buffer.concat(chunks).toString()) });
+        const text = Buffer.concat(chunks).toString();
+        const code = errorCode(text);
+        resolve({ status, error: 'http', body: errorMessage(text), ...(code ? { code } : {}) });
       });
       res.on('error', (err) => resolve({ status: res.statusCode, ...classify(err) }));
     });
@@ -77,6 +82,16 @@ export function classify (err: NodeJS.ErrnoException): { error: ErrorKind; messa
   if (code === 'ECONNRESET' || code === 'EPIPE' || err.message === 'socket hang up') return { error: 'reset', message: err.message };
   if (code === 'ETIMEDOUT') return { error: 'timeout', message: err.message };
   return { error: 'other', message: err.message || code };
+}
+
+/** The `code` of a JSON error body, if it has one. */
+export function errorCode (body: string): string | undefined {
+  try {
+    const code = (JSON.parse(body) as { code?: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function errorMessage (body: string): string {

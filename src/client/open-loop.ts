@@ -45,6 +45,8 @@ export interface OpenResult {
   message?: string;
   /** The JSON error body's message for HTTP errors. */
   body?: string;
+  /** The JSON error body's code for HTTP errors. */
+  code?: string;
 }
 
 export interface Percentiles {

@@ -11,6 +11,7 @@ import { openDatabase, type DatabaseSource } from '../postgres/source.ts';
 import { burstSeconds, COMBINATIONS, modeOfRoute, ORIGINAL, waveAt, waveCount, wavesSeconds } from '../scenarios.ts';
 import { runArrivalsScenario } from './arrivals.ts';
 import { runBlockScenario } from './blocks.ts';
+import { runFaults } from './faults.ts';
 import { printClaims, runClaims, type ClaimRow } from './claims.ts';
 import { findHaproxy } from './haproxy.ts';
 import { runHosts } from './hosts.ts';
@@ -30,6 +31,8 @@ export interface DemoOptions {
   steadyRate?: boolean;
   /** Add scenarios 7 and 8: the original's claims on memory per connection and on the NullPool. */
   claims?: boolean;
+  /** Add when the network or the database misbehaves: a partition, a restart, terminated backends, a bad return, latency. */
+  faults?: boolean;
   /** Shorter runs for scenarios 7 and 8 (with --quick). */
   quick?: boolean;
   /** Instead: N hosts behind HAProxy over one PostgreSQL (src/demo/hosts.ts). */
@@ -161,6 +164,11 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
       blocks.push(...await runBlockScenario(db.url, running, out));
       out('');
     }
+    const faults: ClaimRow[] = [];
+    if (options.faults) {
+      faults.push(...await runFaults({ dataDir: config.dataDir, quick: options.quick ?? false, running, out }));
+      out('');
+    }
     const claims: ClaimRow[] = options.claims ? await runClaims(db.url, { quick: options.quick ?? false, running, out }) : [];
     if (claims.length) out('');
     printTable(rows, out);
@@ -172,6 +180,10 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
       out('');
       printClaims(blocks, out, 'what blocks');
     }
+    if (faults.length) {
+      out('');
+      printClaims(faults, out, 'when things fail');
+    }
     if (claims.length) {
       out('');
       printClaims(claims, out);
@@ -180,7 +192,7 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
       writeReport(options.report, `demo: N = ${options.n}, ${options.seconds} s sleeps`, sections);
       out(`\nReport written to ${options.report}`);
     }
-    return conclude(rows.filter((r) => !r.ok).length + [...steady, ...blocks, ...claims].filter((c) => c.ok === false).length, out);
+    return conclude(rows.filter((r) => !r.ok).length + [...steady, ...blocks, ...faults, ...claims].filter((c) => c.ok === false).length, out);
   } finally {
     for (const r of [...running].reverse()) await r.stop();
     stopListening();

@@ -81,6 +81,20 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
     });
   });
 
+  test('the unhappy path: backends terminated by an administrator show as connections the pool closed', async () => {
+    const db = await freshDatabase();
+    await withService({ DATABASE_URL: db }, async (server) => {
+      const { page, errors } = await open(`${server.url}/`);
+      assert.equal(await page.evaluate(() => document.getElementById('untrusted')!.textContent), '0');
+      await sql(db, 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2',
+        [new URL(db).pathname.slice(1), 'async-node-postgres']);
+      await page.waitForFunction(() => Number(document.getElementById('untrusted')!.textContent) >= 5, undefined, { timeout: 10_000, polling: 100 });
+      assert.match(await page.evaluate(() => document.getElementById('recovery')!.textContent!), /^0 reset, 0 timed out/);
+      assert.equal((await get(server.url, '/todos/')).status, 200);
+      assert.deepEqual(errors, []);
+    });
+  });
+
   test('the work route: one point per response beside the pool, and their median', async () => {
     const db = await freshDatabase();
     await withService({ DATABASE_URL: db, POOL_SIZE: '2', POOL_MAX_OVERFLOW: '0' }, async (server) => {

@@ -25,7 +25,7 @@ test('demo --quick --replicas: reads in 2 waves of 45 over three servers, writes
 test('demo --replicas refuses what it cannot run: with --hosts, or with DATABASE_URL', async () => {
   const both = await runCli(['demo', '--replicas', '--hosts', '2'], { DATA_DIR: tempDir() });
   assert.equal(both.code, 2, both.stderr);
-  assert.match(both.stderr, /--hosts runs on its own: without --scale, --steady-rate, --blocking, --claims, --all, --report or --replicas/);
+  assert.match(both.stderr, /--hosts runs on its own: without --scale, --steady-rate, --blocking, --faults, --claims, --all, --report or --replicas/);
   const external = await runCli(['demo', '--replicas'], { DATABASE_URL: 'postgresql://u:secret@127.0.0.1:1/x' });
   assert.equal(external.code, 2, external.stderr);
   assert.match(external.stderr, /--replicas starts standbys of the embedded PostgreSQL: run it without DATABASE_URL/);
