@@ -508,7 +508,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       status: undefined,
       onError: () => {},
     };
-    conn.rawQuery = guardQueries(client, () => conn.queryTimeout, () => this.late(conn)) as Conn<C>['rawQuery'];
+    conn.rawQuery = guardQueries(client, () => conn.queryTimeout, () => this.late(conn), this.s.clock) as Conn<C>['rawQuery'];
     // A connection that breaks reports here, idle or checked out; without a listener the process
     // would crash. An idle one is dropped and the error emitted, as pg.Pool does; a lent one is
     // closed when it comes back. Either way the others become suspects.
