@@ -21,6 +21,7 @@ import { rateSuite } from './rate.ts';
 import { sqlSuite } from './sql.ts';
 import { cpuRatios, sideBySide } from './side-by-side.ts';
 import { featuresSuite } from './features.ts';
+import { guardsSuite } from './guards.ts';
 
 export interface SuiteContext {
   url: string;
@@ -482,4 +483,4 @@ const layers: Suite = async (ctx) => {
   return { tool: loadTool, seconds, warmup, intervalUs: 500, servers: measured };
 };
 
-export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood, pgbouncer, queuepool, detector, layers, sql: sqlSuite, memory: memorySuite, rate: rateSuite, features: featuresSuite };
+export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood, pgbouncer, queuepool, detector, layers, sql: sqlSuite, memory: memorySuite, rate: rateSuite, features: featuresSuite, guards: guardsSuite };
