@@ -21,6 +21,8 @@ export interface Behaviour {
   hangQuery?: (text: string, client: FakeClient) => boolean;
   /** After a failed query, how much later its ReadyForQuery comes (pg calls the query back on the ErrorResponse). */
   readyLagMs?: number;
+  /** As pg before 8.21: no getTransactionStatus(); the status is only in each ReadyForQuery message. */
+  statusByMessage?: boolean;
 }
 
 type Callback = (err: Error | null, result?: { rows: unknown[] }) => void;
@@ -45,11 +47,12 @@ export function fakeClientClass (behaviour: Partial<Behaviour> = {}) {
     status: Status = 'I';
     private active: { sql: string; fail: (err: Error) => void } | null = null;
     private failConnectTimer: (() => void) | undefined;
-    readonly connection = { stream: { destroy: () => this.destroy(), ref () {}, unref () {} } };
+    readonly connection = Object.assign(new EventEmitter(), { stream: { destroy: () => this.destroy(), ref () {}, unref () {} } });
 
     constructor (readonly config: Record<string, unknown> = {}) {
       super();
       made.push(this);
+      if (b.statusByMessage) Object.defineProperty(this, 'getTransactionStatus', { value: undefined });
     }
 
     connect (): Promise<void> {
@@ -86,6 +89,7 @@ export function fakeClientClass (behaviour: Partial<Behaviour> = {}) {
             const ready = () => {
               this.status = next;
               this.readyForQuery = true;
+              this.connection.emit('readyForQuery', { status: next });
               this.emit('drain');
             };
             if (err) {

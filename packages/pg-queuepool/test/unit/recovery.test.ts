@@ -38,6 +38,19 @@ describe('reset on return', () => {
     assert.equal(pool.stats().resets, 1);
   });
 
+  test('a client without getTransactionStatus() (pg before 8.21): the pool follows ReadyForQuery itself', async () => {
+    const { pool, made } = makePool({ size: 1, maxOverflow: 0 }, { statusByMessage: true });
+    const lease = await held(pool);
+    assert.equal((lease.client as unknown as { getTransactionStatus?: unknown }).getTransactionStatus, undefined);
+    await Promise.all([lease.client.query('BEGIN'), advance(10)]);
+    lease.release();
+    await advance(10);
+    assert.deepEqual(made[0]!.queries.slice(-1), ['ROLLBACK']);
+    assert.equal(pool.stats().resets, 1);
+    const next = await held(pool);
+    assert.equal(next.client, made[0]);
+  });
+
   test('one given back in a failed transaction (25P02 for ever, otherwise) is rolled back too', async () => {
     const fail = (text: string) => (text === 'SELECT 1/0' ? Object.assign(new Error('division by zero'), { code: '22012' }) : undefined);
     const { pool, made } = makePool({ size: 1, maxOverflow: 0 }, { failQuery: fail });
