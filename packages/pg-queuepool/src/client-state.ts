@@ -80,9 +80,14 @@ export function socketOf (client: object): { ref?: () => void; unref?: () => voi
   return pgOf(client).connection?.stream;
 }
 
+/** client.end(), settled whatever it does: a Client without end(), or one whose end() throws, is no error here. */
+export function endQuietly (client: { end?: () => unknown }): Promise<void> {
+  return new Promise<unknown>((resolve) => resolve(client.end?.())).then(() => {}, () => {});
+}
+
 /** Stops a client at once: its socket destroyed (as pg-pool does for a connect in progress), or end(). */
-export function kill (client: { end(): Promise<unknown> }): void {
+export function kill (client: { end?: () => unknown }): void {
   const socket = socketOf(client);
   if (socket?.destroy) socket.destroy();
-  else Promise.resolve(client.end()).catch(() => {});
+  else endQuietly(client).catch(() => {});
 }

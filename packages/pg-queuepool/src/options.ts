@@ -74,10 +74,22 @@ export interface QueuePoolOptions {
 
   // pg-pool's names, for a drop-in replacement of pg.Pool (see the README's mapping table).
   max?: number;
+  /** pg-pool's older name of `max`. */
+  poolSize?: number;
   min?: number;
   connectionTimeoutMillis?: number;
   idleTimeoutMillis?: number;
   maxLifetimeSeconds?: number;
+  /** The Client class to build (pg.native.Client, or your own); the constructor's second argument does the same. Default pg.Client. */
+  Client?: new (config?: any) => any;
+  /** Called with a line about what the pool does (connecting, releasing, ending...), as pg-pool's `log`. */
+  log?: (message: string, ...details: unknown[]) => void;
+  /** Run on each new connection before anyone has it (pg 8.20's hook): a failure, thrown or rejected, fails that connect. */
+  onConnect?: (client: any) => unknown;
+  /** pg-pool's `verify(client, done)`: called on each new connection before it is handed out; an error closes it and fails the checkout. */
+  verify?: (client: any, done: (err?: Error | null) => void) => void;
+  /** The Promise class of the promises the pool returns (pg-pool's option, for bluebird and the like). Default the global one. */
+  Promise?: PromiseConstructorLike;
 }
 
 export interface CheckoutTiming {
@@ -111,13 +123,17 @@ export interface Settings {
   checkTimeout: number;
   healthCheckPeriod: number;
   recycleJitter: number;
+  log: (message: string, ...details: unknown[]) => void;
+  onConnect: ((client: any) => unknown) | undefined;
+  verify: ((client: any, done: (err?: Error | null) => void) => void) | undefined;
   clock: () => number;
 }
 
 const POOL_KEYS = new Set([
   'kind', 'size', 'maxOverflow', 'timeout', 'queueMax', 'recycle', 'prePing', 'lifo', 'overflowIdle', 'maxUses', 'allowExitOnIdle',
   'resetOnReturn', 'queryTimeout', 'connectTimeout', 'checkTimeout', 'healthCheckPeriod', 'recycleJitter',
-  'clock', 'onStateChange', 'onCheckout', 'max', 'min', 'connectionTimeoutMillis', 'idleTimeoutMillis', 'maxLifetimeSeconds', 'log', 'Client', 'Promise',
+  'clock', 'onStateChange', 'onCheckout', 'max', 'poolSize', 'min', 'connectionTimeoutMillis', 'idleTimeoutMillis', 'maxLifetimeSeconds',
+  'log', 'Client', 'Promise', 'onConnect', 'verify',
 ]);
 
 function fail (name: string, value: unknown, accepts: string): never {
@@ -154,16 +170,22 @@ function flag (name: string, value: unknown, fallback: boolean): boolean {
 
 /** The pool's settings from its options, SQLAlchemy's names first, then pg-pool's; throws a TypeError naming a bad one. */
 export function settingsOf (options: QueuePoolOptions): Settings {
-  const o = options;
+  // pg-pool's older name of max, when max is not given.
+  const o = options.max === undefined && options.poolSize !== undefined ? { ...options, max: options.poolSize } : options;
+  const maxName = options.max === undefined && options.poolSize !== undefined ? 'poolSize' : 'max';
   if (o.kind !== undefined && o.kind !== 'queue' && o.kind !== 'null') fail('kind', o.kind, '"queue" or "null"');
-  if (o.max !== undefined && o.maxOverflow !== undefined) throw new TypeError('pg-queuepool: give maxOverflow (with size) or pg\'s max, not both: max is size + maxOverflow');
+  if (o.max !== undefined && o.maxOverflow !== undefined) throw new TypeError(`pg-queuepool: give maxOverflow (with size) or pg's ${maxName}, not both: ${maxName} is size + maxOverflow`);
   if (o.min !== undefined && o.size !== undefined) throw new TypeError('pg-queuepool: give size or pg\'s min, not both: they mean the same');
-  // pg-pool's max alone means "up to max, none kept": size 0 (its min), overflow max.
-  const size = count(o.size !== undefined ? 'size' : 'min', o.size ?? o.min, o.max !== undefined ? 0 : 5);
+  // Options in pg-pool's words only (max, min, idleTimeoutMillis, ...) mean what they mean to pg-pool, its defaults
+  // for the rest included: none kept open beyond min, up to max (10) in all, idle ones closed after 10 s.
+  const sizing = [o.size, o.maxOverflow, o.overflowIdle];
+  const pgSizing = [o.max, o.min, o.idleTimeoutMillis, o.connectionTimeoutMillis, o.maxLifetimeSeconds];
+  const pgStyle = sizing.every((x) => x === undefined) && pgSizing.some((x) => x !== undefined);
+  const size = count(o.size !== undefined ? 'size' : 'min', o.size ?? o.min, pgStyle ? 0 : 5);
   let maxOverflow: number;
-  if (o.max !== undefined) {
-    const max = count('max', o.max, 10, 1);
-    if (max < size) fail('max', o.max, `at least min (${size})`);
+  if (o.max !== undefined || pgStyle) {
+    const max = count(maxName, o.max, 10, 1);
+    if (max < size) fail(maxName, o.max, `at least min (${size})`);
     maxOverflow = max - size;
   } else {
     maxOverflow = count('maxOverflow', o.maxOverflow, 10);
@@ -174,8 +196,12 @@ export function settingsOf (options: QueuePoolOptions): Settings {
   const pgIdle = o.idleTimeoutMillis === 0 ? Infinity : o.idleTimeoutMillis;
   const pgLifetime = o.maxLifetimeSeconds === undefined || o.maxLifetimeSeconds === 0 ? undefined : o.maxLifetimeSeconds * 1000;
   if (o.clock !== undefined && typeof o.clock !== 'function') fail('clock', o.clock, 'a function returning milliseconds');
-  for (const [name, hook] of [['onStateChange', o.onStateChange], ['onCheckout', o.onCheckout]] as const) {
-    if (hook !== undefined && typeof hook !== 'function') fail(name, hook, 'a function');
+  const hooks = [
+    ['onStateChange', o.onStateChange], ['onCheckout', o.onCheckout], ['log', o.log], ['onConnect', o.onConnect],
+    ['verify', o.verify], ['Client', o.Client], ['Promise', o.Promise],
+  ] as const;
+  for (const [name, hook] of hooks) {
+    if (hook !== undefined && typeof hook !== 'function') fail(name, hook, name === 'Client' || name === 'Promise' ? 'a class' : 'a function');
   }
   const resets = ['rollback', 'close', 'off'];
   if (o.resetOnReturn !== undefined && !resets.includes(o.resetOnReturn)) {
@@ -193,7 +219,7 @@ export function settingsOf (options: QueuePoolOptions): Settings {
     recycle,
     prePing: flag('prePing', o.prePing, false),
     lifo: flag('lifo', o.lifo, true),
-    overflowIdle: millis(o.overflowIdle !== undefined ? 'overflowIdle' : 'idleTimeoutMillis', o.overflowIdle ?? pgIdle, 1000),
+    overflowIdle: millis(o.overflowIdle !== undefined ? 'overflowIdle' : 'idleTimeoutMillis', o.overflowIdle ?? pgIdle, pgStyle ? 10_000 : 1000),
     maxUses: count('maxUses', o.maxUses, Infinity, 1, true),
     allowExitOnIdle: flag('allowExitOnIdle', o.allowExitOnIdle, false),
     resetOnReturn: o.resetOnReturn ?? 'rollback',
@@ -202,6 +228,9 @@ export function settingsOf (options: QueuePoolOptions): Settings {
     checkTimeout: bound('checkTimeout', o.checkTimeout, 2000),
     healthCheckPeriod: bound('healthCheckPeriod', o.healthCheckPeriod, 30_000),
     recycleJitter,
+    log: o.log ?? (() => {}),
+    onConnect: o.onConnect,
+    verify: o.verify,
     clock: o.clock ?? (() => performance.now()),
   };
 }

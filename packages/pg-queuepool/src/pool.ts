@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { sendCancel, type CancelTarget } from './cancel.js';
 import {
-  awaitingReady, busy, kill, queryable, socketOf, transactionStatusOf, whenReady, type TransactionStatus,
+  awaitingReady, busy, endQuietly, kill, queryable, socketOf, transactionStatusOf, whenReady, type TransactionStatus,
 } from './client-state.js';
 import { guardQueries } from './deadline.js';
 import { AbortedError, ConnectError, PoolEndedError, PoolQueueFullError, PoolTimeoutError } from './errors.js';
@@ -27,7 +27,8 @@ export type Lease<C extends PoolableClient = pg.Client> = LeaseOf<C>;
 
 /** What the pool needs of a node-postgres Client (pg.Client, or pg-native's, or a test's). */
 export interface PoolableClient {
-  connect(): Promise<unknown>;
+  /** pg's: with a callback (as the pool calls it), or returning a promise. */
+  connect(callback?: (err?: Error | null) => void): unknown;
   end(): Promise<unknown>;
   query(...args: any[]): any;
   on(event: 'error', listener: (err: Error) => void): unknown;
@@ -146,6 +147,9 @@ const defaultClock = () => performance.now();
 export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter implements Lender<C> {
   readonly options: PoolOptions;
   readonly Client: ClientConstructor<C>;
+  /** The `log` option, or nothing: pg-pool's name, which some consumers call. */
+  readonly log: (message: string, ...details: unknown[]) => void;
+  private readonly PromiseClass: PromiseConstructor | undefined;
   ending = false;
   ended = false;
   private readonly s: Settings;
@@ -184,6 +188,8 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
   private healthTimer: NodeJS.Timeout | undefined;
   private checking = false;
   private endWaiters: (() => void)[] = [];
+  /** Connections being closed: end() resolves after them. */
+  private readonly closing = new Set<Promise<void>>();
 
   constructor (options: PoolOptions = {}, Client?: ClientConstructor<C>) {
     super();
@@ -193,8 +199,11 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     if ('password' in options) {
       Object.defineProperty(this.options, 'password', { enumerable: false, writable: true, configurable: true, value: options.password });
     }
-    this.Client = Client ?? (pg.Client as unknown as ClientConstructor<C>);
+    // As pg-pool: the option first, then the constructor's argument, then pg's own Client.
+    this.Client = (options.Client as ClientConstructor<C> | undefined) ?? Client ?? (pg.Client as unknown as ClientConstructor<C>);
+    this.PromiseClass = options.Promise as PromiseConstructor | undefined;
     this.clientConfig = clientOptions(options);
+    this.log = this.s.log;
     this.epochOf = options.clock === undefined || options.clock === defaultClock
       ? (t) => performance.timeOrigin + t
       : () => Date.now();
@@ -217,6 +226,20 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       },
       onChange: () => this.changed(),
     });
+    // pg-pool's names for what the settings mean here, where the caller did not give them: consumers read them
+    // (Vercel's attachDatabasePool recognises a pool by `'idleTimeoutMillis' in pool.options`). 0 is pg's "never".
+    const named = {
+      max: this.s.kind === 'null' ? Infinity : size + maxOverflow,
+      min: this.s.kind === 'null' ? 0 : size,
+      idleTimeoutMillis: Number.isFinite(this.s.overflowIdle) ? this.s.overflowIdle : 0,
+      connectionTimeoutMillis: Number.isFinite(timeout) ? timeout : 0,
+      maxUses: this.s.maxUses,
+      allowExitOnIdle: this.s.allowExitOnIdle,
+      maxLifetimeSeconds: Number.isFinite(this.s.recycle) ? this.s.recycle / 1000 : 0,
+    };
+    for (const [name, value] of Object.entries(named)) {
+      if (!(name in this.options)) (this.options as Record<string, unknown>)[name] = value;
+    }
   }
 
   // pg.Pool's counts -------------------------------------------------------------------------
@@ -364,8 +387,11 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
   connect (options: AcquireOptions): Promise<C & { release: (err?: Error | boolean) => void }>;
   connect (arg?: Callback<C> | AcquireOptions): Promise<C & { release: (err?: Error | boolean) => void }> | void {
     const checkedOut = this.checkout(typeof arg === 'function' ? {} : arg ?? {}, true, asClient);
-    if (typeof arg !== 'function') return checkedOut;
-    checkedOut.then((client) => arg(undefined, client, client.release), (err: Error) => arg(err, undefined, () => {}));
+    if (typeof arg !== 'function') return this.promised(checkedOut);
+    // The callback runs outside the promise, as pg-pool's does: what it throws is an uncaught exception, not a rejection.
+    checkedOut.then(
+      (client) => process.nextTick(arg, undefined, client, client.release),
+      (err: Error) => process.nextTick(arg, err, undefined, () => {}));
   }
 
   /**
@@ -376,6 +402,12 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
   query (text: string | (pg.QueryConfig & { signal?: AbortSignalLike; queryTimeout?: number }),
     values?: unknown[] | ((err: Error | undefined, res?: pg.QueryResult) => void),
     callback?: (err: Error | undefined, res?: pg.QueryResult) => void): Promise<pg.QueryResult> | void {
+    if (typeof text === 'function') {
+      // As pg-pool: a function in the query's place is called back with why, and nothing is sent.
+      const cb = text as (err: Error) => void;
+      setImmediate(() => cb(new Error('Passing a function as the first parameter to pool.query is not supported')));
+      return;
+    }
     if (typeof values === 'function') {
       callback = values;
       values = undefined;
@@ -384,8 +416,10 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     const run = async () => {
       const lease = await this.acquire({ signal, queryTimeout }) as PoolLease<C>;
       const sql = ownOptionsOff(text);
+      this.log('dispatching query');
       try {
         const result = await (values === undefined ? lease.client.query(sql) : lease.client.query(sql, values));
+        this.log('query dispatched');
         lease.release();
         return result as pg.QueryResult;
       } catch (err) {
@@ -394,9 +428,9 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       }
     };
     const result = run();
-    if (!callback) return result;
+    if (!callback) return this.promised(result);
     const cb = callback;
-    result.then((res) => cb(undefined, res), (err: Error) => cb(err));
+    result.then((res) => process.nextTick(cb, undefined, res), (err: Error) => process.nextTick(cb, err));
   }
 
   /** Opens the `size` connections now, so that the first burst does not pay for them; rejects with the first failure, giving back every one that opened. */
@@ -421,7 +455,10 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
   }
 
   /** Closes the idle connections now and the others as they come back; waiters get POOL_ENDED. Resolves once every connection is closed. */
-  end (callback?: () => void): Promise<void> {
+  end (): Promise<void>;
+  end (callback: () => void): void;
+  end (callback?: () => void): Promise<void> | void {
+    this.log('ending');
     const done = new Promise<void>((resolve) => {
       if (this.ended) return resolve();
       this.endWaiters.push(resolve);
@@ -434,8 +471,14 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       for (const conn of [...this.idleCore, ...this.idleOverflow]) this.close(conn);
       this.checkEnded();
     }
-    if (callback) done.then(callback, callback);
-    return done;
+    if (!callback) return this.promised(done);
+    done.then(() => process.nextTick(callback));
+  }
+
+  /** A promise of the `Promise` option's class, when one was given (pg-pool's option). */
+  private promised<T> (p: Promise<T>): Promise<T> {
+    const P = this.PromiseClass;
+    return P === undefined || P === Promise ? p : new P<T>((resolve, reject) => { p.then(resolve, reject); });
   }
 
   // Inside -----------------------------------------------------------------------------------
@@ -517,6 +560,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       this.invalidate();
       if (conn.idle) {
         this.close(conn, 'broken');
+        (err as Error & { client?: C }).client = client; // as pg-pool: the error says which client
         if (!this.ending) this.emit('error', err, client);
       } else {
         conn.doomed ??= 'broken';
@@ -536,12 +580,14 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     const timer = Number.isFinite(limit) ? setTimeout(() => stop(own ? 'connectTimeout' : 'timeout'), Math.max(0, limit)) : undefined;
     const onAbort = () => stop('aborted');
     signal?.addEventListener('abort', onAbort, { once: true });
+    this.log('connecting new client');
     try {
-      await client.connect();
+      await connectOnce(client);
       if (why) throw new Error(why);
     } catch (err) {
+      this.log('client failed to connect', err);
       this.forget(conn);
-      Promise.resolve(client.end()).catch(() => {});
+      endQuietly(client).catch(() => {});
       // A core connection that could not open leaves the pool short of `size`: the refill tries again.
       if (core) this.refillSoon();
       if (why === 'timeout') {
@@ -557,6 +603,17 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
+    }
+    this.log('new client connected');
+    const refused = await this.hooks(client);
+    if (refused) {
+      // As pg-pool: the hook's own error fails the connect, and the connection is closed.
+      this.forget(conn);
+      kill(client);
+      endQuietly(client).catch(() => {});
+      this.counters.connectErrors++;
+      if (core) this.refillSoon();
+      throw refused;
     }
     conn.status = transactionStatusOf(client);
     conn.checkedAt = this.s.clock();
@@ -578,12 +635,28 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     return conn;
   }
 
+  /** The `onConnect` hook (pg 8.20's), then pg-pool's `verify`, on a new connection: the first failure, or undefined. */
+  private async hooks (client: C): Promise<Error | undefined> {
+    const { onConnect, verify } = this.s;
+    try {
+      if (onConnect) await onConnect(client);
+      if (verify) {
+        const err = await new Promise<Error | null | undefined>((resolve) => verify(client, resolve));
+        if (err) return err;
+      }
+      return undefined;
+    } catch (err) {
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
   /**
    * A lease comes back (@internal, from the lease). It is reused only in a state the next caller can trust: idle,
    * or rolled back to idle first (resetOnReturn); otherwise closed. `strict` (a failed pool.query()): not rolled back,
    * closed, as pg.Pool closes a client after a failed query.
    */
   checkin (conn: Conn<C>, err?: Error | boolean, strict = false): void {
+    this.log('client released');
     this.emit('release', err instanceof Error ? err : undefined, conn.client);
     conn.queryTimeout = Infinity;
     if (err instanceof Error && isConnectionError(err)) {
@@ -619,7 +692,10 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     const usedUp = conn.uses >= this.s.maxUses;
     const old = conn.expired || this.tooOld(conn);
     if (cause || this.ending || conn.closing || !queryable(conn.client) || this.s.kind === 'null' || usedUp || old) {
-      if (!cause && !conn.closing && (usedUp || old)) this.counters.recycled++;
+      if (!cause && !conn.closing && (usedUp || old)) {
+        this.counters.recycled++;
+        this.log(usedUp ? 'remove expended client' : 'remove expired client'); // pg-pool's words
+      }
       this.close(conn, typeof cause === 'string' ? cause : undefined);
     } else {
       conn.idle = true;
@@ -631,7 +707,9 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       if (!conn.core && Number.isFinite(this.s.overflowIdle)) {
         conn.idleTimer = setTimeout(() => {
           conn.idleTimer = undefined;
-          if (conn.idle) this.close(conn);
+          if (!conn.idle) return;
+          this.log('remove idle client');
+          this.close(conn);
         }, this.s.overflowIdle);
         conn.idleTimer.unref?.();
       }
@@ -650,8 +728,8 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
   }
 
   /**
-   * Closes a connection, idle or lent (a lent one keeps its place until it comes back). One closed for a `cause` is
-   * not trusted to answer a Terminate: its socket is destroyed.
+   * Closes a connection, idle or lent (a lent one keeps its place until it comes back). One closed for a `cause` other
+   * than `broken` is not trusted to answer a Terminate: its socket is destroyed.
    */
   private close (conn: Conn<C>, cause?: CloseCause): void {
     if (conn.closing) return;
@@ -667,8 +745,15 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     this.forget(conn);
     // Errors of a closing client (the server already gone) have nowhere to go.
     conn.client.on('error', () => {});
-    Promise.resolve(conn.client.end()).catch(() => {}).finally(() => this.emit('remove', conn.client));
-    if (cause) kill(conn.client);
+    this.log(cause ? `closing a client (${cause})` : 'closing a client');
+    const closed: Promise<void> = endQuietly(conn.client).then(() => {
+      this.closing.delete(closed);
+      this.emit('remove', conn.client);
+    });
+    this.closing.add(closed);
+    // A broken one has said so, and pg's end() destroys a dead socket itself; the others are in doubt (a query that
+    // would not end, a check that went unanswered): their socket is destroyed at once.
+    if (cause && cause !== 'broken') kill(conn.client);
     if (conn.core) this.refillSoon();
   }
 
@@ -680,10 +765,13 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     this.checkEnded();
   }
 
+  /** Ended once nothing is open or lent; end() resolves once the last connections have closed (their end() done). */
   private checkEnded (): void {
     if (!this.ending || this.ended || this.conns.size > 0 || this.places.active > 0) return;
     this.ended = true;
-    for (const resolve of this.endWaiters.splice(0)) resolve();
+    Promise.all(this.closing).then(() => {
+      for (const resolve of this.endWaiters.splice(0)) resolve();
+    });
   }
 
   // Recovery ---------------------------------------------------------------------------------
@@ -818,6 +906,24 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
 }
 
 const asLease = <C extends PoolableClient>(lease: Lease<C>): Lease<C> => lease;
+
+/**
+ * client.connect() with a callback, as pg-pool calls it (a Client whose connect takes only a callback works too), or
+ * the promise it returns when it takes none.
+ */
+function connectOnce (client: PoolableClient): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const done = (err?: Error | null) => {
+      if (settled) return;
+      settled = true;
+      if (err) reject(err);
+      else resolve();
+    };
+    const returned = (client.connect as (cb: (err?: Error | null) => void) => unknown)(done);
+    if (returned && typeof (returned as Promise<unknown>).then === 'function') (returned as Promise<unknown>).then(() => done(), done);
+  });
+}
 
 /** pg.Pool's shape of a checkout: the client, with release() on it. */
 function asClient<C extends PoolableClient> (lease: Lease<C>): C & { release: (err?: Error | boolean) => void } {

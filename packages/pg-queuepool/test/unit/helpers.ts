@@ -13,6 +13,9 @@ export function useMockTimers (): void {
 /** Lets promise continuations run (the mocked timers fire synchronously, their callbacks' awaits do not). */
 export async function flush (): Promise<void> {
   for (let i = 0; i < 30; i++) await Promise.resolve();
+  // Callbacks the pool calls on the next tick (pg-pool's callback style) run once the microtasks are drained.
+  await new Promise((resolve) => process.nextTick(resolve));
+  for (let i = 0; i < 30; i++) await Promise.resolve();
 }
 
 /** Advances the mocked clock by `ms`, `step` ms at a time (1 by default), so that work scheduled on the way runs at its time. */
