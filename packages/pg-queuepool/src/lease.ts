@@ -22,11 +22,17 @@ export interface Held<C> {
   readonly closing: boolean;
 }
 
-/** A checked-out connection: the client, how the checkout went, and the way to give it back. */
+/**
+ * A checked-out connection: the client, how the checkout went, and the way to give it back. `await using lease = await
+ * pool.acquire()` gives it back when the block ends (`Symbol.asyncDispose`, and `Symbol.dispose` for `using`), unless
+ * it was released already.
+ */
 export interface Lease<C> extends CheckoutTiming {
   readonly client: C;
   /** Gives the connection back; with an error (or true), it is closed instead of reused. */
   release(err?: Error | boolean): void;
+  [Symbol.asyncDispose](): Promise<void>;
+  [Symbol.dispose](): void;
 }
 
 /** How often, and how many times, a cancel is sent again while the query still runs (one sent before the query reached the backend is dropped by it). */
@@ -72,6 +78,15 @@ export class PoolLease<C extends object> implements Lease<C> {
       const reusable = closed.every(Boolean) && !busy(this.client);
       this.checkin(reusable ? undefined : true, strict);
     }, () => this.checkin(true, strict));
+  }
+
+  [Symbol.dispose] (): void {
+    if (!this.released) this.release();
+  }
+
+  [Symbol.asyncDispose] (): Promise<void> {
+    this[Symbol.dispose]();
+    return Promise.resolve();
   }
 
   private checkin (err: Error | boolean | undefined, strict: boolean): void {

@@ -134,6 +134,36 @@ describe("pg.Pool's options, honoured", () => {
   });
 });
 
+describe('await using', () => {
+  test('the lease is given back when the block ends, also when it throws; one released inside is not released twice', async () => {
+    const { Client } = fakeClientClass();
+    const pool = new Pool<FakeClient>({ clock: now, size: 1, maxOverflow: 0 }, Client);
+    const first = outcome(pool.acquire());
+    await advance(10);
+    {
+      await using lease = first.value!;
+      assert.equal(lease.client.connected, true);
+      assert.equal(pool.inUseCount, 1);
+    }
+    assert.equal(pool.inUseCount, 0);
+    const second = outcome(pool.acquire());
+    await flush();
+    await assert.rejects(async () => {
+      await using lease = second.value!;
+      assert.ok(lease);
+      throw new Error('the block failed');
+    }, /the block failed/);
+    assert.equal(pool.inUseCount, 0);
+    const third = outcome(pool.acquire());
+    await flush();
+    {
+      using lease = third.value!;
+      lease.release();
+    }
+    assert.equal(pool.inUseCount, 0);
+  });
+});
+
 describe("pg.Pool's shape, as its suite checks it", () => {
   test('an idle client that errors: the error names its client (err.client), the client is dropped', async () => {
     const { Client } = fakeClientClass();
