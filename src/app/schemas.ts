@@ -160,6 +160,8 @@ export const PoolStats = Type.Object({
     prePing: Type.Integer({ description: 'it failed its pre-ping' }),
   }, { description: 'connections the pool closed because it could not trust them, by cause' }),
   refillBackoffMs: Type.Number({ description: 'after failed connects: the pause before the pool tries to reopen its POOL_SIZE connections (0: not backing off)' }),
+  waitMsTotal: Type.Number({ description: 'time requests waited for their connections, in all, in ms: with acquired, the mean wait over any window' }),
+  useMsTotal: Type.Number({ description: 'time requests held their connections, in all, in ms' }),
 }, { title: 'PoolStats' });
 
 export const Servers = Type.Object({

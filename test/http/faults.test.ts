@@ -11,7 +11,7 @@ import { APPLICATION_NAME, createPool, type CallContext, type LeaseTiming } from
 import { storeOptions } from '../../src/app/plugins/store.ts';
 import { loadConfig } from '../../src/config.ts';
 import { FaultProxy } from '../../src/faults/proxy.ts';
-import { build, freshDatabase, ownPostgres, sql, until } from '../helper.ts';
+import { build, freshDatabase, ownPostgres, parseMetrics, sql, until } from '../helper.ts';
 
 interface Outcome {
   route: string;
@@ -106,6 +106,11 @@ describe('faults under steady load', () => {
     }, 10_000);
     const stats = app.store.stats();
     assert.ok(stats.queryTimeouts > 0 && stats.closed.deadline > 0, JSON.stringify(stats));
+    // What the pool did, as /metrics counts it.
+    const m = parseMetrics((await app.inject({ url: '/metrics' })).body);
+    assert.equal(m.get('db_pool_query_timeouts_total'), stats.queryTimeouts);
+    assert.equal(m.get('db_pool_closed_total{cause="deadline"}'), stats.closed.deadline);
+    assert.ok((m.get('db_pool_connect_errors_total') ?? 0) > 0, 'connects into the partition failed');
   });
 
   test('PostgreSQL restarted (fast shutdown, then start): errors only while it is down; after, at most one failed request', { timeout: 60_000 }, async (t) => {

@@ -42,6 +42,27 @@ describe('/metrics', () => {
     assert.ok(done.m.get('db_pool_acquired_total')! >= 12);
     assert.ok(done.m.get('nodejs_eventloop_active_seconds_total')! > idle.m.get('nodejs_eventloop_active_seconds_total')!, 'the busy time only grows');
   });
+
+  test("OpenTelemetry's names for the pool (db.client.connection.*), labelled by pool, beside db_pool_*", async (t) => {
+    const { app, db } = await build(t, { settings: { POOL_SIZE: '2', POOL_MAX_OVERFLOW: '1' } });
+    const u = new URL(db);
+    const pool = `db_client_connection_pool_name="${u.hostname}:${u.port}${u.pathname}"`;
+    const load = Promise.all(Array.from({ length: 5 }, () => app.inject({ url: '/sleep/postgres/?seconds=0.6' })));
+    await until('2 waiting for the 3 connections', () => app.store.stats().waiting === 2, 900);
+    const busy = parseMetrics((await app.inject({ url: '/metrics' })).body);
+    assert.equal(busy.get(`db_client_connection_count{${pool},db_client_connection_state="used"}`), 3);
+    assert.equal(busy.get(`db_client_connection_count{${pool},db_client_connection_state="idle"}`), 0);
+    assert.equal(busy.get(`db_client_connection_pending_requests{${pool}}`), 2);
+    assert.deepEqual([busy.get(`db_client_connection_max{${pool}}`), busy.get(`db_client_connection_idle_min{${pool}}`)], [3, 2]);
+    await load;
+    const done = parseMetrics((await app.inject({ url: '/metrics' })).body);
+    assert.equal(done.get(`db_client_connection_wait_time_seconds_count{${pool}}`), 5);
+    assert.equal(done.get(`db_client_connection_use_time_seconds_count{${pool}}`), 5);
+    // Each held its connection for the sleep at least: 5 x 0.6 s.
+    assert.ok(done.get(`db_client_connection_use_time_seconds_sum{${pool}}`)! >= 3);
+    assert.ok(done.get(`db_client_connection_wait_time_seconds_sum{${pool}}`)! >= 1, 'two waited a whole sleep');
+    assert.equal(done.get(`db_client_connection_timeouts_total{${pool}}`) ?? 0, 0);
+  });
 });
 
 describe('/metrics through PgBouncer', { skip: DATABASE_PATHS[1]!.skip }, () => {

@@ -52,7 +52,9 @@ describe('operators\' routes', () => {
     const counters = { acquired: pool.acquired, queued: 0, timeouts: 0, rejected: 0, aborted: 0, connectErrors: 0, cancels: 0, recycled: 0 };
     const recovery = { resets: 0, queryTimeouts: 0, healthChecks: 0, closed, refillBackoffMs: 0 };
     const gauges = { kind: 'queue', size: 5, maxOverflow: 10, total: 5, idle: 5, inUse: 0, overflowInUse: 0, waiting: 0, expired: 0 };
-    assert.deepEqual(pool, { ...gauges, ...counters, ...recovery });
+    const totals = { waitMsTotal: pool.waitMsTotal, useMsTotal: pool.useMsTotal };
+    assert.deepEqual(pool, { ...gauges, ...counters, ...recovery, ...totals });
+    assert.ok(pool.waitMsTotal >= 0 && pool.useMsTotal > 0, 'the readiness probe held a connection');
     assert.equal(pool.acquired, 1, 'the readiness probe: the pool\'s own warming is not counted');
   });
 

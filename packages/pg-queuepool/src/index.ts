@@ -7,5 +7,6 @@ export {
   AbortedError, ConnectError, PoolEndedError, PoolError, PoolQueueFullError, PoolTimeoutError, QueryTimeoutError, maskSecrets,
 } from './errors.js';
 export type { PoolErrorCode } from './errors.js';
+export type { ConnectContext, ReleaseContext, RemoveContext } from './tracing.js';
 export { sendCancel } from './cancel.js';
 export type { CancelTarget } from './cancel.js';

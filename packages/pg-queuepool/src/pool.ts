@@ -21,6 +21,7 @@ import {
   clientOptions, settingsOf, type AbortSignalLike, type QueuePoolOptions, type Settings,
 } from './options.js';
 import { PlaceQueue } from './queue.js';
+import { connectChannel, releaseChannel, removeChannel, traced, type ConnectContext, type ReleaseContext } from './tracing.js';
 
 /** A checked-out connection: the client, how the checkout went, and the way to give it back. */
 export type Lease<C extends PoolableClient = pg.Client> = LeaseOf<C>;
@@ -105,6 +106,10 @@ export interface PoolStats {
   closed: Record<CloseCause, number>;
   /** The refill's pause before its next try, after connects failed (0: not backing off). */
   refillBackoffMs: number;
+  /** Time callers waited for their connections, in all (ms): with `acquired`, the mean wait over any window. */
+  waitMsTotal: number;
+  /** Time connections were held by callers, in all (ms), counted as each is given back. */
+  useMsTotal: number;
 }
 
 interface Conn<C extends PoolableClient> {
@@ -118,8 +123,10 @@ interface Conn<C extends PoolableClient> {
   checkedAt: number;
   /** The health check's round in which it was last lent or checked. */
   round: number;
-  /** When its current lease began (on the pool's clock). */
+  /** When its current lease began (on the pool's clock): the caller asked. */
   leasedAt: number;
+  /** When the caller had it. */
+  acquiredAt: number;
   uses: number;
   expired: boolean;
   idle: boolean;
@@ -174,6 +181,8 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     resets: 0,
     queryTimeouts: 0,
     healthChecks: 0,
+    waitMsTotal: 0,
+    useMsTotal: 0,
   };
 
   private readonly closedBy = Object.fromEntries(CLOSE_CAUSES.map((c) => [c, 0])) as Record<CloseCause, number>;
@@ -305,6 +314,14 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    * release that frees it, as pg-pool does.
    */
   private checkout<T> (options: AcquireOptions, counted: boolean, as: (lease: Lease<C>) => T): Promise<T> {
+    if (!counted || !traced(connectChannel)) return this.take(options, counted, as);
+    // Someone listens on pg:pool:connect: the checkout is traced, its result the lease (the timing record).
+    const context: ConnectContext = { pool: this };
+    const leased = connectChannel.tracePromise(() => this.take(options, counted, asLease), context);
+    return as === asLease ? leased as Promise<T> : leased.then(as);
+  }
+
+  private take<T> (options: AcquireOptions, counted: boolean, as: (lease: Lease<C>) => T): Promise<T> {
     const { signal } = options;
     if (this.ending) return Promise.reject(new PoolEndedError());
     if (signal?.aborted) {
@@ -367,6 +384,8 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     conn.round = this.round;
     // Not queued and not connecting, it waited for nothing: no second reading of the clock.
     const waitMs = queued || opened ? this.s.clock() - started : 0;
+    conn.acquiredAt = started + waitMs;
+    this.counters.waitMsTotal += waitMs;
     const overflow = this.s.kind === 'queue' && !conn.core;
     const lease = new PoolLease<C>(this, conn, this.epochOf(started), waitMs, queued, opened, overflow, signal);
     this.emit('acquire', conn.client);
@@ -541,6 +560,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       checkedAt: openedAt,
       round: this.round,
       leasedAt: openedAt,
+      acquiredAt: openedAt,
       uses: 0,
       expired: false,
       idle: false,
@@ -656,6 +676,14 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    * closed, as pg.Pool closes a client after a failed query.
    */
   checkin (conn: Conn<C>, err?: Error | boolean, strict = false): void {
+    const heldMs = this.s.clock() - conn.acquiredAt;
+    this.counters.useMsTotal += heldMs;
+    if (!traced(releaseChannel)) return this.giveBack(conn, err, strict);
+    const context: ReleaseContext = { pool: this, client: conn.client, error: err instanceof Error ? err : undefined, heldMs };
+    releaseChannel.traceSync(() => this.giveBack(conn, err, strict), context);
+  }
+
+  private giveBack (conn: Conn<C>, err: Error | boolean | undefined, strict: boolean): void {
     this.log('client released');
     this.emit('release', err instanceof Error ? err : undefined, conn.client);
     conn.queryTimeout = Infinity;
@@ -746,7 +774,10 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     // Errors of a closing client (the server already gone) have nowhere to go.
     conn.client.on('error', () => {});
     this.log(cause ? `closing a client (${cause})` : 'closing a client');
-    const closed: Promise<void> = endQuietly(conn.client).then(() => {
+    const ended = traced(removeChannel)
+      ? removeChannel.tracePromise(() => endQuietly(conn.client), { pool: this, client: conn.client, cause })
+      : endQuietly(conn.client);
+    const closed: Promise<void> = ended.then(() => {
       this.closing.delete(closed);
       this.emit('remove', conn.client);
     });

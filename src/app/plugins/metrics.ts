@@ -26,7 +26,13 @@ export interface Metrics {
   text(): Promise<{ contentType: string; body: string }>;
 }
 
-export function createMetrics (stats: () => PoolStats, inFlight: () => Record<string, number>, bouncer?: BouncerStats, replicas?: ReplicatedTodoStore): Metrics {
+/** OpenTelemetry's name for a pool (db.client.connection.pool.name): server.address:server.port/db.namespace, as its conventions advise when the pool has none. */
+export function poolName (url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}:${u.port || 5432}${u.pathname}`;
+}
+
+export function createMetrics (stats: () => PoolStats, inFlight: () => Record<string, number>, bouncer?: BouncerStats, replicas?: ReplicatedTodoStore, pool = 'primary'): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   if (bouncer) bouncerMetrics(registry, bouncer);
@@ -69,6 +75,7 @@ export function createMetrics (stats: () => PoolStats, inFlight: () => Record<st
     help: 'Pool size + overflow: the most connections this process opens (0: NullPool, no limit)',
     collect () { const s = stats(); this.set(s.kind === 'queue' ? s.size + s.maxOverflow : 0); },
   });
+  const otel = otelPoolMetrics(registry, stats, pool);
   counterFrom(registry, 'db_pool_acquired_total', 'Connections handed out by the pool', () => stats().acquired);
   counterFrom(registry, 'db_pool_timeouts_total', 'Requests that waited longer than POOL_TIMEOUT', () => stats().timeouts);
   counterFrom(registry, 'db_pool_rejected_total', 'Requests refused because POOL_QUEUE_MAX were waiting', () => stats().rejected);
@@ -110,13 +117,59 @@ export function createMetrics (stats: () => PoolStats, inFlight: () => Record<st
     registry,
     requestEnded (route, method, status, seconds, lease) {
       duration.observe(`${route} ${method} ${status}`, () => ({ route, method, status_code: String(status) }), seconds);
-      if (lease) poolWait.observe('', () => ({}), lease.waitMs / 1000);
+      if (!lease) return;
+      poolWait.observe('', () => ({}), lease.waitMs / 1000);
+      otel.leased(lease);
     },
     blocked (route, seconds) {
       blocks.inc({ route: route ?? 'none' });
       blockSeconds.observe({ route: route ?? 'none' }, seconds);
     },
     text: cluster.isWorker ? clusterText : async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+  };
+}
+
+/**
+ * The pool by OpenTelemetry's semantic conventions for database client connections (db.client.connection.*), in
+ * Prometheus's spelling (dots to underscores, the unit as a suffix), beside the db_pool_* series: a dashboard built for
+ * those conventions reads them as it reads any instrumented pool.
+ */
+function otelPoolMetrics (registry: client.Registry, stats: () => PoolStats, pool: string): { leased(lease: LeaseTiming): void } {
+  const poolLabel = { db_client_connection_pool_name: pool };
+  const gauge = (name: string, help: string, value: (s: PoolStats) => number) => new client.Gauge({
+    name,
+    help,
+    labelNames: ['db_client_connection_pool_name'],
+    registers: [registry],
+    collect () { this.set(poolLabel, value(stats())); },
+  });
+  registry.registerMetric(new client.Gauge({
+    name: 'db_client_connection_count',
+    help: 'db.client.connection.count: open connections by state, idle or used (checked out, or being opened)',
+    labelNames: ['db_client_connection_pool_name', 'db_client_connection_state'],
+    registers: [],
+    collect () {
+      const s = stats();
+      this.set({ ...poolLabel, db_client_connection_state: 'idle' }, s.idle);
+      this.set({ ...poolLabel, db_client_connection_state: 'used' }, s.total - s.idle);
+    },
+  }));
+  gauge('db_client_connection_max', 'db.client.connection.max: the most connections the pool opens (POOL_SIZE + POOL_MAX_OVERFLOW)', (s) => s.size + s.maxOverflow);
+  gauge('db_client_connection_idle_max', 'db.client.connection.idle.max: the most idle connections kept, for overflowIdle at most past POOL_SIZE', (s) => s.size + s.maxOverflow);
+  gauge('db_client_connection_idle_min', 'db.client.connection.idle.min: the idle connections kept open (POOL_SIZE)', (s) => s.size);
+  gauge('db_client_connection_pending_requests', 'db.client.connection.pending_requests: requests waiting for a connection', (s) => s.waiting);
+  countersFrom(registry, 'db_client_connection_timeouts', 'db.client.connection.timeouts: checkouts that gave up at POOL_TIMEOUT', 'db_client_connection_pool_name', { [pool]: () => stats().timeouts });
+  const buckets = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60];
+  const wait = new HotHistogram('db_client_connection_wait_time_seconds', 'db.client.connection.wait_time: the time it took to obtain a connection', buckets);
+  const use = new HotHistogram('db_client_connection_use_time_seconds', 'db.client.connection.use_time: the time between borrowing a connection and returning it', buckets);
+  registry.registerMetric(wait as unknown as client.Metric);
+  registry.registerMetric(use as unknown as client.Metric);
+  const labels = () => poolLabel;
+  return {
+    leased (lease) {
+      wait.observe(pool, labels, lease.waitMs / 1000);
+      use.observe(pool, labels, lease.holdMs / 1000);
+    },
   };
 }
 
@@ -295,7 +348,7 @@ export interface MetricsPluginOptions {
 
 export default fp(async (fastify: FastifyInstance, { config, url }: MetricsPluginOptions) => {
   const bouncer = behindBouncer(config) ? new BouncerStats(url) : undefined;
-  fastify.decorate('metrics', createMetrics(() => fastify.store.stats(), () => fastify.live.gauges.inFlight(), bouncer, fastify.replicas));
+  fastify.decorate('metrics', createMetrics(() => fastify.store.stats(), () => fastify.live.gauges.inFlight(), bouncer, fastify.replicas, poolName(url)));
   fastify.live.onBlock((block) => fastify.metrics.blocked(block.route, block.ms / 1000));
   fastify.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
     const { contentType, body } = await fastify.metrics.text();
