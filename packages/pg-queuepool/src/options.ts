@@ -65,6 +65,14 @@ export interface QueuePoolOptions {
   healthCheckPeriod?: number;
   /** Up to this many ms are taken off each connection's `recycle`, at random, so that they do not all close at once. Default recycle / 10. */
   recycleJitter?: number;
+  /**
+   * A connection held longer than this many ms is reported as leaked: a `leak` event (and `onLeak`) with how long it
+   * has been held and the stack of the code that checked it out, and another when it is given back at last.
+   * HikariCP's leakDetectionThreshold. Default Infinity: off (capturing the stack costs each checkout a few µs).
+   */
+  leakDetectionMs?: number;
+  /** Called with each leak report (the `leak` event's). */
+  onLeak?: (report: any) => void;
   /** A monotonic clock in ms (default performance.now): tests inject one. */
   clock?: () => number;
   /** Called after every change of the pool's counts (a checkout, a release, a connection opened or closed, a waiter). Read the pool's getters there; it must be cheap. */
@@ -123,6 +131,7 @@ export interface Settings {
   checkTimeout: number;
   healthCheckPeriod: number;
   recycleJitter: number;
+  leakDetectionMs: number;
   log: (message: string, ...details: unknown[]) => void;
   onConnect: ((client: any) => unknown) | undefined;
   verify: ((client: any, done: (err?: Error | null) => void) => void) | undefined;
@@ -131,7 +140,7 @@ export interface Settings {
 
 const POOL_KEYS = new Set([
   'kind', 'size', 'maxOverflow', 'timeout', 'queueMax', 'recycle', 'prePing', 'lifo', 'overflowIdle', 'maxUses', 'allowExitOnIdle',
-  'resetOnReturn', 'queryTimeout', 'connectTimeout', 'checkTimeout', 'healthCheckPeriod', 'recycleJitter',
+  'resetOnReturn', 'queryTimeout', 'connectTimeout', 'checkTimeout', 'healthCheckPeriod', 'recycleJitter', 'leakDetectionMs', 'onLeak',
   'clock', 'onStateChange', 'onCheckout', 'max', 'poolSize', 'min', 'connectionTimeoutMillis', 'idleTimeoutMillis', 'maxLifetimeSeconds',
   'log', 'Client', 'Promise', 'onConnect', 'verify',
 ]);
@@ -198,7 +207,7 @@ export function settingsOf (options: QueuePoolOptions): Settings {
   if (o.clock !== undefined && typeof o.clock !== 'function') fail('clock', o.clock, 'a function returning milliseconds');
   const hooks = [
     ['onStateChange', o.onStateChange], ['onCheckout', o.onCheckout], ['log', o.log], ['onConnect', o.onConnect],
-    ['verify', o.verify], ['Client', o.Client], ['Promise', o.Promise],
+    ['verify', o.verify], ['Client', o.Client], ['Promise', o.Promise], ['onLeak', o.onLeak],
   ] as const;
   for (const [name, hook] of hooks) {
     if (hook !== undefined && typeof hook !== 'function') fail(name, hook, name === 'Client' || name === 'Promise' ? 'a class' : 'a function');
@@ -228,6 +237,7 @@ export function settingsOf (options: QueuePoolOptions): Settings {
     checkTimeout: bound('checkTimeout', o.checkTimeout, 2000),
     healthCheckPeriod: bound('healthCheckPeriod', o.healthCheckPeriod, 30_000),
     recycleJitter,
+    leakDetectionMs: bound('leakDetectionMs', o.leakDetectionMs, Infinity),
     log: o.log ?? (() => {}),
     onConnect: o.onConnect,
     verify: o.verify,

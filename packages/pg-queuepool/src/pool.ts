@@ -53,6 +53,20 @@ export interface AcquireOptions {
   signal?: AbortSignalLike;
   /** The deadline of each query while this connection is held, in ms (Infinity: none); default: the pool's `queryTimeout`. */
   queryTimeout?: number;
+  /** How long this connection may be held before it is reported as leaked, in ms; default: the pool's `leakDetectionMs`. */
+  leakDetectionMs?: number;
+}
+
+/** A connection held past its leak threshold: reported once then, and again when it is finally given back. */
+export interface LeakReport<C = unknown> {
+  client: C;
+  /** How long it has been held, in ms: just past the threshold, or (released) in all. */
+  heldMs: number;
+  thresholdMs: number;
+  /** The stack of the code that checked it out, the pool's own frames left out. */
+  stack: string;
+  /** False when it is reported held, true when it has been given back at last. */
+  released: boolean;
 }
 
 /**
@@ -110,6 +124,8 @@ export interface PoolStats {
   waitMsTotal: number;
   /** Time connections were held by callers, in all (ms), counted as each is given back. */
   useMsTotal: number;
+  /** Leases reported held past their leak threshold (`leakDetectionMs`). */
+  leaks: number;
 }
 
 interface Conn<C extends PoolableClient> {
@@ -127,6 +143,11 @@ interface Conn<C extends PoolableClient> {
   leasedAt: number;
   /** When the caller had it. */
   acquiredAt: number;
+  /** Its current lease, while lent. */
+  lease: PoolLease<C> | undefined;
+  /** The leak watch: one timer, refreshed by each lease watched, checked against the lease it finds. */
+  leakTimer?: NodeJS.Timeout;
+  leakTimerMs: number;
   uses: number;
   expired: boolean;
   idle: boolean;
@@ -183,6 +204,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     healthChecks: 0,
     waitMsTotal: 0,
     useMsTotal: 0,
+    leaks: 0,
   };
 
   private readonly closedBy = Object.fromEntries(CLOSE_CAUSES.map((c) => [c, 0])) as Record<CloseCause, number>;
@@ -303,7 +325,18 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
 
   /** Checks out a connection (the native API): resolves with a lease, or rejects with a PoolError. */
   acquire (options: AcquireOptions = {}): Promise<Lease<C>> {
-    return this.checkout(options, true, asLease);
+    return this.checkout(options, true, asLease, this.siteOf(options, Pool.prototype.acquire));
+  }
+
+  /**
+   * Where a checkout was asked for, when it will be watched for a leak: the caller's stack, the frames from `entry`
+   * up left out. Formatted only if a leak is reported (V8 writes a captured stack out when it is first read).
+   */
+  private siteOf (options: AcquireOptions, entry: (...args: any[]) => unknown): { stack?: string } | undefined {
+    if ((options.leakDetectionMs ?? this.s.leakDetectionMs) === Infinity) return undefined;
+    const site: { stack?: string } = {};
+    Error.captureStackTrace(site, entry);
+    return site;
   }
 
   /**
@@ -313,15 +346,15 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    * idle connection has it in one step, and a waiter is handed the connection inside the
    * release that frees it, as pg-pool does.
    */
-  private checkout<T> (options: AcquireOptions, counted: boolean, as: (lease: Lease<C>) => T): Promise<T> {
-    if (!counted || !traced(connectChannel)) return this.take(options, counted, as);
+  private checkout<T> (options: AcquireOptions, counted: boolean, as: (lease: Lease<C>) => T, site?: object): Promise<T> {
+    if (!counted || !traced(connectChannel)) return this.take(options, counted, as, site);
     // Someone listens on pg:pool:connect: the checkout is traced, its result the lease (the timing record).
     const context: ConnectContext = { pool: this };
-    const leased = connectChannel.tracePromise(() => this.take(options, counted, asLease), context);
+    const leased = connectChannel.tracePromise(() => this.take(options, counted, asLease, site), context);
     return as === asLease ? leased as Promise<T> : leased.then(as);
   }
 
-  private take<T> (options: AcquireOptions, counted: boolean, as: (lease: Lease<C>) => T): Promise<T> {
+  private take<T> (options: AcquireOptions, counted: boolean, as: (lease: Lease<C>) => T, site?: object): Promise<T> {
     const { signal } = options;
     if (this.ending) return Promise.reject(new PoolEndedError());
     if (signal?.aborted) {
@@ -334,27 +367,27 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     if (this.places.free) {
       this.places.take();
       try {
-        return Promise.resolve(this.lend(started, deadline, false, options, queryTimeout, counted, as));
+        return Promise.resolve(this.lend(started, deadline, false, options, queryTimeout, counted, as, site));
       } catch (err) {
         return Promise.reject(err); // an onCheckout hook that threw: a rejection, as from a wait
       }
     }
     if (counted) this.counters.queued++;
-    return this.places.wait(deadline, signal, () => this.lend(started, deadline, true, options, queryTimeout, counted, as));
+    return this.places.wait(deadline, signal, () => this.lend(started, deadline, true, options, queryTimeout, counted, as, site));
   }
 
   /** With a place taken: an idle connection now when one is ready, else obtain() one; the place is given back on failure. */
   private lend<T> (started: number, deadline: number, queued: boolean, options: AcquireOptions, queryTimeout: number,
-    counted: boolean, as: (lease: Lease<C>) => T): T | Promise<T> {
+    counted: boolean, as: (lease: Lease<C>) => T, site?: object): T | Promise<T> {
     if (this.ending) {
       this.places.leave();
       throw new PoolEndedError();
     }
     const { signal } = options;
     const ready = this.s.prePing ? undefined : this.takeReady();
-    if (ready) return as(this.lease(ready, false, started, queued, signal, queryTimeout, counted));
+    if (ready) return as(this.lease(ready, false, started, queued, options, queryTimeout, counted, site));
     return this.obtain(deadline, signal).then(
-      ([conn, opened]) => as(this.lease(conn, opened, started, queued, signal, queryTimeout, counted)),
+      ([conn, opened]) => as(this.lease(conn, opened, started, queued, options, queryTimeout, counted, site)),
       (err: unknown) => {
         this.places.leave();
         throw err;
@@ -375,8 +408,9 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     }
   }
 
-  private lease (conn: Conn<C>, opened: boolean, started: number, queued: boolean, signal: AbortSignalLike | undefined,
-    queryTimeout: number, counted: boolean): Lease<C> {
+  private lease (conn: Conn<C>, opened: boolean, started: number, queued: boolean, options: AcquireOptions,
+    queryTimeout: number, counted: boolean, site?: object): Lease<C> {
+    const { signal } = options;
     if (counted) this.counters.acquired++;
     conn.uses++;
     conn.queryTimeout = queryTimeout;
@@ -388,6 +422,8 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     this.counters.waitMsTotal += waitMs;
     const overflow = this.s.kind === 'queue' && !conn.core;
     const lease = new PoolLease<C>(this, conn, this.epochOf(started), waitMs, queued, opened, overflow, signal);
+    conn.lease = lease;
+    if (site) this.watchLeak(conn, lease, options.leakDetectionMs ?? this.s.leakDetectionMs, site);
     this.emit('acquire', conn.client);
     if (counted && this.options.onCheckout) {
       try {
@@ -405,7 +441,8 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
   connect (callback: Callback<C>): void;
   connect (options: AcquireOptions): Promise<C & { release: (err?: Error | boolean) => void }>;
   connect (arg?: Callback<C> | AcquireOptions): Promise<C & { release: (err?: Error | boolean) => void }> | void {
-    const checkedOut = this.checkout(typeof arg === 'function' ? {} : arg ?? {}, true, asClient);
+    const options = typeof arg === 'function' ? {} : arg ?? {};
+    const checkedOut = this.checkout(options, true, asClient, this.siteOf(options, Pool.prototype.connect));
     if (typeof arg !== 'function') return this.promised(checkedOut);
     // The callback runs outside the promise, as pg-pool's does: what it throws is an uncaught exception, not a rejection.
     checkedOut.then(
@@ -432,8 +469,10 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       values = undefined;
     }
     const { signal, queryTimeout } = typeof text === 'object' ? text : ({} as { signal?: undefined; queryTimeout?: undefined });
+    const checkout: AcquireOptions = { signal, queryTimeout };
+    const site = this.siteOf(checkout, Pool.prototype.query);
     const run = async () => {
-      const lease = await this.acquire({ signal, queryTimeout }) as PoolLease<C>;
+      const lease = await this.checkout(checkout, true, asLease, site) as PoolLease<C>;
       const sql = ownOptionsOff(text);
       this.log('dispatching query');
       try {
@@ -561,6 +600,8 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       round: this.round,
       leasedAt: openedAt,
       acquiredAt: openedAt,
+      lease: undefined,
+      leakTimerMs: 0,
       uses: 0,
       expired: false,
       idle: false,
@@ -655,6 +696,43 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     return conn;
   }
 
+  /**
+   * Reports `lease` if it is still held `thresholdMs` after its connection was had: one timer per connection, refreshed
+   * by each lease it watches, which checks the lease it finds when it fires.
+   */
+  private watchLeak (conn: Conn<C>, lease: PoolLease<C>, thresholdMs: number, site: { stack?: string }): void {
+    lease.leak = { thresholdMs, site, reported: false };
+    const check = () => {
+      const current = conn.lease;
+      if (!current?.leak || current.leak.reported || conn.closing) return;
+      const heldMs = this.s.clock() - conn.acquiredAt;
+      const left = current.leak.thresholdMs - heldMs;
+      if (left > 0) return arm(left);
+      current.leak.reported = true;
+      this.reportLeak(conn.client, heldMs, current.leak, false);
+    };
+    const arm = (ms: number) => {
+      if (conn.leakTimer && conn.leakTimerMs === ms) {
+        conn.leakTimer.refresh();
+        return;
+      }
+      clearTimeout(conn.leakTimer);
+      conn.leakTimerMs = ms;
+      conn.leakTimer = setTimeout(check, ms);
+      conn.leakTimer.unref?.();
+    };
+    arm(thresholdMs);
+  }
+
+  private reportLeak (client: C, heldMs: number, leak: NonNullable<PoolLease<C>['leak']>, released: boolean): void {
+    const stack = (leak.site.stack ?? '').split('\n').slice(1).join('\n');
+    const report: LeakReport<C> = { client, heldMs, thresholdMs: leak.thresholdMs, stack, released };
+    if (!released) this.counters.leaks++;
+    this.log(released ? 'leaked client released' : 'client held past leakDetectionMs');
+    this.emit('leak', report);
+    this.options.onLeak?.(report);
+  }
+
   /** The `onConnect` hook (pg 8.20's), then pg-pool's `verify`, on a new connection: the first failure, or undefined. */
   private async hooks (client: C): Promise<Error | undefined> {
     const { onConnect, verify } = this.s;
@@ -678,6 +756,9 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
   checkin (conn: Conn<C>, err?: Error | boolean, strict = false): void {
     const heldMs = this.s.clock() - conn.acquiredAt;
     this.counters.useMsTotal += heldMs;
+    const lease = conn.lease;
+    conn.lease = undefined;
+    if (lease?.leak?.reported) this.reportLeak(conn.client, heldMs, lease.leak, true);
     if (!traced(releaseChannel)) return this.giveBack(conn, err, strict);
     const context: ReleaseContext = { pool: this, client: conn.client, error: err instanceof Error ? err : undefined, heldMs };
     releaseChannel.traceSync(() => this.giveBack(conn, err, strict), context);
@@ -770,6 +851,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     conn.idle = false;
     clearTimeout(conn.idleTimer);
     clearTimeout(conn.lifeTimer);
+    clearTimeout(conn.leakTimer);
     this.forget(conn);
     // Errors of a closing client (the server already gone) have nowhere to go.
     conn.client.on('error', () => {});
