@@ -27,6 +27,7 @@ export interface Config {
   queryTimeout: number;
   poolHealthCheck: number;
   dbKeepalive: number;
+  leakDetection: number;
   statementTimeout: number;
   workers: number;
   hosts: number;
@@ -196,6 +197,7 @@ export const SETTINGS = {
   queryTimeout: setting({ env: 'QUERY_TIMEOUT', flag: 'query-timeout', default: 15, accepts: 'a number of seconds from 0.1 to 3600', help: 'How long each query may wait for its answer, on the service\'s side, whatever the network does: then 504 QUERY_TIMEOUT, the query cancelled and its connection closed (the sleep routes add their sleep). With POOL_TIMEOUT it bounds every answer', parse: num(0.1, 3600) }),
   poolHealthCheck: setting({ env: 'POOL_HEALTH_CHECK', flag: 'pool-health-check', default: 30, accepts: 'a number of seconds from 0 to 3600 (0 = off)', help: 'How often idle pool connections are checked in the background (an empty query, answered within 2 s), so that a dead one is replaced before a request meets it (0 = off)', parse: num(0, 3600) }),
   dbKeepalive: setting({ env: 'DB_KEEPALIVE', flag: 'db-keepalive', default: 10, accepts: 'a number of seconds from 0 to 7200 (0 = off)', help: 'TCP keepalive on database connections: seconds of silence before the first probe, then 10 probes 1 s apart, on both ends (0 = off)', parse: num(0, 7200) }),
+  leakDetection: setting({ env: 'LEAK_DETECTION', flag: 'leak-detection', default: 20, accepts: 'a number of seconds from 0 to 3600 (0 = off)', help: 'A database connection held longer than this (the sleep routes add their sleep) is reported as leaked: a warn log line naming the code that checked it out (file:line) and its route, /metrics and the dashboard (0 = off)', parse: num(0, 3600) }),
   statementTimeout: setting({ env: 'STATEMENT_TIMEOUT', flag: 'statement-timeout', default: 0, accepts: 'a number of seconds from 0 to 3600 (0 = off)', help: "PostgreSQL's statement_timeout for our connections (0 = off); below QUERY_TIMEOUT", parse: num(0, 3600) }),
   workers: setting({ env: 'WORKERS', flag: 'workers', default: 1, accepts: 'an integer from 1 to 64', help: 'Processes serving requests (node:cluster), each with its own pool', parse: int(1, 64) }),
   hosts: setting({ env: 'HOSTS', flag: 'hosts', default: 1, accepts: 'an integer from 1 to 1000', help: 'Hosts running this service against the same PostgreSQL: the budget check counts HOSTS x WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW), or HOSTS x PGBOUNCER_POOL_SIZE with a PgBouncer per host', parse: int(1, 1000) }),

@@ -154,12 +154,22 @@ export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow> (url:
   const client = await clientFor(url);
   const used = clients.get(url);
   try {
-    return (await client.query<T>(text, values)).rows;
+    return (await inTurn(client, () => client.query<T>(text, values))).rows;
   } catch (err) {
     if (!kept || !isConnectionError(err)) throw err;
     if (clients.get(url) === used) await closeClient(url);
-    return (await (await clientFor(url)).query<T>(text, values)).rows;
+    const fresh = await clientFor(url);
+    return (await inTurn(fresh, () => fresh.query<T>(text, values))).rows;
   }
+}
+
+/** Each client's last query: the next waits for it (pg 8.19 deprecated its own queue of queries). */
+const turns = new WeakMap<pg.Client, Promise<unknown>>();
+
+function inTurn<R> (client: pg.Client, run: () => Promise<R>): Promise<R> {
+  const mine = (turns.get(client) ?? Promise.resolve()).then(run, run);
+  turns.set(client, mine.catch(() => {}));
+  return mine;
 }
 
 /** Polls `check` until it holds; fails naming `what` after `timeoutMs`. For states the service reaches on its own time (a pool refilling, backends ending). */

@@ -22,6 +22,8 @@ const state = {
   blocks: [],
   /** Per worker: is its block detector on (BLOCK_DETECTOR), and its threshold. */
   detectors: {},
+  /** Connections held past LEAK_DETECTION, newest last, the latest report of each: { worker, id, at, heldMs, released, ... }. */
+  leaks: [],
   frames: 0,
   drawnAt: 0,
   addRequests,
@@ -312,6 +314,60 @@ function drawBlocks () {
   }));
 }
 
+const KEEP_LEAKS = 20;
+const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
+
+/** A leak is reported twice (held, then given back): the later report takes the earlier one's row. */
+function addLeaks (worker, list) {
+  if (!list || !list.length) return;
+  for (const l of list) {
+    const i = state.leaks.findIndex((x) => x.worker === worker && x.id === l.id);
+    if (i < 0) state.leaks.push({ worker, ...l });
+    else if (l.released || !state.leaks[i].released) state.leaks[i] = { worker, ...l };
+  }
+  state.leaks.sort((a, b) => (a.at - a.heldMs) - (b.at - b.heldMs));
+  if (state.leaks.length > KEEP_LEAKS) state.leaks.splice(0, state.leaks.length - KEEP_LEAKS);
+  drawLeaks();
+}
+
+/** The panel: the newest leaks first, each with when it was checked out, for how long, by what code, for which route. */
+function drawLeaks () {
+  const note = $('leaks-note');
+  const { leakDetection, dbMode } = state.settings;
+  if (leakDetection === undefined) note.textContent = 'Waiting for the monitor…';
+  else if (!leakDetection || dbMode === 'blocking') {
+    note.textContent = 'Leak detection is off (LEAK_DETECTION=0, or DB_MODE=blocking): nothing is reported.';
+  } else if (!state.leaks.length) {
+    note.textContent = `No connection has been held for more than ${leakDetection} s. Try /leak/?seconds=${leakDetection + 5}: ` +
+      'it answers at once and keeps its connection, as a handler that forgot to release it would.';
+  } else {
+    note.textContent = `Each connection held for more than ${leakDetection} s was reported by the pool with the stack of the code ` +
+      'that checked it out: the function of ours innermost in that stack is the one that kept it.';
+  }
+  const table = $('leaks');
+  table.hidden = state.leaks.length === 0;
+  table.tBodies[0].replaceChildren(...[...state.leaks].reverse().map((l) => {
+    const tr = document.createElement('tr');
+    const named = l.culprit ?? l.frames[0];
+    const cells = [
+      new Date(l.at - l.heldMs).toLocaleTimeString() + (MONITORS.length > 1 ? ` (worker ${l.worker})` : ''),
+      l.released ? `${seconds(l.heldMs)}, given back` : `over ${seconds(l.heldMs)}, still held`,
+      named ? `${named.fn} (${named.file}:${named.line})` : '(code outside the project)',
+      l.route ?? '(outside any request)',
+      l.frames.slice(0, 4).map(frameText).join(' ← '),
+    ];
+    cells.forEach((text, i) => {
+      const td = document.createElement('td');
+      td.textContent = text;
+      if (i === 1 && !l.released) td.className = 'held';
+      if (i === 2) td.className = 'fn';
+      if (i === 4) td.className = 'stack';
+      tr.append(td);
+    });
+    return tr;
+  }));
+}
+
 function connect ({ worker }) {
   const source = new EventSource(`${LIVE_BASE}/live/${worker}/events`);
   source.addEventListener('hello', (e) => {
@@ -325,11 +381,14 @@ function connect ({ worker }) {
     state.detectors[worker] = hello.detector;
     drawBlocks();
     addBlocks(worker, hello.blocks);
+    drawLeaks();
+    addLeaks(worker, hello.leaks);
   });
   source.addEventListener('frame', (e) => {
     const f = JSON.parse(e.data);
     state.workers[worker] = (state.workers[worker] ?? 0) + 1;
     addBlocks(worker, f.blocks);
+    addLeaks(worker, f.leaks);
     latest.set(worker, f);
     onFrame(combine(f));
   });

@@ -8,6 +8,7 @@ import { blocking, type Config } from '../config.ts';
 import docs from './plugins/docs.ts';
 import errors from './plugins/errors.ts';
 import input, { BODY_LIMIT } from './plugins/input.ts';
+import leaks from './plugins/leaks.ts';
 import live, { type LiveStreamAddress } from './plugins/live.ts';
 import metrics from './plugins/metrics.ts';
 import readAfter from './plugins/read-after.ts';
@@ -16,6 +17,7 @@ import security from './plugins/security.ts';
 import store from './plugins/store.ts';
 import blockRoutes from './routes/block.ts';
 import dashboardRoutes from './routes/dashboard.ts';
+import leakRoutes from './routes/leak.ts';
 import opsRoutes from './routes/ops.ts';
 import sleepRoutes from './routes/sleep.ts';
 import todoRoutes from './routes/todos.ts';
@@ -90,6 +92,7 @@ async function app (fastify: FastifyInstance, options: AppOptions): Promise<void
   await fastify.register(security);
   await fastify.register(docs);
 
+  await fastify.register(leaks);
   await fastify.register(store, { config, url, replicas, serverVersion });
   await fastify.register(live, { config, url, directUrl, workerId, clusterStream });
   await fastify.register(metrics, { config, url });
@@ -100,6 +103,7 @@ async function app (fastify: FastifyInstance, options: AppOptions): Promise<void
   await fastify.register(todoRoutes);
   await fastify.register(workRoutes);
   await fastify.register(blockRoutes);
+  await fastify.register(leakRoutes);
   await fastify.register(opsRoutes);
   await fastify.register(dashboardRoutes);
 }

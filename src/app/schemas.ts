@@ -50,6 +50,20 @@ export const SleepQuery = Type.Object({
   seconds: Type.Optional(Type.Number({ minimum: 0, maximum: MAX_SLEEP_SECONDS })),
 });
 
+/** /leak/: how long the lab's leaked connection is kept before it is given back. */
+export const LEAK_DEFAULT_SECONDS = 3;
+export const LEAK_MAX_SECONDS = 60;
+
+export const LeakQuery = Type.Object({
+  seconds: Type.Optional(Type.Number({ minimum: 0, maximum: LEAK_MAX_SECONDS })),
+});
+
+export const LeakResult = Type.Object({
+  heldSeconds: Type.Number({ description: 'how long the connection is kept, from now' }),
+  waitMs: Type.Number({ description: 'how long the checkout waited for the connection, in milliseconds' }),
+  leakDetectionSeconds: Type.Number({ description: 'LEAK_DETECTION: held longer, the connection is reported (0: off)' }),
+}, { title: 'LeakResult' });
+
 /** /work/postgres/: a million units take about 20 ms of one core; 100 million, about 2 s. */
 export const WORK_DEFAULT_UNITS = 1_000_000;
 export const WORK_MAX_UNITS = 100_000_000;

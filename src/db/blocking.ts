@@ -12,7 +12,7 @@ import type { CallContext, LeaseTiming, ListFilter, PoolStats, SqlLogger, StoreO
 export type StoreMethod = Exclude<keyof TodoStore, 'close'> | 'close';
 
 export type BridgeRequest =
-  | { op: 'open'; options: Omit<StoreOptions, 'onError' | 'onChange'>; poolState?: SharedArrayBuffer }
+  | { op: 'open'; options: Omit<StoreOptions, 'onError' | 'onChange' | 'onLeak'>; poolState?: SharedArrayBuffer }
   | { op: 'call'; method: StoreMethod; args: unknown[] };
 
 export interface BridgeResponse {
@@ -25,7 +25,16 @@ export interface BridgeResponse {
 
 /** Where each store method takes its CallContext (the worker fills in the lease timing). */
 export const CONTEXT_ARG: Partial<Record<StoreMethod, number>> = {
-  listTodos: 1, listTodosJson: 1, getTodo: 1, createTodo: 1, updateTodo: 2, deleteTodo: 1, sleepThenList: 1, work: 1, ping: 0,
+  listTodos: 1,
+  listTodosJson: 1,
+  getTodo: 1,
+  createTodo: 1,
+  updateTodo: 2,
+  deleteTodo: 1,
+  sleepThenList: 1,
+  work: 1,
+  hold: 1,
+  ping: 0,
 };
 
 const workerFile = builtFile('db/blocking-worker.js');
@@ -38,7 +47,7 @@ export class BlockingTodoStore implements TodoStore {
   constructor (options: StoreOptions, private readonly logSql?: SqlLogger, poolState?: SharedPoolState) {
     this.bridge = createSyncFn<(req: BridgeRequest) => Promise<BridgeResponse>>(workerFile);
     // Functions cannot cross to the worker thread.
-    const { onError: _onError, onChange: _onChange, ...plain } = options;
+    const { onError: _onError, onChange: _onChange, onLeak: _onLeak, ...plain } = options;
     this.send({ op: 'open', options: { ...plain, logSql: Boolean(logSql) }, poolState: poolState?.buffer });
   }
 
@@ -73,6 +82,11 @@ export class BlockingTodoStore implements TodoStore {
 
   async work (units: number, ctx?: CallContext): Promise<number> {
     return this.call('work', [units], ctx) as number;
+  }
+
+  /** The worker's store keeps the connection: its timer gives it back while this thread goes on. */
+  async hold (seconds: number, ctx?: CallContext): Promise<void> {
+    this.call('hold', [seconds], ctx);
   }
 
   async ping (ctx?: CallContext): Promise<void> {

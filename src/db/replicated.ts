@@ -93,6 +93,11 @@ export class ReplicatedTodoStore implements TodoStore {
     return this.read(ctx, (s, c) => s.work(units, c));
   }
 
+  /** On the primary: its pool is the one a leak starves of writes. */
+  hold (seconds: number, ctx?: CallContext): Promise<void> {
+    return this.primary.hold(seconds, ctx);
+  }
+
   createTodo (input: TodoInput, ctx?: CallContext): Promise<Todo> {
     return this.primary.createTodo(input, ctx);
   }

@@ -1,7 +1,7 @@
 // What the routes need from the database, over the connection pool (the pg-queuepool package:
 // QueuePool semantics, and a request's abort signal that leaves the queue or cancels its query).
 import type pg from 'pg';
-import { Pool, type AbortSignalLike, type PoolStats } from 'pg-queuepool';
+import { Pool, type AbortSignalLike, type LeakReport, type PoolStats } from 'pg-queuepool';
 import { APPLICATION_NAME } from './application.ts';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ClientGoneError, DatabaseUnavailableError, isConnectionError, isDeadline, ReplicaBehindError, translate } from './errors.ts';
@@ -11,7 +11,7 @@ import type { ListFilter, Query, TodoInput, TodoPatch } from './queries.ts';
 import type { Todo } from './schema.ts';
 
 export type { ListFilter, TodoInput, TodoPatch } from './queries.ts';
-export type { PoolStats } from 'pg-queuepool';
+export type { LeakReport, PoolStats } from 'pg-queuepool';
 
 export { APPLICATION_NAME } from './application.ts';
 
@@ -34,6 +34,9 @@ export interface PoolOptions {
   keepAliveMs?: number;
   /** PostgreSQL settings for each session as it starts (the guards), as libpq's `options`: `-c name=value ...`. */
   sessionOptions?: string;
+  /** A connection held longer is reported (LEAK_DETECTION), to `onLeak`; the sleep routes add their sleep. Unset: off. */
+  leakDetectionMs?: number;
+  onLeak?: (report: LeakReport) => void;
   /** PostgreSQL's statement_timeout for our connections, in ms (0 or unset: none). */
   statementTimeoutMs?: number;
   /** Do not send statement_timeout at connect time (PgBouncer: it is set per transaction). */
@@ -71,6 +74,8 @@ export interface LeaseTiming {
 export interface CallContext {
   /** Aborted when the HTTP client goes away: leave the queue, cancel the query. */
   signal?: AbortSignalLike;
+  /** The route served (`GET /todos/:id`): a leaked connection's report names it. */
+  route?: string;
   lease?: LeaseTiming;
   /** With replicas, X-Read-After: the WAL position (bytes) this read must see. */
   readAfter?: number;
@@ -95,6 +100,11 @@ export interface TodoStore {
   sleepThenList(seconds: number, ctx?: CallContext): Promise<Todo[]>;
   /** A fixed amount of CPU work in PostgreSQL (`units` values counted), on one connection checkout. */
   work(units: number, ctx?: CallContext): Promise<number>;
+  /**
+   * The lab's leak: checks a connection out and keeps it `seconds` without a query, as code that forgot
+   * to release it would, then gives it back (or at close). Resolves once the connection is held.
+   */
+  hold(seconds: number, ctx?: CallContext): Promise<void>;
   ping(ctx?: CallContext): Promise<void>;
   /** When a query last completed (performance.now()), or -Infinity: proof that the database path works, without queueing. */
   lastSuccessAt(): number;
@@ -122,6 +132,7 @@ export function createPool (options: PoolOptions): Pool {
     keepAlive: options.keepAliveMs !== 0,
     ...(options.keepAliveMs ? { keepAliveInitialDelayMillis: options.keepAliveMs } : {}),
     ...(options.sessionOptions ? { options: options.sessionOptions } : {}),
+    ...(options.leakDetectionMs ? { leakDetectionMs: options.leakDetectionMs } : {}),
     application_name: APPLICATION_NAME,
     // Sent at connect time, so it holds for every statement on the connection.
     ...(options.statementTimeoutMs && !options.perTransactionTimeout ? { statement_timeout: options.statementTimeoutMs } : {}),
@@ -129,12 +140,15 @@ export function createPool (options: PoolOptions): Pool {
   });
   // A connection that breaks while idle: the pool drops it and says so; without a listener the process would crash.
   pool.on('error', (err: Error) => options.onError?.(err));
+  if (options.onLeak) pool.on('leak', options.onLeak);
   return pool;
 }
 
 export class AsyncTodoStore implements TodoStore {
   private readonly pool: Pool;
   private readonly names = new Map<string, string>();
+  /** The lab's held connections, given back at close at the latest. */
+  private readonly held = new Set<() => void>();
   private succeededAt = -Infinity;
 
   constructor (private readonly options: StoreOptions, private readonly logSql?: SqlLogger) {
@@ -179,6 +193,21 @@ export class AsyncTodoStore implements TodoStore {
     return (await this.withConnection(ctx, (c) => this.run(c, q.work(units))))[0]!.n;
   }
 
+  async hold (seconds: number, ctx?: CallContext): Promise<void> {
+    // Checked out here, so that the checkout's stack (what a leak report shows) starts at the caller.
+    const lease = await this.pool.acquire({ signal: ctx?.signal, label: ctx?.route }).catch((err: unknown) => {
+      throw translate(err, false, ctx?.signal);
+    });
+    if (ctx) ctx.lease = { startedAt: lease.startedAt, waitMs: lease.waitMs, holdMs: 0, overflow: lease.overflow };
+    const giveBack = () => {
+      clearTimeout(timer);
+      this.held.delete(giveBack);
+      lease.release();
+    };
+    const timer = setTimeout(giveBack, seconds * 1000);
+    this.held.add(giveBack);
+  }
+
   async ping (ctx?: CallContext): Promise<void> {
     await this.withConnection(ctx, (c) => this.run(c, q.ping()));
   }
@@ -205,6 +234,7 @@ export class AsyncTodoStore implements TodoStore {
   }
 
   close (): Promise<void> {
+    for (const giveBack of [...this.held]) giveBack();
     return this.pool.end();
   }
 
@@ -213,9 +243,14 @@ export class AsyncTodoStore implements TodoStore {
     const signal = ctx?.signal;
     // While the lease is held its signal cancels the running query (a CancelRequest), and the
     // connection is reused only once PostgreSQL has ended that query.
-    const { queryTimeoutMs } = this.options;
-    const queryTimeout = sleepMs && queryTimeoutMs ? queryTimeoutMs + sleepMs : undefined;
-    const lease = await this.pool.acquire(queryTimeout ? { signal, queryTimeout } : { signal }).catch((err: unknown) => {
+    const { queryTimeoutMs, leakDetectionMs } = this.options;
+    // A sleep the request asked for stretches its deadlines, and the time it may hold the connection.
+    const lease = await this.pool.acquire({
+      signal,
+      label: ctx?.route,
+      ...(sleepMs && queryTimeoutMs ? { queryTimeout: queryTimeoutMs + sleepMs } : {}),
+      ...(sleepMs && leakDetectionMs ? { leakDetectionMs: leakDetectionMs + sleepMs } : {}),
+    }).catch((err: unknown) => {
       const translated = translate(err, false, signal);
       if (translated instanceof DatabaseUnavailableError) this.succeededAt = -Infinity; // could not connect
       throw translated;

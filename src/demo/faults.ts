@@ -12,7 +12,7 @@ import { dispatch, schedule } from '../client/open-loop.ts';
 import { APPLICATION_NAME } from '../db/application.ts';
 import { prepareDatabase } from '../db/schema.ts';
 import { FaultProxy } from '../faults/proxy.ts';
-import { withServerProcess, type ServerProcess, type Stoppable } from '../harness/server-process.ts';
+import { leaksLogged, withServerProcess, type ServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { EmbeddedPostgres } from '../postgres/embedded.ts';
 import { serverGuards } from '../postgres/guards.ts';
 import type { ClaimRow } from './claims.ts';
@@ -34,6 +34,9 @@ interface Timing {
   readyWithin: number;
   /** Seconds PostgreSQL stays down in the restart. */
   down: number;
+  /** LEAK_DETECTION, and how long each of the leak scenario's requests keeps its connection. */
+  leakDetection: number;
+  leakHold: number;
   /** The deadlines the service runs with (the defaults, or shorter ones for --quick). */
   poolTimeout: number;
   queryTimeout: number;
@@ -43,10 +46,32 @@ interface Timing {
 }
 
 const FULL: Timing = {
-  before: 5, partition: 20, after: 20, recover: 15, readyWithin: 10, down: 3, poolTimeout: 30, queryTimeout: 15, connectTimeout: 10, bucket: 2.5,
+  before: 5,
+  partition: 20,
+  after: 20,
+  recover: 15,
+  readyWithin: 10,
+  down: 3,
+  poolTimeout: 30,
+  queryTimeout: 15,
+  connectTimeout: 10,
+  bucket: 2.5,
+  leakDetection: 3,
+  leakHold: 6,
 };
 const QUICK: Timing = {
-  before: 2, partition: 8, after: 8, recover: 5, readyWithin: 5, down: 2, poolTimeout: 4, queryTimeout: 3, connectTimeout: 2, bucket: 1,
+  before: 2,
+  partition: 8,
+  after: 8,
+  recover: 5,
+  readyWithin: 5,
+  down: 2,
+  poolTimeout: 4,
+  queryTimeout: 3,
+  connectTimeout: 2,
+  bucket: 1,
+  leakDetection: 1,
+  leakHold: 3,
 };
 
 export const FAULTS_TITLE = 'When the network or the database misbehaves';
@@ -115,6 +140,7 @@ export async function runFaults (options: FaultsOptions): Promise<ClaimRow[]> {
       ...await partition(ctx),
       ...await latency(ctx),
       ...await resetOnReturn(postgres.url, out),
+      ...await leak(ctx),
       ...await terminate(ctx),
       ...await restart(ctx),
     ];
@@ -343,6 +369,54 @@ async function terminate ({ postgres, env, timing: T, running, out }: Scenario):
       expected: 'failures only among the requests in flight; at most 1 after',
       verdict: ok ? 'ok' : 'DEPARTS',
       ok,
+    }];
+  }, { running });
+}
+
+/**
+ * Connections kept after their requests were answered, as a handler that forgot to release them
+ * would (/leak/), under the steady load: the pool reports each past LEAK_DETECTION, naming the
+ * route and the line that checked it out, and the load goes on meanwhile, on the connections left.
+ */
+async function leak ({ postgres, env, timing: T, running, out }: Scenario): Promise<ClaimRow[]> {
+  const N = 3;
+  out(`  Leaked connections: ${N} GET /leak/?seconds=${T.leakHold} (each answers, and keeps its connection ${T.leakHold} s),` +
+    ` LEAK_DETECTION ${T.leakDetection} s`);
+  // warn: the leak reports, and nothing of the steady load.
+  const settings = { ...env, DATABASE_URL: postgres.url, LOG_LEVEL: 'warn', LEAK_DETECTION: String(T.leakDetection) };
+  return withServerProcess(settings, async (server) => {
+    const t0 = performance.now();
+    const load = await underLoad(server, T.before + T.leakHold + 1, t0);
+    await delay(T.before * 1000 - (performance.now() - t0));
+    const at = performance.now() - t0;
+    const leaked = await Promise.all(Array.from({ length: N }, () => getOnce(`${server.url}/leak/?seconds=${T.leakHold}`, { agent: false, timeout: 10_000 })));
+    const { sent, pool, ready } = await load.done();
+    const marks = { [`${N} leaked`]: at, 'given back': at + T.leakHold * 1000 };
+    for (const line of timeline(sent, pool, ready, T.bucket, marks)) out(line);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const counted = Number(/^db_pool_leaks_total\{route="GET \/leak\/"\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
+    const reports = leaksLogged(server.output()).filter((l) => l.level === 40);
+    const named = reports.filter((l) => l.route === 'GET /leak/' && l.culprit?.includes('src/app/routes/leak.ts:'));
+    const others = reports.filter((l) => l.route !== 'GET /leak/');
+    const culprits = [...new Set(reports.map((l) => `${l.culprit ?? '(no frame of ours)'}, serving ${l.route ?? 'nothing'}`))];
+    out(`    reported: ${culprits.join('; ') || 'nothing'} (${reports.length} report${reports.length === 1 ? '' : 's'})`);
+    const failures = sent.filter(failed);
+    const answered = leaked.filter((r) => r.status === 200).length;
+    const namedOk = answered === N && named.length === N && others.length === 0 && counted === N;
+    const loadOk = failures.length === 0;
+    return [{
+      claim: 'a connection kept after its request was answered is reported, naming its route and the line that took it',
+      measured: `${named.length} of ${N} reported with GET /leak/ and src/app/routes/leak.ts:<line>; ` +
+        `${others.length} other report${others.length === 1 ? '' : 's'}; db_pool_leaks_total ${counted}`,
+      expected: `${N} of ${N}, no other; counted ${N}`,
+      verdict: namedOk ? 'ok' : 'DEPARTS',
+      ok: namedOk,
+    }, {
+      claim: 'meanwhile the steady load is served on the connections left, and the sleep routes are not taken for leaks',
+      measured: `${failures.length} of ${sent.length} failed (${codes(failures) || 'none'})`,
+      expected: '0 failed',
+      verdict: loadOk ? 'ok' : 'DEPARTS',
+      ok: loadOk,
     }];
   }, { running });
 }

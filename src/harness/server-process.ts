@@ -146,3 +146,21 @@ export interface LoggedBlock {
 export function blocksLogged (output: string): LoggedBlock[] {
   return output.split('\n').filter((l) => l.includes('"blockedMs"')).map((l) => JSON.parse(l.slice(l.indexOf('{'))) as LoggedBlock);
 }
+
+/** A leaked connection the service reported, as its warn log line records it (src/app/plugins/leaks.ts). */
+export interface LoggedLeak {
+  pid: number;
+  level: number;
+  msg: string;
+  heldMs: number;
+  route: string | null;
+  culprit?: string;
+  frames?: string[];
+}
+
+/** Every leak reported in a service's JSON log output so far (held: warn; given back: info), oldest first. */
+export function leaksLogged (output: string): LoggedLeak[] {
+  return output.split('\n')
+    .filter((l) => l.includes('"heldMs"'))
+    .map((l) => JSON.parse(l.slice(l.indexOf('{'))) as LoggedLeak);
+}

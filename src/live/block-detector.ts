@@ -14,21 +14,11 @@
 // on once. An evaluation takes about a millisecond and leaves nothing behind. The session
 // exists only during a stall: while nothing blocks, only this thread's timer runs. No port is
 // opened: the session is this process's own.
-import { readFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
-import { SourceMap } from 'node:module';
-import { relative } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { now } from '../clock.ts';
+import { SourceFrames, type Frame, type RawFrame } from './frames.ts';
 
-export interface BlockFrame {
-  /** The function's name, or "(anonymous)". */
-  fn: string;
-  /** The TypeScript file for our own code (relative to the project), node:internal/... for Node's, a path otherwise. */
-  file: string;
-  line: number;
-  column: number;
-}
+export type BlockFrame = Frame;
 
 export interface Block {
   /** When the loop last answered before the stall (epoch ms). */
@@ -57,11 +47,7 @@ export interface DetectorOptions {
   onBlock: (block: Block) => void;
 }
 
-/** A frame as the main thread reports it: function, file (URL or path), 1-based line and column. */
-type RawFrame = [fn: string | null, file: string, line: number, column: number];
-
 const MAX_FRAMES = 8;
-const MAP_COMMENT = '//# sourceMappingURL=';
 
 /**
  * Evaluated on the main thread, inside the interrupt that serves it: the frames beneath it, as
@@ -85,7 +71,7 @@ const STACK_EXPRESSION = `(() => {
 })()`;
 
 export class BlockDetector {
-  private readonly maps = new Map<string, SourceMap | null>();
+  private readonly frames: SourceFrames;
   /** The session taking a stack now, if any: one at a time, and none while nothing blocks. */
   private session: Session | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -94,7 +80,9 @@ export class BlockDetector {
   private stalledAfter = 0;
   private current: Omit<Block, 'ms'> | undefined;
 
-  constructor (private readonly o: DetectorOptions) {}
+  constructor (private readonly o: DetectorOptions) {
+    this.frames = new SourceFrames(o.root);
+  }
 
   start (): void {
     this.schedule();
@@ -159,60 +147,9 @@ export class BlockDetector {
       // began, the loop had let go: the frames are of whatever ran next, and are dropped.
       const block = this.current;
       if (err || !Array.isArray(raw) || !block || block.frames.length > 0 || this.o.lastBeat() !== this.stalledAfter) return;
-      block.frames = raw.slice(0, MAX_FRAMES).map((f) => this.frameOf(f));
-      block.culprit = block.frames.find((f) => this.ours(f));
+      block.frames = raw.slice(0, MAX_FRAMES).map((f) => this.frames.frameOf(f));
+      block.culprit = block.frames.find((f) => this.frames.ours(f));
       block.sampledAfterMs = now() - block.at;
     });
-  }
-
-  private ours (f: BlockFrame): boolean {
-    // shown() makes our files relative and everything outside the project absolute.
-    return !f.file.startsWith('node:') && !f.file.startsWith('/') && !f.file.includes('node_modules');
-  }
-
-  private frameOf ([name, file, line, column]: RawFrame): BlockFrame {
-    const fn = name || '(anonymous)';
-    // ES modules report a file: URL, CommonJS ones a path, Node's own node:...
-    const url = file.startsWith('/') ? pathToFileURL(file).href : file;
-    const entry = this.mapOf(url)?.findEntry(line - 1, column - 1) as { originalSource?: string; originalLine?: number; originalColumn?: number } | undefined;
-    if (entry?.originalSource !== undefined && entry.originalLine !== undefined) {
-      return { fn, file: this.shown(new URL(entry.originalSource, url).href), line: entry.originalLine + 1, column: (entry.originalColumn ?? 0) + 1 };
-    }
-    return { fn, file: this.shown(url), line, column };
-  }
-
-  /**
-   * A script's source map (tsc's .js.map beside it, or an inline one), or null if it has none.
-   * Read from the file's sourceMappingURL the first time a frame of it is seen, and kept: the
-   * files on disk do not change while the process runs.
-   */
-  private mapOf (url: string): SourceMap | null {
-    let map = this.maps.get(url);
-    if (map !== undefined) return map;
-    map = null;
-    if (url.startsWith('file:')) {
-      try {
-        const code = readFileSync(fileURLToPath(url), 'utf8');
-        const at = code.lastIndexOf(MAP_COMMENT);
-        if (at >= 0) {
-          const ref = new URL(code.slice(at + MAP_COMMENT.length).split('\n', 1)[0]!.trim(), url);
-          const text = ref.protocol === 'data:'
-            ? Buffer.from(ref.pathname.slice(ref.pathname.indexOf(',') + 1), ref.pathname.includes(';base64,') ? 'base64' : 'utf8').toString('utf8')
-            : readFileSync(fileURLToPath(ref), 'utf8');
-          map = new SourceMap(JSON.parse(text));
-        }
-      } catch {
-        // A map that cannot be read: the frames stay in the generated JavaScript.
-      }
-    }
-    this.maps.set(url, map);
-    return map;
-  }
-
-  private shown (url: string): string {
-    if (!url.startsWith('file:')) return url;
-    const path = fileURLToPath(url);
-    const rel = relative(this.o.root, path);
-    return rel.startsWith('..') ? path : rel;
   }
 }

@@ -12,13 +12,14 @@ import { hostName } from '../os/net.ts';
 import { BouncerStats, type BouncerView } from '../postgres/pgbouncer-stats.ts';
 import { LiveGauges } from './gauges.ts';
 import type { Block } from './block-detector.ts';
-import { MONITOR_THREAD_NAME, type MonitorInit, type MonitorMessage, type RequestRecord, type WorkerMessage } from './monitor.ts';
+import { MONITOR_THREAD_NAME, type Leak, type MonitorInit, type MonitorMessage, type RequestRecord, type WorkerMessage } from './monitor.ts';
 
 const FRAME_MS = 100;
 const DB_VIEW_MS = 500;
 const KEEP_REQUESTS = 2000;
-/** Blocks kept for pages that open later. */
+/** Blocks, and leaks, kept for pages that open later. */
 const KEEP_BLOCKS = 20;
+const KEEP_LEAKS = 20;
 /** Pages that may watch at once: each costs a frame every FRAME_MS. */
 const MAX_STREAMS = 100;
 
@@ -37,6 +38,9 @@ let pending: RequestRecord[] = [];
 let dbView: DbView = { at: 0, states: {}, sleeping: 0 };
 const blocks: Block[] = [];
 let pendingBlocks: Block[] = [];
+// Both reports of a leak are kept (held, then given back): the page shows the latest of each.
+const leaks: Leak[] = [...init.leaks];
+let pendingLeaks: Leak[] = [];
 
 interface DbView {
   at: number;
@@ -53,6 +57,10 @@ parentPort!.on('message', (msg: MonitorMessage) => {
     for (const res of clients) res.end();
     clients.clear();
     watchers();
+  } else if (msg.type === 'leak') {
+    leaks.push(msg.leak);
+    if (leaks.length > KEEP_LEAKS) leaks.shift();
+    if (frames) pendingLeaks.push(msg.leak);
   } else if (msg.type === 'requests') {
     pending.push(...msg.records);
     recent.push(...msg.records);
@@ -70,7 +78,18 @@ function frame () {
   pending = [];
   const newBlocks = pendingBlocks;
   pendingBlocks = [];
-  return { t: now(), lagMs: lagMs(), inFlight: gauges.inFlight(), pool: pool.read(), requests, blocks: newBlocks, db: dbView };
+  const newLeaks = pendingLeaks;
+  pendingLeaks = [];
+  return {
+    t: now(),
+    lagMs: lagMs(),
+    inFlight: gauges.inFlight(),
+    pool: pool.read(),
+    requests,
+    blocks: newBlocks,
+    leaks: newLeaks,
+    db: dbView,
+  };
 }
 
 function send (res: http.ServerResponse, event: string, data: unknown): void {
@@ -115,6 +134,7 @@ function watchers (): void {
     frames = dbViews = undefined;
     pending = [];
     pendingBlocks = [];
+    pendingLeaks = [];
   }
 }
 
@@ -145,12 +165,12 @@ const server = http.createServer((req, res) => {
       clients.delete(res);
       watchers();
     });
-    send(res, 'hello', { settings: init.settings, heartbeatMs: init.heartbeatMs, frameMs: FRAME_MS, recent, detector: detectorState(), blocks });
+    send(res, 'hello', { settings: init.settings, heartbeatMs: init.heartbeatMs, frameMs: FRAME_MS, recent, detector: detectorState(), blocks, leaks });
     return;
   }
   if (path === `${base}snapshot`) {
     res.writeHead(200, { ...headers, 'content-type': 'application/json' });
-    res.end(JSON.stringify({ lagMs: lagMs(), inFlight: gauges.inFlight(), pool: pool.read(), db: dbView, detector: detectorState(), blocks }));
+    res.end(JSON.stringify({ lagMs: lagMs(), inFlight: gauges.inFlight(), pool: pool.read(), db: dbView, detector: detectorState(), blocks, leaks }));
     return;
   }
   res.writeHead(404, { ...headers, 'content-type': 'application/json' });

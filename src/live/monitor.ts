@@ -3,6 +3,7 @@
 import { Worker } from 'node:worker_threads';
 import { builtFile } from '../paths.ts';
 import type { Block } from './block-detector.ts';
+import type { Frame } from './frames.ts';
 import type { GaugeBuffers, LiveGauges } from './gauges.ts';
 
 const HEARTBEAT_MS = 20;
@@ -26,6 +27,24 @@ export interface RequestRecord {
   overflow?: boolean;
 }
 
+/** A connection held past LEAK_DETECTION, as the pool reported it: once while held, once more when given back. */
+export interface Leak {
+  /** The same for both reports of one checkout. */
+  id: number;
+  /** When it was reported (epoch ms). */
+  at: number;
+  heldMs: number;
+  thresholdMs: number;
+  /** False while it is held; true once it was given back. */
+  released: boolean;
+  /** The route it was checked out for (`GET /todos/:id`), or null outside a request. */
+  route: string | null;
+  /** The innermost frame of ours outside the store: the code that holds the connection. */
+  culprit: Frame | undefined;
+  /** The checkout's stack, innermost first, in the TypeScript source. */
+  frames: Frame[];
+}
+
 export interface MonitorInit {
   host: string;
   /** 0: any free port. */
@@ -47,10 +66,13 @@ export interface MonitorInit {
   detector: { thresholdMs: number; root: string } | false;
   /** Every route, as `METHOD /url`, by its index in gauges.running. */
   routes: string[];
+  /** Leaks reported before the thread started, for the pages. */
+  leaks: Leak[];
 }
 
 export type MonitorMessage =
   | { type: 'requests'; records: RequestRecord[] }
+  | { type: 'leak'; leak: Leak }
   | { type: 'end-streams' };
 
 /** From the monitor thread: how many pages listen now; a block of the main loop, once it is over. */
@@ -104,6 +126,11 @@ export class Monitor {
 
   record (record: RequestRecord): void {
     if (this.watchers > 0) this.batch.push(record);
+  }
+
+  /** Rare, and kept for pages that open later: sent at once, watched or not. */
+  leak (leak: Leak): void {
+    this.worker.postMessage({ type: 'leak', leak } satisfies MonitorMessage);
   }
 
   /** Ends the pages' live streams and stops accepting new ones. */

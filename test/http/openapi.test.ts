@@ -45,11 +45,12 @@ describe('the OpenAPI document', () => {
   test('shared schemas, one error schema with one family of codes, and the headers the answers carry', async (t) => {
     const { app } = await build(t);
     const doc = await documentOf(app);
-    assert.deepEqual(Object.keys(doc.components.schemas).sort(), ['Error', 'PoolStats', 'Servers', 'Status', 'Todo', 'TodoCreate', 'TodoList', 'TodoPatch', 'WorkDone', 'WorkResult']);
+    assert.deepEqual(Object.keys(doc.components.schemas).sort(), ['Error', 'LeakResult', 'PoolStats', 'Servers', 'Status', 'Todo', 'TodoCreate', 'TodoList', 'TodoPatch', 'WorkDone', 'WorkResult']);
     assert.deepEqual((doc.components.schemas.Error!.properties as Record<string, Schema>).code!.enum, Object.keys(ERROR_CODES));
     const expected: Record<string, string[]> = {
       'get /sleep/node/': ['200', '400', '421', '503', '504'],
       'get /sleep/postgres/': ['200', '400', '421', '503', '504'],
+      'get /leak/': ['200', '400', '421', '503', '504'],
       'get /todos/': ['200', '400', '421', '503', '504'],
       'post /todos/': ['201', '400', '413', '415', '421', '503', '504'],
       'get /todos/{id}': ['200', '400', '404', '421', '503', '504'],
@@ -117,6 +118,7 @@ describe('the OpenAPI document', () => {
     await check(app, 'patch /todos/{id}', { url: '/todos/1', ...json({ done: true }) }, 200);
     await check(app, 'delete /todos/{id}', { url: '/todos/2' }, 204);
     await check(app, 'get /work/postgres/', { url: '/work/postgres/?units=1000' }, 200);
+    await check(app, 'get /leak/', { url: '/leak/?seconds=0' }, 200);
     for (const [kind, k] of Object.entries(KINDS)) {
       for (const way of ['block', 'offload']) await check(app, `get /${way}/${kind}/`, { url: `/${way}/${kind}/?${k.param}=${k.min}` }, 200);
     }
@@ -135,6 +137,7 @@ describe('the OpenAPI document', () => {
     await check(app, 'post /todos/', { url: '/todos/', payload: 'title=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 415);
     await check(app, 'get /todos/', { url: '/todos/', headers: { host: 'attacker.example' } }, 421);
     await check(app, 'get /block/cpu/', { url: '/block/cpu/?ms=0' }, 400);
+    await check(app, 'get /leak/', { url: '/leak/?seconds=61' }, 400);
     await check(tight, 'get /sleep/postgres/', { url: '/sleep/postgres/?seconds=1' }, 504);
     // One request holds the only connection; the next is refused at once (POOL_QUEUE_MAX=0).
     const holding = busy.inject({ url: '/sleep/postgres/?seconds=2' });

@@ -188,6 +188,37 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
     });
   });
 
+  test('connections held too long: a leak from before the page opened and one after it, each named, still held then given back', async () => {
+    const db = await freshDatabase();
+    await withService({ DATABASE_URL: db, LEAK_DETECTION: '1' }, async (server) => {
+      assert.equal((await get(server.url, '/leak/?seconds=1.5')).status, 200);
+      await delay(1200); // reported before any page listens: the monitor keeps it for the pages to come
+      const { page, errors } = await open(`${server.url}/`);
+      const cells = () => page.evaluate(() => [...document.querySelectorAll('#leaks tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent!)));
+      const rowsWhere = async (what: string, ok: (rows: string[][]) => boolean) => {
+        const deadline = Date.now() + 10_000;
+        while (!ok(await cells())) {
+          if (Date.now() > deadline) assert.fail(`${what}: ${JSON.stringify(await cells())}`);
+          await delay(100);
+        }
+      };
+      await rowsWhere('the earlier leak, given back', (rows) => rows.length === 1 && rows[0]![1]!.endsWith('given back'));
+      assert.equal((await get(server.url, '/leak/?seconds=3')).status, 200);
+      await rowsWhere('the new leak, still held, on top', (rows) => rows.length === 2 && rows[0]![1]!.endsWith('still held'));
+      const [when, held, fn, route, stack] = (await cells())[0]!;
+      assert.match(when!, /\d/);
+      assert.match(held!, /^over 1\.\d s, still held$/);
+      assert.match(fn!, /^Object\.leakConnection \(src\/app\/routes\/leak\.ts:\d+\)$/);
+      assert.equal(route, 'GET /leak/');
+      assert.match(stack!, /AsyncTodoStore\.hold src\/db\/todos\.ts:\d+ ← Object\.leakConnection src\/app\/routes\/leak\.ts:\d+/);
+      await rowsWhere('the new leak given back, in its own row', (rows) => rows.length === 2 && rows.every((r) => r[1]!.endsWith('given back')));
+      assert.match((await cells())[0]![1]!, /^3\.\d s, given back$/);
+      assert.match(await page.locator('#leaks-note').textContent() ?? '', /held for more than 1 s/);
+      await page.locator('#leaks-panel').screenshot({ path: join(SHOTS, 'dashboard-leaks.png') });
+      assert.deepEqual(errors, []);
+    });
+  });
+
   test('a blocking app sleep: the lag figure passes 1 s while the 3 s sleep is still running', async () => {
     const db = await freshDatabase();
     await withService({ DATABASE_URL: db, APP_MODE: 'blocking' }, async (server) => {

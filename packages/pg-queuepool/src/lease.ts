@@ -42,7 +42,7 @@ const CANCEL_TRIES = 25;
 export class PoolLease<C extends object> implements Lease<C> {
   readonly client: C;
   /** Watched for a leak (leakDetectionMs): the threshold, where it was checked out, and whether it was reported. */
-  leak: { thresholdMs: number; site: { stack?: string }; reported: boolean } | undefined;
+  leak: { thresholdMs: number; site: { stack?: string }; reported: boolean; label?: string } | undefined;
   private released = false;
   private cancels: Promise<boolean>[] | undefined;
   /** A cancel's socket was closed by the server: it reached the backend. */

@@ -55,6 +55,8 @@ export interface AcquireOptions {
   queryTimeout?: number;
   /** How long this connection may be held before it is reported as leaked, in ms; default: the pool's `leakDetectionMs`. */
   leakDetectionMs?: number;
+  /** A name for this checkout in its leak report (a route, a job's name). */
+  label?: string;
 }
 
 /** A connection held past its leak threshold: reported once then, and again when it is finally given back. */
@@ -67,6 +69,8 @@ export interface LeakReport<C = unknown> {
   stack: string;
   /** False when it is reported held, true when it has been given back at last. */
   released: boolean;
+  /** The checkout's `label`, if it had one. */
+  label?: string;
 }
 
 /**
@@ -423,7 +427,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     const overflow = this.s.kind === 'queue' && !conn.core;
     const lease = new PoolLease<C>(this, conn, this.epochOf(started), waitMs, queued, opened, overflow, signal);
     conn.lease = lease;
-    if (site) this.watchLeak(conn, lease, options.leakDetectionMs ?? this.s.leakDetectionMs, site);
+    if (site) this.watchLeak(conn, lease, options.leakDetectionMs ?? this.s.leakDetectionMs, site, options.label);
     this.emit('acquire', conn.client);
     if (counted && this.options.onCheckout) {
       try {
@@ -700,8 +704,8 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    * Reports `lease` if it is still held `thresholdMs` after its connection was had: one timer per connection, refreshed
    * by each lease it watches, which checks the lease it finds when it fires.
    */
-  private watchLeak (conn: Conn<C>, lease: PoolLease<C>, thresholdMs: number, site: { stack?: string }): void {
-    lease.leak = { thresholdMs, site, reported: false };
+  private watchLeak (conn: Conn<C>, lease: PoolLease<C>, thresholdMs: number, site: { stack?: string }, label?: string): void {
+    lease.leak = { thresholdMs, site, reported: false, label };
     const check = () => {
       const current = conn.lease;
       if (!current?.leak || current.leak.reported || conn.closing) return;
@@ -726,7 +730,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
 
   private reportLeak (client: C, heldMs: number, leak: NonNullable<PoolLease<C>['leak']>, released: boolean): void {
     const stack = (leak.site.stack ?? '').split('\n').slice(1).join('\n');
-    const report: LeakReport<C> = { client, heldMs, thresholdMs: leak.thresholdMs, stack, released };
+    const report: LeakReport<C> = { client, heldMs, thresholdMs: leak.thresholdMs, stack, released, ...(leak.label === undefined ? {} : { label: leak.label }) };
     if (!released) this.counters.leaks++;
     this.log(released ? 'leaked client released' : 'client held past leakDetectionMs');
     this.emit('leak', report);

@@ -6,7 +6,7 @@ import fp from 'fastify-plugin';
 import { allowedHosts, behindBouncer, type Config } from '../../config.ts';
 import type { Block, BlockFrame } from '../../live/block-detector.ts';
 import { LiveGauges } from '../../live/gauges.ts';
-import { Monitor, type RequestRecord } from '../../live/monitor.ts';
+import { Monitor, type Leak, type RequestRecord } from '../../live/monitor.ts';
 import { maskSecrets } from '../../config.ts';
 import { ROOT } from '../../paths.ts';
 
@@ -54,12 +54,22 @@ export interface LivePluginOptions {
 // detector is on (BLOCK_DETECTOR, the default: it must be watching before a block happens), and
 // otherwise when the first dashboard page is asked for. Requests are recorded for the timeline
 // only while a page listens.
+/** Leaks kept for a monitor thread that starts later (as many as it keeps itself). */
+const KEEP_LEAKS = 20;
+
 export default fp(async (fastify: FastifyInstance, { config, url, directUrl, workerId, clusterStream }: LivePluginOptions) => {
   const gauges = new LiveGauges();
   let monitor: Monitor | undefined;
   let starting: Promise<Monitor> | undefined;
   let closing = false;
   const blockListeners: ((block: Block) => void)[] = [];
+  // Leaks reported before the monitor thread runs reach it when it starts: a page opened later shows them.
+  const leaks: Leak[] = [];
+  fastify.leaks.on((leak) => {
+    leaks.push(leak);
+    if (leaks.length > KEEP_LEAKS) leaks.shift();
+    monitor?.leak(leak);
+  });
   // Every route by its index, for the block detector: the handler writes its index while it runs.
   const routes: string[] = [];
   fastify.addHook('onRoute', (route) => {
@@ -99,6 +109,7 @@ export default fp(async (fastify: FastifyInstance, { config, url, directUrl, wor
     onBlock: blocked,
     detector: config.blockDetector && { thresholdMs: config.blockThreshold, root: ROOT },
     routes,
+    leaks,
     poolState: fastify.poolState.buffer,
     settings: {
       ...config,
@@ -140,4 +151,4 @@ export default fp(async (fastify: FastifyInstance, { config, url, directUrl, wor
   fastify.addHook('onClose', async () => {
     await (await starting?.catch(() => undefined))?.close();
   });
-}, { name: 'live', dependencies: ['store'] });
+}, { name: 'live', dependencies: ['store', 'leaks'] });

@@ -22,6 +22,8 @@ export interface Metrics {
   requestEnded(route: string, method: string, status: number, seconds: number, lease?: LeaseTiming): void;
   /** A block of the event loop the detector named; `route` is one of the service's routes, or null. */
   blocked(route: string | null, seconds: number): void;
+  /** A connection held past LEAK_DETECTION, by the route it was checked out for (`GET /leak/`), or null. */
+  leaked(route: string | null): void;
   /** The exposition text: this process's, or with workers, all workers' summed by the primary. */
   text(): Promise<{ contentType: string; body: string }>;
 }
@@ -105,6 +107,12 @@ export function createMetrics (stats: () => PoolStats, inFlight: () => Record<st
   // Labelled by route (one of the service's, or "none"): a bounded set, whatever the clients send.
   const blocks = new client.Counter({ name: 'event_loop_blocks_total', help: 'Times the event loop stalled past BLOCK_THRESHOLD_MS, by the route whose handler held it ("none": outside any handler)', labelNames: ['route'], registers: [registry] });
   const blockSeconds = new client.Histogram({ name: 'event_loop_block_seconds', help: 'How long each block of the event loop lasted, by route', labelNames: ['route'], buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry] });
+  const leaks = new client.Counter({
+    name: 'db_pool_leaks_total',
+    help: 'Connections held past LEAK_DETECTION, by the route that checked them out ("none": outside any request)',
+    labelNames: ['route'],
+    registers: [registry],
+  });
 
   if (cluster.isWorker) {
     client.AggregatorRegistry.setRegistries([registry]);
@@ -124,6 +132,9 @@ export function createMetrics (stats: () => PoolStats, inFlight: () => Record<st
     blocked (route, seconds) {
       blocks.inc({ route: route ?? 'none' });
       blockSeconds.observe({ route: route ?? 'none' }, seconds);
+    },
+    leaked (route) {
+      leaks.inc({ route: route ?? 'none' });
     },
     text: cluster.isWorker ? clusterText : async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
   };
@@ -350,9 +361,12 @@ export default fp(async (fastify: FastifyInstance, { config, url }: MetricsPlugi
   const bouncer = behindBouncer(config) ? new BouncerStats(url) : undefined;
   fastify.decorate('metrics', createMetrics(() => fastify.store.stats(), () => fastify.live.gauges.inFlight(), bouncer, fastify.replicas, poolName(url)));
   fastify.live.onBlock((block) => fastify.metrics.blocked(block.route, block.ms / 1000));
+  fastify.leaks.on((leak) => {
+    if (!leak.released) fastify.metrics.leaked(leak.route);
+  });
   fastify.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
     const { contentType, body } = await fastify.metrics.text();
     return reply.type(contentType).send(body);
   });
   if (bouncer) fastify.addHook('onClose', () => bouncer.close());
-}, { name: 'metrics', dependencies: ['store', 'live'] });
+}, { name: 'metrics', dependencies: ['store', 'live', 'leaks'] });

@@ -31,8 +31,8 @@ export default fp(async (fastify: FastifyInstance) => {
   function track (req: FastifyRequest, reply: FastifyReply): void {
     const start = now();
     const gone = new ClientGone();
-    req.db = { signal: gone };
     const route = req.routeOptions.url ?? 'unmatched';
+    req.db = { signal: gone, route: `${req.method} ${route}` };
     const slot = LiveGauges.slotOf(req.routeOptions.url);
     live.gauges.requestStarted(slot);
     const res = reply.raw;

@@ -33,6 +33,8 @@ export interface StorePluginOptions {
 const CLOSE_MS = 5000;
 
 export function storeOptions (config: Config, url: string, serverVersion?: number): StoreOptions {
+  // The blocking bridge's pool lives in a thread a report could not come back from: no leak watch there.
+  const leakDetectionMs = config.dbMode === 'blocking' ? 0 : config.leakDetection * 1000;
   const bouncer = behindBouncer(config);
   return {
     connectionString: url,
@@ -44,6 +46,7 @@ export function storeOptions (config: Config, url: string, serverVersion?: numbe
     connectTimeoutMs: config.connectTimeout * 1000,
     queryTimeoutMs: config.queryTimeout * 1000,
     healthCheckMs: config.poolHealthCheck * 1000,
+    ...(leakDetectionMs ? { leakDetectionMs } : {}),
     keepAliveMs: config.dbKeepalive * 1000,
     // PgBouncer 1.18 refuses a startup `options` parameter: there it sets the guards itself (connect_query).
     sessionOptions: bouncer ? undefined : startupOptions(sessionGuards(config, serverVersion)),
@@ -68,6 +71,7 @@ export default fp(async (fastify: FastifyInstance, { config, url, replicas = [],
     ...storeOptions(config, url, serverVersion),
     onChange: poolState.write,
     onError: (err) => fastify.log.warn({ err: err.message }, 'a database connection failed; it is dropped from the pool'),
+    onLeak: (report) => fastify.leaks.report(report),
   };
   const sqlLog = config.logSql ? (sql: string, params: readonly unknown[]) => fastify.log.info({ params }, sql) : undefined;
   const replicated = replicas.length
@@ -89,4 +93,4 @@ export default fp(async (fastify: FastifyInstance, { config, url, replicas = [],
     await Promise.race([store.close(), late]);
     clearTimeout(timer);
   });
-}, { name: 'store' });
+}, { name: 'store', dependencies: ['leaks'] });

@@ -61,12 +61,13 @@ describe('leak detection', () => {
     const seen: LeakReport[] = [];
     const { pool } = makePool({ size: 2, maxOverflow: 0, onLeak: (r: LeakReport) => seen.push(r) });
     const plain = outcome(pool.acquire());
-    const watched = outcome(pool.acquire({ leakDetectionMs: 200 }));
+    const watched = outcome(pool.acquire({ leakDetectionMs: 200, label: 'GET /report' }));
     await advance(10);
     await advance(5000, 100);
     assert.equal(seen.length, 1);
     assert.equal(seen[0]!.client, watched.value!.client);
     assert.equal(seen[0]!.thresholdMs, 200);
+    assert.equal(seen[0]!.label, 'GET /report');
     plain.value!.release();
     watched.value!.release();
   });
