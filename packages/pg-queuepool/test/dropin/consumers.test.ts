@@ -1,11 +1,14 @@
-// Real consumers of pg.Pool, from npm, given this Pool instead: Kysely (as this repository's
-// service uses it), drizzle-orm's node-postgres driver, @fastify/postgres (its `pg` option) and
-// connect-pg-simple (express-session's store). Each runs queries and a transaction, or its job.
+// Real consumers of pg.Pool, from npm, given this Pool instead, as the packed tarball holds it:
+// Kysely, drizzle-orm's node-postgres driver, @fastify/postgres (its `pg` option),
+// connect-pg-simple (express-session's store), graphile-worker (a connection kept for LISTEN)
+// and pg-boss (through its `db.executeSql`). Each runs queries and a transaction, or its job.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { Pool } from '../../src/index.ts';
+import { pack } from '../packed.ts';
 import { endAfter, postgresUrl } from '../postgres.ts';
+
+const { Pool } = await import(pack().entry) as typeof import('../../src/index.ts');
 
 let url: string;
 before(async () => {
@@ -91,4 +94,70 @@ describe('drop-in for pg.Pool', () => {
     assert.equal(await call((cb) => store.get('sid-1', cb)) ?? null, null);
     store.close();
   });
+
+  test('graphile-worker: its runner keeps a connection for LISTEN; a job added is run at once, not at the next poll', async () => {
+    const { run, quickAddJob } = await import('graphile-worker');
+    const pool = endAfter(new Pool({ connectionString: url, size: 3, maxOverflow: 2 }));
+    // graphile-worker asks for one: an idle connection's error must not crash the process.
+    pool.on('error', () => {});
+    let ran!: (payload: unknown) => void;
+    const done = new Promise<unknown>((resolve) => { ran = resolve; });
+    const runner = await run({
+      pgPool: pool as unknown as pg.Pool,
+      concurrency: 1,
+      // Far past the test: only the NOTIFY on the kept connection can wake the worker in time.
+      pollInterval: 60_000,
+      noHandleSignals: true,
+      logger: quietGraphileLogger(await import('graphile-worker')),
+      taskList: { hello: async (payload) => { ran(payload); } },
+    });
+    try {
+      const asked = performance.now();
+      await quickAddJob({ pgPool: pool as unknown as pg.Pool }, 'hello', { name: 'ada' });
+      assert.deepEqual(await done, { name: 'ada' });
+      assert.ok(performance.now() - asked < 10_000, 'woken by NOTIFY');
+      assert.ok(pool.inUseCount >= 1, 'the LISTEN connection stays checked out');
+    } finally {
+      await runner.stop();
+    }
+    // Its stop() resolves before the LISTEN connection's UNLISTEN has come back (seen on Node 24).
+    for (const deadline = performance.now() + 5000; pool.inUseCount > 0 && performance.now() < deadline;) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(pool.inUseCount, 0, 'every connection given back');
+  });
+
+  test('pg-boss (db.executeSql): its schema made, a job sent, fetched and completed', async () => {
+    const { default: PgBoss } = await import('pg-boss');
+    const pool = endAfter(new Pool({ connectionString: url, size: 2, maxOverflow: 2 }));
+    const boss = new PgBoss({
+      db: { executeSql: (text: string, values: unknown[]) => pool.query(text, values) as Promise<pg.QueryResult> },
+      schema: 'pgqp_boss',
+      supervise: false,
+      schedule: false,
+    });
+    boss.on('error', (err) => assert.fail(err));
+    await boss.start();
+    try {
+      await boss.createQueue('pgqp-jobs');
+      const id = await boss.send('pgqp-jobs', { n: 7 });
+      assert.ok(id);
+      const [job] = await boss.fetch<{ n: number }>('pgqp-jobs');
+      assert.equal(job!.id, id);
+      assert.deepEqual(job!.data, { n: 7 });
+      await boss.complete('pgqp-jobs', job!.id);
+      assert.equal((await boss.getJobById('pgqp-jobs', id!))!.state, 'completed');
+    } finally {
+      await boss.stop({ graceful: false, wait: true });
+    }
+    assert.equal(pool.inUseCount, 0);
+    assert.ok(pool.stats().acquired >= 5);
+  });
 });
+
+/** graphile-worker logs each job at info: only its warnings and errors, to the test's output. */
+function quietGraphileLogger ({ Logger }: typeof import('graphile-worker')) {
+  return new Logger(() => (level: string, message: string) => {
+    if (level === 'error' || level === 'warning') console.error(`graphile-worker ${level}: ${message}`);
+  });
+}
