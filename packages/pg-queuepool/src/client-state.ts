@@ -8,6 +8,9 @@ export type TransactionStatus = 'I' | 'T' | 'E';
 interface PgInternals {
   _getActiveQuery?: () => unknown;
   _queryQueue?: unknown[];
+  /** Before pg 8.18, plain fields; since, deprecated getters (read only where the private ones are missing). */
+  activeQuery?: unknown;
+  queryQueue?: unknown[];
   _connected?: boolean;
   _queryable?: boolean;
   _ending?: boolean;
@@ -26,7 +29,8 @@ const pgOf = (client: object) => client as PgInternals;
 /** A query runs, or waits to run, on this client. */
 export function busy (client: object): boolean {
   const c = pgOf(client);
-  return (c._getActiveQuery?.() ?? null) !== null || (c._queryQueue?.length ?? 0) > 0;
+  if (typeof c._getActiveQuery === 'function') return (c._getActiveQuery() ?? null) !== null || (c._queryQueue?.length ?? 0) > 0;
+  return (c.activeQuery ?? null) !== null || (c.queryQueue?.length ?? 0) > 0;
 }
 
 /**

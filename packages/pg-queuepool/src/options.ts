@@ -33,6 +33,12 @@ export interface QueuePoolOptions {
   lifo?: boolean;
   /** Milliseconds an idle connection beyond `size` stays open. Default 1000; pg's `idleTimeoutMillis` maps here. */
   overflowIdle?: number;
+  /**
+   * Milliseconds an idle connection among the first `size` stays open. Default Infinity: they are kept (QueuePool).
+   * Set it where an idle process should hold no connection (a serverless function between invocations): once idle
+   * this long they close, are not reopened by the pool itself, and open again on demand.
+   */
+  sizeIdle?: number;
   /** Close a connection after it has been checked out this many times (pg's maxUses). Default Infinity. */
   maxUses?: number;
   /** Idle connections and timers do not keep the process alive (pg's allowExitOnIdle). Default false. */
@@ -123,6 +129,7 @@ export interface Settings {
   prePing: boolean;
   lifo: boolean;
   overflowIdle: number;
+  sizeIdle: number;
   maxUses: number;
   allowExitOnIdle: boolean;
   resetOnReturn: ResetOnReturn;
@@ -139,7 +146,7 @@ export interface Settings {
 }
 
 const POOL_KEYS = new Set([
-  'kind', 'size', 'maxOverflow', 'timeout', 'queueMax', 'recycle', 'prePing', 'lifo', 'overflowIdle', 'maxUses', 'allowExitOnIdle',
+  'kind', 'size', 'maxOverflow', 'timeout', 'queueMax', 'recycle', 'prePing', 'lifo', 'overflowIdle', 'sizeIdle', 'maxUses', 'allowExitOnIdle',
   'resetOnReturn', 'queryTimeout', 'connectTimeout', 'checkTimeout', 'healthCheckPeriod', 'recycleJitter', 'leakDetectionMs', 'onLeak',
   'clock', 'onStateChange', 'onCheckout', 'max', 'poolSize', 'min', 'connectionTimeoutMillis', 'idleTimeoutMillis', 'maxLifetimeSeconds',
   'log', 'Client', 'Promise', 'onConnect', 'verify',
@@ -229,6 +236,7 @@ export function settingsOf (options: QueuePoolOptions): Settings {
     prePing: flag('prePing', o.prePing, false),
     lifo: flag('lifo', o.lifo, true),
     overflowIdle: millis(o.overflowIdle !== undefined ? 'overflowIdle' : 'idleTimeoutMillis', o.overflowIdle ?? pgIdle, pgStyle ? 10_000 : 1000),
+    sizeIdle: millis('sizeIdle', o.sizeIdle, Infinity),
     maxUses: count('maxUses', o.maxUses, Infinity, 1, true),
     allowExitOnIdle: flag('allowExitOnIdle', o.allowExitOnIdle, false),
     resetOnReturn: o.resetOnReturn ?? 'rollback',

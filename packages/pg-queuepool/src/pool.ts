@@ -262,11 +262,12 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       onChange: () => this.changed(),
     });
     // pg-pool's names for what the settings mean here, where the caller did not give them: consumers read them
-    // (Vercel's attachDatabasePool recognises a pool by `'idleTimeoutMillis' in pool.options`). 0 is pg's "never".
+    // (Vercel's attachDatabasePool recognises a pool by `'idleTimeoutMillis' in pool.options`, and keeps a function
+    // alive that long after each release, for the idle connections to close). 0 is pg's "never".
     const named = {
       max: this.s.kind === 'null' ? Infinity : size + maxOverflow,
       min: this.s.kind === 'null' ? 0 : size,
-      idleTimeoutMillis: Number.isFinite(this.s.overflowIdle) ? this.s.overflowIdle : 0,
+      idleTimeoutMillis: Number.isFinite(this.longestIdle()) ? this.longestIdle() : 0,
       connectionTimeoutMillis: Number.isFinite(timeout) ? timeout : 0,
       maxUses: this.s.maxUses,
       allowExitOnIdle: this.s.allowExitOnIdle,
@@ -817,13 +818,15 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
         conn.core = true;
         this.coreOpen++;
       }
-      if (!conn.core && Number.isFinite(this.s.overflowIdle)) {
+      const idleMs = conn.core ? this.s.sizeIdle : this.s.overflowIdle;
+      if (Number.isFinite(idleMs)) {
         conn.idleTimer = setTimeout(() => {
           conn.idleTimer = undefined;
           if (!conn.idle) return;
           this.log('remove idle client');
-          this.close(conn);
-        }, this.s.overflowIdle);
+          // One of `size` that idled out (sizeIdle) is meant to be closed: no refill.
+          this.close(conn, undefined, false);
+        }, idleMs);
         conn.idleTimer.unref?.();
       }
       if (this.s.allowExitOnIdle) socketOf(conn.client)?.unref?.();
@@ -844,7 +847,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    * Closes a connection, idle or lent (a lent one keeps its place until it comes back). One closed for a `cause` other
    * than `broken` is not trusted to answer a Terminate: its socket is destroyed.
    */
-  private close (conn: Conn<C>, cause?: CloseCause): void {
+  private close (conn: Conn<C>, cause?: CloseCause, refill = true): void {
     if (conn.closing) return;
     conn.closing = true;
     if (cause) this.closedBy[cause]++;
@@ -871,7 +874,16 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     // A broken one has said so, and pg's end() destroys a dead socket itself; the others are in doubt (a query that
     // would not end, a check that went unanswered): their socket is destroyed at once.
     if (cause && cause !== 'broken') kill(conn.client);
-    if (conn.core) this.refillSoon();
+    if (conn.core && refill) this.refillSoon();
+  }
+
+  /**
+   * pg's idleTimeoutMillis, as pg-pool means it: how long an idle connection beyond `min` (size) stays open; with
+   * `sizeIdle`, the `size` ones close too, and the longer of the two is how long until none is open.
+   */
+  private longestIdle (): number {
+    const sized = this.s.size > 0 && this.s.kind === 'queue' && Number.isFinite(this.s.sizeIdle);
+    return sized ? Math.max(this.s.sizeIdle, this.s.overflowIdle) : this.s.overflowIdle;
   }
 
   private forget (conn: Conn<C>): void {

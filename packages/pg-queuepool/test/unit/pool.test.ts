@@ -88,6 +88,45 @@ describe('QueuePool', () => {
     assert.deepEqual([pool.totalCount, pool.idleCount], [1, 1]);
   });
 
+  test('sizeIdle: the size connections idle out too, are not reopened by the refill, and open again on demand', async () => {
+    const { pool, made } = makePool({ size: 2, maxOverflow: 1, overflowIdle: 500, sizeIdle: 3000 });
+    await Promise.all([pool.warm(), advance(20)]);
+    const leases = [outcome(pool.acquire()), outcome(pool.acquire()), outcome(pool.acquire())];
+    await advance(20);
+    assert.equal(pool.totalCount, 3);
+    for (const l of leases) l.value!.release();
+    await advance(600);
+    assert.deepEqual([pool.totalCount, pool.idleCount], [2, 2], 'the overflow one idled out first');
+    await advance(2500);
+    assert.deepEqual([pool.totalCount, pool.idleCount], [0, 0], 'then the size ones');
+    await advance(2000, 10); // the refill (for connections lost) would have tried after 50-100 ms
+    assert.equal(pool.totalCount, 0, 'the refill opened none: they idled out, they were not lost');
+    assert.equal(made.length, 3);
+    const again = outcome(pool.acquire());
+    await advance(20);
+    assert.ok(again.value, 'opened on demand');
+    assert.equal(made.length, 4);
+    again.value!.release();
+    assert.equal(pool.options.idleTimeoutMillis, 3000, 'pg\'s idleTimeoutMillis: how long until none is open');
+  });
+
+  test('sizeIdle: a size connection in use is not closed, and its idle time starts again when it comes back', async () => {
+    const { pool } = makePool({ size: 1, maxOverflow: 0, sizeIdle: 1000 });
+    const first = outcome(pool.acquire());
+    await advance(20);
+    first.value!.release();
+    await advance(900);
+    const second = outcome(pool.acquire());
+    await flush();
+    await advance(5000, 10);
+    assert.equal(pool.totalCount, 1, 'held: kept');
+    second.value!.release();
+    await advance(999);
+    assert.equal(pool.totalCount, 1);
+    await advance(2);
+    assert.equal(pool.totalCount, 0);
+  });
+
   test('abort: before asking, in the queue (its place goes to the next), while connecting', async () => {
     const { pool, made } = makePool({ size: 1, maxOverflow: 0 }, { connectMs: 100 });
     const gone = new AbortController();
