@@ -347,7 +347,8 @@ const pgbouncer: Suite = async (ctx) => {
 
 /**
  * Suite 7: the pool package against pg-pool, side by side (packages/pg-queuepool/bench): checkouts
- * per second, memory per waiter, how late a timeout fires, abort to a freed connection.
+ * per second, CPU per checkout (also with leak detection on, and with the tracing channels
+ * subscribed), memory per waiter, how late a timeout fires, abort to a freed connection.
  */
 async function queuepool (ctx: SuiteContext): Promise<unknown> {
   const script = join(import.meta.dirname, '..', 'packages', 'pg-queuepool', 'bench', 'vs-pg-pool.ts');

@@ -3,8 +3,11 @@
 // once (no database: what is measured is the pool, not PostgreSQL); the time from an abort to a
 // freed connection is measured on a real PostgreSQL (BENCH_DATABASE_URL), where pg-pool's way is
 // Kysely's: pg_cancel_backend() from another pooled connection.
+// The CPU a checkout costs is measured also with leak detection on (a stack captured per checkout)
+// and with the pg:pool:* tracing channels subscribed (what an APM tool's subscription costs).
 //   node --expose-gc --import tsx packages/pg-queuepool/bench/vs-pg-pool.ts [--quick]
 import { execFileSync } from 'node:child_process';
+import dc from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -65,6 +68,46 @@ async function throughput (kind: Kind, waiters = 1000, perCaller = quick ? 50 : 
   const rate = ((waiters + 10) * perCaller) / ((performance.now() - t0) / 1000);
   await pool.end();
   return rate;
+}
+
+/** What runs beside our pool in a CPU measure: nothing, leak detection, or a subscriber on each tracing channel. */
+type Variant = 'plain' | 'leak' | 'traced';
+const CHANNELS = ['pg:pool:connect', 'pg:pool:release', 'pg:pool:remove'];
+
+/**
+ * CPU microseconds per checkout and release, pool 10, 1,000 callers more than connections (the
+ * throughput loop, timed by process.cpuUsage: everything here is microtasks on this thread).
+ */
+async function cpuPerCheckout (kind: Kind, variant: Variant = 'plain', waiters = 1000, perCaller = quick ? 50 : 200): Promise<number> {
+  const pool = kind === 'pg-pool' || variant !== 'leak'
+    ? make(kind, { max: 10, timeoutMs: 600_000 })
+    : new Pool({ size: 10, maxOverflow: 0, timeout: 600_000, queueMax: Infinity, leakDetectionMs: 60_000 }, InstantClient as never);
+  const seen = { events: 0 };
+  const handlers = {
+    start: () => { seen.events++; },
+    end: () => { seen.events++; },
+    asyncStart: () => { seen.events++; },
+    asyncEnd: () => { seen.events++; },
+    error: () => { seen.events++; },
+  };
+  if (variant === 'traced') for (const name of CHANNELS) dc.tracingChannel(name).subscribe(handlers);
+  const loop = async () => {
+    for (let i = 0; i < perCaller; i++) {
+      const c = await pool.connect();
+      c.release();
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: 10 }, loop));
+    const before = process.cpuUsage();
+    await Promise.all(Array.from({ length: waiters + 10 }, loop));
+    const used = process.cpuUsage(before);
+    if (variant === 'traced' && seen.events === 0) throw new Error('the tracing channels saw nothing');
+    return (used.user + used.system) / ((waiters + 10) * perCaller);
+  } finally {
+    if (variant === 'traced') for (const name of CHANNELS) dc.tracingChannel(name).unsubscribe(handlers);
+    await pool.end();
+  }
 }
 
 /** Bytes of heap per caller waiting, with 10,000 waiting behind one held connection. */
@@ -154,10 +197,13 @@ if (memoryOnly > 0) {
 }
 
 const kinds: Kind[] = ['pg-pool', 'pg-queuepool'];
-const results: Record<Kind, { rate: number[]; bytes: number[]; lateMedian: number[]; lateMax: number[]; abort: number[] }> = {
-  'pg-pool': { rate: [], bytes: [], lateMedian: [], lateMax: [], abort: [] },
-  'pg-queuepool': { rate: [], bytes: [], lateMedian: [], lateMax: [], abort: [] },
+type Results = { rate: number[]; cpu: number[]; bytes: number[]; lateMedian: number[]; lateMax: number[]; abort: number[] };
+const results: Record<Kind, Results> = {
+  'pg-pool': { rate: [], cpu: [], bytes: [], lateMedian: [], lateMax: [], abort: [] },
+  'pg-queuepool': { rate: [], cpu: [], bytes: [], lateMedian: [], lateMax: [], abort: [] },
 };
+/** Our pool's CPU per checkout with leak detection on, and with the channels subscribed. */
+const extra: Record<Exclude<Variant, 'plain'>, number[]> = { leak: [], traced: [] };
 const url = process.env.BENCH_DATABASE_URL;
 // Both pools unref their timers: with only waiters left, the process would exit before a timeout fired.
 const keepAlive = setInterval(() => {}, 1000);
@@ -166,6 +212,11 @@ for (let round = 0; round < ROUNDS; round++) {
   for (const kind of round % 2 ? [...kinds].reverse() : kinds) {
     const r = results[kind];
     r.rate.push(await throughput(kind));
+    r.cpu.push(await cpuPerCheckout(kind));
+    if (kind === 'pg-queuepool') {
+      extra.leak.push(await cpuPerCheckout(kind, 'leak'));
+      extra.traced.push(await cpuPerCheckout(kind, 'traced'));
+    }
     r.bytes.push(memoryInAFreshProcess(kind));
     const late = await timeoutLateness(kind);
     r.lateMedian.push(late.median);
@@ -182,8 +233,16 @@ console.log('| measure | pg-pool | pg-queuepool | ratio (ours / pg-pool) |');
 console.log('|---|---|---|---|');
 const row = (name: string, a: number[], b: number[], digits = 0) => console.log(`| ${name} | ${spread(a, digits)} | ${spread(b, digits)} | ${(median(b) / median(a)).toFixed(2)} |`);
 row('checkouts per second, pool 10, 1,000 waiting', results['pg-pool'].rate, results['pg-queuepool'].rate);
+row('CPU per checkout and release (µs), pool 10, 1,000 waiting', results['pg-pool'].cpu, results['pg-queuepool'].cpu, 2);
+row('... ours with leakDetectionMs on (a stack per checkout)', results['pg-pool'].cpu, extra.leak, 2);
+row('... ours with the pg:pool:* channels subscribed', results['pg-pool'].cpu, extra.traced, 2);
 row('heap bytes per waiter, 10,000 waiting', results['pg-pool'].bytes, results['pg-queuepool'].bytes);
 row('a 100 ms timeout fires late by (ms, median of 1,000)', results['pg-pool'].lateMedian, results['pg-queuepool'].lateMedian, 1);
 row('... and at most (ms)', results['pg-pool'].lateMax, results['pg-queuepool'].lateMax, 1);
 if (url) row('abort of a running query to a freed connection (ms)', results['pg-pool'].abort, results['pg-queuepool'].abort, 1);
 else console.log('(abort to a freed connection: set BENCH_DATABASE_URL to measure it on PostgreSQL)');
+const ours = median(results['pg-queuepool'].cpu);
+console.log('');
+console.log(`Leak detection adds ${(median(extra.leak) - ours).toFixed(2)} µs of CPU per checkout ` +
+  `(${((median(extra.leak) / ours - 1) * 100).toFixed(0)} %); subscribers on the three channels add ` +
+  `${(median(extra.traced) - ours).toFixed(2)} µs (${((median(extra.traced) / ours - 1) * 100).toFixed(0)} %).`);

@@ -707,27 +707,31 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    */
   private watchLeak (conn: Conn<C>, lease: PoolLease<C>, thresholdMs: number, site: { stack?: string }, label?: string): void {
     lease.leak = { thresholdMs, site, reported: false, label };
-    const check = () => {
-      const current = conn.lease;
-      if (!current?.leak || current.leak.reported || conn.closing) return;
-      const heldMs = this.s.clock() - conn.acquiredAt;
-      const left = current.leak.thresholdMs - heldMs;
-      if (left > 0) return arm(left);
-      current.leak.reported = true;
-      this.reportLeak(conn.client, heldMs, current.leak, false);
-    };
-    const arm = (ms: number) => {
-      if (conn.leakTimer && conn.leakTimerMs === ms) {
-        conn.leakTimer.refresh();
-        return;
-      }
-      clearTimeout(conn.leakTimer);
-      conn.leakTimerMs = ms;
-      conn.leakTimer = setTimeout(check, ms);
-      conn.leakTimer.unref?.();
-    };
-    arm(thresholdMs);
+    this.armLeak(conn, thresholdMs);
   }
+
+  /** The connection's one leak timer, refreshed when the delay is the same: nothing allocated per checkout. */
+  private armLeak (conn: Conn<C>, ms: number): void {
+    if (conn.leakTimer && conn.leakTimerMs === ms) {
+      conn.leakTimer.refresh();
+      return;
+    }
+    clearTimeout(conn.leakTimer);
+    conn.leakTimerMs = ms;
+    conn.leakTimer = setTimeout(this.checkLeak, ms, conn);
+    conn.leakTimer.unref?.();
+  }
+
+  /** The timer fired: the lease it finds is reported if held past its threshold, or the timer is set for the rest. */
+  private readonly checkLeak = (conn: Conn<C>): void => {
+    const current = conn.lease;
+    if (!current?.leak || current.leak.reported || conn.closing) return;
+    const heldMs = this.s.clock() - conn.acquiredAt;
+    const left = current.leak.thresholdMs - heldMs;
+    if (left > 0) return this.armLeak(conn, left);
+    current.leak.reported = true;
+    this.reportLeak(conn.client, heldMs, current.leak, false);
+  };
 
   private reportLeak (client: C, heldMs: number, leak: NonNullable<PoolLease<C>['leak']>, released: boolean): void {
     const stack = (leak.site.stack ?? '').split('\n').slice(1).join('\n');
