@@ -1,6 +1,9 @@
 // pg-queuepool: SQLAlchemy's QueuePool for node-postgres, shaped as pg.Pool.
 export { Pool, isConnectionError } from './pool.js';
-export type { AcquireOptions, ClientConstructor, CloseCause, Lease, LeakReport, PoolableClient, PoolOptions, PoolStats } from './pool.js';
+export type {
+  AcquireOptions, ClientConstructor, CloseCause, Lease, LeakReport, PoolableClient, PoolOptions, PoolQueryConfig,
+  PoolStats, QueryCallback,
+} from './pool.js';
 export type { AbortSignalLike, CheckoutTiming, PoolKind, QueuePoolOptions, ResetOnReturn } from './options.js';
 export { KEEPALIVE_DELAY_MS } from './options.js';
 export {

@@ -41,6 +41,17 @@ export type ClientConstructor<C extends PoolableClient> = new (config?: any) => 
 
 export interface PoolOptions extends QueuePoolOptions, pg.ClientConfig {}
 
+/** A query as pg takes it, with what pool.query() adds: an abort signal and a deadline of its own. */
+export interface PoolQueryConfig<I = unknown[]> extends pg.QueryConfig<I> {
+  /** Aborting cancels the query in PostgreSQL, or its wait for a connection (`ABORTED`). */
+  signal?: AbortSignalLike;
+  /** This query's deadline in ms, instead of the pool's `queryTimeout` (`QUERY_TIMEOUT` past it). */
+  queryTimeout?: number;
+}
+
+/** pool.query()'s callback: the error, or the result. */
+export type QueryCallback<R extends pg.QueryResultRow = any> = (err: Error | undefined, res?: pg.QueryResult<R>) => void;
+
 export interface AcquireOptions {
   /**
    * Aborts the checkout: a caller still waiting leaves the queue at once (its place goes to the
@@ -460,9 +471,14 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    * query, or its wait for a connection) and `queryTimeout`. After a failed query the connection is reused only if
    * it is idle and healthy: one left inside a transaction, failed or not, is closed.
    */
-  query (text: string | (pg.QueryConfig & { signal?: AbortSignalLike; queryTimeout?: number }),
-    values?: unknown[] | ((err: Error | undefined, res?: pg.QueryResult) => void),
-    callback?: (err: Error | undefined, res?: pg.QueryResult) => void): Promise<pg.QueryResult> | void {
+  query<R extends pg.QueryResultRow = any> (text: string | PoolQueryConfig, values?: unknown[]): Promise<pg.QueryResult<R>>;
+  query<R extends pg.QueryResultRow = any> (text: string | PoolQueryConfig, callback: QueryCallback<R>): void;
+  query<R extends pg.QueryResultRow = any> (text: string | PoolQueryConfig, values: unknown[] | undefined,
+    callback: QueryCallback<R>): void;
+
+  query (text: string | PoolQueryConfig,
+    values?: unknown[] | QueryCallback,
+    callback?: QueryCallback): Promise<pg.QueryResult> | void {
     if (typeof text === 'function') {
       // As pg-pool: a function in the query's place is called back with why, and nothing is sent.
       const cb = text as (err: Error) => void;

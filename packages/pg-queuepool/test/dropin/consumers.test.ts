@@ -131,7 +131,7 @@ describe('drop-in for pg.Pool', () => {
     const { default: PgBoss } = await import('pg-boss');
     const pool = endAfter(new Pool({ connectionString: url, size: 2, maxOverflow: 2 }));
     const boss = new PgBoss({
-      db: { executeSql: (text: string, values: unknown[]) => pool.query(text, values) as Promise<pg.QueryResult> },
+      db: { executeSql: (text: string, values: unknown[]) => pool.query(text, values) },
       schema: 'pgqp_boss',
       supervise: false,
       schedule: false,

@@ -120,18 +120,18 @@ for (const { name, Client, ownStatus } of VERSIONS) {
       await unfinished;
       assert.equal(pool.stats().closed.busy, 1);
 
-      await (pool.query('BEGIN; SELECT 1/0; COMMIT') as Promise<unknown>).catch(() => {});
-      const one = await (pool.query('SELECT 1 AS n') as Promise<pg.QueryResult>);
+      await pool.query('BEGIN; SELECT 1/0; COMMIT').catch(() => {});
+      const one = await pool.query('SELECT 1 AS n');
       assert.deepEqual(one.rows, [{ n: 1 }], 'not poisoned');
 
       const gone = new AbortController();
-      const sleeping = (pool.query({ text: 'SELECT pg_sleep(5)', signal: gone.signal }) as Promise<unknown>)
+      const sleeping = pool.query({ text: 'SELECT pg_sleep(5)', signal: gone.signal })
         .catch((e: { code?: string }) => e.code);
       setTimeout(() => gone.abort(), 100);
       assert.equal(await sleeping, '57014', 'cancelled in PostgreSQL (query_canceled)');
-      const late = await (pool.query('SELECT pg_sleep(3)') as Promise<unknown>).catch((e: { code?: string }) => e.code);
+      const late = await pool.query('SELECT pg_sleep(3)').catch((e: { code?: string }) => e.code);
       assert.equal(late, 'QUERY_TIMEOUT');
-      const two = await (pool.query('SELECT 2 AS n') as Promise<pg.QueryResult>);
+      const two = await pool.query('SELECT 2 AS n');
       assert.deepEqual(two.rows, [{ n: 2 }]);
     });
   });

@@ -61,7 +61,7 @@ describe('reset on return, on PostgreSQL (size 1: the next caller gets the same 
 
   test("one failed BEGIN ... COMMIT through pool.query() does not poison the pool (25P02 'current transaction is aborted')", async () => {
     const pool = poolOf({ size: 1, maxOverflow: 0 });
-    await assert.rejects(pool.query('BEGIN; SELECT 1/0; COMMIT') as Promise<unknown>, { code: '22012' });
+    await assert.rejects(pool.query('BEGIN; SELECT 1/0; COMMIT'), { code: '22012' });
     const { rows } = await pool.query('SELECT 1 AS one') as pg.QueryResult;
     assert.equal(rows[0].one, 1);
     assert.equal(pool.stats().closed.reset, 1, 'left in a failed transaction by a failed query: closed, as pg.Pool does');
@@ -123,9 +123,9 @@ describe('deadlines and faults, through the fault proxy', () => {
     c.release();
     assert.equal(pool.inUseCount, 0);
     // New connections during the partition: bounded by connectTimeout.
-    await assert.rejects(pool.query('SELECT 3') as Promise<unknown>, (err: { code?: string }) => err.code === 'CONNECT_FAILED' || err.code === 'POOL_TIMEOUT');
+    await assert.rejects(pool.query('SELECT 3'), (err: { code?: string }) => err.code === 'CONNECT_FAILED' || err.code === 'POOL_TIMEOUT');
     p.heal();
-    await until('served again', async () => (await (pool.query('SELECT 4 AS four') as Promise<pg.QueryResult>).catch(() => undefined))?.rows[0]?.four === 4);
+    await until('served again', async () => (await pool.query('SELECT 4 AS four').catch(() => undefined))?.rows[0]?.four === 4);
     assert.equal(pool.inUseCount, 0);
   });
 
@@ -155,7 +155,7 @@ describe('deadlines and faults, through the fault proxy', () => {
     await until('each idle connection closed', () => pool.stats().closed.broken + pool.stats().closed.invalidated === 3, 10_000,
       () => ({ stats: pool.stats(), errors: errors.map((e) => e.message) }));
     assert.ok(errors.length >= 1);
-    const results = await Promise.allSettled(Array.from({ length: 6 }, () => pool.query('SELECT 1') as Promise<unknown>));
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => pool.query('SELECT 1')));
     assert.deepEqual(results.map((r) => r.status), Array(6).fill('fulfilled'));
   });
 });

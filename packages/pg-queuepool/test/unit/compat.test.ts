@@ -64,7 +64,7 @@ describe("pg.Pool's options, honoured", () => {
     const lines: string[] = [];
     const { Client } = fakeClientClass();
     const pool = new Pool<FakeClient>({ clock: now, size: 0, maxOverflow: 1, maxUses: 1, log: (m) => lines.push(m) }, Client);
-    const q = settled(pool.query('SELECT 1') as Promise<unknown>);
+    const q = settled(pool.query('SELECT 1'));
     await advance(30);
     assert.ok(q.value);
     assert.deepEqual(lines, ['connecting new client', 'new client connected', 'dispatching query', 'query dispatched', 'client released', 'remove expended client', 'closing a client']);

@@ -76,7 +76,7 @@ describe('leak detection', () => {
     const { pool } = makePool({ size: 1, maxOverflow: 0, leakDetectionMs: 100 }, { queryMs: 500 });
     const reports: LeakReport[] = [];
     pool.on('leak', (r: LeakReport) => reports.push(r));
-    const fromQuery = pool.query('SELECT pg_sleep(0.5)') as Promise<unknown>;
+    const fromQuery = pool.query('SELECT pg_sleep(0.5)');
     await advance(400);
     assert.equal(reports.length, 1);
     assert.match(reports[0]!.stack.split('\n')[0]!, /leak\.test\.ts/);

@@ -338,7 +338,7 @@ describe('pg.Pool\'s shape', () => {
     });
     await advance(10);
     assert.ok(got);
-    const q = pool.query('SELECT 1') as Promise<unknown>;
+    const q = pool.query('SELECT 1');
     await advance(20);
     await q;
     assert.deepEqual(events, ['connect', 'acquire', 'release', 'acquire', 'release']);

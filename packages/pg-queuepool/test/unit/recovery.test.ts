@@ -126,15 +126,15 @@ describe('reset on return', () => {
     const { pool, made } = makePool({ size: 1, maxOverflow: 0 }, {
       failQuery: (text) => (text.includes('1/0') ? Object.assign(new Error('division by zero'), { code: '22012' }) : undefined),
     });
-    const batch = settled(pool.query('BEGIN; SELECT 1/0; COMMIT') as Promise<unknown>);
+    const batch = settled(pool.query('BEGIN; SELECT 1/0; COMMIT'));
     await advance(20);
     assert.equal(batch.code, '22012');
     assert.deepEqual([pool.totalCount, pool.stats().closed.reset], [0, 1], 'left in a failed transaction: closed, not rolled back');
-    const plain = settled(pool.query('SELECT 1/0') as Promise<unknown>);
+    const plain = settled(pool.query('SELECT 1/0'));
     await advance(20);
     assert.equal(plain.code, '22012');
     assert.deepEqual([pool.totalCount, pool.idleCount], [1, 1], 'failed in autocommit, idle: reused');
-    const ok = settled(pool.query('SELECT 1') as Promise<unknown>);
+    const ok = settled(pool.query('SELECT 1'));
     await advance(20);
     assert.ok(ok.value);
     assert.equal(made.length, 2);
@@ -203,7 +203,7 @@ describe('deadlines', () => {
     assert.equal(late.code, 'QUERY_TIMEOUT');
     lease.value!.release();
     await flush();
-    const viaPool = settled(pool.query({ text: 'SELECT 2', queryTimeout: 400 }) as Promise<unknown>);
+    const viaPool = settled(pool.query({ text: 'SELECT 2', queryTimeout: 400 }));
     await advance(320);
     assert.ok(viaPool.value, 'answered in 300 ms, within 400');
     let called: unknown;
