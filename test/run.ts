@@ -63,7 +63,7 @@ const tscRun = (args: string[]) => new Promise<number>((resolve) => {
   spawn(process.execPath, [tsc, ...args], { stdio: 'inherit', cwd: ROOT }).once('exit', (c) => resolve(c ?? 1));
 });
 const build = async () => {
-  for (const project of ['packages/pg-queuepool/tsconfig.build.json', 'tsconfig.build.json']) {
+  for (const project of ['packages/pg-queuepool/tsconfig.build.json', 'tsconfig.build.json', 'examples/minimal']) {
     if (await tscRun(['-p', project])) throw new Error(`the build (tsc -p ${project}) failed: see its errors above`);
   }
 };

@@ -89,3 +89,24 @@ test('the build bundles src/vendor/: each of its modules imports no package, so 
     assert.deepEqual([...text.matchAll(/(?:^|\n)\s*(?:import|export)[^;]*?from\s*["']([^"']+)["']/g)].map((m) => m[1]), [], `dist/vendor/${f} imports`);
   }
 });
+
+test('examples/ import only published packages (each a dependency of the example) and Node\'s own modules', () => {
+  const EXAMPLES = join(ROOT, 'examples');
+  const problems: string[] = [];
+  for (const example of readdirSync(EXAMPLES)) {
+    const dir = join(EXAMPLES, example);
+    const { dependencies = {} } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>
+    };
+    const sources = readdirSync(dir, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts') && !f.startsWith('dist/') && !f.startsWith('node_modules/'));
+    for (const f of sources) {
+      for (const [, spec] of readFileSync(join(dir, f), 'utf8').matchAll(/(?:from|import\()\s*'([^']+)'/g)) {
+        if (spec!.startsWith('node:')) continue;
+        const name = spec!.startsWith('@') ? spec!.split('/').slice(0, 2).join('/') : spec!.split('/')[0]!;
+        if (spec!.startsWith('.') || !(name in dependencies)) problems.push(`examples/${example}/${f} imports ${spec}`);
+      }
+    }
+  }
+  assert.deepEqual(problems, []);
+});
