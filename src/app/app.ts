@@ -5,6 +5,7 @@ import { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type Fa
 import type { Server } from 'node:http';
 import fp from 'fastify-plugin';
 import { blocking, type Config } from '../config.ts';
+import cancelOnDisconnect from './plugins/cancel-on-disconnect.ts';
 import docs from './plugins/docs.ts';
 import errors from './plugins/errors.ts';
 import input, { BODY_LIMIT } from './plugins/input.ts';
@@ -91,6 +92,7 @@ async function app (fastify: FastifyInstance, options: AppOptions): Promise<void
   await fastify.register(input);
   await fastify.register(security);
   await fastify.register(docs);
+  await fastify.register(cancelOnDisconnect);
 
   await fastify.register(leaks);
   await fastify.register(store, { config, url, replicas, serverVersion });

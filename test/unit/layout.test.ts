@@ -110,3 +110,14 @@ test('examples/ import only published packages (each a dependency of the example
   }
   assert.deepEqual(problems, []);
 });
+
+test('docs/architecture.md lists the app\'s plugins in the order app.ts registers them', () => {
+  const app = readFileSync(join(SRC, 'app', 'app.ts'), 'utf8');
+  const files = new Map([...app.matchAll(/^import (\w+)(?:, \{[^}]*\})? from '\.\/(plugins\/[\w-]+\.ts)';$/gm)]
+    .map((m) => [m[1]!, m[2]!]));
+  const registered = [...app.matchAll(/fastify\.register\((\w+)/g)].map((m) => files.get(m[1]!)).filter(Boolean);
+  const doc = readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8');
+  const listed = [...doc.matchAll(/^\| `(plugins\/[\w-]+\.ts)` \|/gm)].map((m) => m[1]);
+  assert.ok(registered.length >= 10, registered.join(', '));
+  assert.deepEqual(listed, registered);
+});

@@ -32,12 +32,12 @@ export default fp(async (fastify: FastifyInstance) => {
       reply.code(400).send(errorBody(400, `${where} must be a WAL position as a write's answer gives it, such as 0/16B3F28`, 'BAD_INPUT', typeof header === 'string' ? 'X-Read-After' : READ_AFTER_COOKIE));
       return;
     }
-    req.db.readAfter = lsn;
+    req.dbContext.readAfter = lsn;
     done();
   });
 
   fastify.addHook('onSend', (req, reply, payload, done) => {
-    const { wroteLsn, served } = req.db ?? {};
+    const { wroteLsn, served } = req.dbContext ?? {};
     if (wroteLsn) {
       reply.header('X-Read-After', wroteLsn);
       reply.header('Set-Cookie', `${READ_AFTER_COOKIE}=${wroteLsn}; Path=/; Max-Age=${COOKIE_MAX_AGE_S}; HttpOnly; SameSite=Lax`);
@@ -45,4 +45,4 @@ export default fp(async (fastify: FastifyInstance) => {
     if (served) reply.header('X-Served-By', served.server);
     done(null, payload);
   });
-}, { name: 'read-after', dependencies: ['request-tracking'] });
+}, { name: 'read-after', dependencies: ['cancel-on-disconnect'] });

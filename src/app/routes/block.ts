@@ -48,7 +48,7 @@ const blockRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       },
     }, async (req) => {
       const start = performance.now();
-      const result = kind.block(read(req.query), { file, threads, signal: req.db.signal });
+      const result = kind.block(read(req.query), { file, threads, signal: req.dbContext.signal });
       return { work: name, onLoop: true, ms: performance.now() - start, result };
     });
 
@@ -63,7 +63,7 @@ const blockRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       },
     }, async (req) => {
       const start = performance.now();
-      const result = await kind.offload(read(req.query), { file, threads, signal: req.db.signal });
+      const result = await kind.offload(read(req.query), { file, threads, signal: req.dbContext.signal });
       return { work: name, onLoop: false, ms: performance.now() - start, result };
     });
   }

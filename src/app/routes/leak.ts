@@ -23,8 +23,8 @@ const leakRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   // Named, so that the leak report names it.
   fastify.get('/leak/', { schema }, async function leakConnection (req) {
     const seconds = req.query.seconds ?? LEAK_DEFAULT_SECONDS;
-    await store.hold(seconds, req.db);
-    return { heldSeconds: seconds, waitMs: req.db.lease?.waitMs ?? 0, leakDetectionSeconds };
+    await store.hold(seconds, req.dbContext);
+    return { heldSeconds: seconds, waitMs: req.dbContext.lease?.waitMs ?? 0, leakDetectionSeconds };
   });
 };
 

@@ -40,13 +40,13 @@ const opsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     // up, and the pool ends it behind us (its cancel, then its connection destroyed).
     const ac = new AbortController();
     const onGone = () => ac.abort();
-    req.db.signal!.addEventListener('abort', onGone);
+    req.dbContext.signal!.addEventListener('abort', onGone);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), READY_TIMEOUT_MS); });
     const ping = store.ping({ signal: ac.signal }).then(() => 'ok' as const, (err: Error) => err);
     const outcome = await Promise.race([ping, late]);
     clearTimeout(timer);
-    req.db.signal!.removeEventListener('abort', onGone);
+    req.dbContext.signal!.removeEventListener('abort', onGone);
     if (outcome === 'ok') return ready;
     ac.abort();
     const reason = outcome === 'late' || (outcome as { code?: string }).code === 'CLIENT_GONE'

@@ -35,7 +35,7 @@ const sleepRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     };
     fastify.get(path, { schema }, async (req) => {
       await sleep(req.query.seconds ?? config.sleepSeconds);
-      return { todos: await store.listTodos({}, req.db) };
+      return { todos: await store.listTodos({}, req.dbContext) };
     });
   }
 
@@ -48,7 +48,7 @@ const sleepRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     response,
   };
   fastify.get('/sleep/postgres/', { schema }, async (req) => ({
-    todos: await store.sleepThenList(req.query.seconds ?? config.sleepSeconds, req.db),
+    todos: await store.sleepThenList(req.query.seconds ?? config.sleepSeconds, req.dbContext),
   }));
 };
 

@@ -17,7 +17,7 @@ const workRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   };
   fastify.get('/work/postgres/', { schema }, async (req) => {
     const units = req.query.units ?? WORK_DEFAULT_UNITS;
-    return { units, counted: await store.work(units, req.db) };
+    return { units, counted: await store.work(units, req.dbContext) };
   });
 };
 
