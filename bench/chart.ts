@@ -8,7 +8,15 @@ import { launchChromium } from '../test/browser.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const resultsDir = join(here, 'results');
-const file = process.argv[2] ?? join(resultsDir, readdirSync(resultsDir).filter((f) => f.endsWith('.json')).sort().at(-1)!);
+const file =
+  process.argv[2] ??
+  join(
+    resultsDir,
+    readdirSync(resultsDir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+      .at(-1)!
+  );
 const run = JSON.parse(readFileSync(file, 'utf8')) as {
   results: {
     concurrency?: { n: number; server: string; fidelity: number }[];
@@ -21,7 +29,8 @@ const charts: { name: string; config: unknown }[] = [];
 const c = run.results.concurrency;
 if (c) {
   const ns = [...new Set(c.map((r) => r.n))];
-  const series = (server: string) => ns.map((n) => c.find((r) => r.n === n && r.server === server)?.fidelity ?? null);
+  const series = (server: string) =>
+    ns.map((n) => c.find((r) => r.n === n && r.server === server)?.fidelity ?? null);
   charts.push({
     name: 'concurrency-fidelity',
     config: {
@@ -31,9 +40,15 @@ if (c) {
         datasets: [
           { label: 'ours', data: series('ours'), backgroundColor: '#2f6fd6' },
           { label: 'baseline (a) node:http + pg', data: series('baseline (a)'), backgroundColor: '#9aa3b0' },
-        ]
+        ],
       },
-      options: { animation: false, plugins: { title: { display: true, text: 'Suite 1: total / (2 s + T0(N)), 1.00 is ideal (target <= 1.05)' } }, scales: { y: { min: 0, suggestedMax: 1.1, title: { display: true, text: 'total / ideal' } } } },
+      options: {
+        animation: false,
+        plugins: {
+          title: { display: true, text: 'Suite 1: total / (2 s + T0(N)), 1.00 is ideal (target <= 1.05)' },
+        },
+        scales: { y: { min: 0, suggestedMax: 1.1, title: { display: true, text: 'total / ideal' } } },
+      },
     },
   });
 }
@@ -43,8 +58,18 @@ if (p) {
     name: 'pool-waves',
     config: {
       type: 'bar',
-      data: { labels: p.queue.waves.map((w, i) => `wave ${i + 1} at ${(w.firstMs / 1000).toFixed(2)} s`), datasets: [{ label: 'responses', data: p.queue.waves.map((w) => w.size), backgroundColor: '#2f6fd6' }] },
-      options: { animation: false, plugins: { title: { display: true, text: 'Suite 2: 100 database sleeps of 1 s against pool 5 + 10' }, legend: { display: false } }, scales: { y: { beginAtZero: true, max: 16, title: { display: true, text: 'responses in the wave' } } } },
+      data: {
+        labels: p.queue.waves.map((w, i) => `wave ${i + 1} at ${(w.firstMs / 1000).toFixed(2)} s`),
+        datasets: [{ label: 'responses', data: p.queue.waves.map((w) => w.size), backgroundColor: '#2f6fd6' }],
+      },
+      options: {
+        animation: false,
+        plugins: {
+          title: { display: true, text: 'Suite 2: 100 database sleeps of 1 s against pool 5 + 10' },
+          legend: { display: false },
+        },
+        scales: { y: { beginAtZero: true, max: 16, title: { display: true, text: 'responses in the wave' } } },
+      },
     },
   });
 }

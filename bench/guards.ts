@@ -30,7 +30,11 @@ function buildOf (ref: string): { dir: string; remove(): void } {
   const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, stdio: 'pipe' });
   git('worktree', 'add', '--detach', dir, ref);
   const remove = () => {
-    try { git('worktree', 'remove', '--force', dir); } catch { rmSync(dir, { recursive: true, force: true }); }
+    try {
+      git('worktree', 'remove', '--force', dir);
+    } catch {
+      rmSync(dir, { recursive: true, force: true });
+    }
   };
   try {
     const modules = join(dir, 'node_modules');
@@ -41,12 +45,24 @@ function buildOf (ref: string): { dir: string; remove(): void } {
     }
     symlinkSync(join(dir, 'packages', 'pg-queuepool'), join(modules, 'pg-queuepool'));
     const require = createRequire(import.meta.url);
-    const node = (script: string, ...args: string[]) => execFileSync(process.execPath, [script, ...args], { cwd: dir, stdio: 'pipe' });
+    const node = (script: string, ...args: string[]) =>
+      execFileSync(process.execPath, [script, ...args], { cwd: dir, stdio: 'pipe' });
     const tsc = require.resolve('typescript/bin/tsc');
     node(tsc, '-p', 'packages/pg-queuepool/tsconfig.build.json');
     node(tsc, '-p', 'tsconfig.build.json');
-    const vendor = readdirSync(join(dir, 'src', 'vendor')).filter((f) => f.endsWith('.ts')).map((f) => `src/vendor/${f}`);
-    node(require.resolve('esbuild/bin/esbuild'), ...vendor, '--bundle', '--format=esm', '--platform=node', '--target=node20', '--outdir=dist/vendor', '--log-level=warning');
+    const vendor = readdirSync(join(dir, 'src', 'vendor'))
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => `src/vendor/${f}`);
+    node(
+      require.resolve('esbuild/bin/esbuild'),
+      ...vendor,
+      '--bundle',
+      '--format=esm',
+      '--platform=node',
+      '--target=node20',
+      '--outdir=dist/vendor',
+      '--log-level=warning'
+    );
     if (!existsSync(join(dir, 'dist', 'cli.js'))) throw new Error(`the build of ${ref} has no dist/cli.js`);
     return { dir, remove };
   } catch (err) {
@@ -63,11 +79,21 @@ async function serviceIn (dir: string, databaseUrl: string): Promise<ServerProce
     env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'error', PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const { match, output } = await untilOutput(proc, /Listening on (http:\/\/[^\s"]+)/, 'the baseline service', 60_000);
+  const { match, output } = await untilOutput(
+    proc,
+    /Listening on (http:\/\/[^\s"]+)/,
+    'the baseline service',
+    60_000
+  );
   return { url: match[1]!, proc, output, stop: (signal = 'SIGTERM') => stopProcess(proc, signal) };
 }
 
-export async function guardsSuite (ctx: { url: string; quick: boolean; smoke: boolean; print(text: string): void }): Promise<unknown> {
+export async function guardsSuite (ctx: {
+  url: string;
+  quick: boolean;
+  smoke: boolean;
+  print(text: string): void;
+}): Promise<unknown> {
   const seconds = ctx.smoke ? 1 : ctx.quick ? 3 : 6;
   const warmup = ctx.smoke ? 1 : ctx.quick ? 1 : 3;
   const rounds = ctx.smoke ? 2 : ctx.quick ? 5 : 11;
@@ -90,16 +116,48 @@ export async function guardsSuite (ctx: { url: string; quick: boolean; smoke: bo
   const { runs, pinned } = measured;
   const ratios = cpuRatios(runs, 0, 1);
   const extraUs = runs[0]!.map((r, i) => r.cpuUsPerRequest - runs[1]![i]!.cpuUsPerRequest);
-  ctx.print(table(`Suite 14: the guards' cost on the happy path, GET /todos/, ${loadTool} -c${connections} against both services at once, ${rounds} rounds of ${seconds} s after ${warmup} s warm-up; median (min-max) of the rounds; CPU of every thread of each process`,
-    ['service', 'CPU / req', 'CPU loaded', 'req/s', 'p99', 'peak RSS', 'errors'],
-    runs.map((rs, i) => [names[i]!,
-      spreadOf(rs.map((r) => r.cpuUsPerRequest), us),
-      spreadOf(rs.map((r) => r.msPerSecond), (x) => `${Math.round(x)} ms/s`),
-      spreadOf(rs.map((r) => r.rps), whole),
-      `${median(rs.map((r) => r.p99)).toFixed(1)} ms`,
-      `${Math.round(Math.max(...rs.map((r) => r.peakRssMb)))} MB`,
-      rs.reduce((a, r) => a + r.errors, 0)])));
-  ctx.print(`Judged: CPU per request, with the guards / before them, ${ratio(median(ratios))} (median of the rounds' ratios; min-max ${ratio(Math.min(...ratios))}-${ratio(Math.max(...ratios))}), ${median(extraUs).toFixed(1)} µs a request more; the goal is at most 1.02`);
-  ctx.print(pinned ? 'The two services ran on the last core; PostgreSQL, the load and the bench on the others.' : 'Not pinned (taskset missing, or one core): the figures share the cores with the load.');
-  return { tool: loadTool, connections, seconds, warmup, rounds, pinned, baseline: commit, runs: names.map((name, i) => ({ name, runs: runs[i] })), ratios, cpuRatio: median(ratios) };
+  ctx.print(
+    table(
+      `Suite 14: the guards' cost on the happy path, GET /todos/, ${loadTool} -c${connections} against both services at once, ${rounds} rounds of ${seconds} s after ${warmup} s warm-up; median (min-max) of the rounds; CPU of every thread of each process`,
+      ['service', 'CPU / req', 'CPU loaded', 'req/s', 'p99', 'peak RSS', 'errors'],
+      runs.map((rs, i) => [
+        names[i]!,
+        spreadOf(
+          rs.map((r) => r.cpuUsPerRequest),
+          us
+        ),
+        spreadOf(
+          rs.map((r) => r.msPerSecond),
+          (x) => `${Math.round(x)} ms/s`
+        ),
+        spreadOf(
+          rs.map((r) => r.rps),
+          whole
+        ),
+        `${median(rs.map((r) => r.p99)).toFixed(1)} ms`,
+        `${Math.round(Math.max(...rs.map((r) => r.peakRssMb)))} MB`,
+        rs.reduce((a, r) => a + r.errors, 0),
+      ])
+    )
+  );
+  ctx.print(
+    `Judged: CPU per request, with the guards / before them, ${ratio(median(ratios))} (median of the rounds' ratios; min-max ${ratio(Math.min(...ratios))}-${ratio(Math.max(...ratios))}), ${median(extraUs).toFixed(1)} µs a request more; the goal is at most 1.02`
+  );
+  ctx.print(
+    pinned
+      ? 'The two services ran on the last core; PostgreSQL, the load and the bench on the others.'
+      : 'Not pinned (taskset missing, or one core): the figures share the cores with the load.'
+  );
+  return {
+    tool: loadTool,
+    connections,
+    seconds,
+    warmup,
+    rounds,
+    pinned,
+    baseline: commit,
+    runs: names.map((name, i) => ({ name, runs: runs[i] })),
+    ratios,
+    cpuRatio: median(ratios),
+  };
 }

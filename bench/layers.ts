@@ -22,28 +22,66 @@ interface Profile {
 /** The layers, in the order a table shows them; the first rule that matches a frame's URL wins. */
 export const LAYERS: [layer: string, matches: (url: string) => boolean][] = [
   ['routing (find-my-way)', (u) => u.includes('/node_modules/find-my-way/')],
-  ['reply and serialization (Fastify)', (u) => /\/node_modules\/(fastify\/lib\/(reply|content-type|error-serializer)|fast-json-stringify)/.test(u)],
-  ['Fastify core (request, hooks, route context)', (u) => /\/node_modules\/(fastify|avvio|light-my-request|@fastify\/[^/]+)\//.test(u)],
+  [
+    'reply and serialization (Fastify)',
+    (u) => /\/node_modules\/(fastify\/lib\/(reply|content-type|error-serializer)|fast-json-stringify)/.test(u),
+  ],
+  [
+    'Fastify core (request, hooks, route context)',
+    (u) => /\/node_modules\/(fastify|avvio|light-my-request|@fastify\/[^/]+)\//.test(u),
+  ],
   ['host check and security headers', (u) => u.includes('/app/plugins/security.')],
-  ['request tracking, live gauges', (u) => /\/app\/plugins\/(request-tracking|live)\.|\/live\/|\/db\/abort\./.test(u)],
-  ['metrics (ours and prom-client)', (u) => u.includes('/app/plugins/metrics.') || u.includes('/node_modules/prom-client/') || u.includes('/node_modules/hdr-histogram-js/')],
-  ['the pool and its gate (pg-queuepool, our db layer)', (u) => u.includes('/pg-queuepool/') || /\/dist\/db\/|\/src\/db\//.test(u)],
-  ['pg: protocol and client', (u) => /\/node_modules\/(pg|pg-protocol|pg-pool|pg-types|pgpass|postgres-[a-z]+)\//.test(u)],
+  [
+    'request tracking, live gauges',
+    (u) => /\/app\/plugins\/(request-tracking|live)\.|\/live\/|\/db\/abort\./.test(u),
+  ],
+  [
+    'metrics (ours and prom-client)',
+    (u) =>
+      u.includes('/app/plugins/metrics.') ||
+      u.includes('/node_modules/prom-client/') ||
+      u.includes('/node_modules/hdr-histogram-js/'),
+  ],
+  [
+    'the pool and its gate (pg-queuepool, our db layer)',
+    (u) => u.includes('/pg-queuepool/') || /\/dist\/db\/|\/src\/db\//.test(u),
+  ],
+  [
+    'pg: protocol and client',
+    (u) => /\/node_modules\/(pg|pg-protocol|pg-pool|pg-types|pgpass|postgres-[a-z]+)\//.test(u),
+  ],
   ['route handlers and the rest of the app', (u) => /\/dist\/|\/bench\/baselines\//.test(u)],
   ['logging (pino)', (u) => /\/node_modules\/(pino|pino-std-serializers|sonic-boom|thread-stream)\//.test(u)],
-  ['Node: HTTP server, request parsing', (u) => /^node:(_http_server|_http_common|_http_incoming|internal\/http)/.test(u)],
+  [
+    'Node: HTTP server, request parsing',
+    (u) => /^node:(_http_server|_http_common|_http_incoming|internal\/http)/.test(u),
+  ],
   ['Node: HTTP response (headers, body)', (u) => u.startsWith('node:_http_outgoing')],
-  ['Node: sockets and streams (reads, writes, both sides)', (u) => /^node:(net|stream|internal\/(stream_base_commons|streams\/|net|js_stream_socket))/.test(u)],
-  ['Node: timers, promises, events', (u) => /^node:(internal\/(timers|process\/task_queues|async_hooks|process\/promises)|timers|events|internal\/event_target)/.test(u)],
+  [
+    'Node: sockets and streams (reads, writes, both sides)',
+    (u) => /^node:(net|stream|internal\/(stream_base_commons|streams\/|net|js_stream_socket))/.test(u),
+  ],
+  [
+    'Node: timers, promises, events',
+    (u) =>
+      /^node:(internal\/(timers|process\/task_queues|async_hooks|process\/promises)|timers|events|internal\/event_target)/.test(
+        u
+      ),
+  ],
   ['Node: other', (u) => u.startsWith('node:')],
   ['other packages', (u) => u.includes('/node_modules/')],
 ];
 export const PROGRAM = '(program): V8 and libuv outside JavaScript';
 export const GC = 'GC';
 
-/** The main thread's profile among those `node --cpu-prof` wrote to `dir` for process `pid` (CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile; thread 0 is the main one). */
+/**
+ * The main thread's profile among those `node --cpu-prof` wrote to `dir` for process `pid`
+ * (CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile; thread 0 is the main one).
+ */
 export function mainProfile (dir: string, pid: number): string {
-  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile') && f.split('.')[3] === String(pid) && f.split('.')[4] === '0');
+  const file = readdirSync(dir).find(
+    (f) => f.endsWith('.cpuprofile') && f.split('.')[3] === String(pid) && f.split('.')[4] === '0'
+  );
   if (!file) throw new Error(`no CPU profile of process ${pid}'s main thread in ${dir}`);
   return join(dir, file);
 }

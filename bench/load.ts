@@ -18,7 +18,9 @@ export interface Load {
 }
 
 // wrk exits 1 for --version as for its usage: look for it on PATH instead of running it.
-const wrkBin = [...(process.env.PATH ?? '').split(':'), '/usr/bin'].map((d) => join(d, 'wrk')).find((f) => existsSync(f));
+const wrkBin = [...(process.env.PATH ?? '').split(':'), '/usr/bin']
+  .map((d) => join(d, 'wrk'))
+  .find((f) => existsSync(f));
 
 export const loadTool = wrkBin ? 'wrk -t2' : 'autocannon';
 
@@ -32,9 +34,15 @@ const ms = (text: string) => {
 export async function load (url: string, seconds: number, connections = 50): Promise<Load> {
   if (wrkBin) {
     // wrk takes whole seconds only (it refuses -d0.5s).
-    const { stdout } = await promisify(execFile)(wrkBin, ['-t2', `-c${connections}`, `-d${Math.max(1, Math.ceil(seconds))}s`, '--latency', url], { maxBuffer: 1 << 20 });
+    const { stdout } = await promisify(execFile)(
+      wrkBin,
+      ['-t2', `-c${connections}`, `-d${Math.max(1, Math.ceil(seconds))}s`, '--latency', url],
+      { maxBuffer: 1 << 20 }
+    );
     const num = (re: RegExp) => Number(re.exec(stdout)?.[1] ?? 0);
-    const errors = num(/Non-2xx or 3xx responses: (\d+)/) + [...stdout.matchAll(/(connect|read|write|timeout) (\d+)/g)].reduce((a, m) => a + Number(m[2]), 0);
+    const errors =
+      num(/Non-2xx or 3xx responses: (\d+)/) +
+      [...stdout.matchAll(/(connect|read|write|timeout) (\d+)/g)].reduce((a, m) => a + Number(m[2]), 0);
     return {
       tool: 'wrk',
       requests: num(/(\d+) requests in/),
@@ -45,5 +53,12 @@ export async function load (url: string, seconds: number, connections = 50): Pro
     };
   }
   const r = await autocannon({ url, connections, duration: seconds });
-  return { tool: 'autocannon', requests: r.requests.total, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx };
+  return {
+    tool: 'autocannon',
+    requests: r.requests.total,
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.non2xx,
+  };
 }

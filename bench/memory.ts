@@ -33,23 +33,42 @@ const DIST = (file: string) => fileURLToPath(new URL(`../dist/${file}`, import.m
 
 /** ES modules the compiled service's server and app load (CommonJS packages count their entry only), by package. */
 export function modulesLoaded (): Record<string, number> {
-  const out = execFileSync(process.execPath, ['--input-type=module', '-e', COUNT, DIST('server/serve.js'), DIST('app/app.js')], { encoding: 'utf8' });
+  const out = execFileSync(
+    process.execPath,
+    ['--input-type=module', '-e', COUNT, DIST('server/serve.js'), DIST('app/app.js')],
+    { encoding: 'utf8' }
+  );
   return JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, number>;
 }
 
-interface Round { rps: number; p99: number; cpuUsPerRequest: number; peakRssMb: number }
+interface Round {
+  rps: number;
+  p99: number;
+  cpuUsPerRequest: number;
+  peakRssMb: number;
+}
 
-export async function memorySuite (ctx: { url: string; quick: boolean; smoke: boolean; print(text: string): void }): Promise<unknown> {
+export async function memorySuite (ctx: {
+  url: string;
+  quick: boolean;
+  smoke: boolean;
+  print(text: string): void;
+}): Promise<unknown> {
   const seconds = ctx.smoke ? 1 : ctx.quick ? 3 : 6;
   const rounds = ctx.smoke ? 1 : ctx.quick ? 3 : 5;
   const modules = modulesLoaded();
   const total = Object.values(modules).reduce((a, b) => a + b, 0);
-  ctx.print(`Suite 11: the compiled service loads ${total} ES modules before it serves: ${Object.entries(modules).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  ctx.print(
+    `Suite 11: the compiled service loads ${total} ES modules before it serves: ${Object.entries(modules)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ')}`
+  );
 
   const pinned = { POOL_SIZE: '15', POOL_MAX_OVERFLOW: '0' };
   const semi = (mb: number) => [`--max-semi-space-size=${mb}`];
   const contenders: [string, () => Promise<ServerProcess>][] = [
-    ['this service, V8\'s default young generation', () => ours(ctx.url, pinned)],
+    ["this service, V8's default young generation", () => ours(ctx.url, pinned)],
     ['this service, --max-semi-space-size=8', () => ours(ctx.url, pinned, semi(8))],
     ['this service, --max-semi-space-size=4', () => ours(ctx.url, pinned, semi(4))],
     ['this service, --max-semi-space-size=2', () => ours(ctx.url, pinned, semi(2))],
@@ -69,7 +88,12 @@ export async function memorySuite (ctx: { url: string; quick: boolean; smoke: bo
         const rss = peakRss(proc.pid!);
         const cpu0 = treeCpuMs(proc.pid!);
         const r = await load(`${url}/todos/`, seconds);
-        runs[i]!.push({ rps: r.rps, p99: r.p99, cpuUsPerRequest: ((treeCpuMs(proc.pid!) - cpu0) * 1000) / Math.max(1, r.requests), peakRssMb: rss.stop() });
+        runs[i]!.push({
+          rps: r.rps,
+          p99: r.p99,
+          cpuUsPerRequest: ((treeCpuMs(proc.pid!) - cpu0) * 1000) / Math.max(1, r.requests),
+          peakRssMb: rss.stop(),
+        });
       }
     }
   } finally {
@@ -77,12 +101,45 @@ export async function memorySuite (ctx: { url: string; quick: boolean; smoke: bo
   }
   const base = runs.at(-1)!;
   const mb = (x: number) => `${Math.round(x)} MB`;
-  ctx.print(table(`Suite 11: GET /todos/, ${loadTool} -c50, ${rounds} round(s) of ${seconds} s in a rotated order, all running at once; median (min-max) of the rounds`,
-    ['server', 'idle RSS', 'peak RSS (max of rounds)', 'peak RSS / bare', 'server CPU / req', 'CPU / req / bare', 'req/s', 'p99'],
-    runs.map((rs, i) => [contenders[i]![0], mb(idle[i]!), mb(Math.max(...rs.map((r) => r.peakRssMb))),
-      (Math.max(...rs.map((r) => r.peakRssMb)) / Math.max(...base.map((r) => r.peakRssMb))).toFixed(3),
-      spread(rs.map((r) => r.cpuUsPerRequest), us),
-      (median(rs.map((r, k) => r.cpuUsPerRequest / base[k]!.cpuUsPerRequest))).toFixed(3),
-      spread(rs.map((r) => r.rps), whole), spread(rs.map((r) => r.p99), (x) => `${x.toFixed(1)} ms`)])));
-  return { tool: loadTool, seconds, rounds, modules, servers: contenders.map(([name], i) => ({ name, idleRssMb: idle[i], runs: runs[i] })) };
+  ctx.print(
+    table(
+      `Suite 11: GET /todos/, ${loadTool} -c50, ${rounds} round(s) of ${seconds} s in a rotated order, all running at once; median (min-max) of the rounds`,
+      [
+        'server',
+        'idle RSS',
+        'peak RSS (max of rounds)',
+        'peak RSS / bare',
+        'server CPU / req',
+        'CPU / req / bare',
+        'req/s',
+        'p99',
+      ],
+      runs.map((rs, i) => [
+        contenders[i]![0],
+        mb(idle[i]!),
+        mb(Math.max(...rs.map((r) => r.peakRssMb))),
+        (Math.max(...rs.map((r) => r.peakRssMb)) / Math.max(...base.map((r) => r.peakRssMb))).toFixed(3),
+        spread(
+          rs.map((r) => r.cpuUsPerRequest),
+          us
+        ),
+        median(rs.map((r, k) => r.cpuUsPerRequest / base[k]!.cpuUsPerRequest)).toFixed(3),
+        spread(
+          rs.map((r) => r.rps),
+          whole
+        ),
+        spread(
+          rs.map((r) => r.p99),
+          (x) => `${x.toFixed(1)} ms`
+        ),
+      ])
+    )
+  );
+  return {
+    tool: loadTool,
+    seconds,
+    rounds,
+    modules,
+    servers: contenders.map(([name], i) => ({ name, idleRssMb: idle[i], runs: runs[i] })),
+  };
 }

@@ -14,7 +14,12 @@ import { SUITES } from './suites.ts';
 const MAX_CONNECTIONS = 100;
 
 const { values } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, suite: { type: 'string', multiple: true }, smoke: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+  options: {
+    quick: { type: 'boolean', default: false },
+    suite: { type: 'string', multiple: true },
+    smoke: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h' },
+  },
 });
 if (values.help) {
   console.log(`Usage: npm run bench -- [--quick] [--suite NAME]...\nSuites: ${Object.keys(SUITES).join(', ')}`);
@@ -46,13 +51,33 @@ try {
   for (const name of names) {
     console.log(`\n== ${name} ==\n${machineLine(m)}`);
     const t0 = performance.now();
-    results[name] = await SUITES[name]!({ url: pg.url, dataDir, quick: values.quick || values.smoke, smoke: values.smoke, maxConnections: MAX_CONNECTIONS, print: (t) => console.log(t) });
+    results[name] = await SUITES[name]!({
+      url: pg.url,
+      dataDir,
+      quick: values.quick || values.smoke,
+      smoke: values.smoke,
+      maxConnections: MAX_CONNECTIONS,
+      print: (t) => console.log(t),
+    });
     console.log(`(${name}: ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   }
   const dir = process.env.BENCH_RESULTS_DIR ?? fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${started.toISOString().slice(0, 19).replaceAll(':', '-')}-${m.host}.json`);
-  writeFileSync(file, JSON.stringify({ date: started.toISOString(), command: `npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`, machine: m, quick: values.quick, results }, null, 2));
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        date: started.toISOString(),
+        command: `npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+        machine: m,
+        quick: values.quick,
+        results,
+      },
+      null,
+      2
+    )
+  );
   console.log(`\nRaw figures: ${file}`);
 } finally {
   await cleanup();

@@ -42,7 +42,12 @@ export interface SideBySideOptions {
 }
 
 /** `rounds` rounds of `seconds` of GET `path` against every server at once; runs[i] are server i's rounds. */
-export async function sideBySide (url: string, servers: ServerProcess[], path: string, o: SideBySideOptions): Promise<{ runs: SideRun[][]; pinned: boolean }> {
+export async function sideBySide (
+  url: string,
+  servers: ServerProcess[],
+  path: string,
+  o: SideBySideOptions
+): Promise<{ runs: SideRun[][]; pinned: boolean }> {
   const pids = servers.map((s) => s.proc.pid!);
   const runs: SideRun[][] = servers.map(() => []);
   const pgPid = postmasterPid(url);
@@ -58,16 +63,18 @@ export async function sideBySide (url: string, servers: ServerProcess[], path: s
       const loads = await Promise.all(servers.map((s) => load(`${s.url}${path}`, o.seconds, o.connections)));
       const cpu = pids.map((pid, i) => threadsCpuMs(pid) - cpu0[i]!);
       ended?.();
-      loads.forEach((r, i) => runs[i]!.push({
-        rps: r.rps,
-        p50: r.p50,
-        p99: r.p99,
-        errors: r.errors,
-        requests: r.requests,
-        cpuUsPerRequest: (cpu[i]! * 1000) / Math.max(1, r.requests),
-        peakRssMb: rss[i]!.stop(),
-        msPerSecond: cpu[i]! / o.seconds,
-      }));
+      loads.forEach((r, i) =>
+        runs[i]!.push({
+          rps: r.rps,
+          p50: r.p50,
+          p99: r.p99,
+          errors: r.errors,
+          requests: r.requests,
+          cpuUsPerRequest: (cpu[i]! * 1000) / Math.max(1, r.requests),
+          peakRssMb: rss[i]!.stop(),
+          msPerSecond: cpu[i]! / o.seconds,
+        })
+      );
     }
   } finally {
     if (pinned) unpin([...(pgPid ? tree(pgPid) : []), process.pid]);
@@ -90,7 +97,10 @@ function setCores (pid: number, list: string): void {
   }
 }
 
-/** Servers on the last core; PostgreSQL (the postmaster, whose new backends inherit it, and the backends already open) and this process (wrk inherits) on the others. */
+/**
+ * Servers on the last core; PostgreSQL (the postmaster, whose new backends inherit it, and the backends already open)
+ * and this process (wrk inherits) on the others.
+ */
 export function pinApart (servers: number[], postgres: number | undefined): boolean {
   if (!findProgram('taskset', ['--version']) || cores < 2) return false;
   const last = String(cores - 1);
@@ -105,4 +115,5 @@ export function pinApart (servers: number[], postgres: number | undefined): bool
 }
 
 /** The rounds' ratios of server a's CPU per request to server b's. */
-export const cpuRatios = (runs: SideRun[][], a: number, b: number) => runs[a]!.map((r, i) => r.cpuUsPerRequest / runs[b]![i]!.cpuUsPerRequest);
+export const cpuRatios = (runs: SideRun[][], a: number, b: number) =>
+  runs[a]!.map((r, i) => r.cpuUsPerRequest / runs[b]![i]!.cpuUsPerRequest);

@@ -11,7 +11,28 @@ import { findProgram } from '../src/os/processes.ts';
 import { findPgBouncer, PgBouncer } from '../src/postgres/pgbouncer.ts';
 import type { Mode } from '../src/config.ts';
 import { burstSeconds, COMBINATIONS, wavesSeconds } from '../src/scenarios.ts';
-import { bare, cpuMs, original, ORIGINAL_PACKAGES, originalMissing, ours, plainFastify, ratio, rssSampler, sec, table, threadsCpuMs, mainThreadCpuMs, namedThreadsCpuMs, postmasterPid, using, median, spreadOf, us, whole } from './lib.ts';
+import {
+  bare,
+  cpuMs,
+  original,
+  ORIGINAL_PACKAGES,
+  originalMissing,
+  ours,
+  plainFastify,
+  ratio,
+  rssSampler,
+  sec,
+  table,
+  threadsCpuMs,
+  mainThreadCpuMs,
+  namedThreadsCpuMs,
+  postmasterPid,
+  using,
+  median,
+  spreadOf,
+  us,
+  whole,
+} from './lib.ts';
 import { MONITOR_THREAD_NAME } from '../src/live/monitor.ts';
 import { peakRss, treeCpuMs } from '../src/os/proc.ts';
 import { GC, LAYERS, layerTimes, mainProfile, PROGRAM } from './layers.ts';
@@ -46,7 +67,10 @@ const byKind = (b: Burst) => {
   return kinds;
 };
 
-function measured<T> (start: () => Promise<ServerProcess>, fn: (s: ServerProcess) => Promise<T>): Promise<T & { peakRssMb: number }> {
+function measured<T> (
+  start: () => Promise<ServerProcess>,
+  fn: (s: ServerProcess) => Promise<T>
+): Promise<T & { peakRssMb: number }> {
   return using(start(), async (server) => {
     const rss = rssSampler(server.proc.pid!);
     const result = await fn(server);
@@ -58,11 +82,22 @@ function measured<T> (start: () => Promise<ServerProcess>, fn: (s: ServerProcess
 const concurrency: Suite = async (ctx) => {
   const S = 2;
   const ns = ctx.quick ? [100, 1000] : [100, 1000, 10_000];
-  const rows: { n: number; server: string; t0Ms: number; totalMs: number; errors: number; peakRssMb: number; fidelity: number }[] = [];
+  const rows: {
+    n: number;
+    server: string;
+    t0Ms: number;
+    totalMs: number;
+    errors: number;
+    peakRssMb: number;
+    fidelity: number;
+  }[] = [];
   for (const n of ns) {
     // The queue bound is raised above N: the baseline has none, and shedding is suite 5's subject.
     const unbounded = { POOL_QUEUE_MAX: String(2 * n) };
-    for (const [name, start] of [['ours', () => ours(ctx.url, unbounded)], ['baseline (a)', () => bare(ctx.url)]] as const) {
+    for (const [name, start] of [
+      ['ours', () => ours(ctx.url, unbounded)],
+      ['baseline (a)', () => bare(ctx.url)],
+    ] as const) {
       const r = await measured(start, async (s) => {
         const t0 = await burst(`${s.url}/todos/`, n);
         const sleep = await burst(`${s.url}/sleep/node/?seconds=${S}`, n);
@@ -71,13 +106,34 @@ const concurrency: Suite = async (ctx) => {
       rows.push({ n, server: name, ...r, fidelity: r.totalMs / (S * 1000 + r.t0Ms) });
     }
   }
-  ctx.print(table(`Suite 1: ${'/sleep/node/?seconds=2'}, N concurrent requests, each on its own connection`,
-    ['N', 'server', 'T0(N) /todos/', 'total', 'total / (2 s + T0)', 'peak RSS', 'errors', 'ours / baseline (total, RSS)'],
-    rows.map((r, i) => {
-      const base = r.server === 'ours' ? rows[i + 1]! : undefined;
-      return [r.n, r.server, sec(r.t0Ms), sec(r.totalMs), ratio(r.fidelity), `${r.peakRssMb} MB`, r.errors,
-        base ? `${ratio(r.totalMs / base.totalMs)}, ${ratio(r.peakRssMb / base.peakRssMb)}` : ''];
-    })));
+  ctx.print(
+    table(
+      `Suite 1: ${'/sleep/node/?seconds=2'}, N concurrent requests, each on its own connection`,
+      [
+        'N',
+        'server',
+        'T0(N) /todos/',
+        'total',
+        'total / (2 s + T0)',
+        'peak RSS',
+        'errors',
+        'ours / baseline (total, RSS)',
+      ],
+      rows.map((r, i) => {
+        const base = r.server === 'ours' ? rows[i + 1]! : undefined;
+        return [
+          r.n,
+          r.server,
+          sec(r.t0Ms),
+          sec(r.totalMs),
+          ratio(r.fidelity),
+          `${r.peakRssMb} MB`,
+          r.errors,
+          base ? `${ratio(r.totalMs / base.totalMs)}, ${ratio(r.peakRssMb / base.peakRssMb)}` : '',
+        ];
+      })
+    )
+  );
   return rows;
 };
 
@@ -85,29 +141,63 @@ const concurrency: Suite = async (ctx) => {
 const pool: Suite = async (ctx) => {
   const n = 100;
   const S = 1;
-  const queue = await measured(() => ours(ctx.url), async (s) => {
-    const b = await burst(`${s.url}/sleep/postgres/?seconds=${S}`, n);
-    const w = waves(b.results.map((r) => r.end), 300);
-    return { totalMs: b.totalMs, errors: errors(b), waves: w.map((x) => ({ size: x.length, firstMs: x[0]!, lastMs: x.at(-1)! })) };
-  });
+  const queue = await measured(
+    () => ours(ctx.url),
+    async (s) => {
+      const b = await burst(`${s.url}/sleep/postgres/?seconds=${S}`, n);
+      const w = waves(
+        b.results.map((r) => r.end),
+        300
+      );
+      return {
+        totalMs: b.totalMs,
+        errors: errors(b),
+        waves: w.map((x) => ({ size: x.length, firstMs: x[0]!, lastMs: x.at(-1)! })),
+      };
+    }
+  );
   const expectedMs = wavesSeconds(n, S, 15) * 1000;
-  ctx.print(table(`Suite 2: ${n} x /sleep/postgres/?seconds=${S}, pool 5 + 10: ${queue.waves.length} waves, total ${sec(queue.totalMs)} vs ceil(${n}/15) x ${S} s = ${sec(expectedMs)} (${((queue.totalMs / expectedMs - 1) * 100).toFixed(1)} %)`,
-    ['wave', 'responses', 'first at', 'last at'],
-    queue.waves.map((w, i) => [i + 1, w.size, sec(w.firstMs), sec(w.lastMs)])));
+  ctx.print(
+    table(
+      `Suite 2: ${n} x /sleep/postgres/?seconds=${S}, pool 5 + 10: ${queue.waves.length} waves, total ${sec(queue.totalMs)} vs ceil(${n}/15) x ${S} s = ${sec(expectedMs)} (${((queue.totalMs / expectedMs - 1) * 100).toFixed(1)} %)`,
+      ['wave', 'responses', 'first at', 'last at'],
+      queue.waves.map((w, i) => [i + 1, w.size, sec(w.firstMs), sec(w.lastMs)])
+    )
+  );
 
   const over = ctx.maxConnections + 50;
-  const none = await measured(() => ours(ctx.url, { POOL: 'none' }), async (s) => {
-    const b = await burst(`${s.url}/sleep/postgres/?seconds=${S}`, over);
-    return { totalMs: b.totalMs, kinds: byKind(b) };
-  });
-  ctx.print(table(`Suite 2b: POOL=none, ${over} x /sleep/postgres/?seconds=${S} against max_connections ${ctx.maxConnections}`,
-    ['answer', 'count'], Object.entries(none.kinds).map(([k, v]) => [k, v])));
+  const none = await measured(
+    () => ours(ctx.url, { POOL: 'none' }),
+    async (s) => {
+      const b = await burst(`${s.url}/sleep/postgres/?seconds=${S}`, over);
+      return { totalMs: b.totalMs, kinds: byKind(b) };
+    }
+  );
+  ctx.print(
+    table(
+      `Suite 2b: POOL=none, ${over} x /sleep/postgres/?seconds=${S} against max_connections ${ctx.maxConnections}`,
+      ['answer', 'count'],
+      Object.entries(none.kinds).map(([k, v]) => [k, v])
+    )
+  );
   return { queue: { ...queue, expectedMs }, none: { ...none, n: over } };
 };
 
-interface Throughput { rps: number; p50: number; p99: number; errors: number; cpuUsPerRequest?: number }
+interface Throughput {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  cpuUsPerRequest?: number;
+}
 
-async function cannon (url: string, seconds: number, warmup: number, pid?: number, otherPid?: number): Promise<Throughput & { otherCpuUsPerRequest?: number }> {
+async function cannon (
+  url: string,
+  seconds: number,
+  warmup: number,
+  pid?: number,
+  otherPid?: number
+): Promise<Throughput & { otherCpuUsPerRequest?: number }> {
   if (warmup > 0) await autocannon({ url, connections: 50, duration: warmup });
   const cpu0 = pid ? cpuMs(pid) : 0;
   const other0 = otherPid ? cpuMs(otherPid) : 0;
@@ -124,16 +214,33 @@ async function cannon (url: string, seconds: number, warmup: number, pid?: numbe
   };
 }
 
-function pgbench (url: string, seconds: number, mode: 'prepared' | 'extended' = 'prepared'): { tps: number } | { skipped: string } {
-  if (!findProgram('pgbench', ['--version'])) return { skipped: 'pgbench is not installed (Debian: postgresql-contrib)' };
+function pgbench (
+  url: string,
+  seconds: number,
+  mode: 'prepared' | 'extended' = 'prepared'
+): { tps: number } | { skipped: string } {
+  if (!findProgram('pgbench', ['--version'])) { return { skipped: 'pgbench is not installed (Debian: postgresql-contrib)' }; }
   const dir = mkdtempSync(join(tmpdir(), 'pgbench-'));
   const script = join(dir, 'todos.sql');
   writeFileSync(script, 'SELECT id, title, done, priority FROM todo ORDER BY id;\n');
-  const out = execFileSync('pgbench', ['-n', '-c', '15', '-j', '2', '-M', mode, '-T', String(seconds), '-f', script, url], { encoding: 'utf8' });
+  const out = execFileSync(
+    'pgbench',
+    ['-n', '-c', '15', '-j', '2', '-M', mode, '-T', String(seconds), '-f', script, url],
+    { encoding: 'utf8' }
+  );
   return { tps: Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0) };
 }
 
-interface Run { rps: number; p50: number; p99: number; errors: number; requests: number; cpuUsPerRequest: number; pgUsPerRequest?: number; peakRssMb: number }
+interface Run {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  requests: number;
+  cpuUsPerRequest: number;
+  pgUsPerRequest?: number;
+  peakRssMb: number;
+}
 
 /** One measured run against a server already warm: the load, and what the server and PostgreSQL spent. */
 async function measure (url: string, pid: number, seconds: number, pgPid?: number, connections = 50): Promise<Run> {
@@ -176,9 +283,17 @@ const throughput: Suite = async (ctx) => {
   const contenders: [string, () => Promise<ServerProcess>][] = [
     ['this service, 1 process, every feature on', () => ours(ctx.url, { POOL_SIZE: '15', POOL_MAX_OVERFLOW: '0' })],
     ['(a) bare node:http + pg, rows -> JSON.stringify', () => bare(ctx.url, pinnedPool)],
-    ['(a2) bare node:http + pg, PostgreSQL builds the JSON (json_agg)', () => bare(ctx.url, { ...pinnedPool, BARE_BODY: 'json_agg' })],
+    [
+      '(a2) bare node:http + pg, PostgreSQL builds the JSON (json_agg)',
+      () => bare(ctx.url, { ...pinnedPool, BARE_BODY: 'json_agg' }),
+    ],
     ['(c) plain Fastify + pg + response schema', () => plainFastify(ctx.url, pinnedPool)],
-    ...(missing ? [] : [['(d) the original: Flask + SQLAlchemy, gunicorn -k gevent, psycogreen', () => original(ctx.url)]] as [string, () => Promise<ServerProcess>][]),
+    ...(missing
+      ? []
+      : ([['(d) the original: Flask + SQLAlchemy, gunicorn -k gevent, psycogreen', () => original(ctx.url)]] as [
+          string,
+          () => Promise<ServerProcess>
+        ][])),
   ];
   const servers = await Promise.all(contenders.map(([, start]) => start()));
   const pgPid = postmasterPid(ctx.url);
@@ -204,43 +319,105 @@ const throughput: Suite = async (ctx) => {
     pgUsPerRequest: pgPid ? median(rs.map((r) => r.pgUsPerRequest!)) : undefined,
     peakRssMb: Math.max(...rs.map((r) => r.peakRssMb)),
   }));
-  ctx.print(table(`Suite 3: GET /todos/ (50 rows), ${loadTool}, 50 connections, ${rounds} round(s) of ${seconds} s in a rotated order after ${warmup} s warm-up; median (min-max) of the rounds; peak RSS of the process tree`,
-    ['server', 'req/s', 'p99', 'errors', 'server CPU / req', 'PostgreSQL CPU / req', 'peak RSS'],
-    runs.map((rs, i) => [contenders[i]![0], spreadOf(rs.map((r) => r.rps), whole), spreadOf(rs.map((r) => r.p99), ms), med[i]!.errors,
-      spreadOf(rs.map((r) => r.cpuUsPerRequest), us), pgPid ? spreadOf(rs.map((r) => r.pgUsPerRequest!), us) : '-', `${Math.round(med[i]!.peakRssMb)} MB`])));
-  // Ours against each baseline: the medians' ratio, and the rounds' ratios (round r of ours over round r of the baseline).
+  ctx.print(
+    table(
+      `Suite 3: GET /todos/ (50 rows), ${loadTool}, 50 connections, ${rounds} round(s) of ${seconds} s in a rotated order after ${warmup} s warm-up; median (min-max) of the rounds; peak RSS of the process tree`,
+      ['server', 'req/s', 'p99', 'errors', 'server CPU / req', 'PostgreSQL CPU / req', 'peak RSS'],
+      runs.map((rs, i) => [
+        contenders[i]![0],
+        spreadOf(
+          rs.map((r) => r.rps),
+          whole
+        ),
+        spreadOf(
+          rs.map((r) => r.p99),
+          ms
+        ),
+        med[i]!.errors,
+        spreadOf(
+          rs.map((r) => r.cpuUsPerRequest),
+          us
+        ),
+        pgPid
+          ? spreadOf(
+            rs.map((r) => r.pgUsPerRequest!),
+            us
+          )
+          : '-',
+        `${Math.round(med[i]!.peakRssMb)} MB`,
+      ])
+    )
+  );
+  // Ours against each baseline: the medians' ratio, and the rounds' ratios (round r of ours over round r of the
+  // baseline).
   const against = [1, 2, 3, 4].filter((i) => i < contenders.length);
   const ratioCells = (pick: (r: Run) => number, i: number) => {
     const perRound = runs[0]!.map((r, k) => pick(r) / pick(runs[i]![k]!));
     return `${ratio(median(runs[0]!.map(pick)) / median(runs[i]!.map(pick)))} (${ratio(Math.min(...perRound))}-${ratio(Math.max(...perRound))})`;
   };
-  ctx.print(table('Suite 3: this service against each: the medians\' ratio (the rounds\' ratios, min-max)',
-    ['against', 'server CPU / req (judged first)', 'req/s', 'p99', 'PostgreSQL CPU / req', 'peak RSS'],
-    against.map((i) => [contenders[i]![0], ratioCells((r) => r.cpuUsPerRequest, i), ratioCells((r) => r.rps, i), ratioCells((r) => r.p99, i),
-      pgPid ? ratioCells((r) => r.pgUsPerRequest!, i) : '-', ratio(med[0]!.peakRssMb / med[i]!.peakRssMb)])));
+  ctx.print(
+    table(
+      "Suite 3: this service against each: the medians' ratio (the rounds' ratios, min-max)",
+      ['against', 'server CPU / req (judged first)', 'req/s', 'p99', 'PostgreSQL CPU / req', 'peak RSS'],
+      against.map((i) => [
+        contenders[i]![0],
+        ratioCells((r) => r.cpuUsPerRequest, i),
+        ratioCells((r) => r.rps, i),
+        ratioCells((r) => r.p99, i),
+        pgPid ? ratioCells((r) => r.pgUsPerRequest!, i) : '-',
+        ratio(med[0]!.peakRssMb / med[i]!.peakRssMb),
+      ])
+    )
+  );
   if (missing) ctx.print(`(d) the original skipped: ${missing} (Debian: apt-get install ${ORIGINAL_PACKAGES})`);
   const pgb = pgbench(ctx.url, seconds);
-  ctx.print(`(b) pgbench, the same SELECT straight to PostgreSQL, 15 clients: ${'tps' in pgb ? `${Math.round(pgb.tps)} tps` : pgb.skipped}`);
-  return { tool: loadTool, seconds, warmup, rounds, servers: contenders.map(([name], i) => ({ name, runs: runs[i], median: med[i] })), pgbench: pgb, original: missing ?? 'measured' };
+  ctx.print(
+    `(b) pgbench, the same SELECT straight to PostgreSQL, 15 clients: ${'tps' in pgb ? `${Math.round(pgb.tps)} tps` : pgb.skipped}`
+  );
+  return {
+    tool: loadTool,
+    seconds,
+    warmup,
+    rounds,
+    servers: contenders.map(([name], i) => ({ name, runs: runs[i], median: med[i] })),
+    pgbench: pgb,
+    original: missing ?? 'measured',
+  };
 };
 
 /** 4. The original's three scenarios at a larger N than the demo. */
 const blocking: Suite = async (ctx) => {
   const n = ctx.smoke ? 4 : ctx.quick ? 10 : 20;
   const S = ctx.smoke || ctx.quick ? 0.1 : 0.2;
-  const scenarios = COMBINATIONS.slice(0, 3).map((c, i) => ({ name: `${i + 1}. ${c.title.toLowerCase()}`, env: { APP_MODE: c.appMode, DB_MODE: c.dbMode } }));
+  const scenarios = COMBINATIONS.slice(0, 3).map((c, i) => ({
+    name: `${i + 1}. ${c.title.toLowerCase()}`,
+    env: { APP_MODE: c.appMode, DB_MODE: c.dbMode },
+  }));
   const rows = [];
   for (const sc of scenarios) {
-    rows.push(await using(ours(ctx.url, { ...sc.env, POOL_SIZE: String(n), POOL_MAX_OVERFLOW: '0' }), async (s) => {
-      const app = await burst(`${s.url}/sleep/node/?seconds=${S}`, n);
-      const db = await burst(`${s.url}/sleep/postgres/?seconds=${S}`, n);
-      const expect = (mode: Mode) => burstSeconds(n, S, mode) * 1000;
-      return { scenario: sc.name, appMs: app.totalMs, appExpectedMs: expect(sc.env.APP_MODE), dbMs: db.totalMs, dbExpectedMs: expect(sc.env.DB_MODE), errors: errors(app) + errors(db) };
-    }));
+    rows.push(
+      await using(ours(ctx.url, { ...sc.env, POOL_SIZE: String(n), POOL_MAX_OVERFLOW: '0' }), async (s) => {
+        const app = await burst(`${s.url}/sleep/node/?seconds=${S}`, n);
+        const db = await burst(`${s.url}/sleep/postgres/?seconds=${S}`, n);
+        const expect = (mode: Mode) => burstSeconds(n, S, mode) * 1000;
+        return {
+          scenario: sc.name,
+          appMs: app.totalMs,
+          appExpectedMs: expect(sc.env.APP_MODE),
+          dbMs: db.totalMs,
+          dbExpectedMs: expect(sc.env.DB_MODE),
+          errors: errors(app) + errors(db),
+        };
+      })
+    );
   }
-  ctx.print(table(`Suite 4: the three scenarios, N = ${n}, S = ${S} s (expected: N x S when blocking, S when not)`,
-    ['scenario', 'app sleep', 'expected', 'database sleep', 'expected', 'errors'],
-    rows.map((r) => [r.scenario, sec(r.appMs), sec(r.appExpectedMs), sec(r.dbMs), sec(r.dbExpectedMs), r.errors])));
+  ctx.print(
+    table(
+      `Suite 4: the three scenarios, N = ${n}, S = ${S} s (expected: N x S when blocking, S when not)`,
+      ['scenario', 'app sleep', 'expected', 'database sleep', 'expected', 'errors'],
+      rows.map((r) => [r.scenario, sec(r.appMs), sec(r.appExpectedMs), sec(r.dbMs), sec(r.dbExpectedMs), r.errors])
+    )
+  );
   return rows;
 };
 
@@ -248,20 +425,45 @@ const blocking: Suite = async (ctx) => {
 const flood: Suite = async (ctx) => {
   const n = ctx.quick ? 1000 : 5000;
   const rows = [];
-  const variants = [[`POOL_QUEUE_MAX ${n + 1000}`, String(n + 1000)], ['POOL_QUEUE_MAX 1000 (default)', '1000']] as const;
+  const variants = [
+    [`POOL_QUEUE_MAX ${n + 1000}`, String(n + 1000)],
+    ['POOL_QUEUE_MAX 1000 (default)', '1000'],
+  ] as const;
   for (const [label, queueMax] of ctx.quick ? variants.slice(1) : variants) {
-    const r = await measured(() => ours(ctx.url, { POOL_QUEUE_MAX: queueMax, POOL_TIMEOUT: '5' }), async (s) => {
-      const b = burst(`${s.url}/sleep/postgres/?seconds=2`, n);
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      const probe = await burst(`${s.url}/todos/`, 1);
-      const done = await b;
-      return { totalMs: done.totalMs, ok: count(done, (x) => x.status === 200), shed: count(done, (x) => x.status === 503), other: count(done, (x) => x.status !== 200 && x.status !== 503), probeMs: probe.totalMs, probeStatus: probe.results[0]!.status };
-    });
+    const r = await measured(
+      () => ours(ctx.url, { POOL_QUEUE_MAX: queueMax, POOL_TIMEOUT: '5' }),
+      async (s) => {
+        const b = burst(`${s.url}/sleep/postgres/?seconds=2`, n);
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        const probe = await burst(`${s.url}/todos/`, 1);
+        const done = await b;
+        return {
+          totalMs: done.totalMs,
+          ok: count(done, (x) => x.status === 200),
+          shed: count(done, (x) => x.status === 503),
+          other: count(done, (x) => x.status !== 200 && x.status !== 503),
+          probeMs: probe.totalMs,
+          probeStatus: probe.results[0]!.status,
+        };
+      }
+    );
     rows.push({ label, ...r });
   }
-  ctx.print(table(`Suite 5: ${n} concurrent /sleep/postgres/?seconds=2, pool 5 + 10, POOL_TIMEOUT 5 s`,
-    ['queue', 'peak RSS', '200', '503', 'other', '/todos/ probe during the flood', 'total'],
-    rows.map((r) => [r.label, `${r.peakRssMb} MB`, r.ok, r.shed, r.other, `${r.probeStatus} in ${sec(r.probeMs)}`, sec(r.totalMs)])));
+  ctx.print(
+    table(
+      `Suite 5: ${n} concurrent /sleep/postgres/?seconds=2, pool 5 + 10, POOL_TIMEOUT 5 s`,
+      ['queue', 'peak RSS', '200', '503', 'other', '/todos/ probe during the flood', 'total'],
+      rows.map((r) => [
+        r.label,
+        `${r.peakRssMb} MB`,
+        r.ok,
+        r.shed,
+        r.other,
+        `${r.probeStatus} in ${sec(r.probeMs)}`,
+        sec(r.totalMs),
+      ])
+    )
+  );
   return rows;
 };
 
@@ -289,19 +491,27 @@ const pgbouncer: Suite = async (ctx) => {
   const direct: Throughput[] = [];
   const bounced: (Throughput & { otherCpuUsPerRequest?: number })[] = [];
   const bouncedEnv = viaBouncer();
-  await using(ours(ctx.url), (a) => using(ours(ctx.url, bouncedEnv), async (b) => {
-    const pid = Number(readFileSync(join(bouncedEnv.DATA_DIR, 'pgbouncer', 'pgbouncer.pid'), 'utf8'));
-    for (let i = 0; i < rounds; i++) {
-      direct.push(await cannon(`${a.url}/todos/`, seconds, i === 0 ? warmup : 0, a.proc.pid));
-      bounced.push(await cannon(`${b.url}/todos/`, seconds, i === 0 ? warmup : 0, b.proc.pid, pid));
-    }
-  }));
+  await using(ours(ctx.url), (a) =>
+    using(ours(ctx.url, bouncedEnv), async (b) => {
+      const pid = Number(readFileSync(join(bouncedEnv.DATA_DIR, 'pgbouncer', 'pgbouncer.pid'), 'utf8'));
+      for (let i = 0; i < rounds; i++) {
+        direct.push(await cannon(`${a.url}/todos/`, seconds, i === 0 ? warmup : 0, a.proc.pid));
+        bounced.push(await cannon(`${b.url}/todos/`, seconds, i === 0 ? warmup : 0, b.proc.pid, pid));
+      }
+    })
+  );
   const ratios = bounced.map((x, i) => x.rps / direct[i]!.rps);
   const median = [...ratios].sort((x, y) => x - y)[Math.floor(ratios.length / 2)]!;
   const mid = ratios.indexOf(median);
 
   // PgBouncer alone, without our service: pgbench's SELECT straight and through the same hop.
-  const bouncer = new PgBouncer({ serverUrl: ctx.url, bin, dataDir: viaBouncer().DATA_DIR, poolSize: 20, maxClients: 2000 });
+  const bouncer = new PgBouncer({
+    serverUrl: ctx.url,
+    bin,
+    dataDir: viaBouncer().DATA_DIR,
+    poolSize: 20,
+    maxClients: 2000,
+  });
   await bouncer.start();
   let hop;
   try {
@@ -313,12 +523,16 @@ const pgbouncer: Suite = async (ctx) => {
   // /sleep/postgres/ fidelity: the same waves with and without the hop.
   const n = 100;
   const S = 1;
-  const sleeps = (label: string, env: Record<string, string>, wave: number) => using(ours(ctx.url, env), async (s) => {
-    const b = await burst(`${s.url}/sleep/postgres/?seconds=${S}`, n);
-    const w = waves(b.results.map((r) => r.end), 300);
-    const expectedMs = wavesSeconds(n, S, wave) * 1000;
-    return { label, totalMs: b.totalMs, expectedMs, waves: w.map((x) => x.length), errors: errors(b) };
-  });
+  const sleeps = (label: string, env: Record<string, string>, wave: number) =>
+    using(ours(ctx.url, env), async (s) => {
+      const b = await burst(`${s.url}/sleep/postgres/?seconds=${S}`, n);
+      const w = waves(
+        b.results.map((r) => r.end),
+        300
+      );
+      const expectedMs = wavesSeconds(n, S, wave) * 1000;
+      return { label, totalMs: b.totalMs, expectedMs, waves: w.map((x) => x.length), errors: errors(b) };
+    });
   const fidelity = [
     await sleeps('direct, pool 5 + 10', {}, 15),
     await sleeps('PgBouncer 20, pool 5 + 10', viaBouncer(), 15),
@@ -327,21 +541,75 @@ const pgbouncer: Suite = async (ctx) => {
 
   const us = (x?: number) => (x === undefined ? '-' : `${Math.round(x)} µs`);
   const tps = (r: { tps: number } | { skipped: string }) => ('tps' in r ? Math.round(r.tps) : r.skipped);
-  ctx.print(table(`Suite 6a: GET /todos/, ours with 1 worker, autocannon 50 connections, ${rounds} round(s) of ${seconds} s each, in turns, after ${warmup} s warm-up`,
-    ['round', 'path to PostgreSQL', 'req/s', 'p50', 'p99', 'errors', 'our CPU / request', 'PgBouncer CPU / request', 'vs direct'],
-    direct.flatMap((d, i) => [
-      [i + 1, 'direct', Math.round(d.rps), `${d.p50} ms`, `${d.p99} ms`, d.errors, us(d.cpuUsPerRequest), '-', ratio(1)],
-      [i + 1, 'through PgBouncer', Math.round(bounced[i]!.rps), `${bounced[i]!.p50} ms`, `${bounced[i]!.p99} ms`, bounced[i]!.errors,
-        us(bounced[i]!.cpuUsPerRequest), us(bounced[i]!.otherCpuUsPerRequest), ratio(ratios[i]!)],
-    ])));
+  ctx.print(
+    table(
+      `Suite 6a: GET /todos/, ours with 1 worker, autocannon 50 connections, ${rounds} round(s) of ${seconds} s each, in turns, after ${warmup} s warm-up`,
+      [
+        'round',
+        'path to PostgreSQL',
+        'req/s',
+        'p50',
+        'p99',
+        'errors',
+        'our CPU / request',
+        'PgBouncer CPU / request',
+        'vs direct',
+      ],
+      direct.flatMap((d, i) => [
+        [
+          i + 1,
+          'direct',
+          Math.round(d.rps),
+          `${d.p50} ms`,
+          `${d.p99} ms`,
+          d.errors,
+          us(d.cpuUsPerRequest),
+          '-',
+          ratio(1),
+        ],
+        [
+          i + 1,
+          'through PgBouncer',
+          Math.round(bounced[i]!.rps),
+          `${bounced[i]!.p50} ms`,
+          `${bounced[i]!.p99} ms`,
+          bounced[i]!.errors,
+          us(bounced[i]!.cpuUsPerRequest),
+          us(bounced[i]!.otherCpuUsPerRequest),
+          ratio(ratios[i]!),
+        ],
+      ])
+    )
+  );
   ctx.print(`through PgBouncer / direct, median of ${rounds}: ${ratio(median)} (round ${mid + 1})`);
-  ctx.print(table(`Suite 6b: the hop alone, pgbench -M extended, 15 clients, ${seconds} s, SELECT of the 50 todos`,
-    ['path', 'tps', 'vs direct'],
-    [['direct', tps(hop.direct), ratio(1)],
-      ['through PgBouncer', tps(hop.bounced), 'tps' in hop.direct && 'tps' in hop.bounced ? ratio(hop.bounced.tps / hop.direct.tps) : '-']]));
-  ctx.print(table(`Suite 6c: ${n} x /sleep/postgres/?seconds=${S}: waves and totals with and without the hop`,
-    ['path', 'waves', 'total', 'expected', 'deviation', 'errors'],
-    fidelity.map((f) => [f.label, f.waves.join(','), sec(f.totalMs), sec(f.expectedMs), `${((f.totalMs / f.expectedMs - 1) * 100).toFixed(1)} %`, f.errors])));
+  ctx.print(
+    table(
+      `Suite 6b: the hop alone, pgbench -M extended, 15 clients, ${seconds} s, SELECT of the 50 todos`,
+      ['path', 'tps', 'vs direct'],
+      [
+        ['direct', tps(hop.direct), ratio(1)],
+        [
+          'through PgBouncer',
+          tps(hop.bounced),
+          'tps' in hop.direct && 'tps' in hop.bounced ? ratio(hop.bounced.tps / hop.direct.tps) : '-',
+        ],
+      ]
+    )
+  );
+  ctx.print(
+    table(
+      `Suite 6c: ${n} x /sleep/postgres/?seconds=${S}: waves and totals with and without the hop`,
+      ['path', 'waves', 'total', 'expected', 'deviation', 'errors'],
+      fidelity.map((f) => [
+        f.label,
+        f.waves.join(','),
+        sec(f.totalMs),
+        sec(f.expectedMs),
+        `${((f.totalMs / f.expectedMs - 1) * 100).toFixed(1)} %`,
+        f.errors,
+      ])
+    )
+  );
   return { seconds, warmup, todos: { direct, bounced, ratios, median }, hop, fidelity };
 };
 
@@ -352,7 +620,11 @@ const pgbouncer: Suite = async (ctx) => {
  */
 async function queuepool (ctx: SuiteContext): Promise<unknown> {
   const script = join(import.meta.dirname, '..', 'packages', 'pg-queuepool', 'bench', 'vs-pg-pool.ts');
-  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, ...(ctx.quick ? ['--quick'] : [])], { encoding: 'utf8', env: { ...process.env, BENCH_DATABASE_URL: ctx.url } });
+  const out = execFileSync(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', script, ...(ctx.quick ? ['--quick'] : [])],
+    { encoding: 'utf8', env: { ...process.env, BENCH_DATABASE_URL: ctx.url } }
+  );
   ctx.print(out.trim());
   return { table: out.trim() };
 }
@@ -375,7 +647,10 @@ const detector: Suite = async (ctx) => {
   const idleSeconds = ctx.smoke ? 1 : ctx.quick ? 5 : 30;
   const connections = 25;
   const names = ['BLOCK_DETECTOR=on', 'BLOCK_DETECTOR=off'];
-  const servers = await Promise.all([ours(ctx.url, { BLOCK_DETECTOR: 'on' }), ours(ctx.url, { BLOCK_DETECTOR: 'off' })]);
+  const servers = await Promise.all([
+    ours(ctx.url, { BLOCK_DETECTOR: 'on' }),
+    ours(ctx.url, { BLOCK_DETECTOR: 'off' }),
+  ]);
   const monitorMsPerSecond: number[] = [];
   let idleMsPerSecond: number[] = [];
   let measured: Awaited<ReturnType<typeof sideBySide>>;
@@ -392,7 +667,8 @@ const detector: Suite = async (ctx) => {
       },
       round: (pids) => {
         const monitor0 = namedThreadsCpuMs(pids[0]!, MONITOR_THREAD_NAME);
-        return () => monitorMsPerSecond.push((namedThreadsCpuMs(pids[0]!, MONITOR_THREAD_NAME) - monitor0) / seconds);
+        return () =>
+          monitorMsPerSecond.push((namedThreadsCpuMs(pids[0]!, MONITOR_THREAD_NAME) - monitor0) / seconds);
       },
     });
   } finally {
@@ -411,20 +687,58 @@ const detector: Suite = async (ctx) => {
   const cpuRatio = median(ratios);
   const monitorShare = median(monitorMsPerSecond) / med[0]!.msPerSecond;
   const standingMs = idleMsPerSecond[0]! - idleMsPerSecond[1]!;
-  ctx.print(table(`Suite 8: the block detector's cost, GET /todos/, ${loadTool} -c${connections} against each service at once, ${rounds} rounds of ${seconds} s after ${warmup} s warm-up; median (min-max) of the rounds; CPU of every thread of each process`,
-    ['service', `idle CPU (${idleSeconds} s)`, 'CPU loaded', 'CPU / req', 'req/s', 'p99', 'peak RSS', 'errors'],
-    runs.map((rs, i) => [names[i]!,
-      `${idleMsPerSecond[i]!.toFixed(2)} ms/s`,
-      spreadOf(rs.map((r) => r.msPerSecond), (x) => `${Math.round(x)} ms/s`),
-      spreadOf(rs.map((r) => r.cpuUsPerRequest), us),
-      spreadOf(rs.map((r) => r.rps), whole),
-      `${med[i]!.p99.toFixed(1)} ms`,
-      `${Math.round(med[i]!.rss)} MB`,
-      med[i]!.errors])));
-  ctx.print(`Judged: CPU per request, on / off, ${ratio(cpuRatio)} (median of the rounds' ratios; min-max ${ratio(Math.min(...ratios))}-${ratio(Math.max(...ratios))}); the goal is at most 1.02`);
-  ctx.print(`The monitor thread (the detector's check) under that load: ${spreadOf(monitorMsPerSecond, (x) => `${x.toFixed(2)} ms/s`)}, ${(monitorShare * 100).toFixed(2)} % of the service's CPU; idle, on minus off: ${standingMs.toFixed(2)} ms/s (heartbeat and check, an idle thread's wakeups)`);
-  ctx.print(pinned ? 'The two services ran on core 1; PostgreSQL, the load and the bench on core 0.' : 'Not pinned (taskset missing, or one core): the figures share the cores with the load.');
-  return { tool: loadTool, connections, seconds, warmup, rounds, pinned, idleSeconds, idleMsPerSecond, standingMs, monitorMsPerSecond, monitorShare, runs: names.map((name, i) => ({ name, runs: runs[i], median: med[i] })), cpuRatio, ratios };
+  ctx.print(
+    table(
+      `Suite 8: the block detector's cost, GET /todos/, ${loadTool} -c${connections} against each service at once, ${rounds} rounds of ${seconds} s after ${warmup} s warm-up; median (min-max) of the rounds; CPU of every thread of each process`,
+      ['service', `idle CPU (${idleSeconds} s)`, 'CPU loaded', 'CPU / req', 'req/s', 'p99', 'peak RSS', 'errors'],
+      runs.map((rs, i) => [
+        names[i]!,
+        `${idleMsPerSecond[i]!.toFixed(2)} ms/s`,
+        spreadOf(
+          rs.map((r) => r.msPerSecond),
+          (x) => `${Math.round(x)} ms/s`
+        ),
+        spreadOf(
+          rs.map((r) => r.cpuUsPerRequest),
+          us
+        ),
+        spreadOf(
+          rs.map((r) => r.rps),
+          whole
+        ),
+        `${med[i]!.p99.toFixed(1)} ms`,
+        `${Math.round(med[i]!.rss)} MB`,
+        med[i]!.errors,
+      ])
+    )
+  );
+  ctx.print(
+    `Judged: CPU per request, on / off, ${ratio(cpuRatio)} (median of the rounds' ratios; min-max ${ratio(Math.min(...ratios))}-${ratio(Math.max(...ratios))}); the goal is at most 1.02`
+  );
+  ctx.print(
+    `The monitor thread (the detector's check) under that load: ${spreadOf(monitorMsPerSecond, (x) => `${x.toFixed(2)} ms/s`)}, ${(monitorShare * 100).toFixed(2)} % of the service's CPU; idle, on minus off: ${standingMs.toFixed(2)} ms/s (heartbeat and check, an idle thread's wakeups)`
+  );
+  ctx.print(
+    pinned
+      ? 'The two services ran on core 1; PostgreSQL, the load and the bench on core 0.'
+      : 'Not pinned (taskset missing, or one core): the figures share the cores with the load.'
+  );
+  return {
+    tool: loadTool,
+    connections,
+    seconds,
+    warmup,
+    rounds,
+    pinned,
+    idleSeconds,
+    idleMsPerSecond,
+    standingMs,
+    monitorMsPerSecond,
+    monitorShare,
+    runs: names.map((name, i) => ({ name, runs: runs[i], median: med[i] })),
+    cpuRatio,
+    ratios,
+  };
 };
 
 /**
@@ -447,7 +761,13 @@ const layers: Suite = async (ctx) => {
     ['(a2) bare, json_agg', () => bare(ctx.url, { ...pinnedPool, BARE_BODY: 'json_agg' }, profiled)],
     ['(c) plain Fastify', () => plainFastify(ctx.url, pinnedPool, profiled)],
   ];
-  const measured: { name: string; requests: number; rps: number; mainUsPerRequest: number; layers: Record<string, number> }[] = [];
+  const measured: {
+    name: string;
+    requests: number;
+    rps: number;
+    mainUsPerRequest: number;
+    layers: Record<string, number>;
+  }[] = [];
   try {
     for (const [name, start] of contenders) {
       const server = await start();
@@ -467,21 +787,70 @@ const layers: Suite = async (ctx) => {
       const sampled = [...times.values()].reduce((a, b) => a + b, 0);
       const mainUsPerRequest = (window.cpuMs * 1000) / Math.max(1, window.requests);
       // Shares from the profile, scaled to what the thread spent per request.
-      measured.push({ name, requests: window.requests, rps: window.rps, mainUsPerRequest, layers: Object.fromEntries([...times].map(([layer, t]) => [layer, (t / Math.max(1, sampled)) * mainUsPerRequest])) });
+      measured.push({
+        name,
+        requests: window.requests,
+        rps: window.rps,
+        mainUsPerRequest,
+        layers: Object.fromEntries(
+          [...times].map(([layer, t]) => [layer, (t / Math.max(1, sampled)) * mainUsPerRequest])
+        ),
+      });
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const names = [...LAYERS.map(([layer]) => layer), 'other', GC, PROGRAM].filter((layer) => measured.some((m) => (m.layers[layer] ?? 0) >= 0.05));
+  const names = [...LAYERS.map(([layer]) => layer), 'other', GC, PROGRAM].filter((layer) =>
+    measured.some((m) => (m.layers[layer] ?? 0) >= 0.05)
+  );
   const cell = (x: number | undefined) => (x === undefined || x < 0.05 ? '-' : x.toFixed(1));
-  ctx.print(table(`Suite 9: where the main thread's CPU per request goes, GET /todos/, ${loadTool} -c50, ${seconds} s each after ${warmup} s warm-up, profiled (node --cpu-prof, a sample every 500 µs); µs per request`,
-    ['layer', ...measured.map((m) => m.name), ...(measured.length > 1 ? [`${measured[0]!.name} - ${measured[1]!.name}`] : [])],
-    [
-      ...names.map((layer) => [layer, ...measured.map((m) => cell(m.layers[layer])), ...(measured.length > 1 ? [((measured[0]!.layers[layer] ?? 0) - (measured[1]!.layers[layer] ?? 0)).toFixed(1)] : [])]),
-      ['main thread, all (schedstat)', ...measured.map((m) => m.mainUsPerRequest.toFixed(1)), ...(measured.length > 1 ? [(measured[0]!.mainUsPerRequest - measured[1]!.mainUsPerRequest).toFixed(1)] : [])],
-      ['req/s (profiled)', ...measured.map((m) => String(Math.round(m.rps))), ...(measured.length > 1 ? [''] : [])],
-    ]));
+  ctx.print(
+    table(
+      `Suite 9: where the main thread's CPU per request goes, GET /todos/, ${loadTool} -c50, ${seconds} s each after ${warmup} s warm-up, profiled (node --cpu-prof, a sample every 500 µs); µs per request`,
+      [
+        'layer',
+        ...measured.map((m) => m.name),
+        ...(measured.length > 1 ? [`${measured[0]!.name} - ${measured[1]!.name}`] : []),
+      ],
+      [
+        ...names.map((layer) => [
+          layer,
+          ...measured.map((m) => cell(m.layers[layer])),
+          ...(measured.length > 1
+            ? [((measured[0]!.layers[layer] ?? 0) - (measured[1]!.layers[layer] ?? 0)).toFixed(1)]
+            : []),
+        ]),
+        [
+          'main thread, all (schedstat)',
+          ...measured.map((m) => m.mainUsPerRequest.toFixed(1)),
+          ...(measured.length > 1
+            ? [(measured[0]!.mainUsPerRequest - measured[1]!.mainUsPerRequest).toFixed(1)]
+            : []),
+        ],
+        [
+          'req/s (profiled)',
+          ...measured.map((m) => String(Math.round(m.rps))),
+          ...(measured.length > 1 ? [''] : []),
+        ],
+      ]
+    )
+  );
   return { tool: loadTool, seconds, warmup, intervalUs: 500, servers: measured };
 };
 
-export const SUITES: Record<string, Suite> = { concurrency, pool, throughput, blocking, flood, pgbouncer, queuepool, detector, layers, sql: sqlSuite, memory: memorySuite, rate: rateSuite, features: featuresSuite, guards: guardsSuite };
+export const SUITES: Record<string, Suite> = {
+  concurrency,
+  pool,
+  throughput,
+  blocking,
+  flood,
+  pgbouncer,
+  queuepool,
+  detector,
+  layers,
+  sql: sqlSuite,
+  memory: memorySuite,
+  rate: rateSuite,
+  features: featuresSuite,
+  guards: guardsSuite,
+};

@@ -18,7 +18,13 @@ import pino from 'pino';
 import app, { serverOptions } from '../src/app/app.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { prepareDatabase } from '../src/db/schema.ts';
-import { runCliToEnd, runToEnd, startServerProcess, type Finished, type ServerProcess } from '../src/harness/server-process.ts';
+import {
+  runCliToEnd,
+  runToEnd,
+  startServerProcess,
+  type Finished,
+  type ServerProcess,
+} from '../src/harness/server-process.ts';
 import { alive, stopProcess } from '../src/os/processes.ts';
 import { EmbeddedPostgres } from '../src/postgres/embedded.ts';
 import { findPgBouncer, PgBouncer } from '../src/postgres/pgbouncer.ts';
@@ -92,7 +98,12 @@ let seededTemplate: Promise<string> | undefined;
  */
 export async function freshDatabase (options: { seeded?: boolean } = {}): Promise<string> {
   const admin = await testCluster();
-  const template = options.seeded ? await (seededTemplate ??= createDatabase(admin).then(async (url) => { await prepareDatabase(url); return url; })) : undefined;
+  const template = options.seeded
+    ? await (seededTemplate ??= createDatabase(admin).then(async (url) => {
+      await prepareDatabase(url);
+      return url;
+    }))
+    : undefined;
   return createDatabase(admin, template && new URL(template).pathname.slice(1));
 }
 
@@ -126,13 +137,19 @@ async function clientFor (url: string): Promise<pg.Client> {
     client = (async () => {
       const c = new pg.Client({ connectionString: url });
       // A server that goes (a test stops it, DROP DATABASE ... FORCE): the next query connects anew.
-      c.on('error', () => { if (clients.get(url) === client) clients.delete(url); });
-      c.on('end', () => { if (clients.get(url) === client) clients.delete(url); });
+      c.on('error', () => {
+        if (clients.get(url) === client) clients.delete(url);
+      });
+      c.on('end', () => {
+        if (clients.get(url) === client) clients.delete(url);
+      });
       await c.connect();
       return c;
     })();
     clients.set(url, client);
-    client.catch(() => { if (clients.get(url) === client) clients.delete(url); });
+    client.catch(() => {
+      if (clients.get(url) === client) clients.delete(url);
+    });
   }
   return client;
 }
@@ -140,16 +157,27 @@ async function clientFor (url: string): Promise<pg.Client> {
 async function closeClient (url: string): Promise<void> {
   const client = clients.get(url);
   clients.delete(url);
-  await client?.then((c) => c.end(), () => {}).catch(() => {});
+  await client
+    ?.then(
+      (c) => c.end(),
+      () => {}
+    )
+    .catch(() => {});
 }
 
-onCleanup(async () => { await Promise.all([...clients.keys()].map(closeClient)); });
+onCleanup(async () => {
+  await Promise.all([...clients.keys()].map(closeClient));
+});
 
 /**
  * Runs one statement on the database at `url`, on the file's connection to it. A kept connection
  * that the server closed (restarted, killed) is replaced once: as if each call connected anew.
  */
-export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow> (url: string, text: string, values: unknown[] = []): Promise<T[]> {
+export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow> (
+  url: string,
+  text: string,
+  values: unknown[] = []
+): Promise<T[]> {
   const kept = clients.has(url);
   const client = await clientFor(url);
   const used = clients.get(url);
@@ -168,12 +196,22 @@ const turns = new WeakMap<pg.Client, Promise<unknown>>();
 
 function inTurn<R> (client: pg.Client, run: () => Promise<R>): Promise<R> {
   const mine = (turns.get(client) ?? Promise.resolve()).then(run, run);
-  turns.set(client, mine.catch(() => {}));
+  turns.set(
+    client,
+    mine.catch(() => {})
+  );
   return mine;
 }
 
-/** Polls `check` until it holds; fails naming `what` after `timeoutMs`. For states the service reaches on its own time (a pool refilling, backends ending). */
-export async function until (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
+/**
+ * Polls `check` until it holds; fails naming `what` after `timeoutMs`. For states the service reaches on its own time
+ * (a pool refilling, backends ending).
+ */
+export async function until (
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 5000
+): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!(await check())) {
     if (performance.now() > deadline) assert.fail(`not within ${timeoutMs} ms: ${what}`);
@@ -183,9 +221,11 @@ export async function until (what: string, check: () => Promise<boolean> | boole
 
 /** How many of our database's backends run pg_sleep right now. */
 export async function sleepingBackends (db: string): Promise<number> {
-  const [row] = await sql<{ n: number }>(db,
+  const [row] = await sql<{ n: number }>(
+    db,
     "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'SELECT pg_sleep%' AND state = 'active'",
-    [new URL(db).pathname.slice(1)]);
+    [new URL(db).pathname.slice(1)]
+  );
   return row!.n;
 }
 
@@ -203,7 +243,14 @@ let bouncer: Promise<PgBouncer> | undefined;
 /** One PgBouncer (transaction mode) in front of the test cluster for the file, started on first use. */
 export function testPgBouncer (): Promise<PgBouncer> {
   bouncer ??= (async () => {
-    const b = new PgBouncer({ serverUrl: await testCluster(), bin: findPgBouncer(), dataDir: tempDir(), poolSize: 20, maxClients: 500, waitTimeout: 30 });
+    const b = new PgBouncer({
+      serverUrl: await testCluster(),
+      bin: findPgBouncer(),
+      dataDir: tempDir(),
+      poolSize: 20,
+      maxClients: 500,
+      waitTimeout: 30,
+    });
     await b.start();
     cleanups.push(() => b.stop());
     return b;
@@ -213,7 +260,11 @@ export function testPgBouncer (): Promise<PgBouncer> {
 
 /** The two ways to PostgreSQL that the API and cancel tests run on: direct, and through PgBouncer. */
 export const DATABASE_PATHS = [
-  { label: 'direct to PostgreSQL', skip: false as string | false, through: async (db: string) => ({ url: db, settings: {} }) },
+  {
+    label: 'direct to PostgreSQL',
+    skip: false as string | false,
+    through: async (db: string) => ({ url: db, settings: {} }),
+  },
   {
     label: 'through PgBouncer (transaction mode)',
     skip: noPgBouncer,
@@ -244,10 +295,13 @@ export interface Built {
 
 /** The app, ready, on an instance of its own, against a real PostgreSQL; closed after the test. */
 export async function build (t: TestContext, options: BuildOptions = {}): Promise<Built> {
-  const db = options.db ?? await freshDatabase({ seeded: true });
+  const db = options.db ?? (await freshDatabase({ seeded: true }));
   const url = options.url ?? db;
   // The block detector pauses the process it watches: in the test process only where a test asks for it.
-  const config = loadConfig({}, { DATABASE_URL: db, LOG_LEVEL: 'silent', BLOCK_DETECTOR: 'off', ...options.settings });
+  const config = loadConfig(
+    {},
+    { DATABASE_URL: db, LOG_LEVEL: 'silent', BLOCK_DETECTOR: 'off', ...options.settings }
+  );
   const instance = Fastify(serverOptions(pino({ level: config.logLevel }), config));
   await instance.register(app, { config, url, directUrl: db });
   t.after(() => instance.close());
@@ -263,7 +317,10 @@ export async function buildListening (t: TestContext, options: BuildOptions = {}
 }
 
 /** A JSON body for app.inject() or request(). */
-export const json = (body: unknown) => ({ headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+export const json = (body: unknown) => ({
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
 
 // ---------------------------------------------------------------------------------------------
 // Real HTTP
@@ -285,16 +342,32 @@ export function request (
 ): Promise<Response> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const req = http.request(new URL(path, base), { method, headers: opts.headers, agent: false, signal: opts.signal }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => { body += c; });
-      res.on('end', () => {
-        let parsed: unknown;
-        try { parsed = body ? JSON.parse(body) : undefined; } catch { parsed = undefined; }
-        resolve({ status: res.statusCode!, headers: res.headers, body, json: parsed, ms: performance.now() - t0 });
-      });
-    });
+    const req = http.request(
+      new URL(path, base),
+      { method, headers: opts.headers, agent: false, signal: opts.signal },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+        });
+        res.on('end', () => {
+          let parsed: unknown;
+          try {
+            parsed = body ? JSON.parse(body) : undefined;
+          } catch {
+            parsed = undefined;
+          }
+          resolve({
+            status: res.statusCode!,
+            headers: res.headers,
+            body,
+            json: parsed,
+            ms: performance.now() - t0,
+          });
+        });
+      }
+    );
     req.on('error', reject);
     req.end(opts.body);
   });
@@ -321,7 +394,10 @@ export function startService (env: Record<string, string | undefined>, args: str
  * Starts the built service, runs `fn` against it, then stops it with SIGTERM. Unless `fn`
  * failed, the service must exit 0: every test also checks that the shutdown is clean.
  */
-export async function withService<T> (env: Record<string, string | undefined>, fn: (service: Service) => Promise<T>): Promise<T> {
+export async function withService<T> (
+  env: Record<string, string | undefined>,
+  fn: (service: Service) => Promise<T>
+): Promise<T> {
   const service = await startService(env);
   let result: T;
   try {
@@ -338,13 +414,21 @@ export async function withService<T> (env: Record<string, string | undefined>, f
 export type CliResult = Finished;
 
 /** Runs the built CLI to its end. */
-export function runCli (args: string[], env: Record<string, string | undefined> = {}, cwd = ROOT): Promise<CliResult> {
+export function runCli (
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  cwd = ROOT
+): Promise<CliResult> {
   return runCliToEnd(args, env, { cwd, onSpawn: track });
 }
 
 /** Runs a TypeScript script of the repository (node --import tsx) to its end. */
 export function runScript (args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   track(proc);
   return runToEnd(proc);
 }

@@ -20,11 +20,13 @@ export function processesMarked (key: string, value: string): { pid: number; cmd
 
 /** The PIDs whose parent is `pid`. */
 export function childrenOf (pid: number): number[] {
-  return readdirSync('/proc').map(Number).filter((p) => {
-    try {
-      return p > 0 && Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]) === pid;
-    } catch {
-      return false;
-    }
-  });
+  return readdirSync('/proc')
+    .map(Number)
+    .filter((p) => {
+      try {
+        return p > 0 && Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]) === pid;
+      } catch {
+        return false;
+      }
+    });
 }

@@ -45,28 +45,41 @@ const FOLDERS: Record<string, string[]> = {
 };
 const files = [
   ...named,
-  ...parts.flatMap((part) => FOLDERS[part]!.flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.test.ts')).map((f) => join(dir, f)))),
+  ...parts.flatMap((part) =>
+    FOLDERS[part]!.flatMap((dir) =>
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.test.ts'))
+        .map((f) => join(dir, f))
+    )
+  ),
 ];
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** The tracked files that differ from the last commit, as git sees them (none outside a git checkout). */
-const changedTracked = () => existsSync(join(ROOT, '.git'))
-  ? execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' })
-  : '';
+const changedTracked = () =>
+  existsSync(join(ROOT, '.git'))
+    ? execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' })
+    : '';
 const changedBefore = changedTracked();
 
 // The process tests run the build, and worker threads run it in every test: build first, so
-// that it is never older than the source.
+// that it is never older than the source. The build is package.json's own (tsc, then esbuild for
+// src/vendor/): tsc alone would overwrite a bundled vendor module with its unbundled build
+// whenever its source changed.
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 /** Runs tsc with `args`; resolves with its exit code. */
-const tscRun = (args: string[]) => new Promise<number>((resolve) => {
-  spawn(process.execPath, [tsc, ...args], { stdio: 'inherit', cwd: ROOT }).once('exit', (c) => resolve(c ?? 1));
-});
-const build = async () => {
-  for (const project of ['packages/pg-queuepool/tsconfig.build.json', 'tsconfig.build.json', 'examples/minimal']) {
-    if (await tscRun(['-p', project])) throw new Error(`the build (tsc -p ${project}) failed: see its errors above`);
-  }
-};
+const tscRun = (args: string[]) =>
+  new Promise<number>((resolve) => {
+    spawn(process.execPath, [tsc, ...args], { stdio: 'inherit', cwd: ROOT }).once('exit', (c) => resolve(c ?? 1));
+  });
+/** Runs `npm run build`; rejects when it fails. */
+const build = () =>
+  new Promise<void>((resolve, reject) => {
+    spawn('npm', ['run', '-s', 'build'], { stdio: 'inherit', cwd: ROOT }).once('exit', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error('the build (npm run build) failed: see its errors above'));
+    });
+  });
 
 // PostgreSQL starts (mostly waiting: initdb, then the server) while the build compiles.
 const dataDir = mkdtempSync(join(tmpdir(), 'anp-test-run-'));
@@ -90,7 +103,24 @@ const typed = parts.includes('process') ? tscRun(['-p', '.']) : Promise.resolve(
 
 const c8 = createRequire(import.meta.url).resolve('c8/bin/c8.js');
 const withCoverage = process.env.TEST_COVERAGE === '1';
-const coverage = withCoverage ? [c8, '--all', '--src', 'src', '--include', 'src/**', '--include', 'dist/**', '--reporter', 'text-summary', '--reporter', 'html', '--report-dir', 'coverage'] : [];
+const coverage = withCoverage
+  ? [
+      c8,
+      '--all',
+      '--src',
+      'src',
+      '--include',
+      'src/**',
+      '--include',
+      'dist/**',
+      '--reporter',
+      'text-summary',
+      '--reporter',
+      'html',
+      '--report-dir',
+      'coverage',
+    ]
+  : [];
 
 /**
  * Seconds each in-process file's tests take, measured alone on the idle 2-core machine (mostly
@@ -98,9 +128,22 @@ const coverage = withCoverage ? [c8, '--all', '--src', 'src', '--include', 'src/
  * (a unit test's, 0.2).
  */
 const IN_PROCESS_SECONDS = new Map<string, number>([
-  ['pool', 18.5], ['routes', 12], ['openapi', 10], ['todos', 9.5], ['timeouts', 9.5], ['metrics', 8.5], ['cancel', 8],
-  ['answers', 7.5], ['readiness', 18], ['block', 5.5], ['dashboard', 5], ['outages', 5], ['validation', 2],
-  ['dependencies', 1], ['observe', 1], ['faults', 25],
+  ['pool', 18.5],
+  ['routes', 12],
+  ['openapi', 10],
+  ['todos', 9.5],
+  ['timeouts', 9.5],
+  ['metrics', 8.5],
+  ['cancel', 8],
+  ['answers', 7.5],
+  ['readiness', 18],
+  ['block', 5.5],
+  ['dashboard', 5],
+  ['outages', 5],
+  ['validation', 2],
+  ['dependencies', 1],
+  ['observe', 1],
+  ['faults', 25],
 ]);
 
 /**
@@ -114,32 +157,61 @@ const IN_PROCESS_SECONDS = new Map<string, number>([
  */
 function grouped (batch: string[], dir: string): string[] {
   const own = batch.filter((f) => f.startsWith(PACKAGE + '/'));
-  const groups: { files: string[]; seconds: number }[] = Array.from({ length: IN_PROCESS_GROUPS }, () => ({ files: [], seconds: 0 }));
+  const groups: { files: string[]; seconds: number }[] = Array.from({ length: IN_PROCESS_GROUPS }, () => ({
+    files: [],
+    seconds: 0,
+  }));
   // Longest first, each to the group with the least so far: groups that end together.
-  const timed = batch.filter((f) => !own.includes(f)).map((f) => ({ f, seconds: IN_PROCESS_SECONDS.get(basename(f, '.test.ts')) ?? (f.includes('/unit/') ? 0.2 : 5) }))
+  const timed = batch
+    .filter((f) => !own.includes(f))
+    .map((f) => ({
+      f,
+      seconds: IN_PROCESS_SECONDS.get(basename(f, '.test.ts')) ?? (f.includes('/unit/') ? 0.2 : 5),
+    }))
     .sort((a, b) => b.seconds - a.seconds || a.f.localeCompare(b.f));
   for (const { f, seconds } of timed) {
     const least = groups.reduce((a, b) => (b.seconds < a.seconds ? b : a));
     least.files.push(f);
     least.seconds += seconds;
   }
-  const entries = groups.filter((g) => g.files.length).map((g, i) => {
-    const entry = join(dir, `group-${i + 1}.test.mjs`);
-    writeFileSync(entry, g.files.map((f) => `import ${JSON.stringify(pathToFileURL(f).href)};\n`).join(''));
-    return entry;
-  });
+  const entries = groups
+    .filter((g) => g.files.length)
+    .map((g, i) => {
+      const entry = join(dir, `group-${i + 1}.test.mjs`);
+      writeFileSync(entry, g.files.map((f) => `import ${JSON.stringify(pathToFileURL(f).href)};\n`).join(''));
+      return entry;
+    });
   return [...own, ...entries];
 }
 
 let runner: ReturnType<typeof spawn> | undefined;
-/** Runs node's test runner over `batch`, `concurrency` files at a time (`flags`: node's, for each file's process); resolves with its exit code. */
-function run (batch: string[], concurrency: number, what = `${batch.length} test files`, flags: string[] = []): Promise<number> {
+/**
+ * Runs node's test runner over `batch`, `concurrency` files at a time (`flags`: node's, for each file's process);
+ * resolves with its exit code.
+ */
+function run (
+  batch: string[],
+  concurrency: number,
+  what = `${batch.length} test files`,
+  flags: string[] = []
+): Promise<number> {
   if (!batch.length) return Promise.resolve(0);
   console.log(`${what}, ${concurrency} at a time`);
-  runner = spawn(process.execPath, [
-    ...coverage, ...(coverage.length ? [process.execPath] : []),
-    ...flags, '--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, ...batch,
-  ], { stdio: 'inherit', env: { ...process.env, TEST_DATABASE_URL: adminUrl } });
+  runner = spawn(
+    process.execPath,
+    [
+      ...coverage,
+      ...(coverage.length ? [process.execPath] : []),
+      ...flags,
+      '--import',
+      'tsx',
+      '--test',
+      '--test-reporter=spec',
+      `--test-concurrency=${concurrency}`,
+      ...batch,
+    ],
+    { stdio: 'inherit', env: { ...process.env, TEST_DATABASE_URL: adminUrl } }
+  );
   return new Promise<number>((resolve) => runner!.once('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))));
 }
 
@@ -149,7 +221,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 // The in-process parts (unit, http) judge timing by what the service recorded: all their
 // processes at once (see grouped()). The process part at CONCURRENCY. Coverage (one c8 report) runs them as one batch.
-const inProcess = files.filter((f) => !named.includes(f) && [...FOLDERS.unit!, ...FOLDERS.http!].some((dir) => f.startsWith(dir + '/')));
+const inProcess = files.filter(
+  (f) => !named.includes(f) && [...FOLDERS.unit!, ...FOLDERS.http!].some((dir) => f.startsWith(dir + '/'))
+);
 const rest = files.filter((f) => !inProcess.includes(f));
 const groupDir = mkdtempSync(join(tmpdir(), 'anp-test-groups-'));
 let code: number;
@@ -178,7 +252,9 @@ if (changedAfter !== changedBefore) {
 
 const leftovers = processesMarked('ANP_TEST_RUN', runId);
 if (leftovers.length) {
-  console.error(`\nProcesses started by the tests are still running:\n${leftovers.map((p) => `  ${p.pid} ${p.cmd}`).join('\n')}`);
+  console.error(
+    `\nProcesses started by the tests are still running:\n${leftovers.map((p) => `  ${p.pid} ${p.cmd}`).join('\n')}`
+  );
   for (const p of leftovers) process.kill(p.pid, 'SIGKILL');
   process.exit(1);
 }

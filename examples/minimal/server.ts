@@ -17,11 +17,12 @@ function setting (name: string, fallback: number): number {
   const text = process.env[name];
   if (text === undefined || text === '') return fallback;
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 0) refuse(`${name} must be a whole number of 0 or more, not ${JSON.stringify(text)}`);
+  if (!Number.isInteger(value) || value < 0) { refuse(`${name} must be a whole number of 0 or more, not ${JSON.stringify(text)}`); }
   return value;
 }
 
-const connectionString = process.env.DATABASE_URL ||
+const connectionString =
+  process.env.DATABASE_URL ||
   refuse('DATABASE_URL is required: the PostgreSQL server to use (postgres://user:password@host:5432/db)');
 
 const pool = new Pool({
@@ -73,7 +74,7 @@ const STATUS: Record<string, number> = {
   POOL_ENDED: 503,
   QUERY_TIMEOUT: 504,
 };
-app.setErrorHandler((err: Error & { statusCode?: number, code?: string }, request, reply) => {
+app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
   // The client left and its work was stopped: nobody reads this answer; 499 is for the log.
   if (request.gone?.aborted) return reply.code(499).send({ error: 'CLIENT_GONE', message: 'the client went away' });
   if (err instanceof PoolError) {
@@ -116,24 +117,28 @@ app.get('/todos/', async (request) => {
   return rows;
 });
 
-app.post('/todos/', {
-  schema: {
-    body: {
-      type: 'object',
-      required: ['title'],
-      properties: { title: { type: 'string', minLength: 1, maxLength: 200 } },
-      additionalProperties: false,
+app.post(
+  '/todos/',
+  {
+    schema: {
+      body: {
+        type: 'object',
+        required: ['title'],
+        properties: { title: { type: 'string', minLength: 1, maxLength: 200 } },
+        additionalProperties: false,
+      },
     },
   },
-}, async (request, reply) => {
-  const { title } = request.body as { title: string };
-  const { rows } = await pool.query({
-    text: 'INSERT INTO todo (title) VALUES ($1) RETURNING id, title, done',
-    values: [title],
-    signal: request.gone,
-  });
-  return reply.code(201).send(rows[0]);
-});
+  async (request, reply) => {
+    const { title } = request.body as { title: string };
+    const { rows } = await pool.query({
+      text: 'INSERT INTO todo (title) VALUES ($1) RETURNING id, title, done',
+      values: [title],
+      signal: request.gone,
+    });
+    return reply.code(201).send(rows[0]);
+  }
+);
 
 // Alive: the process answers. Ready: it can reach PostgreSQL within a second, and is not draining.
 app.get('/healthz', async () => ({ status: 'ok' }));
@@ -155,11 +160,15 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   await pool.end();
 });
 
-await pool.query(`CREATE TABLE IF NOT EXISTS todo (
+await pool
+  .query(
+    `CREATE TABLE IF NOT EXISTS todo (
   id serial PRIMARY KEY,
   title text NOT NULL,
   done boolean NOT NULL DEFAULT false
-)`).catch((err: Error) => refuse(`cannot prepare the database: ${err.message}`, 1));
+)`
+  )
+  .catch((err: Error) => refuse(`cannot prepare the database: ${err.message}`, 1));
 // The kept connections open now, so the first requests pay no connect.
 await pool.warm();
 await app.listen({ host: process.env.HOST ?? '127.0.0.1', port: setting('PORT', 3000) });

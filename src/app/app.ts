@@ -53,7 +53,13 @@ export interface AppOptions {
 const STARTUP_SECONDS = 30;
 
 /** Fastify's own options that the app relies on, the client timeouts among them. */
-export function serverOptions (logger: FastifyBaseLogger, config: Pick<Config, 'requestTimeout' | 'headersTimeout' | 'keepAliveTimeout' | 'appMode' | 'dbMode' | 'poolTimeout'>): FastifyHttpOptions<Server> & { loggerInstance: FastifyBaseLogger } {
+export function serverOptions (
+  logger: FastifyBaseLogger,
+  config: Pick<
+    Config,
+    'requestTimeout' | 'headersTimeout' | 'keepAliveTimeout' | 'appMode' | 'dbMode' | 'poolTimeout'
+  >
+): FastifyHttpOptions<Server> & { loggerInstance: FastifyBaseLogger } {
   // A client that sends its request too slowly (one byte every few seconds, a "slowloris") is
   // cut. Node checks these deadlines every connectionsCheckingInterval (30 s by default). They
   // count wall-clock time from the connection, so in a blocking mode they would cut prompt

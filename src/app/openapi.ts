@@ -19,7 +19,7 @@ export function shareSchemas<T extends object> (document: T): T {
     // What a schema means where it is used (a response's description) stays there.
     const { description: _, ...schema } = out;
     const known = shared[out.title];
-    if (known && !isDeepStrictEqual(known, schema)) throw new Error(`two different schemas are titled ${out.title}`);
+    if (known && !isDeepStrictEqual(known, schema)) { throw new Error(`two different schemas are titled ${out.title}`); }
     shared[out.title] = schema;
     return { $ref: `#/components/schemas/${out.title}` };
   };
@@ -31,11 +31,14 @@ export function shareSchemas<T extends object> (document: T): T {
     components: {
       ...components,
       schemas: { ...(components.schemas as Json | undefined), ...shared },
-      headers: Object.fromEntries(Object.entries(HEADERS).map(([name, { description, ...schema }]) => [name, { description, schema }])),
+      headers: Object.fromEntries(
+        Object.entries(HEADERS).map(([name, { description, ...schema }]) => [name, { description, schema }])
+      ),
       // Not an operation's: any path asked with a method it does not take answers this.
       responses: {
         MethodNotAllowed: {
-          description: 'The path exists, but not for this method (METHOD_NOT_ALLOWED); Allow lists the methods it takes',
+          description:
+            'The path exists, but not for this method (METHOD_NOT_ALLOWED); Allow lists the methods it takes',
           headers: { Allow: { $ref: '#/components/headers/Allow' } },
           content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
         },

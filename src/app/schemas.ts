@@ -8,12 +8,15 @@ const MAX_INT = 2_147_483_647;
 // A schema with a `title` is shared: the OpenAPI document names it once, under
 // components/schemas, and refers to it from every route (src/app/openapi.ts).
 
-export const Todo = Type.Object({
-  id: Type.Integer(),
-  title: Type.String(),
-  done: Type.Boolean(),
-  priority: Type.Integer(),
-}, { title: 'Todo' });
+export const Todo = Type.Object(
+  {
+    id: Type.Integer(),
+    title: Type.String(),
+    done: Type.Boolean(),
+    priority: Type.Integer(),
+  },
+  { title: 'Todo' }
+);
 
 export const TodoList = Type.Object({ todos: Type.Array(Todo) }, { title: 'TodoList' });
 
@@ -58,11 +61,16 @@ export const LeakQuery = Type.Object({
   seconds: Type.Optional(Type.Number({ minimum: 0, maximum: LEAK_MAX_SECONDS })),
 });
 
-export const LeakResult = Type.Object({
-  heldSeconds: Type.Number({ description: 'how long the connection is kept, from now' }),
-  waitMs: Type.Number({ description: 'how long the checkout waited for the connection, in milliseconds' }),
-  leakDetectionSeconds: Type.Number({ description: 'LEAK_DETECTION: held longer, the connection is reported (0: off)' }),
-}, { title: 'LeakResult' });
+export const LeakResult = Type.Object(
+  {
+    heldSeconds: Type.Number({ description: 'how long the connection is kept, from now' }),
+    waitMs: Type.Number({ description: 'how long the checkout waited for the connection, in milliseconds' }),
+    leakDetectionSeconds: Type.Number({
+      description: 'LEAK_DETECTION: held longer, the connection is reported (0: off)',
+    }),
+  },
+  { title: 'LeakResult' }
+);
 
 /** /work/postgres/: a million units take about 20 ms of one core; 100 million, about 2 s. */
 export const WORK_DEFAULT_UNITS = 1_000_000;
@@ -76,7 +84,8 @@ export const WorkResult = Type.Object({ units: Type.Integer(), counted: Type.Int
 
 /** Every code an error answer carries, and what it means: one family, the service's own. */
 export const ERROR_CODES = {
-  BAD_INPUT: 'The input is not what the route takes (its schema, JSON syntax, text that is not valid UTF-8): the message says why, `field` names it',
+  BAD_INPUT:
+    'The input is not what the route takes (its schema, JSON syntax, text that is not valid UTF-8): the message says why, `field` names it',
   NOT_FOUND: 'No route has this path',
   TODO_NOT_FOUND: 'No todo has this id',
   METHOD_NOT_ALLOWED: 'The path takes other methods, which `Allow` lists',
@@ -87,31 +96,41 @@ export const ERROR_CODES = {
   POOL_QUEUE_FULL: 'POOL_QUEUE_MAX requests were waiting for a connection already',
   DB_UNAVAILABLE: 'The database could not be reached, or went away',
   STATEMENT_TIMEOUT: 'The query ran longer than STATEMENT_TIMEOUT and was cancelled',
-  QUERY_TIMEOUT: 'The database did not answer within QUERY_TIMEOUT (the network, or a server that cannot be reached): the query was cancelled and its connection closed',
+  QUERY_TIMEOUT:
+    'The database did not answer within QUERY_TIMEOUT (the network, or a server that cannot be reached): the query was cancelled and its connection closed',
   INTERNAL_ERROR: 'A failure the service did not expect; the log has the detail',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
 /** The one error schema: every error answer of the service has this body. */
-export const ErrorBody = Type.Object({
-  statusCode: Type.Integer({ minimum: 400, maximum: 599 }),
-  error: Type.String({ description: "the status's reason phrase" }),
-  code: Type.Unsafe<ErrorCode>({
-    type: 'string',
-    enum: Object.keys(ERROR_CODES),
-    description: Object.entries(ERROR_CODES).map(([code, meaning]) => `${code}: ${meaning}.`).join(' '),
-  }),
-  message: Type.String({ description: 'what went wrong, for a person' }),
-  field: Type.Optional(Type.String({ description: 'the input field at fault (BAD_INPUT)' })),
-}, { title: 'Error' });
+export const ErrorBody = Type.Object(
+  {
+    statusCode: Type.Integer({ minimum: 400, maximum: 599 }),
+    error: Type.String({ description: "the status's reason phrase" }),
+    code: Type.Unsafe<ErrorCode>({
+      type: 'string',
+      enum: Object.keys(ERROR_CODES),
+      description: Object.entries(ERROR_CODES)
+        .map(([code, meaning]) => `${code}: ${meaning}.`)
+        .join(' '),
+    }),
+    message: Type.String({ description: 'what went wrong, for a person' }),
+    field: Type.Optional(Type.String({ description: 'the input field at fault (BAD_INPUT)' })),
+  },
+  { title: 'Error' }
+);
 
 /** Response headers, as the OpenAPI document describes them. */
 export const HEADERS = {
   'Retry-After': { type: 'integer', description: 'Seconds to wait before trying again' },
   Location: { type: 'string', description: 'The path of the todo just created: /todos/{id}' },
   Allow: { type: 'string', description: 'The methods the path takes, comma-separated' },
-  'X-Read-After': { type: 'string', description: "With replicas: the WAL position of this write's commit (also set as the read_after cookie). A read that sends it back (header or cookie) sees this write" },
+  'X-Read-After': {
+    type: 'string',
+    description:
+      "With replicas: the WAL position of this write's commit (also set as the read_after cookie). A read that sends it back (header or cookie) sees this write",
+  },
 } as const;
 
 /** What each error status means, as the OpenAPI document tells it. */
@@ -129,7 +148,11 @@ const MEANING: Record<number, string> = {
 export function errors<S extends number> (...statuses: S[]): Record<S | 421, typeof ErrorBody> {
   const answers = {} as Record<S | 421, typeof ErrorBody>;
   for (const status of [...statuses, 421 as const]) {
-    answers[status] = answer(ErrorBody, MEANING[status]!, status === 503 ? { 'Retry-After': HEADERS['Retry-After'] } : {});
+    answers[status] = answer(
+      ErrorBody,
+      MEANING[status]!,
+      status === 503 ? { 'Retry-After': HEADERS['Retry-After'] } : {}
+    );
   }
   return answers;
 }
@@ -142,66 +165,103 @@ export function answer<T extends object> (schema: T, description: string, header
 /** The answers of a route that reads or writes the database. */
 export const DB_ERRORS = [400, 503, 504] as const;
 
-export const PoolStats = Type.Object({
-  kind: Type.Union([Type.Literal('queue'), Type.Literal('null')], { description: 'queue: QueuePool; null: NullPool (POOL=none)' }),
-  size: Type.Integer(),
-  maxOverflow: Type.Integer(),
-  total: Type.Integer({ description: 'connections open' }),
-  idle: Type.Integer(),
-  inUse: Type.Integer({ description: 'checked out, or being opened for a request' }),
-  overflowInUse: Type.Integer(),
-  waiting: Type.Integer({ description: 'requests waiting for a connection' }),
-  expired: Type.Integer({ description: 'checked-out connections past their lifetime' }),
-  acquired: Type.Integer({ description: 'connections handed out since start' }),
-  queued: Type.Integer({ description: 'checkouts that waited for a place' }),
-  timeouts: Type.Integer(),
-  rejected: Type.Integer({ description: 'refused at once: POOL_QUEUE_MAX were waiting' }),
-  aborted: Type.Integer({ description: 'requests whose client went away while they waited' }),
-  connectErrors: Type.Integer(),
-  cancels: Type.Integer({ description: 'CancelRequests sent for queries whose client went away' }),
-  recycled: Type.Integer({ description: 'connections closed after their lifetime or their number of uses' }),
-  resets: Type.Integer({ description: 'connections given back inside a transaction and rolled back before reuse' }),
-  queryTimeouts: Type.Integer({ description: 'queries with no answer within QUERY_TIMEOUT' }),
-  healthChecks: Type.Integer({ description: 'idle connections checked in the background (POOL_HEALTH_CHECK, and suspects after one broke)' }),
-  closed: Type.Object({
-    broken: Type.Integer({ description: 'the connection errored, or came back with a connection error' }),
-    reset: Type.Integer({ description: 'given back in a transaction; the rollback failed or took over 2 s' }),
-    busy: Type.Integer({ description: 'given back with a query still running' }),
-    deadline: Type.Integer({ description: 'its query had no answer within QUERY_TIMEOUT' }),
-    cancel: Type.Integer({ description: 'the query of a request whose client went away did not end within 2 s of its cancel' }),
-    healthCheck: Type.Integer({ description: 'idle, it failed its background check' }),
-    invalidated: Type.Integer({ description: 'after another connection broke, it failed its check' }),
-    prePing: Type.Integer({ description: 'it failed its pre-ping' }),
-  }, { description: 'connections the pool closed because it could not trust them, by cause' }),
-  refillBackoffMs: Type.Number({ description: 'after failed connects: the pause before the pool tries to reopen its POOL_SIZE connections (0: not backing off)' }),
-  waitMsTotal: Type.Number({ description: 'time requests waited for their connections, in all, in ms: with acquired, the mean wait over any window' }),
-  useMsTotal: Type.Number({ description: 'time requests held their connections, in all, in ms' }),
-}, { title: 'PoolStats' });
-
-export const Servers = Type.Object({
-  servers: Type.Array(Type.Object({
-    name: Type.String({ description: 'primary, or replica-1 ...' }),
-    role: Type.Union([Type.Literal('primary'), Type.Literal('replica')]),
-    pool: PoolStats,
-    replica: Type.Optional(Type.Object({
-      up: Type.Boolean({ description: 'answered the last check (a few times a second)' }),
-      inRotation: Type.Boolean({ description: 'serves reads: up, a standby, within REPLICA_MAX_LAG' }),
-      reason: Type.Optional(Type.String({ description: 'why not in rotation' })),
-      lagBytes: Type.Number({ description: 'WAL not yet replayed, in bytes' }),
-      lagSeconds: Type.Number({ description: 'seconds since the primary was first seen with WAL this replica has not replayed (0 when caught up)' }),
-    })),
-  })),
-  reads: Type.Optional(Type.Object({
-    served: Type.Record(Type.String(), Type.Integer(), { description: 'reads served, by server' }),
-    fallbacks: Type.Object({
-      noReplica: Type.Integer({ description: 'to the primary: no replica in rotation' }),
-      broken: Type.Integer({ description: 'to the primary: the replica failed under the read' }),
-      behind: Type.Integer({ description: 'to the primary: no replica replayed X-Read-After within READ_AFTER_TIMEOUT' }),
+export const PoolStats = Type.Object(
+  {
+    kind: Type.Union([Type.Literal('queue'), Type.Literal('null')], {
+      description: 'queue: QueuePool; null: NullPool (POOL=none)',
     }),
-    spilled: Type.Integer({ description: "to the primary: every replica's pool was full" }),
-    replayChecks: Type.Integer({ description: "reads with X-Read-After that the replica's last check had not shown replayed: they looked on the replica" }),
-    replayWaits: Type.Integer({ description: 'those that found it not replayed yet, and waited' }),
-    replayWaitMs: Type.Number({ description: 'the time they waited, in all' }),
-    replayWaitMaxMs: Type.Number({ description: 'the longest of those waits' }),
-  })),
-}, { title: 'Servers' });
+    size: Type.Integer(),
+    maxOverflow: Type.Integer(),
+    total: Type.Integer({ description: 'connections open' }),
+    idle: Type.Integer(),
+    inUse: Type.Integer({ description: 'checked out, or being opened for a request' }),
+    overflowInUse: Type.Integer(),
+    waiting: Type.Integer({ description: 'requests waiting for a connection' }),
+    expired: Type.Integer({ description: 'checked-out connections past their lifetime' }),
+    acquired: Type.Integer({ description: 'connections handed out since start' }),
+    queued: Type.Integer({ description: 'checkouts that waited for a place' }),
+    timeouts: Type.Integer(),
+    rejected: Type.Integer({ description: 'refused at once: POOL_QUEUE_MAX were waiting' }),
+    aborted: Type.Integer({ description: 'requests whose client went away while they waited' }),
+    connectErrors: Type.Integer(),
+    cancels: Type.Integer({ description: 'CancelRequests sent for queries whose client went away' }),
+    recycled: Type.Integer({ description: 'connections closed after their lifetime or their number of uses' }),
+    resets: Type.Integer({
+      description: 'connections given back inside a transaction and rolled back before reuse',
+    }),
+    queryTimeouts: Type.Integer({ description: 'queries with no answer within QUERY_TIMEOUT' }),
+    healthChecks: Type.Integer({
+      description: 'idle connections checked in the background (POOL_HEALTH_CHECK, and suspects after one broke)',
+    }),
+    closed: Type.Object(
+      {
+        broken: Type.Integer({ description: 'the connection errored, or came back with a connection error' }),
+        reset: Type.Integer({ description: 'given back in a transaction; the rollback failed or took over 2 s' }),
+        busy: Type.Integer({ description: 'given back with a query still running' }),
+        deadline: Type.Integer({ description: 'its query had no answer within QUERY_TIMEOUT' }),
+        cancel: Type.Integer({
+          description: 'the query of a request whose client went away did not end within 2 s of its cancel',
+        }),
+        healthCheck: Type.Integer({ description: 'idle, it failed its background check' }),
+        invalidated: Type.Integer({ description: 'after another connection broke, it failed its check' }),
+        prePing: Type.Integer({ description: 'it failed its pre-ping' }),
+      },
+      { description: 'connections the pool closed because it could not trust them, by cause' }
+    ),
+    refillBackoffMs: Type.Number({
+      description:
+        'after failed connects: the pause before the pool tries to reopen its POOL_SIZE connections (0: not backing off)',
+    }),
+    waitMsTotal: Type.Number({
+      description:
+        'time requests waited for their connections, in all, in ms: with acquired, the mean wait over any window',
+    }),
+    useMsTotal: Type.Number({ description: 'time requests held their connections, in all, in ms' }),
+  },
+  { title: 'PoolStats' }
+);
+
+export const Servers = Type.Object(
+  {
+    servers: Type.Array(
+      Type.Object({
+        name: Type.String({ description: 'primary, or replica-1 ...' }),
+        role: Type.Union([Type.Literal('primary'), Type.Literal('replica')]),
+        pool: PoolStats,
+        replica: Type.Optional(
+          Type.Object({
+            up: Type.Boolean({ description: 'answered the last check (a few times a second)' }),
+            inRotation: Type.Boolean({ description: 'serves reads: up, a standby, within REPLICA_MAX_LAG' }),
+            reason: Type.Optional(Type.String({ description: 'why not in rotation' })),
+            lagBytes: Type.Number({ description: 'WAL not yet replayed, in bytes' }),
+            lagSeconds: Type.Number({
+              description:
+                'seconds since the primary was first seen with WAL this replica has not replayed (0 when caught up)',
+            }),
+          })
+        ),
+      })
+    ),
+    reads: Type.Optional(
+      Type.Object({
+        served: Type.Record(Type.String(), Type.Integer(), { description: 'reads served, by server' }),
+        fallbacks: Type.Object({
+          noReplica: Type.Integer({ description: 'to the primary: no replica in rotation' }),
+          broken: Type.Integer({ description: 'to the primary: the replica failed under the read' }),
+          behind: Type.Integer({
+            description: 'to the primary: no replica replayed X-Read-After within READ_AFTER_TIMEOUT',
+          }),
+        }),
+        spilled: Type.Integer({ description: "to the primary: every replica's pool was full" }),
+        replayChecks: Type.Integer({
+          description:
+            "reads with X-Read-After that the replica's last check had not shown replayed: they looked on the replica",
+        }),
+        replayWaits: Type.Integer({ description: 'those that found it not replayed yet, and waited' }),
+        replayWaitMs: Type.Number({ description: 'the time they waited, in all' }),
+        replayWaitMaxMs: Type.Number({ description: 'the longest of those waits' }),
+      })
+    ),
+  },
+  { title: 'Servers' }
+);

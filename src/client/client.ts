@@ -44,10 +44,15 @@ export async function probe (url: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const socket = net.connect({ host: u.hostname, port: Number(u.port || 80) });
     socket.setTimeout(5000, () => socket.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
-    socket.once('connect', () => { socket.end(); resolve(); });
+    socket.once('connect', () => {
+      socket.end();
+      resolve();
+    });
     socket.once('error', (err: NodeJS.ErrnoException) => {
       const why = err.code === 'ECONNREFUSED' ? 'connection refused' : err.message;
-      reject(new ClientError(`Cannot connect to ${u.origin}: ${why}. Is the service running? Start it with: npm start`));
+      reject(
+        new ClientError(`Cannot connect to ${u.origin}: ${why}. Is the service running? Start it with: npm start`)
+      );
     });
   });
 }
@@ -62,11 +67,16 @@ export function checkFileLimit (n: number): void {
     return; // not Linux: let the OS say no
   }
   if (n + 64 > limit) {
-    throw new ClientError(`N=${n} needs about ${n + 64} open files but this process may open ${limit}: raise the limit (ulimit -n ${n + 1024}) or lower N`);
+    throw new ClientError(
+      `N=${n} needs about ${n + 64} open files but this process may open ${limit}: raise the limit (ulimit -n ${n + 1024}) or lower N`
+    );
   }
 }
 
-export async function runClient (options: ClientOptions, out: (line: string) => void = console.log): Promise<Burst[]> {
+export async function runClient (
+  options: ClientOptions,
+  out: (line: string) => void = console.log
+): Promise<Burst[]> {
   checkFileLimit(options.n);
   await probe(options.url);
   const bursts: Burst[] = [];
@@ -75,9 +85,13 @@ export async function runClient (options: ClientOptions, out: (line: string) => 
   // Every request of a burst listens to it: N listeners is what it is for.
   setMaxListeners(options.n + 10, abandon.signal);
   let grace: NodeJS.Timeout | undefined;
-  options.interrupted?.addEventListener('abort', () => {
-    grace = setTimeout(() => abandon.abort(), INTERRUPT_GRACE_MS);
-  }, { once: true });
+  options.interrupted?.addEventListener(
+    'abort',
+    () => {
+      grace = setTimeout(() => abandon.abort(), INTERRUPT_GRACE_MS);
+    },
+    { once: true }
+  );
   const routes: string[] = [];
   for (const route of options.routes) {
     if (options.interrupted?.aborted) break;
@@ -138,21 +152,60 @@ export interface OpenLoopClientOptions {
 }
 
 /** `client --rate R --duration T`: an open loop per route, in turn (src/client/open-loop.ts). */
-export async function runOpenLoopClient (options: OpenLoopClientOptions, out: (line: string) => void = console.log): Promise<OpenLoopRun[]> {
+export async function runOpenLoopClient (
+  options: OpenLoopClientOptions,
+  out: (line: string) => void = console.log
+): Promise<OpenLoopRun[]> {
   checkFileLimit(options.connections ?? DEFAULT_CONNECTIONS);
   await probe(options.url);
   const runs: OpenLoopRun[] = [];
   for (const route of options.routes) {
     if (options.interrupted?.aborted) break;
     const url = routeUrl(options.url, route, options.seconds);
-    if (!options.json) out(`Open loop: ${options.rate} requests/s for ${options.duration} s (${options.arrivals} arrivals) to ${url}...`);
-    const run = await openLoop({ url, rate: options.rate, seconds: options.duration, arrivals: options.arrivals, timeoutMs: options.timeoutMs, connections: options.connections, signal: options.interrupted });
+    if (!options.json) {
+      out(
+        `Open loop: ${options.rate} requests/s for ${options.duration} s (${options.arrivals} arrivals) to ${url}...`
+      );
+    }
+    const run = await openLoop({
+      url,
+      rate: options.rate,
+      seconds: options.duration,
+      arrivals: options.arrivals,
+      timeoutMs: options.timeoutMs,
+      connections: options.connections,
+      signal: options.interrupted,
+    });
     runs.push(run);
     if (!options.json) for (const line of openLoopLines(route, run)) out(line);
   }
-  if (options.json) out(JSON.stringify({ url: options.url, rate: options.rate, duration: options.duration, arrivals: options.arrivals, routes: runs.map(openLoopJson) }, null, 2));
+  if (options.json) {
+    out(
+      JSON.stringify(
+        {
+          url: options.url,
+          rate: options.rate,
+          duration: options.duration,
+          arrivals: options.arrivals,
+          routes: runs.map(openLoopJson),
+        },
+        null,
+        2
+      )
+    );
+  }
   if (options.report) {
-    writeReport(options.report, `client --rate ${options.rate} --duration ${options.duration} against ${options.url}`, [{ title: `${options.rate} requests/s, ${options.arrivals} arrivals, for ${options.duration} s`, bursts: [], openLoops: runs }]);
+    writeReport(
+      options.report,
+      `client --rate ${options.rate} --duration ${options.duration} against ${options.url}`,
+      [
+        {
+          title: `${options.rate} requests/s, ${options.arrivals} arrivals, for ${options.duration} s`,
+          bursts: [],
+          openLoops: runs,
+        },
+      ]
+    );
     if (!options.json) out(`Report written to ${options.report}`);
   }
   return runs;
@@ -187,7 +240,14 @@ function openLoopJson (run: OpenLoopRun) {
   const { results, ...figures } = run;
   return {
     ...figures,
-    requests: results.map((r) => ({ intendedMs: r.intended, sentMs: r.sent, endMs: r.end, status: r.status ?? null, error: r.error ?? null, message: r.body ?? r.message ?? null })),
+    requests: results.map((r) => ({
+      intendedMs: r.intended,
+      sentMs: r.sent,
+      endMs: r.end,
+      status: r.status ?? null,
+      error: r.error ?? null,
+      message: r.body ?? r.message ?? null,
+    })),
   };
 }
 
@@ -212,7 +272,11 @@ function jsonDocument (options: ClientOptions, bursts: Burst[], sumMs: number) {
       totalMs: b.totalMs,
       summary: summarize(b),
       requests: b.results.map((r) => ({
-        startMs: r.start, endMs: r.end, status: r.status ?? null, error: r.error ?? null, message: r.body ?? r.message ?? null,
+        startMs: r.start,
+        endMs: r.end,
+        status: r.status ?? null,
+        error: r.error ?? null,
+        message: r.body ?? r.message ?? null,
       })),
     })),
   };

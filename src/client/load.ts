@@ -32,17 +32,25 @@ export interface BurstOptions {
 export async function burst (url: string, n: number, options: BurstOptions = {}): Promise<Burst> {
   const t0 = performance.now();
   const results: RequestResult[] = [];
-  await Promise.all(Array.from({ length: n }, () => one(url, t0, options).then((r) => {
-    results.push(r);
-    options.onResult?.(r);
-  })));
+  await Promise.all(
+    Array.from({ length: n }, () =>
+      one(url, t0, options).then((r) => {
+        results.push(r);
+        options.onResult?.(r);
+      })
+    )
+  );
   return { url, results, totalMs: performance.now() - t0 };
 }
 
 function one (url: string, t0: number, options: BurstOptions): Promise<RequestResult> {
   const start = performance.now() - t0;
   // agent: false = a fresh connection per request, so the client never serializes.
-  return getOnce(url, { agent: false, timeout: options.timeoutMs, signal: options.signal }).then((r) => ({ start, end: performance.now() - t0, ...r }));
+  return getOnce(url, { agent: false, timeout: options.timeoutMs, signal: options.signal }).then((r) => ({
+    start,
+    end: performance.now() - t0,
+    ...r,
+  }));
 }
 
 /** What one GET came to: its status, or the kind of error (with the JSON error body's message for HTTP errors). */
@@ -77,9 +85,9 @@ export function getOnce (url: string, options: http.RequestOptions, onSocket?: (
 
 export function classify (err: NodeJS.ErrnoException): { error: ErrorKind; message: string } {
   const code = err.code ?? '';
-  if (code === 'ABORT_ERR' || err.name === 'AbortError') return { error: 'interrupted', message: 'abandoned after Ctrl-C, still in flight' };
+  if (code === 'ABORT_ERR' || err.name === 'AbortError') { return { error: 'interrupted', message: 'abandoned after Ctrl-C, still in flight' }; }
   if (code === 'ECONNREFUSED') return { error: 'refused', message: err.message };
-  if (code === 'ECONNRESET' || code === 'EPIPE' || err.message === 'socket hang up') return { error: 'reset', message: err.message };
+  if (code === 'ECONNRESET' || code === 'EPIPE' || err.message === 'socket hang up') { return { error: 'reset', message: err.message }; }
   if (code === 'ETIMEDOUT') return { error: 'timeout', message: err.message };
   return { error: 'other', message: err.message || code };
 }

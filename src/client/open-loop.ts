@@ -125,19 +125,37 @@ function mulberry32 (seed: number): () => number {
  * its backlog together, and the lag shows in the calls' own send times. Stops early on `signal`;
  * resolves, once every call made has settled, with how many were made.
  */
-export async function dispatch (times: number[], t0: number, fire: (intended: number) => Promise<void>, signal?: { aborted: boolean }): Promise<number> {
+export async function dispatch (
+  times: number[],
+  t0: number,
+  fire: (intended: number) => Promise<void>,
+  signal?: { aborted: boolean }
+): Promise<number> {
   const calls: Promise<void>[] = [];
   let next = 0;
   while (next < times.length && !signal?.aborted) {
-    for (const at = performance.now() - t0; next < times.length && times[next]! <= at; next++) calls.push(fire(times[next]!));
-    if (next < times.length) await new Promise((resolve) => setTimeout(resolve, Math.max(0, times[next]! - (performance.now() - t0))));
+    for (const at = performance.now() - t0; next < times.length && times[next]! <= at; next++) {
+      calls.push(fire(times[next]!));
+    }
+    if (next < times.length) {
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, times[next]! - (performance.now() - t0))));
+    }
   }
   await Promise.all(calls);
   return next;
 }
 
 export async function openLoop (options: OpenLoopOptions): Promise<OpenLoopRun> {
-  const { url, rate, seconds, arrivals = 'constant', timeoutMs = 60_000, signal, seed = 1, connections = DEFAULT_CONNECTIONS } = options;
+  const {
+    url,
+    rate,
+    seconds,
+    arrivals = 'constant',
+    timeoutMs = 60_000,
+    signal,
+    seed = 1,
+    connections = DEFAULT_CONNECTIONS,
+  } = options;
   const times = schedule(rate, seconds, arrivals, seed);
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections });
   const results: OpenResult[] = [];
@@ -148,27 +166,48 @@ export async function openLoop (options: OpenLoopOptions): Promise<OpenLoopRun> 
   const now = () => performance.now() - t0;
   let inFlightNow = 0;
   let peakInFlight = 0;
-  await dispatch(times, t0, (intended) => {
-    peakInFlight = Math.max(peakInFlight, ++inFlightNow);
-    return one(url, agent, intended, now, timeoutMs).then((r) => {
-      inFlightNow--;
-      results.push(r);
-      options.onResult?.(r);
-    });
-  }, signal);
+  await dispatch(
+    times,
+    t0,
+    (intended) => {
+      peakInFlight = Math.max(peakInFlight, ++inFlightNow);
+      return one(url, agent, intended, now, timeoutMs).then((r) => {
+        inFlightNow--;
+        results.push(r);
+        options.onResult?.(r);
+      });
+    },
+    signal
+  );
   agent.destroy();
-  return summarizeOpenLoop({ url, rate, seconds, arrivals, connections, peakInFlight }, times.length, results, now());
+  return summarizeOpenLoop(
+    { url, rate, seconds, arrivals, connections, peakInFlight },
+    times.length,
+    results,
+    now()
+  );
 }
 
-async function one (url: string, agent: http.Agent, intended: number, now: () => number, timeoutMs: number): Promise<OpenResult> {
+async function one (
+  url: string,
+  agent: http.Agent,
+  intended: number,
+  now: () => number,
+  timeoutMs: number
+): Promise<OpenResult> {
   let sent = now();
-  const outcome = await getOnce(url, { agent, timeout: timeoutMs }, () => { sent = now(); });
+  const outcome = await getOnce(url, { agent, timeout: timeoutMs }, () => {
+    sent = now();
+  });
   return { intended, sent, end: now(), ...outcome };
 }
 
 /** The figures of a run: whether the generator kept its rate, and both latencies' percentiles. */
 export function summarizeOpenLoop (
-  asked: Pick<OpenLoopRun, 'url' | 'rate' | 'seconds' | 'arrivals' | 'connections' | 'peakInFlight'>, scheduled: number, results: OpenResult[], totalMs: number
+  asked: Pick<OpenLoopRun, 'url' | 'rate' | 'seconds' | 'arrivals' | 'connections' | 'peakInFlight'>,
+  scheduled: number,
+  results: OpenResult[],
+  totalMs: number
 ): OpenLoopRun {
   const lags = results.map((r) => r.sent - r.intended);
   const sendLag = percentiles(lags);
@@ -178,13 +217,20 @@ export function summarizeOpenLoop (
   const span = sentAt.length > 1 ? (sentAt[sentAt.length - 1]! - sentAt[0]!) / 1000 : 0;
   const achievedRate = span > 0 ? (sentAt.length - 1) / span : 0;
   const problems: string[] = [];
-  if (results.length < scheduled) problems.push(`${scheduled - results.length} of ${scheduled} requests were never sent (stopped early)`);
+  if (results.length < scheduled) { problems.push(`${scheduled - results.length} of ${scheduled} requests were never sent (stopped early)`); }
   // Poisson arrivals vary by chance around their rate; the schedule itself is what is checked there.
-  if (asked.arrivals === 'constant' && scheduled > 1 && Math.abs(achievedRate - asked.rate) > RATE_TOLERANCE * asked.rate) {
+  if (
+    asked.arrivals === 'constant' &&
+    scheduled > 1 &&
+    Math.abs(achievedRate - asked.rate) > RATE_TOLERANCE * asked.rate
+  ) {
     problems.push(`it sent ${achievedRate.toFixed(1)}/s, not ${asked.rate}/s`);
   }
   if (sendLag.p99 > LATE_MS) {
-    const why = asked.peakInFlight > asked.connections ? `all ${asked.connections} connections were busy (--connections)` : 'this machine could not send them on time';
+    const why =
+      asked.peakInFlight > asked.connections
+        ? `all ${asked.connections} connections were busy (--connections)`
+        : 'this machine could not send them on time';
     problems.push(`1 % of the requests left more than ${Math.round(sendLag.p99)} ms late (${why})`);
   }
   const ok = results.filter((r) => !r.error).length;
@@ -209,7 +255,11 @@ export function summarizeOpenLoop (
 /** HDR percentiles (3 significant digits) of millisecond values, reported at most at the exact max. */
 export function percentiles (ms: number[]): Percentiles {
   if (!ms.length) return { p50: 0, p90: 0, p99: 0, max: 0 };
-  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+  const histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
   for (const v of ms) histogram.recordValue(Math.max(1, Math.round(v * 1000))); // µs
   const max = ms.reduce((a, b) => Math.max(a, b), 0);
   const at = (p: number) => Math.min(histogram.getValueAtPercentile(p) / 1000, max);

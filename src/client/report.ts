@@ -18,7 +18,14 @@ interface ChartData {
   title: string;
   note?: string;
   bursts: { url: string; totalMs: number; summary: Summary; bars: [number, number, number][] }[];
-  openLoops: { url: string; rate: number; keptRate: boolean; why?: string; text: string; points: [number, number, number, number][] }[];
+  openLoops: {
+    url: string;
+    rate: number;
+    keptRate: boolean;
+    why?: string;
+    text: string;
+    points: [number, number, number, number][];
+  }[];
 }
 
 const chartJs = () => readFileSync(chartJsFile, 'utf8');
@@ -40,8 +47,11 @@ export function writeReport (file: string, title: string, sections: ReportSectio
       keptRate: run.keptRate,
       why: run.why,
       text: `${run.ok} ok, ${run.errors} errors; corrected p50 ${sec(run.corrected.p50)} p99 ${sec(run.corrected.p99)} max ${sec(run.corrected.max)}; from the actual send p50 ${sec(run.uncorrected.p50)} p99 ${sec(run.uncorrected.p99)}`,
-      // [intended send s, corrected latency s, latency from the actual send s, status], in the order they were meant to leave.
-      points: [...run.results].sort((x, y) => x.intended - y.intended).map((r) => [round(r.intended), round(r.end - r.intended), round(r.end - r.sent), r.status ?? 0]),
+      // [intended send s, corrected latency s, latency from the actual send s, status], in the order they were meant to
+      // leave.
+      points: [...run.results]
+        .sort((x, y) => x.intended - y.intended)
+        .map((r) => [round(r.intended), round(r.end - r.intended), round(r.end - r.sent), r.status ?? 0]),
     })),
   }));
   writeFileSync(file, page(title, data));
@@ -50,16 +60,30 @@ export function writeReport (file: string, title: string, sections: ReportSectio
 const round = (ms: number) => Math.round(ms) / 1000;
 const sec = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
 
-const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+const escapeHtml = (s: string) =>
+  s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 function page (title: string, data: ChartData[]): string {
   const json = JSON.stringify(data).replace(/</g, '\\u003c');
-  const rows = data.flatMap((section) => section.bursts.map((b) =>
-    `<tr><td>${escapeHtml(section.title)}</td><td>${escapeHtml(new URL(b.url).pathname + new URL(b.url).search)}</td><td>${b.bars.length}</td>` +
-    `<td>${b.summary.ok}</td><td>${b.summary.errors}</td><td>${(b.totalMs / 1000).toFixed(2)} s</td>` +
-    `<td>${latencyText(b.summary)}</td></tr>`)).concat(data.flatMap((section) => section.openLoops.map((o) =>
-    `<tr><td>${escapeHtml(section.title)}</td><td>${escapeHtml(new URL(o.url).pathname + new URL(o.url).search)}</td><td>${o.points.length} at ${o.rate}/s</td>` +
-    `<td colspan="4">${escapeHtml(o.text)}${o.keptRate ? '' : ` <strong>The generator did not keep the rate: ${escapeHtml(o.why ?? '')}</strong>`}</td></tr>`))).join('\n');
+  const rows = data
+    .flatMap((section) =>
+      section.bursts.map(
+        (b) =>
+          `<tr><td>${escapeHtml(section.title)}</td><td>${escapeHtml(new URL(b.url).pathname + new URL(b.url).search)}</td><td>${b.bars.length}</td>` +
+          `<td>${b.summary.ok}</td><td>${b.summary.errors}</td><td>${(b.totalMs / 1000).toFixed(2)} s</td>` +
+          `<td>${latencyText(b.summary)}</td></tr>`
+      )
+    )
+    .concat(
+      data.flatMap((section) =>
+        section.openLoops.map(
+          (o) =>
+            `<tr><td>${escapeHtml(section.title)}</td><td>${escapeHtml(new URL(o.url).pathname + new URL(o.url).search)}</td><td>${o.points.length} at ${o.rate}/s</td>` +
+            `<td colspan="4">${escapeHtml(o.text)}${o.keptRate ? '' : ` <strong>The generator did not keep the rate: ${escapeHtml(o.why ?? '')}</strong>`}</td></tr>`
+        )
+      )
+    )
+    .join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <style>

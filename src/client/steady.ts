@@ -43,9 +43,21 @@ export interface SteadyResult {
  * window. At its end the requests still in flight are abandoned, not awaited: with a long queue
  * (a pool of 1 and 100 clients) they could take many seconds to drain.
  */
-export async function steady ({ url, concurrency, seconds, warmupSeconds = 0, timeoutMs = 60_000, signal, thinkMs = 0 }: SteadyOptions): Promise<SteadyResult> {
+export async function steady ({
+  url,
+  concurrency,
+  seconds,
+  warmupSeconds = 0,
+  timeoutMs = 60_000,
+  signal,
+  thinkMs = 0,
+}: SteadyOptions): Promise<SteadyResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+  const histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
   const errors: Partial<Record<ErrorKind, number>> = {};
   const statuses: Record<number, number> = {};
   const samples: Record<number, string> = {};
@@ -80,7 +92,14 @@ export async function steady ({ url, concurrency, seconds, warmupSeconds = 0, ti
   const clients = Array.from({ length: concurrency }, client);
   await new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, Math.max(0, until - performance.now()));
-    signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true }
+    );
   });
   run.over = true;
   const elapsed = (performance.now() - from) / 1000;
@@ -103,14 +122,23 @@ export async function steady ({ url, concurrency, seconds, warmupSeconds = 0, ti
   return result;
 }
 
-function once (url: string, agent: http.Agent, timeoutMs: number): Promise<{ error?: ErrorKind; status?: number; body?: string }> {
+function once (
+  url: string,
+  agent: http.Agent,
+  timeoutMs: number
+): Promise<{ error?: ErrorKind; status?: number; body?: string }> {
   return new Promise((resolve) => {
     const req = http.get(url, { agent, timeout: timeoutMs }, (res) => {
       const failed = (res.statusCode ?? 0) >= 400;
       let body = '';
-      if (failed) res.on('data', (c: Buffer) => { body += c; });
-      else res.resume();
-      res.on('end', () => resolve(failed ? { error: 'http', status: res.statusCode, body: body.slice(0, 200) } : {}));
+      if (failed) {
+        res.on('data', (c: Buffer) => {
+          body += c;
+        });
+      } else res.resume();
+      res.on('end', () =>
+        resolve(failed ? { error: 'http', status: res.statusCode, body: body.slice(0, 200) } : {})
+      );
       res.on('error', (err) => resolve({ error: classify(err).error }));
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));

@@ -15,7 +15,11 @@ export interface Summary {
 }
 
 export function summarize (burst: Burst): Summary {
-  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 4 });
+  const histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 4,
+  });
   const errorKinds: Record<string, number> = {};
   const errorMessages: Record<string, string> = {};
   const perSecond: number[] = [];
@@ -68,10 +72,13 @@ export function errorLines (sum: Summary): string[] {
 
 /** "1s:15 2s:15 3s:15": how many responses landed in each second. */
 export function waveLine (sum: Summary): string {
-  return '\tresponses per second: ' + sum.perSecond
-    .map((n, i) => (n ? `${i}-${i + 1}s:${n}` : ''))
-    .filter(Boolean)
-    .join('  ');
+  return (
+    '\tresponses per second: ' +
+    sum.perSecond
+      .map((n, i) => (n ? `${i}-${i + 1}s:${n}` : ''))
+      .filter(Boolean)
+      .join('  ')
+  );
 }
 
 /** Groups response times (ms) into waves: a gap of more than `gapMs` starts a new wave. */

@@ -11,7 +11,9 @@ const sqlLog: [string, unknown[]][] = [];
 
 async function handle (req: BridgeRequest, ctx: CallContext): Promise<unknown> {
   if (req.op === 'open') {
-    const log = req.options.logSql ? (text: string, params: readonly unknown[]) => sqlLog.push([text, [...params]]) : undefined;
+    const log = req.options.logSql
+      ? (text: string, params: readonly unknown[]) => sqlLog.push([text, [...params]])
+      : undefined;
     const state = req.poolState && new SharedPoolState(req.poolState);
     store = new AsyncTodoStore({ ...req.options, onError: () => {}, onChange: state?.write }, log);
     return null;
@@ -19,7 +21,10 @@ async function handle (req: BridgeRequest, ctx: CallContext): Promise<unknown> {
   if (!store) throw new Error('blocking bridge used before open');
   const method = store[req.method] as (...args: unknown[]) => unknown;
   const at = CONTEXT_ARG[req.method];
-  return method.apply(store, at === undefined ? req.args : [...Array.from({ length: at }, (_, i) => req.args[i]), ctx]);
+  return method.apply(
+    store,
+    at === undefined ? req.args : [...Array.from({ length: at }, (_, i) => req.args[i]), ctx]
+  );
 }
 
 runAsWorker(async (req: BridgeRequest): Promise<BridgeResponse> => {

@@ -7,7 +7,17 @@ import { builtFile } from '../paths.ts';
 import { reviveError, type serializeError } from './errors.ts';
 import type { SharedPoolState } from './pool-state.ts';
 import type { Todo } from './schema.ts';
-import type { CallContext, LeaseTiming, ListFilter, PoolStats, SqlLogger, StoreOptions, TodoInput, TodoPatch, TodoStore } from './todos.ts';
+import type {
+  CallContext,
+  LeaseTiming,
+  ListFilter,
+  PoolStats,
+  SqlLogger,
+  StoreOptions,
+  TodoInput,
+  TodoPatch,
+  TodoStore,
+} from './todos.ts';
 
 export type StoreMethod = Exclude<keyof TodoStore, 'close'> | 'close';
 
@@ -44,7 +54,11 @@ export class BlockingTodoStore implements TodoStore {
   private succeededAt = -Infinity;
 
   /** The pool lives in the worker thread: its state reaches `poolState` through shared memory. */
-  constructor (options: StoreOptions, private readonly logSql?: SqlLogger, poolState?: SharedPoolState) {
+  constructor (
+    options: StoreOptions,
+    private readonly logSql?: SqlLogger,
+    poolState?: SharedPoolState
+  ) {
     this.bridge = createSyncFn<(req: BridgeRequest) => Promise<BridgeResponse>>(workerFile);
     // Functions cannot cross to the worker thread.
     const { onError: _onError, onChange: _onChange, onLeak: _onLeak, ...plain } = options;

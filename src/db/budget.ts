@@ -17,7 +17,9 @@ export class BudgetError extends Error {
 
 export async function readBudget (url: string, config: Config): Promise<Budget> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: config.connectTimeout * 1000 });
-  await client.connect().catch((err: unknown) => { throw new UnreachableError(url, err, config.connectTimeout * 1000); });
+  await client.connect().catch((err: unknown) => {
+    throw new UnreachableError(url, err, config.connectTimeout * 1000);
+  });
   try {
     return budgetFor(await readLimits(client), config);
   } finally {
@@ -35,9 +37,10 @@ export function budgetFor (limits: ServerLimits, config: Config): Budget {
   // With replicas, each process also keeps one connection to every server for the lag checks.
   const watch = replicated(config) ? 1 : 0;
   const needed = config.hosts * config.workers * (connectionsPerProcess(config) + watch);
-  const [names, figures] = config.hosts > 1
-    ? ['HOSTS x WORKERS', `${config.hosts} x ${config.workers}`]
-    : ['WORKERS', `${config.workers}`];
+  const [names, figures] =
+    config.hosts > 1
+      ? ['HOSTS x WORKERS', `${config.hosts} x ${config.workers}`]
+      : ['WORKERS', `${config.workers}`];
   const summary =
     `${names} x (POOL_SIZE + POOL_MAX_OVERFLOW${watch ? ' + 1 lag check' : ''}) = ${figures} x (${config.poolSize} + ${config.poolMaxOverflow}${watch ? ' + 1' : ''}) = ${needed} connections; ` +
     `PostgreSQL allows ${allows(limits)} = ${available}`;
@@ -45,8 +48,10 @@ export function budgetFor (limits: ServerLimits, config: Config): Budget {
 }
 
 function allows ({ maxConnections, superuserReserved, reserved }: ServerLimits): string {
-  return `max_connections ${maxConnections} - superuser_reserved_connections ${superuserReserved}` +
-    (reserved ? ` - reserved_connections ${reserved}` : '');
+  return (
+    `max_connections ${maxConnections} - superuser_reserved_connections ${superuserReserved}` +
+    (reserved ? ` - reserved_connections ${reserved}` : '')
+  );
 }
 
 /** Refuses a configuration whose pools could open more connections than the server accepts. */
@@ -57,23 +62,29 @@ export function checkBudget (budget: Budget, config: Config): void {
     // One PgBouncer per host: each brings its own server connections.
     const servers = config.hosts * config.pgbouncerPoolSize;
     if (servers > budget.available) {
-      const what = config.hosts > 1
-        ? `HOSTS x PGBOUNCER_POOL_SIZE = ${config.hosts} x ${config.pgbouncerPoolSize} = ${servers} server connections`
-        : `PGBOUNCER_POOL_SIZE ${config.pgbouncerPoolSize} server connections`;
-      throw new BudgetError(`Refusing to start: ${what}, but PostgreSQL allows ${allows(budget)} = ${budget.available}. ` +
-        `Lower PGBOUNCER_POOL_SIZE${config.hosts > 1 ? ', share one central PgBouncer (PGBOUNCER_URL)' : ''} or raise max_connections.`);
+      const what =
+        config.hosts > 1
+          ? `HOSTS x PGBOUNCER_POOL_SIZE = ${config.hosts} x ${config.pgbouncerPoolSize} = ${servers} server connections`
+          : `PGBOUNCER_POOL_SIZE ${config.pgbouncerPoolSize} server connections`;
+      throw new BudgetError(
+        `Refusing to start: ${what}, but PostgreSQL allows ${allows(budget)} = ${budget.available}. ` +
+          `Lower PGBOUNCER_POOL_SIZE${config.hosts > 1 ? ', share one central PgBouncer (PGBOUNCER_URL)' : ''} or raise max_connections.`
+      );
     }
     const clients = budget.needed / config.hosts; // one host's pools, against its own PgBouncer
     if (config.pool !== 'none' && clients > config.pgbouncerMaxClients) {
-      throw new BudgetError(`Refusing to start: WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${config.workers} x (${config.poolSize} + ${config.poolMaxOverflow}) = ${clients} connections, ` +
-        `more than PGBOUNCER_MAX_CLIENTS ${config.pgbouncerMaxClients}. Raise PGBOUNCER_MAX_CLIENTS or lower the pools.`);
+      throw new BudgetError(
+        `Refusing to start: WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${config.workers} x (${config.poolSize} + ${config.poolMaxOverflow}) = ${clients} connections, ` +
+          `more than PGBOUNCER_MAX_CLIENTS ${config.pgbouncerMaxClients}. Raise PGBOUNCER_MAX_CLIENTS or lower the pools.`
+      );
     }
     return;
   }
   if (config.pool === 'none' || budget.needed <= budget.available) return;
   throw new BudgetError(
     `Refusing to start: ${budget.summary}, and ${budget.needed} > ${budget.available}. ` +
-    `Lower ${config.hosts > 1 ? 'HOSTS, ' : ''}WORKERS, POOL_SIZE or POOL_MAX_OVERFLOW, raise max_connections` +
-    (config.databaseUrl ? '' : ' (PG_MAX_CONNECTIONS for the embedded server)') + ', or pool through PgBouncer (PGBOUNCER=on).'
+      `Lower ${config.hosts > 1 ? 'HOSTS, ' : ''}WORKERS, POOL_SIZE or POOL_MAX_OVERFLOW, raise max_connections` +
+      (config.databaseUrl ? '' : ' (PG_MAX_CONNECTIONS for the embedded server)') +
+      ', or pool through PgBouncer (PGBOUNCER=on).'
   );
 }

@@ -1,6 +1,10 @@
 // Errors the database layer turns into HTTP answers. Each carries its status and a
 // stable code, so the HTTP layer needs no knowledge of pools or PostgreSQL.
-import { isConnectionError as isBrokenConnection, PoolError, type PoolQueueFullError as PackageQueueFull } from 'pg-queuepool';
+import {
+  isConnectionError as isBrokenConnection,
+  PoolError,
+  type PoolQueueFullError as PackageQueueFull,
+} from 'pg-queuepool';
 import { maskSecrets } from '../config.ts';
 
 export class ServiceError extends Error {
@@ -25,14 +29,24 @@ export class PoolTimeoutError extends ServiceError {
 /** The same wait, one level down: every PgBouncer server connection stayed busy (query_wait_timeout). */
 export class BouncerWaitTimeoutError extends ServiceError {
   constructor () {
-    super('PgBouncer had no free server connection within query_wait_timeout (set to POOL_TIMEOUT); PGBOUNCER_POOL_SIZE reached', 'POOL_TIMEOUT', 503, 1);
+    super(
+      'PgBouncer had no free server connection within query_wait_timeout (set to POOL_TIMEOUT); PGBOUNCER_POOL_SIZE reached',
+      'POOL_TIMEOUT',
+      503,
+      1
+    );
   }
 }
 
 /** More requests wait for a connection than POOL_QUEUE_MAX allows: shed load at once. */
 export class PoolQueueFullError extends ServiceError {
   constructor (queueMax: number) {
-    super(`too many requests waiting for a database connection (POOL_QUEUE_MAX ${queueMax}); retry later`, 'POOL_QUEUE_FULL', 503, 1);
+    super(
+      `too many requests waiting for a database connection (POOL_QUEUE_MAX ${queueMax}); retry later`,
+      'POOL_QUEUE_FULL',
+      503,
+      1
+    );
   }
 }
 
@@ -60,22 +74,41 @@ export class UnreachableError extends Error {
   override name = 'UnreachableError';
   constructor (url: string, cause: unknown, timeoutMs: number) {
     const why = describe(cause);
-    const reason = /timeout/i.test(why) ? `no answer within ${timeoutMs / 1000} s` : /ECONNREFUSED/.test(why) ? 'connection refused (is it running? is the port right?)' : why;
+    const reason = /timeout/i.test(why)
+      ? `no answer within ${timeoutMs / 1000} s`
+      : /ECONNREFUSED/.test(why)
+        ? 'connection refused (is it running? is the port right?)'
+        : why;
     super(`Cannot connect to PostgreSQL at ${maskSecrets(url)}: ${reason}`);
   }
 }
 
-/** A replica had not replayed a read's X-Read-After position within READ_AFTER_TIMEOUT: the read goes to the primary instead, so no client sees it. */
+/**
+ * A replica had not replayed a read's X-Read-After position within READ_AFTER_TIMEOUT: the read goes to the primary
+ * instead, so no client sees it.
+ */
 export class ReplicaBehindError extends ServiceError {
   constructor (wanted: string, replayed: string, timeoutMs: number) {
-    super(`the replica had replayed up to ${replayed}, not ${wanted}, after ${timeoutMs} ms`, 'REPLICA_BEHIND', 503, 1);
+    super(
+      `the replica had replayed up to ${replayed}, not ${wanted}, after ${timeoutMs} ms`,
+      'REPLICA_BEHIND',
+      503,
+      1
+    );
   }
 }
 
-/** No answer from PostgreSQL within QUERY_TIMEOUT, whatever the network did: the query was cancelled and its connection closed. */
+/**
+ * No answer from PostgreSQL within QUERY_TIMEOUT, whatever the network did: the query was cancelled and its connection
+ * closed.
+ */
 export class QueryDeadlineError extends ServiceError {
   constructor (timeoutMs: number) {
-    super(`the database did not answer within ${timeoutMs / 1000} s (QUERY_TIMEOUT); the query was cancelled`, 'QUERY_TIMEOUT', 504);
+    super(
+      `the database did not answer within ${timeoutMs / 1000} s (QUERY_TIMEOUT); the query was cancelled`,
+      'QUERY_TIMEOUT',
+      504
+    );
   }
 }
 
@@ -86,14 +119,24 @@ export class QueryTimeoutError extends ServiceError {
 }
 
 /** Recreates a ServiceError that crossed a thread boundary as plain data. */
-export function reviveError (data: { message: string; code?: string; statusCode?: number; retryAfter?: number }): Error {
+export function reviveError (data: {
+  message: string;
+  code?: string;
+  statusCode?: number;
+  retryAfter?: number;
+}): Error {
   if (data.code && data.statusCode) {
     return new ServiceError(data.message, data.code, data.statusCode, data.retryAfter);
   }
   return new Error(data.message);
 }
 
-export function serializeError (err: unknown): { message: string; code?: string; statusCode?: number; retryAfter?: number } {
+export function serializeError (err: unknown): {
+  message: string;
+  code?: string;
+  statusCode?: number;
+  retryAfter?: number;
+} {
   if (err instanceof ServiceError) {
     return { message: err.message, code: err.code, statusCode: err.statusCode, retryAfter: err.retryAfter };
   }
@@ -124,12 +167,18 @@ export function translate (err: unknown, broken: boolean, signal?: { readonly ab
   if (err instanceof ServiceError) return err;
   if (err instanceof PoolError) {
     switch (err.code) {
-      case 'POOL_TIMEOUT': return new PoolTimeoutError(err.message);
-      case 'POOL_QUEUE_FULL': return new PoolQueueFullError((err as PackageQueueFull).queueMax);
-      case 'ABORTED': return new ClientGoneError();
-      case 'CONNECT_FAILED': return new DatabaseUnavailableError(err.cause ?? err);
-      case 'POOL_ENDED': return new DatabaseUnavailableError(err);
-      case 'QUERY_TIMEOUT': return new QueryDeadlineError((err as PoolError & { timeoutMs: number }).timeoutMs);
+      case 'POOL_TIMEOUT':
+        return new PoolTimeoutError(err.message);
+      case 'POOL_QUEUE_FULL':
+        return new PoolQueueFullError((err as PackageQueueFull).queueMax);
+      case 'ABORTED':
+        return new ClientGoneError();
+      case 'CONNECT_FAILED':
+        return new DatabaseUnavailableError(err.cause ?? err);
+      case 'POOL_ENDED':
+        return new DatabaseUnavailableError(err);
+      case 'QUERY_TIMEOUT':
+        return new QueryDeadlineError((err as PoolError & { timeoutMs: number }).timeoutMs);
     }
   }
   if ((err as { code?: string }).code === '57014') {

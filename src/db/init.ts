@@ -10,7 +10,9 @@ export async function initDatabase (config: Config, reset: boolean): Promise<voi
   try {
     const result = await prepareDatabase(db.url, { reset, connectTimeoutMs: config.connectTimeout * 1000 });
     for (const m of result.migrations) console.log(`migration: ${m}`);
-    console.log(`${result.seeded ? `seeded ${result.seeded} todos; ` : ''}${result.rows} todos in ${maskSecrets(db.url)}`);
+    console.log(
+      `${result.seeded ? `seeded ${result.seeded} todos; ` : ''}${result.rows} todos in ${maskSecrets(db.url)}`
+    );
   } finally {
     await db.stop();
   }

@@ -19,7 +19,17 @@ export interface PoolGauges {
   refillBackoffMs: number;
 }
 
-const FIELDS = ['total', 'idle', 'inUse', 'overflowInUse', 'waiting', 'closed', 'resets', 'queryTimeouts', 'refillBackoffMs'] as const;
+const FIELDS = [
+  'total',
+  'idle',
+  'inUse',
+  'overflowInUse',
+  'waiting',
+  'closed',
+  'resets',
+  'queryTimeouts',
+  'refillBackoffMs',
+] as const;
 
 export class SharedPoolState {
   private readonly ints: Int32Array;

@@ -2,7 +2,12 @@
 // the pool (its waiting, cancelling and accounting) stays in our hands.
 // Every value is a bound parameter; nothing is spliced into SQL text.
 import {
-  DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, sql,
+  DummyDriver,
+  Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  sql,
   type CompiledQuery,
 } from '../vendor/kysely.ts';
 import type { Schema, Todo } from './schema.ts';
@@ -55,7 +60,8 @@ export const listTodos = (filter: ListFilter = {}): Query<Todo> => selectTodos(f
  * would sort the rows a second time: 20 % more of PostgreSQL's CPU for this query (pgbench).
  */
 export const listTodosJson = (filter: ListFilter = {}): Query<{ body: string }> =>
-  builder.selectFrom(selectTodos(filter).as('t'))
+  builder
+    .selectFrom(selectTodos(filter).as('t'))
     .select(sql<string>`'{"todos":[' || coalesce(string_agg(row_to_json(t)::text, ','), '') || ']}'`.as('body'))
     .compile();
 
@@ -80,12 +86,16 @@ export const sleep = (seconds: number): Query<{ pg_sleep: string }> =>
  * in memory and then on disk). About 20 ms per million units on a 2 GHz core.
  */
 export const work = (units: number): Query<{ n: number }> =>
-  sql<{ n: number }>`SELECT count(*)::int AS n FROM (SELECT generate_series(1, ${units}::int)) AS s`.compile(builder);
+  sql<{ n: number }>`SELECT count(*)::int AS n FROM (SELECT generate_series(1, ${units}::int)) AS s`.compile(
+    builder
+  );
 
 export const ping = (): Query<{ ok: number }> => sql<{ ok: number }>`SELECT 1 AS ok`.compile(builder);
 
 /** The primary's WAL position now: at or past the commit of every write this connection made. */
-export const walPosition = (): Query<{ lsn: string }> => sql<{ lsn: string }>`SELECT pg_current_wal_lsn()::text AS lsn`.compile(builder);
+export const walPosition = (): Query<{ lsn: string }> =>
+  sql<{ lsn: string }>`SELECT pg_current_wal_lsn()::text AS lsn`.compile(builder);
 
 /** How far a standby has replayed the primary's WAL (null on a server that is not one). */
-export const replayPosition = (): Query<{ lsn: string | null }> => sql<{ lsn: string | null }>`SELECT pg_last_wal_replay_lsn()::text AS lsn`.compile(builder);
+export const replayPosition = (): Query<{ lsn: string | null }> =>
+  sql<{ lsn: string | null }>`SELECT pg_last_wal_replay_lsn()::text AS lsn`.compile(builder);

@@ -12,7 +12,9 @@ export function parseLsn (text: string): number | undefined {
 }
 
 export function formatLsn (lsn: number): string {
-  return `${Math.floor(lsn / 2 ** 32).toString(16).toUpperCase()}/${(lsn % 2 ** 32).toString(16).toUpperCase()}`;
+  return `${Math.floor(lsn / 2 ** 32)
+    .toString(16)
+    .toUpperCase()}/${(lsn % 2 ** 32).toString(16).toUpperCase()}`;
 }
 
 export interface ReplicaState {
@@ -39,7 +41,10 @@ export interface WatchOptions {
 
 const CHECK = 'SELECT pg_is_in_recovery() AS standby, pg_last_wal_replay_lsn()::text AS lsn';
 
-/** How long the primary's positions are remembered: past it, a replica that old is far past any REPLICA_MAX_LAG in time we take. */
+/**
+ * How long the primary's positions are remembered: past it, a replica that old is far past any REPLICA_MAX_LAG in time
+ * we take.
+ */
 const HISTORY_MS = 2 * 3600_000;
 
 export class ReplicaWatch {
@@ -58,8 +63,20 @@ export class ReplicaWatch {
   private stopped = false;
   private readonly intervalMs: number;
 
-  constructor (private readonly primaryUrl: string, private readonly urls: { name: string; url: string }[], private readonly options: WatchOptions) {
-    this.replicas = urls.map(({ name }) => ({ name, up: false, usable: false, reason: 'not checked yet', replayLsn: 0, lagBytes: 0, lagSeconds: 0 }));
+  constructor (
+    private readonly primaryUrl: string,
+    private readonly urls: { name: string; url: string }[],
+    private readonly options: WatchOptions
+  ) {
+    this.replicas = urls.map(({ name }) => ({
+      name,
+      up: false,
+      usable: false,
+      reason: 'not checked yet',
+      replayLsn: 0,
+      lagBytes: 0,
+      lagSeconds: 0,
+    }));
     this.clients = urls.map(() => undefined);
     this.intervalMs = options.intervalMs ?? 200;
   }
@@ -118,7 +135,14 @@ export class ReplicaWatch {
       const client = (this.clients[i] ??= await this.connect(this.urls[i]!.url));
       const { rows } = await client.query<{ standby: boolean; lsn: string | null }>(CHECK);
       const { standby, lsn } = rows[0]!;
-      if (!standby || lsn === null) return this.update(i, { ...r, up: true, usable: false, reason: 'not a standby (promoted, or not a replica)' });
+      if (!standby || lsn === null) {
+        return this.update(i, {
+          ...r,
+          up: true,
+          usable: false,
+          reason: 'not a standby (promoted, or not a replica)',
+        });
+      }
       const replayLsn = Math.max(parseLsn(lsn)!, r.replayLsn);
       const lagBytes = Math.max(0, this.primaryLsn - replayLsn);
       const lagSeconds = lagBytes > 0 ? this.secondsBehind(replayLsn) : 0;
@@ -130,7 +154,11 @@ export class ReplicaWatch {
         replayLsn,
         lagBytes,
         lagSeconds,
-        ...(late ? { reason: `${lagSeconds.toFixed(2)} s and ${lagBytes} bytes behind the primary, past REPLICA_MAX_LAG ${this.options.maxLag}` } : {}),
+        ...(late
+          ? {
+              reason: `${lagSeconds.toFixed(2)} s and ${lagBytes} bytes behind the primary, past REPLICA_MAX_LAG ${this.options.maxLag}`,
+            }
+          : {}),
       });
     } catch (err) {
       this.clients[i]?.end().catch(() => {});
@@ -146,7 +174,11 @@ export class ReplicaWatch {
   }
 
   private async connect (url: string): Promise<pg.Client> {
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: this.options.connectTimeoutMs ?? 1000, application_name: `${APPLICATION_NAME} replica watch` });
+    const client = new pg.Client({
+      connectionString: url,
+      connectionTimeoutMillis: this.options.connectTimeoutMs ?? 1000,
+      application_name: `${APPLICATION_NAME} replica watch`,
+    });
     client.on('error', () => {}); // a dead server: the next check reports it
     try {
       await client.connect();
@@ -160,6 +192,6 @@ export class ReplicaWatch {
   private update (i: number, next: ReplicaState): void {
     const before = this.replicas[i]!;
     this.replicas[i] = next;
-    if (before.usable !== next.usable && !(this.stopped)) this.options.onChange?.(next, this.replicas);
+    if (before.usable !== next.usable && !this.stopped) this.options.onChange?.(next, this.replicas);
   }
 }

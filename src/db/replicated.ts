@@ -7,7 +7,17 @@
 import type { MaxLag } from '../config.ts';
 import { DatabaseUnavailableError, ReplicaBehindError } from './errors.ts';
 import { ReplicaWatch, type ReplicaState } from './replica-watch.ts';
-import { AsyncTodoStore, type CallContext, type ListFilter, type PoolStats, type SqlLogger, type StoreOptions, type TodoInput, type TodoPatch, type TodoStore } from './todos.ts';
+import {
+  AsyncTodoStore,
+  type CallContext,
+  type ListFilter,
+  type PoolStats,
+  type SqlLogger,
+  type StoreOptions,
+  type TodoInput,
+  type TodoPatch,
+  type TodoStore,
+} from './todos.ts';
 import type { Todo } from './schema.ts';
 
 export interface ReplicaOptions {
@@ -24,7 +34,10 @@ export interface ReplicaOptions {
 export interface ReadCounts {
   /** Reads served, by server name. */
   served: Record<string, number>;
-  /** Reads that went to the primary: no replica in rotation, a replica broke under them, or it had not replayed their X-Read-After in time. */
+  /**
+   * Reads that went to the primary: no replica in rotation, a replica broke under them, or it had not replayed their
+   * X-Read-After in time.
+   */
   fallbacks: { noReplica: number; broken: number; behind: number };
   /** Reads sent to the primary because every replica's pool was full. */
   spilled: number;
@@ -53,9 +66,15 @@ export class ReplicatedTodoStore implements TodoStore {
   private next = 0;
   private allDown = false;
 
-  constructor (options: StoreOptions, private readonly replicaOptions: ReplicaOptions, logSql?: SqlLogger) {
+  constructor (
+    options: StoreOptions,
+    private readonly replicaOptions: ReplicaOptions,
+    logSql?: SqlLogger
+  ) {
     this.primary = new AsyncTodoStore({ ...options, reportLsn: true }, logSql);
-    this.replicas = replicaOptions.replicas.map(({ url }) => new AsyncTodoStore({ ...options, connectionString: url, onChange: undefined }, logSql));
+    this.replicas = replicaOptions.replicas.map(
+      ({ url }) => new AsyncTodoStore({ ...options, connectionString: url, onChange: undefined }, logSql)
+    );
     this.counts = {
       served: Object.fromEntries([PRIMARY, ...replicaOptions.replicas.map((r) => r.name)].map((n) => [n, 0])),
       fallbacks: { noReplica: 0, broken: 0, behind: 0 },
@@ -134,13 +153,20 @@ export class ReplicatedTodoStore implements TodoStore {
   servers (): ServerView[] {
     return [
       { name: PRIMARY, role: 'primary', stats: this.primary.stats() },
-      ...this.replicas.map((s, i) => ({ name: this.watch.replicas[i]!.name, role: 'replica' as const, stats: s.stats(), replica: this.watch.replicas[i]! })),
+      ...this.replicas.map((s, i) => ({
+        name: this.watch.replicas[i]!.name,
+        role: 'replica' as const,
+        stats: s.stats(),
+        replica: this.watch.replicas[i]!,
+      })),
     ];
   }
 
   /** Why reads are not on the replicas, or undefined when at least one is in rotation. */
   readsOnPrimary (): string | undefined {
-    return this.watch.replicas.some((r) => r.usable) ? undefined : `no replica is in rotation (${this.watch.replicas.map((r) => `${r.name}: ${r.reason}`).join('; ')}): reads go to the primary`;
+    return this.watch.replicas.some((r) => r.usable)
+      ? undefined
+      : `no replica is in rotation (${this.watch.replicas.map((r) => `${r.name}: ${r.reason}`).join('; ')}): reads go to the primary`;
   }
 
   async close (): Promise<void> {
@@ -148,7 +174,10 @@ export class ReplicatedTodoStore implements TodoStore {
     await Promise.all([this.primary, ...this.replicas].map((s) => s.close()));
   }
 
-  private async read<T>(ctx: CallContext | undefined, run: (store: AsyncTodoStore, ctx: CallContext | undefined) => Promise<T>): Promise<T> {
+  private async read<T>(
+    ctx: CallContext | undefined,
+    run: (store: AsyncTodoStore, ctx: CallContext | undefined) => Promise<T>
+  ): Promise<T> {
     const need = ctx?.readAfter;
     const pick = this.choose(need);
     if (pick < 0) {
@@ -161,7 +190,11 @@ export class ReplicatedTodoStore implements TodoStore {
     c.served = { server: name };
     const known = this.watch.replicas[pick]!.replayLsn;
     if (need !== undefined && known < need) {
-      c.awaitReplay = { lsn: need, timeoutMs: this.replicaOptions.readAfterTimeoutMs, replayed: (lsn) => this.watch.replayed(pick, lsn) };
+      c.awaitReplay = {
+        lsn: need,
+        timeoutMs: this.replicaOptions.readAfterTimeoutMs,
+        replayed: (lsn) => this.watch.replayed(pick, lsn),
+      };
     }
     try {
       const result = await run(this.replicas[pick]!, c);
@@ -190,7 +223,11 @@ export class ReplicatedTodoStore implements TodoStore {
     }
   }
 
-  private onPrimary<T>(ctx: CallContext | undefined, run: (store: AsyncTodoStore, ctx: CallContext | undefined) => Promise<T>, fallback?: string): Promise<T> {
+  private onPrimary<T>(
+    ctx: CallContext | undefined,
+    run: (store: AsyncTodoStore, ctx: CallContext | undefined) => Promise<T>,
+    fallback?: string
+  ): Promise<T> {
     if (ctx) {
       ctx.awaitReplay = undefined;
       ctx.served = fallback ? { server: PRIMARY, fallback } : { server: PRIMARY };
@@ -221,7 +258,10 @@ export class ReplicatedTodoStore implements TodoStore {
   private changed (r: ReplicaState, all: readonly ReplicaState[]): void {
     const log = this.replicaOptions.onChange;
     if (!log) return;
-    log(r.usable ? `${r.name} is in the reads' rotation` : `${r.name} is out of the reads' rotation: ${r.reason}`, r);
+    log(
+      r.usable ? `${r.name} is in the reads' rotation` : `${r.name} is out of the reads' rotation: ${r.reason}`,
+      r
+    );
     const down = all.every((x) => !x.usable);
     if (down && !this.allDown) log(this.readsOnPrimary()!, r);
     if (!down && this.allDown) log('reads go to the replicas again', r);

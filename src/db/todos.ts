@@ -4,7 +4,14 @@ import type pg from 'pg';
 import { Pool, type AbortSignalLike, type LeakReport, type PoolStats } from 'pg-queuepool';
 import { APPLICATION_NAME } from './application.ts';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ClientGoneError, DatabaseUnavailableError, isConnectionError, isDeadline, ReplicaBehindError, translate } from './errors.ts';
+import {
+  ClientGoneError,
+  DatabaseUnavailableError,
+  isConnectionError,
+  isDeadline,
+  ReplicaBehindError,
+  translate,
+} from './errors.ts';
 import { formatLsn, parseLsn } from './replica-watch.ts';
 import * as q from './queries.ts';
 import type { ListFilter, Query, TodoInput, TodoPatch } from './queries.ts';
@@ -34,7 +41,9 @@ export interface PoolOptions {
   keepAliveMs?: number;
   /** PostgreSQL settings for each session as it starts (the guards), as libpq's `options`: `-c name=value ...`. */
   sessionOptions?: string;
-  /** A connection held longer is reported (LEAK_DETECTION), to `onLeak`; the sleep routes add their sleep. Unset: off. */
+  /**
+   * A connection held longer is reported (LEAK_DETECTION), to `onLeak`; the sleep routes add their sleep. Unset: off.
+   */
   leakDetectionMs?: number;
   onLeak?: (report: LeakReport) => void;
   /** PostgreSQL's statement_timeout for our connections, in ms (0 or unset: none). */
@@ -106,7 +115,10 @@ export interface TodoStore {
    */
   hold(seconds: number, ctx?: CallContext): Promise<void>;
   ping(ctx?: CallContext): Promise<void>;
-  /** When a query last completed (performance.now()), or -Infinity: proof that the database path works, without queueing. */
+  /**
+   * When a query last completed (performance.now()), or -Infinity: proof that the database path works, without
+   * queueing.
+   */
   lastSuccessAt(): number;
   warm(): Promise<void>;
   stats(): PoolStats;
@@ -135,7 +147,9 @@ export function createPool (options: PoolOptions): Pool {
     ...(options.leakDetectionMs ? { leakDetectionMs: options.leakDetectionMs } : {}),
     application_name: APPLICATION_NAME,
     // Sent at connect time, so it holds for every statement on the connection.
-    ...(options.statementTimeoutMs && !options.perTransactionTimeout ? { statement_timeout: options.statementTimeoutMs } : {}),
+    ...(options.statementTimeoutMs && !options.perTransactionTimeout
+      ? { statement_timeout: options.statementTimeoutMs }
+      : {}),
     ...(options.onChange ? { onStateChange: () => options.onChange!(pool) } : {}),
   });
   // A connection that breaks while idle: the pool drops it and says so; without a listener the process would crash.
@@ -151,7 +165,10 @@ export class AsyncTodoStore implements TodoStore {
   private readonly held = new Set<() => void>();
   private succeededAt = -Infinity;
 
-  constructor (private readonly options: StoreOptions, private readonly logSql?: SqlLogger) {
+  constructor (
+    private readonly options: StoreOptions,
+    private readonly logSql?: SqlLogger
+  ) {
     this.pool = createPool(options);
   }
 
@@ -183,10 +200,15 @@ export class AsyncTodoStore implements TodoStore {
   }
 
   sleepThenList (seconds: number, ctx?: CallContext): Promise<Todo[]> {
-    return this.withConnection(ctx, async (c) => {
-      await this.run(c, q.sleep(seconds));
-      return this.run(c, ALL_TODOS);
-    }, true, seconds * 1000);
+    return this.withConnection(
+      ctx,
+      async (c) => {
+        await this.run(c, q.sleep(seconds));
+        return this.run(c, ALL_TODOS);
+      },
+      true,
+      seconds * 1000
+    );
   }
 
   async work (units: number, ctx?: CallContext): Promise<number> {
@@ -239,22 +261,29 @@ export class AsyncTodoStore implements TodoStore {
   }
 
   /** `sleepMs`: a wait the request asked for, added to each query's deadline. */
-  private async withConnection<T>(ctx: CallContext | undefined, fn: (client: pg.ClientBase) => Promise<T>, together = false, sleepMs = 0): Promise<T> {
+  private async withConnection<T>(
+    ctx: CallContext | undefined,
+    fn: (client: pg.ClientBase) => Promise<T>,
+    together = false,
+    sleepMs = 0
+  ): Promise<T> {
     const signal = ctx?.signal;
     // While the lease is held its signal cancels the running query (a CancelRequest), and the
     // connection is reused only once PostgreSQL has ended that query.
     const { queryTimeoutMs, leakDetectionMs } = this.options;
     // A sleep the request asked for stretches its deadlines, and the time it may hold the connection.
-    const lease = await this.pool.acquire({
-      signal,
-      label: ctx?.route,
-      ...(sleepMs && queryTimeoutMs ? { queryTimeout: queryTimeoutMs + sleepMs } : {}),
-      ...(sleepMs && leakDetectionMs ? { leakDetectionMs: leakDetectionMs + sleepMs } : {}),
-    }).catch((err: unknown) => {
-      const translated = translate(err, false, signal);
-      if (translated instanceof DatabaseUnavailableError) this.succeededAt = -Infinity; // could not connect
-      throw translated;
-    });
+    const lease = await this.pool
+      .acquire({
+        signal,
+        label: ctx?.route,
+        ...(sleepMs && queryTimeoutMs ? { queryTimeout: queryTimeoutMs + sleepMs } : {}),
+        ...(sleepMs && leakDetectionMs ? { leakDetectionMs: leakDetectionMs + sleepMs } : {}),
+      })
+      .catch((err: unknown) => {
+        const translated = translate(err, false, signal);
+        if (translated instanceof DatabaseUnavailableError) this.succeededAt = -Infinity; // could not connect
+        throw translated;
+      });
     const acquired = performance.now();
     // Read before the release: the pool hands the connection to the next waiter inside it.
     let holdMs = 0;
@@ -269,7 +298,7 @@ export class AsyncTodoStore implements TodoStore {
       if (ctx?.awaitReplay) await this.awaitReplay(lease.client as unknown as pg.ClientBase, ctx, ctx.awaitReplay);
       if (transaction) {
         await lease.client.query('BEGIN');
-        if (statementTimeoutMs) await lease.client.query(`SET LOCAL statement_timeout = ${Math.round(statementTimeoutMs)}`);
+        if (statementTimeoutMs) { await lease.client.query(`SET LOCAL statement_timeout = ${Math.round(statementTimeoutMs)}`); }
       }
       const result = await fn(lease.client as unknown as pg.ClientBase);
       if (transaction) await lease.client.query('COMMIT');
@@ -288,7 +317,9 @@ export class AsyncTodoStore implements TodoStore {
     }
   }
 
-  /** A write; on the primary of replicas, then its WAL position (at or past its commit: autocommit has committed it). */
+  /**
+   * A write; on the primary of replicas, then its WAL position (at or past its commit: autocommit has committed it).
+   */
   private async write<Row>(client: pg.ClientBase, query: Query<Row>, ctx: CallContext | undefined): Promise<Row[]> {
     const rows = await this.run(client, query);
     if (this.options.reportLsn && ctx) ctx.wroteLsn = (await this.run(client, q.walPosition()))[0]!.lsn;
@@ -300,7 +331,11 @@ export class AsyncTodoStore implements TodoStore {
    * at 1, 2, 4 ... 16 ms intervals, up to the bound; past it, ReplicaBehindError (the read goes
    * to the primary).
    */
-  private async awaitReplay (client: pg.ClientBase, ctx: CallContext, target: NonNullable<CallContext['awaitReplay']>): Promise<void> {
+  private async awaitReplay (
+    client: pg.ClientBase,
+    ctx: CallContext,
+    target: NonNullable<CallContext['awaitReplay']>
+  ): Promise<void> {
     const started = performance.now();
     for (let pause = 1; ; pause = Math.min(pause * 2, 16)) {
       const text = (await this.run(client, q.replayPosition()))[0]!.lsn;
@@ -322,7 +357,11 @@ export class AsyncTodoStore implements TodoStore {
   private async run<Row>(client: pg.ClientBase, query: Query<Row>): Promise<Row[]> {
     const { sql, parameters } = query;
     this.logSql?.(sql, parameters);
-    const result = await client.query<Row & pg.QueryResultRow>({ name: this.statementName(sql), text: sql, values: parameters as unknown[] });
+    const result = await client.query<Row & pg.QueryResultRow>({
+      name: this.statementName(sql),
+      text: sql,
+      values: parameters as unknown[],
+    });
     return result.rows;
   }
 

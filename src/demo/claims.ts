@@ -62,16 +62,29 @@ export function connectionSteps (limit: number): number[] {
 const SORT = 'SELECT count(*) FROM (SELECT g FROM generate_series(1, 200000) AS g ORDER BY g DESC) AS s';
 const WORK_MEM = '32MB';
 
-async function memoryPerConnection (url: string, facts: ServerFacts, quick: boolean, out: (line: string) => void): Promise<ClaimRow> {
+async function memoryPerConnection (
+  url: string,
+  facts: ServerFacts,
+  quick: boolean,
+  out: (line: string) => void
+): Promise<ClaimRow> {
   const title = '7. Memory per connection';
   out(`=== ${title} ===`);
-  out('    the original: "Each unique connection will cause Postgresql to use a non-trivial amount of RAM. Therefore, unless you have');
+  out(
+    '    the original: "Each unique connection will cause Postgresql to use a non-trivial amount of RAM. Therefore, unless you have'
+  );
   out('                  a ton of RAM, you should keep max_connections to some reasonable value."');
   // Ten of the connections ordinary roles may open are left free for anything else using the server.
   const limit = Math.max(10, Math.min(quick ? 50 : Infinity, availableTo(facts) - 10));
-  out(`    here:         idle connections opened straight to ${facts.version} (max_connections ${facts.maxConnections}), ${connectionSteps(limit).join(', ')};`);
-  out('                  each backend\'s own memory (USS: its private pages, from /proc/PID/smaps_rollup; RSS would count the');
-  out(`                  shared buffers again in every backend), idle, then after one sort each with work_mem ${WORK_MEM}`);
+  out(
+    `    here:         idle connections opened straight to ${facts.version} (max_connections ${facts.maxConnections}), ${connectionSteps(limit).join(', ')};`
+  );
+  out(
+    "                  each backend's own memory (USS: its private pages, from /proc/PID/smaps_rollup; RSS would count the"
+  );
+  out(
+    `                  shared buffers again in every backend), idle, then after one sort each with work_mem ${WORK_MEM}`
+  );
   const expected = 'grows linearly with the connections';
   if (!facts.postmasterPid) {
     out(`    skipped: ${facts.notLocal}`);
@@ -82,7 +95,7 @@ async function memoryPerConnection (url: string, facts: ServerFacts, quick: bool
   try {
     const steps = connectionSteps(limit);
     const idle: number[] = [];
-    out('    connections | backends\' USS, idle | per connection');
+    out("    connections | backends' USS, idle | per connection");
     for (const n of steps) {
       while (clients.length < n) {
         const c = new pg.Client({ connectionString: url, application_name: 'demo-memory' });
@@ -122,10 +135,18 @@ async function memoryPerConnection (url: string, facts: ServerFacts, quick: bool
     const after = uss(clients);
     const perIdle = fit.slope;
     const perAfter = after / clients.length;
-    out(`    after one sort on each of the ${clients.length}: ${mb(after)}, ${mb(perAfter)} per connection (one backend peaked at ${mb(peak)} while sorting)`);
-    out(`    line through the idle points: ${mb(fit.intercept)} + ${perIdle.toFixed(2)} MB x connections, R² ${fit.r2.toFixed(4)}`);
-    out(`    at max_connections ${facts.maxConnections}: about ${Math.round(perIdle * facts.maxConnections)} MB idle, ${Math.round(perAfter * facts.maxConnections)} MB once each has sorted,`);
-    out(`    and up to work_mem (${WORK_MEM} here) more per sort or hash while queries run: the memory max_connections reserves in effect.`);
+    out(
+      `    after one sort on each of the ${clients.length}: ${mb(after)}, ${mb(perAfter)} per connection (one backend peaked at ${mb(peak)} while sorting)`
+    );
+    out(
+      `    line through the idle points: ${mb(fit.intercept)} + ${perIdle.toFixed(2)} MB x connections, R² ${fit.r2.toFixed(4)}`
+    );
+    out(
+      `    at max_connections ${facts.maxConnections}: about ${Math.round(perIdle * facts.maxConnections)} MB idle, ${Math.round(perAfter * facts.maxConnections)} MB once each has sorted,`
+    );
+    out(
+      `    and up to work_mem (${WORK_MEM} here) more per sort or hash while queries run: the memory max_connections reserves in effect.`
+    );
     const problems: string[] = [];
     if (perIdle <= 0) problems.push('memory did not grow with the connections');
     if (fit.r2 < 0.95) problems.push(`not a straight line (R² ${fit.r2.toFixed(3)})`);
@@ -145,7 +166,10 @@ const pidOf = (c: pg.Client) => (c as unknown as { processID: number }).processI
 
 interface Phases {
   tcp: number;
-  /** From the TCP connection to the server's first authentication message: the postmaster forks a backend, which reads the startup packet. */
+  /**
+   * From the TCP connection to the server's first authentication message: the postmaster forks a backend, which reads
+   * the startup packet.
+   */
   start: number;
   /** The password exchange (SCRAM-SHA-256: thousands of hash iterations on each side). */
   auth: number;
@@ -161,12 +185,25 @@ async function connectPhases (url: string, n: number): Promise<Phases> {
     const client = new pg.Client({ connectionString: url });
     const con = (client as unknown as { connection: NodeJS.EventEmitter }).connection;
     const t: Record<string, number> = { begin: performance.now() };
-    con.once('connect', () => { t.tcp = performance.now(); });
-    for (const first of ['authenticationSASL', 'authenticationMD5Password', 'authenticationCleartextPassword', 'authenticationOk']) {
-      con.once(first, () => { t.challenge ??= performance.now(); });
+    con.once('connect', () => {
+      t.tcp = performance.now();
+    });
+    for (const first of [
+      'authenticationSASL',
+      'authenticationMD5Password',
+      'authenticationCleartextPassword',
+      'authenticationOk',
+    ]) {
+      con.once(first, () => {
+        t.challenge ??= performance.now();
+      });
     }
-    con.once('authenticationOk', () => { t.authenticated = performance.now(); });
-    con.once('readyForQuery', () => { t.ready = performance.now(); });
+    con.once('authenticationOk', () => {
+      t.authenticated = performance.now();
+    });
+    con.once('readyForQuery', () => {
+      t.ready = performance.now();
+    });
     await client.connect();
     await client.end();
     samples.push({
@@ -178,29 +215,55 @@ async function connectPhases (url: string, n: number): Promise<Phases> {
     });
   }
   const median = (k: keyof Phases) => samples.map((s) => s[k]).sort((a, b) => a - b)[Math.floor(n / 2)]!;
-  return { tcp: median('tcp'), start: median('start'), auth: median('auth'), init: median('init'), total: median('total') };
+  return {
+    tcp: median('tcp'),
+    start: median('start'),
+    auth: median('auth'),
+    init: median('init'),
+    total: median('total'),
+  };
 }
 
-async function nullPool (url: string, quick: boolean, running: Set<Stoppable>, out: (line: string) => void): Promise<ClaimRow> {
+async function nullPool (
+  url: string,
+  quick: boolean,
+  running: Set<Stoppable>,
+  out: (line: string) => void
+): Promise<ClaimRow> {
   const title = '8. NullPool: a new connection per request';
   const concurrency = 10;
   const seconds = quick ? 3 : 10;
   out(`=== ${title} ===`);
-  out('    the original: "If you used the NullPool, you\'d create a new TCP connection every time you use SQLAlchemy to talk to the');
+  out(
+    '    the original: "If you used the NullPool, you\'d create a new TCP connection every time you use SQLAlchemy to talk to the'
+  );
   out('                  database. Thus, you\'ll incur an overhead associated with the TCP handshake, etc."');
-  out(`    here:         POOL=none npm start, then POOL=queue npm start (the default pool, 5 + 10), each under ${concurrency} clients`);
-  out(`                  sending GET /todos/ one after the other for ${seconds} s; PostgreSQL counts the connections it accepted`);
+  out(
+    `    here:         POOL=none npm start, then POOL=queue npm start (the default pool, 5 + 10), each under ${concurrency} clients`
+  );
+  out(
+    `                  sending GET /todos/ one after the other for ${seconds} s; PostgreSQL counts the connections it accepted`
+  );
   const watcher = new pg.Client({ connectionString: url });
   await watcher.connect();
-  const measure = async (pool: 'none' | 'queue') => withServerProcess({ DATABASE_URL: url, POOL: pool, LOG_LEVEL: 'error' }, async (server) => {
-    await steady({ url: `${server.url}/todos/`, concurrency, seconds: 1 }); // warm-up
-    const before = await sessionsSoFar(watcher);
-    const r = await steady({ url: `${server.url}/todos/`, concurrency, seconds });
-    const after = await sessionsSoFar(watcher);
-    // PostgreSQL counts a session when it ends: the connections still open at the end are not in
-    // `after - before`, and those closed from the warm-up are; over seconds, these even out.
-    return { ...r, connectionsPerSecond: before === undefined || after === undefined ? undefined : (after - before) / r.seconds };
-  }, { running });
+  const measure = async (pool: 'none' | 'queue') =>
+    withServerProcess(
+      { DATABASE_URL: url, POOL: pool, LOG_LEVEL: 'error' },
+      async (server) => {
+        await steady({ url: `${server.url}/todos/`, concurrency, seconds: 1 }); // warm-up
+        const before = await sessionsSoFar(watcher);
+        const r = await steady({ url: `${server.url}/todos/`, concurrency, seconds });
+        const after = await sessionsSoFar(watcher);
+        // PostgreSQL counts a session when it ends: the connections still open at the end are not in
+        // `after - before`, and those closed from the warm-up are; over seconds, these even out.
+        return {
+          ...r,
+          connectionsPerSecond:
+            before === undefined || after === undefined ? undefined : (after - before) / r.seconds,
+        };
+      },
+      { running }
+    );
   try {
     const none = await measure('none');
     const pooled = await measure('queue');
@@ -210,17 +273,30 @@ async function nullPool (url: string, quick: boolean, running: Set<Stoppable>, o
       `${r.connectionsPerSecond === undefined ? '?' : Math.round(r.connectionsPerSecond)} new connections/s | ${r.requests - r.ok} errors`;
     out(line('POOL=none', none));
     out(line('pool 5 + 10', pooled));
-    out(`    one new connection, median of 30: ${phases.total.toFixed(2)} ms = TCP handshake ${phases.tcp.toFixed(2)} ms + backend start (fork, startup packet) ${phases.start.toFixed(2)} ms`);
-    out(`                  + authentication ${phases.auth.toFixed(2)} ms + session set-up ${phases.init.toFixed(2)} ms; the query itself takes a fraction of a millisecond`);
+    out(
+      `    one new connection, median of 30: ${phases.total.toFixed(2)} ms = TCP handshake ${phases.tcp.toFixed(2)} ms + backend start (fork, startup packet) ${phases.start.toFixed(2)} ms`
+    );
+    out(
+      `                  + authentication ${phases.auth.toFixed(2)} ms + session set-up ${phases.init.toFixed(2)} ms; the query itself takes a fraction of a millisecond`
+    );
     const ratio = pooled.rps / none.rps;
     const problems: string[] = [];
     if (ratio < 2) problems.push(`the pool served only ${ratio.toFixed(2)} x the requests of POOL=none`);
     if (none.requests !== none.ok || pooled.requests !== pooled.ok) problems.push('requests failed');
-    const biggest = (['tcp', 'start', 'auth', 'init'] as const).reduce((a, k) => (phases[k] > phases[a] ? k : a), 'tcp');
-    const names = { tcp: 'the TCP handshake', start: 'starting the backend', auth: 'authentication', init: 'setting up the session' };
+    const biggest = (['tcp', 'start', 'auth', 'init'] as const).reduce(
+      (a, k) => (phases[k] > phases[a] ? k : a),
+      'tcp'
+    );
+    const names = {
+      tcp: 'the TCP handshake',
+      start: 'starting the backend',
+      auth: 'authentication',
+      init: 'setting up the session',
+    };
     return {
       claim: title,
-      measured: `the pool ${ratio.toFixed(1)} x the throughput (${Math.round(pooled.rps)} vs ${Math.round(none.rps)} req/s), p50 ${pooled.p50.toFixed(1)} vs ${none.p50.toFixed(1)} ms; ` +
+      measured:
+        `the pool ${ratio.toFixed(1)} x the throughput (${Math.round(pooled.rps)} vs ${Math.round(none.rps)} req/s), p50 ${pooled.p50.toFixed(1)} vs ${none.p50.toFixed(1)} ms; ` +
         `a connection costs ${phases.total.toFixed(1)} ms, most of it ${names[biggest]} (${phases[biggest].toFixed(1)} ms)`,
       expected: 'the pool faster by a large factor (>= 2 x)',
       verdict: problems.length ? `MISMATCH: ${problems.join('; ')}` : 'ok',
@@ -232,9 +308,16 @@ async function nullPool (url: string, quick: boolean, running: Set<Stoppable>, o
 }
 
 export function printClaims (rows: ClaimRow[], out: (line: string) => void, first = 'claim'): void {
-  const table = [[first, 'measured', 'expected', 'verdict'], ...rows.map((r) => [r.claim, r.measured, r.expected, r.verdict])];
+  const table = [
+    [first, 'measured', 'expected', 'verdict'],
+    ...rows.map((r) => [r.claim, r.measured, r.expected, r.verdict]),
+  ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((line) => line[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join(' | ')
+      .trimEnd();
   out(line(table[0]!));
   out(widths.map((w) => '-'.repeat(w)).join('-|-'));
   for (const r of table.slice(1)) out(line(r));

@@ -8,7 +8,15 @@ import { prepareDatabase } from '../db/schema.ts';
 import { stopAllOnInterrupt, withServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { findPgBouncer } from '../postgres/pgbouncer.ts';
 import { openDatabase, type DatabaseSource } from '../postgres/source.ts';
-import { burstSeconds, COMBINATIONS, modeOfRoute, ORIGINAL, waveAt, waveCount, wavesSeconds } from '../scenarios.ts';
+import {
+  burstSeconds,
+  COMBINATIONS,
+  modeOfRoute,
+  ORIGINAL,
+  waveAt,
+  waveCount,
+  wavesSeconds,
+} from '../scenarios.ts';
 import { runArrivalsScenario } from './arrivals.ts';
 import { runBlockScenario } from './blocks.ts';
 import { runFaults } from './faults.ts';
@@ -31,7 +39,10 @@ export interface DemoOptions {
   steadyRate?: boolean;
   /** Add scenarios 7 and 8: the original's claims on memory per connection and on the NullPool. */
   claims?: boolean;
-  /** Add when the network or the database misbehaves: a partition, a restart, terminated backends, a bad return, latency. */
+  /**
+   * Add when the network or the database misbehaves: a partition, a restart, terminated backends, a bad return,
+   * latency.
+   */
   faults?: boolean;
   /** Shorter runs for scenarios 7 and 8 (with --quick). */
   quick?: boolean;
@@ -84,9 +95,12 @@ function scenarios ({ seconds: S, n: N }: DemoOptions): Scenario[] {
       routes: ['/sleep/postgres/'],
       expected: [wavesSeconds(warningN, S, WAVE)],
       expectedLabel: `ceil(${warningN}/${WAVE}) x ${S}s = ${s(wavesSeconds(warningN, S, WAVE))}`,
-      note: `Waves of ${WAVE} (pool size ${ORIGINAL.poolSize} + overflow ${ORIGINAL.poolMaxOverflow}), so ceil(${warningN} / ${WAVE}) x ${S} s = ${wavesSeconds(warningN, S, WAVE)} s. ` +
+      note:
+        `Waves of ${WAVE} (pool size ${ORIGINAL.poolSize} + overflow ${ORIGINAL.poolMaxOverflow}), so ceil(${warningN} / ${WAVE}) x ${S} s = ${wavesSeconds(warningN, S, WAVE)} s. ` +
         `POOL_TIMEOUT is raised to ${warningTimeout} s here: the last wave starts at ${waveAt(waves - 1, S)} s` +
-        (waveAt(waves - 1, S) >= ORIGINAL.poolTimeout ? `, not before the default ${ORIGINAL.poolTimeout} s timeout, so it would time out.` : `, and the default is ${ORIGINAL.poolTimeout} s.`),
+        (waveAt(waves - 1, S) >= ORIGINAL.poolTimeout
+          ? `, not before the default ${ORIGINAL.poolTimeout} s timeout, so it would time out.`
+          : `, and the default is ${ORIGINAL.poolTimeout} s.`),
       check: (bursts) => checkWaves(bursts[0]!, S, WAVE),
     },
     {
@@ -106,12 +120,21 @@ function scenarios ({ seconds: S, n: N }: DemoOptions): Scenario[] {
 
 /** The demo's last line, and its exit code: 1 when any scenario departed from its expected figures. */
 function conclude (failed: number, out: (line: string) => void): number {
-  out(failed ? `\n${failed} scenario(s) departed from the expected figures.` : '\nEvery scenario matched its expected figures.');
+  out(
+    failed
+      ? `\n${failed} scenario(s) departed from the expected figures.`
+      : '\nEvery scenario matched its expected figures.'
+  );
   return failed ? 1 : 0;
 }
 
-export async function runDemo (config: Config, options: DemoOptions, out: (line: string) => void = console.log): Promise<number> {
-  if (options.scale || options.hosts) findPgBouncer(config.pgbouncerBin); // a one-line error now, not after the other scenarios
+export async function runDemo (
+  config: Config,
+  options: DemoOptions,
+  out: (line: string) => void = console.log
+): Promise<number> {
+  // a one-line error now, not after the other scenarios
+  if (options.scale || options.hosts) findPgBouncer(config.pgbouncerBin);
   if (options.hosts) findHaproxy();
   // What is running right now, to stop on Ctrl-C: servers first, then databases.
   const running = new Set<Stoppable>();
@@ -137,7 +160,9 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
     running.add(db);
     await prepareDatabase(db.url);
     out(`Database: ${db.label}`);
-    out(`N = ${options.n} requests per route, sleeps of ${options.seconds} s. Each scenario starts the service in its own process.\n`);
+    out(
+      `N = ${options.n} requests per route, sleeps of ${options.seconds} s. Each scenario starts the service in its own process.\n`
+    );
     const rows: Row[] = [];
     const sections: ReportSection[] = [];
     for (const sc of scenarios(options)) {
@@ -161,15 +186,17 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
     }
     const blocks: ClaimRow[] = [];
     if (options.blocking) {
-      blocks.push(...await runBlockScenario(db.url, running, out));
+      blocks.push(...(await runBlockScenario(db.url, running, out)));
       out('');
     }
     const faults: ClaimRow[] = [];
     if (options.faults) {
-      faults.push(...await runFaults({ dataDir: config.dataDir, quick: options.quick ?? false, running, out }));
+      faults.push(...(await runFaults({ dataDir: config.dataDir, quick: options.quick ?? false, running, out })));
       out('');
     }
-    const claims: ClaimRow[] = options.claims ? await runClaims(db.url, { quick: options.quick ?? false, running, out }) : [];
+    const claims: ClaimRow[] = options.claims
+      ? await runClaims(db.url, { quick: options.quick ?? false, running, out })
+      : [];
     if (claims.length) out('');
     printTable(rows, out);
     if (steady.length) {
@@ -192,28 +219,50 @@ export async function runDemo (config: Config, options: DemoOptions, out: (line:
       writeReport(options.report, `demo: N = ${options.n}, ${options.seconds} s sleeps`, sections);
       out(`\nReport written to ${options.report}`);
     }
-    return conclude(rows.filter((r) => !r.ok).length + [...steady, ...blocks, ...faults, ...claims].filter((c) => c.ok === false).length, out);
+    return conclude(
+      rows.filter((r) => !r.ok).length +
+        [...steady, ...blocks, ...faults, ...claims].filter((c) => c.ok === false).length,
+      out
+    );
   } finally {
     for (const r of [...running].reverse()) await r.stop();
     stopListening();
   }
 }
 
-async function runScenario (sc: Scenario, databaseUrl: string, running: Set<Stoppable>, out: (line: string) => void): Promise<Burst[]> {
+async function runScenario (
+  sc: Scenario,
+  databaseUrl: string,
+  running: Set<Stoppable>,
+  out: (line: string) => void
+): Promise<Burst[]> {
   out(`=== ${sc.title} ===`);
   out(`    the original: ${sc.original}`);
-  out(`    here:         ${Object.entries(sc.env).map(([k, v]) => `${k}=${v}`).join(' ')} npm start`);
-  out(`                  npm run client -- ${sc.n} --seconds ${sc.seconds}${sc.routes.length === 1 ? ` --route ${sc.routes[0]}` : ''}`);
+  out(
+    `    here:         ${Object.entries(sc.env)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')} npm start`
+  );
+  out(
+    `                  npm run client -- ${sc.n} --seconds ${sc.seconds}${sc.routes.length === 1 ? ` --route ${sc.routes[0]}` : ''}`
+  );
   if (sc.note) out(`    ${sc.note}`);
-  return withServerProcess({ ...sc.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'error' }, (server) =>
-    runClient({ n: sc.n, url: server.url, routes: sc.routes, seconds: sc.seconds, json: false, verbose: false }, out), { running });
+  return withServerProcess(
+    { ...sc.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'error' },
+    (server) =>
+      runClient(
+        { n: sc.n, url: server.url, routes: sc.routes, seconds: sc.seconds, json: false, verbose: false },
+        out
+      ),
+    { running }
+  );
 }
 
 function verdict (sc: Scenario, bursts: Burst[]): Row {
   const totals = bursts.map((b) => b.totalMs / 1000);
   const problems: string[] = [];
   sc.routes.forEach((route, i) => {
-    if (!within(totals[i]!, sc.expected[i]!)) problems.push(`${route} took ${s(totals[i]!)}, expected ${s(sc.expected[i]!)}`);
+    if (!within(totals[i]!, sc.expected[i]!)) { problems.push(`${route} took ${s(totals[i]!)}, expected ${s(sc.expected[i]!)}`); }
   });
   const extra = sc.check?.(bursts);
   if (extra) problems.push(extra);

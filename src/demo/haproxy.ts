@@ -28,12 +28,24 @@ export interface ServerStat {
 
 export function findHaproxy (): string {
   const bin = findProgram('haproxy', ['-v']) ?? findProgram('/usr/sbin/haproxy', ['-v']);
-  if (!bin) throw new ConfigError('HAProxy is not installed: the hosts demo balances across them with it (Debian: apt-get install haproxy)');
+  if (!bin) {
+    throw new ConfigError(
+      'HAProxy is not installed: the hosts demo balances across them with it (Debian: apt-get install haproxy)'
+    );
+  }
   return bin;
 }
 
 /** The configuration: written out by the demo, and the sample docs/scaling.md shows (its test compares them). */
-export function haproxyConfig ({ port, socket, backends }: { port: number; socket: string; backends: Backend[] }): string {
+export function haproxyConfig ({
+  port,
+  socket,
+  backends,
+}: {
+  port: number;
+  socket: string;
+  backends: Backend[];
+}): string {
   return [
     'global',
     `  stats socket ${socket} mode 600 level admin`,
@@ -93,12 +105,21 @@ export class HaProxy {
     const [program, args] = tiedToUs(this.options.bin, ['-db', '-f', file], 'TERM');
     let output = '';
     const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (d) => { output += d; });
-    child.stderr!.on('data', (d) => { output += d; });
+    child.stdout!.on('data', (d) => {
+      output += d;
+    });
+    child.stderr!.on('data', (d) => {
+      output += d;
+    });
     this.child = child;
     for (let i = 0; i < 100; i++) {
       if (child.exitCode !== null) throw new Error(`HAProxy exited with code ${child.exitCode}: ${output.trim()}`);
-      if (await this.stats().then(() => true, () => false)) return;
+      if (
+        await this.stats().then(
+          () => true,
+          () => false
+        )
+      ) { return; }
       await delay(50);
     }
     throw new Error(`HAProxy did not start: ${output.trim()}`);
@@ -109,14 +130,17 @@ export class HaProxy {
     const csv = await new Promise<string>((resolve, reject) => {
       let out = '';
       const s = connect(this.socket, () => s.end('show stat\n'));
-      s.on('data', (d) => { out += d; });
+      s.on('data', (d) => {
+        out += d;
+      });
       s.on('end', () => resolve(out));
       s.on('error', reject);
     });
     const [header, ...lines] = csv.replace(/^# /, '').trim().split('\n');
     const names = header!.split(',');
     const col = (row: string[], name: string) => row[names.indexOf(name)] ?? '';
-    return lines.map((l) => l.split(','))
+    return lines
+      .map((l) => l.split(','))
       .filter((row) => col(row, 'pxname') === 'hosts' && !['FRONTEND', 'BACKEND'].includes(col(row, 'svname')))
       .map((row) => ({
         name: col(row, 'svname'),

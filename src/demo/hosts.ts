@@ -68,12 +68,19 @@ class Fleet {
   /** The connections PostgreSQL allows ordinary roles, read from it once it runs. */
   available = 0;
 
-  constructor (config: Config, readonly net: Network) {
+  constructor (
+    config: Config,
+    readonly net: Network
+  ) {
     this.dataDir = join(config.dataDir, 'hosts');
     const network = net.mode === 'netns' ? { address: net.dbAddress, cidr: net.cidr } : undefined;
     this.postgres = new EmbeddedPostgres({ dataDir: this.dataDir, maxConnections: MAX_CONNECTIONS, network });
     this.bouncerBin = findPgBouncer(config.pgbouncerBin);
-    this.proxy = new HaProxy({ bin: findHaproxy(), dir: join(this.dataDir, 'haproxy'), backends: net.hosts.map((h, i) => ({ name: name(i), address: h.address, port: PORT })) });
+    this.proxy = new HaProxy({
+      bin: findHaproxy(),
+      dir: join(this.dataDir, 'haproxy'),
+      backends: net.hosts.map((h, i) => ({ name: name(i), address: h.address, port: PORT })),
+    });
   }
 
   /** PostgreSQL, as the hosts reach it. */
@@ -96,7 +103,14 @@ class Fleet {
 
   /** Starts the central PgBouncer; returns its URL as the hosts reach it. */
   async startBouncer (): Promise<string> {
-    this.bouncer = new PgBouncer({ serverUrl: this.postgres.url, bin: this.bouncerBin, dataDir: this.dataDir, poolSize: BOUNCER_POOL, maxClients: 1000, listen: this.net.dbAddress });
+    this.bouncer = new PgBouncer({
+      serverUrl: this.postgres.url,
+      bin: this.bouncerBin,
+      dataDir: this.dataDir,
+      poolSize: BOUNCER_POOL,
+      maxClients: 1000,
+      listen: this.net.dbAddress,
+    });
     await this.bouncer.start();
     return withHost(this.bouncer.url, this.net.dbAddress);
   }
@@ -124,10 +138,12 @@ class Fleet {
   }
 
   async stopHosts (): Promise<void> {
-    await Promise.all(this.hosts.map(async (h, i) => {
-      if (h) await stopProcess(h.proc, 'SIGTERM', 20_000);
-      this.hosts[i] = undefined;
-    }));
+    await Promise.all(
+      this.hosts.map(async (h, i) => {
+        if (h) await stopProcess(h.proc, 'SIGTERM', 20_000);
+        this.hosts[i] = undefined;
+      })
+    );
   }
 
   /** The services before what they use. */
@@ -142,22 +158,29 @@ class Fleet {
 
 const name = (i: number) => `h${i + 1}`;
 
-export async function runHosts (config: Config, { hosts: n, quick = false, running, out }: HostsOptions): Promise<ClaimRow[]> {
+export async function runHosts (
+  config: Config,
+  { hosts: n, quick = false, running, out }: HostsOptions
+): Promise<ClaimRow[]> {
   const net = createNetwork(n);
   const fleet = new Fleet(config, net);
   // Stopped on the way out, or by the demo on Ctrl-C.
   running.add(fleet);
   try {
-    out(`=== Past one machine: ${n} hosts x ${WORKERS} workers behind HAProxy, one PostgreSQL with max_connections ${MAX_CONNECTIONS} ===`);
-    out(net.mode === 'netns'
-      ? `    hosts: network namespaces ${net.hosts.map((h) => `${h.name} (${h.address})`).join(', ')} on a bridge; PostgreSQL and PgBouncer at ${net.dbAddress}`
-      : `    hosts: loopback addresses ${net.hosts.map((h) => h.address).join(', ')} (${net.reason}); PostgreSQL and PgBouncer at ${net.dbAddress}`);
+    out(
+      `=== Past one machine: ${n} hosts x ${WORKERS} workers behind HAProxy, one PostgreSQL with max_connections ${MAX_CONNECTIONS} ===`
+    );
+    out(
+      net.mode === 'netns'
+        ? `    hosts: network namespaces ${net.hosts.map((h) => `${h.name} (${h.address})`).join(', ')} on a bridge; PostgreSQL and PgBouncer at ${net.dbAddress}`
+        : `    hosts: loopback addresses ${net.hosts.map((h) => h.address).join(', ')} (${net.reason}); PostgreSQL and PgBouncer at ${net.dbAddress}`
+    );
     await fleet.start();
     const pause = (ms: number) => delay(quick ? ms / 2 : ms);
     return [
       await straightToPostgres(fleet, out),
       await throughOneBouncer(fleet, out),
-      ...await restarts(fleet, pause, quick, out),
+      ...(await restarts(fleet, pause, quick, out)),
     ];
   } finally {
     await fleet.stop();
@@ -170,18 +193,26 @@ async function straightToPostgres (fleet: Fleet, out: (line: string) => void): P
   const n = fleet.net.hosts.length;
   const perHost = WORKERS * (POOL_SIZE + POOL_MAX_OVERFLOW);
   const total = n * perHost;
-  out(`  a. Straight to PostgreSQL: each host checks WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${WORKERS} x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) = ${perHost} <= ${fleet.available}: it fits, so each starts.`);
+  out(
+    `  a. Straight to PostgreSQL: each host checks WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${WORKERS} x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) = ${perHost} <= ${fleet.available}: it fits, so each starts.`
+  );
   await fleet.startAll();
   const refusalsBefore = refusalsLogged(fleet.dataDir);
-  out(`     ${total} concurrent ${SLEEP} s database sleeps through HAProxy: together the pools want ${n} x ${perHost} = ${total} connections of ${fleet.available}.`);
+  out(
+    `     ${total} concurrent ${SLEEP} s database sleeps through HAProxy: together the pools want ${n} x ${perHost} = ${total} connections of ${fleet.available}.`
+  );
   const a = await burst(`${fleet.proxy.url}/sleep/postgres/?seconds=${SLEEP}`, total, { timeoutMs: 60_000 });
   const refused = refusalsLogged(fleet.dataDir) - refusalsBefore;
   const failed = a.results.filter((r) => r.status !== 200).length;
-  out(`     ${a.results.length - failed} x 200, ${failed} failed (${kinds(a)}); PostgreSQL's log: ${refused} x "sorry, too many clients already"`);
+  out(
+    `     ${a.results.length - failed} x 200, ${failed} failed (${kinds(a)}); PostgreSQL's log: ${refused} x "sorry, too many clients already"`
+  );
   await fleet.stopHosts();
   const fleetLine = await refusedWithHosts(fleet, n);
   out(`     With HOSTS=${n}, a host does the fleet's arithmetic and refuses to start:\n       ${fleetLine}`);
-  const fleetOk = fleetLine.includes(`HOSTS x WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${n} x ${WORKERS} x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) = ${total}`);
+  const fleetOk = fleetLine.includes(
+    `HOSTS x WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${n} x ${WORKERS} x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) = ${total}`
+  );
   const ok = refused > 0 && failed > 0 && fleetOk;
   return {
     claim: `a. ${n} hosts straight to PostgreSQL`,
@@ -199,8 +230,12 @@ async function throughOneBouncer (fleet: Fleet, out: (line: string) => void): Pr
   const bouncerUrl = await fleet.startBouncer();
   const waves = waveCount(total, BOUNCER_POOL);
   const expected = wavesSeconds(total, SLEEP, BOUNCER_POOL);
-  out(`  b. Through one PgBouncer at ${fleet.net.dbAddress} (transaction mode, ${BOUNCER_POOL} server connections): HOSTS=${n} PGBOUNCER_URL=... on every host.`);
-  out(`     ${total} concurrent ${SLEEP} s sleeps: ceil(${total} / ${BOUNCER_POOL}) = ${waves} waves, ${s(expected)}.`);
+  out(
+    `  b. Through one PgBouncer at ${fleet.net.dbAddress} (transaction mode, ${BOUNCER_POOL} server connections): HOSTS=${n} PGBOUNCER_URL=... on every host.`
+  );
+  out(
+    `     ${total} concurrent ${SLEEP} s sleeps: ceil(${total} / ${BOUNCER_POOL}) = ${waves} waves, ${s(expected)}.`
+  );
   fleet.env = { HOSTS: String(n), PGBOUNCER_URL: bouncerUrl };
   await fleet.startAll();
   const peak = watchBackends(fleet.postgres.url, 50);
@@ -210,7 +245,9 @@ async function throughOneBouncer (fleet: Fleet, out: (line: string) => void): Pr
   const took = Math.max(...b.results.map((r) => r.end)) / 1000;
   const problem = checkWaves(b, SLEEP, BOUNCER_POOL);
   const ok = !problem && within(took, expected) && most <= BOUNCER_POOL;
-  out(`     ${served} x 200 in ${s(took)}; at most ${most} of our connections on PostgreSQL at once${problem ? `; ${problem}` : ''}`);
+  out(
+    `     ${served} x 200 in ${s(took)}; at most ${most} of our connections on PostgreSQL at once${problem ? `; ${problem}` : ''}`
+  );
   return {
     claim: `b. ${n} hosts through one PgBouncer`,
     measured: `${served} of ${total} x 200 in ${s(took)}, <= ${most} on PostgreSQL`,
@@ -221,7 +258,12 @@ async function throughOneBouncer (fleet: Fleet, out: (line: string) => void): Pr
 }
 
 /** (c) A rolling restart under load drops nothing; then a host killed outright. */
-async function restarts (fleet: Fleet, pause: (ms: number) => Promise<unknown>, quick: boolean, out: (line: string) => void): Promise<ClaimRow[]> {
+async function restarts (
+  fleet: Fleet,
+  pause: (ms: number) => Promise<unknown>,
+  quick: boolean,
+  out: (line: string) => void
+): Promise<ClaimRow[]> {
   const { proxy, hosts } = fleet;
   const n = fleet.net.hosts.length;
   // Steady traffic, not a saturating loop: the hosts that restart need the CPU to start. --quick
@@ -230,11 +272,22 @@ async function restarts (fleet: Fleet, pause: (ms: number) => Promise<unknown>, 
   const thinkMs = THINK_MS;
   const load = () => {
     const stop = new AbortController();
-    const result = steady({ url: `${proxy.url}/todos/`, concurrency: clients, seconds: 600, signal: stop.signal, timeoutMs: 30_000, thinkMs });
+    const result = steady({
+      url: `${proxy.url}/todos/`,
+      concurrency: clients,
+      seconds: 600,
+      signal: stop.signal,
+      timeoutMs: 30_000,
+      thinkMs,
+    });
     return { result, stop: () => stop.abort() };
   };
-  out(`  c. A rolling restart: ${clients} clients send GET /todos/ through HAProxy, each every ${THINK_MS} ms after its last answer; each host in turn gets SIGTERM`);
-  out(`     (/readyz fails at once, SHUTDOWN_DELAY=${SHUTDOWN_DELAY} s until it stops listening, then it drains), and is started again.`);
+  out(
+    `  c. A rolling restart: ${clients} clients send GET /todos/ through HAProxy, each every ${THINK_MS} ms after its last answer; each host in turn gets SIGTERM`
+  );
+  out(
+    `     (/readyz fails at once, SHUTDOWN_DELAY=${SHUTDOWN_DELAY} s until it stops listening, then it drains), and is started again.`
+  );
   const rolling = load();
   await pause(1000);
   for (let i = 0; i < n; i++) {
@@ -244,7 +297,9 @@ async function restarts (fleet: Fleet, pause: (ms: number) => Promise<unknown>, 
     const outAt = await proxy.until(name(i), 'DOWN');
     const code = await exited(h.proc);
     await fleet.startHost(i);
-    out(`     ${name(i)}: out of HAProxy ${(outAt / 1000).toFixed(2)} s after SIGTERM, exit code ${code}, back in after ${s((performance.now() - t0) / 1000)}`);
+    out(
+      `     ${name(i)}: out of HAProxy ${(outAt / 1000).toFixed(2)} s after SIGTERM, exit code ${code}, back in after ${s((performance.now() - t0) / 1000)}`
+    );
   }
   await pause(1000);
   rolling.stop();
@@ -268,34 +323,47 @@ async function restarts (fleet: Fleet, pause: (ms: number) => Promise<unknown>, 
   killing.stop();
   const c2 = await killing.result;
   const c3 = await after;
-  const retried = await retriesSoFar() - before;
+  const retried = (await retriesSoFar()) - before;
   const failedC2 = c2.requests - c2.ok;
-  out(`     out of HAProxy after ${(downAfter / 1000).toFixed(2)} s; ${failedC2} of ${c2.requests} requests failed (${failures(c2)}), ${retried} connection(s) retried on another host;`);
+  out(
+    `     out of HAProxy after ${(downAfter / 1000).toFixed(2)} s; ${failedC2} of ${c2.requests} requests failed (${failures(c2)}), ${retried} connection(s) retried on another host;`
+  );
   out(`     the ${n - 1} left: ${c3.ok} of ${c3.requests} x 200 in the next ${seconds} s`);
   const okC2 = Number.isFinite(downAfter) && c3.requests > 0 && c3.ok === c3.requests;
   out('');
-  out('  HAProxy\'s configuration, as the demo wrote it (docs/scaling.md):');
+  out("  HAProxy's configuration, as the demo wrote it (docs/scaling.md):");
   for (const line of proxy.config.trim().split('\n')) out(`     ${line}`);
-  return [{
-    claim: `c. rolling restart of ${n} hosts (SIGTERM)`,
-    measured: `${failedC1} of ${c1.requests} failed`,
-    expected: '0 failed',
-    verdict: failedC1 === 0 ? 'ok' : `MISMATCH: ${failedC1} failed`,
-    ok: failedC1 === 0,
-  }, {
-    claim: `c. ${name(victim)} killed (SIGKILL)`,
-    measured: `${failedC2} of ${c2.requests} failed; out in ${(downAfter / 1000).toFixed(2)} s; then ${c3.ok}/${c3.requests} ok`,
-    expected: 'the requests it held fail; taken out; the rest serve',
-    verdict: okC2 ? 'ok' : 'MISMATCH: not taken out, or the others failed',
-    ok: okC2,
-  }];
+  return [
+    {
+      claim: `c. rolling restart of ${n} hosts (SIGTERM)`,
+      measured: `${failedC1} of ${c1.requests} failed`,
+      expected: '0 failed',
+      verdict: failedC1 === 0 ? 'ok' : `MISMATCH: ${failedC1} failed`,
+      ok: failedC1 === 0,
+    },
+    {
+      claim: `c. ${name(victim)} killed (SIGKILL)`,
+      measured: `${failedC2} of ${c2.requests} failed; out in ${(downAfter / 1000).toFixed(2)} s; then ${c3.ok}/${c3.requests} ok`,
+      expected: 'the requests it held fail; taken out; the rest serve',
+      verdict: okC2 ? 'ok' : 'MISMATCH: not taken out, or the others failed',
+      ok: okC2,
+    },
+  ];
 }
 
 /** Starts the service on host i, as its own process (in the host's namespace), and waits until it listens. */
 async function startService (net: Network, i: number, env: Record<string, string>): Promise<Host> {
   const [program, args] = tiedToUs(...net.command(i, process.execPath, [CLI, 'serve']), 'TERM');
-  const proc = spawn(program, args, { env: cliEnv({ ...env, HOST: net.hosts[i]!.address }), stdio: ['ignore', 'pipe', 'pipe'] });
-  const { output } = await untilOutput(proc, /Listening on (http:\/\/[^\s"]+)/, `the service on ${net.hosts[i]!.name}`, 60_000);
+  const proc = spawn(program, args, {
+    env: cliEnv({ ...env, HOST: net.hosts[i]!.address }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const { output } = await untilOutput(
+    proc,
+    /Listening on (http:\/\/[^\s"]+)/,
+    `the service on ${net.hosts[i]!.name}`,
+    60_000
+  );
   return { name: net.hosts[i]!.name, address: net.hosts[i]!.address, proc, output };
 }
 
@@ -307,7 +375,14 @@ function exited (proc: ChildProcess): Promise<number | null> {
 /** A host started with HOSTS=n: its budget check counts the fleet. Returns its one line. */
 async function refusedWithHosts (fleet: Fleet, n: number): Promise<string> {
   // From here, not a namespace: it stops before it listens, and PostgreSQL also listens on 127.0.0.1.
-  const env = { DATABASE_URL: fleet.postgres.url, HOSTS: String(n), WORKERS: String(WORKERS), POOL_SIZE: String(POOL_SIZE), POOL_MAX_OVERFLOW: String(POOL_MAX_OVERFLOW), DATA_DIR: join(fleet.dataDir, 'refused') };
+  const env = {
+    DATABASE_URL: fleet.postgres.url,
+    HOSTS: String(n),
+    WORKERS: String(WORKERS),
+    POOL_SIZE: String(POOL_SIZE),
+    POOL_MAX_OVERFLOW: String(POOL_MAX_OVERFLOW),
+    DATA_DIR: join(fleet.dataDir, 'refused'),
+  };
   const r = await runCliToEnd(['serve'], { ...env, PORT: '0' }, { timeoutMs: 30_000 });
   return `exit code ${r.code}: ${r.stderr.trim().split('\n').at(-1) ?? ''}`;
 }
@@ -321,14 +396,22 @@ function refusalsLogged (dataDir: string): number {
 
 /** "3 x HTTP 503, 2 reset", or "no errors". */
 function failures (r: SteadyResult): string {
-  const http = Object.entries(r.statuses).map(([status, count]) => `${count} x HTTP ${status}: ${errorMessage(r.samples[Number(status)] ?? '')}`);
-  const other = Object.entries(r.errors).filter(([k]) => k !== 'http').map(([k, v]) => `${v} ${k}`);
+  const http = Object.entries(r.statuses).map(
+    ([status, count]) => `${count} x HTTP ${status}: ${errorMessage(r.samples[Number(status)] ?? '')}`
+  );
+  const other = Object.entries(r.errors)
+    .filter(([k]) => k !== 'http')
+    .map(([k, v]) => `${v} ${k}`);
   return [...http, ...other].join(', ') || 'no errors';
 }
 
 function kinds (b: Burst): string {
   const { errorKinds, errorMessages } = summarize(b);
-  return Object.entries(errorKinds).map(([kind, n]) => `${n} x ${kind}${errorMessages[kind] ? `: ${errorMessages[kind]}` : ''}`).join(', ') || 'none';
+  return (
+    Object.entries(errorKinds)
+      .map(([kind, n]) => `${n} x ${kind}${errorMessages[kind] ? `: ${errorMessages[kind]}` : ''}`)
+      .join(', ') || 'none'
+  );
 }
 
 function withHost (url: string, host: string): string {

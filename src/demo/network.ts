@@ -25,19 +25,31 @@ export interface Network {
 }
 
 const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-const quietly = (...args: string[]) => { try { ip(...args); } catch { /* not there */ } };
+const quietly = (...args: string[]) => {
+  try {
+    ip(...args);
+  } catch {
+    /* not there */
+  }
+};
 
 /** `n` hosts: namespaces when we may make them, loopback addresses otherwise. */
 export function createNetwork (n: number): Network {
-  const why = process.getuid?.() !== 0
-    ? 'not root: network namespaces need CAP_NET_ADMIN'
-    : findProgram('ip', ['-V']) === undefined ? 'the ip program (Debian package iproute2) is missing' : undefined;
+  const why =
+    process.getuid?.() !== 0
+      ? 'not root: network namespaces need CAP_NET_ADMIN'
+      : findProgram('ip', ['-V']) === undefined
+        ? 'the ip program (Debian package iproute2) is missing'
+        : undefined;
   if (!why) {
     try {
       return namespaces(n);
     } catch (err) {
       removeNamespaces(n);
-      return loopback(n, `network namespaces could not be made here (${(err as { stderr?: Buffer }).stderr?.toString().trim() || (err as Error).message})`);
+      return loopback(
+        n,
+        `network namespaces could not be made here (${(err as { stderr?: Buffer }).stderr?.toString().trim() || (err as Error).message})`
+      );
     }
   }
   return loopback(n, why);
@@ -48,7 +60,10 @@ function namespaces (n: number): Network {
   ip('link', 'add', BRIDGE, 'type', 'bridge');
   ip('addr', 'add', `${SUBNET}.1/24`, 'dev', BRIDGE);
   ip('link', 'set', BRIDGE, 'up');
-  const hosts = Array.from({ length: n }, (_, k) => ({ name: `${PREFIX}-h${k + 1}`, address: `${SUBNET}.${11 + k}` }));
+  const hosts = Array.from({ length: n }, (_, k) => ({
+    name: `${PREFIX}-h${k + 1}`,
+    address: `${SUBNET}.${11 + k}`,
+  }));
   hosts.forEach((h, k) => {
     const outside = `${PREFIX}-v${k + 1}`;
     const inside = `${PREFIX}-p${k + 1}`;

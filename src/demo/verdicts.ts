@@ -39,15 +39,15 @@ export function checkWaves (b: Burst, seconds: number, size: number): string | u
   if (failed) return `a request failed: ${errorKind(failed)}`;
   const ends = b.results.map((r) => r.end / 1000).sort((a, c) => a - c);
   const first = ends[0]!;
-  if (first < waveAt(1, seconds) * 0.95) return `the first response came at ${s(first)}, before the ${s(seconds)} sleep could end`;
+  if (first < waveAt(1, seconds) * 0.95) { return `the first response came at ${s(first)}, before the ${s(seconds)} sleep could end`; }
   for (let i = 0; i < ends.length; i++) {
     const wave = Math.floor(i / size) + 1;
     if (wave === 1) {
-      if (ends[i]! - first >= seconds * 0.9) return `response ${i + 1} came at ${s(ends[i]!)}, expected in wave 1, before ${s(first + seconds * 0.9)}`;
+      if (ends[i]! - first >= seconds * 0.9) { return `response ${i + 1} came at ${s(ends[i]!)}, expected in wave 1, before ${s(first + seconds * 0.9)}`; }
       continue;
     }
     const at = ends[i - size]! + seconds;
-    if (Math.abs(ends[i]! - at) > seconds / 2) return `response ${i + 1} came at ${s(ends[i]!)}, expected in wave ${wave} at ${s(at)}, S after response ${i + 1 - size}`;
+    if (Math.abs(ends[i]! - at) > seconds / 2) { return `response ${i + 1} came at ${s(ends[i]!)}, expected in wave ${wave} at ${s(at)}, S after response ${i + 1 - size}`; }
   }
   return undefined;
 }
@@ -56,7 +56,7 @@ export function checkWaves (b: Burst, seconds: number, size: number): string | u
 export function checkTimeouts (b: Burst): string | undefined {
   const ok = b.results.filter((r) => r.status === 200);
   const timedOut = b.results.filter((r) => errorKind(r) === 'HTTP 503');
-  if (ok.length !== 15 || timedOut.length !== 15) return `${ok.length} x 200 and ${timedOut.length} x 503, expected 15 and 15`;
+  if (ok.length !== 15 || timedOut.length !== 15) { return `${ok.length} x 200 and ${timedOut.length} x 503, expected 15 and 15`; }
   const late = ok.find((r) => !within(r.end / 1000, 3));
   if (late) return `a 200 came at ${s(late.end / 1000)}, expected about 3 s`;
   const off = timedOut.find((r) => !within(r.end / 1000, 2));
@@ -69,12 +69,20 @@ export function printTable (rows: Row[], out: (line: string) => void): void {
   const table = [
     ['scenario', 'app-sleep total', 'database-sleep total', 'sum', 'expected', 'verdict'],
     ...rows.map((r) => [
-      r.scenario, cell(r.totals[0]), cell(r.totals[1]),
-      s(r.totals.reduce<number>((a, b) => a + (b ?? 0), 0)), r.expected, r.verdict,
+      r.scenario,
+      cell(r.totals[0]),
+      cell(r.totals[1]),
+      s(r.totals.reduce<number>((a, b) => a + (b ?? 0), 0)),
+      r.expected,
+      r.verdict,
     ]),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((line) => line[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join(' | ')
+      .trimEnd();
   out(line(table[0]!));
   out(widths.map((w) => '-'.repeat(w)).join('-|-'));
   for (const r of table.slice(1)) out(line(r));

@@ -18,7 +18,10 @@ export interface ConsoleOptions {
 export async function runFaultConsole (options: ConsoleOptions, stop: AbortSignal): Promise<number> {
   const out = options.out ?? console.log;
   const target = new URL(options.to);
-  const proxy = new FaultProxy({ target: { host: target.hostname, port: Number(target.port || 5432) }, port: options.port });
+  const proxy = new FaultProxy({
+    target: { host: target.hostname, port: Number(target.port || 5432) },
+    port: options.port,
+  });
   await proxy.start();
   out(`Fault proxy on 127.0.0.1:${proxy.port} -> ${target.hostname}:${target.port || 5432}`);
   out(`Point the service at it: DATABASE_URL='${maskSecrets(proxy.urlFor(options.to))}' npm start`);
@@ -42,7 +45,7 @@ export async function runFaultConsole (options: ConsoleOptions, stop: AbortSigna
 export function command (proxy: FaultProxy, line: string): string {
   const [verb, arg, ...rest] = line.split(/\s+/);
   if (!verb) return '';
-  if (rest.length || (arg !== undefined && verb !== 'delay')) return `Unknown command ${JSON.stringify(line)}: expected ${COMMANDS}`;
+  if (rest.length || (arg !== undefined && verb !== 'delay')) { return `Unknown command ${JSON.stringify(line)}: expected ${COMMANDS}`; }
   switch (verb) {
     case 'drop':
       proxy.drop();
@@ -56,7 +59,7 @@ export function command (proxy: FaultProxy, line: string): string {
       return `reset: ${before} open connection(s) reset`;
     }
     case 'delay': {
-      if (arg === undefined || !/^\d+$/.test(arg) || Number(arg) > 60_000) return `Invalid delay ${JSON.stringify(arg ?? '')}: expected milliseconds, an integer from 0 to 60000`;
+      if (arg === undefined || !/^\d+$/.test(arg) || Number(arg) > 60_000) { return `Invalid delay ${JSON.stringify(arg ?? '')}: expected milliseconds, an integer from 0 to 60000`; }
       proxy.delay(Number(arg));
       return `delay: each chunk, each way, ${arg} ms later`;
     }

@@ -105,11 +105,13 @@ export class FaultProxy {
 
   /** Each chunk, each way, forwarded `ms` later (the order kept): added latency on the path. */
   delay (ms: number): void {
-    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`delay must be a number of milliseconds, 0 or more; got ${ms}`);
+    if (!Number.isFinite(ms) || ms < 0) { throw new RangeError(`delay must be a number of milliseconds, 0 or more; got ${ms}`); }
     this.delayMs = ms;
   }
 
-  /** Back to passing, without delay. Connections caught by a partition stay dead; closes it held back are passed on now. */
+  /**
+   * Back to passing, without delay. Connections caught by a partition stay dead; closes it held back are passed on now.
+   */
   heal (): void {
     this.mode = 'pass';
     this.delayMs = 0;
@@ -138,7 +140,14 @@ export class FaultProxy {
       return;
     }
     client.setNoDelay(true);
-    const link: Link = { client, server: undefined, dead: this.mode === 'drop', closed: new Set(), queues: { client: [], server: [] }, timers: {} };
+    const link: Link = {
+      client,
+      server: undefined,
+      dead: this.mode === 'drop',
+      closed: new Set(),
+      queues: { client: [], server: [] },
+      timers: {},
+    };
     this.links.add(link);
     // A partition never reaches the server: the connection is accepted (the kernel does that) and answered by nothing.
     if (!link.dead) link.server = this.connectServer(link);
@@ -189,10 +198,13 @@ export class FaultProxy {
       else to?.write(chunk);
     }
     if (!queue.length) return;
-    link.timers[from] = setTimeout(() => {
-      link.timers[from] = undefined;
-      this.drain(link, from);
-    }, Math.max(0, queue[0]!.at - performance.now()));
+    link.timers[from] = setTimeout(
+      () => {
+        link.timers[from] = undefined;
+        this.drain(link, from);
+      },
+      Math.max(0, queue[0]!.at - performance.now())
+    );
   }
 
   private unlink (link: Link): void {

@@ -39,16 +39,29 @@ export function cliEnv (env: Record<string, string | undefined> = {}): NodeJS.Pr
 }
 
 /** The built CLI as a child with piped output; the parent's settings do not leak into it. */
-export function spawnCli (args: string[], env: Record<string, string | undefined> = {}, cwd?: string, nodeArgs: string[] = []): ChildProcess {
-  return spawn(process.execPath, [...nodeArgs, CLI, ...args], { cwd, env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnCli (
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  cwd?: string,
+  nodeArgs: string[] = []
+): ChildProcess {
+  return spawn(process.execPath, [...nodeArgs, CLI, ...args], {
+    cwd,
+    env: cliEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** Collects a child's output until it exits (stopped after `timeoutMs`, when given). */
 export async function runToEnd (proc: ChildProcess, timeoutMs?: number): Promise<Finished> {
   let stdout = '';
   let stderr = '';
-  proc.stdout!.on('data', (d) => { stdout += d; });
-  proc.stderr!.on('data', (d) => { stderr += d; });
+  proc.stdout!.on('data', (d) => {
+    stdout += d;
+  });
+  proc.stderr!.on('data', (d) => {
+    stderr += d;
+  });
   // 'close', not 'exit': the child may have exited with output still in the pipe.
   const exited = new Promise<number | null>((resolve) => proc.once('close', (c) => resolve(c)));
   const timer = timeoutMs ? setTimeout(() => stopProcess(proc, 'SIGTERM', 10_000), timeoutMs) : undefined;
@@ -73,10 +86,19 @@ export function runCliToEnd (
  * function that returns all output so far. Rejects, with that output, when the child exits
  * first or the marker takes longer than `timeoutMs` (the child is then killed).
  */
-export async function untilOutput (proc: ChildProcess, marker: RegExp, what: string, timeoutMs: number): Promise<{ match: RegExpExecArray; output: () => string }> {
+export async function untilOutput (
+  proc: ChildProcess,
+  marker: RegExp,
+  what: string,
+  timeoutMs: number
+): Promise<{ match: RegExpExecArray; output: () => string }> {
   let out = '';
-  proc.stdout!.on('data', (d) => { out += d; });
-  proc.stderr!.on('data', (d) => { out += d; });
+  proc.stdout!.on('data', (d) => {
+    out += d;
+  });
+  proc.stderr!.on('data', (d) => {
+    out += d;
+  });
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const match = marker.exec(out);
@@ -93,11 +115,22 @@ export async function untilOutput (proc: ChildProcess, marker: RegExp, what: str
 /** Starts `serve` (on a port the system picks, unless PORT is set) and resolves once it listens. */
 export async function startServerProcess (
   env: Record<string, string | undefined>,
-  options: { args?: string[]; cwd?: string; onSpawn?: (proc: ChildProcess) => void; timeoutMs?: number; nodeArgs?: string[] } = {}
+  options: {
+    args?: string[];
+    cwd?: string;
+    onSpawn?: (proc: ChildProcess) => void;
+    timeoutMs?: number;
+    nodeArgs?: string[];
+  } = {}
 ): Promise<ServerProcess> {
   const proc = spawnCli(['serve', ...(options.args ?? [])], { PORT: '0', ...env }, options.cwd, options.nodeArgs);
   options.onSpawn?.(proc);
-  const { match, output } = await untilOutput(proc, /Listening on (http:\/\/[^\s"]+)/, 'server', options.timeoutMs ?? 60_000);
+  const { match, output } = await untilOutput(
+    proc,
+    /Listening on (http:\/\/[^\s"]+)/,
+    'server',
+    options.timeoutMs ?? 60_000
+  );
   return { url: match[1]!, proc, output, stop: (signal = 'SIGTERM') => stopProcess(proc, signal) };
 }
 
@@ -106,11 +139,14 @@ export async function startServerProcess (
  * holds, newest first, and exit 130; a second Ctrl-C exits at once. Returns the unsubscriber.
  */
 export function stopAllOnInterrupt (running: Set<Stoppable>, out: (line: string) => void): () => void {
-  return onInterrupt(async () => {
-    out('\nInterrupted: stopping the service and PostgreSQL (Ctrl-C again to quit now)...');
-    for (const r of [...running].reverse()) await r.stop();
-    process.exit(130);
-  }, () => process.exit(130));
+  return onInterrupt(
+    async () => {
+      out('\nInterrupted: stopping the service and PostgreSQL (Ctrl-C again to quit now)...');
+      for (const r of [...running].reverse()) await r.stop();
+      process.exit(130);
+    },
+    () => process.exit(130)
+  );
 }
 
 /**
@@ -144,7 +180,10 @@ export interface LoggedBlock {
 
 /** Every block named in a service's JSON log output so far, oldest first. */
 export function blocksLogged (output: string): LoggedBlock[] {
-  return output.split('\n').filter((l) => l.includes('"blockedMs"')).map((l) => JSON.parse(l.slice(l.indexOf('{'))) as LoggedBlock);
+  return output
+    .split('\n')
+    .filter((l) => l.includes('"blockedMs"'))
+    .map((l) => JSON.parse(l.slice(l.indexOf('{'))) as LoggedBlock);
 }
 
 /** A leaked connection the service reported, as its warn log line records it (src/app/plugins/leaks.ts). */
@@ -160,7 +199,8 @@ export interface LoggedLeak {
 
 /** Every leak reported in a service's JSON log output so far (held: warn; given back: info), oldest first. */
 export function leaksLogged (output: string): LoggedLeak[] {
-  return output.split('\n')
+  return output
+    .split('\n')
     .filter((l) => l.includes('"heldMs"'))
     .map((l) => JSON.parse(l.slice(l.indexOf('{'))) as LoggedLeak);
 }

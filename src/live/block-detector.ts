@@ -104,11 +104,15 @@ export class BlockDetector {
   private schedule (): void {
     if (this.stopped) return;
     const beat = this.o.lastBeat();
-    const due = this.current || beat === 0 ? this.o.heartbeatMs : beat + this.o.heartbeatMs + this.o.thresholdMs - now() + 1;
-    this.timer = setTimeout(() => {
-      this.check();
-      this.schedule();
-    }, Math.max(1, due));
+    const due =
+      this.current || beat === 0 ? this.o.heartbeatMs : beat + this.o.heartbeatMs + this.o.thresholdMs - now() + 1;
+    this.timer = setTimeout(
+      () => {
+        this.check();
+        this.schedule();
+      },
+      Math.max(1, due)
+    );
   }
 
   private check (): void {
@@ -117,13 +121,22 @@ export class BlockDetector {
     const stalledMs = now() - beat - this.o.heartbeatMs;
     if (this.current && beat !== this.stalledAfter) {
       // The loop answered: the block is over.
-      const block = { ...this.current, ms: Math.max(this.o.thresholdMs, beat - this.stalledAfter - this.o.heartbeatMs) };
+      const block = {
+        ...this.current,
+        ms: Math.max(this.o.thresholdMs, beat - this.stalledAfter - this.o.heartbeatMs),
+      };
       this.current = undefined;
       this.o.onBlock(block);
     }
     if (!this.current && stalledMs > this.o.thresholdMs && beat !== this.stalledAfter) {
       this.stalledAfter = beat;
-      const block: Omit<Block, 'ms'> = { at: beat, sampledAfterMs: 0, frames: [], culprit: undefined, route: this.o.route() };
+      const block: Omit<Block, 'ms'> = {
+        at: beat,
+        sampledAfterMs: 0,
+        frames: [],
+        culprit: undefined,
+        route: this.o.route(),
+      };
       this.current = block;
       if (!this.session) this.sample();
     }
@@ -137,19 +150,29 @@ export class BlockDetector {
     const session = new Session();
     this.session = session;
     session.connectToMainThread();
-    session.post('Runtime.evaluate', { expression: STACK_EXPRESSION, returnByValue: true, silent: true }, (err, answer) => {
-      session.disconnect();
-      if (this.session === session) this.session = undefined;
-      const raw = answer?.result?.value as RawFrame[] | undefined;
-      // The frames belong to the block stalled now, which need not be the one that asked for
-      // them: when blocks come back to back (requests of 200 ms each, served in one turn of the
-      // loop) the stack can come in the next one. If the heartbeat moved since that block
-      // began, the loop had let go: the frames are of whatever ran next, and are dropped.
-      const block = this.current;
-      if (err || !Array.isArray(raw) || !block || block.frames.length > 0 || this.o.lastBeat() !== this.stalledAfter) return;
-      block.frames = raw.slice(0, MAX_FRAMES).map((f) => this.frames.frameOf(f));
-      block.culprit = block.frames.find((f) => this.frames.ours(f));
-      block.sampledAfterMs = now() - block.at;
-    });
+    session.post(
+      'Runtime.evaluate',
+      { expression: STACK_EXPRESSION, returnByValue: true, silent: true },
+      (err, answer) => {
+        session.disconnect();
+        if (this.session === session) this.session = undefined;
+        const raw = answer?.result?.value as RawFrame[] | undefined;
+        // The frames belong to the block stalled now, which need not be the one that asked for
+        // them: when blocks come back to back (requests of 200 ms each, served in one turn of the
+        // loop) the stack can come in the next one. If the heartbeat moved since that block
+        // began, the loop had let go: the frames are of whatever ran next, and are dropped.
+        const block = this.current;
+        if (
+          err ||
+          !Array.isArray(raw) ||
+          !block ||
+          block.frames.length > 0 ||
+          this.o.lastBeat() !== this.stalledAfter
+        ) { return; }
+        block.frames = raw.slice(0, MAX_FRAMES).map((f) => this.frames.frameOf(f));
+        block.culprit = block.frames.find((f) => this.frames.ours(f));
+        block.sampledAfterMs = now() - block.at;
+      }
+    );
   }
 }

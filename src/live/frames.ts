@@ -44,9 +44,15 @@ export class SourceFrames {
     const fn = name || '(anonymous)';
     // ES modules report a file: URL, CommonJS ones a path, Node's own node:...
     const url = file.startsWith('/') ? pathToFileURL(file).href : file;
-    const entry = this.mapOf(url)?.findEntry(line - 1, column - 1) as { originalSource?: string; originalLine?: number; originalColumn?: number } | undefined;
+    const entry = this.mapOf(url)?.findEntry(line - 1, column - 1) as
+      { originalSource?: string; originalLine?: number; originalColumn?: number } | undefined;
     if (entry?.originalSource !== undefined && entry.originalLine !== undefined) {
-      return { fn, file: this.shown(new URL(entry.originalSource, url).href), line: entry.originalLine + 1, column: (entry.originalColumn ?? 0) + 1 };
+      return {
+        fn,
+        file: this.shown(new URL(entry.originalSource, url).href),
+        line: entry.originalLine + 1,
+        column: (entry.originalColumn ?? 0) + 1,
+      };
     }
     return { fn, file: this.shown(url), line, column };
   }
@@ -71,10 +77,20 @@ export class SourceFrames {
         const code = readFileSync(fileURLToPath(url), 'utf8');
         const at = code.lastIndexOf(MAP_COMMENT);
         if (at >= 0) {
-          const ref = new URL(code.slice(at + MAP_COMMENT.length).split('\n', 1)[0]!.trim(), url);
-          const text = ref.protocol === 'data:'
-            ? Buffer.from(ref.pathname.slice(ref.pathname.indexOf(',') + 1), ref.pathname.includes(';base64,') ? 'base64' : 'utf8').toString('utf8')
-            : readFileSync(fileURLToPath(ref), 'utf8');
+          const ref = new URL(
+            code
+              .slice(at + MAP_COMMENT.length)
+              .split('\n', 1)[0]!
+              .trim(),
+            url
+          );
+          const text =
+            ref.protocol === 'data:'
+              ? Buffer.from(
+                ref.pathname.slice(ref.pathname.indexOf(',') + 1),
+                ref.pathname.includes(';base64,') ? 'base64' : 'utf8'
+              ).toString('utf8')
+              : readFileSync(fileURLToPath(ref), 'utf8');
           map = new SourceMap(JSON.parse(text));
         }
       } catch {

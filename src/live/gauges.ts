@@ -3,7 +3,14 @@
 // event loop that writes them is blocked.
 import { now } from '../clock.ts';
 
-export const ROUTES = ['/sleep/node/', '/sleep/python/', '/sleep/postgres/', '/todos/', '/work/postgres/', 'other'] as const;
+export const ROUTES = [
+  '/sleep/node/',
+  '/sleep/python/',
+  '/sleep/postgres/',
+  '/todos/',
+  '/work/postgres/',
+  'other',
+] as const;
 export type LiveRoute = (typeof ROUTES)[number];
 
 export interface GaugeBuffers {
@@ -22,18 +29,23 @@ export class LiveGauges {
   private readonly clock: Float64Array;
   private readonly runningRoute: Int32Array;
 
-  constructor (readonly buffers: GaugeBuffers = {
-    inFlight: new SharedArrayBuffer(ROUTES.length * 4),
-    clock: new SharedArrayBuffer(8),
-    running: new SharedArrayBuffer(4),
-  }) {
+  constructor (
+    readonly buffers: GaugeBuffers = {
+      inFlight: new SharedArrayBuffer(ROUTES.length * 4),
+      clock: new SharedArrayBuffer(8),
+      running: new SharedArrayBuffer(4),
+    }
+  ) {
     this.ints = new Int32Array(buffers.inFlight);
     this.clock = new Float64Array(buffers.clock);
     this.runningRoute = new Int32Array(buffers.running);
     this.runningRoute[0] = -1;
   }
 
-  /** A route's handler starts (`index` in the route table), or has returned (-1): for the block detector, which reads it while the loop is stalled. */
+  /**
+   * A route's handler starts (`index` in the route table), or has returned (-1): for the block detector, which reads it
+   * while the loop is stalled.
+   */
   running (index: number): void {
     this.runningRoute[0] = index;
   }
@@ -43,7 +55,10 @@ export class LiveGauges {
     return Atomics.load(this.runningRoute, 0);
   }
 
-  /** The index of a route pattern (Fastify's routeOptions.url) among ROUTES; the patterns are few, so each is worked out once. */
+  /**
+   * The index of a route pattern (Fastify's routeOptions.url) among ROUTES; the patterns are few, so each is worked out
+   * once.
+   */
   static slotOf (url: string | undefined): number {
     let slot = slots.get(url);
     if (slot === undefined) {

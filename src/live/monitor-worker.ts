@@ -12,7 +12,14 @@ import { hostName } from '../os/net.ts';
 import { BouncerStats, type BouncerView } from '../postgres/pgbouncer-stats.ts';
 import { LiveGauges } from './gauges.ts';
 import type { Block } from './block-detector.ts';
-import { MONITOR_THREAD_NAME, type Leak, type MonitorInit, type MonitorMessage, type RequestRecord, type WorkerMessage } from './monitor.ts';
+import {
+  MONITOR_THREAD_NAME,
+  type Leak,
+  type MonitorInit,
+  type MonitorMessage,
+  type RequestRecord,
+  type WorkerMessage,
+} from './monitor.ts';
 
 const FRAME_MS = 100;
 const DB_VIEW_MS = 500;
@@ -27,7 +34,9 @@ const MAX_STREAMS = 100;
 // thread costs apart from the requests' (and the benchmark reads it by that name).
 try {
   writeFileSync('/proc/thread-self/comm', MONITOR_THREAD_NAME);
-} catch { /* not Linux: the thread keeps its name */ }
+} catch {
+  /* not Linux: the thread keeps its name */
+}
 
 const init = workerData as MonitorInit;
 const gauges = new LiveGauges(init.gauges);
@@ -126,7 +135,9 @@ function watchers (): void {
       const data = frame();
       for (const res of clients) send(res, 'frame', data);
     }, FRAME_MS);
-    dbViews = setInterval(() => { refreshDbView(); }, DB_VIEW_MS);
+    dbViews = setInterval(() => {
+      refreshDbView();
+    }, DB_VIEW_MS);
     refreshDbView();
   } else if (clients.size === 0 && frames) {
     clearInterval(frames);
@@ -138,43 +149,94 @@ function watchers (): void {
   }
 }
 
-/** Every path has the worker in it, so that one port (a reverse proxy's, or the cluster primary's) can serve every worker's. */
+/**
+ * Every path has the worker in it, so that one port (a reverse proxy's, or the cluster primary's) can serve every
+ * worker's.
+ */
 const base = `/live/${init.worker}/`;
 
 const server = http.createServer((req, res) => {
   // As the service itself: only requests addressed to a host name it answers to (no DNS rebinding).
   if (req.headers.host !== undefined && !allowed(hostName(req.headers.host))) {
     res.writeHead(421, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ statusCode: 421, error: 'Misdirected Request', code: 'HOST_NOT_ALLOWED', message: 'this monitor does not answer to that host name (ALLOWED_HOSTS)' }));
+    res.end(
+      JSON.stringify({
+        statusCode: 421,
+        error: 'Misdirected Request',
+        code: 'HOST_NOT_ALLOWED',
+        message: 'this monitor does not answer to that host name (ALLOWED_HOSTS)',
+      })
+    );
     return;
   }
   const origin = allowedOrigin(req.headers.origin);
-  const headers = { ...(origin ? { 'access-control-allow-origin': origin } : {}), vary: 'origin', 'cache-control': 'no-store' };
+  const headers = {
+    ...(origin ? { 'access-control-allow-origin': origin } : {}),
+    vary: 'origin',
+    'cache-control': 'no-store',
+  };
   const path = req.url?.split('?')[0];
   if (path === `${base}events`) {
     if (clients.size >= MAX_STREAMS) {
       res.writeHead(503, { ...headers, 'content-type': 'application/json', 'retry-after': '5' });
-      res.end(JSON.stringify({ statusCode: 503, error: 'Service Unavailable', code: 'STREAMS_FULL', message: `${MAX_STREAMS} pages are watching already` }));
+      res.end(
+        JSON.stringify({
+          statusCode: 503,
+          error: 'Service Unavailable',
+          code: 'STREAMS_FULL',
+          message: `${MAX_STREAMS} pages are watching already`,
+        })
+      );
       return;
     }
     // X-Accel-Buffering: nginx passes each frame on as it comes, even where buffering is on.
-    res.writeHead(200, { ...headers, 'content-type': 'text/event-stream', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.writeHead(200, {
+      ...headers,
+      'content-type': 'text/event-stream',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     clients.add(res);
     watchers();
     req.on('close', () => {
       clients.delete(res);
       watchers();
     });
-    send(res, 'hello', { settings: init.settings, heartbeatMs: init.heartbeatMs, frameMs: FRAME_MS, recent, detector: detectorState(), blocks, leaks });
+    send(res, 'hello', {
+      settings: init.settings,
+      heartbeatMs: init.heartbeatMs,
+      frameMs: FRAME_MS,
+      recent,
+      detector: detectorState(),
+      blocks,
+      leaks,
+    });
     return;
   }
   if (path === `${base}snapshot`) {
     res.writeHead(200, { ...headers, 'content-type': 'application/json' });
-    res.end(JSON.stringify({ lagMs: lagMs(), inFlight: gauges.inFlight(), pool: pool.read(), db: dbView, detector: detectorState(), blocks, leaks }));
+    res.end(
+      JSON.stringify({
+        lagMs: lagMs(),
+        inFlight: gauges.inFlight(),
+        pool: pool.read(),
+        db: dbView,
+        detector: detectorState(),
+        blocks,
+        leaks,
+      })
+    );
     return;
   }
   res.writeHead(404, { ...headers, 'content-type': 'application/json' });
-  res.end(JSON.stringify({ statusCode: 404, error: 'Not Found', code: 'NOT_FOUND', message: `the monitor serves ${base}events and ${base}snapshot` }));
+  res.end(
+    JSON.stringify({
+      statusCode: 404,
+      error: 'Not Found',
+      code: 'NOT_FOUND',
+      message: `the monitor serves ${base}events and ${base}snapshot`,
+    })
+  );
 });
 
 let db: pg.Client | undefined;
@@ -185,7 +247,10 @@ async function refreshDbView (): Promise<void> {
   if (refreshing) return; // a slow database must not pile up queries
   refreshing = true;
   try {
-    const [view, bouncerView] = await Promise.all([readPostgres(), bouncer?.read().catch((err: Error) => ({ error: err.message }))]);
+    const [view, bouncerView] = await Promise.all([
+      readPostgres(),
+      bouncer?.read().catch((err: Error) => ({ error: err.message })),
+    ]);
     dbView = { ...view, bouncer: bouncerView };
   } finally {
     refreshing = false;
@@ -196,9 +261,17 @@ async function readPostgres (): Promise<DbView> {
   try {
     if (!db) {
       // pg is loaded when a page first watches (the database view), not at every start.
-      const { default: { Client } } = await import('pg');
-      db = new Client({ connectionString: init.databaseUrl, application_name: `${APPLICATION_NAME}-monitor`, connectionTimeoutMillis: 2000 });
-      db.on('error', () => { db = undefined; });
+      const {
+        default: { Client },
+      } = await import('pg');
+      db = new Client({
+        connectionString: init.databaseUrl,
+        application_name: `${APPLICATION_NAME}-monitor`,
+        connectionTimeoutMillis: 2000,
+      });
+      db.on('error', () => {
+        db = undefined;
+      });
       await db.connect();
     }
     const { rows } = await db.query<{ state: string | null; n: number; sleeping: number }>(
@@ -206,7 +279,9 @@ async function readPostgres (): Promise<DbView> {
               count(*) FILTER (WHERE state = 'active' AND query ILIKE '%pg_sleep%')::int AS sleeping
          FROM pg_stat_activity
         WHERE datname = current_database() AND application_name = $1
-        GROUP BY state`, [APPLICATION_NAME]);
+        GROUP BY state`,
+      [APPLICATION_NAME]
+    );
     return {
       at: now(),
       states: Object.fromEntries(rows.map((r) => [r.state ?? 'unknown', r.n])),
@@ -223,11 +298,13 @@ async function readPostgres (): Promise<DbView> {
 // The block detector: only when asked for (BLOCK_DETECTOR), and then loaded; off, no inspector
 // session exists.
 let detecting = false;
-const detectorState = () => (init.detector ? { on: detecting, thresholdMs: init.detector.thresholdMs } : { on: false });
-const listen = () => server.listen(init.port, init.host, () => {
-  const address = server.address();
-  parentPort!.postMessage({ type: 'listening', port: typeof address === 'object' && address ? address.port : 0 });
-});
+const detectorState = () =>
+  init.detector ? { on: detecting, thresholdMs: init.detector.thresholdMs } : { on: false };
+const listen = () =>
+  server.listen(init.port, init.host, () => {
+    const address = server.address();
+    parentPort!.postMessage({ type: 'listening', port: typeof address === 'object' && address ? address.port : 0 });
+  });
 if (init.detector) {
   const { thresholdMs, root } = init.detector;
   const { BlockDetector } = await import('./block-detector.ts');

@@ -20,7 +20,9 @@ export interface RequestRecord {
   status: number;
   start: number;
   end: number;
-  /** Set when the request used a pooled connection: waiting from poolStart to poolAcquired, holding until poolReleased. */
+  /**
+   * Set when the request used a pooled connection: waiting from poolStart to poolAcquired, holding until poolReleased.
+   */
   poolStart?: number;
   poolAcquired?: number;
   poolReleased?: number;
@@ -62,7 +64,9 @@ export interface MonitorInit {
   /** The pool's SharedPoolState. */
   poolState: SharedArrayBuffer;
   heartbeatMs: number;
-  /** Name what blocks the main loop (BLOCK_DETECTOR), past this many ms of stall; off: no inspector session is opened. */
+  /**
+   * Name what blocks the main loop (BLOCK_DETECTOR), past this many ms of stall; off: no inspector session is opened.
+   */
   detector: { thresholdMs: number; root: string } | false;
   /** Every route, as `METHOD /url`, by its index in gauges.running. */
   routes: string[];
@@ -71,9 +75,7 @@ export interface MonitorInit {
 }
 
 export type MonitorMessage =
-  | { type: 'requests'; records: RequestRecord[] }
-  | { type: 'leak'; leak: Leak }
-  | { type: 'end-streams' };
+  { type: 'requests'; records: RequestRecord[] } | { type: 'leak'; leak: Leak } | { type: 'end-streams' };
 
 /** From the monitor thread: how many pages listen now; a block of the main loop, once it is over. */
 export type WorkerMessage = { type: 'watchers'; count: number } | { type: 'block'; block: Block };
@@ -101,7 +103,9 @@ export class Monitor {
     return this.watchers > 0;
   }
 
-  static async start (options: Omit<MonitorInit, 'heartbeatMs' | 'gauges'> & { gauges: LiveGauges; onBlock: (block: Block) => void }): Promise<Monitor> {
+  static async start (
+    options: Omit<MonitorInit, 'heartbeatMs' | 'gauges'> & { gauges: LiveGauges; onBlock: (block: Block) => void }
+  ): Promise<Monitor> {
     const { gauges, onBlock, ...rest } = options;
     const workerData: MonitorInit = { ...rest, gauges: gauges.buffers, heartbeatMs: HEARTBEAT_MS };
     gauges.beat();
@@ -113,7 +117,9 @@ export class Monitor {
       const port = await new Promise<number>((resolve, reject) => {
         worker.once('error', reject);
         // A thread that ends without an error would otherwise leave the start waiting for ever.
-        worker.once('exit', (code) => reject(new Error(`the monitor thread exited (code ${code}) before it listened`)));
+        worker.once('exit', (code) =>
+          reject(new Error(`the monitor thread exited (code ${code}) before it listened`))
+        );
         worker.once('message', (msg: { type: string; port: number }) => resolve(msg.port));
       });
       return new Monitor(worker, heartbeat, port, onBlock);

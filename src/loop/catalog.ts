@@ -1,7 +1,14 @@
 // The kinds of work that block, as the routes, the demo and the tests know them: each with its
 // one bounded parameter, the function that holds the loop, and how its twin avoids it.
 import { compress, hashPasswords, matchLinear, readFiles, type Offload, type AbortSignalLike } from './offload.ts';
-import { compressSync, hashPasswordsSync, jsonRoundTripSync, matchBacktracking, readFilesSync, spinFor } from './stalls.ts';
+import {
+  compressSync,
+  hashPasswordsSync,
+  jsonRoundTripSync,
+  matchBacktracking,
+  readFilesSync,
+  spinFor,
+} from './stalls.ts';
 
 /** What the work needs besides its parameter: the file to read, the worker threads, the request's abort. */
 export interface Where {

@@ -11,7 +11,10 @@ import { Piscina } from 'piscina';
 import { builtFile } from '../paths.ts';
 import { CHUNK_BYTES, HASH, sampleText } from './work.ts';
 
-/** An AbortSignal, or anything with its abort event (the service's ClientGone): an abort takes the task off the queue, or ends its thread. */
+/**
+ * An AbortSignal, or anything with its abort event (the service's ClientGone): an abort takes the task off the queue,
+ * or ends its thread.
+ */
 export interface AbortSignalLike {
   readonly aborted: boolean;
   addEventListener(type: 'abort', listener: () => void): void;
@@ -27,7 +30,12 @@ export class Offload {
 
   private threads (): Piscina {
     // One thread per core: more would only take turns on the same cores.
-    this.pool ??= new Piscina({ filename: builtFile('loop/offload-worker.js'), minThreads: 0, maxThreads: availableParallelism(), idleTimeout: 30_000 });
+    this.pool ??= new Piscina({
+      filename: builtFile('loop/offload-worker.js'),
+      minThreads: 0,
+      maxThreads: availableParallelism(),
+      idleTimeout: 30_000,
+    });
     return this.pool;
   }
 
@@ -47,11 +55,17 @@ export class Offload {
 
 /** The hashes of hashPasswordsSync, on libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE), all at once. */
 export async function hashPasswords (count: number): Promise<number> {
-  const keys = await Promise.all(Array.from({ length: count }, (_, i) => pbkdf2Async(`password ${i}`, HASH.salt, HASH.iterations, HASH.keyBytes, HASH.digest)));
+  const keys = await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      pbkdf2Async(`password ${i}`, HASH.salt, HASH.iterations, HASH.keyBytes, HASH.digest)
+    )
+  );
   return keys.reduce((a, k) => a + k.length, 0);
 }
 
-/** The same language as matchBacktracking's expression (one or more a's), without the nesting: one pass over the input. */
+/**
+ * The same language as matchBacktracking's expression (one or more a's), without the nesting: one pass over the input.
+ */
 export function matchLinear (n: number): boolean {
   return /^a+$/.test(`${'a'.repeat(n)}!`);
 }

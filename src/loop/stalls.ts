@@ -18,11 +18,14 @@ export function spinFor (ms: number): number {
 /** `count` password hashes with pbkdf2Sync, one after another. Returns the bytes of key made. */
 export function hashPasswordsSync (count: number): number {
   let bytes = 0;
-  for (let i = 0; i < count; i++) bytes += pbkdf2Sync(`password ${i}`, HASH.salt, HASH.iterations, HASH.keyBytes, HASH.digest).length;
+  for (let i = 0; i < count; i++) { bytes += pbkdf2Sync(`password ${i}`, HASH.salt, HASH.iterations, HASH.keyBytes, HASH.digest).length; }
   return bytes;
 }
 
-/** About `kb` KiB of JSON parsed and stringified back, as a big body or an upstream answer is. Returns the characters written. */
+/**
+ * About `kb` KiB of JSON parsed and stringified back, as a big body or an upstream answer is. Returns the characters
+ * written.
+ */
 export function jsonRoundTripSync (kb: number): number {
   return JSON.stringify(JSON.parse(jsonText(kb))).length;
 }
@@ -35,7 +38,9 @@ export function matchBacktracking (n: number): boolean {
 /** `kb` KiB of text compressed with gzipSync, a chunk at a time. Returns the compressed bytes. */
 export function compressSync (kb: number): number {
   let out = 0;
-  for (let left = kb * 1024; left > 0; left -= CHUNK_BYTES) out += gzipSync(sampleText(Math.min(left, CHUNK_BYTES))).length;
+  for (let left = kb * 1024; left > 0; left -= CHUNK_BYTES) {
+    out += gzipSync(sampleText(Math.min(left, CHUNK_BYTES))).length;
+  }
   return out;
 }
 

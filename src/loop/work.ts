@@ -10,9 +10,18 @@ export const CHUNK_BYTES = 256 * 1024;
 /** The file the fs routes read, again and again: 1 MiB. */
 export const SAMPLE_FILE_BYTES = 1024 * 1024;
 
-/** About `kb` KiB of JSON text: an array of todos of about 100 bytes each. Cheap to make (one repeat), so that the time goes to parsing and stringifying it. */
+/**
+ * About `kb` KiB of JSON text: an array of todos of about 100 bytes each. Cheap to make (one repeat), so that the time
+ * goes to parsing and stringifying it.
+ */
 export function jsonText (kb: number): string {
-  const item = JSON.stringify({ id: 12345, title: 'a todo in a long list of them', done: false, priority: 2, tags: ['work', 'home'] });
+  const item = JSON.stringify({
+    id: 12345,
+    title: 'a todo in a long list of them',
+    done: false,
+    priority: 2,
+    tags: ['work', 'home'],
+  });
   return `[${`${item},`.repeat(Math.max(1, Math.round((kb * 1024) / (item.length + 1))) - 1)}${item}]`;
 }
 
@@ -21,7 +30,18 @@ let text: Buffer | undefined;
 /** `bytes` of text that compresses about as well as logs or JSON do (3 to 4 times), the same every call. */
 export function sampleText (bytes: number): Buffer {
   if (!text || text.length < bytes) {
-    const words = ['select', 'todo', 'pool', 'wait', 'overflow', 'connection', 'postgres', 'loop', 'event', 'timeout'];
+    const words = [
+      'select',
+      'todo',
+      'pool',
+      'wait',
+      'overflow',
+      'connection',
+      'postgres',
+      'loop',
+      'event',
+      'timeout',
+    ];
     let seed = 42;
     const parts: string[] = [];
     let length = 0;

@@ -27,13 +27,14 @@ export function hostName (header: string): string {
 export class ListenError extends Error {
   override name = 'ListenError';
   constructor (host: string, port: number, err: NodeJS.ErrnoException, setting = 'PORT') {
-    const why = err.code === 'EADDRINUSE'
-      ? `the port is in use by another program (set ${setting} to another port, or 0 for any free one)`
-      : err.code === 'EACCES'
-        ? 'permission denied (ports below 1024 need privileges)'
-        : err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND'
-          ? 'this machine has no such address (set HOST to one of its addresses, or 0.0.0.0 for all)'
-          : err.message;
+    const why =
+      err.code === 'EADDRINUSE'
+        ? `the port is in use by another program (set ${setting} to another port, or 0 for any free one)`
+        : err.code === 'EACCES'
+          ? 'permission denied (ports below 1024 need privileges)'
+          : err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND'
+            ? 'this machine has no such address (set HOST to one of its addresses, or 0.0.0.0 for all)'
+            : err.message;
     super(`Cannot listen on ${host}:${port}: ${why}`);
   }
 }

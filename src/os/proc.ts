@@ -13,10 +13,15 @@ export function tree (root: number): number[] {
     try {
       const ppid = Number(statFields(pid)[1]);
       children.set(ppid, [...(children.get(ppid) ?? []), pid]);
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   const out: number[] = [];
-  const walk = (pid: number) => { out.push(pid); for (const c of children.get(pid) ?? []) walk(c); };
+  const walk = (pid: number) => {
+    out.push(pid);
+    for (const c of children.get(pid) ?? []) walk(c);
+  };
   walk(root);
   return out;
 }
@@ -49,8 +54,12 @@ export function treeCpuMs (root: number): number {
     try {
       const fields = statFields(pid);
       // utime, stime, and for the root cutime, cstime (its reaped children), in 100 Hz ticks
-      total += (Number(fields[11]) + Number(fields[12]) + (pid === root ? Number(fields[13]) + Number(fields[14]) : 0)) * 10;
-    } catch { /* gone */ }
+      total +=
+        (Number(fields[11]) + Number(fields[12]) + (pid === root ? Number(fields[13]) + Number(fields[14]) : 0)) *
+        10;
+    } catch {
+      /* gone */
+    }
   }
   return total;
 }
@@ -61,7 +70,9 @@ export function treeRssMb (root: number): number {
   for (const pid of tree(root)) {
     try {
       kb += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return kb / 1024;
 }
@@ -69,8 +80,15 @@ export function treeRssMb (root: number): number {
 /** Samples treeRssMb every 100 ms; stop() gives the peak. */
 export function peakRss (root: number): { stop(): number } {
   let peak = treeRssMb(root);
-  const timer = setInterval(() => { peak = Math.max(peak, treeRssMb(root)); }, 100);
-  return { stop: () => { clearInterval(timer); return Math.max(peak, treeRssMb(root)); } };
+  const timer = setInterval(() => {
+    peak = Math.max(peak, treeRssMb(root));
+  }, 100);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return Math.max(peak, treeRssMb(root));
+    },
+  };
 }
 
 export interface Memory {

@@ -36,7 +36,11 @@ export function alive (pid: number | undefined): boolean {
 }
 
 /** Sends `signal`, waits for the exit (SIGKILL after `forceAfterMs`) and returns the exit code. */
-export async function stopProcess (child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', forceAfterMs = 40_000): Promise<number | null> {
+export async function stopProcess (
+  child: ChildProcess,
+  signal: NodeJS.Signals = 'SIGTERM',
+  forceAfterMs = 40_000
+): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.kill(signal);

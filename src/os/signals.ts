@@ -7,8 +7,14 @@
 /** Signals closer together than this are one signal, delivered twice. */
 export const REPEAT_MS = 1000;
 
-/** Calls `first` on the first SIGINT or SIGTERM and `again` on a later one; returns a function that removes the handlers. */
-export function onInterrupt (first: (signal: NodeJS.Signals) => void, again: (signal: NodeJS.Signals) => void): () => void {
+/**
+ * Calls `first` on the first SIGINT or SIGTERM and `again` on a later one; returns a function that removes the
+ * handlers.
+ */
+export function onInterrupt (
+  first: (signal: NodeJS.Signals) => void,
+  again: (signal: NodeJS.Signals) => void
+): () => void {
   let firstAt: number | undefined;
   const handler = (signal: NodeJS.Signals) => {
     if (firstAt === undefined) {

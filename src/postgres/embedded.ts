@@ -3,7 +3,19 @@
 // hook stops the server on the first SIGINT/SIGTERM, before in-flight requests drain.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, chmodSync, chownSync, closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  closeSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { arch, platform } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -87,7 +99,11 @@ export class EmbeddedPostgres {
     const standbyOf = this.options.standbyOf;
     if (standbyOf && !this.cloned) {
       await this.clearStaleServer();
-      writeFileSync(join(this.root, 'postgres.password'), decodeURIComponent(new URL(standbyOf.url).password) + '\n', { mode: 0o600 });
+      writeFileSync(
+        join(this.root, 'postgres.password'),
+        decodeURIComponent(new URL(standbyOf.url).password) + '\n',
+        { mode: 0o600 }
+      );
       this.log(`making ${this.pgdata} a streaming standby (${standbyOf.name}) of the embedded PostgreSQL`);
       await cloneStandby(standbyOf, this.pgdata, owner);
       this.cloned = true;
@@ -105,7 +121,10 @@ export class EmbeddedPostgres {
         break;
       } catch (err) {
         // Another program may take the free port between our check and PostgreSQL's bind.
-        if (attempt === 3 || !/could not bind|Address already in use|could not create any TCP\/IP sockets/.test((err as Error).message)) throw err;
+        if (
+          attempt === 3 ||
+          !/could not bind|Address already in use|could not create any TCP\/IP sockets/.test((err as Error).message)
+        ) { throw err; }
         port = 0;
       }
     }
@@ -117,17 +136,26 @@ export class EmbeddedPostgres {
   private async launch (bins: Binaries, owner: Owner): Promise<void> {
     const logFd = openSync(join(this.root, 'postgres.log'), 'a');
     // A fast shutdown (SIGINT) when we die, even by SIGKILL: nothing we start outlives us.
-    const [program, args] = tiedToUs(bins.postgres, [
-      '-D', this.pgdata,
-      '-p', String(this.port),
-      '-c', `listen_addresses=${['127.0.0.1', this.options.network?.address].filter(Boolean).join(',')}`,
-      '-c', 'unix_socket_directories=',
-      '-c', `max_connections=${this.options.maxConnections}`,
-      // A standby's long reads (pg_sleep) hold back the primary's vacuum instead of being
-      // cancelled by its replay, or stalling the replay for max_standby_streaming_delay.
-      ...(this.options.standbyOf ? ['-c', 'hot_standby_feedback=on'] : []),
-      ...Object.entries(this.options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
-    ], 'INT');
+    const [program, args] = tiedToUs(
+      bins.postgres,
+      [
+        '-D',
+        this.pgdata,
+        '-p',
+        String(this.port),
+        '-c',
+        `listen_addresses=${['127.0.0.1', this.options.network?.address].filter(Boolean).join(',')}`,
+        '-c',
+        'unix_socket_directories=',
+        '-c',
+        `max_connections=${this.options.maxConnections}`,
+        // A standby's long reads (pg_sleep) hold back the primary's vacuum instead of being
+        // cancelled by its replay, or stalling the replay for max_standby_streaming_delay.
+        ...(this.options.standbyOf ? ['-c', 'hot_standby_feedback=on'] : []),
+        ...Object.entries(this.options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+      ],
+      'INT'
+    );
     const child = spawn(program, args, {
       // Its own process group: a Ctrl-C in the terminal must reach us, not PostgreSQL,
       // so that requests drain and the pool closes before the server stops.
@@ -145,7 +173,13 @@ export class EmbeddedPostgres {
       if (this.up) this.options.onUnexpectedExit?.(`exited with code ${code}, signal ${signal}`);
       this.up = false;
     });
-    await waitUntilAccepting(child, connectionUrl(this.port, readPassword(this.root), 'postgres'), 'embedded PostgreSQL', join(this.root, 'postgres.log'), 60_000);
+    await waitUntilAccepting(
+      child,
+      connectionUrl(this.port, readPassword(this.root), 'postgres'),
+      'embedded PostgreSQL',
+      join(this.root, 'postgres.log'),
+      60_000
+    );
   }
 
   /** For a forced exit: asks for a fast shutdown without waiting for it. */
@@ -173,7 +207,9 @@ export class EmbeddedPostgres {
     const blockedData = unreachable(this.root, owner);
     if (blockedData) {
       this.pgdata = join(stagingDir(this.root), 'postgres');
-      this.log(`the postgres OS user cannot enter ${blockedData}: PostgreSQL's data is kept in ${this.pgdata} instead`);
+      this.log(
+        `the postgres OS user cannot enter ${blockedData}: PostgreSQL's data is kept in ${this.pgdata} instead`
+      );
     }
     const nativeDir = dirname(dirname(bins.postgres));
     const blockedBins = unreachable(nativeDir, owner);
@@ -200,14 +236,24 @@ export class EmbeddedPostgres {
     }
     this.log(`initialising embedded PostgreSQL in ${this.pgdata}`);
     try {
-      execFileSync(bins.initdb, [
-        `--pgdata=${this.pgdata}`, `--username=${DB_USER}`, `--pwfile=${pwfile}`,
-        '--auth=scram-sha-256', '--encoding=UTF8', '--no-locale',
-      ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' }, ...owner });
+      execFileSync(
+        bins.initdb,
+        [
+          `--pgdata=${this.pgdata}`,
+          `--username=${DB_USER}`,
+          `--pwfile=${pwfile}`,
+          '--auth=scram-sha-256',
+          '--encoding=UTF8',
+          '--no-locale',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' }, ...owner }
+      );
     } catch (err) {
       const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim() ?? '';
       rmSync(this.pgdata, { recursive: true, force: true });
-      throw new Error(`initdb failed in ${this.pgdata}: ${stderr.split('\n').slice(-3).join(' ') || (err as Error).message}`);
+      throw new Error(
+        `initdb failed in ${this.pgdata}: ${stderr.split('\n').slice(-3).join(' ') || (err as Error).message}`
+      );
     } finally {
       rmSync(pwfile, { force: true });
     }
@@ -246,7 +292,9 @@ export class EmbeddedPostgres {
   }
 
   private async createDatabase (): Promise<void> {
-    const client = new pg.Client({ connectionString: connectionUrl(this.port, readPassword(this.root), 'postgres') });
+    const client = new pg.Client({
+      connectionString: connectionUrl(this.port, readPassword(this.root), 'postgres'),
+    });
     await client.connect();
     try {
       const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [EMBEDDED_DATABASE]);
@@ -290,7 +338,9 @@ async function binaries (): Promise<Binaries> {
   try {
     return (await import(name)) as Binaries;
   } catch {
-    throw new Error(`no embedded PostgreSQL binaries for ${platform()}-${arch()} (npm package ${name}); set DATABASE_URL to use your own server`);
+    throw new Error(
+      `no embedded PostgreSQL binaries for ${platform()}-${arch()} (npm package ${name}); set DATABASE_URL to use your own server`
+    );
   }
 }
 

@@ -42,17 +42,24 @@ export function sessionGuards (config: Pick<Config, 'queryTimeout' | 'dbKeepaliv
  * a long transaction is not cut off.
  */
 export function serverGuards (config: Pick<Config, 'dbKeepalive'>): Guards {
-  const { idle_in_transaction_session_timeout: _session, transaction_timeout: _transaction, ...server } =
-    sessionGuards({ queryTimeout: 0, dbKeepalive: config.dbKeepalive }, 140000);
+  const {
+    idle_in_transaction_session_timeout: _session,
+    transaction_timeout: _transaction,
+    ...server
+  } = sessionGuards({ queryTimeout: 0, dbKeepalive: config.dbKeepalive }, 140000);
   return server;
 }
 
 /** As libpq's `options` startup parameter: `-c name=value ...`, applied to the session as it starts. */
 export function startupOptions (guards: Guards): string {
-  return Object.entries(guards).map(([name, value]) => `-c ${name}=${value}`).join(' ');
+  return Object.entries(guards)
+    .map(([name, value]) => `-c ${name}=${value}`)
+    .join(' ');
 }
 
 /** As one SQL statement, for a pooler's connect_query. */
 export function setStatements (guards: Guards): string {
-  return Object.entries(guards).map(([name, value]) => `SET ${name} = ${value}`).join('; ');
+  return Object.entries(guards)
+    .map(([name, value]) => `SET ${name} = ${value}`)
+    .join('; ');
 }

@@ -29,4 +29,5 @@ export async function readLimits (client: pg.ClientBase): Promise<ServerLimits> 
 }
 
 /** The connections an ordinary role may open. */
-export const availableTo = (limits: ServerLimits): number => limits.maxConnections - limits.superuserReserved - limits.reserved;
+export const availableTo = (limits: ServerLimits): number =>
+  limits.maxConnections - limits.superuserReserved - limits.reserved;

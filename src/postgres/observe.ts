@@ -16,7 +16,8 @@ export interface ServerFacts extends ServerLimits {
 }
 
 /** Our side of a pg connection: the local TCP port (undefined over a Unix socket). */
-const localPortOf = (client: pg.Client) => (client as unknown as { connection: { stream: { localPort?: number } } }).connection.stream.localPort;
+const localPortOf = (client: pg.Client) =>
+  (client as unknown as { connection: { stream: { localPort?: number } } }).connection.stream.localPort;
 
 /**
  * Asks the server for its limits, and finds out whether it runs here: the backend that serves
@@ -27,14 +28,18 @@ export async function serverFacts (url: string): Promise<ServerFacts> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rows: [r] } = await client.query<{ version: string; pid: number; port: number | null }>(
+    const {
+      rows: [r],
+    } = await client.query<{ version: string; pid: number; port: number | null }>(
       "SELECT current_setting('server_version') AS version, pg_backend_pid() AS pid, inet_client_port() AS port"
     );
-    const facts: ServerFacts = { version: `PostgreSQL ${r!.version.split(' ')[0]}`, ...await readLimits(client) };
+    const facts: ServerFacts = { version: `PostgreSQL ${r!.version.split(' ')[0]}`, ...(await readLimits(client)) };
     const ours = r!.port === null || r!.port === localPortOf(client);
     const postmaster = parentOf(r!.pid);
-    if (ours && commandOf(r!.pid) === 'postgres' && postmaster && commandOf(postmaster) === 'postgres') facts.postmasterPid = postmaster;
-    else facts.notLocal = 'the server does not run on this machine (or is behind a proxy), so its processes cannot be watched';
+    if (ours && commandOf(r!.pid) === 'postgres' && postmaster && commandOf(postmaster) === 'postgres') { facts.postmasterPid = postmaster; } else {
+      facts.notLocal =
+        'the server does not run on this machine (or is behind a proxy), so its processes cannot be watched';
+    }
     return facts;
   } finally {
     await client.end();
@@ -47,17 +52,26 @@ export async function serverFacts (url: string): Promise<ServerFacts> {
  */
 export async function serverCores (client: pg.ClientBase): Promise<number | undefined> {
   try {
-    const { rows: [r] } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM regexp_matches(pg_read_file('/proc/cpuinfo'), '^processor\\s*:', 'gn')");
+    const {
+      rows: [r],
+    } = await client.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM regexp_matches(pg_read_file('/proc/cpuinfo'), '^processor\\s*:', 'gn')"
+    );
     return r && r.n > 0 ? r.n : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** Sessions of this database that PostgreSQL counted (when they ended) since its statistics were reset (PostgreSQL 14+), or undefined. */
+/**
+ * Sessions of this database that PostgreSQL counted (when they ended) since its statistics were reset (PostgreSQL 14+),
+ * or undefined.
+ */
 export async function sessionsSoFar (client: pg.ClientBase): Promise<number | undefined> {
   try {
-    const { rows } = await client.query<{ n: string | null }>('SELECT sessions AS n FROM pg_stat_database WHERE datname = current_database()');
+    const { rows } = await client.query<{ n: string | null }>(
+      'SELECT sessions AS n FROM pg_stat_database WHERE datname = current_database()'
+    );
     return rows[0]!.n === null ? undefined : Number(rows[0]!.n);
   } catch {
     return undefined; // before PostgreSQL 14: no sessions column

@@ -51,7 +51,16 @@ export class BouncerStats {
       this.client ??= await this.connect();
       const { rows } = await this.client.query<PoolRow>('SHOW POOLS');
       const row = rows.find((r) => r.database === this.database && r.user === this.user);
-      if (!row) return { clientsActive: 0, clientsWaiting: 0, serversActive: 0, serversIdle: 0, serversOther: 0, maxWaitMs: 0 };
+      if (!row) {
+        return {
+          clientsActive: 0,
+          clientsWaiting: 0,
+          serversActive: 0,
+          serversIdle: 0,
+          serversOther: 0,
+          maxWaitMs: 0,
+        };
+      }
       return {
         clientsActive: Number(row.cl_active),
         clientsWaiting: Number(row.cl_waiting),
@@ -74,9 +83,13 @@ export class BouncerStats {
 
   private async connect (): Promise<pg.Client> {
     // Loaded on first use: the monitor thread that reads these starts with every service.
-    const { default: { Client } } = await import('pg');
+    const {
+      default: { Client },
+    } = await import('pg');
     const client = new Client({ connectionString: this.adminUrl, connectionTimeoutMillis: 2000 });
-    client.on('error', () => { this.client = undefined; });
+    client.on('error', () => {
+      this.client = undefined;
+    });
     await client.connect();
     return client;
   }

@@ -55,10 +55,10 @@ export class PgBouncer {
 
   async start (): Promise<void> {
     const owner = osUser();
-    if (owner.uid !== undefined && unreachable(this.options.dataDir, owner)) this.dir = join(stagingDir(this.options.dataDir), 'pgbouncer');
+    if (owner.uid !== undefined && unreachable(this.options.dataDir, owner)) { this.dir = join(stagingDir(this.options.dataDir), 'pgbouncer'); }
     mkdirSync(this.dir, { recursive: true });
     // The same port on a restart: the pools know PgBouncer by its URL.
-    this.port = this.port || await freePort();
+    this.port = this.port || (await freePort());
     const config = this.writeConfig();
     if (owner.uid !== undefined) {
       for (const f of ['', 'pgbouncer.ini', 'userlist.txt', 'pgbouncer.log']) {
@@ -84,7 +84,9 @@ export class PgBouncer {
     await waitUntilAccepting(child, this.url, 'PgBouncer', join(this.dir, 'pgbouncer.log'), 15_000);
     const opened = await this.fill();
     this.up = true;
-    this.options.log?.(`PgBouncer ${this.port} in transaction mode, ${opened} of ${this.options.poolSize} server connections open`);
+    this.options.log?.(
+      `PgBouncer ${this.port} in transaction mode, ${opened} of ${this.options.poolSize} server connections open`
+    );
   }
 
   /**
@@ -93,7 +95,10 @@ export class PgBouncer {
    * first burst would wait for them. One open transaction per server connection does it.
    */
   private async fill (timeoutMs = 10_000): Promise<number> {
-    const clients = Array.from({ length: this.options.poolSize }, () => new pg.Client({ connectionString: this.url }));
+    const clients = Array.from(
+      { length: this.options.poolSize },
+      () => new pg.Client({ connectionString: this.url })
+    );
     let opened = 0;
     const begin = async (client: pg.Client) => {
       await client.connect();
@@ -102,10 +107,12 @@ export class PgBouncer {
     };
     const timeout = new Promise((resolve) => setTimeout(resolve, timeoutMs).unref());
     await Promise.race([Promise.allSettled(clients.map(begin)), timeout]);
-    await Promise.allSettled(clients.map(async (c) => {
-      await c.query('COMMIT').catch(() => {});
-      await c.end();
-    }));
+    await Promise.allSettled(
+      clients.map(async (c) => {
+        await c.query('COMMIT').catch(() => {});
+        await c.end();
+      })
+    );
     return opened;
   }
 
@@ -130,33 +137,37 @@ export class PgBouncer {
     // The auth file holds the password: it stays in the data folder, readable by its owner only.
     writeFileSync(join(this.dir, 'userlist.txt'), `${quote(user)} ${quote(password)}\n`, { mode: 0o600 });
     const file = join(this.dir, 'pgbouncer.ini');
-    writeFileSync(file, [
-      '[databases]',
-      `* = host=${server.hostname} port=${server.port || 5432}` +
-        (this.options.connectQuery ? ` connect_query='${this.options.connectQuery.replaceAll("'", "''")}'` : ''),
-      '',
-      '[pgbouncer]',
-      `listen_addr = ${this.options.listen ?? '127.0.0.1'}`,
-      `listen_port = ${this.port}`,
-      'unix_socket_dir =',
-      'auth_type = scram-sha-256',
-      `auth_file = ${join(this.dir, 'userlist.txt')}`,
-      'pool_mode = transaction',
-      `default_pool_size = ${this.options.poolSize}`,
-      // Keep them open, as our QueuePool keeps POOL_SIZE: PgBouncer opens server connections
-      // one at a time, and with SCRAM a cold pool of 15 takes about 0.4 s to fill.
-      `min_pool_size = ${this.options.poolSize}`,
-      'reserve_pool_size = 0',
-      `max_client_conn = ${this.options.maxClients}`,
-      // A request waits for our pool, then possibly inside PgBouncer: bound that wait as well.
-      ...(this.options.waitTimeout ? [`query_wait_timeout = ${Math.ceil(this.options.waitTimeout)}`] : []),
-      // Settings a client may send at connect time that PgBouncer should not refuse.
-      'ignore_startup_parameters = extra_float_digits,statement_timeout',
-      `logfile = ${join(this.dir, 'pgbouncer.log')}`,
-      `pidfile = ${join(this.dir, 'pgbouncer.pid')}`,
-      `admin_users = ${user}`,
-      '',
-    ].join('\n'), { mode: 0o600 });
+    writeFileSync(
+      file,
+      [
+        '[databases]',
+        `* = host=${server.hostname} port=${server.port || 5432}` +
+          (this.options.connectQuery ? ` connect_query='${this.options.connectQuery.replaceAll("'", "''")}'` : ''),
+        '',
+        '[pgbouncer]',
+        `listen_addr = ${this.options.listen ?? '127.0.0.1'}`,
+        `listen_port = ${this.port}`,
+        'unix_socket_dir =',
+        'auth_type = scram-sha-256',
+        `auth_file = ${join(this.dir, 'userlist.txt')}`,
+        'pool_mode = transaction',
+        `default_pool_size = ${this.options.poolSize}`,
+        // Keep them open, as our QueuePool keeps POOL_SIZE: PgBouncer opens server connections
+        // one at a time, and with SCRAM a cold pool of 15 takes about 0.4 s to fill.
+        `min_pool_size = ${this.options.poolSize}`,
+        'reserve_pool_size = 0',
+        `max_client_conn = ${this.options.maxClients}`,
+        // A request waits for our pool, then possibly inside PgBouncer: bound that wait as well.
+        ...(this.options.waitTimeout ? [`query_wait_timeout = ${Math.ceil(this.options.waitTimeout)}`] : []),
+        // Settings a client may send at connect time that PgBouncer should not refuse.
+        'ignore_startup_parameters = extra_float_digits,statement_timeout',
+        `logfile = ${join(this.dir, 'pgbouncer.log')}`,
+        `pidfile = ${join(this.dir, 'pgbouncer.pid')}`,
+        `admin_users = ${user}`,
+        '',
+      ].join('\n'),
+      { mode: 0o600 }
+    );
     return file;
   }
 }
@@ -165,7 +176,9 @@ export class PgBouncer {
 export function findPgBouncer (bin?: string): string {
   const found = findProgram(bin ?? 'pgbouncer', ['--version']);
   if (found) return found;
-  throw new ConfigError(bin
-    ? `PGBOUNCER_BIN=${JSON.stringify(bin)} is not a runnable pgbouncer program: install the Debian package "pgbouncer" (apt-get install pgbouncer) or fix the path`
-    : 'PGBOUNCER=on needs the pgbouncer program, which is not installed: install the Debian package "pgbouncer" (apt-get install pgbouncer), or set PGBOUNCER_BIN or PGBOUNCER_URL');
+  throw new ConfigError(
+    bin
+      ? `PGBOUNCER_BIN=${JSON.stringify(bin)} is not a runnable pgbouncer program: install the Debian package "pgbouncer" (apt-get install pgbouncer) or fix the path`
+      : 'PGBOUNCER=on needs the pgbouncer program, which is not installed: install the Debian package "pgbouncer" (apt-get install pgbouncer), or set PGBOUNCER_BIN or PGBOUNCER_URL'
+  );
 }

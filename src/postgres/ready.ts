@@ -4,9 +4,17 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 
-export async function waitUntilAccepting (child: ChildProcess, url: string, what: string, logFile: string, timeoutMs: number): Promise<void> {
+export async function waitUntilAccepting (
+  child: ChildProcess,
+  url: string,
+  what: string,
+  logFile: string,
+  timeoutMs: number
+): Promise<void> {
   let exited = false;
-  child.once('exit', () => { exited = true; });
+  child.once('exit', () => {
+    exited = true;
+  });
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (exited) throw new Error(`${what} failed to start: ${logTail(logFile)}`);

@@ -25,12 +25,14 @@ export function restarter (
   const attempt = async (why: string): Promise<void> => {
     const now = Date.now();
     while (restarts.length && restarts[0]! < now - windowMs) restarts.shift();
-    if (restarts.length >= tries) return giveUp(`${name} ${why}, and ${tries} restarts within ${windowMs / 1000} s did not keep it up`);
+    if (restarts.length >= tries) { return giveUp(`${name} ${why}, and ${tries} restarts within ${windowMs / 1000} s did not keep it up`); }
     restarts.push(now);
     await delay(delayMs);
     try {
       await start();
-      log.info(`${name} is running again (restart ${restarts.length} of at most ${tries} within ${windowMs / 1000} s)`);
+      log.info(
+        `${name} is running again (restart ${restarts.length} of at most ${tries} within ${windowMs / 1000} s)`
+      );
     } catch (err) {
       log.error(`restarting ${name} failed: ${(err as Error).message}`);
       return attempt('could not be restarted');

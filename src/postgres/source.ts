@@ -26,7 +26,10 @@ export interface OpenOptions {
 }
 
 /** `serve` owns the embedded server it starts; tools reuse a running one, or start one for as long as they run. */
-export async function openDatabase (config: Pick<Config, 'databaseUrl' | 'dataDir' | 'pgMaxConnections' | 'dbKeepalive'>, options: OpenOptions): Promise<DatabaseSource> {
+export async function openDatabase (
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'pgMaxConnections' | 'dbKeepalive'>,
+  options: OpenOptions
+): Promise<DatabaseSource> {
   const nothing = { stop: async () => {}, kill: () => {} };
   if (config.databaseUrl) return { url: config.databaseUrl, label: maskSecrets(config.databaseUrl), ...nothing };
   const running = options.reuseRunning ? runningEmbeddedUrl(config.dataDir) : undefined;
@@ -62,7 +65,11 @@ export interface ReplicaOptions {
  * REPLICAS=N: N streaming standbys of the embedded primary, in DATA_DIR/replica-1 ..., one at a
  * time (each copies the primary's data). Stops the ones it started before it throws.
  */
-export async function openReplicas (count: number, primary: Required<Pick<DatabaseSource, 'url' | 'pgdata'>>, options: ReplicaOptions): Promise<DatabaseSource[]> {
+export async function openReplicas (
+  count: number,
+  primary: Required<Pick<DatabaseSource, 'url' | 'pgdata'>>,
+  options: ReplicaOptions
+): Promise<DatabaseSource[]> {
   const replicas: DatabaseSource[] = [];
   try {
     for (let i = 1; i <= count; i++) {

@@ -2,7 +2,18 @@
 // has none): PostgreSQL's low-level backup API around a copy of the data folder, then
 // standby.signal and primary_conninfo. A physical replication slot keeps the WAL the standby
 // has not received yet, so that one restarted after minutes still catches up.
-import { chownSync, copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync, appendFileSync, lstatSync, readlinkSync, symlinkSync } from 'node:fs';
+import {
+  chownSync,
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+  appendFileSync,
+  lstatSync,
+  readlinkSync,
+  symlinkSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { Owner } from '../os/user.ts';
@@ -17,8 +28,25 @@ export interface StandbySource {
 }
 
 /** Everything of a running cluster that a copy must leave out or empty (the list pg_basebackup uses). */
-const EMPTIED = new Set(['pg_wal', 'pg_dynshmem', 'pg_notify', 'pg_replslot', 'pg_serial', 'pg_snapshots', 'pg_stat_tmp', 'pg_subtrans']);
-const SKIPPED = new Set(['postmaster.pid', 'postmaster.opts', 'backup_label', 'tablespace_map', 'standby.signal', 'recovery.signal', 'pg_internal.init']);
+const EMPTIED = new Set([
+  'pg_wal',
+  'pg_dynshmem',
+  'pg_notify',
+  'pg_replslot',
+  'pg_serial',
+  'pg_snapshots',
+  'pg_stat_tmp',
+  'pg_subtrans',
+]);
+const SKIPPED = new Set([
+  'postmaster.pid',
+  'postmaster.opts',
+  'backup_label',
+  'tablespace_map',
+  'standby.signal',
+  'recovery.signal',
+  'pg_internal.init',
+]);
 
 export const slotName = (name: string) => `anp_${name.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}`;
 
@@ -34,7 +62,10 @@ export async function cloneStandby (source: StandbySource, pgdata: string, owner
   try {
     const slot = slotName(source.name);
     // A slot left by an earlier run (its standby is re-made now) would hold WAL from then.
-    await client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
+    await client.query(
+      'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active',
+      [slot]
+    );
     await client.query('SELECT pg_create_physical_replication_slot($1, true)', [slot]);
     await client.query('SELECT pg_backup_start($1, true)', [source.name]);
     let label: string;
@@ -42,16 +73,25 @@ export async function cloneStandby (source: StandbySource, pgdata: string, owner
       rmSync(pgdata, { recursive: true, force: true });
       copyTree(source.pgdata, pgdata, owner);
     } finally {
-      label = (await client.query<{ labelfile: string }>('SELECT labelfile FROM pg_backup_stop(false)')).rows[0]!.labelfile;
+      label = (await client.query<{ labelfile: string }>('SELECT labelfile FROM pg_backup_stop(false)')).rows[0]!
+        .labelfile;
     }
     const conninfo = [
-      `host=${url.hostname}`, `port=${url.port || 5432}`, `user=${decodeURIComponent(url.username)}`,
-      `password=${decodeURIComponent(url.password)}`, `application_name=${source.name}`,
-    ].map((kv) => kv.replace(/\\/g, '\\\\').replace(/ /g, '\\ ')).join(' ');
+      `host=${url.hostname}`,
+      `port=${url.port || 5432}`,
+      `user=${decodeURIComponent(url.username)}`,
+      `password=${decodeURIComponent(url.password)}`,
+      `application_name=${source.name}`,
+    ]
+      .map((kv) => kv.replace(/\\/g, '\\\\').replace(/ /g, '\\ '))
+      .join(' ');
     writeOwned(join(pgdata, 'backup_label'), label, owner);
     writeOwned(join(pgdata, 'standby.signal'), '', owner);
     // postgresql.auto.conf, like pg_basebackup -R: read before postgresql.conf's values are final.
-    appendFileSync(join(pgdata, 'postgresql.auto.conf'), `primary_conninfo = '${conninfo.replace(/'/g, "''")}'\nprimary_slot_name = '${slot}'\n`);
+    appendFileSync(
+      join(pgdata, 'postgresql.auto.conf'),
+      `primary_conninfo = '${conninfo.replace(/'/g, "''")}'\nprimary_slot_name = '${slot}'\n`
+    );
   } finally {
     await client.end().catch(() => {});
   }
@@ -64,7 +104,8 @@ export async function dropUnusedSlots (url: string, keep: string[]): Promise<str
   try {
     const { rows } = await client.query<{ slot_name: string }>(
       "SELECT slot_name, pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'anp\\_%' AND NOT active AND NOT slot_name = ANY($1)",
-      [keep.map(slotName)]);
+      [keep.map(slotName)]
+    );
     return rows.map((r) => r.slot_name);
   } finally {
     await client.end().catch(() => {});

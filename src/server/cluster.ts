@@ -18,13 +18,19 @@ interface Ready {
   address: string;
 }
 
-export async function runPrimary (config: Config, database: Database, log: Logger, shutdown: Shutdown): Promise<void> {
-  const fork = (): Worker => cluster.fork({
-    WORKER_DATABASE_URL: database.url,
-    WORKER_DIRECT_DATABASE_URL: database.directUrl,
-    WORKER_REPLICAS: JSON.stringify(database.replicas.map(({ name, url }) => ({ name, url }))),
-    WORKER_SERVER_VERSION: String(database.serverVersion),
-  });
+export async function runPrimary (
+  config: Config,
+  database: Database,
+  log: Logger,
+  shutdown: Shutdown
+): Promise<void> {
+  const fork = (): Worker =>
+    cluster.fork({
+      WORKER_DATABASE_URL: database.url,
+      WORKER_DIRECT_DATABASE_URL: database.directUrl,
+      WORKER_REPLICAS: JSON.stringify(database.replicas.map(({ name, url }) => ({ name, url }))),
+      WORKER_SERVER_VERSION: String(database.serverVersion),
+    });
   serveClusterMetrics();
   // Before the workers start: a page may ask for the stream as soon as one listens.
   await serveStreams(config, log, shutdown);
@@ -36,7 +42,14 @@ export async function runPrimary (config: Config, database: Database, log: Logge
     ready.add(worker.id);
     if (!announced && ready.size === config.workers) {
       announced = true;
-      announce(log, config, msg.address, database.label, database.budget, database.replicas.map((r) => r.label));
+      announce(
+        log,
+        config,
+        msg.address,
+        database.label,
+        database.budget,
+        database.replicas.map((r) => r.label)
+      );
     }
   });
   cluster.on('exit', (worker, code, signal) => {
@@ -48,15 +61,18 @@ export async function runPrimary (config: Config, database: Database, log: Logge
   for (let i = 0; i < config.workers; i++) fork();
 
   const workers = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => Boolean(w));
-  shutdown.add(async () => {
-    stopping = true;
-    // A message, not a signal: on Ctrl-C the workers got SIGINT from the terminal already.
-    const exited = workers().map((w) => new Promise((resolve) => w.once('exit', resolve)));
-    for (const w of workers()) w.send('shutdown');
-    await Promise.all(exited);
-  }, () => {
-    for (const w of workers()) w.process.kill('SIGKILL');
-  });
+  shutdown.add(
+    async () => {
+      stopping = true;
+      // A message, not a signal: on Ctrl-C the workers got SIGINT from the terminal already.
+      const exited = workers().map((w) => new Promise((resolve) => w.once('exit', resolve)));
+      for (const w of workers()) w.send('shutdown');
+      await Promise.all(exited);
+    },
+    () => {
+      for (const w of workers()) w.process.kill('SIGKILL');
+    }
+  );
 }
 
 export async function runWorker (config: Config, log: Logger, shutdown: Shutdown): Promise<void> {
@@ -66,11 +82,15 @@ export async function runWorker (config: Config, log: Logger, shutdown: Shutdown
   // One dashboard for every worker: the primary serves their live streams on one port.
   const asked = new Map<number, (stream: LiveStreamAddress) => void>();
   let asks = 0;
-  const clusterStream = () => new Promise<LiveStreamAddress>((resolve) => {
-    const id = ++asks;
-    asked.set(id, (stream) => { asked.delete(id); resolve(stream); });
-    process.send!({ type: 'anp:stream?', id } satisfies MonitorMessage);
-  });
+  const clusterStream = () =>
+    new Promise<LiveStreamAddress>((resolve) => {
+      const id = ++asks;
+      asked.set(id, (stream) => {
+        asked.delete(id);
+        resolve(stream);
+      });
+      process.send!({ type: 'anp:stream?', id } satisfies MonitorMessage);
+    });
   const urls = {
     url: process.env.WORKER_DATABASE_URL!,
     directUrl: process.env.WORKER_DIRECT_DATABASE_URL!,
@@ -83,7 +103,8 @@ export async function runWorker (config: Config, log: Logger, shutdown: Shutdown
     if (msg?.type !== 'anp:monitor-start') return;
     http.fastify.live.monitorPort().then(
       (port) => process.send!({ type: 'anp:monitor-port', port } satisfies MonitorMessage),
-      (err: Error) => log.warn({ err }, 'the monitor did not start'));
+      (err: Error) => log.warn({ err }, 'the monitor did not start')
+    );
   });
   shutdown.add(() => closeHttp(http, config, log));
   process.send!({ type: 'anp:ready', address: http.address } satisfies Ready);
@@ -108,8 +129,17 @@ async function serveStreams (config: Config, log: Logger, shutdown: Shutdown): P
   let streamPort = 0;
   cluster.on('message', (worker, msg: MonitorMessage) => {
     if (msg?.type !== 'anp:stream?') return;
-    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => Boolean(w?.isConnected())).map((w) => w.id).sort((a, b) => a - b);
-    if (worker.isConnected()) worker.send({ type: 'anp:stream', id: msg.id, stream: { port: streamPort, workers } } satisfies MonitorMessage);
+    const workers = Object.values(cluster.workers ?? {})
+      .filter((w): w is Worker => Boolean(w?.isConnected()))
+      .map((w) => w.id)
+      .sort((a, b) => a - b);
+    if (worker.isConnected()) {
+      worker.send({
+        type: 'anp:stream',
+        id: msg.id,
+        stream: { port: streamPort, workers },
+      } satisfies MonitorMessage);
+    }
   });
   const waiting = new Map<number, ((port: number) => void)[]>();
   cluster.on('message', (worker, msg: MonitorMessage) => {
@@ -124,35 +154,70 @@ async function serveStreams (config: Config, log: Logger, shutdown: Shutdown): P
     if (known) return Promise.resolve(known);
     return new Promise<number | undefined>((resolve) => {
       const timer = setTimeout(() => resolve(undefined), MONITOR_WAIT_MS);
-      waiting.set(worker.id, [...waiting.get(worker.id) ?? [], (port) => { clearTimeout(timer); resolve(port); }]);
+      waiting.set(worker.id, [
+        ...(waiting.get(worker.id) ?? []),
+        (port) => {
+          clearTimeout(timer);
+          resolve(port);
+        },
+      ]);
       worker.send({ type: 'anp:monitor-start' } satisfies MonitorMessage);
     });
   };
 
   const refuse = (res: http.ServerResponse, status: number, code: string, message: string) => {
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...(status === 503 ? { 'retry-after': '1' } : {}) });
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+      ...(status === 503 ? { 'retry-after': '1' } : {}),
+    });
     res.end(JSON.stringify({ statusCode: status, error: http.STATUS_CODES[status], code, message }));
   };
   const server = http.createServer(async (req, res) => {
     const id = Number(/^\/live\/(\d+)\//.exec(req.url ?? '')?.[1]);
     const worker = cluster.workers?.[id];
-    if (!worker) return refuse(res, 404, 'NO_SUCH_WORKER', `${id ? `no worker ${id} here` : 'not a live stream'}: they are at /live/<worker>/events and /live/<worker>/snapshot, for workers ${Object.keys(cluster.workers ?? {}).join(', ')}`);
+    if (!worker) {
+      return refuse(
+        res,
+        404,
+        'NO_SUCH_WORKER',
+        `${id ? `no worker ${id} here` : 'not a live stream'}: they are at /live/<worker>/events and /live/<worker>/snapshot, for workers ${Object.keys(cluster.workers ?? {}).join(', ')}`
+      );
+    }
     const port = worker.isConnected() ? await monitorOf(worker) : undefined;
-    if (!port) return refuse(res, 503, 'MONITOR_UNAVAILABLE', `worker ${id}'s monitor is not answering (the worker may be starting or stopping)`);
+    if (!port) {
+      return refuse(
+        res,
+        503,
+        'MONITOR_UNAVAILABLE',
+        `worker ${id}'s monitor is not answering (the worker may be starting or stopping)`
+      );
+    }
     // Headers as they came: the worker's monitor checks Host and Origin itself.
-    const upstream = http.request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
+    const upstream = http.request(
+      { host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      }
+    );
     upstream.on('error', () => {
-      if (!res.headersSent) refuse(res, 503, 'MONITOR_UNAVAILABLE', `worker ${id}'s monitor is not answering (the worker may be starting or stopping)`);
-      else res.destroy();
+      if (!res.headersSent) {
+        refuse(
+          res,
+          503,
+          'MONITOR_UNAVAILABLE',
+          `worker ${id}'s monitor is not answering (the worker may be starting or stopping)`
+        );
+      } else res.destroy();
     });
     res.on('close', () => upstream.destroy());
     req.pipe(upstream);
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(new ListenError(config.host, config.monitorPort, err, 'MONITOR_PORT')));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new ListenError(config.host, config.monitorPort, err, 'MONITOR_PORT'))
+    );
     server.listen(config.monitorPort, config.host, () => resolve());
   });
   server.on('error', (err) => log.error({ err }, 'the live stream server failed'));
@@ -173,7 +238,12 @@ function serveClusterMetrics (): void {
       const body = await aggregator.clusterMetrics();
       worker.send({ type: 'anp:metrics', id: msg.id, body, contentType: aggregator.contentType });
     } catch (err) {
-      worker.send({ type: 'anp:metrics', id: msg.id, body: `# error: ${(err as Error).message}\n`, contentType: 'text/plain' });
+      worker.send({
+        type: 'anp:metrics',
+        id: msg.id,
+        body: `# error: ${(err as Error).message}\n`,
+        contentType: 'text/plain',
+      });
     }
   });
 }

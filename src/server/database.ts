@@ -33,7 +33,8 @@ export async function prepare (config: Config, log: Logger, giveUp: (reason: str
   let restartPostgres: ((why: string) => void) | undefined;
   const direct = await openDatabase(config, {
     log: logger.info,
-    onUnexpectedExit: (why, start) => (restartPostgres ??= restarter('the embedded PostgreSQL', start, logger, giveUp))(why),
+    onUnexpectedExit: (why, start) =>
+      (restartPostgres ??= restarter('the embedded PostgreSQL', start, logger, giveUp))(why),
   });
   try {
     const prepared = await prepareDatabase(direct.url, { connectTimeoutMs: config.connectTimeout * 1000 });
@@ -58,7 +59,11 @@ export async function prepare (config: Config, log: Logger, giveUp: (reason: str
       },
     };
     if (config.pgbouncerUrl) {
-      return { ...database, url: config.pgbouncerUrl, label: `${direct.label}, through PgBouncer at ${maskSecrets(config.pgbouncerUrl)}` };
+      return {
+        ...database,
+        url: config.pgbouncerUrl,
+        label: `${direct.label}, through PgBouncer at ${maskSecrets(config.pgbouncerUrl)}`,
+      };
     }
     if (!pgbouncerBin) return database;
     const bouncer = new PgBouncer({
@@ -97,25 +102,49 @@ export async function prepare (config: Config, log: Logger, giveUp: (reason: str
  * is left out, and reads go to the others) or the user's (DATABASE_REPLICA_URLS). Each server's
  * max_connections is checked against the pools that will open on it.
  */
-async function startReplicas (config: Config, primary: DatabaseSource, log: Logger, logger: { info(m: string): void; error(m: string): void }): Promise<DatabaseSource[]> {
+async function startReplicas (
+  config: Config,
+  primary: DatabaseSource,
+  log: Logger,
+  logger: { info(m: string): void; error(m: string): void }
+): Promise<DatabaseSource[]> {
   if (!config.databaseUrl) {
-    const dropped = await dropUnusedSlots(primary.url, Array.from({ length: config.replicas }, (_, i) => `replica-${i + 1}`));
+    const dropped = await dropUnusedSlots(
+      primary.url,
+      Array.from({ length: config.replicas }, (_, i) => `replica-${i + 1}`)
+    );
     if (dropped.length) log.info(`dropped the replication slots of standbys no longer run: ${dropped.join(', ')}`);
   }
   if (config.replicas === 0 && !config.databaseReplicaUrls) return [];
   const restarters = new Map<string, (why: string) => void>();
   const replicas = config.databaseReplicaUrls
-    ? config.databaseReplicaUrls.map((url, i) => ({ url, label: `replica-${i + 1} at ${maskSecrets(url)}`, stop: async () => {}, kill: () => {} }))
-    : await openReplicas(config.replicas, { url: primary.url, pgdata: primary.pgdata! }, {
-      dataDir: config.dataDir,
-      maxConnections: config.pgMaxConnections,
-      settings: serverGuards(config),
-      log: logger.info,
-      onUnexpectedExit: (name, why, start) => {
-        if (!restarters.has(name)) restarters.set(name, restarter(`the standby ${name}`, start, logger, (reason) => log.error(`${reason}; reads go to the other servers`)));
-        restarters.get(name)!(why);
-      },
-    });
+    ? config.databaseReplicaUrls.map((url, i) => ({
+      url,
+      label: `replica-${i + 1} at ${maskSecrets(url)}`,
+      stop: async () => {},
+      kill: () => {},
+    }))
+    : await openReplicas(
+      config.replicas,
+      { url: primary.url, pgdata: primary.pgdata! },
+      {
+        dataDir: config.dataDir,
+        maxConnections: config.pgMaxConnections,
+        settings: serverGuards(config),
+        log: logger.info,
+        onUnexpectedExit: (name, why, start) => {
+          if (!restarters.has(name)) {
+            restarters.set(
+              name,
+              restarter(`the standby ${name}`, start, logger, (reason) =>
+                log.error(`${reason}; reads go to the other servers`)
+              )
+            );
+          }
+          restarters.get(name)!(why);
+        },
+      }
+    );
   try {
     for (const [i, replica] of replicas.entries()) {
       const budget = await readBudget(replica.url, config);

@@ -35,12 +35,15 @@ export async function startHttp (
     return { fastify, address };
   } catch (err) {
     await fastify.close();
-    throw (err as NodeJS.ErrnoException).syscall === 'listen' ? new ListenError(config.host, config.port, err as NodeJS.ErrnoException) : err;
+    throw (err as NodeJS.ErrnoException).syscall === 'listen'
+      ? new ListenError(config.host, config.port, err as NodeJS.ErrnoException)
+      : err;
   }
 }
 
 /**
- * Fails readiness (for SHUTDOWN_DELAY, still serving), then stops accepting, lets in-flight requests finish within SHUTDOWN_GRACE, then closes the
+ * Fails readiness (for SHUTDOWN_DELAY, still serving), then stops accepting, lets in-flight requests finish within
+ * SHUTDOWN_GRACE, then closes the
  * connections still open (which aborts their database work) and the app's resources.
  */
 export async function closeHttp ({ fastify }: Http, config: Config, log: Logger): Promise<void> {
@@ -48,7 +51,9 @@ export async function closeHttp ({ fastify }: Http, config: Config, log: Logger)
   if (config.shutdownDelay > 0) {
     // Still listening and serving: a load balancer whose health check now fails stops sending
     // us requests, so that none arrives after we stop accepting (a rolling restart drops nothing).
-    log.info(`SHUTDOWN_DELAY: /readyz answers 503 for ${config.shutdownDelay} s before the service stops listening`);
+    log.info(
+      `SHUTDOWN_DELAY: /readyz answers 503 for ${config.shutdownDelay} s before the service stops listening`
+    );
     await delay(config.shutdownDelay * 1000);
   }
   const grace = setTimeout(() => {

@@ -24,10 +24,20 @@ export async function serve (config: Config): Promise<void> {
   await checkListenable(config.host, config.port);
   if (config.monitorPort) await checkListenable(config.host, config.monitorPort, 'MONITOR_PORT');
   const database = await prepare(config, log, (reason) => shutdown.fail(reason));
-  shutdown.add(() => database.stop(), () => database.kill());
+  shutdown.add(
+    () => database.stop(),
+    () => database.kill()
+  );
   if (config.workers > 1) return runPrimary(config, database, log, shutdown);
 
   const http = await startHttp(config, database, log);
   shutdown.add(() => closeHttp(http, config, log));
-  announce(log, config, http.address, database.label, database.budget, database.replicas.map((r) => r.label));
+  announce(
+    log,
+    config,
+    http.address,
+    database.label,
+    database.budget,
+    database.replicas.map((r) => r.label)
+  );
 }

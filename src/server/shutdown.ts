@@ -29,23 +29,26 @@ export function handleShutdown (log: Logger, deadlineMs: number): Shutdown {
     for (const kill of kills.reverse()) kill();
   });
 
-  const grace = closeWithGrace({
-    delay: deadlineMs,
-    // SIGINT and SIGTERM are ours (src/os/signals.ts); close-with-grace keeps errors, the
-    // deadline and the other signals that end a process (SIGHUP, SIGQUIT, SIGUSR2, ...), except
-    // one node was told to answer with a heap snapshot or a report: that must not stop the service.
-    skip: ['SIGINT', 'SIGTERM', ...diagnosticSignals() as closeWithGrace.AllEvents[]],
-    logger: { error: (msg: unknown) => log.error(msg) },
-    onTimeout: (ms) => log.error(`shutdown took longer than ${ms / 1000} s: exiting now`),
-  }, async ({ err, signal }) => {
-    if (err) log.error({ err }, 'uncaught error: shutting down');
-    if (signal && !closing) {
-      closing = true;
-      log.info(`${signal}: shutting down gracefully`);
+  const grace = closeWithGrace(
+    {
+      delay: deadlineMs,
+      // SIGINT and SIGTERM are ours (src/os/signals.ts); close-with-grace keeps errors, the
+      // deadline and the other signals that end a process (SIGHUP, SIGQUIT, SIGUSR2, ...), except
+      // one node was told to answer with a heap snapshot or a report: that must not stop the service.
+      skip: ['SIGINT', 'SIGTERM', ...(diagnosticSignals() as closeWithGrace.AllEvents[])],
+      logger: { error: (msg: unknown) => log.error(msg) },
+      onTimeout: (ms) => log.error(`shutdown took longer than ${ms / 1000} s: exiting now`),
+    },
+    async ({ err, signal }) => {
+      if (err) log.error({ err }, 'uncaught error: shutting down');
+      if (signal && !closing) {
+        closing = true;
+        log.info(`${signal}: shutting down gracefully`);
+      }
+      for (const close of closers.reverse()) await close();
+      if (failed) process.exit(1);
     }
-    for (const close of closers.reverse()) await close();
-    if (failed) process.exit(1);
-  });
+  );
 
   const begin = (reason: string) => {
     if (closing) return;
@@ -74,7 +77,9 @@ export function handleShutdown (log: Logger, deadlineMs: number): Shutdown {
 }
 
 /** The signals node itself answers because of its flags: --heapsnapshot-signal, --report-on-signal. */
-export function diagnosticSignals (flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]): string[] {
+export function diagnosticSignals (
+  flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]
+): string[] {
   const value = (name: string) => {
     const i = flags.findIndex((f) => f === name || f.startsWith(`${name}=`));
     if (i < 0) return undefined;

@@ -29,7 +29,13 @@ export interface Point {
  * added serves more. A working query needs a core: past PostgreSQL's cores, more connections
  * only share the same CPUs, and X stays at cores / R.
  */
-export function predictedRps (workload: Workload, size: number, clients: number, aloneMs: number, cores?: number): number {
+export function predictedRps (
+  workload: Workload,
+  size: number,
+  clients: number,
+  aloneMs: number,
+  cores?: number
+): number {
   const inService = Math.min(size, clients, workload === 'work' && cores ? cores : Infinity);
   return inService / (aloneMs / 1000);
 }
@@ -64,5 +70,8 @@ export function recommend (workload: Workload, points: Point[], share = SHARE): 
 /** PostgreSQL's rule of thumb (its wiki, "Number Of Database Connections"): 2 x cores + effective spindles. */
 export const ruleOfThumb = (cores: number, spindles = 0) => 2 * cores + spindles;
 
-/** The largest size + overflow each process may have when `workers` on each of `hosts` share `available` connections. */
-export const budgetPerProcess = (available: number, workers: number, hosts: number) => Math.floor(available / (workers * hosts));
+/**
+ * The largest size + overflow each process may have when `workers` on each of `hosts` share `available` connections.
+ */
+export const budgetPerProcess = (available: number, workers: number, hosts: number) =>
+  Math.floor(available / (workers * hosts));

@@ -6,7 +6,8 @@ import { chartJsFile } from '../paths.ts';
 import type { Point, Workload } from './model.ts';
 import type { SizingOptions, SizingResult } from './sizing.ts';
 
-const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+const escapeHtml = (s: string) =>
+  s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 const TITLES: Record<Workload, string> = {
   wait: 'wait: the query waits in PostgreSQL (pg_sleep)',
@@ -14,12 +15,16 @@ const TITLES: Record<Workload, string> = {
 };
 
 function rows (points: Point[]): string {
-  return points.map((p) => p.skipped
-    ? `<tr><td>${p.size}</td><td colspan="9">skipped: ${escapeHtml(p.skipped)}</td></tr>`
-    : `<tr><td>${p.size}</td><td>${Math.round(p.rps)}</td><td>${Math.round(p.predicted)}</td><td>${p.p50.toFixed(1)} ms</td><td>${p.p99.toFixed(1)} ms</td>` +
-      `<td>${'waitP99' in p ? `${(p as Point & { waitP99: number }).waitP99.toFixed(1)} ms` : '-'}</td>` +
-      `<td>${p.errors}</td><td>${p.pgCores === undefined ? '?' : p.pgCores.toFixed(2)}</td><td>${p.activeMean.toFixed(1)} / ${p.activeMax}</td>` +
-      `<td>${p.pgUssMb === undefined ? '?' : `${Math.round(p.pgUssMb)} MB`}</td></tr>`).join('\n');
+  return points
+    .map((p) =>
+      p.skipped
+        ? `<tr><td>${p.size}</td><td colspan="9">skipped: ${escapeHtml(p.skipped)}</td></tr>`
+        : `<tr><td>${p.size}</td><td>${Math.round(p.rps)}</td><td>${Math.round(p.predicted)}</td><td>${p.p50.toFixed(1)} ms</td><td>${p.p99.toFixed(1)} ms</td>` +
+          `<td>${'waitP99' in p ? `${(p as Point & { waitP99: number }).waitP99.toFixed(1)} ms` : '-'}</td>` +
+          `<td>${p.errors}</td><td>${p.pgCores === undefined ? '?' : p.pgCores.toFixed(2)}</td><td>${p.activeMean.toFixed(1)} / ${p.activeMax}</td>` +
+          `<td>${p.pgUssMb === undefined ? '?' : `${Math.round(p.pgUssMb)} MB`}</td></tr>`
+    )
+    .join('\n');
 }
 
 export interface CurvesReport {
@@ -35,11 +40,19 @@ export interface CurvesReport {
 export function writeSizingReport (file: string, result: SizingResult, options: SizingOptions): void {
   writeCurvesReport(file, {
     title: 'How big should the pool be?',
-    intro: `${result.facts.version}, max_connections ${result.facts.maxConnections}${result.cores ? `, ${result.cores} cores (local)` : ', remote (cores unknown)'}; ` +
+    intro:
+      `${result.facts.version}, max_connections ${result.facts.maxConnections}${result.cores ? `, ${result.cores} cores (local)` : ', remote (cores unknown)'}; ` +
       `${options.concurrency} concurrent clients; ${options.seconds} s per point; the work query alone: about ${options.workMs} ms (${result.units} units); ` +
       `one request alone: wait ${result.aloneMs.wait.toFixed(1)} ms, work ${result.aloneMs.work.toFixed(1)} ms.`,
-    findings: result.recommendations.map((r) => `${r.workload}: pool ${r.size} (${Math.round(r.rps)} req/s; the best, ${Math.round(r.best.rps)} req/s, at ${r.best.size})`),
-    sections: (['wait', 'work'] as const).map((w) => ({ title: TITLES[w], points: result.points[w], unit: 'requests' })),
+    findings: result.recommendations.map(
+      (r) =>
+        `${r.workload}: pool ${r.size} (${Math.round(r.rps)} req/s; the best, ${Math.round(r.best.rps)} req/s, at ${r.best.size})`
+    ),
+    sections: (['wait', 'work'] as const).map((w) => ({
+      title: TITLES[w],
+      points: result.points[w],
+      unit: 'requests',
+    })),
   });
 }
 
@@ -47,15 +60,26 @@ export function writeCurvesReport (file: string, report: CurvesReport): void {
   const data = report.sections.map((section) => ({
     title: section.title,
     unit: section.unit,
-    points: section.points.filter((p) => !p.skipped).map((p) => ({ size: p.size, rps: Math.round(p.rps), predicted: Math.round(p.predicted), p99: Math.round(p.p99 * 10) / 10 })),
+    points: section.points
+      .filter((p) => !p.skipped)
+      .map((p) => ({
+        size: p.size,
+        rps: Math.round(p.rps),
+        predicted: Math.round(p.predicted),
+        p99: Math.round(p.p99 * 10) / 10,
+      })),
   }));
   const json = JSON.stringify(data).replace(/</g, '\\u003c');
   const findings = report.findings.map((line) => `<li>${escapeHtml(line)}</li>`).join('');
-  const sections = report.sections.map((section, i) => `
+  const sections = report.sections
+    .map(
+      (section, i) => `
 <h2>${escapeHtml(section.title)}</h2>
 <div class="chart"><canvas id="chart-${i}"></canvas></div>
 <table><thead><tr><th>pool</th><th>${section.unit}/s</th><th>Little's law</th><th>p50</th><th>p99</th><th>waiting for a connection, p99</th><th>errors</th><th>PostgreSQL CPU (cores)</th><th>active backends (mean / max)</th><th>PostgreSQL USS</th></tr></thead>
-<tbody>${rows(section.points)}</tbody></table>`).join('\n');
+<tbody>${rows(section.points)}</tbody></table>`
+    )
+    .join('\n');
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(report.title)}</title>
 <style>

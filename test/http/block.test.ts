@@ -13,15 +13,21 @@ test('every /block/ route and its /offload/ twin do the same work: the same resu
   assert.deepEqual(Object.keys(KINDS), Object.keys(SMALL));
   for (const [kind, n] of Object.entries(SMALL)) {
     const param = KINDS[kind as keyof typeof KINDS].param;
-    const [blocked, offloaded] = await Promise.all(['block', 'offload'].map((way) => app.inject({ url: `/${way}/${kind}/?${param}=${n}` })));
+    const [blocked, offloaded] = await Promise.all(
+      ['block', 'offload'].map((way) => app.inject({ url: `/${way}/${kind}/?${param}=${n}` }))
+    );
     assert.equal(blocked!.statusCode, 200, blocked!.body);
     assert.equal(offloaded!.statusCode, 200, offloaded!.body);
     const b = blocked!.json<{ work: string; onLoop: boolean; ms: number; result: number | boolean }>();
     const o = offloaded!.json<typeof b>();
     assert.deepEqual([b.work, b.onLoop, o.work, o.onLoop], [kind, true, kind, false]);
     if (kind === 'cpu') assert.ok(b.ms >= n && o.ms >= n, `${kind}: ${b.ms} / ${o.ms} ms for ${n} ms`);
-    else if (kind === 'gzip') assert.ok(Math.abs((b.result as number) - (o.result as number)) < 64, `${kind}: ${b.result} vs ${o.result} bytes`);
-    else assert.equal(b.result, o.result, kind);
+    else if (kind === 'gzip') {
+      assert.ok(
+        Math.abs((b.result as number) - (o.result as number)) < 64,
+        `${kind}: ${b.result} vs ${o.result} bytes`
+      );
+    } else assert.equal(b.result, o.result, kind);
   }
 });
 
@@ -31,7 +37,12 @@ test('while a /block/ route runs, nothing else is served; while its twin runs, t
   const lateness = async (url: string) => {
     const asked = performance.now();
     let firedAt = 0;
-    const timer = new Promise<void>((resolve) => setTimeout(() => { firedAt = performance.now(); resolve(); }, 10));
+    const timer = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        firedAt = performance.now();
+        resolve();
+      }, 10)
+    );
     const res = app.inject({ url });
     await Promise.all([timer, res]);
     return { late: firedAt - asked - 10, res: await res };
@@ -65,13 +76,21 @@ test('a parameter out of range, or not a number, is a 400 naming it and its boun
 
 test('the routes are in the OpenAPI document, with their bounded parameter', async (t) => {
   const { app } = await build(t);
-  const doc = (await app.inject({ url: '/openapi.json' })).json<{ paths: Record<string, { get: { parameters: { name: string; schema: { minimum: number; maximum: number } }[] } }> }>();
+  const doc = (await app.inject({ url: '/openapi.json' })).json<{
+    paths: Record<
+      string,
+      { get: { parameters: { name: string; schema: { minimum: number; maximum: number } }[] } }
+    >;
+  }>();
   for (const [kind, k] of Object.entries(KINDS)) {
     for (const way of ['block', 'offload']) {
       const op = doc.paths[`/${way}/${kind}/`]?.get;
       assert.ok(op, `/${way}/${kind}/`);
       const p = op.parameters.find((x) => x.name === k.param);
-      assert.ok(p && Number.isFinite(p.schema.minimum) && Number.isFinite(p.schema.maximum), `/${way}/${kind}/ ?${k.param}= is bounded`);
+      assert.ok(
+        p && Number.isFinite(p.schema.minimum) && Number.isFinite(p.schema.maximum),
+        `/${way}/${kind}/ ?${k.param}= is bounded`
+      );
     }
   }
 });

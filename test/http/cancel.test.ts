@@ -4,13 +4,25 @@ import assert from 'node:assert/strict';
 import { setMaxListeners } from 'node:events';
 import { describe, test } from 'node:test';
 import { findPgBouncer, PgBouncer } from '../../src/postgres/pgbouncer.ts';
-import { buildListening, DATABASE_PATHS, freshDatabase, onCleanup, request, sleepingBackends, sql, tempDir, until } from '../helper.ts';
+import {
+  buildListening,
+  DATABASE_PATHS,
+  freshDatabase,
+  onCleanup,
+  request,
+  sleepingBackends,
+  sql,
+  tempDir,
+  until,
+} from '../helper.ts';
 
 /** `n` requests for a 10 s database sleep that can be given up all at once. */
 function clients (url: string, n: number) {
   const ac = new AbortController();
   setMaxListeners(n + 10, ac.signal);
-  const answers = Array.from({ length: n }, () => request(url, 'GET', '/sleep/postgres/?seconds=10', { signal: ac.signal }).catch((err: Error) => err));
+  const answers = Array.from({ length: n }, () =>
+    request(url, 'GET', '/sleep/postgres/?seconds=10', { signal: ac.signal }).catch((err: Error) => err)
+  );
   return { giveUp: () => ac.abort(), answers };
 }
 
@@ -21,7 +33,10 @@ for (const path of DATABASE_PATHS) {
       const { url: dbUrl, settings } = await path.through(db);
       const { app, url } = await buildListening(t, { db, url: dbUrl, settings });
       const c = clients(url, 30);
-      await until('15 sleeping in PostgreSQL and 15 waiting in the pool', async () => (await sleepingBackends(db)) === 15 && app.store.stats().waiting === 15);
+      await until(
+        '15 sleeping in PostgreSQL and 15 waiting in the pool',
+        async () => (await sleepingBackends(db)) === 15 && app.store.stats().waiting === 15
+      );
       c.giveUp();
       await Promise.all(c.answers);
       await until('no pg_sleep left running', async () => (await sleepingBackends(db)) === 0);
@@ -41,19 +56,29 @@ describe('after cancels', () => {
     const sleeping = await backendPids(db);
     c.giveUp();
     await Promise.all(c.answers);
-    await until('the core connections idle again', () => app.store.stats().total === 5 && app.store.stats().idle === 5);
+    await until(
+      'the core connections idle again',
+      () => app.store.stats().total === 5 && app.store.stats().idle === 5
+    );
     assert.ok(app.store.stats().cancels >= 6, `${app.store.stats().cancels} CancelRequests sent`);
     // The overflow connection the pool closed leaves pg_stat_activity a moment after its socket
     // closes: PostgreSQL ends a backend asynchronously.
     await until('PostgreSQL sees the 5 connections', async () => (await backendPids(db)).length === 5);
     const kept = await backendPids(db);
-    assert.ok(kept.every((pid) => sleeping.includes(pid)), `the 5 are the connections that were cancelled, not new ones: ${kept} of ${sleeping}`);
+    assert.ok(
+      kept.every((pid) => sleeping.includes(pid)),
+      `the 5 are the connections that were cancelled, not new ones: ${kept} of ${sleeping}`
+    );
   });
 });
 
 /** Our database's backends, other than the one asking. */
 async function backendPids (db: string): Promise<number[]> {
-  const rows = await sql<{ pid: number }>(db, 'SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [new URL(db).pathname.slice(1)]);
+  const rows = await sql<{ pid: number }>(
+    db,
+    'SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+    [new URL(db).pathname.slice(1)]
+  );
   return rows.map((r) => r.pid);
 }
 
@@ -61,7 +86,13 @@ describe('cancel on disconnect, queued inside PgBouncer', { skip: DATABASE_PATHS
   test('clients that leave while PgBouncer itself queues them are cancelled there too', async (t) => {
     const db = await freshDatabase({ seeded: true });
     // A PgBouncer of 5 server connections: of 12 clients, our pool hands out all 12 and 7 wait inside PgBouncer.
-    const bouncer = new PgBouncer({ serverUrl: db, bin: findPgBouncer(), dataDir: tempDir(), poolSize: 5, maxClients: 100 });
+    const bouncer = new PgBouncer({
+      serverUrl: db,
+      bin: findPgBouncer(),
+      dataDir: tempDir(),
+      poolSize: 5,
+      maxClients: 100,
+    });
     await bouncer.start();
     onCleanup(() => bouncer.stop());
     const { url } = await buildListening(t, { db, url: bouncer.url, settings: { PGBOUNCER_URL: bouncer.url } });

@@ -6,7 +6,10 @@ import { freePort } from '../../src/os/net.ts';
 import { build } from '../helper.ts';
 
 /** The first Server-Sent Event of a stream, with the response's headers. */
-function firstEvent (url: string, headers: Record<string, string> = {}): Promise<{ headers: http.IncomingHttpHeaders; event: string }> {
+function firstEvent (
+  url: string,
+  headers: Record<string, string> = {}
+): Promise<{ headers: http.IncomingHttpHeaders; event: string }> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { headers }, (res) => {
       let text = '';
@@ -24,7 +27,7 @@ function firstEvent (url: string, headers: Record<string, string> = {}): Promise
 }
 
 describe('the dashboard', () => {
-  test('the page names the monitor\'s port, and its policy lets it connect there and nowhere else', async (t) => {
+  test("the page names the monitor's port, and its policy lets it connect there and nowhere else", async (t) => {
     const { app } = await build(t);
     const port = await app.live.monitorPort();
     const page = await app.inject({ url: '/' });
@@ -37,7 +40,10 @@ describe('the dashboard', () => {
     assert.match(csp, /script-src 'self';/);
     // The policy is the same whatever the request says about itself; a Host header that tries to
     // add to it is refused before anything is built.
-    assert.equal((await app.inject({ url: '/', headers: { host: '127.0.0.1:8000' } })).headers['content-security-policy'], csp);
+    assert.equal(
+      (await app.inject({ url: '/', headers: { host: '127.0.0.1:8000' } })).headers['content-security-policy'],
+      csp
+    );
     const injected = await app.inject({ url: '/', headers: { host: "x; script-src * 'unsafe-inline'" } });
     assert.equal(injected.statusCode, 421);
     assert.doesNotMatch(String(injected.headers['content-security-policy']), /script-src \*/);
@@ -50,7 +56,10 @@ describe('the dashboard', () => {
       assert.equal(res.statusCode, 200, url);
       assert.ok(res.body.length > 500, url);
     }
-    assert.match((await app.inject({ url: '/assets/chart.umd.min.js' })).headers['cache-control'] as string, /max-age=3600/);
+    assert.match(
+      (await app.inject({ url: '/assets/chart.umd.min.js' })).headers['cache-control'] as string,
+      /max-age=3600/
+    );
   });
 
   test('the live stream: a hello with the settings (no password), then frames; readable by pages of the allowed hosts only', async (t) => {
@@ -60,7 +69,10 @@ describe('the dashboard', () => {
     assert.equal(mine.headers['content-type'], 'text/event-stream');
     assert.equal(mine.headers['access-control-allow-origin'], 'http://localhost:8000');
     assert.match(mine.event, /^event: hello\ndata: /);
-    const hello = JSON.parse(mine.event.split('\ndata: ')[1]!) as { settings: Record<string, unknown>; recent: unknown[] };
+    const hello = JSON.parse(mine.event.split('\ndata: ')[1]!) as {
+      settings: Record<string, unknown>;
+      recent: unknown[];
+    };
     assert.equal(hello.settings.poolSize, 5);
     assert.ok(!mine.event.includes(new URL(db).password), 'the password is not in the stream');
     const theirs = await firstEvent(stream, { origin: 'http://evil.example' });
@@ -71,10 +83,12 @@ describe('the dashboard', () => {
     const { app } = await build(t);
     const port = await app.live.monitorPort();
     const status = await new Promise<number>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port, path: '/live/1/events', headers: { host: 'attacker.example' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode!);
-      }).on('error', reject);
+      http
+        .get({ host: '127.0.0.1', port, path: '/live/1/events', headers: { host: 'attacker.example' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        })
+        .on('error', reject);
     });
     assert.equal(status, 421);
   });

@@ -8,9 +8,13 @@ import type { Leak } from '../../src/app/plugins/leaks.ts';
 import { build, ROOT, until } from '../helper.ts';
 
 /** The line of the route that checks the connection out: the one a report must name. */
-const HOLD_LINE = readFileSync(`${ROOT}/src/app/routes/leak.ts`, 'utf8').split('\n').findIndex((l) => l.includes('store.hold(')) + 1;
+const HOLD_LINE =
+  readFileSync(`${ROOT}/src/app/routes/leak.ts`, 'utf8')
+    .split('\n')
+    .findIndex((l) => l.includes('store.hold(')) + 1;
 
-const inUse = async (app: Awaited<ReturnType<typeof build>>['app']) => (await app.inject({ url: '/pool' })).json<{ inUse: number }>().inUse;
+const inUse = async (app: Awaited<ReturnType<typeof build>>['app']) =>
+  (await app.inject({ url: '/pool' })).json<{ inUse: number }>().inUse;
 
 test('/leak/ answers at once and keeps its connection; past LEAK_DETECTION it is reported by route and line, then again when given back', async (t) => {
   const { app } = await build(t, { settings: { LEAK_DETECTION: '0.3' } });
@@ -19,7 +23,10 @@ test('/leak/ answers at once and keeps its connection; past LEAK_DETECTION it is
 
   const res = await app.inject({ url: '/leak/?seconds=1.2' });
   assert.equal(res.statusCode, 200, res.body);
-  assert.deepEqual({ ...res.json<object>(), waitMs: 0 }, { heldSeconds: 1.2, waitMs: 0, leakDetectionSeconds: 0.3 });
+  assert.deepEqual(
+    { ...res.json<object>(), waitMs: 0 },
+    { heldSeconds: 1.2, waitMs: 0, leakDetectionSeconds: 0.3 }
+  );
   assert.equal(await inUse(app), 1, 'answered, and the connection is still checked out');
 
   await until('the leak is reported', () => leaks.length === 1);
@@ -28,9 +35,17 @@ test('/leak/ answers at once and keeps its connection; past LEAK_DETECTION it is
   assert.equal(held!.route, 'GET /leak/');
   assert.equal(held!.thresholdMs, 300);
   assert.ok(held!.heldMs >= 300 && held!.heldMs < 1200, `reported after ${held!.heldMs} ms`);
-  assert.deepEqual([held!.culprit?.file, held!.culprit?.line], ['src/app/routes/leak.ts', HOLD_LINE], JSON.stringify(held!.frames));
+  assert.deepEqual(
+    [held!.culprit?.file, held!.culprit?.line],
+    ['src/app/routes/leak.ts', HOLD_LINE],
+    JSON.stringify(held!.frames)
+  );
   assert.match(held!.culprit!.fn, /leakConnection/);
-  assert.equal(held!.frames[0]!.file, 'src/db/todos.ts', 'the store, that checked out for the route, is in the stack too');
+  assert.equal(
+    held!.frames[0]!.file,
+    'src/db/todos.ts',
+    'the store, that checked out for the route, is in the stack too'
+  );
 
   await until('it is given back, and reported once more', () => leaks.length === 2, 5000);
   const [, released] = leaks;
@@ -40,7 +55,11 @@ test('/leak/ answers at once and keeps its connection; past LEAK_DETECTION it is
   assert.equal(await inUse(app), 0);
 
   const metrics = (await app.inject({ url: '/metrics' })).body;
-  assert.match(metrics, /^db_pool_leaks_total\{route="GET \/leak\/"\} 1$/m, 'counted once, when found, not again when given back');
+  assert.match(
+    metrics,
+    /^db_pool_leaks_total\{route="GET \/leak\/"\} 1$/m,
+    'counted once, when found, not again when given back'
+  );
   assert.equal(app.store.stats().leaks, 1);
 });
 
@@ -62,7 +81,7 @@ test('the wait a sleep route asks for is not a leak, nor is a quick route; with 
   off.app.leaks.on((leak) => none.push(leak));
   const res = await off.app.inject({ url: '/leak/?seconds=0.5' });
   assert.equal(res.json<{ leakDetectionSeconds: number }>().leakDetectionSeconds, 0);
-  await until('given back', async () => await inUse(off.app) === 0);
+  await until('given back', async () => (await inUse(off.app)) === 0);
   assert.deepEqual(none, []);
   assert.equal(off.app.store.stats().leaks, 0);
 });
@@ -81,7 +100,11 @@ test('a connection held by /leak/ does not hold up shutdown: close gives it back
 
 test('?seconds= out of range is a 400 naming it', async (t) => {
   const { app } = await build(t);
-  for (const [url, message] of [['/leak/?seconds=61', /seconds.*<= 60/], ['/leak/?seconds=-1', /seconds.*>= 0/], ['/leak/?seconds=x', /seconds.*number/]] as const) {
+  for (const [url, message] of [
+    ['/leak/?seconds=61', /seconds.*<= 60/],
+    ['/leak/?seconds=-1', /seconds.*>= 0/],
+    ['/leak/?seconds=x', /seconds.*number/],
+  ] as const) {
     const res = await app.inject({ url });
     assert.equal(res.statusCode, 400, url);
     assert.match(res.json<{ message: string }>().message, message, url);

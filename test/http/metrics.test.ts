@@ -17,7 +17,12 @@ describe('/metrics', () => {
     assert.equal(idle.m.get('db_pool_connections{state="idle"}'), 3);
     assert.equal(idle.m.get('db_pool_waiting'), 0);
     assert.equal(idle.m.get('db_pool_max_connections'), 5);
-    for (const name of ['process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_eventloop_active_seconds_total', 'nodejs_eventloop_idle_seconds_total']) {
+    for (const name of [
+      'process_resident_memory_bytes',
+      'nodejs_eventloop_lag_seconds',
+      'nodejs_eventloop_active_seconds_total',
+      'nodejs_eventloop_idle_seconds_total',
+    ]) {
       assert.ok(idle.m.has(name), name);
     }
     assert.match(idle.text, /^# TYPE nodejs_gc_duration_seconds histogram$/m);
@@ -27,7 +32,10 @@ describe('/metrics', () => {
     await until('7 of 12 waiting for the 5 connections', () => app.store.stats().waiting === 7, 900);
     const busy = await scrape();
     // The states add up to the connections open.
-    assert.equal(busy.m.get('db_pool_connections{state="in_use"}')! + busy.m.get('db_pool_connections{state="idle"}')!, app.store.stats().total);
+    assert.equal(
+      busy.m.get('db_pool_connections{state="in_use"}')! + busy.m.get('db_pool_connections{state="idle"}')!,
+      app.store.stats().total
+    );
     assert.equal(busy.m.get('db_pool_connections{state="in_use"}'), 5);
     assert.equal(busy.m.get('db_pool_connections{state="idle"}'), 0);
     assert.equal(busy.m.get('db_pool_overflow_connections_in_use'), 2);
@@ -37,10 +45,16 @@ describe('/metrics', () => {
 
     const done = await scrape();
     assert.equal(done.m.get('db_pool_connections{state="in_use"}'), 0);
-    assert.equal(done.m.get('http_request_duration_seconds_count{route="/sleep/postgres/",method="GET",status_code="200"}'), 12);
+    assert.equal(
+      done.m.get('http_request_duration_seconds_count{route="/sleep/postgres/",method="GET",status_code="200"}'),
+      12
+    );
     assert.equal(done.m.get('db_pool_wait_seconds_count'), 12);
     assert.ok(done.m.get('db_pool_acquired_total')! >= 12);
-    assert.ok(done.m.get('nodejs_eventloop_active_seconds_total')! > idle.m.get('nodejs_eventloop_active_seconds_total')!, 'the busy time only grows');
+    assert.ok(
+      done.m.get('nodejs_eventloop_active_seconds_total')! > idle.m.get('nodejs_eventloop_active_seconds_total')!,
+      'the busy time only grows'
+    );
   });
 
   test("OpenTelemetry's names for the pool (db.client.connection.*), labelled by pool, beside db_pool_*", async (t) => {
@@ -53,7 +67,10 @@ describe('/metrics', () => {
     assert.equal(busy.get(`db_client_connection_count{${pool},db_client_connection_state="used"}`), 3);
     assert.equal(busy.get(`db_client_connection_count{${pool},db_client_connection_state="idle"}`), 0);
     assert.equal(busy.get(`db_client_connection_pending_requests{${pool}}`), 2);
-    assert.deepEqual([busy.get(`db_client_connection_max{${pool}}`), busy.get(`db_client_connection_idle_min{${pool}}`)], [3, 2]);
+    assert.deepEqual(
+      [busy.get(`db_client_connection_max{${pool}}`), busy.get(`db_client_connection_idle_min{${pool}}`)],
+      [3, 2]
+    );
     await load;
     const done = parseMetrics((await app.inject({ url: '/metrics' })).body);
     assert.equal(done.get(`db_client_connection_wait_time_seconds_count{${pool}}`), 5);
@@ -68,10 +85,20 @@ describe('/metrics', () => {
 describe('/metrics through PgBouncer', { skip: DATABASE_PATHS[1]!.skip }, () => {
   test("PgBouncer's own queue: its server connections and the clients waiting inside it", async (t) => {
     const db = await freshDatabase({ seeded: true });
-    const bouncer = new PgBouncer({ serverUrl: db, bin: findPgBouncer(), dataDir: tempDir(), poolSize: 4, maxClients: 100 });
+    const bouncer = new PgBouncer({
+      serverUrl: db,
+      bin: findPgBouncer(),
+      dataDir: tempDir(),
+      poolSize: 4,
+      maxClients: 100,
+    });
     await bouncer.start();
     onCleanup(() => bouncer.stop());
-    const { app } = await build(t, { db, url: bouncer.url, settings: { PGBOUNCER_URL: bouncer.url, POOL_SIZE: '6', POOL_MAX_OVERFLOW: '6' } });
+    const { app } = await build(t, {
+      db,
+      url: bouncer.url,
+      settings: { PGBOUNCER_URL: bouncer.url, POOL_SIZE: '6', POOL_MAX_OVERFLOW: '6' },
+    });
     const scrape = async () => parseMetrics((await app.inject({ url: '/metrics' })).body);
     const idle = await scrape();
     assert.equal(idle.get('pgbouncer_up'), 1);
@@ -81,10 +108,18 @@ describe('/metrics through PgBouncer', { skip: DATABASE_PATHS[1]!.skip }, () => 
     // Waited for, not after a fixed delay: on a loaded machine the overflow connections to
     // PgBouncer take longer to open (a run saw 3 of the 8 waiting after 500 ms).
     let busy = await scrape();
-    await until('4 active and 8 waiting inside PgBouncer, waited 0.3 s', async () => {
-      busy = await scrape();
-      return busy.get('pgbouncer_servers{state="active"}') === 4 && busy.get('pgbouncer_clients{state="waiting"}') === 8 && busy.get('pgbouncer_max_wait_seconds')! >= 0.3;
-    }, 1900);
+    await until(
+      '4 active and 8 waiting inside PgBouncer, waited 0.3 s',
+      async () => {
+        busy = await scrape();
+        return (
+          busy.get('pgbouncer_servers{state="active"}') === 4 &&
+          busy.get('pgbouncer_clients{state="waiting"}') === 8 &&
+          busy.get('pgbouncer_max_wait_seconds')! >= 0.3
+        );
+      },
+      1900
+    );
     assert.equal(busy.get('pgbouncer_servers{state="active"}'), 4);
     assert.equal(busy.get('pgbouncer_clients{state="waiting"}'), 8);
     assert.ok(busy.get('pgbouncer_max_wait_seconds')! >= 0.3, `max wait ${busy.get('pgbouncer_max_wait_seconds')}`);

@@ -19,6 +19,10 @@ test("the server's cores from its own /proc/cpuinfo (a superuser may read it), a
   assert.equal(await serverCores(client), cpus().length);
   await client.query(`CREATE ROLE ${role} LOGIN`);
   await client.query(`SET ROLE ${role}`);
-  assert.equal(await serverCores(client), undefined, 'a role that may not read server files gets no figure, not an error');
+  assert.equal(
+    await serverCores(client),
+    undefined,
+    'a role that may not read server files gets no figure, not an error'
+  );
   await client.query('RESET ROLE');
 });

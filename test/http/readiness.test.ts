@@ -17,12 +17,19 @@ test('a saturated pool whose queries complete is ready at once; one whose only c
   const acquired = app.store.stats().acquired;
   const busy = await app.inject({ url: '/readyz' });
   assert.equal(busy.statusCode, 200, busy.body);
-  assert.deepEqual([app.store.stats().acquired, app.store.stats().waiting], [acquired, 0], 'answered without a checkout');
+  assert.deepEqual(
+    [app.store.stats().acquired, app.store.stats().waiting],
+    [acquired, 0],
+    'answered without a checkout'
+  );
   // Nothing has completed for over a second: it asks the pool, and gives up after 1 s.
   await delay(1000);
   const stuck = await app.inject({ url: '/readyz' });
   assert.equal(stuck.statusCode, 503);
-  assert.deepEqual(stuck.json(), { status: 'not ready', reason: 'no database connection or answer within 1000 ms' });
+  assert.deepEqual(stuck.json(), {
+    status: 'not ready',
+    reason: 'no database connection or answer within 1000 ms',
+  });
   assert.equal((await holding).statusCode, 200);
   assert.equal((await app.inject({ url: '/readyz' })).statusCode, 200);
 });
@@ -37,9 +44,11 @@ test('once shutdown begins, /readyz is 503 "shutting down" while the other route
   assert.equal((await app.inject({ url: '/todos/' })).statusCode, 200);
 });
 
-test('a database that takes connections but never answers: the app still starts once the warm-up gives up (POOL_TIMEOUT, past Fastify\'s 10 s default), and is not ready', async (t) => {
+test("a database that takes connections but never answers: the app still starts once the warm-up gives up (POOL_TIMEOUT, past Fastify's 10 s default), and is not ready", async (t) => {
   const held: Socket[] = [];
-  const silent = createServer((socket) => { held.push(socket); });
+  const silent = createServer((socket) => {
+    held.push(socket);
+  });
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   t.after(() => {
     for (const socket of held) socket.destroy();
@@ -48,7 +57,10 @@ test('a database that takes connections but never answers: the app still starts 
   const { port } = silent.address() as { port: number };
   const started = Date.now();
   // Each connect is bounded by CONNECT_TIMEOUT too (10 s by default): both past Fastify's 10 s.
-  const { app } = await build(t, { url: `postgresql://todos:unused@127.0.0.1:${port}/todos`, settings: { POOL_TIMEOUT: '11', CONNECT_TIMEOUT: '11' } });
+  const { app } = await build(t, {
+    url: `postgresql://todos:unused@127.0.0.1:${port}/todos`,
+    settings: { POOL_TIMEOUT: '11', CONNECT_TIMEOUT: '11' },
+  });
   assert.ok(Date.now() - started >= 10_500, 'the warm-up waited for POOL_TIMEOUT and CONNECT_TIMEOUT');
   assert.ok(held.length > 0, 'the pool tried the silent server');
   const ready = await app.inject({ url: '/readyz' });

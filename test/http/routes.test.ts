@@ -8,7 +8,15 @@ type Todos = { todos: { id: number; title: string; done: boolean; priority: numb
 describe('the sleep routes and /todos/', () => {
   test('every route returns the 50 seeded todos, ordered by id, with or without the trailing slash', async (t) => {
     const { app } = await build(t, { settings: { SLEEP_SECONDS: '0' } });
-    for (const url of ['/todos/', '/todos', '/sleep/node/', '/sleep/node', '/sleep/python/', '/sleep/postgres/', '/sleep/postgres?seconds=0']) {
+    for (const url of [
+      '/todos/',
+      '/todos',
+      '/sleep/node/',
+      '/sleep/node',
+      '/sleep/python/',
+      '/sleep/postgres/',
+      '/sleep/postgres?seconds=0',
+    ]) {
       const res = await app.inject({ url });
       assert.equal(res.statusCode, 200, url);
       assert.match(res.headers['content-type'] as string, /^application\/json/);
@@ -16,7 +24,10 @@ describe('the sleep routes and /todos/', () => {
       assert.equal(todos.length, 50, url);
       assert.deepEqual(todos[0], { id: 1, title: 'Todo 0', done: true, priority: 0 });
       assert.deepEqual(todos[49], { id: 50, title: 'Todo 49', done: false, priority: 4 });
-      assert.deepEqual(todos.map((x) => x.id), Array.from({ length: 50 }, (_, i) => i + 1));
+      assert.deepEqual(
+        todos.map((x) => x.id),
+        Array.from({ length: 50 }, (_, i) => i + 1)
+      );
     }
   });
 
@@ -42,20 +53,48 @@ describe('the sleep routes and /todos/', () => {
   });
 });
 
-describe('operators\' routes', () => {
+describe("operators' routes", () => {
   test('/healthz, /readyz, /pool', async (t) => {
     const { app } = await build(t);
     assert.deepEqual((await app.inject({ url: '/healthz' })).json(), { status: 'ok' });
     assert.deepEqual((await app.inject({ url: '/readyz' })).json(), { status: 'ready' });
     const pool = (await app.inject({ url: '/pool' })).json();
-    const closed = { broken: 0, reset: 0, busy: 0, deadline: 0, cancel: 0, healthCheck: 0, invalidated: 0, prePing: 0 };
-    const counters = { acquired: pool.acquired, queued: 0, timeouts: 0, rejected: 0, aborted: 0, connectErrors: 0, cancels: 0, recycled: 0 };
+    const closed = {
+      broken: 0,
+      reset: 0,
+      busy: 0,
+      deadline: 0,
+      cancel: 0,
+      healthCheck: 0,
+      invalidated: 0,
+      prePing: 0,
+    };
+    const counters = {
+      acquired: pool.acquired,
+      queued: 0,
+      timeouts: 0,
+      rejected: 0,
+      aborted: 0,
+      connectErrors: 0,
+      cancels: 0,
+      recycled: 0,
+    };
     const recovery = { resets: 0, queryTimeouts: 0, healthChecks: 0, closed, refillBackoffMs: 0 };
-    const gauges = { kind: 'queue', size: 5, maxOverflow: 10, total: 5, idle: 5, inUse: 0, overflowInUse: 0, waiting: 0, expired: 0 };
+    const gauges = {
+      kind: 'queue',
+      size: 5,
+      maxOverflow: 10,
+      total: 5,
+      idle: 5,
+      inUse: 0,
+      overflowInUse: 0,
+      waiting: 0,
+      expired: 0,
+    };
     const totals = { waitMsTotal: pool.waitMsTotal, useMsTotal: pool.useMsTotal };
     assert.deepEqual(pool, { ...gauges, ...counters, ...recovery, ...totals });
     assert.ok(pool.waitMsTotal >= 0 && pool.useMsTotal > 0, 'the readiness probe held a connection');
-    assert.equal(pool.acquired, 1, 'the readiness probe: the pool\'s own warming is not counted');
+    assert.equal(pool.acquired, 1, "the readiness probe: the pool's own warming is not counted");
   });
 
   test('/readyz is 503 within a second when no connection is free', async (t) => {
@@ -67,7 +106,10 @@ describe('operators\' routes', () => {
     const t0 = performance.now();
     const ready = await app.inject({ url: '/readyz' });
     assert.equal(ready.statusCode, 503);
-    assert.deepEqual(ready.json(), { status: 'not ready', reason: 'no database connection or answer within 1000 ms' });
+    assert.deepEqual(ready.json(), {
+      status: 'not ready',
+      reason: 'no database connection or answer within 1000 ms',
+    });
     assert.ok(performance.now() - t0 < 3500, 'it gave up rather than wait for the connection');
     await busy;
   });

@@ -26,18 +26,30 @@ for (const path of DATABASE_PATHS) {
 
     test('read, update any subset, delete; 404 for an unknown id', async (t) => {
       const { app: a } = await app(t);
-      const { id } = (await a.inject({ method: 'POST', url: '/todos', ...json({ title: 'a', done: true, priority: 4 }) })).json<Todo>();
-      const patch = async (body: unknown) => (await a.inject({ method: 'PATCH', url: `/todos/${id}`, ...json(body) })).json();
+      const { id } = (
+        await a.inject({ method: 'POST', url: '/todos', ...json({ title: 'a', done: true, priority: 4 }) })
+      ).json<Todo>();
+      const patch = async (body: unknown) =>
+        (await a.inject({ method: 'PATCH', url: `/todos/${id}`, ...json(body) })).json();
       assert.deepEqual(await patch({ priority: 2 }), { id, title: 'a', done: true, priority: 2 });
       assert.deepEqual(await patch({ title: 'b', done: false }), { id, title: 'b', done: false, priority: 2 });
       assert.deepEqual(await patch({}), { id, title: 'b', done: false, priority: 2 });
       const del = await a.inject({ method: 'DELETE', url: `/todos/${id}` });
       assert.equal(del.statusCode, 204);
       assert.equal(del.body, '');
-      for (const [method, extra] of [['GET', {}], ['PATCH', json({ done: true })], ['DELETE', {}]] as const) {
+      for (const [method, extra] of [
+        ['GET', {}],
+        ['PATCH', json({ done: true })],
+        ['DELETE', {}],
+      ] as const) {
         const res = await a.inject({ method, url: `/todos/${id}`, ...extra });
         assert.equal(res.statusCode, 404, method);
-        assert.deepEqual(res.json(), { statusCode: 404, error: 'Not Found', code: 'TODO_NOT_FOUND', message: `todo ${id} does not exist` });
+        assert.deepEqual(res.json(), {
+          statusCode: 404,
+          error: 'Not Found',
+          code: 'TODO_NOT_FOUND',
+          message: `todo ${id} does not exist`,
+        });
       }
     });
 
@@ -47,15 +59,30 @@ for (const path of DATABASE_PATHS) {
       const all = await list('');
       const done = await list('?done=true');
       assert.equal(done.length, 25);
-      assert.deepEqual(done.map((x) => x.id), all.filter((x) => x.done).map((x) => x.id));
-      assert.deepEqual((await list('?done=false')).map((x) => x.id), all.filter((x) => !x.done).map((x) => x.id));
-      assert.deepEqual((await list('?limit=3&offset=2')).map((x) => x.id), [3, 4, 5]);
+      assert.deepEqual(
+        done.map((x) => x.id),
+        all.filter((x) => x.done).map((x) => x.id)
+      );
+      assert.deepEqual(
+        (await list('?done=false')).map((x) => x.id),
+        all.filter((x) => !x.done).map((x) => x.id)
+      );
+      assert.deepEqual(
+        (await list('?limit=3&offset=2')).map((x) => x.id),
+        [3, 4, 5]
+      );
       assert.deepEqual(await list('?offset=50'), []);
     });
 
     test('SQL is parameterized: hostile titles are stored and read back unchanged', async (t) => {
       const { app: a, db } = await app(t);
-      const titles = ["'); DROP TABLE todo; --", "Robert'); DELETE FROM todo WHERE ('1'='1", '$1 $2 \\ %s %%', '"; SELECT pg_sleep(10); --', 'ünïcødé ✓ 🐘'];
+      const titles = [
+        "'); DROP TABLE todo; --",
+        "Robert'); DELETE FROM todo WHERE ('1'='1",
+        '$1 $2 \\ %s %%',
+        '"; SELECT pg_sleep(10); --',
+        'ünïcødé ✓ 🐘',
+      ];
       for (const title of titles) {
         const created = await a.inject({ method: 'POST', url: '/todos/', ...json({ title }) });
         assert.equal(created.statusCode, 201, title);
@@ -67,12 +94,23 @@ for (const path of DATABASE_PATHS) {
 
     test('concurrent writes stay consistent: 40 creates and 40 updates at once', async (t) => {
       const { app: a, db } = await app(t);
-      const created = await Promise.all(Array.from({ length: 40 }, (_, i) => a.inject({ method: 'POST', url: '/todos/', ...json({ title: `c${i}` }) })));
+      const created = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          a.inject({ method: 'POST', url: '/todos/', ...json({ title: `c${i}` }) })
+        )
+      );
       assert.ok(created.every((r) => r.statusCode === 201));
       assert.equal(new Set(created.map((r) => r.json<Todo>().id)).size, 40);
-      const updated = await Promise.all(Array.from({ length: 40 }, (_, i) => a.inject({ method: 'PATCH', url: `/todos/${i + 1}`, ...json({ priority: 3 }) })));
+      const updated = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          a.inject({ method: 'PATCH', url: `/todos/${i + 1}`, ...json({ priority: 3 }) })
+        )
+      );
       assert.ok(updated.every((r) => r.statusCode === 200));
-      const [row] = await sql<{ n: number; p: number }>(db, 'SELECT count(*)::int AS n, count(*) FILTER (WHERE priority = 3)::int AS p FROM todo');
+      const [row] = await sql<{ n: number; p: number }>(
+        db,
+        'SELECT count(*)::int AS n, count(*) FILTER (WHERE priority = 3)::int AS p FROM todo'
+      );
       assert.deepEqual(row, { n: 90, p: 40 + 10 - 8 }); // 10 seeded todos had priority 3, 8 of them among ids 1-40
     });
   });

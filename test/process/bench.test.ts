@@ -13,7 +13,9 @@ test('npm run bench -- --smoke runs a tiny suite and writes its raw figures', { 
   assert.match(res.stdout, /Suite 4: the three scenarios, N = 4, S = 0\.1 s/);
   const files = readdirSync(dir);
   assert.equal(files.length, 1);
-  const run = JSON.parse(readFileSync(join(dir, files[0]!), 'utf8')) as { results: { blocking: { appMs: number; appExpectedMs: number; errors: number }[] } };
+  const run = JSON.parse(readFileSync(join(dir, files[0]!), 'utf8')) as {
+    results: { blocking: { appMs: number; appExpectedMs: number; errors: number }[] };
+  };
   assert.equal(run.results.blocking.length, 3);
   assert.ok(run.results.blocking.every((r) => r.errors === 0));
   assert.ok(run.results.blocking[0]!.appMs >= 350, 'blocking: about N x S');

@@ -14,9 +14,10 @@ import { freshDatabase, get, parseMetrics, ROOT, until, withService, type Servic
 const blockLines = (s: Service) => blocksLogged(s.output());
 
 /** The names of a process's threads (Linux); undefined where /proc has none. */
-const threadNames = (pid: number) => existsSync(`/proc/${pid}/task`)
-  ? readdirSync(`/proc/${pid}/task`).map((tid) => readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim())
-  : undefined;
+const threadNames = (pid: number) =>
+  existsSync(`/proc/${pid}/task`)
+    ? readdirSync(`/proc/${pid}/task`).map((tid) => readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim())
+    : undefined;
 
 /** Where each blocking function does its work: `fn (src/loop/stalls.ts:line)`, the line read from the source. */
 function expectedCulprit (fn: string, statement: string): string {
@@ -43,93 +44,149 @@ const LONG: Record<string, number> = { cpu: 1000, hash: 16, json: 32_768, regex:
 // The names are the functions' own, as the catalog gives them to the demo.
 for (const [kind, [fn]] of Object.entries(CULPRITS)) assert.equal(KINDS[kind as keyof typeof KINDS].fn, fn);
 
-async function monitorSnapshot (s: Service): Promise<{ detector: { on: boolean; thresholdMs?: number }; blocks: unknown[] }> {
+async function monitorSnapshot (
+  s: Service
+): Promise<{ detector: { on: boolean; thresholdMs?: number }; blocks: unknown[] }> {
   const page = (await get(s.url, '/')).body;
   const port = /<meta name="live-port" content="(\d+)"/.exec(page)?.[1];
   assert.ok(port, 'the dashboard names its monitor');
-  return (await get(`http://127.0.0.1:${port}`, '/live/1/snapshot')).json as { detector: { on: boolean }; blocks: unknown[] };
+  return (await get(`http://127.0.0.1:${port}`, '/live/1/snapshot')).json as {
+    detector: { on: boolean };
+    blocks: unknown[];
+  };
 }
 
 describe('the block detector', () => {
-  test('each /block/ route is named by its function, file and line; its /offload/ twin never is', { timeout: 120_000 }, async (t) => {
-    assert.deepEqual(Object.keys(CULPRITS), Object.keys(KINDS));
-    const db = await freshDatabase({ seeded: true });
-    await withService({ DATABASE_URL: db }, async (s) => {
-      // One long block first, so that the service's own start-up (loading code) is over before
-      // the blocks counted here.
-      assert.equal((await get(s.url, '/block/cpu/?ms=1000')).status, 200);
-      await until('the first block in the log', () => blockLines(s).length > 0);
-      const first = blockLines(s).length;
-      for (const kind of Object.keys(KINDS)) {
-        // About a second of each: the stack is taken some 150 ms (more on a busy machine) into a
-        // stall, so the defaults (about 300 ms) would leave a loaded CI machine too little room.
-        const res = await get(s.url, `/block/${kind}/?${KINDS[kind as keyof typeof KINDS].param}=${LONG[kind]}`);
-        assert.equal(res.status, 200, res.body);
-        const route = `GET /block/${kind}/`;
-        await until(`a block of ${route} in the log`, () => blockLines(s).slice(first).some((b) => b.route === route));
-        const block = blockLines(s).slice(first).find((b) => b.route === route)!;
-        const [fn, statement] = CULPRITS[kind]!;
-        assert.equal(block.culprit, expectedCulprit(fn, statement), `${route}: ${block.msg}\n${block.frames.join('\n')}`);
-        assert.match(block.msg, new RegExp(`^the event loop was blocked for \\d+ ms by ${fn} \\(src/loop/stalls\\.ts:\\d+\\), serving GET /block/${kind}/$`));
-        assert.ok(block.blockedMs >= 100, `${route}: ${block.blockedMs} ms`);
-      }
-      // A twin's request, and the blocks named while it ran that point at it.
-      const twinBlocks = async (kind: string) => {
-        const from = blockLines(s).length;
-        assert.equal((await get(s.url, `/offload/${kind}/`)).status, 200);
-        await delay(500);
-        return blockLines(s).slice(from).filter((b) => b.route?.includes('/offload/') || b.frames.some((f) => f.includes('src/loop/')));
-      };
-      // A twin that holds the loop does so every time: its work is the same. A loaded machine can
-      // also leave the whole process unscheduled for a few hundred ms (a CI run saw one 510 ms
-      // stall, its stack in fs.promises' close), which the detector reports as it should and which
-      // lands in whatever ran next. So a twin named once is run again, and fails if named again.
-      let oneOffs = 0;
-      for (const kind of Object.keys(KINDS)) {
-        const first = await twinBlocks(kind);
-        if (first.length === 0) continue;
-        oneOffs += first.length;
-        t.diagnostic(`/offload/${kind}/ was named once (${first.map((b) => b.msg).join('; ')}); run again`);
-        assert.deepEqual(await twinBlocks(kind), [], `the twin /offload/${kind}/ held the loop twice; first: ${JSON.stringify(first)}`);
-      }
-      const metrics = parseMetrics((await get(s.url, '/metrics')).body);
-      assert.equal(metrics.get('event_loop_blocks_total{route="GET /block/cpu/"}'), 2);
-      assert.equal(metrics.get('event_loop_block_seconds_count{route="GET /block/hash/"}'), 1);
-      const offloadCounted = [...metrics].filter(([k]) => k.startsWith('event_loop_blocks_total') && k.includes('/offload/')).reduce((a, [, v]) => a + v, 0);
-      assert.ok(offloadCounted <= oneOffs, `${offloadCounted} blocks counted for /offload/ routes, ${oneOffs} seen once each`);
-      assert.equal((await monitorSnapshot(s)).detector.on, true);
-    });
-  });
-
-  test("the project's own staged blocking is named: APP_MODE=blocking's sleep, and DB_MODE=blocking's bridge", { timeout: 60_000 }, async () => {
-    const db = await freshDatabase({ seeded: true });
-    await withService({ DATABASE_URL: db, APP_MODE: 'blocking', DB_MODE: 'blocking' }, async (s) => {
-      // Long enough that the stack is taken inside the sleep, not in the bridge's call that follows
-      // it within the same stall.
-      // The detector's thread, by the name it gives itself: what `top -H` shows.
-      const names = threadNames(s.proc.pid!);
-      if (names) assert.ok(names.includes(MONITOR_THREAD_NAME), names.join(', '));
-      assert.equal((await get(s.url, '/sleep/node/?seconds=2')).status, 200);
-      await until('the blocking sleep named', () => blockLines(s).some((b) => b.route === 'GET /sleep/node/'));
-      const sleep = blockLines(s).find((b) => b.route === 'GET /sleep/node/')!;
-      assert.match(sleep.culprit ?? '', /^blockingSleep \(src\/app\/routes\/sleep\.ts:\d+\)$/, sleep.frames.join('\n'));
-      assert.equal((await get(s.url, '/sleep/postgres/?seconds=1.5')).status, 200);
-      // On failure, what was named instead: a flake in CI (once, under load) left no clue.
-      await until('the blocking bridge named', () => blockLines(s).some((b) => b.route === 'GET /sleep/postgres/')).catch((err: Error) => {
-        throw new Error(`${err.message}; the blocks named: ${JSON.stringify(blockLines(s))}`);
+  test(
+    'each /block/ route is named by its function, file and line; its /offload/ twin never is',
+    { timeout: 120_000 },
+    async (t) => {
+      assert.deepEqual(Object.keys(CULPRITS), Object.keys(KINDS));
+      const db = await freshDatabase({ seeded: true });
+      await withService({ DATABASE_URL: db }, async (s) => {
+        // One long block first, so that the service's own start-up (loading code) is over before
+        // the blocks counted here.
+        assert.equal((await get(s.url, '/block/cpu/?ms=1000')).status, 200);
+        await until('the first block in the log', () => blockLines(s).length > 0);
+        const first = blockLines(s).length;
+        for (const kind of Object.keys(KINDS)) {
+          // About a second of each: the stack is taken some 150 ms (more on a busy machine) into a
+          // stall, so the defaults (about 300 ms) would leave a loaded CI machine too little room.
+          const res = await get(s.url, `/block/${kind}/?${KINDS[kind as keyof typeof KINDS].param}=${LONG[kind]}`);
+          assert.equal(res.status, 200, res.body);
+          const route = `GET /block/${kind}/`;
+          await until(`a block of ${route} in the log`, () =>
+            blockLines(s)
+              .slice(first)
+              .some((b) => b.route === route)
+          );
+          const block = blockLines(s)
+            .slice(first)
+            .find((b) => b.route === route)!;
+          const [fn, statement] = CULPRITS[kind]!;
+          assert.equal(
+            block.culprit,
+            expectedCulprit(fn, statement),
+            `${route}: ${block.msg}\n${block.frames.join('\n')}`
+          );
+          assert.match(
+            block.msg,
+            new RegExp(
+              `^the event loop was blocked for \\d+ ms by ${fn} \\(src/loop/stalls\\.ts:\\d+\\), serving GET /block/${kind}/$`
+            )
+          );
+          assert.ok(block.blockedMs >= 100, `${route}: ${block.blockedMs} ms`);
+        }
+        // A twin's request, and the blocks named while it ran that point at it.
+        const twinBlocks = async (kind: string) => {
+          const from = blockLines(s).length;
+          assert.equal((await get(s.url, `/offload/${kind}/`)).status, 200);
+          await delay(500);
+          return blockLines(s)
+            .slice(from)
+            .filter((b) => b.route?.includes('/offload/') || b.frames.some((f) => f.includes('src/loop/')));
+        };
+        // A twin that holds the loop does so every time: its work is the same. A loaded machine can
+        // also leave the whole process unscheduled for a few hundred ms (a CI run saw one 510 ms
+        // stall, its stack in fs.promises' close), which the detector reports as it should and which
+        // lands in whatever ran next. So a twin named once is run again, and fails if named again.
+        let oneOffs = 0;
+        for (const kind of Object.keys(KINDS)) {
+          const first = await twinBlocks(kind);
+          if (first.length === 0) continue;
+          oneOffs += first.length;
+          t.diagnostic(`/offload/${kind}/ was named once (${first.map((b) => b.msg).join('; ')}); run again`);
+          assert.deepEqual(
+            await twinBlocks(kind),
+            [],
+            `the twin /offload/${kind}/ held the loop twice; first: ${JSON.stringify(first)}`
+          );
+        }
+        const metrics = parseMetrics((await get(s.url, '/metrics')).body);
+        assert.equal(metrics.get('event_loop_blocks_total{route="GET /block/cpu/"}'), 2);
+        assert.equal(metrics.get('event_loop_block_seconds_count{route="GET /block/hash/"}'), 1);
+        const offloadCounted = [...metrics]
+          .filter(([k]) => k.startsWith('event_loop_blocks_total') && k.includes('/offload/'))
+          .reduce((a, [, v]) => a + v, 0);
+        assert.ok(
+          offloadCounted <= oneOffs,
+          `${offloadCounted} blocks counted for /offload/ routes, ${oneOffs} seen once each`
+        );
+        assert.equal((await monitorSnapshot(s)).detector.on, true);
       });
-      const bridge = blockLines(s).find((b) => b.route === 'GET /sleep/postgres/')!;
-      assert.match(bridge.culprit ?? '', /\(src\/db\/blocking\.ts:\d+\)$/, bridge.frames.join('\n'));
-      assert.ok(bridge.frames.some((f) => f.startsWith('sleepThenList (src/db/blocking.ts:')), bridge.frames.join('\n'));
-    });
-  });
+    }
+  );
+
+  test(
+    "the project's own staged blocking is named: APP_MODE=blocking's sleep, and DB_MODE=blocking's bridge",
+    { timeout: 60_000 },
+    async () => {
+      const db = await freshDatabase({ seeded: true });
+      await withService({ DATABASE_URL: db, APP_MODE: 'blocking', DB_MODE: 'blocking' }, async (s) => {
+        // Long enough that the stack is taken inside the sleep, not in the bridge's call that follows
+        // it within the same stall.
+        // The detector's thread, by the name it gives itself: what `top -H` shows.
+        const names = threadNames(s.proc.pid!);
+        if (names) assert.ok(names.includes(MONITOR_THREAD_NAME), names.join(', '));
+        assert.equal((await get(s.url, '/sleep/node/?seconds=2')).status, 200);
+        await until('the blocking sleep named', () => blockLines(s).some((b) => b.route === 'GET /sleep/node/'));
+        const sleep = blockLines(s).find((b) => b.route === 'GET /sleep/node/')!;
+        assert.match(
+          sleep.culprit ?? '',
+          /^blockingSleep \(src\/app\/routes\/sleep\.ts:\d+\)$/,
+          sleep.frames.join('\n')
+        );
+        assert.equal((await get(s.url, '/sleep/postgres/?seconds=1.5')).status, 200);
+        // On failure, what was named instead: a flake in CI (once, under load) left no clue.
+        await until('the blocking bridge named', () =>
+          blockLines(s).some((b) => b.route === 'GET /sleep/postgres/')
+        ).catch((err: Error) => {
+          throw new Error(`${err.message}; the blocks named: ${JSON.stringify(blockLines(s))}`);
+        });
+        const bridge = blockLines(s).find((b) => b.route === 'GET /sleep/postgres/')!;
+        assert.match(bridge.culprit ?? '', /\(src\/db\/blocking\.ts:\d+\)$/, bridge.frames.join('\n'));
+        assert.ok(
+          bridge.frames.some((f) => f.startsWith('sleepThenList (src/db/blocking.ts:')),
+          bridge.frames.join('\n')
+        );
+      });
+    }
+  );
 
   test('WORKERS=2: each worker names its own blocks', { timeout: 60_000 }, async () => {
     const db = await freshDatabase({ seeded: true });
     await withService({ DATABASE_URL: db, WORKERS: '2' }, async (s) => {
       // Each request on a new connection: node:cluster hands connections out in turn.
       for (let i = 0; i < 6; i++) assert.equal((await get(s.url, '/block/cpu/?ms=500')).status, 200);
-      await until('blocks named by two processes', () => new Set(blockLines(s).filter((b) => b.culprit?.startsWith('spinFor ')).map((b) => b.pid)).size === 2);
+      await until(
+        'blocks named by two processes',
+        () =>
+          new Set(
+            blockLines(s)
+              .filter((b) => b.culprit?.startsWith('spinFor '))
+              .map((b) => b.pid)
+          ).size === 2
+      );
     });
   });
 

@@ -7,26 +7,34 @@ import { runArrivalsScenario } from '../../src/demo/arrivals.ts';
 import type { Stoppable } from '../../src/harness/server-process.ts';
 import { freshDatabase, runCli } from '../helper.ts';
 
-test('at 10/s the latency stays at the sleep; at 20/s the queue grows by 5 a second until POOL_TIMEOUT sheds, and Little\'s law holds against the service\'s waiting count', { timeout: 120_000 }, async () => {
-  const lines: string[] = [];
-  const running = new Set<Stoppable>();
-  try {
-    const { rows, runs } = await runArrivalsScenario(await freshDatabase(), { quick: true, running, out: (l) => lines.push(l) });
-    const output = lines.join('\n');
-    assert.equal(rows.length, 5, output);
-    for (const r of rows) assert.equal(r.ok, true, `${r.claim}: ${r.measured} (expected ${r.expected})\n${output}`);
-    const [under, over] = runs;
-    assert.equal(under!.errors, 0);
-    // Served first, shed later: the 503s come only once the queue's wait has grown to POOL_TIMEOUT.
-    const byArrival = [...over!.results].sort((a, b) => a.intended - b.intended);
-    const firstShed = byArrival.findIndex((r) => r.status === 503);
-    assert.ok(firstShed > 60, `the first 503 was arrival ${firstShed}`);
-    assert.ok(byArrival.slice(0, firstShed).every((r) => r.status === 200));
-    assert.match(output, /^ {4}second {2}waiting \(the service\)/m);
-  } finally {
-    for (const r of [...running].reverse()) await r.stop();
+test(
+  "at 10/s the latency stays at the sleep; at 20/s the queue grows by 5 a second until POOL_TIMEOUT sheds, and Little's law holds against the service's waiting count",
+  { timeout: 120_000 },
+  async () => {
+    const lines: string[] = [];
+    const running = new Set<Stoppable>();
+    try {
+      const { rows, runs } = await runArrivalsScenario(await freshDatabase(), {
+        quick: true,
+        running,
+        out: (l) => lines.push(l),
+      });
+      const output = lines.join('\n');
+      assert.equal(rows.length, 5, output);
+      for (const r of rows) { assert.equal(r.ok, true, `${r.claim}: ${r.measured} (expected ${r.expected})\n${output}`); }
+      const [under, over] = runs;
+      assert.equal(under!.errors, 0);
+      // Served first, shed later: the 503s come only once the queue's wait has grown to POOL_TIMEOUT.
+      const byArrival = [...over!.results].sort((a, b) => a.intended - b.intended);
+      const firstShed = byArrival.findIndex((r) => r.status === 503);
+      assert.ok(firstShed > 60, `the first 503 was arrival ${firstShed}`);
+      assert.ok(byArrival.slice(0, firstShed).every((r) => r.status === 200));
+      assert.match(output, /^ {4}second {2}waiting \(the service\)/m);
+    } finally {
+      for (const r of [...running].reverse()) await r.stop();
+    }
   }
-});
+);
 
 test('demo --steady-rate is refused beside --hosts, and listed in --help', async () => {
   const refused = await runCli(['demo', '--hosts', '2', '--steady-rate']);

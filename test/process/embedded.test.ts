@@ -1,20 +1,33 @@
 // The embedded PostgreSQL (no DATABASE_URL): its lifecycle with the service.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  existsSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { osUser, stagingDir } from '../../src/os/user.ts';
 import { alive, get, noPgBouncer, onCleanup, runCli, sql, startService, tempDir, withService } from '../helper.ts';
 
-const postmasterPid = (dir: string) => Number(readFileSync(join(dir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
+const postmasterPid = (dir: string) =>
+  Number(readFileSync(join(dir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
 
 describe('the embedded PostgreSQL', () => {
   test('first run: initialised, migrated, seeded; db url while it runs; stopped with the service', async () => {
     const dir = tempDir();
     const s = await startService({ DATA_DIR: dir, SLEEP_SECONDS: '0' });
-    assert.match(s.output(), /"database":"embedded PostgreSQL in .*postgres at postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/todos/);
+    assert.match(
+      s.output(),
+      /"database":"embedded PostgreSQL in .*postgres at postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/todos/
+    );
     assert.equal(((await get(s.url, '/sleep/postgres/')).json as { todos: unknown[] }).todos.length, 50);
     const url = await runCli(['db', 'url'], { DATA_DIR: dir });
     assert.equal(url.code, 0, url.stderr);
@@ -25,37 +38,68 @@ describe('the embedded PostgreSQL', () => {
     assert.ok(!alive(pgPid), 'PostgreSQL stopped with the service');
     const after = await runCli(['db', 'url'], { DATA_DIR: dir });
     assert.equal(after.code, 1);
-    assert.equal(after.stderr.trim(), `No embedded PostgreSQL is running for DATA_DIR=${dir}: start the service first (npm start).`);
+    assert.equal(
+      after.stderr.trim(),
+      `No embedded PostgreSQL is running for DATA_DIR=${dir}: start the service first (npm start).`
+    );
   });
 
-  test('as root, inside a folder the postgres OS user cannot enter (mode 700): it still starts, with its data under /var/tmp', {
-    skip: process.getuid?.() === 0 ? false : 'only root runs PostgreSQL as another OS user',
-  }, async () => {
-    const secret = tempDir();
-    chmodSync(secret, 0o700);
-    const dir = join(secret, 'data');
-    const staged = stagingDir(dir);
-    onCleanup(async () => rmSync(staged, { recursive: true, force: true }));
-    await withService({ DATA_DIR: dir, LOG_LEVEL: 'info', PGBOUNCER: noPgBouncer ? 'off' : 'on' }, async (s) => {
-      assert.ok(s.output().includes(`the postgres OS user cannot enter ${secret}: PostgreSQL's data is kept in ${join(staged, 'postgres')} instead`), s.output());
-      assert.match(s.output(), new RegExp(`"database":"embedded PostgreSQL in ${join(staged, 'postgres')} at `));
-      assert.equal((await get(s.url, '/todos/')).status, 200);
-      assert.ok(existsSync(join(dir, 'postgres.password')), 'the password stays in DATA_DIR');
-      assert.equal(statSync(secret).mode & 0o777, 0o700, 'the folder keeps its mode');
-    });
-  });
+  test(
+    'as root, inside a folder the postgres OS user cannot enter (mode 700): it still starts, with its data under /var/tmp',
+    {
+      skip: process.getuid?.() === 0 ? false : 'only root runs PostgreSQL as another OS user',
+    },
+    async () => {
+      const secret = tempDir();
+      chmodSync(secret, 0o700);
+      const dir = join(secret, 'data');
+      const staged = stagingDir(dir);
+      onCleanup(async () => rmSync(staged, { recursive: true, force: true }));
+      await withService({ DATA_DIR: dir, LOG_LEVEL: 'info', PGBOUNCER: noPgBouncer ? 'off' : 'on' }, async (s) => {
+        assert.ok(
+          s
+            .output()
+            .includes(
+              `the postgres OS user cannot enter ${secret}: PostgreSQL's data is kept in ${join(staged, 'postgres')} instead`
+            ),
+          s.output()
+        );
+        assert.match(s.output(), new RegExp(`"database":"embedded PostgreSQL in ${join(staged, 'postgres')} at `));
+        assert.equal((await get(s.url, '/todos/')).status, 200);
+        assert.ok(existsSync(join(dir, 'postgres.password')), 'the password stays in DATA_DIR');
+        assert.equal(statSync(secret).mode & 0o777, 0o700, 'the folder keeps its mode');
+      });
+    }
+  );
 
   test('a PostgreSQL left running in DATA_DIR with no owner (a run that could not stop it) is stopped by the next start', async () => {
     const dir = tempDir();
     // The program the service ran: node_modules' copy, or, when the postgres OS user cannot
     // reach node_modules (a clone in a mode-700 folder), the service's staged copy.
     let postgres = '';
-    await withService({ DATA_DIR: dir }, async () => { postgres = readlinkSync(`/proc/${postmasterPid(dir)}/exe`); });
+    await withService({ DATA_DIR: dir }, async () => {
+      postgres = readlinkSync(`/proc/${postmasterPid(dir)}/exe`);
+    });
     const port = (JSON.parse(readFileSync(join(dir, 'postgres.json'), 'utf8')) as { port: number }).port;
     // The same server, started by hand and tied to no service: what a killed run leaves on a system without setpriv.
-    const orphanProc = spawn(postgres, ['-D', join(dir, 'postgres'), '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='], { detached: true, stdio: 'ignore', ...osUser() });
+    const orphanProc = spawn(
+      postgres,
+      [
+        '-D',
+        join(dir, 'postgres'),
+        '-p',
+        String(port),
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_directories=',
+      ],
+      { detached: true, stdio: 'ignore', ...osUser() }
+    );
     orphanProc.unref();
-    onCleanup(async () => { if (alive(orphanProc.pid)) process.kill(orphanProc.pid!, 'SIGKILL'); });
+    onCleanup(async () => {
+      if (alive(orphanProc.pid)) process.kill(orphanProc.pid!, 'SIGKILL');
+    });
     for (let i = 0; i < 100 && !existsSync(join(dir, 'postgres', 'postmaster.pid')); i++) await delay(100);
     const orphan = postmasterPid(dir);
     assert.ok(alive(orphan), 'the orphaned PostgreSQL is running');
@@ -94,7 +138,10 @@ describe('the embedded PostgreSQL', () => {
     const code = await new Promise<number | null>((resolve) => s.proc.once('exit', (c) => resolve(c)));
     assert.equal(code, 1, s.output());
     assert.match(s.output(), /restarting the embedded PostgreSQL failed/);
-    assert.match(s.output(), /the embedded PostgreSQL (exited with code null, signal SIGKILL|could not be restarted), and 3 restarts within 60 s did not keep it up/);
+    assert.match(
+      s.output(),
+      /the embedded PostgreSQL (exited with code null, signal SIGKILL|could not be restarted), and 3 restarts within 60 s did not keep it up/
+    );
     await assert.rejects(get(s.url, '/healthz'));
   });
 

@@ -24,11 +24,17 @@ async function start (env: Record<string, string>): Promise<Running> {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, PORT: '0', DATABASE_URL: '', ...env },
   });
-  onCleanup(async () => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
+  onCleanup(async () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   let out = '';
-  proc.stdout!.on('data', (d) => { out += d; });
-  proc.stderr!.on('data', (d) => { out += d; });
+  proc.stdout!.on('data', (d) => {
+    out += d;
+  });
+  proc.stderr!.on('data', (d) => {
+    out += d;
+  });
   const deadline = Date.now() + 30_000;
   let listening: RegExpExecArray | null = null;
   while (!(listening = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out))) {
@@ -41,8 +47,10 @@ async function start (env: Record<string, string>): Promise<Running> {
 
 /** Backends of the example (its application_name) running a statement right now. */
 async function running (db: string): Promise<string[]> {
-  const rows = await sql<{ query: string }>(db,
-    "SELECT query FROM pg_stat_activity WHERE application_name = 'minimal' AND state = 'active'");
+  const rows = await sql<{ query: string }>(
+    db,
+    "SELECT query FROM pg_stat_activity WHERE application_name = 'minimal' AND state = 'active'"
+  );
   return rows.map((r) => r.query);
 }
 
@@ -88,7 +96,13 @@ describe('examples/minimal', () => {
       request(s.url, 'GET', '/sleep/runtime/?seconds=0.3'),
       request(s.url, 'GET', '/sleep/postgres/?seconds=0.3'),
     ]);
-    assert.deepEqual([runtime.json, postgres.json], [{ slept: 0.3, in: 'runtime' }, { slept: 0.3, in: 'postgres' }]);
+    assert.deepEqual(
+      [runtime.json, postgres.json],
+      [
+        { slept: 0.3, in: 'runtime' },
+        { slept: 0.3, in: 'postgres' },
+      ]
+    );
     assert.equal((await request(s.url, 'GET', '/sleep/postgres/?seconds=61')).status, 400);
     assert.equal((await request(s.url, 'GET', '/healthz')).status, 200);
     const ready = await request(s.url, 'GET', '/readyz');
@@ -98,12 +112,16 @@ describe('examples/minimal', () => {
     assert.equal(await s.exited, 0);
   });
 
-  test('past the pool\'s timeout a 503 with SQLAlchemy\'s message; a client that leaves has its query cancelled', async () => {
+  test("past the pool's timeout a 503 with SQLAlchemy's message; a client that leaves has its query cancelled", async () => {
     const db = await freshDatabase();
     const s = await start({ DATABASE_URL: db, POOL_SIZE: '1', POOL_OVERFLOW: '0', POOL_TIMEOUT: '1' });
     const holder = new AbortController();
-    const held = request(s.url, 'GET', '/sleep/postgres/?seconds=30', { signal: holder.signal }).catch((e: Error) => e);
-    await until('the first sleep runs in PostgreSQL', async () => (await running(db)).some((q) => /pg_sleep/.test(q)));
+    const held = request(s.url, 'GET', '/sleep/postgres/?seconds=30', { signal: holder.signal }).catch(
+      (e: Error) => e
+    );
+    await until('the first sleep runs in PostgreSQL', async () =>
+      (await running(db)).some((q) => /pg_sleep/.test(q))
+    );
     const refused = await request(s.url, 'GET', '/todos/');
     assert.equal(refused.status, 503);
     assert.deepEqual(refused.json, {
@@ -130,8 +148,10 @@ describe('examples/minimal', () => {
     assert.equal(await s.exited, 0);
     assert.match(s.output(), /draining the running requests/);
     await until('PostgreSQL has none of its connections left', async () => {
-      const [left] = await sql<{ n: number }>(db,
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'minimal'");
+      const [left] = await sql<{ n: number }>(
+        db,
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'minimal'"
+      );
       return left!.n === 0;
     });
   });

@@ -22,25 +22,45 @@ describe('modes: N = 5 concurrent sleeps of 1 s per route', () => {
     test(`APP_MODE=${c.appMode} DB_MODE=${c.dbMode} (${c.original}): N x S when blocking, S when not`, async () => {
       // A pool of N, so that the pool is not what limits this test. Client timeouts of 1 s: in a
       // blocking mode the requests wait unread for up to N x S, and must not be cut for it.
-      const env = { DATABASE_URL: db, APP_MODE: c.appMode, DB_MODE: c.dbMode, POOL_SIZE: String(N), POOL_MAX_OVERFLOW: '0', REQUEST_TIMEOUT: '1', HEADERS_TIMEOUT: '1' };
+      const env = {
+        DATABASE_URL: db,
+        APP_MODE: c.appMode,
+        DB_MODE: c.dbMode,
+        POOL_SIZE: String(N),
+        POOL_MAX_OVERFLOW: '0',
+        REQUEST_TIMEOUT: '1',
+        HEADERS_TIMEOUT: '1',
+      };
       await withService(env, async (s) => {
         for (const route of ['/sleep/node/', '/sleep/postgres/']) {
           const b = await burst(`${s.url}${route}?seconds=${S}`, N);
-          assert.deepEqual(b.results.map((r) => r.status), Array(N).fill(200));
+          assert.deepEqual(
+            b.results.map((r) => r.status),
+            Array(N).fill(200)
+          );
           const expected = burstSeconds(N, S, modeOfRoute(route, c)) * 1000;
           if (modeOfRoute(route, c) === 'blocking') {
             // One after the other: never faster than N x S.
-            assert.ok(b.totalMs >= expected * 0.98, `${route} took ${Math.round(b.totalMs)} ms, expected about ${expected}`);
+            assert.ok(
+              b.totalMs >= expected * 0.98,
+              `${route} took ${Math.round(b.totalMs)} ms, expected about ${expected}`
+            );
           } else {
             // All together: far from N x S even on a busy machine.
-            assert.ok(b.totalMs >= expected * 0.98 && b.totalMs < N * S * 1000 / 2, `${route} took ${Math.round(b.totalMs)} ms, expected about ${expected}`);
+            assert.ok(
+              b.totalMs >= expected * 0.98 && b.totalMs < (N * S * 1000) / 2,
+              `${route} took ${Math.round(b.totalMs)} ms, expected about ${expected}`
+            );
           }
         }
       });
     });
   }
 
-  for (const [variable, route] of [['APP_MODE', '/sleep/node/'], ['DB_MODE', '/sleep/postgres/']] as const) {
+  for (const [variable, route] of [
+    ['APP_MODE', '/sleep/node/'],
+    ['DB_MODE', '/sleep/postgres/'],
+  ] as const) {
     test(`${variable}=blocking: a /todos/ request sent during a 2 s ${route} waits for it`, async () => {
       await withService({ DATABASE_URL: db, [variable]: 'blocking' }, async (s) => {
         const slow = get(s.url, `${route}?seconds=2`);
@@ -48,7 +68,10 @@ describe('modes: N = 5 concurrent sleeps of 1 s per route', () => {
         const quick = await get(s.url, '/todos/');
         assert.equal((await slow).status, 200);
         assert.equal(quick.status, 200);
-        assert.ok(quick.ms >= 1500, `/todos/ answered in ${Math.round(quick.ms)} ms although the event loop was blocked for 2 s`);
+        assert.ok(
+          quick.ms >= 1500,
+          `/todos/ answered in ${Math.round(quick.ms)} ms although the event loop was blocked for 2 s`
+        );
       });
     });
   }

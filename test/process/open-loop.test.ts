@@ -35,7 +35,9 @@ describe('the open-loop client', () => {
     const rate = (sent.length - 1) / ((sent[sent.length - 1]! - sent[0]!) / 1000);
     const lag = p99(run.requests.map((r) => r.sentMs - r.intendedMs));
     const onTime = run.sent === run.scheduled && Math.abs(rate - 2000) <= RATE_TOLERANCE * 2000 && lag <= LATE_MS;
-    t.diagnostic(`scheduled ${run.scheduled}, sent ${run.sent} at ${rate.toFixed(1)}/s, p99 send lag ${lag.toFixed(1)} ms: ${run.keptRate ? 'kept' : `not kept: ${run.why}`}`);
+    t.diagnostic(
+      `scheduled ${run.scheduled}, sent ${run.sent} at ${rate.toFixed(1)}/s, p99 send lag ${lag.toFixed(1)} ms: ${run.keptRate ? 'kept' : `not kept: ${run.why}`}`
+    );
     assert.equal(run.scheduled, 6000);
     assert.equal(run.keptRate, onTime, `it claims ${run.keptRate}, its times say ${onTime}`);
     if (!run.keptRate) assert.ok(run.why && run.why.length > 10, 'and says why');
@@ -45,32 +47,78 @@ describe('the open-loop client', () => {
 
   test('with no queue the corrected latency equals the uncorrected one; with a queue in the generator (2 connections for 20/s of 0.3 s answers) it counts the wait the other hides', async (t) => {
     const { url } = await buildListening(t);
-    const free = await openLoop(url, ['--rate', '10', '--duration', '2', '--route', '/sleep/node/', '--seconds', '0.1']);
+    const free = await openLoop(url, [
+      '--rate',
+      '10',
+      '--duration',
+      '2',
+      '--route',
+      '/sleep/node/',
+      '--seconds',
+      '0.1',
+    ]);
     assert.equal(free.ok, 20);
     if (!free.keptRate) t.diagnostic(`the generator did not keep the rate: ${free.why}`);
-    assert.ok(free.corrected.p50 - free.uncorrected.p50 < 15, `${free.corrected.p50} vs ${free.uncorrected.p50} ms`);
+    assert.ok(
+      free.corrected.p50 - free.uncorrected.p50 < 15,
+      `${free.corrected.p50} vs ${free.uncorrected.p50} ms`
+    );
     // 2 connections serve 2 / 0.3 s = 6.7 requests a second; 20 arrive: the rest wait for a connection.
-    const queued = await openLoop(url, ['--rate', '20', '--duration', '2', '--connections', '2', '--route', '/sleep/node/', '--seconds', '0.3']);
+    const queued = await openLoop(url, [
+      '--rate',
+      '20',
+      '--duration',
+      '2',
+      '--connections',
+      '2',
+      '--route',
+      '/sleep/node/',
+      '--seconds',
+      '0.3',
+    ]);
     assert.equal(queued.ok, 40);
     assert.equal(queued.keptRate, false);
     assert.match(queued.why!, /left more than \d+ ms late \(all 2 connections were busy \(--connections\)\)/);
-    assert.ok(queued.uncorrected.p99 < 1000, `from the actual send, every answer took about 0.3 s: p99 ${queued.uncorrected.p99} ms`);
-    assert.ok(queued.corrected.p99 > 3000, `from the intended send, the last waited seconds: p99 ${queued.corrected.p99} ms`);
+    assert.ok(
+      queued.uncorrected.p99 < 1000,
+      `from the actual send, every answer took about 0.3 s: p99 ${queued.uncorrected.p99} ms`
+    );
+    assert.ok(
+      queued.corrected.p99 > 3000,
+      `from the intended send, the last waited seconds: p99 ${queued.corrected.p99} ms`
+    );
   });
 
   test('the text it prints, and the HTML report with latency over time', async (t) => {
     const { url } = await buildListening(t);
     const report = join(tempDir(), 'open.html');
-    const res = await runCli(['client', '--url', url, '--rate', '10', '--duration', '1', '--route', '/todos/', '--report', report]);
+    const res = await runCli([
+      'client',
+      '--url',
+      url,
+      '--rate',
+      '10',
+      '--duration',
+      '1',
+      '--route',
+      '/todos/',
+      '--report',
+      report,
+    ]);
     assert.equal(res.code, 0, res.stderr);
     const lines = res.stdout.trimEnd().split('\n');
     assert.equal(lines[0], `Open loop: 10 requests/s for 1 s (constant arrivals) to ${url}/todos/...`);
     assert.match(lines[1]!, /^\tthe generator (kept the rate: 10 of 10 sent|did NOT keep the rate: )/);
     assert.equal(lines[2], '/todos/: 10 ok, 0 errors');
-    assert.match(lines[3]!, /^\tlatency from the intended send \(corrected for coordinated omission\): p50 \d\.\d{3}s p90 \d\.\d{3}s p99 \d\.\d{3}s max \d\.\d{3}s$/);
+    assert.match(
+      lines[3]!,
+      /^\tlatency from the intended send \(corrected for coordinated omission\): p50 \d\.\d{3}s p90 \d\.\d{3}s p99 \d\.\d{3}s max \d\.\d{3}s$/
+    );
     assert.match(lines[4]!, /^\tlatency from the actual send: +p50 /);
     const html = readFileSync(report, 'utf8');
-    const data = JSON.parse(/<script id="data" type="application\/json">(.*?)<\/script>/s.exec(html)![1]!) as { openLoops: { points: unknown[] }[] }[];
+    const data = JSON.parse(/<script id="data" type="application\/json">(.*?)<\/script>/s.exec(html)![1]!) as {
+      openLoops: { points: unknown[] }[];
+    }[];
     assert.equal(data[0]!.openLoops[0]!.points.length, 10);
     assert.match(html, /open-loop/);
   });
@@ -80,7 +128,10 @@ describe('the open-loop client', () => {
       [['--rate', 'fast'], /^Invalid --rate="fast": expected a number from 0\.1 to 100000$/],
       [['--rate', '0'], /^Invalid --rate="0": expected a number from 0\.1 to 100000$/],
       [['--rate', '10', '--duration', '-1'], /^Invalid --duration="-1": expected a number from 0\.1 to 3600$/],
-      [['--rate', '10', '--arrivals', 'bursty'], /^Invalid --arrivals="bursty": Allowed choices are constant, poisson$/],
+      [
+        ['--rate', '10', '--arrivals', 'bursty'],
+        /^Invalid --arrivals="bursty": Allowed choices are constant, poisson$/,
+      ],
       [['--rate', '10', '--connections', '0'], /^Invalid --connections="0": expected an integer from 1 to 100000$/],
       [['--duration', '5'], /^--duration goes with --rate/],
       [['7', '--rate', '10'], /^N and --rate exclude each other/],

@@ -25,10 +25,12 @@ function documented (): string {
   return blocks[0]!;
 }
 
-/** nginx in the foreground with the documented server block, its ports swapped for the test's; stopped after the file. */
+/**
+ * nginx in the foreground with the documented server block, its ports swapped for the test's; stopped after the file.
+ */
 async function startNginx (ports: { listen: number; service: number; monitor: number }): Promise<string> {
   const block = documented();
-  for (const needle of ['listen 80;', 'http://127.0.0.1:8000;', 'http://127.0.0.1:8001;']) assert.ok(block.includes(needle), needle);
+  for (const needle of ['listen 80;', 'http://127.0.0.1:8000;', 'http://127.0.0.1:8001;']) { assert.ok(block.includes(needle), needle); }
   const server = block
     .replace('listen 80;', `listen 127.0.0.1:${ports.listen};`)
     .replace('http://127.0.0.1:8000;', `http://127.0.0.1:${ports.service};`)
@@ -49,16 +51,31 @@ http {
 ${server}}
 `;
   writeFileSync(join(dir, 'nginx.conf'), conf);
-  const nginx = spawn(NGINX ?? 'nginx', ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const nginx = spawn(
+    NGINX ?? 'nginx',
+    ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'],
+    { stdio: ['ignore', 'ignore', 'pipe'] }
+  );
   let stderr = '';
-  nginx.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  onCleanup(async () => { await stopProcess(nginx, 'SIGTERM', 5000); });
+  nginx.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  onCleanup(async () => {
+    await stopProcess(nginx, 'SIGTERM', 5000);
+  });
   const url = `http://127.0.0.1:${ports.listen}`;
-  await until(`nginx listening (${stderr})`, async () => (await get(url, '/healthz').catch(() => undefined))?.status === 200, 10_000);
+  await until(
+    `nginx listening (${stderr})`,
+    async () => (await get(url, '/healthz').catch(() => undefined))?.status === 200,
+    10_000
+  );
   return url;
 }
 
-interface Frame { at: number; lagMs: number }
+interface Frame {
+  at: number;
+  lagMs: number;
+}
 
 /** Reads a live stream's frames as they come (the hello first), until closed. */
 function watch (url: string): { frames: Frame[]; hello: Promise<void>; close(): void } {
@@ -76,7 +93,7 @@ function watch (url: string): { frames: Frame[]; hello: Promise<void>; close(): 
           const event = text.slice(0, end);
           text = text.slice(end + 2);
           if (event.startsWith('event: hello')) resolve();
-          if (event.startsWith('event: frame')) frames.push({ at: Date.now(), lagMs: (JSON.parse(event.split('\ndata: ')[1]!) as Frame).lagMs });
+          if (event.startsWith('event: frame')) { frames.push({ at: Date.now(), lagMs: (JSON.parse(event.split('\ndata: ')[1]!) as Frame).lagMs }); }
         }
       });
     });
@@ -86,7 +103,10 @@ function watch (url: string): { frames: Frame[]; hello: Promise<void>; close(): 
 }
 
 /** A 2 s block of one worker's event loop, through the proxy; what each stream received meanwhile. */
-async function blockWhileWatching (proxy: string, workers: number[]): Promise<{ during: number[]; maxLag: number[] }> {
+async function blockWhileWatching (
+  proxy: string,
+  workers: number[]
+): Promise<{ during: number[]; maxLag: number[] }> {
   const streams = workers.map((w) => watch(`${proxy}/live/${w}/events`));
   try {
     await Promise.all(streams.map((s) => s.hello));
@@ -116,56 +136,99 @@ describe('behind nginx, on one published port (docs/operations.md)', { skip: noN
     test(`WORKERS=${workers}: probes, the API and every worker's live stream through the proxy; the streams go on while an event loop is blocked`, async () => {
       const db = await freshDatabase();
       const [port, monitor, listen] = [await freePort(), await freePort(), await freePort()];
-      await withService({ DATABASE_URL: db, PORT: String(port), MONITOR_PORT: String(monitor), LIVE_STREAM: 'proxy', WORKERS: String(workers) }, async (s: Service) => {
-        const proxy = await startNginx({ listen, service: port, monitor });
-        assert.equal((await get(proxy, '/readyz')).status, 200);
-        assert.equal((await get(proxy, '/todos/?limit=2')).status, 200);
-        const page = (await get(proxy, '/')).body;
-        assert.ok(page.includes('<meta name="live-port" content="">'), 'the page reads the stream on its own origin');
-        assert.ok(page.includes(`<meta name="live-workers" content="${workers === 1 ? '1' : '1,2'}">`));
-        const ids = workers === 1 ? [1] : [1, 2];
-        const { during, maxLag } = await blockWhileWatching(proxy, ids);
-        // Frames come every 100 ms: about 14 in the 1.4 s watched, whatever the event loop does.
-        for (const [i, n] of during.entries()) assert.ok(n >= 5, `worker ${ids[i]}'s stream sent ${n} frames during the block`);
-        assert.ok(maxLag.some((lag) => lag >= 1000), `the stream showed the lag as it grew: ${maxLag.join(', ')} ms`);
-        assert.ok(s.url);
-      });
+      await withService(
+        {
+          DATABASE_URL: db,
+          PORT: String(port),
+          MONITOR_PORT: String(monitor),
+          LIVE_STREAM: 'proxy',
+          WORKERS: String(workers),
+        },
+        async (s: Service) => {
+          const proxy = await startNginx({ listen, service: port, monitor });
+          assert.equal((await get(proxy, '/readyz')).status, 200);
+          assert.equal((await get(proxy, '/todos/?limit=2')).status, 200);
+          const page = (await get(proxy, '/')).body;
+          assert.ok(
+            page.includes('<meta name="live-port" content="">'),
+            'the page reads the stream on its own origin'
+          );
+          assert.ok(page.includes(`<meta name="live-workers" content="${workers === 1 ? '1' : '1,2'}">`));
+          const ids = workers === 1 ? [1] : [1, 2];
+          const { during, maxLag } = await blockWhileWatching(proxy, ids);
+          // Frames come every 100 ms: about 14 in the 1.4 s watched, whatever the event loop does.
+          for (const [i, n] of during.entries()) { assert.ok(n >= 5, `worker ${ids[i]}'s stream sent ${n} frames during the block`); }
+          assert.ok(
+            maxLag.some((lag) => lag >= 1000),
+            `the stream showed the lag as it grew: ${maxLag.join(', ')} ms`
+          );
+          assert.ok(s.url);
+        }
+      );
     });
   }
 
   describe('the dashboard, in Chromium, through the proxy', { skip: noBrowser }, () => {
     let browser: Browser;
-    before(async () => { browser = await launchChromium(); });
+    before(async () => {
+      browser = await launchChromium();
+    });
     after(() => browser?.close());
 
     for (const workers of [1, 2]) {
       test(`WORKERS=${workers}: the page's frames keep coming while the event loop is blocked, and the block is named`, async () => {
         const db = await freshDatabase();
         const [port, monitor, listen] = [await freePort(), await freePort(), await freePort()];
-        await withService({ DATABASE_URL: db, PORT: String(port), MONITOR_PORT: String(monitor), LIVE_STREAM: 'proxy', WORKERS: String(workers) }, async () => {
-          const proxy = await startNginx({ listen, service: port, monitor });
-          const page = await browser.newPage({ viewport: { width: 1400, height: 1300 } });
-          const errors: string[] = [];
-          page.on('pageerror', (e) => errors.push(e.message));
-          page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-          page.on('request', (r) => { if (!r.url().startsWith(proxy)) errors.push(`a request past the proxy: ${r.url()}`); });
-          await page.goto(`${proxy}/`);
-          type Seen = { dashboard: { frames: number; workers: Record<string, number> } };
-          await page.waitForFunction((n) => Object.keys((window as unknown as Seen).dashboard.workers).length === n, workers, { timeout: 10_000 });
-          await page.waitForFunction(() => !document.getElementById('blocks-note')!.textContent!.startsWith('Waiting'), undefined, { timeout: 10_000 });
-          const frames = () => page.evaluate(() => (window as unknown as Seen).dashboard.frames);
-          const answer = get(proxy, '/block/cpu/?ms=2000');
-          await delay(300);
-          const before = await frames();
-          await delay(1400);
-          const during = (await frames()) - before;
-          assert.equal((await answer).status, 200);
-          assert.ok(during >= 5 * workers, `${during} frames reached the page during the block`);
-          const named = async () => (await page.evaluate(() => [...document.querySelectorAll('#blocks tbody tr td:nth-child(4)')].map((td) => td.textContent))).includes('GET /block/cpu/');
-          await until('the block named on the page', named, 10_000);
-          await page.close();
-          assert.deepEqual(errors, []);
-        });
+        await withService(
+          {
+            DATABASE_URL: db,
+            PORT: String(port),
+            MONITOR_PORT: String(monitor),
+            LIVE_STREAM: 'proxy',
+            WORKERS: String(workers),
+          },
+          async () => {
+            const proxy = await startNginx({ listen, service: port, monitor });
+            const page = await browser.newPage({ viewport: { width: 1400, height: 1300 } });
+            const errors: string[] = [];
+            page.on('pageerror', (e) => errors.push(e.message));
+            page.on('console', (m) => {
+              if (m.type() === 'error') errors.push(m.text());
+            });
+            page.on('request', (r) => {
+              if (!r.url().startsWith(proxy)) errors.push(`a request past the proxy: ${r.url()}`);
+            });
+            await page.goto(`${proxy}/`);
+            type Seen = { dashboard: { frames: number; workers: Record<string, number> } };
+            await page.waitForFunction(
+              (n) => Object.keys((window as unknown as Seen).dashboard.workers).length === n,
+              workers,
+              { timeout: 10_000 }
+            );
+            await page.waitForFunction(
+              () => !document.getElementById('blocks-note')!.textContent!.startsWith('Waiting'),
+              undefined,
+              { timeout: 10_000 }
+            );
+            const frames = () => page.evaluate(() => (window as unknown as Seen).dashboard.frames);
+            const answer = get(proxy, '/block/cpu/?ms=2000');
+            await delay(300);
+            const before = await frames();
+            await delay(1400);
+            const during = (await frames()) - before;
+            assert.equal((await answer).status, 200);
+            assert.ok(during >= 5 * workers, `${during} frames reached the page during the block`);
+            const named = async () =>
+              (
+                await page.evaluate(() =>
+                  [...document.querySelectorAll('#blocks tbody tr td:nth-child(4)')].map((td) => td.textContent)
+                )
+              ).includes('GET /block/cpu/');
+            await until('the block named on the page', named, 10_000);
+            await page.close();
+            assert.deepEqual(errors, []);
+          }
+        );
       });
     }
   });

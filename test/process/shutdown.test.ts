@@ -30,31 +30,35 @@ describe('graceful shutdown', () => {
     assert.ok((await long) instanceof Error, 'the long request was cut');
   });
 
-  test('no acknowledged write is lost: POSTs interrupted by SIGTERM, every 201 is there after a restart', { timeout: 120_000 }, async () => {
-    const dir = tempDir();
-    const first = await startService({ DATA_DIR: dir });
-    const acknowledged: { id: number; title: string }[] = [];
-    const stopped = new AbortController();
-    const writer = async (w: number) => {
-      for (let i = 0; !stopped.signal.aborted || i < 3; i++) {
-        try {
-          const res = await request(first.url, 'POST', '/todos/', json({ title: `w${w}-${i}` }));
-          if (res.status === 201) acknowledged.push(res.json as { id: number; title: string });
-        } catch {
-          return; // the server went away: this write was never acknowledged
+  test(
+    'no acknowledged write is lost: POSTs interrupted by SIGTERM, every 201 is there after a restart',
+    { timeout: 120_000 },
+    async () => {
+      const dir = tempDir();
+      const first = await startService({ DATA_DIR: dir });
+      const acknowledged: { id: number; title: string }[] = [];
+      const stopped = new AbortController();
+      const writer = async (w: number) => {
+        for (let i = 0; !stopped.signal.aborted || i < 3; i++) {
+          try {
+            const res = await request(first.url, 'POST', '/todos/', json({ title: `w${w}-${i}` }));
+            if (res.status === 201) acknowledged.push(res.json as { id: number; title: string });
+          } catch {
+            return; // the server went away: this write was never acknowledged
+          }
         }
-      }
-    };
-    const writers = [0, 1, 2, 3].map(writer);
-    await delay(700);
-    stopped.abort();
-    assert.equal(await first.stop('SIGTERM'), 0);
-    await Promise.all(writers);
-    assert.ok(acknowledged.length > 10, `${acknowledged.length} writes acknowledged`);
-    await withService({ DATA_DIR: dir }, async (second) => {
-      const { todos } = (await get(second.url, '/todos/')).json as { todos: { id: number; title: string }[] };
-      const stored = new Map(todos.map((t) => [t.id, t.title]));
-      for (const a of acknowledged) assert.equal(stored.get(a.id), a.title, `acknowledged todo ${a.id} is stored`);
-    });
-  });
+      };
+      const writers = [0, 1, 2, 3].map(writer);
+      await delay(700);
+      stopped.abort();
+      assert.equal(await first.stop('SIGTERM'), 0);
+      await Promise.all(writers);
+      assert.ok(acknowledged.length > 10, `${acknowledged.length} writes acknowledged`);
+      await withService({ DATA_DIR: dir }, async (second) => {
+        const { todos } = (await get(second.url, '/todos/')).json as { todos: { id: number; title: string }[] };
+        const stored = new Map(todos.map((t) => [t.id, t.title]));
+        for (const a of acknowledged) { assert.equal(stored.get(a.id), a.title, `acknowledged todo ${a.id} is stored`); }
+      });
+    }
+  );
 });

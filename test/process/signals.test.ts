@@ -34,13 +34,19 @@ async function start (how: 'npm start' | 'node', env: Record<string, string>): P
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, LOG_LEVEL: 'info', PORT: '0', ANP_SIGNAL_TEST: marker, ...env },
   });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))));
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null)))
+  );
   onCleanup(async () => {
     for (const p of processesMarked('ANP_SIGNAL_TEST', marker)) process.kill(p.pid, 'SIGKILL');
   });
   let out = '';
-  proc.stdout!.on('data', (d) => { out += d; });
-  proc.stderr!.on('data', (d) => { out += d; });
+  proc.stdout!.on('data', (d) => {
+    out += d;
+  });
+  proc.stderr!.on('data', (d) => {
+    out += d;
+  });
   const deadline = Date.now() + 60_000;
   let listening: RegExpExecArray | null;
   while (!(listening = /Listening on (http:\/\/[^\s"]+)/.exec(out))) {
@@ -48,7 +54,14 @@ async function start (how: 'npm start' | 'node', env: Record<string, string>): P
     await delay(50);
   }
   const node = how === 'npm start' ? childrenOf(proc.pid!)[0]! : proc.pid!;
-  return { proc, node, url: listening[1]!, output: () => out, leftovers: () => processesMarked('ANP_SIGNAL_TEST', marker), exited };
+  return {
+    proc,
+    node,
+    url: listening[1]!,
+    output: () => out,
+    leftovers: () => processesMarked('ANP_SIGNAL_TEST', marker),
+    exited,
+  };
 }
 
 /** Waits until nothing the service started is left (PostgreSQL's fast shutdown takes a moment). */
@@ -70,11 +83,14 @@ describe('signals and shutdown (the built service, as users and supervisors stop
   // One data folder for the file: PostgreSQL is initialised once, then started and stopped by each test.
   const DATA_DIR = tempDir();
 
-  test('npm start, the package script: npm\'s child is node itself, neither tsx nor esbuild runs, every route answers at once', async () => {
+  test("npm start, the package script: npm's child is node itself, neither tsx nor esbuild runs, every route answers at once", async () => {
     const s = await start('npm start', { DATA_DIR });
     const cmdline = readFileSync(`/proc/${s.node}/cmdline`, 'utf8').split('\0');
     assert.deepEqual(cmdline.slice(1, 3), ['dist/cli.js', 'serve'], cmdline.join(' '));
-    const all = s.leftovers().map((p) => p.cmd).join('\n');
+    const all = s
+      .leftovers()
+      .map((p) => p.cmd)
+      .join('\n');
     assert.doesNotMatch(all, /tsx|esbuild/);
     // Once it listens, every route works: the dashboard too (its monitor thread started before).
     const [todos, page] = await Promise.all([request(s.url, 'GET', '/todos/'), request(s.url, 'GET', '/')]);
@@ -148,17 +164,26 @@ describe('signals and shutdown (the built service, as users and supervisors stop
     // request() opens a new connection each time: the service still accepts and serves.
     assert.equal((await request(s.url, 'GET', '/todos/')).status, 200);
     assert.equal(await s.exited, 0);
-    assert.ok(performance.now() - t0 >= 1900, `exited ${(performance.now() - t0).toFixed(0)} ms after SIGTERM, before SHUTDOWN_DELAY ended`);
+    assert.ok(
+      performance.now() - t0 >= 1900,
+      `exited ${(performance.now() - t0).toFixed(0)} ms after SIGTERM, before SHUTDOWN_DELAY ended`
+    );
     assert.match(s.output(), /SHUTDOWN_DELAY: \/readyz answers 503 for 2 s/);
     await nothingLeft(s);
   });
 
   test('a signal node answers (--heapsnapshot-signal=SIGUSR2) leaves the service running; SIGHUP (the terminal closed) shuts it down gracefully, said in the log', async () => {
     const dir = tempDir();
-    const s = await start('node', { DATA_DIR, NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dir}` });
+    const s = await start('node', {
+      DATA_DIR,
+      NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dir}`,
+    });
     process.kill(s.node, 'SIGUSR2');
     for (let i = 0; i < 300 && !readdirSync(dir).some((f) => f.endsWith('.heapsnapshot')); i++) await delay(100);
-    assert.ok(readdirSync(dir).some((f) => f.endsWith('.heapsnapshot')), 'a heap snapshot was written');
+    assert.ok(
+      readdirSync(dir).some((f) => f.endsWith('.heapsnapshot')),
+      'a heap snapshot was written'
+    );
     assert.equal((await request(s.url, 'GET', '/todos/')).status, 200);
     const answers = inFlight(s, 2, '/sleep/node/?seconds=1');
     await delay(300);
@@ -178,7 +203,10 @@ describe('signals and shutdown (the built service, as users and supervisors stop
     const t0 = performance.now();
     group(s, 'SIGINT');
     assert.notEqual(await s.exited, 0);
-    assert.ok(performance.now() - t0 < 3000, `exited ${Math.round(performance.now() - t0)} ms after the second Ctrl-C`);
+    assert.ok(
+      performance.now() - t0 < 3000,
+      `exited ${Math.round(performance.now() - t0)} ms after the second Ctrl-C`
+    );
     await long;
     await nothingLeft(s);
     assert.ok(!existsSync(join(DATA_DIR, 'postgres', 'postmaster.pid')), 'PostgreSQL shut down cleanly');
@@ -186,7 +214,9 @@ describe('signals and shutdown (the built service, as users and supervisors stop
 
   test(`WORKERS=2${noPgBouncer ? '' : ' with PGBOUNCER=on'} under npm start, Ctrl-C: both workers drain their requests, then PgBouncer and PostgreSQL stop`, async () => {
     const s = await start('npm start', { DATA_DIR, WORKERS: '2', ...(noPgBouncer ? {} : { PGBOUNCER: 'on' }) });
-    const workers = childrenOf(s.node).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('cli.js'));
+    const workers = childrenOf(s.node).filter((pid) =>
+      readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('cli.js')
+    );
     assert.equal(workers.length, 2, 'two worker processes');
     const answers = inFlight(s, 8, '/sleep/postgres/?seconds=1.5');
     await delay(500);

@@ -13,7 +13,10 @@ describe('workers', () => {
       // One process: 8 s. Two: 4 s when each takes two, 6 s when one takes three: a worker
       // stalled in a blocking sleep takes no new connection from the primary, so node:cluster
       // may split a burst 3 + 1, and never 4 + 0 (each worker gets one of the first two).
-      assert.ok(b.totalMs >= 3900 && b.totalMs < 7500, `total ${Math.round(b.totalMs)} ms, expected 4,000 or 6,000 (one process: 8,000)`);
+      assert.ok(
+        b.totalMs >= 3900 && b.totalMs < 7500,
+        `total ${Math.round(b.totalMs)} ms, expected 4,000 or 6,000 (one process: 8,000)`
+      );
     });
   });
 
@@ -25,7 +28,11 @@ describe('workers', () => {
       assert.equal(before.get('db_pool_connections{state="idle"}'), 4, 'two warm pools of 2');
       await burst(`${s.url}/todos/`, 40);
       const after = parseMetrics((await get(s.url, '/metrics')).body);
-      assert.equal(after.get('http_request_duration_seconds_count{route="/todos/",method="GET",status_code="200"}'), 40, 'requests counted across workers');
+      assert.equal(
+        after.get('http_request_duration_seconds_count{route="/todos/",method="GET",status_code="200"}'),
+        40,
+        'requests counted across workers'
+      );
     });
   });
 });

@@ -9,14 +9,31 @@ import { parseEnv } from 'node:util';
 import { allowedHosts, ConfigError, environment, loadConfig, maskSecrets, SETTINGS } from '../../src/config.ts';
 
 const fails = (env: Record<string, string>, message: string, flags = {}) =>
-  assert.throws(() => loadConfig(flags, env), (e: Error) => e instanceof ConfigError && e.message === message);
+  assert.throws(
+    () => loadConfig(flags, env),
+    (e: Error) => e instanceof ConfigError && e.message === message
+  );
 
 describe('settings', () => {
-  test('defaults: the original\'s pool (5 + 10, 30 s), 5 s sleeps, non-blocking, 127.0.0.1:8000', () => {
+  test("defaults: the original's pool (5 + 10, 30 s), 5 s sleeps, non-blocking, 127.0.0.1:8000", () => {
     const c = loadConfig({}, {});
     assert.deepEqual(
-      [c.host, c.port, c.poolSize, c.poolMaxOverflow, c.poolTimeout, c.sleepSeconds, c.appMode, c.dbMode, c.pool, c.workers, c.pgbouncer, c.logSql],
-      ['127.0.0.1', 8000, 5, 10, 30, 5, 'nonblocking', 'nonblocking', 'queue', 1, false, false]);
+      [
+        c.host,
+        c.port,
+        c.poolSize,
+        c.poolMaxOverflow,
+        c.poolTimeout,
+        c.sleepSeconds,
+        c.appMode,
+        c.dbMode,
+        c.pool,
+        c.workers,
+        c.pgbouncer,
+        c.logSql,
+      ],
+      ['127.0.0.1', 8000, 5, 10, 30, 5, 'nonblocking', 'nonblocking', 'queue', 1, false, false]
+    );
     assert.equal(c.databaseUrl, undefined);
   });
 
@@ -30,8 +47,14 @@ describe('settings', () => {
     fails({ SLEEP_SECONDS: '-1' }, 'Invalid SLEEP_SECONDS="-1": expected a number from 0 to 60');
     fails({ POOL_TIMEOUT: '0' }, 'Invalid POOL_TIMEOUT="0": expected a number of seconds from 0.001 to 3600');
     fails({ LOG_SQL: 'maybe' }, 'Invalid LOG_SQL="maybe": expected on or off');
-    fails({ LOG_LEVEL: 'loud' }, 'Invalid LOG_LEVEL="loud": expected fatal, error, warn, info, debug, trace, silent');
-    fails({ DATABASE_URL: 'mysql://localhost/x' }, 'Invalid DATABASE_URL="mysql://localhost/x": expected a postgres:// or postgresql:// URL, not mysql:');
+    fails(
+      { LOG_LEVEL: 'loud' },
+      'Invalid LOG_LEVEL="loud": expected fatal, error, warn, info, debug, trace, silent'
+    );
+    fails(
+      { DATABASE_URL: 'mysql://localhost/x' },
+      'Invalid DATABASE_URL="mysql://localhost/x": expected a postgres:// or postgresql:// URL, not mysql:'
+    );
   });
 
   test('numbers are plain decimals: hex, blanks, signs and exponents are refused', () => {
@@ -43,73 +66,176 @@ describe('settings', () => {
   });
 
   test('a URL setting says exactly what is wrong, and never shows the password', () => {
-    fails({ DATABASE_URL: 'mysql://root:S3cret@127.0.0.1/x' }, 'Invalid DATABASE_URL="mysql://root:***@127.0.0.1/x": expected a postgres:// or postgresql:// URL, not mysql:');
-    fails({ DATABASE_URL: 'postgresql://u:S3cret@h:99999/x' }, 'Invalid DATABASE_URL="postgresql://u:***@h:99999/x": the port 99999 is above 65535');
-    fails({ DATABASE_URL: 'postgres://u:S3cret@h:5o32/x' }, 'Invalid DATABASE_URL="postgres://u:***@h:5o32/x": the port "5o32" is not a number');
-    fails({ DATABASE_URL: "host=h user=u password='S3 cret'" }, 'Invalid DATABASE_URL="host=h user=u password=***": the key=value form is not accepted; write it as a URL: postgresql://user:password@host:5432/database');
-    fails({ DATABASE_URL: 'localhost:5432' }, 'Invalid DATABASE_URL="localhost:5432": expected a postgres:// or postgresql:// URL, not localhost:');
-    fails({ DATABASE_URL: 'postgres:///x' }, 'Invalid DATABASE_URL="postgres:///x": it names no host; expected a URL such as postgresql://user:password@host:5432/database');
-    assert.equal(loadConfig({}, { DATABASE_URL: 'postgresql://u:p@[::1]:5432/x' }).databaseUrl, 'postgresql://u:p@[::1]:5432/x');
+    fails(
+      { DATABASE_URL: 'mysql://root:S3cret@127.0.0.1/x' },
+      'Invalid DATABASE_URL="mysql://root:***@127.0.0.1/x": expected a postgres:// or postgresql:// URL, not mysql:'
+    );
+    fails(
+      { DATABASE_URL: 'postgresql://u:S3cret@h:99999/x' },
+      'Invalid DATABASE_URL="postgresql://u:***@h:99999/x": the port 99999 is above 65535'
+    );
+    fails(
+      { DATABASE_URL: 'postgres://u:S3cret@h:5o32/x' },
+      'Invalid DATABASE_URL="postgres://u:***@h:5o32/x": the port "5o32" is not a number'
+    );
+    fails(
+      { DATABASE_URL: "host=h user=u password='S3 cret'" },
+      'Invalid DATABASE_URL="host=h user=u password=***": the key=value form is not accepted; write it as a URL: postgresql://user:password@host:5432/database'
+    );
+    fails(
+      { DATABASE_URL: 'localhost:5432' },
+      'Invalid DATABASE_URL="localhost:5432": expected a postgres:// or postgresql:// URL, not localhost:'
+    );
+    fails(
+      { DATABASE_URL: 'postgres:///x' },
+      'Invalid DATABASE_URL="postgres:///x": it names no host; expected a URL such as postgresql://user:password@host:5432/database'
+    );
+    assert.equal(
+      loadConfig({}, { DATABASE_URL: 'postgresql://u:p@[::1]:5432/x' }).databaseUrl,
+      'postgresql://u:p@[::1]:5432/x'
+    );
     // A password and no port (the port is 5432), an IPv6 host without one, a colon in a password.
-    for (const url of ['postgresql://app:S3cret@db1/todos', 'postgresql://u:p@[::1]/x', 'postgresql://u:a:b@h:6432/x']) assert.equal(loadConfig({}, { DATABASE_URL: url }).databaseUrl, url);
+    for (const url of [
+      'postgresql://app:S3cret@db1/todos',
+      'postgresql://u:p@[::1]/x',
+      'postgresql://u:a:b@h:6432/x',
+    ]) { assert.equal(loadConfig({}, { DATABASE_URL: url }).databaseUrl, url); }
     assert.equal(maskSecrets('postgresql://u:S3cret@h/x?password=also'), 'postgresql://u:***@h/x?password=***');
   });
 
   test('replicas: REPLICAS, DATABASE_REPLICA_URLS, REPLICA_MAX_LAG in time or WAL, and the combinations they cannot serve', () => {
     assert.equal(loadConfig({}, { REPLICAS: '2' }).replicas, 2);
     fails({ REPLICAS: '9' }, 'Invalid REPLICAS="9": expected an integer from 0 to 8');
-    const lag = (raw: string) => { const l = loadConfig({}, { REPLICA_MAX_LAG: raw }).replicaMaxLag; return [l.seconds, l.bytes]; };
-    assert.deepEqual([lag('5s'), lag('250ms'), lag('64kB'), lag('16MB'), lag('100B')], [[5, undefined], [0.25, undefined], [undefined, 65536], [undefined, 16777216], [undefined, 100]]);
+    const lag = (raw: string) => {
+      const l = loadConfig({}, { REPLICA_MAX_LAG: raw }).replicaMaxLag;
+      return [l.seconds, l.bytes];
+    };
+    assert.deepEqual(
+      [lag('5s'), lag('250ms'), lag('64kB'), lag('16MB'), lag('100B')],
+      [
+        [5, undefined],
+        [0.25, undefined],
+        [undefined, 65536],
+        [undefined, 16777216],
+        [undefined, 100],
+      ]
+    );
     const l = loadConfig({}, { REPLICA_MAX_LAG: '1s' }).replicaMaxLag;
     assert.deepEqual([l.exceeded(0.9, 1e9), l.exceeded(1.1, 0)], [false, true]);
-    fails({ REPLICA_MAX_LAG: '5' }, 'Invalid REPLICA_MAX_LAG="5": expected a time (500ms, 5s) or an amount of WAL (64kB, 16MB)');
+    fails(
+      { REPLICA_MAX_LAG: '5' },
+      'Invalid REPLICA_MAX_LAG="5": expected a time (500ms, 5s) or an amount of WAL (64kB, 16MB)'
+    );
     fails({ REPLICA_MAX_LAG: '5ms' }, 'Invalid REPLICA_MAX_LAG="5ms": a lag in time must be from 10ms to 3600s');
     const urls = 'postgresql://u:S3cret@r1/x, postgresql://u:S3cret@r2:5433/x';
-    assert.deepEqual(loadConfig({}, { DATABASE_URL: 'postgresql://u:S3cret@p/x', DATABASE_REPLICA_URLS: urls }).databaseReplicaUrls, ['postgresql://u:S3cret@r1/x', 'postgresql://u:S3cret@r2:5433/x']);
-    fails({ DATABASE_URL: 'postgresql://u:S3cret@p/x', DATABASE_REPLICA_URLS: 'postgresql://u:S3cret@r1/x,mysql://u:S3cret@r2/x' }, 'Invalid DATABASE_REPLICA_URLS="postgresql://u:***@r1/x,mysql://u:***@r2/x": URL 2: expected a postgres:// or postgresql:// URL, not mysql:');
-    fails({ DATABASE_REPLICA_URLS: urls }, 'DATABASE_REPLICA_URLS needs DATABASE_URL, the primary they replicate (REPLICAS=N starts standbys of the embedded PostgreSQL)');
-    fails({ REPLICAS: '1', DATABASE_URL: 'postgresql://u:S3cret@p/x' }, 'Invalid REPLICAS=1: it starts standbys of the embedded PostgreSQL, and DATABASE_URL is set; name your own standbys in DATABASE_REPLICA_URLS');
-    fails({ REPLICAS: '1', PGBOUNCER: 'on' }, 'REPLICAS cannot be combined with PGBOUNCER=on: a PgBouncer fronts one server; put one in front of each server and name them in DATABASE_URL and DATABASE_REPLICA_URLS');
-    fails({ REPLICAS: '1', DB_MODE: 'blocking' }, 'DB_MODE=blocking serves every query from one pool in its bridge thread; replicas need DB_MODE=nonblocking');
+    assert.deepEqual(
+      loadConfig({}, { DATABASE_URL: 'postgresql://u:S3cret@p/x', DATABASE_REPLICA_URLS: urls })
+        .databaseReplicaUrls,
+      ['postgresql://u:S3cret@r1/x', 'postgresql://u:S3cret@r2:5433/x']
+    );
+    fails(
+      {
+        DATABASE_URL: 'postgresql://u:S3cret@p/x',
+        DATABASE_REPLICA_URLS: 'postgresql://u:S3cret@r1/x,mysql://u:S3cret@r2/x',
+      },
+      'Invalid DATABASE_REPLICA_URLS="postgresql://u:***@r1/x,mysql://u:***@r2/x": URL 2: expected a postgres:// or postgresql:// URL, not mysql:'
+    );
+    fails(
+      { DATABASE_REPLICA_URLS: urls },
+      'DATABASE_REPLICA_URLS needs DATABASE_URL, the primary they replicate (REPLICAS=N starts standbys of the embedded PostgreSQL)'
+    );
+    fails(
+      { REPLICAS: '1', DATABASE_URL: 'postgresql://u:S3cret@p/x' },
+      'Invalid REPLICAS=1: it starts standbys of the embedded PostgreSQL, and DATABASE_URL is set; name your own standbys in DATABASE_REPLICA_URLS'
+    );
+    fails(
+      { REPLICAS: '1', PGBOUNCER: 'on' },
+      'REPLICAS cannot be combined with PGBOUNCER=on: a PgBouncer fronts one server; put one in front of each server and name them in DATABASE_URL and DATABASE_REPLICA_URLS'
+    );
+    fails(
+      { REPLICAS: '1', DB_MODE: 'blocking' },
+      'DB_MODE=blocking serves every query from one pool in its bridge thread; replicas need DB_MODE=nonblocking'
+    );
   });
 
   test('ALLOWED_HOSTS: host names and addresses, or *', () => {
-    assert.deepEqual(loadConfig({}, { ALLOWED_HOSTS: 'Todo.Example, 10.0.0.7,[::1]' }).allowedHosts, ['todo.example', '10.0.0.7', '[::1]']);
+    assert.deepEqual(loadConfig({}, { ALLOWED_HOSTS: 'Todo.Example, 10.0.0.7,[::1]' }).allowedHosts, [
+      'todo.example',
+      '10.0.0.7',
+      '[::1]',
+    ]);
     assert.deepEqual(loadConfig({}, { ALLOWED_HOSTS: '*' }).allowedHosts, ['*']);
-    fails({ ALLOWED_HOSTS: 'a.example, http://b.example' }, 'Invalid ALLOWED_HOSTS="a.example, http://b.example": "http://b.example" is not a host name');
+    fails(
+      { ALLOWED_HOSTS: 'a.example, http://b.example' },
+      'Invalid ALLOWED_HOSTS="a.example, http://b.example": "http://b.example" is not a host name'
+    );
   });
 
   test('client timeouts: HEADERS_TIMEOUT may not exceed REQUEST_TIMEOUT', () => {
     const c = loadConfig({}, {});
     assert.deepEqual([c.requestTimeout, c.headersTimeout, c.keepAliveTimeout], [30, 10, 5]);
-    assert.throws(() => loadConfig({}, { REQUEST_TIMEOUT: '5', HEADERS_TIMEOUT: '6' }), /^ConfigError: Invalid HEADERS_TIMEOUT=6: it must not exceed REQUEST_TIMEOUT \(5 s\), which covers the headers too$/);
+    assert.throws(
+      () => loadConfig({}, { REQUEST_TIMEOUT: '5', HEADERS_TIMEOUT: '6' }),
+      /^ConfigError: Invalid HEADERS_TIMEOUT=6: it must not exceed REQUEST_TIMEOUT \(5 s\), which covers the headers too$/
+    );
   });
 
   test('the deadlines: QUERY_TIMEOUT, POOL_HEALTH_CHECK, DB_KEEPALIVE; STATEMENT_TIMEOUT must be below QUERY_TIMEOUT', () => {
     const c = loadConfig({}, {});
     assert.deepEqual([c.queryTimeout, c.poolHealthCheck, c.dbKeepalive, c.connectTimeout], [15, 30, 10, 10]);
-    assert.deepEqual([loadConfig({}, { POOL_HEALTH_CHECK: '0', DB_KEEPALIVE: '0' }).poolHealthCheck, loadConfig({}, { DB_KEEPALIVE: '0' }).dbKeepalive], [0, 0]);
+    assert.deepEqual(
+      [
+        loadConfig({}, { POOL_HEALTH_CHECK: '0', DB_KEEPALIVE: '0' }).poolHealthCheck,
+        loadConfig({}, { DB_KEEPALIVE: '0' }).dbKeepalive,
+      ],
+      [0, 0]
+    );
     fails({ QUERY_TIMEOUT: '0' }, 'Invalid QUERY_TIMEOUT="0": expected a number of seconds from 0.1 to 3600');
-    fails({ POOL_HEALTH_CHECK: '-1' }, 'Invalid POOL_HEALTH_CHECK="-1": expected a number of seconds from 0 to 3600 (0 = off)');
-    fails({}, 'Invalid --db-keepalive="soon": expected a number of seconds from 0 to 7200 (0 = off)', { dbKeepalive: 'soon' });
+    fails(
+      { POOL_HEALTH_CHECK: '-1' },
+      'Invalid POOL_HEALTH_CHECK="-1": expected a number of seconds from 0 to 3600 (0 = off)'
+    );
+    fails({}, 'Invalid --db-keepalive="soon": expected a number of seconds from 0 to 7200 (0 = off)', {
+      dbKeepalive: 'soon',
+    });
     assert.equal(loadConfig({}, { STATEMENT_TIMEOUT: '10' }).statementTimeout, 10);
-    assert.throws(() => loadConfig({}, { STATEMENT_TIMEOUT: '20' }), /^ConfigError: Invalid STATEMENT_TIMEOUT=20: it must be below QUERY_TIMEOUT \(15 s\), so that PostgreSQL ends a slow query itself/);
+    assert.throws(
+      () => loadConfig({}, { STATEMENT_TIMEOUT: '20' }),
+      /^ConfigError: Invalid STATEMENT_TIMEOUT=20: it must be below QUERY_TIMEOUT \(15 s\), so that PostgreSQL ends a slow query itself/
+    );
     assert.equal(loadConfig({}, { STATEMENT_TIMEOUT: '20', QUERY_TIMEOUT: '25' }).queryTimeout, 25);
   });
 
   test('LIVE_STREAM=proxy needs a fixed MONITOR_PORT, and the stream a port of its own', () => {
     assert.equal(loadConfig({}, {}).liveStream, 'port');
     assert.equal(loadConfig({}, { LIVE_STREAM: 'proxy', MONITOR_PORT: '9100' }).liveStream, 'proxy');
-    assert.throws(() => loadConfig({}, { LIVE_STREAM: 'proxy' }), /^ConfigError: Invalid LIVE_STREAM=proxy: it needs a fixed MONITOR_PORT, the port your reverse proxy sends \/live\/ to/);
-    assert.throws(() => loadConfig({}, { LIVE_STREAM: 'nginx' }), /^ConfigError: Invalid LIVE_STREAM="nginx": expected port or proxy$/);
-    assert.throws(() => loadConfig({}, { PORT: '9100', MONITOR_PORT: '9100' }), /^ConfigError: Invalid MONITOR_PORT=9100: it is PORT too/);
+    assert.throws(
+      () => loadConfig({}, { LIVE_STREAM: 'proxy' }),
+      /^ConfigError: Invalid LIVE_STREAM=proxy: it needs a fixed MONITOR_PORT, the port your reverse proxy sends \/live\/ to/
+    );
+    assert.throws(
+      () => loadConfig({}, { LIVE_STREAM: 'nginx' }),
+      /^ConfigError: Invalid LIVE_STREAM="nginx": expected port or proxy$/
+    );
+    assert.throws(
+      () => loadConfig({}, { PORT: '9100', MONITOR_PORT: '9100' }),
+      /^ConfigError: Invalid MONITOR_PORT=9100: it is PORT too/
+    );
   });
 
   test('.env.example lists every setting with its default', () => {
     const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
     for (const s of Object.values(SETTINGS)) {
-      const value = s.default === undefined ? '' : s.default === true ? 'on' : s.default === false ? 'off' : String(s.default);
-      assert.match(example, new RegExp(`^${s.default === undefined ? '# ' : ''}${s.env}=${value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'), s.env);
+      const value =
+        s.default === undefined ? '' : s.default === true ? 'on' : s.default === false ? 'off' : String(s.default);
+      assert.match(
+        example,
+        new RegExp(
+          `^${s.default === undefined ? '# ' : ''}${s.env}=${value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`,
+          'm'
+        ),
+        s.env
+      );
     }
     // And it parses as it is: uncommented, every line is a valid setting.
     loadConfig({}, parseEnv(example));
@@ -123,7 +249,16 @@ describe('settings', () => {
   test('switches: a bare flag is on; on/off, true/false, yes/no, 1/0 are accepted', () => {
     assert.equal(loadConfig({ pgbouncer: true }, {}).pgbouncer, true);
     assert.equal(loadConfig({ pgbouncer: 'off' }, { PGBOUNCER: 'on' }).pgbouncer, false);
-    for (const [raw, value] of [['on', true], ['true', true], ['yes', true], ['1', true], ['off', false], ['false', false], ['no', false], ['0', false]] as const) {
+    for (const [raw, value] of [
+      ['on', true],
+      ['true', true],
+      ['yes', true],
+      ['1', true],
+      ['off', false],
+      ['false', false],
+      ['no', false],
+      ['0', false],
+    ] as const) {
       assert.equal(loadConfig({}, { LOG_SQL: raw }).logSql, value, raw);
     }
   });
@@ -150,12 +285,29 @@ describe('settings', () => {
     const all = Object.values(SETTINGS);
     assert.equal(new Set(all.map((s) => s.env)).size, all.length);
     assert.equal(new Set(all.map((s) => s.flag)).size, all.length);
-    for (const s of all) if (s.default !== undefined) assert.deepEqual((s.parse as (raw: string) => unknown)(String(s.default)), s.default, s.env);
+    for (const s of all) {
+      if (s.default !== undefined) {
+        assert.deepEqual((s.parse as (raw: string) => unknown)(String(s.default)), s.default, s.env);
+      }
+    }
   });
 
   test('the host names the dashboard may be opened by: the bound address, and the loopback names', () => {
-    assert.deepEqual(allowedHosts({ host: '127.0.0.1', allowedHosts: undefined }), ['127.0.0.1', 'localhost', '[::1]']);
-    assert.deepEqual(allowedHosts({ host: '0.0.0.0', allowedHosts: undefined }), ['127.0.0.1', 'localhost', '[::1]']);
-    assert.deepEqual(allowedHosts({ host: '10.0.0.5', allowedHosts: undefined }), ['10.0.0.5', '127.0.0.1', 'localhost', '[::1]']);
+    assert.deepEqual(allowedHosts({ host: '127.0.0.1', allowedHosts: undefined }), [
+      '127.0.0.1',
+      'localhost',
+      '[::1]',
+    ]);
+    assert.deepEqual(allowedHosts({ host: '0.0.0.0', allowedHosts: undefined }), [
+      '127.0.0.1',
+      'localhost',
+      '[::1]',
+    ]);
+    assert.deepEqual(allowedHosts({ host: '10.0.0.5', allowedHosts: undefined }), [
+      '10.0.0.5',
+      '127.0.0.1',
+      'localhost',
+      '[::1]',
+    ]);
   });
 });

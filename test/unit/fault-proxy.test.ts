@@ -17,7 +17,10 @@ async function echoServer () {
     sockets.add(s);
     s.on('data', (d) => s.write(d));
     s.on('error', () => {});
-    s.on('close', () => { closed++; sockets.delete(s); });
+    s.on('close', () => {
+      closed++;
+      sockets.delete(s);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   after(() => {
@@ -33,9 +36,16 @@ async function connect (port: number) {
   const got: Buffer[] = [];
   const state = { error: undefined as string | undefined, closed: false };
   socket.on('data', (d) => got.push(d));
-  socket.on('error', (err: NodeJS.ErrnoException) => { state.error = err.code; });
-  socket.on('close', () => { state.closed = true; });
-  await new Promise<void>((resolve) => { socket.once('connect', resolve); socket.once('close', resolve); });
+  socket.on('error', (err: NodeJS.ErrnoException) => {
+    state.error = err.code;
+  });
+  socket.on('close', () => {
+    state.closed = true;
+  });
+  await new Promise<void>((resolve) => {
+    socket.once('connect', resolve);
+    socket.once('close', resolve);
+  });
   after(() => socket.destroy());
   return { socket, state, text: () => Buffer.concat(got).toString() };
 }
@@ -123,8 +133,14 @@ test("the console's commands: each says what it did; a bad one names what is acc
   assert.equal(JSON.parse(command(proxy, 'status')).delayMs, 40);
   assert.match(command(proxy, 'heal'), /^heal: /);
   assert.deepEqual([proxy.stats().mode, proxy.stats().delayMs], ['pass', 0]);
-  assert.equal(command(proxy, 'delay soon'), 'Invalid delay "soon": expected milliseconds, an integer from 0 to 60000');
-  assert.match(command(proxy, 'partition'), /^Unknown command "partition": expected drop \| refuse \| reset \| delay <ms> \| heal \| status \| quit$/);
+  assert.equal(
+    command(proxy, 'delay soon'),
+    'Invalid delay "soon": expected milliseconds, an integer from 0 to 60000'
+  );
+  assert.match(
+    command(proxy, 'partition'),
+    /^Unknown command "partition": expected drop \| refuse \| reset \| delay <ms> \| heal \| status \| quit$/
+  );
   assert.equal(command(proxy, 'quit'), 'quit');
   assert.equal(command(proxy, ''), '');
 });

@@ -46,7 +46,7 @@ test('src/ imports flow one way; the service never imports the harness, demo, cl
       }
       const to = partOf(target);
       if (to === from || LEAVES.includes(to)) continue;
-      if (LEAVES.includes(from) || !ALLOWED[from]?.includes(to)) problems.push(`${f} imports ${relative(SRC, target)}`);
+      if (LEAVES.includes(from) || !ALLOWED[from]?.includes(to)) { problems.push(`${f} imports ${relative(SRC, target)}`); }
     }
   }
   assert.deepEqual(problems, []);
@@ -59,12 +59,14 @@ test('the service uses the pool package through what it exports: by its name, ne
     const text = readFileSync(join(SRC, f), 'utf8');
     for (const [, spec] of text.matchAll(/(?:from|import\()\s*'([^']+)'/g)) {
       if (spec === 'pg-queuepool') uses++;
-      else if (spec!.startsWith('pg-queuepool/') || spec!.includes('packages/')) problems.push(`${f} imports ${spec}`);
+      else if (spec!.startsWith('pg-queuepool/') || spec!.includes('packages/')) { problems.push(`${f} imports ${spec}`); }
     }
   }
   assert.deepEqual(problems, []);
   assert.ok(uses > 0, 'the service runs on the package');
-  const { exports } = JSON.parse(readFileSync(join(ROOT, 'packages', 'pg-queuepool', 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+  const { exports } = JSON.parse(readFileSync(join(ROOT, 'packages', 'pg-queuepool', 'package.json'), 'utf8')) as {
+    exports: Record<string, unknown>;
+  };
   assert.deepEqual(Object.keys(exports), ['.', './package.json'], 'one entry point');
 });
 
@@ -74,7 +76,7 @@ test('the build imports only files of the build: every relative import in dist/ 
   for (const f of readdirSync(DIST, { recursive: true, encoding: 'utf8' }).filter((x) => x.endsWith('.js'))) {
     const file = join(DIST, f);
     for (const [, spec] of readFileSync(file, 'utf8').matchAll(/(?:from|import\()\s*["'](\.{1,2}\/[^"']+)["']/g)) {
-      if (!spec!.endsWith('.js') || !existsSync(join(dirname(file), spec!))) problems.push(`dist/${f} imports ${spec}`);
+      if (!spec!.endsWith('.js') || !existsSync(join(dirname(file), spec!))) { problems.push(`dist/${f} imports ${spec}`); }
     }
   }
   assert.deepEqual(problems, []);
@@ -86,35 +88,44 @@ test('the build bundles src/vendor/: each of its modules imports no package, so 
   assert.ok(sources.length > 0);
   for (const f of sources) {
     const text = readFileSync(join(DIST, f.replace(/\.ts$/, '.js')), 'utf8');
-    assert.deepEqual([...text.matchAll(/(?:^|\n)\s*(?:import|export)[^;]*?from\s*["']([^"']+)["']/g)].map((m) => m[1]), [], `dist/vendor/${f} imports`);
+    assert.deepEqual(
+      [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^;]*?from\s*["']([^"']+)["']/g)].map((m) => m[1]),
+      [],
+      `dist/vendor/${f} imports`
+    );
   }
 });
 
-test('examples/ import only published packages (each a dependency of the example) and Node\'s own modules', () => {
+test("examples/ import only published packages (each a dependency of the example) and Node's own modules", () => {
   const EXAMPLES = join(ROOT, 'examples');
   const problems: string[] = [];
   for (const example of readdirSync(EXAMPLES)) {
     const dir = join(EXAMPLES, example);
     const { dependencies = {} } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
-      dependencies?: Record<string, string>
+      dependencies?: Record<string, string>;
     };
-    const sources = readdirSync(dir, { recursive: true, encoding: 'utf8' })
-      .filter((f) => f.endsWith('.ts') && !f.startsWith('dist/') && !f.startsWith('node_modules/'));
+    const sources = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter(
+      (f) => f.endsWith('.ts') && !f.startsWith('dist/') && !f.startsWith('node_modules/')
+    );
     for (const f of sources) {
       for (const [, spec] of readFileSync(join(dir, f), 'utf8').matchAll(/(?:from|import\()\s*'([^']+)'/g)) {
         if (spec!.startsWith('node:')) continue;
         const name = spec!.startsWith('@') ? spec!.split('/').slice(0, 2).join('/') : spec!.split('/')[0]!;
-        if (spec!.startsWith('.') || !(name in dependencies)) problems.push(`examples/${example}/${f} imports ${spec}`);
+        if (spec!.startsWith('.') || !(name in dependencies)) { problems.push(`examples/${example}/${f} imports ${spec}`); }
       }
     }
   }
   assert.deepEqual(problems, []);
 });
 
-test('docs/architecture.md lists the app\'s plugins in the order app.ts registers them', () => {
+test("docs/architecture.md lists the app's plugins in the order app.ts registers them", () => {
   const app = readFileSync(join(SRC, 'app', 'app.ts'), 'utf8');
-  const files = new Map([...app.matchAll(/^import (\w+)(?:, \{[^}]*\})? from '\.\/(plugins\/[\w-]+\.ts)';$/gm)]
-    .map((m) => [m[1]!, m[2]!]));
+  const files = new Map(
+    [...app.matchAll(/^import (\w+)(?:, \{[^}]*\})? from '\.\/(plugins\/[\w-]+\.ts)';$/gm)].map((m) => [
+      m[1]!,
+      m[2]!,
+    ])
+  );
   const registered = [...app.matchAll(/fastify\.register\((\w+)/g)].map((m) => files.get(m[1]!)).filter(Boolean);
   const doc = readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8');
   const listed = [...doc.matchAll(/^\| `(plugins\/[\w-]+\.ts)` \|/gm)].map((m) => m[1]);

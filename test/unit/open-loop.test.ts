@@ -3,9 +3,21 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { LATE_MS, schedule, summarizeOpenLoop, type OpenResult } from '../../src/client/open-loop.ts';
 
-const asked = { url: 'http://127.0.0.1:1/', rate: 100, seconds: 1, arrivals: 'constant' as const, connections: 1000, peakInFlight: 1 };
+const asked = {
+  url: 'http://127.0.0.1:1/',
+  rate: 100,
+  seconds: 1,
+  arrivals: 'constant' as const,
+  connections: 1000,
+  peakInFlight: 1,
+};
 /** A request meant at `intended`, sent `lag` ms later, answered `ms` after that. */
-const request = (intended: number, lag: number, ms: number): OpenResult => ({ intended, sent: intended + lag, end: intended + lag + ms, status: 200 });
+const request = (intended: number, lag: number, ms: number): OpenResult => ({
+  intended,
+  sent: intended + lag,
+  end: intended + lag + ms,
+  status: 200,
+});
 
 describe('the open-loop schedule', () => {
   test('constant arrivals: R a second, evenly spaced, for the duration', () => {
@@ -29,7 +41,12 @@ describe('the open-loop schedule', () => {
 
 describe('what a run claims', () => {
   test('on time and at the rate: kept; the corrected latency equals the uncorrected one', () => {
-    const run = summarizeOpenLoop(asked, 100, Array.from({ length: 100 }, (_, i) => request(i * 10, 0.2, 5)), 1005);
+    const run = summarizeOpenLoop(
+      asked,
+      100,
+      Array.from({ length: 100 }, (_, i) => request(i * 10, 0.2, 5)),
+      1005
+    );
     assert.equal(run.keptRate, true, run.why);
     assert.ok(Math.abs(run.achievedRate - 100) < 0.1, String(run.achievedRate));
     assert.ok(Math.abs(run.corrected.p99 - run.uncorrected.p99) < 0.5);
@@ -37,18 +54,36 @@ describe('what a run claims', () => {
 
   test('sent late (the generator queued): not kept, the lag named, and the corrected latency counts the wait', () => {
     // Half the requests left 200 ms late, as behind a stalled event loop.
-    const run = summarizeOpenLoop(asked, 100, Array.from({ length: 100 }, (_, i) => request(i * 10, i % 2 ? 200 : 0, 5)), 1205);
+    const run = summarizeOpenLoop(
+      asked,
+      100,
+      Array.from({ length: 100 }, (_, i) => request(i * 10, i % 2 ? 200 : 0, 5)),
+      1205
+    );
     assert.equal(run.keptRate, false);
     assert.match(run.why!, /left more than \d+ ms late/);
     assert.equal(run.late, 50);
     assert.ok(run.late > 0 && LATE_MS < 200);
-    assert.ok(run.corrected.p99 >= 200 && run.uncorrected.p99 < 10, `${run.corrected.p99} vs ${run.uncorrected.p99}`);
+    assert.ok(
+      run.corrected.p99 >= 200 && run.uncorrected.p99 < 10,
+      `${run.corrected.p99} vs ${run.uncorrected.p99}`
+    );
   });
 
   test('too few sent, or at another rate: not kept, and why', () => {
-    const few = summarizeOpenLoop(asked, 100, Array.from({ length: 60 }, (_, i) => request(i * 10, 0, 5)), 600);
+    const few = summarizeOpenLoop(
+      asked,
+      100,
+      Array.from({ length: 60 }, (_, i) => request(i * 10, 0, 5)),
+      600
+    );
     assert.match(few.why!, /40 of 100 requests were never sent/);
-    const slow = summarizeOpenLoop(asked, 100, Array.from({ length: 100 }, (_, i) => ({ ...request(i * 10, 0, 5), sent: i * 10.5 })), 1100);
+    const slow = summarizeOpenLoop(
+      asked,
+      100,
+      Array.from({ length: 100 }, (_, i) => ({ ...request(i * 10, 0, 5), sent: i * 10.5 })),
+      1100
+    );
     assert.match(slow.why!, /it sent 95\.2\/s, not 100\/s/);
   });
 });

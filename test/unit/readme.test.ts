@@ -13,13 +13,22 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
 const configuration = readFileSync(join(ROOT, 'docs', 'configuration.md'), 'utf8');
 /** The README and every page of docs/, by path from the root. */
-const pages = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const pages = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
-const anchorOf = (heading: string) => heading.toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-');
+const anchorOf = (heading: string) =>
+  heading
+    .toLowerCase()
+    .replace(/[^\w\- ]/g, '')
+    .replace(/ /g, '-');
 
 describe('README.md', () => {
-  test('the first screen: what this is, the two commands with how long they take, npm start with the dashboard\'s address, the picture, the contents', () => {
+  test("the first screen: what this is, the two commands with how long they take, npm start with the dashboard's address, the picture, the contents", () => {
     const first = readme.split('\n').slice(0, 45).join('\n');
     assert.match(first, /^npm install && npm run demo +# .*about [\d.]+ minutes\)$/m);
     assert.match(first, /^npm test +# .*about \d+ minutes\)$/m);
@@ -30,23 +39,35 @@ describe('README.md', () => {
 
   test('the picture of the dashboard was taken of the page as it is now (npm run screenshot takes it; no test does)', () => {
     assert.ok(existsSync(join(ROOT, 'docs', 'images', 'dashboard.png')));
-    assert.equal(stampedHash(), pageHash(), 'public/dashboard changed since docs/images/dashboard.png was taken: run npm run screenshot, then commit docs/images/');
+    assert.equal(
+      stampedHash(),
+      pageHash(),
+      'public/dashboard changed since docs/images/dashboard.png was taken: run npm run screenshot, then commit docs/images/'
+    );
   });
 
   test('a front door: at most 250 lines, the reference in docs/', () => {
     assert.ok(readme.split('\n').length <= 250, `${readme.split('\n').length} lines`);
-    for (const doc of ['configuration', 'api', 'operations']) assert.match(readme, new RegExp(`\\]\\(docs/${doc}\\.md\\)`), doc);
+    for (const doc of ['configuration', 'api', 'operations']) { assert.match(readme, new RegExp(`\\]\\(docs/${doc}\\.md\\)`), doc); }
   });
 
   test('every setting is in the settings table of docs/configuration.md, with its flag and default', () => {
     for (const s of Object.values(SETTINGS)) {
-      const value = s.default === undefined ? '\\(unset\\)' : `\`${s.default === true ? 'on' : s.default === false ? 'off' : String(s.default)}\``;
-      assert.match(configuration, new RegExp(`^\\| \`${s.env}\` \\| \`--${s.flag}\` \\| ${value} \\| `, 'm'), s.env);
+      const value =
+        s.default === undefined
+          ? '\\(unset\\)'
+          : `\`${s.default === true ? 'on' : s.default === false ? 'off' : String(s.default)}\``;
+      assert.match(
+        configuration,
+        new RegExp(`^\\| \`${s.env}\` \\| \`--${s.flag}\` \\| ${value} \\| `, 'm'),
+        s.env
+      );
     }
   });
 
   test('every link of the README and docs/ to a file of the repository leads to one, and every #anchor to a heading of its page', () => {
-    const headings = (path: string) => new Set([...readFileSync(join(ROOT, path), 'utf8').matchAll(/^#+ (.*)$/gm)].map((m) => anchorOf(m[1]!)));
+    const headings = (path: string) =>
+      new Set([...readFileSync(join(ROOT, path), 'utf8').matchAll(/^#+ (.*)$/gm)].map((m) => anchorOf(m[1]!)));
     for (const page of pages) {
       const text = readFileSync(join(ROOT, page), 'utf8').replace(/```[\s\S]*?```/g, '');
       for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
@@ -54,13 +75,17 @@ describe('README.md', () => {
         const [file, anchor] = target!.split('#');
         const path = file ? join(dirname(page), file) : page;
         assert.ok(existsSync(join(ROOT, path)), `${page}: no file ${target}`);
-        if (anchor && path.endsWith('.md')) assert.ok(headings(path).has(anchor), `${page}: no heading for ${target}`);
+        if (anchor && path.endsWith('.md')) { assert.ok(headings(path).has(anchor), `${page}: no heading for ${target}`); }
       }
     }
   });
 
   test('the verdict table it quotes is the one of the run in docs/demo.md', () => {
-    const table = (text: string) => text.split('\n').filter((l) => /^\d\. .*\| ok$|^scenario +\|/.test(l)).join('\n');
+    const table = (text: string) =>
+      text
+        .split('\n')
+        .filter((l) => /^\d\. .*\| ok$|^scenario +\|/.test(l))
+        .join('\n');
     const quoted = table(readme);
     assert.ok(quoted.split('\n').length >= 6, quoted);
     assert.equal(quoted, table(readFileSync(join(ROOT, 'docs', 'demo.md'), 'utf8')));

@@ -1,22 +1,38 @@
 // The original's predictions, in one module: what the banner, the demo, the bench and these tests expect.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { burstSeconds, combinationOf, COMBINATIONS, modeOfRoute, ORIGINAL, waveAt, waveCount, wavesSeconds } from '../../src/scenarios.ts';
+import {
+  burstSeconds,
+  combinationOf,
+  COMBINATIONS,
+  modeOfRoute,
+  ORIGINAL,
+  waveAt,
+  waveCount,
+  wavesSeconds,
+} from '../../src/scenarios.ts';
 
-describe('the original\'s scenarios', () => {
+describe("the original's scenarios", () => {
   test('its three combinations in order, with the commands it ran them by', () => {
-    assert.deepEqual(COMBINATIONS.slice(0, 3).map((c) => [c.appMode, c.dbMode, c.original]), [
-      ['blocking', 'blocking', 'gunicorn server:app'],
-      ['nonblocking', 'blocking', 'gunicorn server:app -k gevent'],
-      ['nonblocking', 'nonblocking', 'PSYCOGREEN=true gunicorn server:app -k gevent'],
-    ]);
+    assert.deepEqual(
+      COMBINATIONS.slice(0, 3).map((c) => [c.appMode, c.dbMode, c.original]),
+      [
+        ['blocking', 'blocking', 'gunicorn server:app'],
+        ['nonblocking', 'blocking', 'gunicorn server:app -k gevent'],
+        ['nonblocking', 'nonblocking', 'PSYCOGREEN=true gunicorn server:app -k gevent'],
+      ]
+    );
     assert.equal(combinationOf({ appMode: 'blocking', dbMode: 'nonblocking' }).original, '(not in the original)');
   });
 
-  test('its README\'s totals: 5 requests of 5 s take 50, 30 and 10 s in the three setups', () => {
+  test("its README's totals: 5 requests of 5 s take 50, 30 and 10 s in the three setups", () => {
     const { n, seconds } = ORIGINAL;
     const sums = COMBINATIONS.slice(0, 3).map((c) =>
-      ['/sleep/node/', '/sleep/postgres/'].reduce((sum, route) => sum + burstSeconds(n, seconds, modeOfRoute(route, c)), 0));
+      ['/sleep/node/', '/sleep/postgres/'].reduce(
+        (sum, route) => sum + burstSeconds(n, seconds, modeOfRoute(route, c)),
+        0
+      )
+    );
     assert.deepEqual(sums, [50, 30, 10]);
   });
 

@@ -16,7 +16,10 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool } from '../src/index.ts';
 
-const PgPool = createRequire(import.meta.url)('pg-pool') as new (options: object, Client?: unknown) => {
+const PgPool = createRequire(import.meta.url)('pg-pool') as new (
+  options: object,
+  Client?: unknown,
+) => {
   connect(): Promise<{ release(err?: unknown): void; query(text: string): Promise<unknown> }>;
   query(text: string): Promise<unknown>;
   end(): Promise<void>;
@@ -41,15 +44,25 @@ class InstantClient extends EventEmitter {
     queueMicrotask(cb);
   }
 
-  query (): Promise<{ rows: [] }> { return Promise.resolve({ rows: [] }); }
+  query (): Promise<{ rows: [] }> {
+    return Promise.resolve({ rows: [] });
+  }
+
   ref () {}
   unref () {}
 }
 
 type Kind = 'pg-pool' | 'pg-queuepool';
-const make = (kind: Kind, options: { max: number; timeoutMs: number }) => kind === 'pg-pool'
-  ? new PgPool({ max: options.max, connectionTimeoutMillis: options.timeoutMs, idleTimeoutMillis: 0 }, InstantClient)
-  : new Pool({ size: options.max, maxOverflow: 0, timeout: options.timeoutMs, queueMax: Infinity }, InstantClient as never);
+const make = (kind: Kind, options: { max: number; timeoutMs: number }) =>
+  kind === 'pg-pool'
+    ? new PgPool(
+      { max: options.max, connectionTimeoutMillis: options.timeoutMs, idleTimeoutMillis: 0 },
+      InstantClient
+    )
+    : new Pool(
+      { size: options.max, maxOverflow: 0, timeout: options.timeoutMs, queueMax: Infinity },
+      InstantClient as never
+    );
 
 /** Checkouts per second at pool 10 with `waiters` more callers than connections, each looping checkout -> release. */
 async function throughput (kind: Kind, waiters = 1000, perCaller = quick ? 50 : 200): Promise<number> {
@@ -78,17 +91,36 @@ const CHANNELS = ['pg:pool:connect', 'pg:pool:release', 'pg:pool:remove'];
  * CPU microseconds per checkout and release, pool 10, 1,000 callers more than connections (the
  * throughput loop, timed by process.cpuUsage: everything here is microtasks on this thread).
  */
-async function cpuPerCheckout (kind: Kind, variant: Variant = 'plain', waiters = 1000, perCaller = quick ? 50 : 200): Promise<number> {
-  const pool = kind === 'pg-pool' || variant !== 'leak'
-    ? make(kind, { max: 10, timeoutMs: 600_000 })
-    : new Pool({ size: 10, maxOverflow: 0, timeout: 600_000, queueMax: Infinity, leakDetectionMs: 60_000 }, InstantClient as never);
+async function cpuPerCheckout (
+  kind: Kind,
+  variant: Variant = 'plain',
+  waiters = 1000,
+  perCaller = quick ? 50 : 200
+): Promise<number> {
+  const pool =
+    kind === 'pg-pool' || variant !== 'leak'
+      ? make(kind, { max: 10, timeoutMs: 600_000 })
+      : new Pool(
+        { size: 10, maxOverflow: 0, timeout: 600_000, queueMax: Infinity, leakDetectionMs: 60_000 },
+        InstantClient as never
+      );
   const seen = { events: 0 };
   const handlers = {
-    start: () => { seen.events++; },
-    end: () => { seen.events++; },
-    asyncStart: () => { seen.events++; },
-    asyncEnd: () => { seen.events++; },
-    error: () => { seen.events++; },
+    start: () => {
+      seen.events++;
+    },
+    end: () => {
+      seen.events++;
+    },
+    asyncStart: () => {
+      seen.events++;
+    },
+    asyncEnd: () => {
+      seen.events++;
+    },
+    error: () => {
+      seen.events++;
+    },
   };
   if (variant === 'traced') for (const name of CHANNELS) dc.tracingChannel(name).subscribe(handlers);
   const loop = async () => {
@@ -133,10 +165,17 @@ async function timeoutLateness (kind: Kind, waiters = 1000): Promise<{ median: n
   const pool = make(kind, { max: 1, timeoutMs: 100 });
   const held = await pool.connect();
   const late: number[] = [];
-  await Promise.all(Array.from({ length: waiters }, () => {
-    const t0 = performance.now();
-    return pool.connect().then((c) => c.release(), () => { late.push(performance.now() - t0 - 100); });
-  }));
+  await Promise.all(
+    Array.from({ length: waiters }, () => {
+      const t0 = performance.now();
+      return pool.connect().then(
+        (c) => c.release(),
+        () => {
+          late.push(performance.now() - t0 - 100);
+        }
+      );
+    })
+  );
   held.release();
   await pool.end();
   late.sort((a, b) => a - b);
@@ -166,7 +205,7 @@ async function abortToFree (kind: Kind, url: string): Promise<number> {
     return ms;
   }
   const pool = new PgPool({ connectionString: url, max: 2 }, pg.Client);
-  const client = await pool.connect() as unknown as pg.PoolClient;
+  const client = (await pool.connect()) as unknown as pg.PoolClient;
   const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
   const q = client.query('SELECT pg_sleep(30)').catch(() => {});
   await new Promise((resolve) => setTimeout(resolve, 100));
@@ -183,12 +222,17 @@ async function abortToFree (kind: Kind, url: string): Promise<number> {
 
 /** The memory measure runs in a process of its own, on a heap the other measures have not grown. */
 function memoryInAFreshProcess (kind: Kind): number {
-  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), '--memory', kind], { encoding: 'utf8' });
+  const out = execFileSync(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), '--memory', kind],
+    { encoding: 'utf8' }
+  );
   return Number(out.trim());
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const spread = (xs: number[], digits = 0) => `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`;
+const spread = (xs: number[], digits = 0) =>
+  `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`;
 
 const memoryOnly = process.argv.indexOf('--memory');
 if (memoryOnly > 0) {
@@ -197,7 +241,14 @@ if (memoryOnly > 0) {
 }
 
 const kinds: Kind[] = ['pg-pool', 'pg-queuepool'];
-type Results = { rate: number[]; cpu: number[]; bytes: number[]; lateMedian: number[]; lateMax: number[]; abort: number[] };
+type Results = {
+  rate: number[];
+  cpu: number[];
+  bytes: number[];
+  lateMedian: number[];
+  lateMax: number[];
+  abort: number[];
+};
 const results: Record<Kind, Results> = {
   'pg-pool': { rate: [], cpu: [], bytes: [], lateMedian: [], lateMax: [], abort: [] },
   'pg-queuepool': { rate: [], cpu: [], bytes: [], lateMedian: [], lateMax: [], abort: [] },
@@ -226,23 +277,48 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 
 clearInterval(keepAlive);
-const pgPoolVersion = (JSON.parse(readFileSync(join(dirname(createRequire(import.meta.url).resolve('pg-pool')), 'package.json'), 'utf8')) as { version: string }).version;
-console.log(`pg-queuepool against pg-pool ${pgPoolVersion}, Node ${process.version}, ${ROUNDS} alternating rounds: median (min-max)`);
+const pgPoolVersion = (
+  JSON.parse(
+    readFileSync(join(dirname(createRequire(import.meta.url).resolve('pg-pool')), 'package.json'), 'utf8')
+  ) as { version: string }
+).version;
+console.log(
+  `pg-queuepool against pg-pool ${pgPoolVersion}, Node ${process.version}, ${ROUNDS} alternating rounds: median (min-max)`
+);
 console.log('');
 console.log('| measure | pg-pool | pg-queuepool | ratio (ours / pg-pool) |');
 console.log('|---|---|---|---|');
-const row = (name: string, a: number[], b: number[], digits = 0) => console.log(`| ${name} | ${spread(a, digits)} | ${spread(b, digits)} | ${(median(b) / median(a)).toFixed(2)} |`);
+const row = (name: string, a: number[], b: number[], digits = 0) =>
+  console.log(`| ${name} | ${spread(a, digits)} | ${spread(b, digits)} | ${(median(b) / median(a)).toFixed(2)} |`);
 row('checkouts per second, pool 10, 1,000 waiting', results['pg-pool'].rate, results['pg-queuepool'].rate);
-row('CPU per checkout and release (µs), pool 10, 1,000 waiting', results['pg-pool'].cpu, results['pg-queuepool'].cpu, 2);
+row(
+  'CPU per checkout and release (µs), pool 10, 1,000 waiting',
+  results['pg-pool'].cpu,
+  results['pg-queuepool'].cpu,
+  2
+);
 row('... ours with leakDetectionMs on (a stack per checkout)', results['pg-pool'].cpu, extra.leak, 2);
 row('... ours with the pg:pool:* channels subscribed', results['pg-pool'].cpu, extra.traced, 2);
 row('heap bytes per waiter, 10,000 waiting', results['pg-pool'].bytes, results['pg-queuepool'].bytes);
-row('a 100 ms timeout fires late by (ms, median of 1,000)', results['pg-pool'].lateMedian, results['pg-queuepool'].lateMedian, 1);
+row(
+  'a 100 ms timeout fires late by (ms, median of 1,000)',
+  results['pg-pool'].lateMedian,
+  results['pg-queuepool'].lateMedian,
+  1
+);
 row('... and at most (ms)', results['pg-pool'].lateMax, results['pg-queuepool'].lateMax, 1);
-if (url) row('abort of a running query to a freed connection (ms)', results['pg-pool'].abort, results['pg-queuepool'].abort, 1);
-else console.log('(abort to a freed connection: set BENCH_DATABASE_URL to measure it on PostgreSQL)');
+if (url) {
+  row(
+    'abort of a running query to a freed connection (ms)',
+    results['pg-pool'].abort,
+    results['pg-queuepool'].abort,
+    1
+  );
+} else console.log('(abort to a freed connection: set BENCH_DATABASE_URL to measure it on PostgreSQL)');
 const ours = median(results['pg-queuepool'].cpu);
 console.log('');
-console.log(`Leak detection adds ${(median(extra.leak) - ours).toFixed(2)} µs of CPU per checkout ` +
-  `(${((median(extra.leak) / ours - 1) * 100).toFixed(0)} %); subscribers on the three channels add ` +
-  `${(median(extra.traced) - ours).toFixed(2)} µs (${((median(extra.traced) / ours - 1) * 100).toFixed(0)} %).`);
+console.log(
+  `Leak detection adds ${(median(extra.leak) - ours).toFixed(2)} µs of CPU per checkout ` +
+    `(${((median(extra.leak) / ours - 1) * 100).toFixed(0)} %); subscribers on the three channels add ` +
+    `${(median(extra.traced) - ours).toFixed(2)} µs (${((median(extra.traced) / ours - 1) * 100).toFixed(0)} %).`
+);

@@ -2,7 +2,9 @@
 // getters for some are deprecated, and pg 9 removes them), each read defensively so that another Client (pg-native,
 // a test's) simply reads as idle and ready.
 
-/** The transaction state of a connection, from PostgreSQL's last ReadyForQuery: idle, in a transaction, in a failed one. */
+/**
+ * The transaction state of a connection, from PostgreSQL's last ReadyForQuery: idle, in a transaction, in a failed one.
+ */
 export type TransactionStatus = 'I' | 'T' | 'E';
 
 interface PgInternals {
@@ -29,7 +31,7 @@ const pgOf = (client: object) => client as PgInternals;
 /** A query runs, or waits to run, on this client. */
 export function busy (client: object): boolean {
   const c = pgOf(client);
-  if (typeof c._getActiveQuery === 'function') return (c._getActiveQuery() ?? null) !== null || (c._queryQueue?.length ?? 0) > 0;
+  if (typeof c._getActiveQuery === 'function') { return (c._getActiveQuery() ?? null) !== null || (c._queryQueue?.length ?? 0) > 0; }
   return (c.activeQuery ?? null) !== null || (c.queryQueue?.length ?? 0) > 0;
 }
 
@@ -67,10 +69,12 @@ export function whenReady (client: object, ms: number): Promise<boolean> {
  */
 export function transactionStatusOf (client: object): (() => TransactionStatus | null) | undefined {
   const c = pgOf(client);
-  if (typeof c.getTransactionStatus === 'function') return () => c.getTransactionStatus!() as TransactionStatus | null;
+  if (typeof c.getTransactionStatus === 'function') { return () => c.getTransactionStatus!() as TransactionStatus | null; }
   if (typeof c.connection?.on !== 'function') return undefined;
   let status: TransactionStatus | null = null;
-  c.connection.on('readyForQuery', (message) => { status = (message.status ?? null) as TransactionStatus | null; });
+  c.connection.on('readyForQuery', (message) => {
+    status = (message.status ?? null) as TransactionStatus | null;
+  });
   return () => status;
 }
 
@@ -80,13 +84,18 @@ export function queryable (client: object): boolean {
   return c._queryable !== false && !c._ending;
 }
 
-export function socketOf (client: object): { ref?: () => void; unref?: () => void; destroy?: () => void } | undefined {
+export function socketOf (
+  client: object
+): { ref?: () => void; unref?: () => void; destroy?: () => void } | undefined {
   return pgOf(client).connection?.stream;
 }
 
 /** client.end(), settled whatever it does: a Client without end(), or one whose end() throws, is no error here. */
 export function endQuietly (client: { end?: () => unknown }): Promise<void> {
-  return new Promise<unknown>((resolve) => resolve(client.end?.())).then(() => {}, () => {});
+  return new Promise<unknown>((resolve) => resolve(client.end?.())).then(
+    () => {},
+    () => {}
+  );
 }
 
 /** Stops a client at once: its socket destroyed (as pg-pool does for a connect in progress), or end(). */

@@ -74,16 +74,21 @@ export function guardQueries (
   client.query = function guardedQuery (config: unknown, values?: unknown, callback?: unknown) {
     const timeoutMs = timeoutOf();
     const object = typeof config === 'object' && config !== null;
-    if (timeoutMs === Infinity || (!object && typeof config !== 'string') ||
-      (object && typeof (config as { submit?: unknown }).submit === 'function')) {
+    if (
+      timeoutMs === Infinity ||
+      (!object && typeof config !== 'string') ||
+      (object && typeof (config as { submit?: unknown }).submit === 'function')
+    ) {
       return query.call(client, config, values, callback);
     }
-    let done = typeof values === 'function' ? values as Callback : callback as Callback | undefined;
+    let done = typeof values === 'function' ? (values as Callback) : (callback as Callback | undefined);
     if (typeof values === 'function') values = undefined;
     const own = object ? (config as { callback?: Callback }).callback : undefined;
     done ??= own;
     // pg writes the callback it is given onto the config object, which a caller may reuse: put back what was there.
-    const restore = () => { if (object) (config as { callback?: Callback }).callback = own; };
+    const restore = () => {
+      if (object) (config as { callback?: Callback }).callback = own;
+    };
     if (done) {
       run(config, values, timeoutMs, done);
       restore();

@@ -1,8 +1,10 @@
-// The errors a checkout, or a query past its deadline, can end in. Each has a stable `code`, for a program to branch on, and a
+// The errors a checkout, or a query past its deadline, can end in. Each has a stable `code`, for a program to branch
+// on, and a
 // message for a person: the timeout's is SQLAlchemy's, which its users know. No message carries
 // a password: a connection error's text is masked before it is kept.
 
-export type PoolErrorCode = 'POOL_TIMEOUT' | 'POOL_QUEUE_FULL' | 'POOL_ENDED' | 'CONNECT_FAILED' | 'ABORTED' | 'QUERY_TIMEOUT';
+export type PoolErrorCode =
+  'POOL_TIMEOUT' | 'POOL_QUEUE_FULL' | 'POOL_ENDED' | 'CONNECT_FAILED' | 'ABORTED' | 'QUERY_TIMEOUT';
 
 export class PoolError extends Error {
   readonly code: PoolErrorCode;
@@ -16,7 +18,10 @@ export class PoolError extends Error {
 /** No connection within `timeout`: the time in the queue and the time to connect, together. */
 export class PoolTimeoutError extends PoolError {
   constructor (size: number, maxOverflow: number, timeoutMs: number) {
-    super('POOL_TIMEOUT', `QueuePool limit of size ${size} overflow ${maxOverflow} reached, connection timed out, timeout ${(timeoutMs / 1000).toFixed(2)}`);
+    super(
+      'POOL_TIMEOUT',
+      `QueuePool limit of size ${size} overflow ${maxOverflow} reached, connection timed out, timeout ${(timeoutMs / 1000).toFixed(2)}`
+    );
   }
 }
 
@@ -44,7 +49,11 @@ export class ConnectError extends PoolError {
 /** The caller's signal aborted the checkout before it had a connection. Named like a DOM AbortError. */
 export class AbortedError extends PoolError {
   constructor (reason?: unknown) {
-    super('ABORTED', 'the checkout was aborted before it had a connection', reason === undefined ? undefined : { cause: reason });
+    super(
+      'ABORTED',
+      'the checkout was aborted before it had a connection',
+      reason === undefined ? undefined : { cause: reason }
+    );
     this.name = 'AbortError';
   }
 }
@@ -55,7 +64,10 @@ export class AbortedError extends PoolError {
  */
 export class QueryTimeoutError extends PoolError {
   constructor (readonly timeoutMs: number) {
-    super('QUERY_TIMEOUT', `the query had no answer within ${formatMs(timeoutMs)} (queryTimeout); it was cancelled and its connection closed`);
+    super(
+      'QUERY_TIMEOUT',
+      `the query had no answer within ${formatMs(timeoutMs)} (queryTimeout); it was cancelled and its connection closed`
+    );
   }
 }
 

@@ -35,7 +35,10 @@ export interface Lease<C> extends CheckoutTiming {
   [Symbol.dispose](): void;
 }
 
-/** How often, and how many times, a cancel is sent again while the query still runs (one sent before the query reached the backend is dropped by it). */
+/**
+ * How often, and how many times, a cancel is sent again while the query still runs (one sent before the query reached
+ * the backend is dropped by it).
+ */
 const CANCEL_RETRY_MS = 200;
 const CANCEL_TRIES = 25;
 
@@ -76,10 +79,13 @@ export class PoolLease<C extends object> implements Lease<C> {
     if (!this.cancels || err || this.conn.closing) return this.checkin(err, strict);
     // A cancel was sent: reuse the connection only once the server has closed every cancel's
     // socket (it has signalled the backend) and nothing runs on it; otherwise close it.
-    Promise.all(this.cancels).then((closed) => {
-      const reusable = closed.every(Boolean) && !busy(this.client);
-      this.checkin(reusable ? undefined : true, strict);
-    }, () => this.checkin(true, strict));
+    Promise.all(this.cancels).then(
+      (closed) => {
+        const reusable = closed.every(Boolean) && !busy(this.client);
+        this.checkin(reusable ? undefined : true, strict);
+      },
+      () => this.checkin(true, strict)
+    );
   }
 
   [Symbol.dispose] (): void {
@@ -100,7 +106,12 @@ export class PoolLease<C extends object> implements Lease<C> {
     if (this.released || this.conn.closing) return;
     if (!busy(this.client) && this.cancels) return;
     const sent = this.pool.cancel(this.client);
-    sent.then((closed) => { if (closed) this.answered = true; }, () => {});
+    sent.then(
+      (closed) => {
+        if (closed) this.answered = true;
+      },
+      () => {}
+    );
     (this.cancels ??= []).push(sent);
     // The query must end within checkTimeout of the first cancel; if the server cannot be reached, nothing else
     // would end it, so its connection is destroyed and the query fails with it.
@@ -111,7 +122,9 @@ export class PoolLease<C extends object> implements Lease<C> {
       this.grace.unref?.();
     }
     if (triesLeft > 1) {
-      this.timer = setTimeout(() => { if (busy(this.client)) this.cancel(triesLeft - 1); }, CANCEL_RETRY_MS);
+      this.timer = setTimeout(() => {
+        if (busy(this.client)) this.cancel(triesLeft - 1);
+      }, CANCEL_RETRY_MS);
       this.timer.unref?.();
     }
   }

@@ -19,17 +19,32 @@ export interface QueuePoolOptions {
   kind?: PoolKind;
   /** Connections kept open once opened (SQLAlchemy's pool_size). Default 5; pg's `min` maps here. */
   size?: number;
-  /** Connections opened beyond `size` under load, closed again after `overflowIdle` (max_overflow). Default 10; pg's `max` is size + maxOverflow. */
+  /**
+   * Connections opened beyond `size` under load, closed again after `overflowIdle` (max_overflow). Default 10; pg's
+   * `max` is size + maxOverflow.
+   */
   maxOverflow?: number;
-  /** Milliseconds a checkout may take, waiting in the queue and connecting together (pool_timeout, in ms). Default 30000; Infinity waits for ever. */
+  /**
+   * Milliseconds a checkout may take, waiting in the queue and connecting together (pool_timeout, in ms). Default
+   * 30000; Infinity waits for ever.
+   */
   timeout?: number;
   /** Callers that may wait for a place; beyond it, POOL_QUEUE_FULL at once. Default 1000; Infinity for no bound. */
   queueMax?: number;
-  /** Milliseconds a connection may live; an older one is closed when it next comes back or sits idle (pool_recycle, in ms). Default Infinity. */
+  /**
+   * Milliseconds a connection may live; an older one is closed when it next comes back or sits idle (pool_recycle, in
+   * ms). Default Infinity.
+   */
   recycle?: number;
-  /** Test a reused connection with an empty query before handing it out; replace it if it fails (pool_pre_ping). Default false. */
+  /**
+   * Test a reused connection with an empty query before handing it out; replace it if it fails (pool_pre_ping). Default
+   * false.
+   */
   prePing?: boolean;
-  /** Hand out the most recently returned idle connection first (use_lifo), so that the others can idle out. Default true. */
+  /**
+   * Hand out the most recently returned idle connection first (use_lifo), so that the others can idle out. Default
+   * true.
+   */
   lifo?: boolean;
   /** Milliseconds an idle connection beyond `size` stays open. Default 1000; pg's `idleTimeoutMillis` maps here. */
   overflowIdle?: number;
@@ -69,7 +84,10 @@ export interface QueuePoolOptions {
    * Default 30000; Infinity for none.
    */
   healthCheckPeriod?: number;
-  /** Up to this many ms are taken off each connection's `recycle`, at random, so that they do not all close at once. Default recycle / 10. */
+  /**
+   * Up to this many ms are taken off each connection's `recycle`, at random, so that they do not all close at once.
+   * Default recycle / 10.
+   */
   recycleJitter?: number;
   /**
    * A connection held longer than this many ms is reported as leaked: a `leak` event (and `onLeak`) with how long it
@@ -81,9 +99,15 @@ export interface QueuePoolOptions {
   onLeak?: (report: any) => void;
   /** A monotonic clock in ms (default performance.now): tests inject one. */
   clock?: () => number;
-  /** Called after every change of the pool's counts (a checkout, a release, a connection opened or closed, a waiter). Read the pool's getters there; it must be cheap. */
+  /**
+   * Called after every change of the pool's counts (a checkout, a release, a connection opened or closed, a waiter).
+   * Read the pool's getters there; it must be cheap.
+   */
   onStateChange?: () => void;
-  /** Called with each successful checkout's timing, to feed a histogram or a trace: synchronously, before the caller has the connection. The record is the lease itself: copy what you keep. */
+  /**
+   * Called with each successful checkout's timing, to feed a histogram or a trace: synchronously, before the caller has
+   * the connection. The record is the lease itself: copy what you keep.
+   */
   onCheckout?: (checkout: CheckoutTiming) => void;
 
   // pg-pool's names, for a drop-in replacement of pg.Pool (see the README's mapping table).
@@ -94,15 +118,27 @@ export interface QueuePoolOptions {
   connectionTimeoutMillis?: number;
   idleTimeoutMillis?: number;
   maxLifetimeSeconds?: number;
-  /** The Client class to build (pg.native.Client, or your own); the constructor's second argument does the same. Default pg.Client. */
+  /**
+   * The Client class to build (pg.native.Client, or your own); the constructor's second argument does the same. Default
+   * pg.Client.
+   */
   Client?: new (config?: any) => any;
   /** Called with a line about what the pool does (connecting, releasing, ending...), as pg-pool's `log`. */
   log?: (message: string, ...details: unknown[]) => void;
-  /** Run on each new connection before anyone has it (pg 8.20's hook): a failure, thrown or rejected, fails that connect. */
+  /**
+   * Run on each new connection before anyone has it (pg 8.20's hook): a failure, thrown or rejected, fails that
+   * connect.
+   */
   onConnect?: (client: any) => unknown;
-  /** pg-pool's `verify(client, done)`: called on each new connection before it is handed out; an error closes it and fails the checkout. */
+  /**
+   * pg-pool's `verify(client, done)`: called on each new connection before it is handed out; an error closes it and
+   * fails the checkout.
+   */
   verify?: (client: any, done: (err?: Error | null) => void) => void;
-  /** The Promise class of the promises the pool returns (pg-pool's option, for bluebird and the like). Default the global one. */
+  /**
+   * The Promise class of the promises the pool returns (pg-pool's option, for bluebird and the like). Default the
+   * global one.
+   */
   Promise?: PromiseConstructorLike;
 }
 
@@ -146,26 +182,58 @@ export interface Settings {
 }
 
 const POOL_KEYS = new Set([
-  'kind', 'size', 'maxOverflow', 'timeout', 'queueMax', 'recycle', 'prePing', 'lifo', 'overflowIdle', 'sizeIdle', 'maxUses', 'allowExitOnIdle',
-  'resetOnReturn', 'queryTimeout', 'connectTimeout', 'checkTimeout', 'healthCheckPeriod', 'recycleJitter', 'leakDetectionMs', 'onLeak',
-  'clock', 'onStateChange', 'onCheckout', 'max', 'poolSize', 'min', 'connectionTimeoutMillis', 'idleTimeoutMillis', 'maxLifetimeSeconds',
-  'log', 'Client', 'Promise', 'onConnect', 'verify',
+  'kind',
+  'size',
+  'maxOverflow',
+  'timeout',
+  'queueMax',
+  'recycle',
+  'prePing',
+  'lifo',
+  'overflowIdle',
+  'sizeIdle',
+  'maxUses',
+  'allowExitOnIdle',
+  'resetOnReturn',
+  'queryTimeout',
+  'connectTimeout',
+  'checkTimeout',
+  'healthCheckPeriod',
+  'recycleJitter',
+  'leakDetectionMs',
+  'onLeak',
+  'clock',
+  'onStateChange',
+  'onCheckout',
+  'max',
+  'poolSize',
+  'min',
+  'connectionTimeoutMillis',
+  'idleTimeoutMillis',
+  'maxLifetimeSeconds',
+  'log',
+  'Client',
+  'Promise',
+  'onConnect',
+  'verify',
 ]);
 
 function fail (name: string, value: unknown, accepts: string): never {
-  throw new TypeError(`pg-queuepool: option ${name} must be ${accepts}; got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
+  throw new TypeError(
+    `pg-queuepool: option ${name} must be ${accepts}; got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`
+  );
 }
 
 function count (name: string, value: unknown, fallback: number, min = 0, infinite = false): number {
   if (value === undefined) return fallback;
   if (value === Infinity && infinite) return Infinity;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) fail(name, value, `an integer of at least ${min}${infinite ? ' (or Infinity)' : ''}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) { fail(name, value, `an integer of at least ${min}${infinite ? ' (or Infinity)' : ''}`); }
   return value;
 }
 
 function millis (name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) fail(name, value, 'a number of milliseconds, 0 or more (Infinity for none)');
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) { fail(name, value, 'a number of milliseconds, 0 or more (Infinity for none)'); }
   return value;
 }
 
@@ -184,14 +252,21 @@ function flag (name: string, value: unknown, fallback: boolean): boolean {
   return value;
 }
 
-/** The pool's settings from its options, SQLAlchemy's names first, then pg-pool's; throws a TypeError naming a bad one. */
+/**
+ * The pool's settings from its options, SQLAlchemy's names first, then pg-pool's; throws a TypeError naming a bad one.
+ */
 export function settingsOf (options: QueuePoolOptions): Settings {
   // pg-pool's older name of max, when max is not given.
-  const o = options.max === undefined && options.poolSize !== undefined ? { ...options, max: options.poolSize } : options;
+  const o =
+    options.max === undefined && options.poolSize !== undefined ? { ...options, max: options.poolSize } : options;
   const maxName = options.max === undefined && options.poolSize !== undefined ? 'poolSize' : 'max';
   if (o.kind !== undefined && o.kind !== 'queue' && o.kind !== 'null') fail('kind', o.kind, '"queue" or "null"');
-  if (o.max !== undefined && o.maxOverflow !== undefined) throw new TypeError(`pg-queuepool: give maxOverflow (with size) or pg's ${maxName}, not both: ${maxName} is size + maxOverflow`);
-  if (o.min !== undefined && o.size !== undefined) throw new TypeError('pg-queuepool: give size or pg\'s min, not both: they mean the same');
+  if (o.max !== undefined && o.maxOverflow !== undefined) {
+    throw new TypeError(
+      `pg-queuepool: give maxOverflow (with size) or pg's ${maxName}, not both: ${maxName} is size + maxOverflow`
+    );
+  }
+  if (o.min !== undefined && o.size !== undefined) { throw new TypeError("pg-queuepool: give size or pg's min, not both: they mean the same"); }
   // Options in pg-pool's words only (max, min, idleTimeoutMillis, ...) mean what they mean to pg-pool, its defaults
   // for the rest included: none kept open beyond min, up to max (10) in all, idle ones closed after 10 s.
   const sizing = [o.size, o.maxOverflow, o.overflowIdle];
@@ -206,36 +281,55 @@ export function settingsOf (options: QueuePoolOptions): Settings {
   } else {
     maxOverflow = count('maxOverflow', o.maxOverflow, 10);
   }
-  if (size + maxOverflow < 1 && (o.kind ?? 'queue') === 'queue') fail('size + maxOverflow', size + maxOverflow, 'at least 1');
+  if (size + maxOverflow < 1 && (o.kind ?? 'queue') === 'queue') { fail('size + maxOverflow', size + maxOverflow, 'at least 1'); }
   // pg's 0 means "no timeout" (wait for ever); its idle 0, "never close idle clients".
   const pgTimeout = o.connectionTimeoutMillis === 0 ? Infinity : o.connectionTimeoutMillis;
   const pgIdle = o.idleTimeoutMillis === 0 ? Infinity : o.idleTimeoutMillis;
-  const pgLifetime = o.maxLifetimeSeconds === undefined || o.maxLifetimeSeconds === 0 ? undefined : o.maxLifetimeSeconds * 1000;
-  if (o.clock !== undefined && typeof o.clock !== 'function') fail('clock', o.clock, 'a function returning milliseconds');
+  const pgLifetime =
+    o.maxLifetimeSeconds === undefined || o.maxLifetimeSeconds === 0 ? undefined : o.maxLifetimeSeconds * 1000;
+  if (o.clock !== undefined && typeof o.clock !== 'function') { fail('clock', o.clock, 'a function returning milliseconds'); }
   const hooks = [
-    ['onStateChange', o.onStateChange], ['onCheckout', o.onCheckout], ['log', o.log], ['onConnect', o.onConnect],
-    ['verify', o.verify], ['Client', o.Client], ['Promise', o.Promise], ['onLeak', o.onLeak],
+    ['onStateChange', o.onStateChange],
+    ['onCheckout', o.onCheckout],
+    ['log', o.log],
+    ['onConnect', o.onConnect],
+    ['verify', o.verify],
+    ['Client', o.Client],
+    ['Promise', o.Promise],
+    ['onLeak', o.onLeak],
   ] as const;
   for (const [name, hook] of hooks) {
-    if (hook !== undefined && typeof hook !== 'function') fail(name, hook, name === 'Client' || name === 'Promise' ? 'a class' : 'a function');
+    if (hook !== undefined && typeof hook !== 'function') { fail(name, hook, name === 'Client' || name === 'Promise' ? 'a class' : 'a function'); }
   }
   const resets = ['rollback', 'close', 'off'];
   if (o.resetOnReturn !== undefined && !resets.includes(o.resetOnReturn)) {
     fail('resetOnReturn', o.resetOnReturn, '"rollback", "close" or "off"');
   }
-  const recycle = millis(o.recycle !== undefined ? 'recycle' : 'maxLifetimeSeconds', o.recycle ?? pgLifetime, Infinity);
+  const recycle = millis(
+    o.recycle !== undefined ? 'recycle' : 'maxLifetimeSeconds',
+    o.recycle ?? pgLifetime,
+    Infinity
+  );
   const recycleJitter = millis('recycleJitter', o.recycleJitter, Number.isFinite(recycle) ? recycle / 10 : 0);
   if (recycleJitter > recycle) fail('recycleJitter', o.recycleJitter, `at most recycle (${recycle})`);
   return {
     kind: o.kind ?? 'queue',
     size,
     maxOverflow,
-    timeout: millis(o.timeout !== undefined ? 'timeout' : 'connectionTimeoutMillis', o.timeout ?? pgTimeout, 30_000),
+    timeout: millis(
+      o.timeout !== undefined ? 'timeout' : 'connectionTimeoutMillis',
+      o.timeout ?? pgTimeout,
+      30_000
+    ),
     queueMax: count('queueMax', o.queueMax, 1000, 0, true),
     recycle,
     prePing: flag('prePing', o.prePing, false),
     lifo: flag('lifo', o.lifo, true),
-    overflowIdle: millis(o.overflowIdle !== undefined ? 'overflowIdle' : 'idleTimeoutMillis', o.overflowIdle ?? pgIdle, pgStyle ? 10_000 : 1000),
+    overflowIdle: millis(
+      o.overflowIdle !== undefined ? 'overflowIdle' : 'idleTimeoutMillis',
+      o.overflowIdle ?? pgIdle,
+      pgStyle ? 10_000 : 1000
+    ),
     sizeIdle: millis('sizeIdle', o.sizeIdle, Infinity),
     maxUses: count('maxUses', o.maxUses, Infinity, 1, true),
     allowExitOnIdle: flag('allowExitOnIdle', o.allowExitOnIdle, false),

@@ -12,16 +12,35 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { sendCancel, type CancelTarget } from './cancel.js';
 import {
-  awaitingReady, busy, endQuietly, kill, queryable, socketOf, transactionStatusOf, whenReady, type TransactionStatus,
+  awaitingReady,
+  busy,
+  endQuietly,
+  kill,
+  queryable,
+  socketOf,
+  transactionStatusOf,
+  whenReady,
+  type TransactionStatus,
 } from './client-state.js';
 import { guardQueries } from './deadline.js';
 import { AbortedError, ConnectError, PoolEndedError, PoolQueueFullError, PoolTimeoutError } from './errors.js';
 import { PoolLease, type Lease as LeaseOf, type Lender } from './lease.js';
 import {
-  clientOptions, settingsOf, type AbortSignalLike, type QueuePoolOptions, type Settings,
+  clientOptions,
+  settingsOf,
+  type AbortSignalLike,
+  type QueuePoolOptions,
+  type Settings,
 } from './options.js';
 import { PlaceQueue } from './queue.js';
-import { connectChannel, releaseChannel, removeChannel, traced, type ConnectContext, type ReleaseContext } from './tracing.js';
+import {
+  connectChannel,
+  releaseChannel,
+  removeChannel,
+  traced,
+  type ConnectContext,
+  type ReleaseContext,
+} from './tracing.js';
 
 /** A checked-out connection: the client, how the checkout went, and the way to give it back. */
 export type Lease<C extends PoolableClient = pg.Client> = LeaseOf<C>;
@@ -50,7 +69,10 @@ export interface PoolQueryConfig<I = unknown[]> extends pg.QueryConfig<I> {
 }
 
 /** pool.query()'s callback: the error, or the result. */
-export type QueryCallback<R extends pg.QueryResultRow = any> = (err: Error | undefined, res?: pg.QueryResult<R>) => void;
+export type QueryCallback<R extends pg.QueryResultRow = any> = (
+  err: Error | undefined,
+  res?: pg.QueryResult<R>,
+) => void;
 
 export interface AcquireOptions {
   /**
@@ -62,9 +84,14 @@ export interface AcquireOptions {
    * connection destroyed.
    */
   signal?: AbortSignalLike;
-  /** The deadline of each query while this connection is held, in ms (Infinity: none); default: the pool's `queryTimeout`. */
+  /**
+   * The deadline of each query while this connection is held, in ms (Infinity: none); default: the pool's
+   * `queryTimeout`.
+   */
   queryTimeout?: number;
-  /** How long this connection may be held before it is reported as leaked, in ms; default: the pool's `leakDetectionMs`. */
+  /**
+   * How long this connection may be held before it is reported as leaked, in ms; default: the pool's `leakDetectionMs`.
+   */
   leakDetectionMs?: number;
   /** A name for this checkout in its leak report (a route, a job's name). */
   label?: string;
@@ -91,9 +118,19 @@ export interface LeakReport<C = unknown> {
  * query did not end within `checkTimeout` of its cancel; `healthCheck`: an idle one failed its background check;
  * `invalidated`: a suspect, after another connection broke, failed its check; `prePing`: it failed its pre-ping.
  */
-export type CloseCause = 'broken' | 'reset' | 'busy' | 'deadline' | 'cancel' | 'healthCheck' | 'invalidated' | 'prePing';
+export type CloseCause =
+  'broken' | 'reset' | 'busy' | 'deadline' | 'cancel' | 'healthCheck' | 'invalidated' | 'prePing';
 
-const CLOSE_CAUSES: readonly CloseCause[] = ['broken', 'reset', 'busy', 'deadline', 'cancel', 'healthCheck', 'invalidated', 'prePing'];
+const CLOSE_CAUSES: readonly CloseCause[] = [
+  'broken',
+  'reset',
+  'busy',
+  'deadline',
+  'cancel',
+  'healthCheck',
+  'invalidated',
+  'prePing',
+];
 
 /** The pool's state and counters, one shape for /metrics, logs and dashboards. */
 export interface PoolStats {
@@ -129,7 +166,9 @@ export interface PoolStats {
   resets: number;
   /** Queries that outlived their deadline (`queryTimeout`): their callers got QUERY_TIMEOUT. */
   queryTimeouts: number;
-  /** Idle connections checked by the pool in the background: every `healthCheckPeriod`, and as suspects after one broke. */
+  /**
+   * Idle connections checked by the pool in the background: every `healthCheckPeriod`, and as suspects after one broke.
+   */
   healthChecks: number;
   /** Connections closed because they could not be trusted, by cause. */
   closed: Record<CloseCause, number>;
@@ -181,7 +220,10 @@ interface Conn<C extends PoolableClient> {
 
 type Callback<C> = (err: Error | undefined, client?: C, done?: (err?: Error | boolean) => void) => void;
 
-/** The refill of `size` connections after one was discarded: first pause, doubled (with jitter) while PostgreSQL cannot be reached. */
+/**
+ * The refill of `size` connections after one was discarded: first pause, doubled (with jitter) while PostgreSQL cannot
+ * be reached.
+ */
 const REFILL_FIRST_MS = 100;
 const REFILL_MAX_MS = 10_000;
 
@@ -243,16 +285,25 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     this.options = { ...options };
     // As pg-pool does: the password is not enumerable, so it shows in no log of the options.
     if ('password' in options) {
-      Object.defineProperty(this.options, 'password', { enumerable: false, writable: true, configurable: true, value: options.password });
+      Object.defineProperty(this.options, 'password', {
+        enumerable: false,
+        writable: true,
+        configurable: true,
+        value: options.password,
+      });
     }
     // As pg-pool: the option first, then the constructor's argument, then pg's own Client.
-    this.Client = (options.Client as ClientConstructor<C> | undefined) ?? Client ?? (pg.Client as unknown as ClientConstructor<C>);
+    this.Client =
+      (options.Client as ClientConstructor<C> | undefined) ??
+      Client ??
+      (pg.Client as unknown as ClientConstructor<C>);
     this.PromiseClass = options.Promise as PromiseConstructor | undefined;
     this.clientConfig = clientOptions(options);
     this.log = this.s.log;
-    this.epochOf = options.clock === undefined || options.clock === defaultClock
-      ? (t) => performance.timeOrigin + t
-      : () => Date.now();
+    this.epochOf =
+      options.clock === undefined || options.clock === defaultClock
+        ? (t) => performance.timeOrigin + t
+        : () => Date.now();
     const { size, maxOverflow, timeout } = this.s;
     this.places = new PlaceQueue({
       capacity: this.s.kind === 'null' ? Infinity : size + maxOverflow,
@@ -292,12 +343,27 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
   // pg.Pool's counts -------------------------------------------------------------------------
 
   /** `size`: the connections kept open once opened. */
-  get size (): number { return this.s.kind === 'null' ? 0 : this.s.size; }
-  get totalCount (): number { return this.conns.size; }
-  get idleCount (): number { return this.idleCore.length + this.idleOverflow.length; }
-  get waitingCount (): number { return this.places.waiting; }
+  get size (): number {
+    return this.s.kind === 'null' ? 0 : this.s.size;
+  }
+
+  get totalCount (): number {
+    return this.conns.size;
+  }
+
+  get idleCount (): number {
+    return this.idleCore.length + this.idleOverflow.length;
+  }
+
+  get waitingCount (): number {
+    return this.places.waiting;
+  }
+
   /** Places taken (checked out, or being opened for a caller). */
-  get inUseCount (): number { return this.places.active; }
+  get inUseCount (): number {
+    return this.places.active;
+  }
+
   get expiredCount (): number {
     let n = 0;
     for (const c of this.conns) if (c.expired && !c.idle) n++;
@@ -316,7 +382,9 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
   }
 
   /** How long the pool waits for PostgreSQL on its own behalf (the `checkTimeout` option). */
-  get checkTimeout (): number { return this.s.checkTimeout; }
+  get checkTimeout (): number {
+    return this.s.checkTimeout;
+  }
 
   stats (): PoolStats {
     const { kind, size, maxOverflow } = this.s;
@@ -362,15 +430,25 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    * idle connection has it in one step, and a waiter is handed the connection inside the
    * release that frees it, as pg-pool does.
    */
-  private checkout<T> (options: AcquireOptions, counted: boolean, as: (lease: Lease<C>) => T, site?: object): Promise<T> {
+  private checkout<T>(
+    options: AcquireOptions,
+    counted: boolean,
+    as: (lease: Lease<C>) => T,
+    site?: object
+  ): Promise<T> {
     if (!counted || !traced(connectChannel)) return this.take(options, counted, as, site);
     // Someone listens on pg:pool:connect: the checkout is traced, its result the lease (the timing record).
     const context: ConnectContext = { pool: this };
     const leased = connectChannel.tracePromise(() => this.take(options, counted, asLease, site), context);
-    return as === asLease ? leased as Promise<T> : leased.then(as);
+    return as === asLease ? (leased as Promise<T>) : leased.then(as);
   }
 
-  private take<T> (options: AcquireOptions, counted: boolean, as: (lease: Lease<C>) => T, site?: object): Promise<T> {
+  private take<T>(
+    options: AcquireOptions,
+    counted: boolean,
+    as: (lease: Lease<C>) => T,
+    site?: object
+  ): Promise<T> {
     const { signal } = options;
     if (this.ending) return Promise.reject(new PoolEndedError());
     if (signal?.aborted) {
@@ -389,12 +467,25 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       }
     }
     if (counted) this.counters.queued++;
-    return this.places.wait(deadline, signal, () => this.lend(started, deadline, true, options, queryTimeout, counted, as, site));
+    return this.places.wait(deadline, signal, () =>
+      this.lend(started, deadline, true, options, queryTimeout, counted, as, site)
+    );
   }
 
-  /** With a place taken: an idle connection now when one is ready, else obtain() one; the place is given back on failure. */
-  private lend<T> (started: number, deadline: number, queued: boolean, options: AcquireOptions, queryTimeout: number,
-    counted: boolean, as: (lease: Lease<C>) => T, site?: object): T | Promise<T> {
+  /**
+   * With a place taken: an idle connection now when one is ready, else obtain() one; the place is given back on
+   * failure.
+   */
+  private lend<T>(
+    started: number,
+    deadline: number,
+    queued: boolean,
+    options: AcquireOptions,
+    queryTimeout: number,
+    counted: boolean,
+    as: (lease: Lease<C>) => T,
+    site?: object
+  ): T | Promise<T> {
     if (this.ending) {
       this.places.leave();
       throw new PoolEndedError();
@@ -407,7 +498,8 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       (err: unknown) => {
         this.places.leave();
         throw err;
-      });
+      }
+    );
   }
 
   /** An idle connection that needs no check (pre-ping off, not a suspect): the recycled ones on the way are closed. */
@@ -424,8 +516,16 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     }
   }
 
-  private lease (conn: Conn<C>, opened: boolean, started: number, queued: boolean, options: AcquireOptions,
-    queryTimeout: number, counted: boolean, site?: object): Lease<C> {
+  private lease (
+    conn: Conn<C>,
+    opened: boolean,
+    started: number,
+    queued: boolean,
+    options: AcquireOptions,
+    queryTimeout: number,
+    counted: boolean,
+    site?: object
+  ): Lease<C> {
     const { signal } = options;
     if (counted) this.counters.acquired++;
     conn.uses++;
@@ -452,18 +552,22 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     return lease;
   }
 
-  /** pg.Pool's connect(): the client, with client.release(err?) to give it back; or with a callback (err, client, done). */
+  /**
+   * pg.Pool's connect(): the client, with client.release(err?) to give it back; or with a callback (err, client, done).
+   */
   connect (): Promise<C & { release: (err?: Error | boolean) => void }>;
   connect (callback: Callback<C>): void;
   connect (options: AcquireOptions): Promise<C & { release: (err?: Error | boolean) => void }>;
   connect (arg?: Callback<C> | AcquireOptions): Promise<C & { release: (err?: Error | boolean) => void }> | void {
-    const options = typeof arg === 'function' ? {} : arg ?? {};
+    const options = typeof arg === 'function' ? {} : (arg ?? {});
     const checkedOut = this.checkout(options, true, asClient, this.siteOf(options, Pool.prototype.connect));
     if (typeof arg !== 'function') return this.promised(checkedOut);
-    // The callback runs outside the promise, as pg-pool's does: what it throws is an uncaught exception, not a rejection.
+    // The callback runs outside the promise, as pg-pool's does: what it throws is an uncaught exception, not a
+    // rejection.
     checkedOut.then(
       (client) => process.nextTick(arg, undefined, client, client.release),
-      (err: Error) => process.nextTick(arg, err, undefined, () => {}));
+      (err: Error) => process.nextTick(arg, err, undefined, () => {})
+    );
   }
 
   /**
@@ -471,14 +575,22 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    * query, or its wait for a connection) and `queryTimeout`. After a failed query the connection is reused only if
    * it is idle and healthy: one left inside a transaction, failed or not, is closed.
    */
-  query<R extends pg.QueryResultRow = any> (text: string | PoolQueryConfig, values?: unknown[]): Promise<pg.QueryResult<R>>;
-  query<R extends pg.QueryResultRow = any> (text: string | PoolQueryConfig, callback: QueryCallback<R>): void;
-  query<R extends pg.QueryResultRow = any> (text: string | PoolQueryConfig, values: unknown[] | undefined,
-    callback: QueryCallback<R>): void;
+  query<R extends pg.QueryResultRow = any>(
+    text: string | PoolQueryConfig,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
+  query<R extends pg.QueryResultRow = any>(text: string | PoolQueryConfig, callback: QueryCallback<R>): void;
+  query<R extends pg.QueryResultRow = any>(
+    text: string | PoolQueryConfig,
+    values: unknown[] | undefined,
+    callback: QueryCallback<R>,
+  ): void;
 
-  query (text: string | PoolQueryConfig,
+  query (
+    text: string | PoolQueryConfig,
     values?: unknown[] | QueryCallback,
-    callback?: QueryCallback): Promise<pg.QueryResult> | void {
+    callback?: QueryCallback
+  ): Promise<pg.QueryResult> | void {
     if (typeof text === 'function') {
       // As pg-pool: a function in the query's place is called back with why, and nothing is sent.
       const cb = text as (err: Error) => void;
@@ -489,11 +601,12 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       callback = values;
       values = undefined;
     }
-    const { signal, queryTimeout } = typeof text === 'object' ? text : ({} as { signal?: undefined; queryTimeout?: undefined });
+    const { signal, queryTimeout } =
+      typeof text === 'object' ? text : ({} as { signal?: undefined; queryTimeout?: undefined });
     const checkout: AcquireOptions = { signal, queryTimeout };
     const site = this.siteOf(checkout, Pool.prototype.query);
     const run = async () => {
-      const lease = await this.checkout(checkout, true, asLease, site) as PoolLease<C>;
+      const lease = (await this.checkout(checkout, true, asLease, site)) as PoolLease<C>;
       const sql = ownOptionsOff(text);
       this.log('dispatching query');
       try {
@@ -502,17 +615,23 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
         lease.release();
         return result as pg.QueryResult;
       } catch (err) {
-        lease.release(isConnectionError(err) ? err as Error : undefined, true);
+        lease.release(isConnectionError(err) ? (err as Error) : undefined, true);
         throw err;
       }
     };
     const result = run();
     if (!callback) return this.promised(result);
     const cb = callback;
-    result.then((res) => process.nextTick(cb, undefined, res), (err: Error) => process.nextTick(cb, err));
+    result.then(
+      (res) => process.nextTick(cb, undefined, res),
+      (err: Error) => process.nextTick(cb, err)
+    );
   }
 
-  /** Opens the `size` connections now, so that the first burst does not pay for them; rejects with the first failure, giving back every one that opened. */
+  /**
+   * Opens the `size` connections now, so that the first burst does not pay for them; rejects with the first failure,
+   * giving back every one that opened.
+   */
   async warm (): Promise<void> {
     if (this.s.kind === 'null') return;
     if (this.ending) throw new PoolEndedError();
@@ -524,16 +643,26 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     const opening: Promise<void>[] = [];
     for (let missing = this.s.size - this.coreOpen; missing > 0 && this.places.free; missing--) {
       this.places.take();
-      opening.push(this.open(deadline).then((conn) => this.putBack(conn), (err: unknown) => {
-        this.places.leave();
-        throw err;
-      }));
+      opening.push(
+        this.open(deadline).then(
+          (conn) => this.putBack(conn),
+          (err: unknown) => {
+            this.places.leave();
+            throw err;
+          }
+        )
+      );
     }
-    const failed = (await Promise.allSettled(opening)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const failed = (await Promise.allSettled(opening)).find(
+      (r): r is PromiseRejectedResult => r.status === 'rejected'
+    );
     if (failed) throw failed.reason;
   }
 
-  /** Closes the idle connections now and the others as they come back; waiters get POOL_ENDED. Resolves once every connection is closed. */
+  /**
+   * Closes the idle connections now and the others as they come back; waiters get POOL_ENDED. Resolves once every
+   * connection is closed.
+   */
   end (): Promise<void>;
   end (callback: () => void): void;
   end (callback?: () => void): Promise<void> | void {
@@ -555,14 +684,21 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
   }
 
   /** A promise of the `Promise` option's class, when one was given (pg-pool's option). */
-  private promised<T> (p: Promise<T>): Promise<T> {
+  private promised<T>(p: Promise<T>): Promise<T> {
     const P = this.PromiseClass;
-    return P === undefined || P === Promise ? p : new P<T>((resolve, reject) => { p.then(resolve, reject); });
+    return P === undefined || P === Promise
+      ? p
+      : new P<T>((resolve, reject) => {
+        p.then(resolve, reject);
+      });
   }
 
   // Inside -----------------------------------------------------------------------------------
 
-  /** An idle connection (recycled ones closed, checked if pre-ping is on or it is a suspect), or a new one: within the checkout's deadline. */
+  /**
+   * An idle connection (recycled ones closed, checked if pre-ping is on or it is a suspect), or a new one: within the
+   * checkout's deadline.
+   */
   private async obtain (deadline: number, signal?: AbortSignalLike): Promise<[Conn<C>, boolean]> {
     for (;;) {
       const conn = this.takeIdle(this.idleCore) ?? this.takeIdle(this.idleOverflow);
@@ -587,7 +723,10 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     }
   }
 
-  /** Past `recycle` (less its jitter); the clock is read only when there is a `recycle` (it is a tenth of a checkout's cost). */
+  /**
+   * Past `recycle` (less its jitter); the clock is read only when there is a `recycle` (it is a tenth of a checkout's
+   * cost).
+   */
   private tooOld (conn: Conn<C>): boolean {
     return conn.expiresAt !== Infinity && this.s.clock() >= conn.expiresAt;
   }
@@ -599,9 +738,17 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
   /** An empty query, answered within `ms`. */
   private async ping (conn: Conn<C>, ms: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), Math.max(0, ms)); });
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), Math.max(0, ms));
+    });
     try {
-      return await Promise.race([conn.rawQuery('').then(() => true, () => false), late]);
+      return await Promise.race([
+        conn.rawQuery('').then(
+          () => true,
+          () => false
+        ),
+        late,
+      ]);
     } finally {
       clearTimeout(timer);
     }
@@ -633,7 +780,12 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       status: undefined,
       onError: () => {},
     };
-    conn.rawQuery = guardQueries(client, () => conn.queryTimeout, () => this.late(conn), this.s.clock) as Conn<C>['rawQuery'];
+    conn.rawQuery = guardQueries(
+      client,
+      () => conn.queryTimeout,
+      () => this.late(conn),
+      this.s.clock
+    ) as Conn<C>['rawQuery'];
     // A connection that breaks reports here, idle or checked out; without a listener the process
     // would crash. An idle one is dropped and the error emitted, as pg.Pool does; a lent one is
     // closed when it comes back. Either way the others become suspects.
@@ -659,7 +811,9 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     const remaining = deadline - openedAt;
     const own = this.s.connectTimeout < remaining;
     const limit = Math.min(remaining, this.s.connectTimeout);
-    const timer = Number.isFinite(limit) ? setTimeout(() => stop(own ? 'connectTimeout' : 'timeout'), Math.max(0, limit)) : undefined;
+    const timer = Number.isFinite(limit)
+      ? setTimeout(() => stop(own ? 'connectTimeout' : 'timeout'), Math.max(0, limit))
+      : undefined;
     const onAbort = () => stop('aborted');
     signal?.addEventListener('abort', onAbort, { once: true });
     this.log('connecting new client');
@@ -681,7 +835,9 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
         throw new AbortedError(signal?.reason);
       }
       this.counters.connectErrors++;
-      throw new ConnectError(why === 'connectTimeout' ? new Error(`no answer within ${this.s.connectTimeout} ms (connectTimeout)`) : err);
+      throw new ConnectError(
+        why === 'connectTimeout' ? new Error(`no answer within ${this.s.connectTimeout} ms (connectTimeout)`) : err
+      );
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
@@ -721,7 +877,13 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    * Reports `lease` if it is still held `thresholdMs` after its connection was had: one timer per connection, refreshed
    * by each lease it watches, which checks the lease it finds when it fires.
    */
-  private watchLeak (conn: Conn<C>, lease: PoolLease<C>, thresholdMs: number, site: { stack?: string }, label?: string): void {
+  private watchLeak (
+    conn: Conn<C>,
+    lease: PoolLease<C>,
+    thresholdMs: number,
+    site: { stack?: string },
+    label?: string
+  ): void {
     lease.leak = { thresholdMs, site, reported: false, label };
     this.armLeak(conn, thresholdMs);
   }
@@ -751,14 +913,23 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
 
   private reportLeak (client: C, heldMs: number, leak: NonNullable<PoolLease<C>['leak']>, released: boolean): void {
     const stack = (leak.site.stack ?? '').split('\n').slice(1).join('\n');
-    const report: LeakReport<C> = { client, heldMs, thresholdMs: leak.thresholdMs, stack, released, ...(leak.label === undefined ? {} : { label: leak.label }) };
+    const report: LeakReport<C> = {
+      client,
+      heldMs,
+      thresholdMs: leak.thresholdMs,
+      stack,
+      released,
+      ...(leak.label === undefined ? {} : { label: leak.label }),
+    };
     if (!released) this.counters.leaks++;
     this.log(released ? 'leaked client released' : 'client held past leakDetectionMs');
     this.emit('leak', report);
     this.options.onLeak?.(report);
   }
 
-  /** The `onConnect` hook (pg 8.20's), then pg-pool's `verify`, on a new connection: the first failure, or undefined. */
+  /**
+   * The `onConnect` hook (pg 8.20's), then pg-pool's `verify`, on a new connection: the first failure, or undefined.
+   */
   private async hooks (client: C): Promise<Error | undefined> {
     const { onConnect, verify } = this.s;
     try {
@@ -785,7 +956,12 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     conn.lease = undefined;
     if (lease?.leak?.reported) this.reportLeak(conn.client, heldMs, lease.leak, true);
     if (!traced(releaseChannel)) return this.giveBack(conn, err, strict);
-    const context: ReleaseContext = { pool: this, client: conn.client, error: err instanceof Error ? err : undefined, heldMs };
+    const context: ReleaseContext = {
+      pool: this,
+      client: conn.client,
+      error: err instanceof Error ? err : undefined,
+      heldMs,
+    };
     releaseChannel.traceSync(() => this.giveBack(conn, err, strict), context);
   }
 
@@ -797,13 +973,17 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       conn.doomed ??= 'broken';
       this.invalidate();
     }
-    if (err || conn.doomed || conn.closing || this.ending || this.s.kind === 'null') return this.putBack(conn, conn.doomed ?? Boolean(err));
+    if (err || conn.doomed || conn.closing || this.ending || this.s.kind === 'null') { return this.putBack(conn, conn.doomed ?? Boolean(err)); }
     if (busy(conn.client)) return this.putBack(conn, 'busy');
     // Lent after the last invalidation and given back clean: it answered since.
-    if (conn.leasedAt > this.invalidatedAt && conn.checkedAt < this.invalidatedAt) conn.checkedAt = this.invalidatedAt;
+    if (conn.leasedAt > this.invalidatedAt && conn.checkedAt < this.invalidatedAt) {
+      conn.checkedAt = this.invalidatedAt;
+    }
     if (!awaitingReady(conn.client)) return this.reset(conn, strict);
     // Its last query failed, and the ReadyForQuery with the transaction's state has not come yet.
-    whenReady(conn.client, this.s.checkTimeout).then((ready) => (ready ? this.reset(conn, strict) : this.putBack(conn, 'busy')));
+    whenReady(conn.client, this.s.checkTimeout).then((ready) =>
+      ready ? this.reset(conn, strict) : this.putBack(conn, 'busy')
+    );
   }
 
   /** Idle: back to the pool. In a transaction: rolled back first, or closed (resetOnReturn, or `strict`). */
@@ -812,20 +992,36 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     if (status === 'I' || (this.s.resetOnReturn === 'off' && !strict)) return this.putBack(conn);
     if (strict || this.s.resetOnReturn === 'close') return this.putBack(conn, 'reset');
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), this.s.checkTimeout); });
-    const rolledBack = conn.rawQuery('ROLLBACK').then(() => conn.status?.() === 'I', () => false);
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), this.s.checkTimeout);
+    });
+    const rolledBack = conn.rawQuery('ROLLBACK').then(
+      () => conn.status?.() === 'I',
+      () => false
+    );
     Promise.race([rolledBack, late]).then((ok) => {
       clearTimeout(timer);
       if (ok) this.counters.resets++;
-      this.putBack(conn, ok && !conn.doomed ? undefined : conn.doomed ?? 'reset');
+      this.putBack(conn, ok && !conn.doomed ? undefined : (conn.doomed ?? 'reset'));
     });
   }
 
-  /** To the idle connections, or closed: for `cause`, or because it may not be reused (ending, broken, recycled, used up, NullPool). */
+  /**
+   * To the idle connections, or closed: for `cause`, or because it may not be reused (ending, broken, recycled, used
+   * up, NullPool).
+   */
   private putBack (conn: Conn<C>, cause?: CloseCause | boolean): void {
     const usedUp = conn.uses >= this.s.maxUses;
     const old = conn.expired || this.tooOld(conn);
-    if (cause || this.ending || conn.closing || !queryable(conn.client) || this.s.kind === 'null' || usedUp || old) {
+    if (
+      cause ||
+      this.ending ||
+      conn.closing ||
+      !queryable(conn.client) ||
+      this.s.kind === 'null' ||
+      usedUp ||
+      old
+    ) {
       if (!cause && !conn.closing && (usedUp || old)) {
         this.counters.recycled++;
         this.log(usedUp ? 'remove expended client' : 'remove expired client'); // pg-pool's words
@@ -939,7 +1135,12 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     };
     const timer = setTimeout(() => finish(false), this.s.checkTimeout);
     timer.unref?.();
-    this.cancel(conn.client).then((closed) => { if (closed) finish(true); }, () => {});
+    this.cancel(conn.client).then(
+      (closed) => {
+        if (closed) finish(true);
+      },
+      () => {}
+    );
   }
 
   /**
@@ -988,7 +1189,9 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     try {
       for (;;) {
         if (this.ending || !this.places.free) return;
-        const conn = [...this.idleCore, ...this.idleOverflow].find((c) => c.checkedAt < this.invalidatedAt || c.round < this.round - 1);
+        const conn = [...this.idleCore, ...this.idleOverflow].find(
+          (c) => c.checkedAt < this.invalidatedAt || c.round < this.round - 1
+        );
         if (!conn) return;
         this.places.take();
         const list = conn.core ? this.idleCore : this.idleOverflow;
@@ -1016,20 +1219,28 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    */
   private refillSoon (): void {
     if (!this.filled || this.ending || this.s.kind !== 'queue' || this.refillTimer !== undefined) return;
-    this.refillTimer = setTimeout(() => {
-      this.refillTimer = undefined;
-      if (this.refilling || this.ending || this.coreOpen >= this.s.size) return;
-      if (this.places.active > 0 || this.places.waiting > 0) return this.refillSoon();
-      this.refilling = true;
-      this.warm().then(() => {
-        this.refillMs = REFILL_FIRST_MS;
-      }, () => {
-        this.refillMs = Math.min(this.refillMs * 2, REFILL_MAX_MS);
-      }).finally(() => {
-        this.refilling = false;
-        if (this.coreOpen < this.s.size) this.refillSoon();
-      });
-    }, this.refillMs * (0.5 + Math.random() / 2));
+    this.refillTimer = setTimeout(
+      () => {
+        this.refillTimer = undefined;
+        if (this.refilling || this.ending || this.coreOpen >= this.s.size) return;
+        if (this.places.active > 0 || this.places.waiting > 0) return this.refillSoon();
+        this.refilling = true;
+        this.warm()
+          .then(
+            () => {
+              this.refillMs = REFILL_FIRST_MS;
+            },
+            () => {
+              this.refillMs = Math.min(this.refillMs * 2, REFILL_MAX_MS);
+            }
+          )
+          .finally(() => {
+            this.refilling = false;
+            if (this.coreOpen < this.s.size) this.refillSoon();
+          });
+      },
+      this.refillMs * (0.5 + Math.random() / 2)
+    );
     this.refillTimer.unref?.();
   }
 
@@ -1070,7 +1281,7 @@ function connectOnce (client: PoolableClient): Promise<void> {
       else resolve();
     };
     const returned = (client.connect as (cb: (err?: Error | null) => void) => unknown)(done);
-    if (returned && typeof (returned as Promise<unknown>).then === 'function') (returned as Promise<unknown>).then(() => done(), done);
+    if (returned && typeof (returned as Promise<unknown>).then === 'function') { (returned as Promise<unknown>).then(() => done(), done); }
   });
 }
 
@@ -1084,7 +1295,11 @@ function asClient<C extends PoolableClient> (lease: Lease<C>): C & { release: (e
 /** The query config without the pool's own fields (`signal`, `queryTimeout`), which pg must not see. */
 function ownOptionsOff<T> (text: T): T {
   if (typeof text !== 'object' || text === null || !('signal' in text || 'queryTimeout' in text)) return text;
-  const { signal: _signal, queryTimeout: _queryTimeout, ...rest } = text as T & { signal?: unknown; queryTimeout?: unknown };
+  const {
+    signal: _signal,
+    queryTimeout: _queryTimeout,
+    ...rest
+  } = text as T & { signal?: unknown; queryTimeout?: unknown };
   return rest as T;
 }
 

@@ -57,10 +57,16 @@ export class PlaceQueue {
    * abort. `onPlace` runs the moment the place is handed over, inside `leave()`, and the wait
    * settles with its result: one promise per wait, no extra turn before the caller has it.
    */
-  wait<T> (deadline: number, signal: AbortSignalLike | undefined, onPlace: () => T | Promise<T>): Promise<T> {
+  wait<T>(deadline: number, signal: AbortSignalLike | undefined, onPlace: () => T | Promise<T>): Promise<T> {
     if (this.waiting >= this.options.queueMax) return Promise.reject(this.options.full());
     return new Promise<T>((resolve, reject) => {
-      const waiter: Waiter = { resolve: resolve as (value: unknown) => void, reject, onPlace, deadline, done: false };
+      const waiter: Waiter = {
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        onPlace,
+        deadline,
+        done: false,
+      };
       if (signal) {
         waiter.signal = signal;
         waiter.onAbort = () => this.settle(waiter, this.options.aborted(signal.reason));

@@ -1,5 +1,6 @@
 // The pool's checkouts, returns and closes as diagnostics_channel TracingChannels, by the names node-postgres proposes
-// for pg-pool (PR #3650): an APM tool subscribes to them instead of patching the pool. While nobody subscribes, the pool
+// for pg-pool (PR #3650): an APM tool subscribes to them instead of patching the pool. While nobody subscribes, the
+// pool
 // asks one property per event and publishes nothing.
 import dc from 'node:diagnostics_channel';
 import type { CloseCause } from './pool.js';
@@ -8,7 +9,9 @@ import type { CloseCause } from './pool.js';
 export interface ConnectContext {
   /** The pool asked. */
   pool: object;
-  /** Set when it settles: the lease, also the checkout's timing (`waitMs`, `queued`, `opened`, `overflow`, `client`). */
+  /**
+   * Set when it settles: the lease, also the checkout's timing (`waitMs`, `queued`, `opened`, `overflow`, `client`).
+   */
   result?: unknown;
   /** Set when it fails: a PoolError (POOL_TIMEOUT, ABORTED, ...). */
   error?: unknown;
@@ -36,12 +39,22 @@ export const connectChannel = dc.tracingChannel<ConnectContext, ConnectContext>(
 export const releaseChannel = dc.tracingChannel<ReleaseContext, ReleaseContext>('pg:pool:release');
 export const removeChannel = dc.tracingChannel<RemoveContext, RemoveContext>('pg:pool:remove');
 
-type Traced = { hasSubscribers?: boolean } & Record<'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error', { hasSubscribers: boolean }>;
+type Traced = { hasSubscribers?: boolean } & Record<
+  'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error',
+  { hasSubscribers: boolean }
+>;
 
-/** Someone listens: TracingChannel's own hasSubscribers where Node has it (22+), otherwise each of its channels asked. */
+/**
+ * Someone listens: TracingChannel's own hasSubscribers where Node has it (22+), otherwise each of its channels asked.
+ */
 export function traced (channel: object): boolean {
   const c = channel as Traced;
   if (c.hasSubscribers !== undefined) return c.hasSubscribers;
-  return c.start.hasSubscribers || c.end.hasSubscribers || c.asyncStart.hasSubscribers || c.asyncEnd.hasSubscribers ||
-    c.error.hasSubscribers;
+  return (
+    c.start.hasSubscribers ||
+    c.end.hasSubscribers ||
+    c.asyncStart.hasSubscribers ||
+    c.asyncEnd.hasSubscribers ||
+    c.error.hasSubscribers
+  );
 }

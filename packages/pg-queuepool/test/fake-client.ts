@@ -47,7 +47,9 @@ export function fakeClientClass (behaviour: Partial<Behaviour> = {}) {
     status: Status = 'I';
     private active: { sql: string; fail: (err: Error) => void } | null = null;
     private failConnectTimer: (() => void) | undefined;
-    readonly connection = Object.assign(new EventEmitter(), { stream: { destroy: () => this.destroy(), ref () {}, unref () {} } });
+    readonly connection = Object.assign(new EventEmitter(), {
+      stream: { destroy: () => this.destroy(), ref () {}, unref () {} },
+    });
 
     constructor (readonly config: Record<string, unknown> = {}) {
       super();
@@ -73,12 +75,16 @@ export function fakeClientClass (behaviour: Partial<Behaviour> = {}) {
       });
     }
 
-    query (text: string | { text: string }, values?: unknown, callback?: Callback): Promise<{ rows: unknown[] }> | undefined {
-      const cb = typeof values === 'function' ? values as Callback : callback;
+    query (
+      text: string | { text: string },
+      values?: unknown,
+      callback?: Callback
+    ): Promise<{ rows: unknown[] }> | undefined {
+      const cb = typeof values === 'function' ? (values as Callback) : callback;
       const sql = typeof text === 'string' ? text : text.text;
       this.queries.push(sql);
       const answer = new Promise<{ rows: unknown[] }>((resolve, reject) => {
-        if (this.destroyed || !this._queryable) return reject(new Error('Client has encountered a connection error and is not queryable'));
+        if (this.destroyed || !this._queryable) { return reject(new Error('Client has encountered a connection error and is not queryable')); }
         this.readyForQuery = false;
         const timer = b.hangQuery?.(sql, this)
           ? undefined
@@ -111,7 +117,10 @@ export function fakeClientClass (behaviour: Partial<Behaviour> = {}) {
         };
       });
       if (!cb) return answer;
-      answer.then((res) => cb(null, res), (err: Error) => cb(err));
+      answer.then(
+        (res) => cb(null, res),
+        (err: Error) => cb(err)
+      );
       return undefined;
     }
 
@@ -166,7 +175,11 @@ export interface FakeClient extends EventEmitter {
   readyForQuery: boolean;
   status: Status;
   connect(): Promise<void>;
-  query(text: string | { text: string }, values?: unknown, callback?: Callback): Promise<{ rows: unknown[] }> | undefined;
+  query(
+    text: string | { text: string },
+    values?: unknown,
+    callback?: Callback,
+  ): Promise<{ rows: unknown[] }> | undefined;
   end(): Promise<void>;
   destroy(): void;
 }

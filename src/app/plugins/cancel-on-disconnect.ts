@@ -20,23 +20,28 @@ declare module 'fastify' {
   }
 }
 
-export default fp(async (fastify: FastifyInstance) => {
-  const listeners: RequestClosed[] = [];
-  fastify.decorate('onRequestClosed', (listener: RequestClosed) => { listeners.push(listener); });
-  // A plain object is not allowed as a decorator's initial value; each request sets its own.
-  fastify.decorateRequest('dbContext', undefined as unknown as CallContext);
-
-  // Not request.signal: that follows the request stream's 'close', which Node emits as soon as a
-  // request body has been read, so it would abort every POST right after parsing.
-  fastify.addHook('onRequest', (req, reply, done) => {
-    const gone = new ClientGone();
-    req.dbContext = { signal: gone, route: `${req.method} ${req.routeOptions.url ?? 'unmatched'}` };
-    const res = reply.raw;
-    res.once('close', () => {
-      const finished = res.writableEnded;
-      if (!finished) gone.abort();
-      for (const listener of listeners) listener(req, reply, finished);
+export default fp(
+  async (fastify: FastifyInstance) => {
+    const listeners: RequestClosed[] = [];
+    fastify.decorate('onRequestClosed', (listener: RequestClosed) => {
+      listeners.push(listener);
     });
-    done();
-  });
-}, { name: 'cancel-on-disconnect' });
+    // A plain object is not allowed as a decorator's initial value; each request sets its own.
+    fastify.decorateRequest('dbContext', undefined as unknown as CallContext);
+
+    // Not request.signal: that follows the request stream's 'close', which Node emits as soon as a
+    // request body has been read, so it would abort every POST right after parsing.
+    fastify.addHook('onRequest', (req, reply, done) => {
+      const gone = new ClientGone();
+      req.dbContext = { signal: gone, route: `${req.method} ${req.routeOptions.url ?? 'unmatched'}` };
+      const res = reply.raw;
+      res.once('close', () => {
+        const finished = res.writableEnded;
+        if (!finished) gone.abort();
+        for (const listener of listeners) listener(req, reply, finished);
+      });
+      done();
+    });
+  },
+  { name: 'cancel-on-disconnect' }
+);

@@ -18,7 +18,12 @@ const UNSTORABLE = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\
 function unstorable (value: unknown, path: string[] = []): { path: string; what: string } | undefined {
   if (typeof value === 'string') {
     const m = UNSTORABLE.exec(value);
-    return m ? { path: path.join('.'), what: m[0] === '\0' ? 'a NUL character' : 'a lone UTF-16 surrogate (not valid Unicode)' } : undefined;
+    return m
+      ? {
+          path: path.join('.'),
+          what: m[0] === '\0' ? 'a NUL character' : 'a lone UTF-16 surrogate (not valid Unicode)',
+        }
+      : undefined;
   }
   if (value && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
@@ -35,7 +40,10 @@ function unstorable (value: unknown, path: string[] = []): { path: string; what:
  */
 const PLAIN = { integer: /^-?\d+$/, number: /^-?\d+(\.\d+)?$/ };
 
-function coerceText (schema: { properties?: Record<string, { type?: string }> }, data: Record<string, unknown>): void {
+function coerceText (
+  schema: { properties?: Record<string, { type?: string }> },
+  data: Record<string, unknown>
+): void {
   for (const [key, raw] of Object.entries(data)) {
     const type = schema.properties?.[key]?.type;
     if (typeof raw !== 'string' || !type) continue;
@@ -44,9 +52,17 @@ function coerceText (schema: { properties?: Record<string, { type?: string }> },
   }
 }
 
-/** Bodies are JSON, validated strictly ("5" is not a number); query strings and path parameters are text, read as above. */
+/**
+ * Bodies are JSON, validated strictly ("5" is not a number); query strings and path parameters are text, read as above.
+ */
 function validatorCompiler () {
-  const ajv = new Ajv({ useDefaults: true, removeAdditional: false, allErrors: false, strict: false, coerceTypes: false });
+  const ajv = new Ajv({
+    useDefaults: true,
+    removeAdditional: false,
+    allErrors: false,
+    strict: false,
+    coerceTypes: false,
+  });
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) => {
     const validate: ValidateFunction = ajv.compile(schema);
     if (httpPart !== 'querystring' && httpPart !== 'params') return validate;
@@ -58,22 +74,30 @@ function validatorCompiler () {
   };
 }
 
-export default fp(async (fastify: FastifyInstance) => {
-  fastify.setValidatorCompiler(validatorCompiler());
-  // JSON only: any other body is a 415, not a string for the schema to reject.
-  fastify.removeContentTypeParser(['text/plain', 'application/json']);
-  const parseJson = fastify.getDefaultJsonParser('error', 'error');
-  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
-    let text: string;
-    try {
-      text = utf8.decode(body as Buffer);
-    } catch {
-      return done(new BadInputError('the body is not valid UTF-8'), undefined);
-    }
-    parseJson(req, text, (err, value) => {
-      if (err) return done(err, undefined);
-      const bad = unstorable(value);
-      done(bad ? new BadInputError(`body${bad.path ? `/${bad.path}` : ''} contains ${bad.what}`, bad.path || undefined) : null, value);
+export default fp(
+  async (fastify: FastifyInstance) => {
+    fastify.setValidatorCompiler(validatorCompiler());
+    // JSON only: any other body is a 415, not a string for the schema to reject.
+    fastify.removeContentTypeParser(['text/plain', 'application/json']);
+    const parseJson = fastify.getDefaultJsonParser('error', 'error');
+    fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+      let text: string;
+      try {
+        text = utf8.decode(body as Buffer);
+      } catch {
+        return done(new BadInputError('the body is not valid UTF-8'), undefined);
+      }
+      parseJson(req, text, (err, value) => {
+        if (err) return done(err, undefined);
+        const bad = unstorable(value);
+        done(
+          bad
+            ? new BadInputError(`body${bad.path ? `/${bad.path}` : ''} contains ${bad.what}`, bad.path || undefined)
+            : null,
+          value
+        );
+      });
     });
-  });
-}, { name: 'input' });
+  },
+  { name: 'input' }
+);

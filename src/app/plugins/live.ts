@@ -16,7 +16,10 @@ export interface Live {
   readonly watched: boolean;
   /** Hands a completed request to the timeline. */
   record(record: RequestRecord): void;
-  /** Starts the monitor thread, the first time, and resolves with its port: its live stream is served there, at /live/<worker>/. */
+  /**
+   * Starts the monitor thread, the first time, and resolves with its port: its live stream is served there, at
+   * /live/<worker>/.
+   */
   monitorPort(): Promise<number>;
   /** Where the dashboard page reads every worker's live stream (this process's alone without workers). */
   stream(): Promise<LiveStreamAddress>;
@@ -57,98 +60,107 @@ export interface LivePluginOptions {
 /** Leaks kept for a monitor thread that starts later (as many as it keeps itself). */
 const KEEP_LEAKS = 20;
 
-export default fp(async (fastify: FastifyInstance, { config, url, directUrl, workerId, clusterStream }: LivePluginOptions) => {
-  const gauges = new LiveGauges();
-  let monitor: Monitor | undefined;
-  let starting: Promise<Monitor> | undefined;
-  let closing = false;
-  const blockListeners: ((block: Block) => void)[] = [];
-  // Leaks reported before the monitor thread runs reach it when it starts: a page opened later shows them.
-  const leaks: Leak[] = [];
-  fastify.leaks.on((leak) => {
-    leaks.push(leak);
-    if (leaks.length > KEEP_LEAKS) leaks.shift();
-    monitor?.leak(leak);
-  });
-  // Every route by its index, for the block detector: the handler writes its index while it runs.
-  const routes: string[] = [];
-  fastify.addHook('onRoute', (route) => {
-    const index = routes.push(`${[route.method].flat().join(',')} ${route.url}`) - 1;
-    const handler = route.handler;
-    route.handler = function running (this: FastifyInstance, req, reply) {
-      gauges.running(index);
-      try {
-        return handler.call(this, req, reply);
-      } finally {
-        gauges.running(-1);
-      }
-    };
-  });
-  const blocked = (block: Block) => {
-    const at = (f: BlockFrame) => `${f.fn} (${f.file}:${f.line})`;
-    const named = block.culprit ?? block.frames[0];
-    fastify.log.warn({
-      blockedMs: Math.round(block.ms),
-      route: block.route,
-      culprit: block.culprit && at(block.culprit),
-      frames: block.frames.map(at),
-      stackAfterMs: block.frames.length ? Math.round(block.sampledAfterMs) : undefined,
-    }, `the event loop was blocked for ${Math.round(block.ms)} ms by ${named ? at(named) : 'code that let go before its stack could be taken'}${block.route ? `, serving ${block.route}` : ''}`);
-    for (const listener of blockListeners) listener(block);
-  };
-  const start = () => Monitor.start({
-    // With workers, only the primary, on this machine, reads a worker's monitor.
-    host: clusterStream ? '127.0.0.1' : config.host,
-    port: clusterStream ? 0 : config.monitorPort,
-    worker: workerId,
-    allowedHosts: allowedHosts(config),
-    // PostgreSQL's own view, read directly: through PgBouncer it would queue behind the requests.
-    databaseUrl: directUrl,
-    bouncerUrl: behindBouncer(config) ? url : undefined,
-    gauges,
-    onBlock: blocked,
-    detector: config.blockDetector && { thresholdMs: config.blockThreshold, root: ROOT },
-    routes,
-    leaks,
-    poolState: fastify.poolState.buffer,
-    settings: {
-      ...config,
-      databaseUrl: undefined,
-      pgbouncerUrl: config.pgbouncerUrl && maskSecrets(config.pgbouncerUrl),
-      database: maskSecrets(url),
-      worker: workerId,
-    },
-  });
-
-  const monitorPort = async () => {
-    if (closing) throw new Error('the service is shutting down');
-    starting ??= start().then((m) => (monitor = m));
-    return (await starting).port;
-  };
-  fastify.decorate('live', {
-    gauges,
-    get watched () {
-      return monitor !== undefined && monitor.watched;
-    },
-    record: (r: RequestRecord) => monitor?.record(r),
-    monitorPort,
-    stream: clusterStream ?? (async () => ({ port: await monitorPort(), workers: [workerId] })),
-    onBlock: (listener) => { blockListeners.push(listener); },
-  });
-
-  // The block detector lives in the monitor thread: with it on, the thread starts with the service.
-  if (config.blockDetector) {
-    fastify.addHook('onReady', async () => {
-      await monitorPort();
+export default fp(
+  async (fastify: FastifyInstance, { config, url, directUrl, workerId, clusterStream }: LivePluginOptions) => {
+    const gauges = new LiveGauges();
+    let monitor: Monitor | undefined;
+    let starting: Promise<Monitor> | undefined;
+    let closing = false;
+    const blockListeners: ((block: Block) => void)[] = [];
+    // Leaks reported before the monitor thread runs reach it when it starts: a page opened later shows them.
+    const leaks: Leak[] = [];
+    fastify.leaks.on((leak) => {
+      leaks.push(leak);
+      if (leaks.length > KEEP_LEAKS) leaks.shift();
+      monitor?.leak(leak);
     });
-  }
+    // Every route by its index, for the block detector: the handler writes its index while it runs.
+    const routes: string[] = [];
+    fastify.addHook('onRoute', (route) => {
+      const index = routes.push(`${[route.method].flat().join(',')} ${route.url}`) - 1;
+      const handler = route.handler;
+      route.handler = function running (this: FastifyInstance, req, reply) {
+        gauges.running(index);
+        try {
+          return handler.call(this, req, reply);
+        } finally {
+          gauges.running(-1);
+        }
+      };
+    });
+    const blocked = (block: Block) => {
+      const at = (f: BlockFrame) => `${f.fn} (${f.file}:${f.line})`;
+      const named = block.culprit ?? block.frames[0];
+      fastify.log.warn(
+        {
+          blockedMs: Math.round(block.ms),
+          route: block.route,
+          culprit: block.culprit && at(block.culprit),
+          frames: block.frames.map(at),
+          stackAfterMs: block.frames.length ? Math.round(block.sampledAfterMs) : undefined,
+        },
+        `the event loop was blocked for ${Math.round(block.ms)} ms by ${named ? at(named) : 'code that let go before its stack could be taken'}${block.route ? `, serving ${block.route}` : ''}`
+      );
+      for (const listener of blockListeners) listener(block);
+    };
+    const start = () =>
+      Monitor.start({
+        // With workers, only the primary, on this machine, reads a worker's monitor.
+        host: clusterStream ? '127.0.0.1' : config.host,
+        port: clusterStream ? 0 : config.monitorPort,
+        worker: workerId,
+        allowedHosts: allowedHosts(config),
+        // PostgreSQL's own view, read directly: through PgBouncer it would queue behind the requests.
+        databaseUrl: directUrl,
+        bouncerUrl: behindBouncer(config) ? url : undefined,
+        gauges,
+        onBlock: blocked,
+        detector: config.blockDetector && { thresholdMs: config.blockThreshold, root: ROOT },
+        routes,
+        leaks,
+        poolState: fastify.poolState.buffer,
+        settings: {
+          ...config,
+          databaseUrl: undefined,
+          pgbouncerUrl: config.pgbouncerUrl && maskSecrets(config.pgbouncerUrl),
+          database: maskSecrets(url),
+          worker: workerId,
+        },
+      });
 
-  // Open streams would hold close() until the grace period ends.
-  fastify.addHook('preClose', async () => {
-    closing = true;
-    (await starting?.catch(() => undefined))?.endStreams();
-  });
-  fastify.addHook('onClose', async () => {
-    await (await starting?.catch(() => undefined))?.close();
-  });
-}, { name: 'live', dependencies: ['store', 'leaks'] });
+    const monitorPort = async () => {
+      if (closing) throw new Error('the service is shutting down');
+      starting ??= start().then((m) => (monitor = m));
+      return (await starting).port;
+    };
+    fastify.decorate('live', {
+      gauges,
+      get watched () {
+        return monitor !== undefined && monitor.watched;
+      },
+      record: (r: RequestRecord) => monitor?.record(r),
+      monitorPort,
+      stream: clusterStream ?? (async () => ({ port: await monitorPort(), workers: [workerId] })),
+      onBlock: (listener) => {
+        blockListeners.push(listener);
+      },
+    });
+
+    // The block detector lives in the monitor thread: with it on, the thread starts with the service.
+    if (config.blockDetector) {
+      fastify.addHook('onReady', async () => {
+        await monitorPort();
+      });
+    }
+
+    // Open streams would hold close() until the grace period ends.
+    fastify.addHook('preClose', async () => {
+      closing = true;
+      (await starting?.catch(() => undefined))?.endStreams();
+    });
+    fastify.addHook('onClose', async () => {
+      await (await starting?.catch(() => undefined))?.close();
+    });
+  },
+  { name: 'live', dependencies: ['store', 'leaks'] }
+);

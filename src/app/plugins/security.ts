@@ -16,8 +16,12 @@ import { errorBody } from './errors.ts';
 function securityHeaders (): Record<string, string> {
   const headers: Record<string, string> = {};
   const res = {
-    setHeader: (name: string, value: string) => { headers[name.toLowerCase()] = String(value); },
-    removeHeader: (name: string) => { delete headers[name.toLowerCase()]; },
+    setHeader: (name: string, value: string) => {
+      headers[name.toLowerCase()] = String(value);
+    },
+    removeHeader: (name: string) => {
+      delete headers[name.toLowerCase()];
+    },
     getHeader: (name: string) => headers[name.toLowerCase()],
   };
   helmet({
@@ -47,34 +51,42 @@ const API_HEADERS: Record<string, string> = {
 const ANY_HOST_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** The routes that serve pages and what they load: everything else answers JSON. */
-const isPage = (route: string | undefined) => route !== undefined && (route === '/' || /^\/(docs|dashboard|assets)(\/|$)/.test(route));
+const isPage = (route: string | undefined) =>
+  route !== undefined && (route === '/' || /^\/(docs|dashboard|assets)(\/|$)/.test(route));
 
-export default fp(async (fastify: FastifyInstance) => {
-  const hosts = allowedHosts(fastify.config);
-  const anyHost = hosts.includes('*');
-  const refusal = errorBody(421, `this service does not answer to that host name; it answers to ${hosts.join(', ')} (ALLOWED_HOSTS)`, 'HOST_NOT_ALLOWED');
-  const pageHeaders = securityHeaders();
-  const headersFor = new Map<string | undefined, Record<string, string>>();
-  const headersOf = (route: string | undefined) => {
-    let headers = headersFor.get(route);
-    if (headers === undefined) headersFor.set(route, (headers = isPage(route) ? pageHeaders : API_HEADERS));
-    return headers;
-  };
-  // The verdict on each Host header seen: nearly every request repeats one of a handful.
-  const verdicts = new Map<string, boolean>();
-  const allowed = (host: string) => {
-    let ok = verdicts.get(host);
-    if (ok === undefined) {
-      if (verdicts.size > 1000) verdicts.clear(); // a flood of made-up names must not grow it
-      verdicts.set(host, (ok = hosts.includes(hostName(host))));
-    }
-    return ok;
-  };
-  fastify.addHook('onRequest', (req, reply, done) => {
-    reply.headers(headersOf(req.routeOptions.url));
-    // No Host header (HTTP/1.0): no browser sends such a request, so no rebinding either.
-    const host = req.headers.host;
-    if (anyHost || host === undefined || allowed(host) || ANY_HOST_ROUTES.has(req.routeOptions.url ?? '')) return done();
-    reply.code(421).send(refusal);
-  });
-}, { name: 'security' });
+export default fp(
+  async (fastify: FastifyInstance) => {
+    const hosts = allowedHosts(fastify.config);
+    const anyHost = hosts.includes('*');
+    const refusal = errorBody(
+      421,
+      `this service does not answer to that host name; it answers to ${hosts.join(', ')} (ALLOWED_HOSTS)`,
+      'HOST_NOT_ALLOWED'
+    );
+    const pageHeaders = securityHeaders();
+    const headersFor = new Map<string | undefined, Record<string, string>>();
+    const headersOf = (route: string | undefined) => {
+      let headers = headersFor.get(route);
+      if (headers === undefined) headersFor.set(route, (headers = isPage(route) ? pageHeaders : API_HEADERS));
+      return headers;
+    };
+    // The verdict on each Host header seen: nearly every request repeats one of a handful.
+    const verdicts = new Map<string, boolean>();
+    const allowed = (host: string) => {
+      let ok = verdicts.get(host);
+      if (ok === undefined) {
+        if (verdicts.size > 1000) verdicts.clear(); // a flood of made-up names must not grow it
+        verdicts.set(host, (ok = hosts.includes(hostName(host))));
+      }
+      return ok;
+    };
+    fastify.addHook('onRequest', (req, reply, done) => {
+      reply.headers(headersOf(req.routeOptions.url));
+      // No Host header (HTTP/1.0): no browser sends such a request, so no rebinding either.
+      const host = req.headers.host;
+      if (anyHost || host === undefined || allowed(host) || ANY_HOST_ROUTES.has(req.routeOptions.url ?? '')) { return done(); }
+      reply.code(421).send(refusal);
+    });
+  },
+  { name: 'security' }
+);

@@ -65,32 +65,51 @@ async function blockingStore (...args: ConstructorParameters<typeof BlockingTodo
   return new BlockingTodoStore(...args);
 }
 
-export default fp(async (fastify: FastifyInstance, { config, url, replicas = [], serverVersion }: StorePluginOptions) => {
-  const poolState = new SharedPoolState();
-  const options: StoreOptions = {
-    ...storeOptions(config, url, serverVersion),
-    onChange: poolState.write,
-    onError: (err) => fastify.log.warn({ err: err.message }, 'a database connection failed; it is dropped from the pool'),
-    onLeak: (report) => fastify.leaks.report(report),
-  };
-  const sqlLog = config.logSql ? (sql: string, params: readonly unknown[]) => fastify.log.info({ params }, sql) : undefined;
-  const replicated = replicas.length
-    ? new ReplicatedTodoStore(options, {
-      replicas,
-      maxLag: config.replicaMaxLag,
-      readAfterTimeoutMs: config.readAfterTimeout * 1000,
-      onChange: (message, replica) => (replica.usable ? fastify.log.info(message) : fastify.log.warn(message)),
-    }, sqlLog)
-    : undefined;
-  const store: TodoStore = replicated ?? (config.dbMode === 'blocking' ? await blockingStore(options, sqlLog, poolState) : new AsyncTodoStore(options, sqlLog));
-  await store.warm().catch((err: Error) => fastify.log.warn(`could not open the pool's connections yet: ${err.message}`));
-  fastify.decorate('store', store);
-  fastify.decorate('replicas', replicated);
-  fastify.decorate('poolState', poolState);
-  fastify.addHook('onClose', async () => {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, CLOSE_MS); });
-    await Promise.race([store.close(), late]);
-    clearTimeout(timer);
-  });
-}, { name: 'store', dependencies: ['leaks'] });
+export default fp(
+  async (fastify: FastifyInstance, { config, url, replicas = [], serverVersion }: StorePluginOptions) => {
+    const poolState = new SharedPoolState();
+    const options: StoreOptions = {
+      ...storeOptions(config, url, serverVersion),
+      onChange: poolState.write,
+      onError: (err) =>
+        fastify.log.warn({ err: err.message }, 'a database connection failed; it is dropped from the pool'),
+      onLeak: (report) => fastify.leaks.report(report),
+    };
+    const sqlLog = config.logSql
+      ? (sql: string, params: readonly unknown[]) => fastify.log.info({ params }, sql)
+      : undefined;
+    const replicated = replicas.length
+      ? new ReplicatedTodoStore(
+        options,
+        {
+          replicas,
+          maxLag: config.replicaMaxLag,
+          readAfterTimeoutMs: config.readAfterTimeout * 1000,
+          onChange: (message, replica) =>
+            replica.usable ? fastify.log.info(message) : fastify.log.warn(message),
+        },
+        sqlLog
+      )
+      : undefined;
+    const store: TodoStore =
+      replicated ??
+      (config.dbMode === 'blocking'
+        ? await blockingStore(options, sqlLog, poolState)
+        : new AsyncTodoStore(options, sqlLog));
+    await store
+      .warm()
+      .catch((err: Error) => fastify.log.warn(`could not open the pool's connections yet: ${err.message}`));
+    fastify.decorate('store', store);
+    fastify.decorate('replicas', replicated);
+    fastify.decorate('poolState', poolState);
+    fastify.addHook('onClose', async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CLOSE_MS);
+      });
+      await Promise.race([store.close(), late]);
+      clearTimeout(timer);
+    });
+  },
+  { name: 'store', dependencies: ['leaks'] }
+);

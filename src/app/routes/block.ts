@@ -12,12 +12,21 @@ import { Offload } from '../../loop/offload.ts';
 import { sampleText, SAMPLE_FILE_BYTES } from '../../loop/work.ts';
 import { answer, errors } from '../schemas.ts';
 
-const Result = Type.Object({
-  work: Type.String({ description: 'the kind of work' }),
-  onLoop: Type.Boolean({ description: 'true: it ran on the event loop and held it; false: it ran elsewhere (a worker thread, libuv\'s pool) or never needed the time' }),
-  ms: Type.Number({ description: 'how long the work took, in milliseconds' }),
-  result: Type.Union([Type.Number(), Type.Boolean()], { description: 'what the work produced (bytes, turns, characters, or whether the expression matched), so that it cannot be skipped' }),
-}, { title: 'WorkDone' });
+const Result = Type.Object(
+  {
+    work: Type.String({ description: 'the kind of work' }),
+    onLoop: Type.Boolean({
+      description:
+        "true: it ran on the event loop and held it; false: it ran elsewhere (a worker thread, libuv's pool) or never needed the time",
+    }),
+    ms: Type.Number({ description: 'how long the work took, in milliseconds' }),
+    result: Type.Union([Type.Number(), Type.Boolean()], {
+      description:
+        'what the work produced (bytes, turns, characters, or whether the expression matched), so that it cannot be skipped',
+    }),
+  },
+  { title: 'WorkDone' }
+);
 
 const blockRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   // The fs routes read one 1 MiB file, written when the service starts and removed when it stops.
@@ -31,41 +40,56 @@ const blockRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   });
 
   for (const [name, kind] of Object.entries(KINDS) as [string, Kind][]) {
-    const bounded = Type.Integer({ minimum: kind.min, maximum: kind.max, description: `${kind.unit} (${kind.min} to ${kind.max}, default ${kind.fallback})` });
+    const bounded = Type.Integer({
+      minimum: kind.min,
+      maximum: kind.max,
+      description: `${kind.unit} (${kind.min} to ${kind.max}, default ${kind.fallback})`,
+    });
     const querystring = Type.Object({ [kind.param]: Type.Optional(bounded) });
-    const response = { 200: answer(Result, 'The work done, how long it took, and whether it held the event loop'), ...errors(400) };
+    const response = {
+      200: answer(Result, 'The work done, how long it took, and whether it held the event loop'),
+      ...errors(400),
+    };
     const tags = ['what blocks'];
     const read = (query: unknown) => (query as Record<string, number | undefined>)[kind.param] ?? kind.fallback;
 
-    fastify.get(`/block/${name}/`, {
-      schema: {
-        operationId: `block${name[0]!.toUpperCase()}${name.slice(1)}`,
-        summary: `Stall the event loop with ${kind.what}`,
-        description: `${kind.blocking} (${kind.fn}), ?${kind.param}= (default ${kind.fallback}). Nothing else this process serves moves meanwhile: concurrent requests come back one after another. Its twin is /offload/${name}/.`,
-        tags,
-        querystring,
-        response,
+    fastify.get(
+      `/block/${name}/`,
+      {
+        schema: {
+          operationId: `block${name[0]!.toUpperCase()}${name.slice(1)}`,
+          summary: `Stall the event loop with ${kind.what}`,
+          description: `${kind.blocking} (${kind.fn}), ?${kind.param}= (default ${kind.fallback}). Nothing else this process serves moves meanwhile: concurrent requests come back one after another. Its twin is /offload/${name}/.`,
+          tags,
+          querystring,
+          response,
+        },
       },
-    }, async (req) => {
-      const start = performance.now();
-      const result = kind.block(read(req.query), { file, threads, signal: req.dbContext.signal });
-      return { work: name, onLoop: true, ms: performance.now() - start, result };
-    });
+      async (req) => {
+        const start = performance.now();
+        const result = kind.block(read(req.query), { file, threads, signal: req.dbContext.signal });
+        return { work: name, onLoop: true, ms: performance.now() - start, result };
+      }
+    );
 
-    fastify.get(`/offload/${name}/`, {
-      schema: {
-        operationId: `offload${name[0]!.toUpperCase()}${name.slice(1)}`,
-        summary: `The same ${kind.what}, without holding the event loop`,
-        description: `${kind.twin}, ?${kind.param}= (default ${kind.fallback}): the same work as /block/${name}/, while the event loop goes on serving.`,
-        tags,
-        querystring,
-        response,
+    fastify.get(
+      `/offload/${name}/`,
+      {
+        schema: {
+          operationId: `offload${name[0]!.toUpperCase()}${name.slice(1)}`,
+          summary: `The same ${kind.what}, without holding the event loop`,
+          description: `${kind.twin}, ?${kind.param}= (default ${kind.fallback}): the same work as /block/${name}/, while the event loop goes on serving.`,
+          tags,
+          querystring,
+          response,
+        },
       },
-    }, async (req) => {
-      const start = performance.now();
-      const result = await kind.offload(read(req.query), { file, threads, signal: req.dbContext.signal });
-      return { work: name, onLoop: false, ms: performance.now() - start, result };
-    });
+      async (req) => {
+        const start = performance.now();
+        const result = await kind.offload(read(req.query), { file, threads, signal: req.dbContext.signal });
+        return { work: name, onLoop: false, ms: performance.now() - start, result };
+      }
+    );
   }
 };
 

@@ -31,10 +31,19 @@ const dashboardRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return reply.header('content-security-policy', csp).type('text/html; charset=utf-8').send(html);
   });
 
-  await fastify.register(fastifyStatic, { root: dashboardDir, prefix: '/dashboard/', schemaHide: true, index: false });
+  await fastify.register(fastifyStatic, {
+    root: dashboardDir,
+    prefix: '/dashboard/',
+    schemaHide: true,
+    index: false,
+  });
 
   fastify.get('/assets/chart.umd.min.js', { schema: { hide: true } }, async (_req, reply) =>
-    reply.type('application/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(chartJs));
+    reply
+      .type('application/javascript; charset=utf-8')
+      .header('cache-control', 'public, max-age=3600')
+      .send(chartJs)
+  );
 };
 
 export default dashboardRoutes;

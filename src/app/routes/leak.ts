@@ -3,7 +3,15 @@
 // and the report names this file and line (the checkout's stack, through source maps) and the route.
 // Meanwhile the pool has one connection less for everyone: GET /pool shows it in use.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { answer, DB_ERRORS, errors, LEAK_DEFAULT_SECONDS, LEAK_MAX_SECONDS, LeakQuery, LeakResult } from '../schemas.ts';
+import {
+  answer,
+  DB_ERRORS,
+  errors,
+  LEAK_DEFAULT_SECONDS,
+  LEAK_MAX_SECONDS,
+  LeakQuery,
+  LeakResult,
+} from '../schemas.ts';
 
 const leakRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { store, config } = fastify;
@@ -12,7 +20,8 @@ const leakRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const schema = {
     operationId: 'leakConnection',
     summary: 'Keep a database connection checked out after answering, as a leak would',
-    description: 'Checks a pooled connection out, answers, and keeps the connection unused for ?seconds= ' +
+    description:
+      'Checks a pooled connection out, answers, and keeps the connection unused for ?seconds= ' +
       `(default ${LEAK_DEFAULT_SECONDS}, at most ${LEAK_MAX_SECONDS}) before giving it back. ` +
       'Held past LEAK_DETECTION, it is reported: a warn log line naming this route and the code that checked it out, ' +
       '/metrics (db_pool_leaks_total) and the dashboard.',

@@ -6,7 +6,9 @@ import { answer, DB_ERRORS, errors, SleepQuery, TodoList } from '../schemas.ts';
 
 const cell = new Int32Array(new SharedArrayBuffer(4));
 
-/** APP_MODE=blocking stalls the whole event loop, like time.sleep in a gunicorn sync worker; nonblocking yields to it. */
+/**
+ * APP_MODE=blocking stalls the whole event loop, like time.sleep in a gunicorn sync worker; nonblocking yields to it.
+ */
 export function appSleep (mode: Mode): (seconds: number) => Promise<void> {
   if (mode === 'nonblocking') return (seconds) => delay(seconds * 1000);
   return async (seconds) => blockingSleep(seconds);
@@ -27,8 +29,12 @@ const sleepRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   for (const path of ['/sleep/node/', '/sleep/python/']) {
     const schema = {
       operationId: path === '/sleep/node/' ? 'sleepNode' : 'sleepPython',
-      summary: path === '/sleep/node/' ? 'Wait in the app runtime, then return every todo' : 'The same as /sleep/node/, under the original\'s name',
-      description: 'Waits SLEEP_SECONDS (or ?seconds=) in Node: with APP_MODE=blocking the whole event loop stalls, as time.sleep stalls a gunicorn sync worker; otherwise a timer. Then reads the todos.',
+      summary:
+        path === '/sleep/node/'
+          ? 'Wait in the app runtime, then return every todo'
+          : "The same as /sleep/node/, under the original's name",
+      description:
+        'Waits SLEEP_SECONDS (or ?seconds=) in Node: with APP_MODE=blocking the whole event loop stalls, as time.sleep stalls a gunicorn sync worker; otherwise a timer. Then reads the todos.',
       tags,
       querystring: SleepQuery,
       response,
@@ -42,7 +48,8 @@ const sleepRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const schema = {
     operationId: 'sleepPostgres',
     summary: 'Wait in PostgreSQL (pg_sleep), then return every todo',
-    description: 'SELECT pg_sleep(seconds), then the todo query, on one pooled connection: the request holds a connection for the whole sleep, so the pool (size + overflow) limits how many run at once.',
+    description:
+      'SELECT pg_sleep(seconds), then the todo query, on one pooled connection: the request holds a connection for the whole sleep, so the pool (size + overflow) limits how many run at once.',
     tags,
     querystring: SleepQuery,
     response,

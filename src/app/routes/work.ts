@@ -9,11 +9,15 @@ const workRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const schema = {
     operationId: 'workPostgres',
     summary: 'Run a fixed amount of CPU work in PostgreSQL',
-    description: `Counts ?units= values (default ${WORK_DEFAULT_UNITS.toLocaleString('en')}) in one query on one pooled connection: about 20 ms of one core per million. ` +
-      'The connection is held for the time PostgreSQL computes, so throughput stops growing with the pool at about PostgreSQL\'s number of cores.',
+    description:
+      `Counts ?units= values (default ${WORK_DEFAULT_UNITS.toLocaleString('en')}) in one query on one pooled connection: about 20 ms of one core per million. ` +
+      "The connection is held for the time PostgreSQL computes, so throughput stops growing with the pool at about PostgreSQL's number of cores.",
     tags: ['sizing'],
     querystring: WorkQuery,
-    response: { 200: answer(WorkResult, 'The units asked for, and how many PostgreSQL counted'), ...errors(...DB_ERRORS) },
+    response: {
+      200: answer(WorkResult, 'The units asked for, and how many PostgreSQL counted'),
+      ...errors(...DB_ERRORS),
+    },
   };
   fastify.get('/work/postgres/', { schema }, async (req) => {
     const units = req.query.units ?? WORK_DEFAULT_UNITS;

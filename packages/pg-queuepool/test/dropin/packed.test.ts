@@ -11,7 +11,18 @@ test('npm pack holds the built code, its types, the README, the changelog and th
   const { files } = pack();
   const others = files.filter((f) => !/^dist\/[\w-]+\.(js|d\.ts)$/.test(f));
   assert.deepEqual(others, ['CHANGELOG.md', 'LICENSE', 'README.md', 'package.json']);
-  for (const module of ['index', 'pool', 'lease', 'queue', 'options', 'errors', 'cancel', 'deadline', 'client-state', 'tracing']) {
+  for (const module of [
+    'index',
+    'pool',
+    'lease',
+    'queue',
+    'options',
+    'errors',
+    'cancel',
+    'deadline',
+    'client-state',
+    'tracing',
+  ]) {
     assert.ok(files.includes(`dist/${module}.js`), `dist/${module}.js`);
     assert.ok(files.includes(`dist/${module}.d.ts`), `dist/${module}.d.ts`);
   }
@@ -33,12 +44,18 @@ test(`require('pg-queuepool') and import on Node ${process.versions.node}: the s
       return pool.end();
     });
   `;
-  const out = execFileSync(process.execPath, ['-e', script], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync(process.execPath, ['-e', script], {
+    cwd: dir,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   assert.deepEqual(JSON.parse(out), { same: true, pool: 'function', error: 'function', total: 0, options: true });
 });
 
 test('the unpacked package declares what it runs on: Node 20.19+, pg 8.11+ as a peer', () => {
-  const pkg = JSON.parse(readFileSync(join(pack().dir, 'node_modules', 'pg-queuepool', 'package.json'), 'utf8')) as {
+  const pkg = JSON.parse(
+    readFileSync(join(pack().dir, 'node_modules', 'pg-queuepool', 'package.json'), 'utf8')
+  ) as {
     engines: { node: string };
     peerDependencies: Record<string, string>;
     dependencies?: Record<string, string>;

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { pack } from '../packed.ts';
 import { endAfter, postgresUrl } from '../postgres.ts';
 
-const { Pool } = await import(pack().entry) as typeof import('../../src/index.ts');
+const { Pool } = (await import(pack().entry)) as typeof import('../../src/index.ts');
 
 let url: string;
 /** What the function was kept alive for: Vercel's request context, as the platform installs it. */
@@ -19,7 +19,9 @@ before(async () => {
   // attachDatabasePool acts only inside a Vercel function: these say it is one.
   process.env.VERCEL_URL = 'pgqp-test.vercel.app';
   process.env.VERCEL_REGION = 'iad1';
-  (globalThis as Record<symbol, unknown>)[CONTEXT] = { get: () => ({ waitUntil: (p: Promise<unknown>) => waits.push(p) }) };
+  (globalThis as Record<symbol, unknown>)[CONTEXT] = {
+    get: () => ({ waitUntil: (p: Promise<unknown>) => waits.push(p) }),
+  };
 });
 after(() => {
   delete process.env.VERCEL_URL;
@@ -32,7 +34,10 @@ async function backends (name: string): Promise<number> {
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
   try {
-    const { rows } = await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [name]);
+    const { rows } = await admin.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1',
+      [name]
+    );
     return rows[0]!.n;
   } finally {
     await admin.end();
@@ -42,7 +47,16 @@ async function backends (name: string): Promise<number> {
 test('with sizeIdle, a function kept alive by attachDatabasePool sees every connection closed before it is let go', async () => {
   const { attachDatabasePool } = await import('@vercel/functions');
   const name = `pgqp-vercel-${process.pid}`;
-  const pool = endAfter(new Pool({ connectionString: url, application_name: name, size: 2, maxOverflow: 2, sizeIdle: 300, overflowIdle: 200 }));
+  const pool = endAfter(
+    new Pool({
+      connectionString: url,
+      application_name: name,
+      size: 2,
+      maxOverflow: 2,
+      sizeIdle: 300,
+      overflowIdle: 200,
+    })
+  );
   assert.equal(pool.options.idleTimeoutMillis, 300);
   attachDatabasePool(pool as unknown as pg.Pool);
   waits.length = 0;
@@ -62,7 +76,9 @@ test('with sizeIdle, a function kept alive by attachDatabasePool sees every conn
 test('without it, the size connections outlive the wait (the default: QueuePool keeps them)', async () => {
   const { attachDatabasePool } = await import('@vercel/functions');
   const name = `pgqp-vercel-kept-${process.pid}`;
-  const pool = endAfter(new Pool({ connectionString: url, application_name: name, size: 2, maxOverflow: 2, overflowIdle: 200 }));
+  const pool = endAfter(
+    new Pool({ connectionString: url, application_name: name, size: 2, maxOverflow: 2, overflowIdle: 200 })
+  );
   assert.equal(pool.options.idleTimeoutMillis, 200);
   attachDatabasePool(pool as unknown as pg.Pool);
   waits.length = 0;

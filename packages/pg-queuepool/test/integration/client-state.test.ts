@@ -7,19 +7,38 @@ import net from 'node:net';
 import { before, describe, test } from 'node:test';
 import pg from 'pg';
 import { createRequire } from 'node:module';
-import { awaitingReady, busy, endQuietly, kill, queryable, socketOf, transactionStatusOf, whenReady } from '../../src/client-state.ts';
+import {
+  awaitingReady,
+  busy,
+  endQuietly,
+  kill,
+  queryable,
+  socketOf,
+  transactionStatusOf,
+  whenReady,
+} from '../../src/client-state.ts';
 import { Pool } from '../../src/index.ts';
 import { endAfter, postgresUrl } from '../postgres.ts';
 
 let url: string;
-before(async () => { url = await postgresUrl(); });
+before(async () => {
+  url = await postgresUrl();
+});
 
 /** pg 8.11.0 (an alias in the package's devDependencies), typed as the pg it is an older version of. */
 const pgFloor = createRequire(import.meta.url)('pg-8.11') as typeof pg;
 
 const VERSIONS = [
-  { name: `pg ${(await import('pg/package.json', { with: { type: 'json' } })).default.version}`, Client: pg.Client, ownStatus: true },
-  { name: `pg ${(await import('pg-8.11/package.json', { with: { type: 'json' } })).default.version}`, Client: pgFloor.Client, ownStatus: false },
+  {
+    name: `pg ${(await import('pg/package.json', { with: { type: 'json' } })).default.version}`,
+    Client: pg.Client,
+    ownStatus: true,
+  },
+  {
+    name: `pg ${(await import('pg-8.11/package.json', { with: { type: 'json' } })).default.version}`,
+    Client: pgFloor.Client,
+    ownStatus: false,
+  },
 ];
 
 /** One of our backends, seen from another connection: still there, and what it runs. */
@@ -27,7 +46,9 @@ async function backend (pid: number): Promise<string | undefined> {
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
   try {
-    const { rows } = await admin.query<{ state: string }>('SELECT state FROM pg_stat_activity WHERE pid = $1', [pid]);
+    const { rows } = await admin.query<{ state: string }>('SELECT state FROM pg_stat_activity WHERE pid = $1', [
+      pid,
+    ]);
     return rows[0]?.state;
   } finally {
     await admin.end();
@@ -43,9 +64,12 @@ for (const { name, Client, ownStatus } of VERSIONS) {
       return client;
     };
 
-    test(`the transaction status through ReadyForQuery: I, T, E, I (${ownStatus ? 'the Client\'s getter' : 'followed by the pool'})`, async () => {
+    test(`the transaction status through ReadyForQuery: I, T, E, I (${ownStatus ? "the Client's getter" : 'followed by the pool'})`, async () => {
       const client = new Client({ connectionString: url }) as pg.Client;
-      assert.equal(typeof (client as { getTransactionStatus?: unknown }).getTransactionStatus === 'function', ownStatus);
+      assert.equal(
+        typeof (client as { getTransactionStatus?: unknown }).getTransactionStatus === 'function',
+        ownStatus
+      );
       // Read before connecting, as the pool does: the first ReadyForQuery must not be missed.
       const status = transactionStatusOf(client)!;
       await client.connect();
@@ -90,18 +114,26 @@ for (const { name, Client, ownStatus } of VERSIONS) {
       kill(client);
       await ended;
       assert.equal(queryable(client), false);
-      for (let i = 0; i < 50 && await backend(pid) !== undefined; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      for (let i = 0; i < 50 && (await backend(pid)) !== undefined; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       assert.equal(await backend(pid), undefined, 'PostgreSQL saw the socket close');
       await endQuietly(client); // ended already: no error
       const other = await connected();
       await other.end();
       assert.equal(queryable(other), false, 'ended');
-      await endQuietly({ end: () => { throw new Error('no'); } });
+      await endQuietly({
+        end: () => {
+          throw new Error('no');
+        },
+      });
       await endQuietly({});
     });
 
     test('the pool with this Client: reset on return, a failed batch, a cancel by signal, the deadline', async () => {
-      const pool = endAfter(new Pool<pg.Client>({ connectionString: url, size: 1, maxOverflow: 0, Client, queryTimeout: 1000 }));
+      const pool = endAfter(
+        new Pool<pg.Client>({ connectionString: url, size: 1, maxOverflow: 0, Client, queryTimeout: 1000 })
+      );
       const first = await pool.connect();
       await first.query('BEGIN');
       first.release();
@@ -125,7 +157,8 @@ for (const { name, Client, ownStatus } of VERSIONS) {
       assert.deepEqual(one.rows, [{ n: 1 }], 'not poisoned');
 
       const gone = new AbortController();
-      const sleeping = pool.query({ text: 'SELECT pg_sleep(5)', signal: gone.signal })
+      const sleeping = pool
+        .query({ text: 'SELECT pg_sleep(5)', signal: gone.signal })
         .catch((e: { code?: string }) => e.code);
       setTimeout(() => gone.abort(), 100);
       assert.equal(await sleeping, '57014', 'cancelled in PostgreSQL (query_canceled)');

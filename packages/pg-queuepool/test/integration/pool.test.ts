@@ -8,14 +8,19 @@ import { Pool, type Lease } from '../../src/index.ts';
 import { endAfter, postgresUrl } from '../postgres.ts';
 
 let url: string;
-before(async () => { url = await postgresUrl(); });
+before(async () => {
+  url = await postgresUrl();
+});
 
 const poolOf = (options: ConstructorParameters<typeof Pool>[0]) => {
   return endAfter(new Pool({ connectionString: url, ...options }));
 };
 
 async function backendsSleeping (admin: pg.Client, app: string): Promise<number> {
-  const { rows } = await admin.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query LIKE 'SELECT pg_sleep%'", [app]);
+  const { rows } = await admin.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query LIKE 'SELECT pg_sleep%'",
+    [app]
+  );
   return rows[0]!.n;
 }
 
@@ -24,15 +29,21 @@ describe('QueuePool on PostgreSQL', () => {
     const pool = poolOf({ size: 2, maxOverflow: 1 });
     await pool.warm(); // the 2 core connections open, as a service opens them before it listens
     const leases: Lease[] = [];
-    await Promise.all(Array.from({ length: 9 }, async (_, i) => {
-      const lease = await pool.acquire();
-      leases[i] = lease;
-      await lease.client.query('SELECT pg_sleep(1)');
-      lease.release();
-    }));
+    await Promise.all(
+      Array.from({ length: 9 }, async (_, i) => {
+        const lease = await pool.acquire();
+        leases[i] = lease;
+        await lease.client.query('SELECT pg_sleep(1)');
+        lease.release();
+      })
+    );
     const granted = leases.map((l) => l.startedAt + l.waitMs);
-    for (let i = 1; i < 9; i++) assert.ok(granted[i]! >= granted[i - 1]!, `call ${i} was granted before call ${i - 1}`);
-    assert.deepEqual(leases.map((l) => Math.floor(l.waitMs / 900)), [0, 0, 0, 1, 1, 1, 2, 2, 2], leases.map((l) => Math.round(l.waitMs)).join(', '));
+    for (let i = 1; i < 9; i++) { assert.ok(granted[i]! >= granted[i - 1]!, `call ${i} was granted before call ${i - 1}`); }
+    assert.deepEqual(
+      leases.map((l) => Math.floor(l.waitMs / 900)),
+      [0, 0, 0, 1, 1, 1, 2, 2, 2],
+      leases.map((l) => Math.round(l.waitMs)).join(', ')
+    );
     assert.equal(leases.filter((l) => l.overflow).length, 3);
     assert.deepEqual([pool.stats().acquired, pool.stats().queued, pool.inUseCount], [9, 6, 0]);
   });
@@ -55,7 +66,11 @@ describe('QueuePool on PostgreSQL', () => {
       lease.release();
       assert.equal(await backendsSleeping(admin, app), 0);
       const next = await pool.acquire();
-      assert.equal((await next.client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid, pid, 'the same backend, reused');
+      assert.equal(
+        (await next.client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid,
+        pid,
+        'the same backend, reused'
+      );
       next.release();
       assert.ok(pool.stats().cancels >= 1);
     } finally {
@@ -63,7 +78,7 @@ describe('QueuePool on PostgreSQL', () => {
     }
   });
 
-  test('a cancel never stops the next caller\'s query: 150 aborts racing the end of a short query, then a query on the same connection', async () => {
+  test("a cancel never stops the next caller's query: 150 aborts racing the end of a short query, then a query on the same connection", async () => {
     const pool = poolOf({ size: 1, maxOverflow: 0 });
     let cancelled = 0;
     for (let i = 0; i < 150; i++) {
@@ -111,11 +126,16 @@ describe('QueuePool on PostgreSQL', () => {
 });
 
 describe("pg.Pool's end(), on PostgreSQL", () => {
-  test('end() resolves after every query in flight has settled (pg-pool\'s suite: 20 of 20)', async () => {
+  test("end() resolves after every query in flight has settled (pg-pool's suite: 20 of 20)", async () => {
     for (let run = 0; run < 5; run++) {
-      const pool = new Pool({ connectionString: url, max: 20 }); // each query has its place: none waits, none is refused by end()
+      // each query has its place: none waits, none is refused by end()
+      const pool = new Pool({ connectionString: url, max: 20 });
       let settledCount = 0;
-      const queries = Array.from({ length: 20 }, () => pool.query('SELECT pg_sleep(0.01)').finally(() => { settledCount++; }));
+      const queries = Array.from({ length: 20 }, () =>
+        pool.query('SELECT pg_sleep(0.01)').finally(() => {
+          settledCount++;
+        })
+      );
       await pool.end();
       assert.equal(settledCount, 20, `run ${run}`);
       await Promise.all(queries);

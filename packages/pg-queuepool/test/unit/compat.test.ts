@@ -11,7 +11,7 @@ import { advance, flush, now, outcome, settled, useMockTimers } from './helpers.
 useMockTimers();
 
 describe("pg.Pool's options, honoured", () => {
-  test('Client: the option builds that class (before the constructor\'s argument, as pg-pool does)', async () => {
+  test("Client: the option builds that class (before the constructor's argument, as pg-pool does)", async () => {
     const { Client: Mine, made } = fakeClientClass();
     const { Client: Other, made: others } = fakeClientClass();
     const pool = new Pool<FakeClient>({ clock: now, Client: Mine }, Other);
@@ -30,7 +30,10 @@ describe("pg.Pool's options, honoured", () => {
     assert.equal(made.length, 9);
     assert.equal(leases.filter((l) => l.value).length, 9);
     assert.equal(pool.options.max, 9);
-    assert.throws(() => new Pool({ poolSize: 0 }, Client), /option poolSize must be an integer of at least 1; got 0/);
+    assert.throws(
+      () => new Pool({ poolSize: 0 }, Client),
+      /option poolSize must be an integer of at least 1; got 0/
+    );
   });
 
   test("pg-pool's names alone mean pg-pool's defaults: none kept beyond min, up to 10, idle ones closed after 10 s", async () => {
@@ -49,44 +52,61 @@ describe("pg.Pool's options, honoured", () => {
     assert.deepEqual([pool.totalCount, pool.idleCount], [1, 1], 'min stays; the other idled out at 10 s');
   });
 
-  test('pool.options has what each pg-pool name means here (Vercel\'s attachDatabasePool looks for idleTimeoutMillis)', () => {
+  test("pool.options has what each pg-pool name means here (Vercel's attachDatabasePool looks for idleTimeoutMillis)", () => {
     const { Client } = fakeClientClass();
     const pool = new Pool({ size: 5, maxOverflow: 10, overflowIdle: 1000, timeout: 30_000 }, Client);
     assert.ok('idleTimeoutMillis' in pool.options);
-    assert.deepEqual([pool.options.max, pool.options.min, pool.options.idleTimeoutMillis, pool.options.connectionTimeoutMillis], [15, 5, 1000, 30_000]);
+    assert.deepEqual(
+      [pool.options.max, pool.options.min, pool.options.idleTimeoutMillis, pool.options.connectionTimeoutMillis],
+      [15, 5, 1000, 30_000]
+    );
     const given = { max: 4 };
     const pg = new Pool(given, Client);
-    assert.deepEqual(given, { max: 4 }, 'the caller\'s object is not changed');
+    assert.deepEqual(given, { max: 4 }, "the caller's object is not changed");
     assert.equal(pg.options.idleTimeoutMillis, 10_000);
   });
 
-  test('log: called with what the pool does, in pg-pool\'s words where it is the same event', async () => {
+  test("log: called with what the pool does, in pg-pool's words where it is the same event", async () => {
     const lines: string[] = [];
     const { Client } = fakeClientClass();
-    const pool = new Pool<FakeClient>({ clock: now, size: 0, maxOverflow: 1, maxUses: 1, log: (m) => lines.push(m) }, Client);
+    const pool = new Pool<FakeClient>(
+      { clock: now, size: 0, maxOverflow: 1, maxUses: 1, log: (m) => lines.push(m) },
+      Client
+    );
     const q = settled(pool.query('SELECT 1'));
     await advance(30);
     assert.ok(q.value);
-    assert.deepEqual(lines, ['connecting new client', 'new client connected', 'dispatching query', 'query dispatched', 'client released', 'remove expended client', 'closing a client']);
+    assert.deepEqual(lines, [
+      'connecting new client',
+      'new client connected',
+      'dispatching query',
+      'query dispatched',
+      'client released',
+      'remove expended client',
+      'closing a client',
+    ]);
   });
 
   test('onConnect: run once on each new connection before anyone has it; its error fails that connect, and the next one is tried anew', async () => {
     let fail = true;
     const seen: number[] = [];
     const { Client, made } = fakeClientClass();
-    const pool = new Pool<FakeClient>({
-      clock: now,
-      size: 1,
-      maxOverflow: 0,
-      onConnect: async (client: FakeClient) => {
-        seen.push(client.id);
-        await client.query('SET search_path = app');
-        if (fail) throw new Error('connect hook error');
+    const pool = new Pool<FakeClient>(
+      {
+        clock: now,
+        size: 1,
+        maxOverflow: 0,
+        onConnect: async (client: FakeClient) => {
+          seen.push(client.id);
+          await client.query('SET search_path = app');
+          if (fail) throw new Error('connect hook error');
+        },
       },
-    }, Client);
+      Client
+    );
     const first = settled(pool.acquire());
     await advance(30);
-    assert.equal(first.message, 'connect hook error', 'the hook\'s own error, as pg-pool passes it');
+    assert.equal(first.message, 'connect hook error', "the hook's own error, as pg-pool passes it");
     assert.deepEqual([pool.totalCount, pool.inUseCount, pool.stats().connectErrors], [0, 0, 1]);
     assert.ok(made[0]!.destroyed || made[0]!.ended);
     fail = false;
@@ -106,7 +126,9 @@ describe("pg.Pool's options, honoured", () => {
     const { Client } = fakeClientClass();
     const pool = new Pool<FakeClient>({ clock: now, verify: (_client, done) => done(new Error('nope')) }, Client);
     let got: Error | undefined;
-    pool.connect((err) => { got = err; });
+    pool.connect((err) => {
+      got = err;
+    });
     await advance(20);
     assert.equal(got?.message, 'nope');
     assert.equal(pool.totalCount, 0);
@@ -129,7 +151,11 @@ describe("pg.Pool's options, honoured", () => {
   test("bad values of pg-pool's hooks are a TypeError naming the option", () => {
     const { Client } = fakeClientClass();
     for (const name of ['log', 'onConnect', 'verify', 'Client', 'Promise']) {
-      assert.throws(() => new Pool({ [name]: 'yes' }, Client), new RegExp(`option ${name} must be a (function|class); got "yes"`), name);
+      assert.throws(
+        () => new Pool({ [name]: 'yes' }, Client),
+        new RegExp(`option ${name} must be a (function|class); got "yes"`),
+        name
+      );
     }
   });
 });
@@ -185,7 +211,12 @@ describe("pg.Pool's shape, as its suite checks it", () => {
     const pool = new Pool<FakeClient>({ clock: now, size: 1, maxOverflow: 0 }, Client);
     await Promise.all([pool.warm(), advance(10)]);
     let called = false;
-    assert.equal(pool.end(() => { called = true; }), undefined);
+    assert.equal(
+      pool.end(() => {
+        called = true;
+      }),
+      undefined
+    );
     await flush();
     assert.equal(called, true);
   });
@@ -194,7 +225,9 @@ describe("pg.Pool's shape, as its suite checks it", () => {
     const { Client, made } = fakeClientClass();
     const pool = new Pool<FakeClient>({ clock: now }, Client);
     let got: Error | undefined;
-    const returned = pool.query(((err: Error) => { got = err; }) as unknown as string);
+    const returned = pool.query(((err: Error) => {
+      got = err;
+    }) as unknown as string);
     assert.equal(returned, undefined);
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(got?.message, 'Passing a function as the first parameter to pool.query is not supported');

@@ -18,7 +18,10 @@ export async function flush (): Promise<void> {
   for (let i = 0; i < 30; i++) await Promise.resolve();
 }
 
-/** Advances the mocked clock by `ms`, `step` ms at a time (1 by default), so that work scheduled on the way runs at its time. */
+/**
+ * Advances the mocked clock by `ms`, `step` ms at a time (1 by default), so that work scheduled on the way runs at its
+ * time.
+ */
 export async function advance (ms: number, step = 1): Promise<void> {
   await flush();
   for (let i = 0; i < ms; i += step) {
@@ -32,7 +35,11 @@ export const now = () => Date.now();
 /** What the pool's CancelRequests do: answered at once (the default), or never (the server cannot be reached). */
 export type CancelAnswer = 'answered' | 'unanswered';
 
-export function makePool (options: PoolOptions = {}, behaviour: Partial<Behaviour> = {}, cancelAnswer: CancelAnswer = 'answered') {
+export function makePool (
+  options: PoolOptions = {},
+  behaviour: Partial<Behaviour> = {},
+  cancelAnswer: CancelAnswer = 'answered'
+) {
   const { Client, made } = fakeClientClass(behaviour);
   const cancels: FakeClient[] = [];
   const pool = new Pool<FakeClient>({ clock: now, ...options }, Client);
@@ -50,18 +57,34 @@ export function makePool (options: PoolOptions = {}, behaviour: Partial<Behaviou
 /** Settles to 'ok' with the lease, or to the error's code. */
 export function outcome (p: Promise<Lease<FakeClient>>) {
   const o: { value?: Lease<FakeClient>; code?: string; at?: number } = {};
-  p.then((v) => { o.value = v; o.at = now(); }, (err: { code?: string; message?: string }) => { o.code = err.code ?? err.message; o.at = now(); });
+  p.then(
+    (v) => {
+      o.value = v;
+      o.at = now();
+    },
+    (err: { code?: string; message?: string }) => {
+      o.code = err.code ?? err.message;
+      o.at = now();
+    }
+  );
   return o;
 }
 
 /** Settles to the value, or to the error's code, and when. */
 export function settled<T> (p: Promise<T>) {
   const o: { value?: T; code?: string; message?: string; at?: number; done: boolean } = { done: false };
-  p.then((v) => { o.value = v; o.at = now(); o.done = true; }, (err: { code?: string; message?: string }) => {
-    o.code = err.code;
-    o.message = err.message;
-    o.at = now();
-    o.done = true;
-  });
+  p.then(
+    (v) => {
+      o.value = v;
+      o.at = now();
+      o.done = true;
+    },
+    (err: { code?: string; message?: string }) => {
+      o.code = err.code;
+      o.message = err.message;
+      o.at = now();
+      o.done = true;
+    }
+  );
   return o;
 }

@@ -14,7 +14,7 @@ function checkOutForTheReport (pool: ReturnType<typeof makePool>['pool'], option
 }
 
 describe('leak detection', () => {
-  test('a lease held past leakDetectionMs is reported once, with the checkout\'s stack; again when it is given back', async () => {
+  test("a lease held past leakDetectionMs is reported once, with the checkout's stack; again when it is given back", async () => {
     const { pool } = makePool({ size: 1, maxOverflow: 0, leakDetectionMs: 1000 });
     const reports: LeakReport<FakeClient>[] = [];
     pool.on('leak', (r: LeakReport<FakeClient>) => reports.push(r));
@@ -29,7 +29,7 @@ describe('leak detection', () => {
     assert.equal(first!.client, held.value!.client);
     assert.ok(first!.heldMs >= 1000 && first!.heldMs < 1010, String(first!.heldMs));
     assert.match(first!.stack, /checkOutForTheReport .*leak\.test\.ts:\d+:\d+/);
-    assert.doesNotMatch(first!.stack.split('\n')[0]!, /Pool\.|pool\.ts/, 'the pool\'s own frames are left out');
+    assert.doesNotMatch(first!.stack.split('\n')[0]!, /Pool\.|pool\.ts/, "the pool's own frames are left out");
     await advance(3000, 100);
     assert.equal(reports.length, 1, 'reported once while held');
     held.value!.release();

@@ -14,7 +14,12 @@ describe('QueuePool', () => {
     await advance(20);
     assert.ok(first.every((o) => o.value));
     const order: number[] = [];
-    const waiting = [1, 2, 3, 4].map((i) => pool.acquire().then((lease) => { order.push(i); return lease; }));
+    const waiting = [1, 2, 3, 4].map((i) =>
+      pool.acquire().then((lease) => {
+        order.push(i);
+        return lease;
+      })
+    );
     await flush();
     assert.equal(pool.waitingCount, 4);
     first[1]!.value!.release();
@@ -28,24 +33,32 @@ describe('QueuePool', () => {
     assert.equal(pool.totalCount, 2, 'no third connection: the idle ones were handed on');
   });
 
-  test('timeout: a waiter gives up at its deadline, not before, with SQLAlchemy\'s message', async () => {
+  test("timeout: a waiter gives up at its deadline, not before, with SQLAlchemy's message", async () => {
     const { pool } = makePool({ size: 1, maxOverflow: 0, timeout: 1000 });
     const held = outcome(pool.acquire());
     await advance(10);
     assert.ok(held.value);
     let error: Error | undefined;
-    pool.acquire().catch((err: Error) => { error = err; });
+    pool.acquire().catch((err: Error) => {
+      error = err;
+    });
     await advance(998);
     assert.equal(error, undefined, 'not before 1000 ms');
     await advance(2);
     assert.equal((error as unknown as { code?: string }).code, 'POOL_TIMEOUT');
-    assert.equal(error!.message, 'QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 1.00');
+    assert.equal(
+      error!.message,
+      'QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 1.00'
+    );
     assert.equal(pool.stats().timeouts, 1);
     assert.equal(pool.waitingCount, 0);
   });
 
   test('one deadline for the queue and the connect: 600 ms waiting + a 700 ms connect is a timeout at 1000 ms', async () => {
-    const { pool, made } = makePool({ size: 0, maxOverflow: 1, timeout: 1000, overflowIdle: 0 }, { connectMs: 700 });
+    const { pool, made } = makePool(
+      { size: 0, maxOverflow: 1, timeout: 1000, overflowIdle: 0 },
+      { connectMs: 700 }
+    );
     const held = outcome(pool.acquire());
     await advance(700);
     assert.ok(held.value);
@@ -79,7 +92,10 @@ describe('QueuePool', () => {
     const leases = [outcome(pool.acquire()), outcome(pool.acquire()), outcome(pool.acquire())];
     await advance(20);
     assert.equal(pool.totalCount, 3);
-    assert.deepEqual(leases.map((l) => l.value!.overflow), [false, true, true]);
+    assert.deepEqual(
+      leases.map((l) => l.value!.overflow),
+      [false, true, true]
+    );
     assert.equal(pool.stats().overflowInUse, 2);
     for (const l of leases) l.value!.release();
     await advance(499);
@@ -107,7 +123,7 @@ describe('QueuePool', () => {
     assert.ok(again.value, 'opened on demand');
     assert.equal(made.length, 4);
     again.value!.release();
-    assert.equal(pool.options.idleTimeoutMillis, 3000, 'pg\'s idleTimeoutMillis: how long until none is open');
+    assert.equal(pool.options.idleTimeoutMillis, 3000, "pg's idleTimeoutMillis: how long until none is open");
   });
 
   test('sizeIdle: a size connection in use is not closed, and its idle time starts again when it comes back', async () => {
@@ -131,7 +147,10 @@ describe('QueuePool', () => {
     const { pool, made } = makePool({ size: 1, maxOverflow: 0 }, { connectMs: 100 });
     const gone = new AbortController();
     gone.abort();
-    assert.equal(((await pool.acquire({ signal: gone.signal }).catch((e: { code: string }) => e)) as { code?: string }).code, 'ABORTED');
+    assert.equal(
+      ((await pool.acquire({ signal: gone.signal }).catch((e: { code: string }) => e)) as { code?: string }).code,
+      'ABORTED'
+    );
 
     const connecting = new AbortController();
     const c = outcome(pool.acquire({ signal: connecting.signal }));
@@ -161,7 +180,11 @@ describe('QueuePool', () => {
   test('abort while held: the running query is cancelled; the connection is reused only once the query has ended', async () => {
     const { pool, cancels } = makePool({ size: 1, maxOverflow: 0 }, { queryMs: 1000 });
     const ac = new AbortController();
-    const lease = await (async () => { const o = outcome(pool.acquire({ signal: ac.signal })); await advance(10); return o.value!; })();
+    const lease = await (async () => {
+      const o = outcome(pool.acquire({ signal: ac.signal }));
+      await advance(10);
+      return o.value!;
+    })();
     const running = lease.client.query('SELECT pg_sleep(10)');
     await advance(100);
     ac.abort();
@@ -202,7 +225,13 @@ describe('QueuePool', () => {
 
   test('prePing: a reused connection that fails the empty query is replaced, within the same checkout', async () => {
     const dead = new Set<FakeClient>();
-    const { pool, made } = makePool({ size: 1, maxOverflow: 0, prePing: true }, { failQuery: (text, client) => (text === '' && dead.has(client) ? new Error('Connection terminated unexpectedly') : undefined) });
+    const { pool, made } = makePool(
+      { size: 1, maxOverflow: 0, prePing: true },
+      {
+        failQuery: (text, client) =>
+          text === '' && dead.has(client) ? new Error('Connection terminated unexpectedly') : undefined,
+      }
+    );
     const first = outcome(pool.acquire());
     await advance(20);
     const broken = first.value!.client;
@@ -222,11 +251,16 @@ describe('QueuePool', () => {
     await advance(10);
     const waiter = outcome(pool.acquire());
     let ended = false;
-    pool.end().then(() => { ended = true; });
+    pool.end().then(() => {
+      ended = true;
+    });
     await flush();
     assert.equal(waiter.code, 'POOL_ENDED');
     assert.equal(ended, false);
-    assert.equal(((await pool.acquire().catch((e: { code: string }) => e)) as { code?: string }).code, 'POOL_ENDED');
+    assert.equal(
+      ((await pool.acquire().catch((e: { code: string }) => e)) as { code?: string }).code,
+      'POOL_ENDED'
+    );
     held.value!.release();
     await flush();
     assert.equal(ended, true);
@@ -243,7 +277,7 @@ describe('QueuePool', () => {
     await flush();
     held.value!.release();
     acquired.push('released');
-    assert.deepEqual(acquired, ['acquire', 'released'], 'the waiter\'s checkout happened within release()');
+    assert.deepEqual(acquired, ['acquire', 'released'], "the waiter's checkout happened within release()");
     assert.deepEqual([pool.waitingCount, pool.idleCount, pool.inUseCount], [0, 0, 1]);
     const newcomer = outcome(pool.acquire());
     await flush();
@@ -255,7 +289,13 @@ describe('QueuePool', () => {
 
   test('an onCheckout hook that throws fails that checkout with its error, and the connection goes back to the pool', async () => {
     let fail = true;
-    const { pool } = makePool({ size: 1, maxOverflow: 0, onCheckout: () => { if (fail) throw new Error('hook broke'); } });
+    const { pool } = makePool({
+      size: 1,
+      maxOverflow: 0,
+      onCheckout: () => {
+        if (fail) throw new Error('hook broke');
+      },
+    });
     const first = outcome(pool.acquire());
     await advance(10);
     assert.equal(first.code, 'hook broke');
@@ -268,11 +308,11 @@ describe('QueuePool', () => {
     await flush();
     held.value!.release();
     await flush();
-    assert.equal(waiter.code, 'hook broke', 'a waiter\'s checkout fails the same way');
+    assert.equal(waiter.code, 'hook broke', "a waiter's checkout fails the same way");
     assert.deepEqual([pool.inUseCount, pool.idleCount, pool.totalCount], [0, 1, 1]);
   });
 
-  test('a double release throws, as pg-pool\'s does', async () => {
+  test("a double release throws, as pg-pool's does", async () => {
     const { pool } = makePool();
     const l = outcome(pool.acquire());
     await advance(10);
@@ -281,9 +321,17 @@ describe('QueuePool', () => {
   });
 
   test('warm() that meets a failing connect gives back every connection it opened', async () => {
-    const { pool } = makePool({ size: 3, maxOverflow: 0 }, { failConnect: (n) => (n === 2 ? Object.assign(new Error('too many connections for role "x"'), { code: '53300' }) : undefined) });
+    const { pool } = makePool(
+      { size: 3, maxOverflow: 0 },
+      {
+        failConnect: (n) =>
+          n === 2 ? Object.assign(new Error('too many connections for role "x"'), { code: '53300' }) : undefined,
+      }
+    );
     let error: { code?: string; message?: string } | undefined;
-    pool.warm().catch((e) => { error = e; });
+    pool.warm().catch((e) => {
+      error = e;
+    });
     await advance(20);
     assert.equal(error?.code, 'CONNECT_FAILED');
     assert.match(error!.message!, /too many connections for role/);
@@ -296,7 +344,7 @@ describe('QueuePool', () => {
     pool.on('error', (err: Error) => errors.push(err));
     await Promise.all([pool.warm(), advance(10)]);
     assert.deepEqual([pool.totalCount, pool.idleCount], [4, 4]);
-    for (const broken of made.slice(0, 2)) broken.emit('error', new Error('terminating connection due to administrator command'));
+    for (const broken of made.slice(0, 2)) { broken.emit('error', new Error('terminating connection due to administrator command')); }
     await flush();
     assert.deepEqual([pool.totalCount, pool.idleCount, errors.length], [2, 2, 2]);
     await advance(200);
@@ -316,7 +364,9 @@ describe('NullPool (kind: null)', () => {
     await flush();
     assert.ok(made[0]!.ended);
     let ended = false;
-    pool.end().then(() => { ended = true; });
+    pool.end().then(() => {
+      ended = true;
+    });
     await flush();
     assert.equal(ended, false, 'one connection is still out');
     b.value!.release();
@@ -325,7 +375,7 @@ describe('NullPool (kind: null)', () => {
   });
 });
 
-describe('pg.Pool\'s shape', () => {
+describe("pg.Pool's shape", () => {
   test('connect() with a callback (err, client, done), query(), the events and the counts', async () => {
     const { pool } = makePool({ size: 1, maxOverflow: 1 });
     const events: string[] = [];
@@ -351,18 +401,30 @@ describe('pg.Pool\'s shape', () => {
     const { Client } = fakeClientClass();
     const bad: [PoolOptions, RegExp][] = [
       [{ size: -1 }, /option size must be an integer of at least 0; got -1/],
-      [{ timeout: 'soon' as unknown as number }, /option timeout must be a number of milliseconds, 0 or more \(Infinity for none\); got "soon"/],
+      [
+        { timeout: 'soon' as unknown as number },
+        /option timeout must be a number of milliseconds, 0 or more \(Infinity for none\); got "soon"/,
+      ],
       [{ kind: 'static' as 'queue' }, /option kind must be "queue" or "null"; got "static"/],
       [{ max: 10, maxOverflow: 2 }, /maxOverflow \(with size\) or pg's max, not both/],
       [{ size: 0, maxOverflow: 0 }, /size \+ maxOverflow must be at least 1/],
       [{ prePing: 'yes' as unknown as boolean }, /option prePing must be true or false/],
     ];
-    for (const [options, message] of bad) assert.throws(() => new Pool(options, Client), (err: Error) => err instanceof TypeError && message.test(err.message), JSON.stringify(options));
+    for (const [options, message] of bad) {
+      assert.throws(
+        () => new Pool(options, Client),
+        (err: Error) => err instanceof TypeError && message.test(err.message),
+        JSON.stringify(options)
+      );
+    }
   });
 
-  test('pg\'s names map onto the QueuePool\'s: max alone is size 0 + overflow max; the password is not enumerable', () => {
+  test("pg's names map onto the QueuePool's: max alone is size 0 + overflow max; the password is not enumerable", () => {
     const { Client } = fakeClientClass();
-    const pool = new Pool({ max: 7, idleTimeoutMillis: 2500, connectionTimeoutMillis: 0, password: 'secret' }, Client);
+    const pool = new Pool(
+      { max: 7, idleTimeoutMillis: 2500, connectionTimeoutMillis: 0, password: 'secret' },
+      Client
+    );
     const s = pool.stats();
     assert.deepEqual([s.size, s.maxOverflow], [0, 7]);
     assert.doesNotMatch(JSON.stringify(pool.options), /secret/);

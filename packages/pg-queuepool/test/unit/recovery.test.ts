@@ -52,7 +52,8 @@ describe('reset on return', () => {
   });
 
   test('one given back in a failed transaction (25P02 for ever, otherwise) is rolled back too', async () => {
-    const fail = (text: string) => (text === 'SELECT 1/0' ? Object.assign(new Error('division by zero'), { code: '22012' }) : undefined);
+    const fail = (text: string) =>
+      text === 'SELECT 1/0' ? Object.assign(new Error('division by zero'), { code: '22012' }) : undefined;
     const { pool, made } = makePool({ size: 1, maxOverflow: 0 }, { failQuery: fail });
     const lease = await held(pool);
     await Promise.all([lease.client.query('BEGIN'), advance(10)]);
@@ -82,10 +83,14 @@ describe('reset on return', () => {
 
   test('a rollback that fails, or takes longer than checkTimeout, closes the connection instead', async () => {
     let rollback: 'fails' | 'hangs' = 'fails';
-    const { pool, made } = makePool({ size: 1, maxOverflow: 0, checkTimeout: 500 }, {
-      failQuery: (text) => (text === 'ROLLBACK' && rollback === 'fails' ? new Error('server closed the connection') : undefined),
-      hangQuery: (text) => text === 'ROLLBACK' && rollback === 'hangs',
-    });
+    const { pool, made } = makePool(
+      { size: 1, maxOverflow: 0, checkTimeout: 500 },
+      {
+        failQuery: (text) =>
+          text === 'ROLLBACK' && rollback === 'fails' ? new Error('server closed the connection') : undefined,
+        hangQuery: (text) => text === 'ROLLBACK' && rollback === 'hangs',
+      }
+    );
     for (const how of ['fails', 'hangs'] as const) {
       rollback = how;
       const lease = await held(pool);
@@ -123,13 +128,21 @@ describe('reset on return', () => {
   });
 
   test('pool.query() that fails: the connection is closed if the failure left it in a transaction, reused if idle', async () => {
-    const { pool, made } = makePool({ size: 1, maxOverflow: 0 }, {
-      failQuery: (text) => (text.includes('1/0') ? Object.assign(new Error('division by zero'), { code: '22012' }) : undefined),
-    });
+    const { pool, made } = makePool(
+      { size: 1, maxOverflow: 0 },
+      {
+        failQuery: (text) =>
+          text.includes('1/0') ? Object.assign(new Error('division by zero'), { code: '22012' }) : undefined,
+      }
+    );
     const batch = settled(pool.query('BEGIN; SELECT 1/0; COMMIT'));
     await advance(20);
     assert.equal(batch.code, '22012');
-    assert.deepEqual([pool.totalCount, pool.stats().closed.reset], [0, 1], 'left in a failed transaction: closed, not rolled back');
+    assert.deepEqual(
+      [pool.totalCount, pool.stats().closed.reset],
+      [0, 1],
+      'left in a failed transaction: closed, not rolled back'
+    );
     const plain = settled(pool.query('SELECT 1/0'));
     await advance(20);
     assert.equal(plain.code, '22012');
@@ -153,7 +166,10 @@ describe('reset on return', () => {
 
 describe('deadlines', () => {
   test('queryTimeout: the caller gets QUERY_TIMEOUT at the deadline; the query is cancelled and its connection destroyed', async () => {
-    const { pool, cancels } = makePool({ size: 1, maxOverflow: 0, queryTimeout: 1000 }, { hangQuery: (text) => text.startsWith('SELECT') });
+    const { pool, cancels } = makePool(
+      { size: 1, maxOverflow: 0, queryTimeout: 1000 },
+      { hangQuery: (text) => text.startsWith('SELECT') }
+    );
     const lease = await held(pool);
     const q = settled(lease.client.query('SELECT * FROM todo')!);
     await advance(999);
@@ -173,8 +189,11 @@ describe('deadlines', () => {
   });
 
   test('a cancel the server never answers: the connection is destroyed after checkTimeout, and the others become suspects', async () => {
-    const { pool, made, cancels } = makePool({ size: 2, maxOverflow: 0, queryTimeout: 500, checkTimeout: 300 },
-      { hangQuery: (text, client) => text === 'SELECT 2' || (text === '' && client.id === 2) }, 'unanswered');
+    const { pool, made, cancels } = makePool(
+      { size: 2, maxOverflow: 0, queryTimeout: 500, checkTimeout: 300 },
+      { hangQuery: (text, client) => text === 'SELECT 2' || (text === '' && client.id === 2) },
+      'unanswered'
+    );
     const [a, b] = [outcome(pool.acquire()), outcome(pool.acquire())];
     await advance(10);
     b.value!.release();
@@ -207,13 +226,19 @@ describe('deadlines', () => {
     await advance(320);
     assert.ok(viaPool.value, 'answered in 300 ms, within 400');
     let called: unknown;
-    pool.query({ text: 'SELECT 3', queryTimeout: 100 }, (err) => { called = err; });
+    pool.query({ text: 'SELECT 3', queryTimeout: 100 }, (err) => {
+      called = err;
+    });
     await advance(120);
     assert.equal((called as { code?: string }).code, 'QUERY_TIMEOUT');
   });
 
   test('an abort while a query hangs: cancelled, then its connection destroyed after checkTimeout, and the place freed at once', async () => {
-    const { pool, made } = makePool({ size: 1, maxOverflow: 0, checkTimeout: 1000 }, { hangQuery: (text) => text === 'SELECT 1' }, 'unanswered');
+    const { pool, made } = makePool(
+      { size: 1, maxOverflow: 0, checkTimeout: 1000 },
+      { hangQuery: (text) => text === 'SELECT 1' },
+      'unanswered'
+    );
     const ac = new AbortController();
     const lease = outcome(pool.acquire({ signal: ac.signal }));
     await advance(10);
@@ -231,8 +256,11 @@ describe('deadlines', () => {
     assert.notEqual(next.client, made[0]);
   });
 
-  test('connectTimeout bounds one connect within the checkout\'s timeout: CONNECT_FAILED, and the place is freed', async () => {
-    const { pool } = makePool({ size: 1, maxOverflow: 0, timeout: 30_000, connectTimeout: 2000 }, { hangConnect: (n) => n === 1 });
+  test("connectTimeout bounds one connect within the checkout's timeout: CONNECT_FAILED, and the place is freed", async () => {
+    const { pool } = makePool(
+      { size: 1, maxOverflow: 0, timeout: 30_000, connectTimeout: 2000 },
+      { hangConnect: (n) => n === 1 }
+    );
     const first = outcome(pool.acquire());
     await advance(2000, 10);
     assert.equal(first.code, 'CONNECT_FAILED');
@@ -246,15 +274,24 @@ describe('deadlines', () => {
 describe('health', () => {
   test('idle connections unused for a whole period are checked in the background; a dead one is closed and replaced', async () => {
     const dead = new Set<number>();
-    const { pool, made } = makePool({ size: 2, maxOverflow: 0, healthCheckPeriod: 1000, checkTimeout: 200 },
-      { hangQuery: (text, client) => text === '' && dead.has(client.id) });
+    const { pool, made } = makePool(
+      { size: 2, maxOverflow: 0, healthCheckPeriod: 1000, checkTimeout: 200 },
+      { hangQuery: (text, client) => text === '' && dead.has(client.id) }
+    );
     await Promise.all([pool.warm(), advance(10)]);
     dead.add(2);
     await advance(1999, 10);
-    assert.deepEqual(made.map((c) => c.queries), [[], []], 'nothing within the first two periods');
+    assert.deepEqual(
+      made.map((c) => c.queries),
+      [[], []],
+      'nothing within the first two periods'
+    );
     await advance(1, 1);
     await advance(230, 10); // the live one answers in 10 ms, the dead one is given up at checkTimeout
-    assert.deepEqual(made.slice(0, 2).map((c) => c.queries.length), [1, 1]);
+    assert.deepEqual(
+      made.slice(0, 2).map((c) => c.queries.length),
+      [1, 1]
+    );
     assert.equal(made[1]!.destroyed, true);
     assert.equal(pool.stats().closed.healthCheck, 1);
     assert.equal(pool.stats().healthChecks, 2);
@@ -264,8 +301,13 @@ describe('health', () => {
 
   test('after one connection breaks, the idle ones opened before it are checked before they are lent', async () => {
     const dead = new Set<number>();
-    const { pool, made } = makePool({ size: 3, maxOverflow: 0, healthCheckPeriod: Infinity },
-      { failQuery: (_text, client) => (dead.has(client.id) ? new Error('Connection terminated unexpectedly') : undefined) });
+    const { pool, made } = makePool(
+      { size: 3, maxOverflow: 0, healthCheckPeriod: Infinity },
+      {
+        failQuery: (_text, client) =>
+          dead.has(client.id) ? new Error('Connection terminated unexpectedly') : undefined,
+      }
+    );
     await Promise.all([pool.warm(), advance(10)]);
     // PostgreSQL restarted: every connection is dead, but only one has said so.
     for (const c of made) dead.add(c.id);
@@ -288,7 +330,10 @@ describe('health', () => {
     const random = mock.method(Math, 'random', () => 0);
     try {
       let down = false;
-      const { pool, made } = makePool({ size: 1, maxOverflow: 0, healthCheckPeriod: Infinity }, { failConnect: () => (down ? new Error('ECONNREFUSED') : undefined) });
+      const { pool, made } = makePool(
+        { size: 1, maxOverflow: 0, healthCheckPeriod: Infinity },
+        { failConnect: () => (down ? new Error('ECONNREFUSED') : undefined) }
+      );
       pool.on('error', () => {});
       await Promise.all([pool.warm(), advance(10)]);
       down = true;
@@ -307,28 +352,38 @@ describe('health', () => {
     }
   });
 
-  test('a caller\'s core connection that fails to open makes the refill try again, so the pool gets back to size', async () => {
+  test("a caller's core connection that fails to open makes the refill try again, so the pool gets back to size", async () => {
     const random = mock.method(Math, 'random', () => 0);
     try {
-      const { pool, made } = makePool({ size: 1, maxOverflow: 0, connectTimeout: 500, healthCheckPeriod: Infinity }, { hangConnect: (n) => n === 2 });
+      const { pool, made } = makePool(
+        { size: 1, maxOverflow: 0, connectTimeout: 500, healthCheckPeriod: Infinity },
+        { hangConnect: (n) => n === 2 }
+      );
       pool.on('error', () => {});
       await Promise.all([pool.warm(), advance(10)]);
       made[0]!.emit('error', new Error('terminating connection due to administrator command'));
       // Before the refill's first try (50 ms), a caller opens the missing core connection itself, into a partition.
       const caller = outcome(pool.acquire());
       await advance(100);
-      assert.equal(pool.totalCount, 1, 'the caller\'s connect counts as the core connection');
+      assert.equal(pool.totalCount, 1, "the caller's connect counts as the core connection");
       await advance(450);
       assert.equal(caller.code, 'CONNECT_FAILED');
       await advance(100);
-      assert.deepEqual([pool.totalCount, pool.idleCount, made.length], [1, 1, 3], 'the refill opened it once the caller\'s connect failed');
+      assert.deepEqual(
+        [pool.totalCount, pool.idleCount, made.length],
+        [1, 1, 3],
+        "the refill opened it once the caller's connect failed"
+      );
     } finally {
       random.mock.restore();
     }
   });
 
   test('an overflow connection given back while the pool is short of size stays open as one of the size', async () => {
-    const { pool } = makePool({ size: 2, maxOverflow: 1, overflowIdle: 500, healthCheckPeriod: Infinity }, { failConnect: (n) => (n > 3 ? new Error('ECONNREFUSED') : undefined) });
+    const { pool } = makePool(
+      { size: 2, maxOverflow: 1, overflowIdle: 500, healthCheckPeriod: Infinity },
+      { failConnect: (n) => (n > 3 ? new Error('ECONNREFUSED') : undefined) }
+    );
     await Promise.all([pool.warm(), advance(10)]);
     const [a, b, c] = [outcome(pool.acquire()), outcome(pool.acquire()), outcome(pool.acquire())];
     await advance(20);
@@ -337,13 +392,23 @@ describe('health', () => {
     b.value!.release(new Error('Connection terminated unexpectedly'));
     c.value!.release();
     await advance(1000, 10);
-    assert.deepEqual([pool.totalCount, pool.idleCount], [1, 1], 'kept past overflowIdle: it is one of the size now');
+    assert.deepEqual(
+      [pool.totalCount, pool.idleCount],
+      [1, 1],
+      'kept past overflowIdle: it is one of the size now'
+    );
   });
 
   test('recycle with jitter: each connection closes up to recycleJitter before recycle, not all at once', async () => {
     const random = mock.method(Math, 'random', () => 0.5);
     try {
-      const { pool } = makePool({ size: 1, maxOverflow: 0, recycle: 10_000, recycleJitter: 2000, healthCheckPeriod: Infinity });
+      const { pool } = makePool({
+        size: 1,
+        maxOverflow: 0,
+        recycle: 10_000,
+        recycleJitter: 2000,
+        healthCheckPeriod: Infinity,
+      });
       await Promise.all([pool.warm(), advance(10)]);
       await advance(8990, 10);
       assert.equal(pool.stats().recycled, 0);
@@ -363,21 +428,34 @@ describe('options', () => {
     const own = makePool({ size: 1, maxOverflow: 0, keepAlive: false });
     await held(own.pool);
     assert.equal(own.made[0]!.config.keepAlive, false);
-    assert.equal('queryTimeout' in own.made[0]!.config, false, 'the pool\'s own options are not the client\'s');
+    assert.equal('queryTimeout' in own.made[0]!.config, false, "the pool's own options are not the client's");
   });
 
   test('bad values of the new options are a TypeError naming the option and what it accepts', () => {
     const { Client } = fakeClientClass();
     const bad: [PoolOptions, RegExp][] = [
-      [{ resetOnReturn: 'commit' as 'off' }, /option resetOnReturn must be "rollback", "close" or "off"; got "commit"/],
-      [{ queryTimeout: 0 }, /option queryTimeout must be a number of milliseconds above 0 \(Infinity for none\); got 0/],
+      [
+        { resetOnReturn: 'commit' as 'off' },
+        /option resetOnReturn must be "rollback", "close" or "off"; got "commit"/,
+      ],
+      [
+        { queryTimeout: 0 },
+        /option queryTimeout must be a number of milliseconds above 0 \(Infinity for none\); got 0/,
+      ],
       [{ checkTimeout: -5 }, /option checkTimeout must be a number of milliseconds above 0/],
-      [{ connectTimeout: '5s' as unknown as number }, /option connectTimeout must be a number of milliseconds above 0.*got "5s"/],
+      [
+        { connectTimeout: '5s' as unknown as number },
+        /option connectTimeout must be a number of milliseconds above 0.*got "5s"/,
+      ],
       [{ healthCheckPeriod: Number.NaN }, /option healthCheckPeriod must be/],
       [{ recycle: 1000, recycleJitter: 2000 }, /option recycleJitter must be at most recycle \(1000\); got 2000/],
     ];
     for (const [options, message] of bad) {
-      assert.throws(() => new Pool(options, Client), (err: Error) => err instanceof TypeError && message.test(err.message), JSON.stringify(options));
+      assert.throws(
+        () => new Pool(options, Client),
+        (err: Error) => err instanceof TypeError && message.test(err.message),
+        JSON.stringify(options)
+      );
     }
     assert.equal(now(), 0);
   });

@@ -14,7 +14,9 @@ process.on('uncaughtException', (err) => {
   seen.push(err.message);
   console.log(`uncaught: ${err.message}`);
   if (seen.length === 1) {
-    pool.query('SELECT 1', () => { throw new Error('from query'); });
+    pool.query('SELECT 1', () => {
+      throw new Error('from query');
+    });
   } else {
     pool.end().then(() => process.exit(0));
   }

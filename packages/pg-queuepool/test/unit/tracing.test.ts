@@ -12,11 +12,18 @@ type Events = [string, Record<string, unknown>][];
 
 /** Subscribes to every event of a TracingChannel; the subscription ends with the test. */
 const unsubscribers: (() => void)[] = [];
-afterEach(() => { for (const u of unsubscribers.splice(0)) u(); });
+afterEach(() => {
+  for (const u of unsubscribers.splice(0)) u();
+});
 function listen (name: string, events: Events): void {
-  const handlers = Object.fromEntries(['start', 'end', 'asyncStart', 'asyncEnd', 'error'].map((kind) => [kind, (ctx: unknown) => {
-    events.push([`${name.split(':').at(-1)}:${kind}`, { ...(ctx as object) }]);
-  }])) as unknown as dc.TracingChannelSubscribers<object>;
+  const handlers = Object.fromEntries(
+    ['start', 'end', 'asyncStart', 'asyncEnd', 'error'].map((kind) => [
+      kind,
+      (ctx: unknown) => {
+        events.push([`${name.split(':').at(-1)}:${kind}`, { ...(ctx as object) }]);
+      },
+    ])
+  ) as unknown as dc.TracingChannelSubscribers<object>;
   const channel = dc.tracingChannel(name);
   channel.subscribe(handlers);
   unsubscribers.push(() => channel.unsubscribe(handlers));
@@ -29,10 +36,19 @@ describe('diagnostics_channel', () => {
     const { pool } = makePool({ size: 1, maxOverflow: 0 }, { connectMs: 30 });
     const first = outcome(pool.acquire());
     await advance(30);
-    assert.deepEqual(events.map(([k]) => k), ['connect:start', 'connect:end', 'connect:asyncStart', 'connect:asyncEnd']);
+    assert.deepEqual(
+      events.map(([k]) => k),
+      ['connect:start', 'connect:end', 'connect:asyncStart', 'connect:asyncEnd']
+    );
     const [, done] = events[3]!;
     assert.equal(done.pool, pool);
-    const lease = done.result as { waitMs: number; opened: boolean; queued: boolean; overflow: boolean; client: unknown };
+    const lease = done.result as {
+      waitMs: number;
+      opened: boolean;
+      queued: boolean;
+      overflow: boolean;
+      client: unknown;
+    };
     assert.deepEqual([lease.waitMs, lease.opened, lease.queued, lease.overflow], [30, true, false, false]);
     assert.equal(lease.client, first.value!.client);
     // A connect() is traced too, its result the lease all the same; a failure carries the error.
@@ -48,7 +64,10 @@ describe('diagnostics_channel', () => {
     const third = settled(pool.acquire({ signal: AbortSignal.abort() }));
     await flush();
     assert.equal(third.code, 'ABORTED');
-    assert.deepEqual(events.map(([k]) => k), ['connect:start', 'connect:end', 'connect:error', 'connect:asyncStart', 'connect:asyncEnd']);
+    assert.deepEqual(
+      events.map(([k]) => k),
+      ['connect:start', 'connect:end', 'connect:error', 'connect:asyncStart', 'connect:asyncEnd']
+    );
     assert.equal((events[2]![1].error as { code: string }).code, 'ABORTED');
   });
 
@@ -61,7 +80,10 @@ describe('diagnostics_channel', () => {
     await advance(10);
     await advance(250);
     lease.value!.release();
-    assert.deepEqual(events.map(([k]) => k), ['release:start', 'release:end']);
+    assert.deepEqual(
+      events.map(([k]) => k),
+      ['release:start', 'release:end']
+    );
     assert.equal(events[0]![1].heldMs, 250);
     assert.equal(events[0]![1].client, lease.value!.client);
     events.length = 0;
@@ -71,21 +93,30 @@ describe('diagnostics_channel', () => {
     busy.value!.release();
     await flush();
     const removed = events.filter(([k]) => k.startsWith('remove'));
-    assert.deepEqual(removed.map(([k]) => k), ['remove:start', 'remove:end', 'remove:asyncStart', 'remove:asyncEnd']);
+    assert.deepEqual(
+      removed.map(([k]) => k),
+      ['remove:start', 'remove:end', 'remove:asyncStart', 'remove:asyncEnd']
+    );
     assert.equal(removed[0]![1].cause, 'busy');
   });
 
   test('while nobody listens, no checkout, return or close goes through the channels', async () => {
     const calls: string[] = [];
     const restore: (() => void)[] = [];
-    for (const [name, channel] of [['connect', connectChannel], ['release', releaseChannel], ['remove', removeChannel]] as const) {
+    for (const [name, channel] of [
+      ['connect', connectChannel],
+      ['release', releaseChannel],
+      ['remove', removeChannel],
+    ] as const) {
       for (const method of ['tracePromise', 'traceSync'] as const) {
         const original = channel[method];
         (channel as unknown as Record<string, unknown>)[method] = function (this: unknown, ...args: unknown[]) {
           calls.push(`${name}.${method}`);
           return (original as (...a: unknown[]) => unknown).apply(this, args);
         };
-        restore.push(() => { (channel as unknown as Record<string, unknown>)[method] = original; });
+        restore.push(() => {
+          (channel as unknown as Record<string, unknown>)[method] = original;
+        });
       }
     }
     try {
