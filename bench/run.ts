@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EmbeddedPostgres } from '../src/postgres/embedded.ts';
-import { prepareDatabase } from '../src/db/schema.ts';
+import { prepareDatabase } from '../src/db/tables.ts';
 import { machine, machineLine } from './lib.ts';
 import { SUITES } from './suites.ts';
 

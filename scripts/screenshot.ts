@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { burst } from '../src/client/load.ts';
-import { prepareDatabase } from '../src/db/schema.ts';
+import { prepareDatabase } from '../src/db/tables.ts';
 import { withServerProcess } from '../src/harness/server-process.ts';
 import { EmbeddedPostgres } from '../src/postgres/embedded.ts';
 import { CHROMIUM, launchChromium } from '../test/browser.ts';

@@ -17,7 +17,7 @@ import { isConnectionError } from 'pg-queuepool';
 import pino from 'pino';
 import app, { serverOptions } from '../src/app/app.ts';
 import { loadConfig, type Config } from '../src/config.ts';
-import { prepareDatabase } from '../src/db/schema.ts';
+import { prepareDatabase } from '../src/db/tables.ts';
 import {
   runCliToEnd,
   runToEnd,

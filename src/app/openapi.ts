@@ -1,8 +1,8 @@
 // The OpenAPI document as @fastify/swagger generates it, with its shared parts named once: a
-// schema with a title (src/app/schemas.ts) moves to components/schemas, and every route refers
+// schema with a title (src/app/http-schemas.ts) moves to components/schemas, and every route refers
 // to it, so that a generated client has one Todo type and one Error type, not one per route.
 import { isDeepStrictEqual } from 'node:util';
-import { HEADERS } from './schemas.ts';
+import { HEADERS } from './http-schemas.ts';
 
 type Json = { [key: string]: unknown };
 

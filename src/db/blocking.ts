@@ -6,7 +6,7 @@ import { createSyncFn } from 'synckit';
 import { builtFile } from '../paths.ts';
 import { reviveError, type serializeError } from './errors.ts';
 import type { SharedPoolState } from './pool-state.ts';
-import type { Todo } from './schema.ts';
+import type { Todo } from './tables.ts';
 import type {
   CallContext,
   LeaseTiming,

@@ -3,7 +3,7 @@
 import type { Config } from '../config.ts';
 import { maskSecrets } from '../config.ts';
 import { openDatabase } from '../postgres/source.ts';
-import { prepareDatabase } from './schema.ts';
+import { prepareDatabase } from './tables.ts';
 
 export async function initDatabase (config: Config, reset: boolean): Promise<void> {
   const db = await openDatabase(config, { log: (msg) => console.error(msg), reuseRunning: true });

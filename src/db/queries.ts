@@ -10,7 +10,7 @@ import {
   sql,
   type CompiledQuery,
 } from '../vendor/kysely.ts';
-import type { Schema, Todo } from './schema.ts';
+import type { Schema, Todo } from './tables.ts';
 
 const builder = new Kysely<Schema>({
   dialect: {

@@ -18,7 +18,7 @@ import {
   type TodoPatch,
   type TodoStore,
 } from './todos.ts';
-import type { Todo } from './schema.ts';
+import type { Todo } from './tables.ts';
 
 export interface ReplicaOptions {
   /** Each standby, named for logs and metrics. */

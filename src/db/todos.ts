@@ -15,7 +15,7 @@ import {
 import { formatLsn, parseLsn } from './replica-watch.ts';
 import * as q from './queries.ts';
 import type { ListFilter, Query, TodoInput, TodoPatch } from './queries.ts';
-import type { Todo } from './schema.ts';
+import type { Todo } from './tables.ts';
 
 export type { ListFilter, TodoInput, TodoPatch } from './queries.ts';
 export type { LeakReport, PoolStats } from 'pg-queuepool';

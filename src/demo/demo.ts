@@ -4,7 +4,7 @@ import type { Config } from '../config.ts';
 import { runClient } from '../client/client.ts';
 import type { Burst } from '../client/load.ts';
 import { writeReport, type ReportSection } from '../client/report.ts';
-import { prepareDatabase } from '../db/schema.ts';
+import { prepareDatabase } from '../db/tables.ts';
 import { stopAllOnInterrupt, withServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { findPgBouncer } from '../postgres/pgbouncer.ts';
 import { openDatabase, type DatabaseSource } from '../postgres/source.ts';

@@ -10,7 +10,7 @@ import { Pool } from 'pg-queuepool';
 import { burst, getOnce, type Burst, type Outcome } from '../client/load.ts';
 import { dispatch, schedule } from '../client/open-loop.ts';
 import { APPLICATION_NAME } from '../db/application.ts';
-import { prepareDatabase } from '../db/schema.ts';
+import { prepareDatabase } from '../db/tables.ts';
 import { FaultProxy } from '../faults/proxy.ts';
 import { leaksLogged, withServerProcess, type ServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { EmbeddedPostgres } from '../postgres/embedded.ts';

@@ -14,7 +14,7 @@ import { burst, errorMessage, type Burst } from '../client/load.ts';
 import { steady, type SteadyResult } from '../client/steady.ts';
 import { summarize } from '../client/summary.ts';
 import type { Config } from '../config.ts';
-import { prepareDatabase } from '../db/schema.ts';
+import { prepareDatabase } from '../db/tables.ts';
 import { CLI, cliEnv, runCliToEnd, untilOutput, type Stoppable } from '../harness/server-process.ts';
 import { stopProcess, tiedToUs } from '../os/processes.ts';
 import { EmbeddedPostgres } from '../postgres/embedded.ts';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { runClient } from '../client/client.ts';
 import type { ReportSection } from '../client/report.ts';
 import type { Config } from '../config.ts';
-import { prepareDatabase } from '../db/schema.ts';
+import { prepareDatabase } from '../db/tables.ts';
 import { runCliToEnd, withServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { EmbeddedPostgres } from '../postgres/embedded.ts';
 import { watchBackends } from '../postgres/observe.ts';

@@ -80,8 +80,8 @@ export class BlockDetector {
   private stalledAfter = 0;
   private current: Omit<Block, 'ms'> | undefined;
 
-  constructor (private readonly o: DetectorOptions) {
-    this.frames = new SourceFrames(o.root);
+  constructor (private readonly options: DetectorOptions) {
+    this.frames = new SourceFrames(options.root);
   }
 
   start (): void {
@@ -103,9 +103,11 @@ export class BlockDetector {
    */
   private schedule (): void {
     if (this.stopped) return;
-    const beat = this.o.lastBeat();
+    const beat = this.options.lastBeat();
     const due =
-      this.current || beat === 0 ? this.o.heartbeatMs : beat + this.o.heartbeatMs + this.o.thresholdMs - now() + 1;
+      this.current || beat === 0
+        ? this.options.heartbeatMs
+        : beat + this.options.heartbeatMs + this.options.thresholdMs - now() + 1;
     this.timer = setTimeout(
       () => {
         this.check();
@@ -116,26 +118,26 @@ export class BlockDetector {
   }
 
   private check (): void {
-    const beat = this.o.lastBeat();
+    const beat = this.options.lastBeat();
     if (beat === 0) return;
-    const stalledMs = now() - beat - this.o.heartbeatMs;
+    const stalledMs = now() - beat - this.options.heartbeatMs;
     if (this.current && beat !== this.stalledAfter) {
       // The loop answered: the block is over.
       const block = {
         ...this.current,
-        ms: Math.max(this.o.thresholdMs, beat - this.stalledAfter - this.o.heartbeatMs),
+        ms: Math.max(this.options.thresholdMs, beat - this.stalledAfter - this.options.heartbeatMs),
       };
       this.current = undefined;
-      this.o.onBlock(block);
+      this.options.onBlock(block);
     }
-    if (!this.current && stalledMs > this.o.thresholdMs && beat !== this.stalledAfter) {
+    if (!this.current && stalledMs > this.options.thresholdMs && beat !== this.stalledAfter) {
       this.stalledAfter = beat;
       const block: Omit<Block, 'ms'> = {
         at: beat,
         sampledAfterMs: 0,
         frames: [],
         culprit: undefined,
-        route: this.o.route(),
+        route: this.options.route(),
       };
       this.current = block;
       if (!this.session) this.sample();
@@ -167,8 +169,10 @@ export class BlockDetector {
           !Array.isArray(raw) ||
           !block ||
           block.frames.length > 0 ||
-          this.o.lastBeat() !== this.stalledAfter
-        ) { return; }
+          this.options.lastBeat() !== this.stalledAfter
+        ) {
+          return;
+        }
         block.frames = raw.slice(0, MAX_FRAMES).map((f) => this.frames.frameOf(f));
         block.culprit = block.frames.find((f) => this.frames.ours(f));
         block.sampledAfterMs = now() - block.at;

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { Piscina } from 'piscina';
 import { builtFile } from '../paths.ts';
-import { CHUNK_BYTES, HASH, sampleText } from './work.ts';
+import { CHUNK_BYTES, HASH, sampleText } from './inputs.ts';
 
 /**
  * An AbortSignal, or anything with its abort event (the service's ClientGone): an abort takes the task off the queue,

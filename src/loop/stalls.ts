@@ -5,7 +5,7 @@
 import { pbkdf2Sync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { CHUNK_BYTES, HASH, jsonText, sampleText } from './work.ts';
+import { CHUNK_BYTES, HASH, jsonText, sampleText } from './inputs.ts';
 
 /** A CPU loop: JavaScript that computes for `ms` milliseconds. Returns the turns it made. */
 export function spinFor (ms: number): number {

@@ -3,7 +3,7 @@
 // way the pools reach it: directly, through a PgBouncer we start, or through PGBOUNCER_URL.
 import type { Config } from '../config.ts';
 import { checkBudget, readBudget, type Budget } from '../db/budget.ts';
-import { prepareDatabase } from '../db/schema.ts';
+import { prepareDatabase } from '../db/tables.ts';
 import type { Logger } from '../log.ts';
 import { maskSecrets } from '../config.ts';
 import { serverGuards, sessionGuards, setStatements } from '../postgres/guards.ts';

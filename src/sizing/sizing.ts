@@ -7,7 +7,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { steady } from '../client/steady.ts';
 import type { Config } from '../config.ts';
-import { prepareDatabase } from '../db/schema.ts';
+import { prepareDatabase } from '../db/tables.ts';
 import { work } from '../db/queries.ts';
 import { stopAllOnInterrupt, withServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { memoryOf, tree, treeCpuMs } from '../os/proc.ts';

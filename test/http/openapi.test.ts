@@ -12,7 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import openapiTS, { astToString } from 'openapi-typescript';
 import ts from 'typescript';
 import { KINDS } from '../../src/loop/catalog.ts';
-import { ERROR_CODES } from '../../src/app/schemas.ts';
+import { ERROR_CODES } from '../../src/app/http-schemas.ts';
 import { build, buildListening, ROOT, sql, tempDir, until } from '../helper.ts';
 
 type Schema = Record<string, unknown>;

@@ -237,7 +237,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
   private readonly PromiseClass: PromiseConstructor | undefined;
   ending = false;
   ended = false;
-  private readonly s: Settings;
+  private readonly settings: Settings;
   private readonly places: PlaceQueue;
   // Idle core connections are handed out before idle overflow ones, so that the overflow ones idle out.
   private readonly idleCore: Conn<C>[] = [];
@@ -281,7 +281,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
 
   constructor (options: PoolOptions = {}, Client?: ClientConstructor<C>) {
     super();
-    this.s = settingsOf(options);
+    this.settings = settingsOf(options);
     this.options = { ...options };
     // As pg-pool does: the password is not enumerable, so it shows in no log of the options.
     if ('password' in options) {
@@ -299,23 +299,23 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       (pg.Client as unknown as ClientConstructor<C>);
     this.PromiseClass = options.Promise as PromiseConstructor | undefined;
     this.clientConfig = clientOptions(options);
-    this.log = this.s.log;
+    this.log = this.settings.log;
     this.epochOf =
       options.clock === undefined || options.clock === defaultClock
         ? (t) => performance.timeOrigin + t
         : () => Date.now();
-    const { size, maxOverflow, timeout } = this.s;
+    const { size, maxOverflow, timeout } = this.settings;
     this.places = new PlaceQueue({
-      capacity: this.s.kind === 'null' ? Infinity : size + maxOverflow,
-      queueMax: this.s.queueMax,
-      now: this.s.clock,
+      capacity: this.settings.kind === 'null' ? Infinity : size + maxOverflow,
+      queueMax: this.settings.queueMax,
+      now: this.settings.clock,
       timedOut: () => {
         this.counters.timeouts++;
         return new PoolTimeoutError(size, maxOverflow, timeout);
       },
       full: () => {
         this.counters.rejected++;
-        return new PoolQueueFullError(this.s.queueMax);
+        return new PoolQueueFullError(this.settings.queueMax);
       },
       aborted: (reason) => {
         this.counters.aborted++;
@@ -327,13 +327,13 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     // (Vercel's attachDatabasePool recognises a pool by `'idleTimeoutMillis' in pool.options`, and keeps a function
     // alive that long after each release, for the idle connections to close). 0 is pg's "never".
     const named = {
-      max: this.s.kind === 'null' ? Infinity : size + maxOverflow,
-      min: this.s.kind === 'null' ? 0 : size,
+      max: this.settings.kind === 'null' ? Infinity : size + maxOverflow,
+      min: this.settings.kind === 'null' ? 0 : size,
       idleTimeoutMillis: Number.isFinite(this.longestIdle()) ? this.longestIdle() : 0,
       connectionTimeoutMillis: Number.isFinite(timeout) ? timeout : 0,
-      maxUses: this.s.maxUses,
-      allowExitOnIdle: this.s.allowExitOnIdle,
-      maxLifetimeSeconds: Number.isFinite(this.s.recycle) ? this.s.recycle / 1000 : 0,
+      maxUses: this.settings.maxUses,
+      allowExitOnIdle: this.settings.allowExitOnIdle,
+      maxLifetimeSeconds: Number.isFinite(this.settings.recycle) ? this.settings.recycle / 1000 : 0,
     };
     for (const [name, value] of Object.entries(named)) {
       if (!(name in this.options)) (this.options as Record<string, unknown>)[name] = value;
@@ -344,7 +344,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
 
   /** `size`: the connections kept open once opened. */
   get size (): number {
-    return this.s.kind === 'null' ? 0 : this.s.size;
+    return this.settings.kind === 'null' ? 0 : this.settings.size;
   }
 
   get totalCount (): number {
@@ -383,11 +383,11 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
 
   /** How long the pool waits for PostgreSQL on its own behalf (the `checkTimeout` option). */
   get checkTimeout (): number {
-    return this.s.checkTimeout;
+    return this.settings.checkTimeout;
   }
 
   stats (): PoolStats {
-    const { kind, size, maxOverflow } = this.s;
+    const { kind, size, maxOverflow } = this.settings;
     const inUse = this.places.active;
     return {
       kind,
@@ -417,7 +417,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    * up left out. Formatted only if a leak is reported (V8 writes a captured stack out when it is first read).
    */
   private siteOf (options: AcquireOptions, entry: (...args: any[]) => unknown): { stack?: string } | undefined {
-    if ((options.leakDetectionMs ?? this.s.leakDetectionMs) === Infinity) return undefined;
+    if ((options.leakDetectionMs ?? this.settings.leakDetectionMs) === Infinity) return undefined;
     const site: { stack?: string } = {};
     Error.captureStackTrace(site, entry);
     return site;
@@ -455,9 +455,9 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       this.counters.aborted++;
       return Promise.reject(new AbortedError(signal.reason));
     }
-    const started = this.s.clock();
-    const deadline = started + this.s.timeout;
-    const queryTimeout = options.queryTimeout ?? this.s.queryTimeout;
+    const started = this.settings.clock();
+    const deadline = started + this.settings.timeout;
+    const queryTimeout = options.queryTimeout ?? this.settings.queryTimeout;
     if (this.places.free) {
       this.places.take();
       try {
@@ -491,7 +491,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       throw new PoolEndedError();
     }
     const { signal } = options;
-    const ready = this.s.prePing ? undefined : this.takeReady();
+    const ready = this.settings.prePing ? undefined : this.takeReady();
     if (ready) return as(this.lease(ready, false, started, queued, options, queryTimeout, counted, site));
     return this.obtain(deadline, signal).then(
       ([conn, opened]) => as(this.lease(conn, opened, started, queued, options, queryTimeout, counted, site)),
@@ -506,7 +506,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
   private takeReady (): Conn<C> | undefined {
     for (;;) {
       const list = this.idleCore.length ? this.idleCore : this.idleOverflow;
-      const next = this.s.lifo ? list[list.length - 1] : list[0];
+      const next = this.settings.lifo ? list[list.length - 1] : list[0];
       if (!next || next.checkedAt < this.invalidatedAt) return undefined; // a suspect: obtain() checks it first
       const conn = this.takeIdle(list)!;
       this.unidle(conn);
@@ -533,13 +533,15 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     conn.leasedAt = started;
     conn.round = this.round;
     // Not queued and not connecting, it waited for nothing: no second reading of the clock.
-    const waitMs = queued || opened ? this.s.clock() - started : 0;
+    const waitMs = queued || opened ? this.settings.clock() - started : 0;
     conn.acquiredAt = started + waitMs;
     this.counters.waitMsTotal += waitMs;
-    const overflow = this.s.kind === 'queue' && !conn.core;
+    const overflow = this.settings.kind === 'queue' && !conn.core;
     const lease = new PoolLease<C>(this, conn, this.epochOf(started), waitMs, queued, opened, overflow, signal);
     conn.lease = lease;
-    if (site) this.watchLeak(conn, lease, options.leakDetectionMs ?? this.s.leakDetectionMs, site, options.label);
+    if (site) {
+      this.watchLeak(conn, lease, options.leakDetectionMs ?? this.settings.leakDetectionMs, site, options.label);
+    }
     this.emit('acquire', conn.client);
     if (counted && this.options.onCheckout) {
       try {
@@ -633,15 +635,15 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    * giving back every one that opened.
    */
   async warm (): Promise<void> {
-    if (this.s.kind === 'null') return;
+    if (this.settings.kind === 'null') return;
     if (this.ending) throw new PoolEndedError();
     this.filled = true;
     // New connections, never idle ones: a checkout would hand back the idle ones and open
     // nothing, so a refill after some broke would stop short of `size`. Each takes a place, so
     // that size + maxOverflow still bounds what is open.
-    const deadline = this.s.clock() + this.s.timeout;
+    const deadline = this.settings.clock() + this.settings.timeout;
     const opening: Promise<void>[] = [];
-    for (let missing = this.s.size - this.coreOpen; missing > 0 && this.places.free; missing--) {
+    for (let missing = this.settings.size - this.coreOpen; missing > 0 && this.places.free; missing--) {
       this.places.take();
       opening.push(
         this.open(deadline).then(
@@ -710,14 +712,14 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
         continue;
       }
       const suspect = conn.checkedAt < this.invalidatedAt;
-      if (this.s.prePing || suspect) {
-        const sent = this.s.clock();
-        if (!(await this.ping(conn, Math.min(this.s.checkTimeout, deadline - sent)))) {
+      if (this.settings.prePing || suspect) {
+        const sent = this.settings.clock();
+        if (!(await this.ping(conn, Math.min(this.settings.checkTimeout, deadline - sent)))) {
           this.close(conn, suspect ? 'invalidated' : 'prePing');
           if (!suspect) this.invalidate(sent); // a suspect's failure belongs to the invalidation that made it one
           continue;
         }
-        conn.checkedAt = this.s.clock();
+        conn.checkedAt = this.settings.clock();
       }
       return [conn, false];
     }
@@ -728,11 +730,11 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    * cost).
    */
   private tooOld (conn: Conn<C>): boolean {
-    return conn.expiresAt !== Infinity && this.s.clock() >= conn.expiresAt;
+    return conn.expiresAt !== Infinity && this.settings.clock() >= conn.expiresAt;
   }
 
   private takeIdle (list: Conn<C>[]): Conn<C> | undefined {
-    return this.s.lifo ? list.pop() : list.shift();
+    return this.settings.lifo ? list.pop() : list.shift();
   }
 
   /** An empty query, answered within `ms`. */
@@ -756,9 +758,9 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
 
   private async open (deadline: number, signal?: AbortSignalLike): Promise<Conn<C>> {
     const client = new this.Client(this.clientConfig);
-    const core = this.s.kind === 'queue' && this.coreOpen < this.s.size;
+    const core = this.settings.kind === 'queue' && this.coreOpen < this.settings.size;
     if (core) this.coreOpen++;
-    const openedAt = this.s.clock();
+    const openedAt = this.settings.clock();
     const conn: Conn<C> = {
       client,
       core,
@@ -784,7 +786,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       client,
       () => conn.queryTimeout,
       () => this.late(conn),
-      this.s.clock
+      this.settings.clock
     ) as Conn<C>['rawQuery'];
     // A connection that breaks reports here, idle or checked out; without a listener the process
     // would crash. An idle one is dropped and the error emitted, as pg.Pool does; a lent one is
@@ -809,8 +811,8 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       kill(client);
     };
     const remaining = deadline - openedAt;
-    const own = this.s.connectTimeout < remaining;
-    const limit = Math.min(remaining, this.s.connectTimeout);
+    const own = this.settings.connectTimeout < remaining;
+    const limit = Math.min(remaining, this.settings.connectTimeout);
     const timer = Number.isFinite(limit)
       ? setTimeout(() => stop(own ? 'connectTimeout' : 'timeout'), Math.max(0, limit))
       : undefined;
@@ -828,7 +830,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       if (core) this.refillSoon();
       if (why === 'timeout') {
         this.counters.timeouts++;
-        throw new PoolTimeoutError(this.s.size, this.s.maxOverflow, this.s.timeout);
+        throw new PoolTimeoutError(this.settings.size, this.settings.maxOverflow, this.settings.timeout);
       }
       if (why === 'aborted') {
         this.counters.aborted++;
@@ -836,7 +838,9 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       }
       this.counters.connectErrors++;
       throw new ConnectError(
-        why === 'connectTimeout' ? new Error(`no answer within ${this.s.connectTimeout} ms (connectTimeout)`) : err
+        why === 'connectTimeout'
+          ? new Error(`no answer within ${this.settings.connectTimeout} ms (connectTimeout)`)
+          : err
       );
     } finally {
       clearTimeout(timer);
@@ -854,9 +858,9 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       throw refused;
     }
     conn.status = transactionStatusOf(client);
-    conn.checkedAt = this.s.clock();
-    if (Number.isFinite(this.s.recycle)) {
-      const life = this.s.recycle - Math.random() * this.s.recycleJitter;
+    conn.checkedAt = this.settings.clock();
+    if (Number.isFinite(this.settings.recycle)) {
+      const life = this.settings.recycle - Math.random() * this.settings.recycleJitter;
       conn.expiresAt = openedAt + life;
       conn.lifeTimer = setTimeout(() => {
         conn.expired = true;
@@ -868,7 +872,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       conn.lifeTimer.unref?.();
     }
     this.reachable();
-    this.checkSoon(this.s.healthCheckPeriod);
+    this.checkSoon(this.settings.healthCheckPeriod);
     this.emit('connect', client);
     return conn;
   }
@@ -904,7 +908,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
   private readonly checkLeak = (conn: Conn<C>): void => {
     const current = conn.lease;
     if (!current?.leak || current.leak.reported || conn.closing) return;
-    const heldMs = this.s.clock() - conn.acquiredAt;
+    const heldMs = this.settings.clock() - conn.acquiredAt;
     const left = current.leak.thresholdMs - heldMs;
     if (left > 0) return this.armLeak(conn, left);
     current.leak.reported = true;
@@ -931,7 +935,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    * The `onConnect` hook (pg 8.20's), then pg-pool's `verify`, on a new connection: the first failure, or undefined.
    */
   private async hooks (client: C): Promise<Error | undefined> {
-    const { onConnect, verify } = this.s;
+    const { onConnect, verify } = this.settings;
     try {
       if (onConnect) await onConnect(client);
       if (verify) {
@@ -950,7 +954,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    * closed, as pg.Pool closes a client after a failed query.
    */
   checkin (conn: Conn<C>, err?: Error | boolean, strict = false): void {
-    const heldMs = this.s.clock() - conn.acquiredAt;
+    const heldMs = this.settings.clock() - conn.acquiredAt;
     this.counters.useMsTotal += heldMs;
     const lease = conn.lease;
     conn.lease = undefined;
@@ -973,7 +977,9 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       conn.doomed ??= 'broken';
       this.invalidate();
     }
-    if (err || conn.doomed || conn.closing || this.ending || this.s.kind === 'null') { return this.putBack(conn, conn.doomed ?? Boolean(err)); }
+    if (err || conn.doomed || conn.closing || this.ending || this.settings.kind === 'null') {
+      return this.putBack(conn, conn.doomed ?? Boolean(err));
+    }
     if (busy(conn.client)) return this.putBack(conn, 'busy');
     // Lent after the last invalidation and given back clean: it answered since.
     if (conn.leasedAt > this.invalidatedAt && conn.checkedAt < this.invalidatedAt) {
@@ -981,7 +987,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     }
     if (!awaitingReady(conn.client)) return this.reset(conn, strict);
     // Its last query failed, and the ReadyForQuery with the transaction's state has not come yet.
-    whenReady(conn.client, this.s.checkTimeout).then((ready) =>
+    whenReady(conn.client, this.settings.checkTimeout).then((ready) =>
       ready ? this.reset(conn, strict) : this.putBack(conn, 'busy')
     );
   }
@@ -989,11 +995,11 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
   /** Idle: back to the pool. In a transaction: rolled back first, or closed (resetOnReturn, or `strict`). */
   private reset (conn: Conn<C>, strict: boolean): void {
     const status = conn.status?.() ?? 'I'; // a client that cannot say is taken as idle
-    if (status === 'I' || (this.s.resetOnReturn === 'off' && !strict)) return this.putBack(conn);
-    if (strict || this.s.resetOnReturn === 'close') return this.putBack(conn, 'reset');
+    if (status === 'I' || (this.settings.resetOnReturn === 'off' && !strict)) return this.putBack(conn);
+    if (strict || this.settings.resetOnReturn === 'close') return this.putBack(conn, 'reset');
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), this.s.checkTimeout);
+      timer = setTimeout(() => resolve(false), this.settings.checkTimeout);
     });
     const rolledBack = conn.rawQuery('ROLLBACK').then(
       () => conn.status?.() === 'I',
@@ -1011,14 +1017,14 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    * up, NullPool).
    */
   private putBack (conn: Conn<C>, cause?: CloseCause | boolean): void {
-    const usedUp = conn.uses >= this.s.maxUses;
+    const usedUp = conn.uses >= this.settings.maxUses;
     const old = conn.expired || this.tooOld(conn);
     if (
       cause ||
       this.ending ||
       conn.closing ||
       !queryable(conn.client) ||
-      this.s.kind === 'null' ||
+      this.settings.kind === 'null' ||
       usedUp ||
       old
     ) {
@@ -1030,11 +1036,11 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     } else {
       conn.idle = true;
       // Fewer than `size` core connections are open (some broke, or failed to open): this one stays as one of them.
-      if (!conn.core && this.s.kind === 'queue' && this.coreOpen < this.s.size) {
+      if (!conn.core && this.settings.kind === 'queue' && this.coreOpen < this.settings.size) {
         conn.core = true;
         this.coreOpen++;
       }
-      const idleMs = conn.core ? this.s.sizeIdle : this.s.overflowIdle;
+      const idleMs = conn.core ? this.settings.sizeIdle : this.settings.overflowIdle;
       if (Number.isFinite(idleMs)) {
         conn.idleTimer = setTimeout(() => {
           conn.idleTimer = undefined;
@@ -1045,7 +1051,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
         }, idleMs);
         conn.idleTimer.unref?.();
       }
-      if (this.s.allowExitOnIdle) socketOf(conn.client)?.unref?.();
+      if (this.settings.allowExitOnIdle) socketOf(conn.client)?.unref?.();
       (conn.core ? this.idleCore : this.idleOverflow).push(conn);
     }
     this.places.leave();
@@ -1056,7 +1062,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     conn.idle = false;
     clearTimeout(conn.idleTimer);
     conn.idleTimer = undefined;
-    if (this.s.allowExitOnIdle) socketOf(conn.client)?.ref?.();
+    if (this.settings.allowExitOnIdle) socketOf(conn.client)?.ref?.();
   }
 
   /**
@@ -1098,8 +1104,9 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    * `sizeIdle`, the `size` ones close too, and the longer of the two is how long until none is open.
    */
   private longestIdle (): number {
-    const sized = this.s.size > 0 && this.s.kind === 'queue' && Number.isFinite(this.s.sizeIdle);
-    return sized ? Math.max(this.s.sizeIdle, this.s.overflowIdle) : this.s.overflowIdle;
+    const sized =
+      this.settings.size > 0 && this.settings.kind === 'queue' && Number.isFinite(this.settings.sizeIdle);
+    return sized ? Math.max(this.settings.sizeIdle, this.settings.overflowIdle) : this.settings.overflowIdle;
   }
 
   private forget (conn: Conn<C>): void {
@@ -1133,7 +1140,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
       clearTimeout(timer);
       this.abandon(conn, answered);
     };
-    const timer = setTimeout(() => finish(false), this.s.checkTimeout);
+    const timer = setTimeout(() => finish(false), this.settings.checkTimeout);
     timer.unref?.();
     this.cancel(conn.client).then(
       (closed) => {
@@ -1158,14 +1165,14 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    * suspect, checked before it is lent and in the background now. A restart of PostgreSQL then costs at most one
    * failed request, not one per idle connection. `since`: when the evidence began (a failed check: when it was sent).
    */
-  private invalidate (since = this.s.clock()): void {
-    if (this.ending || this.s.kind !== 'queue') return;
+  private invalidate (since = this.settings.clock()): void {
+    if (this.ending || this.settings.kind !== 'queue') return;
     this.invalidatedAt = Math.max(this.invalidatedAt, since);
     this.checkSoon(0);
   }
 
   private checkSoon (ms: number): void {
-    if (this.ending || this.s.kind !== 'queue' || !Number.isFinite(ms)) return;
+    if (this.ending || this.settings.kind !== 'queue' || !Number.isFinite(ms)) return;
     if (this.healthTimer !== undefined) {
       if (ms > 0) return;
       clearTimeout(this.healthTimer);
@@ -1173,7 +1180,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
     this.healthTimer = setTimeout(() => {
       this.healthTimer = undefined;
       if (ms > 0) this.round++;
-      this.checkIdle().finally(() => this.checkSoon(this.s.healthCheckPeriod));
+      this.checkIdle().finally(() => this.checkSoon(this.settings.healthCheckPeriod));
     }, ms);
     this.healthTimer.unref?.();
   }
@@ -1199,10 +1206,10 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
         this.unidle(conn);
         this.counters.healthChecks++;
         const suspect = conn.checkedAt < this.invalidatedAt;
-        const sent = this.s.clock();
-        const alive = await this.ping(conn, this.s.checkTimeout);
+        const sent = this.settings.clock();
+        const alive = await this.ping(conn, this.settings.checkTimeout);
         conn.round = this.round;
-        if (alive) conn.checkedAt = this.s.clock();
+        if (alive) conn.checkedAt = this.settings.clock();
         this.putBack(conn, alive ? undefined : suspect ? 'invalidated' : 'healthCheck');
         if (!alive && !suspect) this.invalidate(sent);
       }
@@ -1218,11 +1225,11 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
    * callers open what they need.
    */
   private refillSoon (): void {
-    if (!this.filled || this.ending || this.s.kind !== 'queue' || this.refillTimer !== undefined) return;
+    if (!this.filled || this.ending || this.settings.kind !== 'queue' || this.refillTimer !== undefined) return;
     this.refillTimer = setTimeout(
       () => {
         this.refillTimer = undefined;
-        if (this.refilling || this.ending || this.coreOpen >= this.s.size) return;
+        if (this.refilling || this.ending || this.coreOpen >= this.settings.size) return;
         if (this.places.active > 0 || this.places.waiting > 0) return this.refillSoon();
         this.refilling = true;
         this.warm()
@@ -1236,7 +1243,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
           )
           .finally(() => {
             this.refilling = false;
-            if (this.coreOpen < this.s.size) this.refillSoon();
+            if (this.coreOpen < this.settings.size) this.refillSoon();
           });
       },
       this.refillMs * (0.5 + Math.random() / 2)
@@ -1261,7 +1268,7 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
   /** Sends a CancelRequest for the query on `client`; counted. Resolves true once the server has closed its socket. */
   cancel (client: C): Promise<boolean> {
     this.counters.cancels++;
-    return sendCancel(client as unknown as CancelTarget, this.s.checkTimeout);
+    return sendCancel(client as unknown as CancelTarget, this.settings.checkTimeout);
   }
 }
 
@@ -1281,7 +1288,9 @@ function connectOnce (client: PoolableClient): Promise<void> {
       else resolve();
     };
     const returned = (client.connect as (cb: (err?: Error | null) => void) => unknown)(done);
-    if (returned && typeof (returned as Promise<unknown>).then === 'function') { (returned as Promise<unknown>).then(() => done(), done); }
+    if (returned && typeof (returned as Promise<unknown>).then === 'function') {
+      (returned as Promise<unknown>).then(() => done(), done);
+    }
   });
 }
 

@@ -5,9 +5,9 @@ import fp from 'fastify-plugin';
 import Router, { type HTTPMethod } from 'find-my-way';
 import { STATUS_CODES } from 'node:http';
 import { ServiceError } from '../../db/errors.ts';
-import type { ErrorCode } from '../schemas.ts';
+import type { ErrorCode } from '../http-schemas.ts';
 
-/** An error answer: the one error schema of the OpenAPI document (src/app/schemas.ts). */
+/** An error answer: the one error schema of the OpenAPI document (src/app/http-schemas.ts). */
 export function errorBody (statusCode: number, message: string, code: ErrorCode, field?: string) {
   return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code, message, ...(field ? { field } : {}) };
 }

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { Type } from '../../vendor/typebox.ts';
 import { KINDS, type Kind } from '../../loop/catalog.ts';
 import { Offload } from '../../loop/offload.ts';
-import { sampleText, SAMPLE_FILE_BYTES } from '../../loop/work.ts';
-import { answer, errors } from '../schemas.ts';
+import { sampleText, SAMPLE_FILE_BYTES } from '../../loop/inputs.ts';
+import { answer, errors } from '../http-schemas.ts';
 
 const Result = Type.Object(
   {

@@ -11,7 +11,7 @@ import {
   LEAK_MAX_SECONDS,
   LeakQuery,
   LeakResult,
-} from '../schemas.ts';
+} from '../http-schemas.ts';
 
 const leakRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { store, config } = fastify;

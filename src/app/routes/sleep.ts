@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Mode } from '../../config.ts';
-import { answer, DB_ERRORS, errors, SleepQuery, TodoList } from '../schemas.ts';
+import { answer, DB_ERRORS, errors, SleepQuery, TodoList } from '../http-schemas.ts';
 
 const cell = new Int32Array(new SharedArrayBuffer(4));
 

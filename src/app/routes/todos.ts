@@ -13,7 +13,7 @@ import {
   TodoListJson,
   TodoPatch,
   answer,
-} from '../schemas.ts';
+} from '../http-schemas.ts';
 
 const tags = ['todos'];
 

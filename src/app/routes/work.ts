@@ -2,7 +2,7 @@
 // be?" (npm run sizing). A pool wider than PostgreSQL's cores adds no throughput here; it only
 // moves the queue from the pool (visible, bounded) into PostgreSQL (contending for its CPUs).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { answer, DB_ERRORS, errors, WORK_DEFAULT_UNITS, WorkQuery, WorkResult } from '../schemas.ts';
+import { answer, DB_ERRORS, errors, WORK_DEFAULT_UNITS, WorkQuery, WorkResult } from '../http-schemas.ts';
 
 const workRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { store } = fastify;
