@@ -4,14 +4,17 @@
 // X-Read-After is served by a replica only once it has replayed that position, waiting up to
 // READ_AFTER_TIMEOUT, and otherwise by the primary. A replica that breaks under a read is taken
 // out at once and the read is served by the primary: no read fails for a replica's death.
+import { setTimeout as delay } from 'node:timers/promises';
 import type { MaxLag } from '../config.ts';
-import { DatabaseUnavailableError, ReplicaBehindError } from './errors.ts';
-import { ReplicaWatch, type ReplicaState } from './replica-watch.ts';
+import { ClientGoneError, DatabaseUnavailableError, ReplicaBehindError } from './errors.ts';
+import * as q from './queries.ts';
+import { formatLsn, parseLsn, ReplicaWatch, type ReplicaState } from './replica-watch.ts';
 import {
   AsyncTodoStore,
   type CallContext,
   type ListFilter,
   type PoolStats,
+  type RunQuery,
   type SqlLogger,
   type StoreOptions,
   type TodoInput,
@@ -19,6 +22,51 @@ import {
   type TodoStore,
 } from './todos.ts';
 import type { Todo } from './tables.ts';
+
+// What a call carries with replicas, beside what every call carries (the core store knows none of it).
+declare module './todos.ts' {
+  interface CallContext {
+    /** X-Read-After: the WAL position (bytes) this read must see. */
+    readAfter?: number;
+    /** After a write: the WAL position that holds it, for the answer's X-Read-After. */
+    wroteLsn?: string;
+    /** The server that served the read, and how long it waited for that server to replay `readAfter`. */
+    served?: { server: string; replayWaitMs?: number; fallback?: string };
+  }
+}
+
+/** After a write on the primary: its WAL position (at or past its commit: autocommit has committed it). */
+async function reportLsn (run: RunQuery, ctx: CallContext): Promise<void> {
+  ctx.wroteLsn = (await run(q.walPosition()))[0]!.lsn;
+}
+
+/**
+ * A replica's read that must see a write: polls its replay position on the leased connection,
+ * at 1, 2, 4 ... 16 ms intervals, up to `timeoutMs`; past it, ReplicaBehindError (the read goes
+ * to the primary). `replayed` is told each position seen.
+ */
+async function awaitReplay (
+  run: RunQuery,
+  ctx: CallContext,
+  target: { lsn: number; timeoutMs: number; replayed: (lsn: number) => void }
+): Promise<void> {
+  const started = performance.now();
+  for (let pause = 1; ; pause = Math.min(pause * 2, 16)) {
+    const text = (await run(q.replayPosition()))[0]!.lsn;
+    const lsn = text === null ? 0 : parseLsn(text)!;
+    target.replayed(lsn);
+    const waited = performance.now() - started;
+    if (lsn >= target.lsn) {
+      // Zero when the first look found it replayed: the read checked, but did not wait.
+      ctx.served = { ...ctx.served!, replayWaitMs: pause === 1 ? 0 : waited };
+      return;
+    }
+    if (ctx.signal?.aborted) throw new ClientGoneError();
+    const left = target.timeoutMs - waited;
+    if (left <= 0) throw new ReplicaBehindError(formatLsn(target.lsn), text ?? 'none', target.timeoutMs);
+    await delay(Math.min(pause, left));
+  }
+}
 
 export interface ReplicaOptions {
   /** Each standby, named for logs and metrics. */
@@ -71,7 +119,7 @@ export class ReplicatedTodoStore implements TodoStore {
     private readonly replicaOptions: ReplicaOptions,
     logSql?: SqlLogger
   ) {
-    this.primary = new AsyncTodoStore({ ...options, reportLsn: true }, logSql);
+    this.primary = new AsyncTodoStore({ ...options, afterWrite: reportLsn }, logSql);
     this.replicas = replicaOptions.replicas.map(
       ({ url }) => new AsyncTodoStore({ ...options, connectionString: url, onChange: undefined }, logSql)
     );
@@ -190,11 +238,12 @@ export class ReplicatedTodoStore implements TodoStore {
     c.served = { server: name };
     const known = this.watch.replicas[pick]!.replayLsn;
     if (need !== undefined && known < need) {
-      c.awaitReplay = {
+      const target = {
         lsn: need,
         timeoutMs: this.replicaOptions.readAfterTimeoutMs,
-        replayed: (lsn) => this.watch.replayed(pick, lsn),
+        replayed: (lsn: number) => this.watch.replayed(pick, lsn),
       };
+      c.onLeased = (run) => awaitReplay(run, c, target);
     }
     try {
       const result = await run(this.replicas[pick]!, c);
@@ -219,7 +268,7 @@ export class ReplicatedTodoStore implements TodoStore {
       }
       throw err;
     } finally {
-      c.awaitReplay = undefined;
+      c.onLeased = undefined;
     }
   }
 
@@ -229,7 +278,7 @@ export class ReplicatedTodoStore implements TodoStore {
     fallback?: string
   ): Promise<T> {
     if (ctx) {
-      ctx.awaitReplay = undefined;
+      ctx.onLeased = undefined;
       ctx.served = fallback ? { server: PRIMARY, fallback } : { server: PRIMARY };
     }
     this.counts.served[PRIMARY]!++;

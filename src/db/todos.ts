@@ -3,16 +3,7 @@
 import type pg from 'pg';
 import { Pool, type AbortSignalLike, type LeakReport, type PoolStats } from 'pg-queuepool';
 import { APPLICATION_NAME } from './application.ts';
-import { setTimeout as delay } from 'node:timers/promises';
-import {
-  ClientGoneError,
-  DatabaseUnavailableError,
-  isConnectionError,
-  isDeadline,
-  ReplicaBehindError,
-  translate,
-} from './errors.ts';
-import { formatLsn, parseLsn } from './replica-watch.ts';
+import { ClientGoneError, DatabaseUnavailableError, isConnectionError, isDeadline, translate } from './errors.ts';
 import * as q from './queries.ts';
 import type { ListFilter, Query, TodoInput, TodoPatch } from './queries.ts';
 import type { Todo } from './tables.ts';
@@ -59,8 +50,8 @@ export interface StoreOptions extends PoolOptions {
   logSql?: boolean;
   /** Named (server-side prepared) statements: parsed once per connection. */
   prepare?: boolean;
-  /** The primary of replicas: a write's answer carries its WAL position (CallContext.wroteLsn). */
-  reportLsn?: boolean;
+  /** Run on the same connection after each write (the primary of replicas reads its WAL position here). */
+  afterWrite?: (run: RunQuery, ctx: CallContext) => Promise<void>;
   /**
    * Behind PgBouncer in transaction mode no session state survives between transactions:
    * statements that belong together run in one transaction, and statement_timeout is set
@@ -70,6 +61,9 @@ export interface StoreOptions extends PoolOptions {
 }
 
 export type SqlLogger = (sql: string, params: readonly unknown[]) => void;
+
+/** Runs a query on the connection a call holds, logged and prepared as the store's own are. */
+export type RunQuery = <Row>(query: Query<Row>) => Promise<Row[]>;
 
 /** How one request used the pool: filled in by the store, read by logs and metrics. */
 export interface LeaseTiming {
@@ -86,14 +80,11 @@ export interface CallContext {
   /** The route served (`GET /todos/:id`): a leaked connection's report names it. */
   route?: string;
   lease?: LeaseTiming;
-  /** With replicas, X-Read-After: the WAL position (bytes) this read must see. */
-  readAfter?: number;
-  /** With replicas, after a write: the WAL position that holds it, for the answer's X-Read-After. */
-  wroteLsn?: string;
-  /** With replicas: the server that served the read, and how long it waited for that server to replay `readAfter`. */
-  served?: { server: string; replayWaitMs?: number; fallback?: string };
-  /** Set by the replicated store for a replica: wait on the leased connection until it has replayed `lsn`. */
-  awaitReplay?: { lsn: number; timeoutMs: number; replayed: (lsn: number) => void };
+  /**
+   * Run on the connection once it is held, before the call's own statements (the replicated
+   * store waits there for a replica to replay a write the read must see).
+   */
+  onLeased?: (run: RunQuery) => Promise<void>;
 }
 
 /** What the routes call. The blocking bridge implements the same interface. */
@@ -295,7 +286,10 @@ export class AsyncTodoStore implements TodoStore {
     const transaction = transactionMode && (together || Boolean(statementTimeoutMs));
     try {
       if (signal?.aborted) throw new ClientGoneError();
-      if (ctx?.awaitReplay) await this.awaitReplay(lease.client as unknown as pg.ClientBase, ctx, ctx.awaitReplay);
+      if (ctx?.onLeased) {
+        const client = lease.client as unknown as pg.ClientBase;
+        await ctx.onLeased((query) => this.run(client, query));
+      }
       if (transaction) {
         await lease.client.query('BEGIN');
         if (statementTimeoutMs) { await lease.client.query(`SET LOCAL statement_timeout = ${Math.round(statementTimeoutMs)}`); }
@@ -317,41 +311,11 @@ export class AsyncTodoStore implements TodoStore {
     }
   }
 
-  /**
-   * A write; on the primary of replicas, then its WAL position (at or past its commit: autocommit has committed it).
-   */
+  /** A write, then the `afterWrite` hook on the same connection. */
   private async write<Row>(client: pg.ClientBase, query: Query<Row>, ctx: CallContext | undefined): Promise<Row[]> {
     const rows = await this.run(client, query);
-    if (this.options.reportLsn && ctx) ctx.wroteLsn = (await this.run(client, q.walPosition()))[0]!.lsn;
+    if (this.options.afterWrite && ctx) await this.options.afterWrite((query) => this.run(client, query), ctx);
     return rows;
-  }
-
-  /**
-   * A replica's read that must see a write: polls its replay position on the leased connection,
-   * at 1, 2, 4 ... 16 ms intervals, up to the bound; past it, ReplicaBehindError (the read goes
-   * to the primary).
-   */
-  private async awaitReplay (
-    client: pg.ClientBase,
-    ctx: CallContext,
-    target: NonNullable<CallContext['awaitReplay']>
-  ): Promise<void> {
-    const started = performance.now();
-    for (let pause = 1; ; pause = Math.min(pause * 2, 16)) {
-      const text = (await this.run(client, q.replayPosition()))[0]!.lsn;
-      const lsn = text === null ? 0 : parseLsn(text)!;
-      target.replayed(lsn);
-      const waited = performance.now() - started;
-      if (lsn >= target.lsn) {
-        // Zero when the first look found it replayed: the read checked, but did not wait.
-        ctx.served = { ...ctx.served!, replayWaitMs: pause === 1 ? 0 : waited };
-        return;
-      }
-      if (ctx.signal?.aborted) throw new ClientGoneError();
-      const left = target.timeoutMs - waited;
-      if (left <= 0) throw new ReplicaBehindError(formatLsn(target.lsn), text ?? 'none', target.timeoutMs);
-      await delay(Math.min(pause, left));
-    }
   }
 
   private async run<Row>(client: pg.ClientBase, query: Query<Row>): Promise<Row[]> {

@@ -132,3 +132,18 @@ test("docs/architecture.md lists the app's plugins in the order app.ts registers
   assert.ok(registered.length >= 10, registered.join(', '));
   assert.deepEqual(listed, registered);
 });
+
+test('the core store knows nothing of replicas: replicated.ts wraps it, and adds what a call carries with them', () => {
+  const core = readFileSync(join(SRC, 'db', 'todos.ts'), 'utf8');
+  const imports = [...core.matchAll(/from '([^']+)'/g)].map((m) => m[1]!);
+  assert.deepEqual(imports.filter((spec) => /replica/.test(spec)), []);
+  const code = core.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+  assert.doesNotMatch(code, /replica|readAfter|wroteLsn|Lsn\b/i);
+});
+
+test('the app knows nothing of workers: no file of src/app/ imports node:cluster (src/server/ gives it what it needs)', () => {
+  const APP = join(SRC, 'app');
+  const users = readdirSync(APP, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts') && /from 'node:cluster'/.test(readFileSync(join(APP, f), 'utf8')));
+  assert.deepEqual(users, []);
+});
