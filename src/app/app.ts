@@ -11,7 +11,7 @@ import errors from './plugins/errors.ts';
 import input, { BODY_LIMIT } from './plugins/input.ts';
 import leaks from './plugins/leaks.ts';
 import live, { type LiveStreamAddress } from './plugins/live.ts';
-import metrics from './plugins/metrics.ts';
+import metrics, { type ClusterMetrics } from './plugins/metrics.ts';
 import readAfter from './plugins/read-after.ts';
 import requestTracking from './plugins/request-tracking.ts';
 import security from './plugins/security.ts';
@@ -47,6 +47,8 @@ export interface AppOptions {
   workerId?: number;
   /** With workers: where the primary serves every worker's live stream, so that one dashboard shows them all. */
   clusterStream?: () => Promise<LiveStreamAddress>;
+  /** With workers: given this process's metrics registry, what reads every worker's summed, for /metrics. */
+  clusterMetrics?: ClusterMetrics;
 }
 
 /** What the app's start may take beyond the pool's warm() (POOL_TIMEOUT). */
@@ -91,7 +93,7 @@ export function serverOptions (
 }
 
 async function app (fastify: FastifyInstance, options: AppOptions): Promise<void> {
-  const { config, url, directUrl, replicas = [], serverVersion, workerId = 1, clusterStream } = options;
+  const { config, url, directUrl, replicas = [], serverVersion, workerId = 1, clusterStream, clusterMetrics } = options;
   fastify.decorate('config', config);
   fastify.decorate('lifecycle', { draining: false });
   await fastify.register(errors);
@@ -103,7 +105,7 @@ async function app (fastify: FastifyInstance, options: AppOptions): Promise<void
   await fastify.register(leaks);
   await fastify.register(store, { config, url, replicas, serverVersion });
   await fastify.register(live, { config, url, directUrl, workerId, clusterStream });
-  await fastify.register(metrics, { config, url });
+  await fastify.register(metrics, { config, url, clusterMetrics });
   await fastify.register(requestTracking);
   if (replicas.length) await fastify.register(readAfter);
 

@@ -9,6 +9,7 @@ import type { Logger } from '../log.ts';
 import { announce } from './banner.ts';
 import type { Database } from './database.ts';
 import type { LiveStreamAddress } from '../app/plugins/live.ts';
+import type { MetricsText } from '../app/plugins/metrics.ts';
 import { ListenError } from '../os/net.ts';
 import { closeHttp, startHttp } from './http.ts';
 import type { Shutdown } from './shutdown.ts';
@@ -97,7 +98,7 @@ export async function runWorker (config: Config, log: Logger, shutdown: Shutdown
     replicas: JSON.parse(process.env.WORKER_REPLICAS ?? '[]') as { name: string; url: string }[],
     serverVersion: Number(process.env.WORKER_SERVER_VERSION) || undefined,
   };
-  const http = await startHttp(config, urls, log, cluster.worker!.id, clusterStream);
+  const http = await startHttp(config, urls, log, { id: cluster.worker!.id, clusterStream, clusterMetrics });
   process.on('message', (msg: MonitorMessage) => {
     if (msg?.type === 'anp:stream') asked.get(msg.id)?.(msg.stream);
     if (msg?.type !== 'anp:monitor-start') return;
@@ -227,6 +228,35 @@ async function serveStreams (config: Config, log: Logger, shutdown: Shutdown): P
     server.close();
     server.closeAllConnections();
   });
+}
+
+/**
+ * In a worker: its registry joins prom-client's AggregatorRegistry, and a scrape, which reaches one
+ * worker, asks the primary for every worker's metrics, summed (serveClusterMetrics).
+ */
+function clusterMetrics (registry: client.Registry): () => Promise<MetricsText> {
+  client.AggregatorRegistry.setRegistries([registry]);
+  // Constructing an AggregatorRegistry is what makes a worker answer the primary's requests.
+  // eslint-disable-next-line no-new
+  new client.AggregatorRegistry();
+  let nextId = 0;
+  return () => {
+    const id = ++nextId;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        process.off('message', onMessage);
+        reject(new Error('the primary did not answer with metrics'));
+      }, 10_000);
+      const onMessage = (msg: { type?: string; id?: number; body?: string; contentType?: string }) => {
+        if (msg?.type !== 'anp:metrics' || msg.id !== id) return;
+        clearTimeout(timer);
+        process.off('message', onMessage);
+        resolve({ contentType: msg.contentType!, body: msg.body! });
+      };
+      process.on('message', onMessage);
+      process.send!({ type: 'anp:metrics?', id });
+    });
+  };
 }
 
 /** Answers a worker's request for the metrics of every worker, summed (prom-client's AggregatorRegistry). */

@@ -2,7 +2,6 @@
 // the pool also has counters and a wait-time histogram.
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import cluster from 'node:cluster';
 import { performance } from 'node:perf_hooks';
 import client from 'prom-client';
 import { behindBouncer, type Config } from '../../config.ts';
@@ -42,7 +41,8 @@ export function createMetrics (
   inFlight: () => Record<string, number>,
   bouncer?: BouncerStats,
   replicas?: ReplicatedTodoStore,
-  pool = 'primary'
+  pool = 'primary',
+  clusterMetrics?: ClusterMetrics
 ): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
@@ -210,13 +210,6 @@ export function createMetrics (
     registers: [registry],
   });
 
-  if (cluster.isWorker) {
-    client.AggregatorRegistry.setRegistries([registry]);
-    // Constructing an AggregatorRegistry is what makes a worker answer the primary's requests.
-    // eslint-disable-next-line no-new
-    new client.AggregatorRegistry();
-  }
-
   return {
     registry,
     requestEnded (route, method, status, seconds, lease) {
@@ -236,9 +229,10 @@ export function createMetrics (
     leaked (route) {
       leaks.inc({ route: route ?? 'none' });
     },
-    text: cluster.isWorker
-      ? clusterText
-      : async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+    text: clusterMetrics?.(registry) ?? (async () => ({
+      contentType: registry.contentType,
+      body: await registry.metrics(),
+    })),
   };
 }
 
@@ -574,35 +568,27 @@ function countersFrom (
   );
 }
 
-// With workers, a scrape reaches one worker; that worker asks the primary, which collects
-// every worker's metrics (prom-client's AggregatorRegistry) and sums them.
-let nextId = 0;
-function clusterText (): Promise<{ contentType: string; body: string }> {
-  const id = ++nextId;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      process.off('message', onMessage);
-      reject(new Error('the primary did not answer with metrics'));
-    }, 10_000);
-    const onMessage = (msg: { type?: string; id?: number; body?: string; contentType?: string }) => {
-      if (msg?.type !== 'anp:metrics' || msg.id !== id) return;
-      clearTimeout(timer);
-      process.off('message', onMessage);
-      resolve({ contentType: msg.contentType!, body: msg.body! });
-    };
-    process.on('message', onMessage);
-    process.send!({ type: 'anp:metrics?', id });
-  });
+/** The exposition text of /metrics. */
+export interface MetricsText {
+  contentType: string;
+  body: string;
 }
+
+/**
+ * With workers (given by src/server/cluster.ts): this process's registry joins the cluster's, and
+ * what it returns reads every worker's metrics, summed by the primary.
+ */
+export type ClusterMetrics = (registry: client.Registry) => () => Promise<MetricsText>;
 
 export interface MetricsPluginOptions {
   config: Config;
   /** Where the pool connects: a PgBouncer's admin console takes the same credentials. */
   url: string;
+  clusterMetrics?: ClusterMetrics;
 }
 
 export default fp(
-  async (fastify: FastifyInstance, { config, url }: MetricsPluginOptions) => {
+  async (fastify: FastifyInstance, { config, url, clusterMetrics }: MetricsPluginOptions) => {
     const bouncer = behindBouncer(config) ? new BouncerStats(url) : undefined;
     fastify.decorate(
       'metrics',
@@ -611,7 +597,8 @@ export default fp(
         () => fastify.live.gauges.inFlight(),
         bouncer,
         fastify.replicas,
-        poolName(url)
+        poolName(url),
+        clusterMetrics
       )
     );
     fastify.live.onBlock((block) => fastify.metrics.blocked(block.route, block.ms / 1000));
