@@ -12,6 +12,7 @@ import input, { BODY_LIMIT } from './plugins/input.ts';
 import leaks from './plugins/leaks.ts';
 import live, { type LiveStreamAddress } from './plugins/live.ts';
 import metrics, { type ClusterMetrics } from './plugins/metrics.ts';
+import type { DatabaseTopology } from '../db/topology.ts';
 import readAfter from './plugins/read-after.ts';
 import requestTracking from './plugins/request-tracking.ts';
 import security from './plugins/security.ts';
@@ -28,27 +29,34 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The settings, parsed once at the edge. */
     config: Config;
+    /** Where the database is. */
+    database: DatabaseTopology;
+    /** With workers: this worker, and what the cluster shares; undefined without workers. */
+    worker: WorkerSide | undefined;
     /** Set when shutdown begins: /readyz answers 503 from then on, so that a load balancer drains us. */
     lifecycle: { draining: boolean };
   }
 }
 
+/** A cluster's worker: its number, and what the primary serves for all of them (src/server/cluster.ts). */
+export interface WorkerSide {
+  /** This process's number among the cluster's workers. */
+  id: number;
+  /** Where the primary serves every worker's live stream, so that one dashboard shows them all. */
+  clusterStream: () => Promise<LiveStreamAddress>;
+  /** Given this process's metrics registry, what reads every worker's summed, for /metrics. */
+  clusterMetrics: ClusterMetrics;
+}
+
+/**
+ * What the app is given, once: its settings, where the database is, and with workers what the
+ * cluster shares. Its plugins read them from the instance (`fastify.config`, `fastify.database`,
+ * `fastify.worker`), never as options of their own.
+ */
 export interface AppOptions {
   config: Config;
-  /** Where the pool connects: PostgreSQL, or a PgBouncer in front of it. */
-  url: string;
-  /** PostgreSQL itself (the same as `url` without PgBouncer). */
-  directUrl: string;
-  /** Standbys that serve the reads (REPLICAS, DATABASE_REPLICA_URLS); none: every query on `url`. */
-  replicas?: { name: string; url: string }[];
-  /** PostgreSQL's server_version_num, which decides the guards our sessions get; unknown: those every version has. */
-  serverVersion?: number;
-  /** This process's number among the cluster's workers (1 without workers). */
-  workerId?: number;
-  /** With workers: where the primary serves every worker's live stream, so that one dashboard shows them all. */
-  clusterStream?: () => Promise<LiveStreamAddress>;
-  /** With workers: given this process's metrics registry, what reads every worker's summed, for /metrics. */
-  clusterMetrics?: ClusterMetrics;
+  database: DatabaseTopology;
+  worker?: WorkerSide;
 }
 
 /** What the app's start may take beyond the pool's warm() (POOL_TIMEOUT). */
@@ -92,9 +100,10 @@ export function serverOptions (
   };
 }
 
-async function app (fastify: FastifyInstance, options: AppOptions): Promise<void> {
-  const { config, url, directUrl, replicas = [], serverVersion, workerId = 1, clusterStream, clusterMetrics } = options;
+async function app (fastify: FastifyInstance, { config, database, worker }: AppOptions): Promise<void> {
   fastify.decorate('config', config);
+  fastify.decorate('database', database);
+  fastify.decorate('worker', worker);
   fastify.decorate('lifecycle', { draining: false });
   await fastify.register(errors);
   await fastify.register(input);
@@ -103,11 +112,11 @@ async function app (fastify: FastifyInstance, options: AppOptions): Promise<void
   await fastify.register(cancelOnDisconnect);
 
   await fastify.register(leaks);
-  await fastify.register(store, { config, url, replicas, serverVersion });
-  await fastify.register(live, { config, url, directUrl, workerId, clusterStream });
-  await fastify.register(metrics, { config, url, clusterMetrics });
+  await fastify.register(store);
+  await fastify.register(live);
+  await fastify.register(metrics);
   await fastify.register(requestTracking);
-  if (replicas.length) await fastify.register(readAfter);
+  if (database.replicas.length) await fastify.register(readAfter);
 
   await fastify.register(sleepRoutes);
   await fastify.register(todoRoutes);

@@ -10,6 +10,7 @@ import { announce } from './banner.ts';
 import type { Database } from './database.ts';
 import type { LiveStreamAddress } from '../app/plugins/live.ts';
 import type { MetricsText } from '../app/plugins/metrics.ts';
+import type { DatabaseTopology } from '../db/topology.ts';
 import { ListenError } from '../os/net.ts';
 import { closeHttp, startHttp } from './http.ts';
 import type { Shutdown } from './shutdown.ts';
@@ -92,13 +93,13 @@ export async function runWorker (config: Config, log: Logger, shutdown: Shutdown
       });
       process.send!({ type: 'anp:stream?', id } satisfies MonitorMessage);
     });
-  const urls = {
+  const database: DatabaseTopology = {
     url: process.env.WORKER_DATABASE_URL!,
     directUrl: process.env.WORKER_DIRECT_DATABASE_URL!,
     replicas: JSON.parse(process.env.WORKER_REPLICAS ?? '[]') as { name: string; url: string }[],
     serverVersion: Number(process.env.WORKER_SERVER_VERSION) || undefined,
   };
-  const http = await startHttp(config, urls, log, { id: cluster.worker!.id, clusterStream, clusterMetrics });
+  const http = await startHttp(config, database, log, { id: cluster.worker!.id, clusterStream, clusterMetrics });
   process.on('message', (msg: MonitorMessage) => {
     if (msg?.type === 'anp:stream') asked.get(msg.id)?.(msg.stream);
     if (msg?.type !== 'anp:monitor-start') return;

@@ -2,9 +2,8 @@
 // closed within the grace period.
 import { setTimeout as delay } from 'node:timers/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
-import app, { serverOptions } from '../app/app.ts';
-import type { LiveStreamAddress } from '../app/plugins/live.ts';
-import type { ClusterMetrics } from '../app/plugins/metrics.ts';
+import app, { serverOptions, type WorkerSide } from '../app/app.ts';
+import type { DatabaseTopology } from '../db/topology.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { ListenError } from '../os/net.ts';
@@ -21,31 +20,16 @@ export interface Http {
   address: string;
 }
 
-/** A cluster's worker: its number, and what the primary serves for all of them (the live stream, the metrics). */
-export interface WorkerSide {
-  id: number;
-  clusterStream: () => Promise<LiveStreamAddress>;
-  clusterMetrics: ClusterMetrics;
-}
-
 export async function startHttp (
   config: Config,
-  urls: { url: string; directUrl: string; replicas?: { name: string; url: string }[]; serverVersion?: number },
+  database: DatabaseTopology,
   log: Logger,
   worker?: WorkerSide
 ): Promise<Http> {
   const fastify = Fastify(serverOptions(log, config));
-  const { url, directUrl, replicas, serverVersion } = urls;
-  await fastify.register(app, {
-    config,
-    url,
-    directUrl,
-    replicas,
-    serverVersion,
-    workerId: worker?.id,
-    clusterStream: worker?.clusterStream,
-    clusterMetrics: worker?.clusterMetrics,
-  });
+  // Only the topology's own fields: a caller's object (src/server/database.ts's) carries more.
+  const { url, directUrl, replicas, serverVersion } = database;
+  await fastify.register(app, { config, database: { url, directUrl, replicas, serverVersion }, worker });
   try {
     const address = await fastify.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG });
     return { fastify, address };

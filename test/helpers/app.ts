@@ -32,7 +32,7 @@ export async function build (t: TestContext, options: BuildOptions = {}): Promis
     { DATABASE_URL: db, LOG_LEVEL: 'silent', BLOCK_DETECTOR: 'off', ...options.settings }
   );
   const instance = Fastify(serverOptions(pino({ level: config.logLevel }), config));
-  await instance.register(app, { config, url, directUrl: db });
+  await instance.register(app, { config, database: { url, directUrl: db, replicas: [] } });
   t.after(() => instance.close());
   await instance.ready();
   return { app: instance, config, db };

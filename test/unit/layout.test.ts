@@ -147,3 +147,10 @@ test('the app knows nothing of workers: no file of src/app/ imports node:cluster
     .filter((f) => f.endsWith('.ts') && /from 'node:cluster'/.test(readFileSync(join(APP, f), 'utf8')));
   assert.deepEqual(users, []);
 });
+
+test('settings reach the app\'s plugins one way: app.ts registers each of its plugins and routes without options', () => {
+  const app = readFileSync(join(SRC, 'app', 'app.ts'), 'utf8');
+  const registrations = [...app.matchAll(/fastify\.register\(([^)]*)\)/g)].map((m) => m[1]!);
+  assert.ok(registrations.length >= 15, registrations.join(', '));
+  assert.deepEqual(registrations.filter((args) => args.includes(',')), []);
+});

@@ -3,11 +3,10 @@
 // works as soon as the service listens); its streams end before the server closes.
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { allowedHosts, behindBouncer, type Config } from '../../config.ts';
+import { allowedHosts, behindBouncer, maskSecrets } from '../../config.ts';
 import type { Block, BlockFrame } from '../../live/block-detector.ts';
 import { LiveGauges } from '../../live/gauges.ts';
 import { Monitor, type Leak, type RequestRecord } from '../../live/monitor.ts';
-import { maskSecrets } from '../../config.ts';
 import { ROOT } from '../../paths.ts';
 
 export interface Live {
@@ -39,20 +38,6 @@ declare module 'fastify' {
   }
 }
 
-export interface LivePluginOptions {
-  config: Config;
-  /** Where the pool connects (maybe a PgBouncer), and PostgreSQL itself. */
-  url: string;
-  directUrl: string;
-  /** This process's number among the cluster's workers (1 without workers). */
-  workerId: number;
-  /**
-   * With workers: the cluster primary serves every worker's stream on MONITOR_PORT, forwarding to
-   * each worker's monitor (src/server/cluster.ts); this asks it where, and which workers.
-   */
-  clusterStream?: () => Promise<LiveStreamAddress>;
-}
-
 // The monitor thread (a second V8 instance, about 20 MB) starts with the service when the block
 // detector is on (BLOCK_DETECTOR, the default: it must be watching before a block happens), and
 // otherwise when the first dashboard page is asked for. Requests are recorded for the timeline
@@ -61,7 +46,12 @@ export interface LivePluginOptions {
 const KEEP_LEAKS = 20;
 
 export default fp(
-  async (fastify: FastifyInstance, { config, url, directUrl, workerId, clusterStream }: LivePluginOptions) => {
+  async (fastify: FastifyInstance) => {
+    const { config, database: { url, directUrl }, worker } = fastify;
+    // Without workers this process is the one worker; with them the cluster primary serves every
+    // worker's stream on MONITOR_PORT, forwarding to each worker's monitor (src/server/cluster.ts).
+    const workerId = worker?.id ?? 1;
+    const clusterStream = worker?.clusterStream;
     const gauges = new LiveGauges();
     let monitor: Monitor | undefined;
     let starting: Promise<Monitor> | undefined;

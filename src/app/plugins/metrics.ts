@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { performance } from 'node:perf_hooks';
 import client from 'prom-client';
-import { behindBouncer, type Config } from '../../config.ts';
+import { behindBouncer } from '../../config.ts';
 import type { PoolStats } from 'pg-queuepool';
 import type { ReplicatedTodoStore } from '../../db/replicated.ts';
 import type { LeaseTiming } from '../../db/todos.ts';
@@ -580,15 +580,9 @@ export interface MetricsText {
  */
 export type ClusterMetrics = (registry: client.Registry) => () => Promise<MetricsText>;
 
-export interface MetricsPluginOptions {
-  config: Config;
-  /** Where the pool connects: a PgBouncer's admin console takes the same credentials. */
-  url: string;
-  clusterMetrics?: ClusterMetrics;
-}
-
 export default fp(
-  async (fastify: FastifyInstance, { config, url, clusterMetrics }: MetricsPluginOptions) => {
+  async (fastify: FastifyInstance) => {
+    const { config, database: { url }, worker } = fastify;
     const bouncer = behindBouncer(config) ? new BouncerStats(url) : undefined;
     fastify.decorate(
       'metrics',
@@ -598,7 +592,7 @@ export default fp(
         bouncer,
         fastify.replicas,
         poolName(url),
-        clusterMetrics
+        worker?.clusterMetrics
       )
     );
     fastify.live.onBlock((block) => fastify.metrics.blocked(block.route, block.ms / 1000));

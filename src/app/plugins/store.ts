@@ -5,7 +5,7 @@ import fp from 'fastify-plugin';
 import { behindBouncer, type Config } from '../../config.ts';
 import type { BlockingTodoStore } from '../../db/blocking.ts';
 import { SharedPoolState } from '../../db/pool-state.ts';
-import { ReplicatedTodoStore } from '../../db/replicated.ts';
+import { ReplicatedTodoStore, type ReplicaOptions } from '../../db/replicated.ts';
 import { AsyncTodoStore, type StoreOptions, type TodoStore } from '../../db/todos.ts';
 import { sessionGuards, startupOptions } from '../../postgres/guards.ts';
 
@@ -19,19 +19,13 @@ declare module 'fastify' {
   }
 }
 
-export interface StorePluginOptions {
-  config: Config;
-  /** Where the pool connects: PostgreSQL, or a PgBouncer in front of it. */
-  url: string;
-  /** Standbys for the reads: a pool on each. */
-  replicas?: { name: string; url: string }[];
-  /** PostgreSQL's server_version_num: which guards its sessions get. */
-  serverVersion?: number;
-}
-
 /** How long closing the pool may take: a connection stuck in a dead server must not hold the exit. */
 const CLOSE_MS = 5000;
 
+/**
+ * The settings in the pool's and the store's terms: with replicaOptions() below, the one place
+ * where the service's names and seconds become the store's names and milliseconds.
+ */
 export function storeOptions (config: Config, url: string, serverVersion?: number): StoreOptions {
   // The blocking bridge's pool lives in a thread a report could not come back from: no leak watch there.
   const leakDetectionMs = config.dbMode === 'blocking' ? 0 : config.leakDetection * 1000;
@@ -59,6 +53,11 @@ export function storeOptions (config: Config, url: string, serverVersion?: numbe
   };
 }
 
+/** The replicated store's settings, in its terms. */
+export function replicaOptions (config: Config, replicas: ReplicaOptions['replicas']): ReplicaOptions {
+  return { replicas, maxLag: config.replicaMaxLag, readAfterTimeoutMs: config.readAfterTimeout * 1000 };
+}
+
 /** The blocking store, and synckit, load only in the mode that uses them. */
 async function blockingStore (...args: ConstructorParameters<typeof BlockingTodoStore>): Promise<TodoStore> {
   const { BlockingTodoStore } = await import('../../db/blocking.ts');
@@ -66,7 +65,9 @@ async function blockingStore (...args: ConstructorParameters<typeof BlockingTodo
 }
 
 export default fp(
-  async (fastify: FastifyInstance, { config, url, replicas = [], serverVersion }: StorePluginOptions) => {
+  async (fastify: FastifyInstance) => {
+    const { config, database } = fastify;
+    const { url, replicas, serverVersion } = database;
     const poolState = new SharedPoolState();
     const options: StoreOptions = {
       ...storeOptions(config, url, serverVersion),
@@ -82,9 +83,7 @@ export default fp(
       ? new ReplicatedTodoStore(
         options,
         {
-          replicas,
-          maxLag: config.replicaMaxLag,
-          readAfterTimeoutMs: config.readAfterTimeout * 1000,
+          ...replicaOptions(config, replicas),
           onChange: (message, replica) =>
             replica.usable ? fastify.log.info(message) : fastify.log.warn(message),
         },
