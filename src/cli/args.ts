@@ -1,0 +1,65 @@
+// What every command shares: settings as flags, the parsers of the commands' own arguments, and
+// how a command's exit code reaches main().
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { isSwitch, SETTING_KEYS, SETTINGS, settingHelp, type Config } from '../config.ts';
+
+/** Bad usage and bad settings exit 2; a failure while running exits 1. */
+export class UsageError extends Error {}
+
+export type Flags = Partial<Record<keyof Config, string | boolean>>;
+
+/** Every setting as a flag of `command`: --pool-size <value>, and --pgbouncer [on|off] for the switches. */
+export function withSettings (command: Command, keys: readonly (keyof Config)[] = SETTING_KEYS): Command {
+  for (const key of keys) {
+    const s = SETTINGS[key];
+    command.addOption(new Option(isSwitch(key) ? `--${s.flag} [on|off]` : `--${s.flag} <value>`, settingHelp(key)));
+  }
+  return command;
+}
+
+export function intArg (name: string, min: number, max: number) {
+  return (raw: string) => {
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || n < min || n > max) { throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`); }
+    return n;
+  };
+}
+
+export function numArg (min: number, max: number) {
+  return (raw: string) => {
+    const n = Number(raw);
+    if (!/^\d+(\.\d+)?$/.test(raw) || n < min || n > max) { throw new InvalidArgumentError(`expected a number from ${min} to ${max}`); }
+    return n;
+  };
+}
+
+export const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** JSON.parse, or undefined when it is not JSON. */
+export function parseJson (text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A comma-separated list of distinct integers from min to max, in increasing order: 1,2,4,8. */
+export function intListArg (min: number, max: number) {
+  return (raw: string) => {
+    const parts = raw.split(',');
+    if (!parts.every((p) => /^\d+$/.test(p) && Number(p) >= min && Number(p) <= max)) { throw new InvalidArgumentError(`expected integers from ${min} to ${max}, separated by commas (1,2,4,8)`); }
+    const n = parts.map(Number);
+    if (n.some((x, i) => i > 0 && x <= n[i - 1]!)) { throw new InvalidArgumentError('expected increasing sizes, each once (1,2,4,8)'); }
+    return n;
+  };
+}
+
+/** Set by the command that ran: `serve` keeps running after its action returns, every other command exits with it. */
+export let exitCode: number | undefined;
+export const RUNS_UNTIL_SIGNAL = -1;
+export const run =
+  <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+    async (...args: A) => {
+      exitCode = await fn(...args);
+    };
