@@ -96,6 +96,22 @@ test('the build bundles src/vendor/: each of its modules imports no package, so 
   }
 });
 
+test('the pool package stands alone: none of its files (source, tests, benchmarks) imports from outside it', () => {
+  const PACKAGE = join(ROOT, 'packages', 'pg-queuepool');
+  const problems: string[] = [];
+  const files = readdirSync(PACKAGE, { recursive: true, encoding: 'utf8' }).filter(
+    (f) => f.endsWith('.ts') && !f.startsWith('dist/') && !f.startsWith('node_modules/')
+  );
+  assert.ok(files.some((f) => f.startsWith('test/')));
+  for (const f of files) {
+    const file = join(PACKAGE, f);
+    for (const [, spec] of readFileSync(file, 'utf8').matchAll(/(?:from|import\()\s*'(\.{1,2}\/[^']+)'/g)) {
+      if (!join(dirname(file), spec!).startsWith(PACKAGE + '/')) problems.push(`${f} imports ${spec}`);
+    }
+  }
+  assert.deepEqual(problems, []);
+});
+
 test("examples/ import only published packages (each a dependency of the example) and Node's own modules", () => {
   const EXAMPLES = join(ROOT, 'examples');
   const problems: string[] = [];

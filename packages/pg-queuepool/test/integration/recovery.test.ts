@@ -1,12 +1,12 @@
 // The unhappy path on a real PostgreSQL (TEST_DATABASE_URL, or one started for the file), and
-// through the repository's fault proxy (a TCP proxy that drops, refuses, resets and delays): a
-// connection given back in a bad state, a query past its deadline, a partition, a terminated backend.
+// through a partition made by a proxy of the tests' own: a connection given back in a bad state, a
+// query past its deadline, a partition, a terminated backend.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
-import { FaultProxy } from '../../../../src/faults/proxy.ts';
 import { Pool } from '../../src/index.ts';
+import { Partition } from '../partition.ts';
 import { endAfter, postgresUrl } from '../postgres.ts';
 
 let url: string;
@@ -21,9 +21,9 @@ before(async () => {
 const poolOf = (options: ConstructorParameters<typeof Pool>[0]) =>
   endAfter(new Pool({ connectionString: url, ...options }));
 
-async function proxy (): Promise<FaultProxy> {
+async function proxy (): Promise<Partition> {
   const target = new URL(url);
-  const p = new FaultProxy({ target: { host: target.hostname, port: Number(target.port) } });
+  const p = new Partition({ host: target.hostname, port: Number(target.port) });
   await p.start();
   after(() => p.close());
   return p;
@@ -96,7 +96,7 @@ describe('reset on return, on PostgreSQL (size 1: the next caller gets the same 
   });
 });
 
-describe('deadlines and faults, through the fault proxy', () => {
+describe("deadlines and faults, through a partition of the tests' own", () => {
   test('queryTimeout on a running pg_sleep: QUERY_TIMEOUT at the deadline, the backend stops, the next caller gets a new connection', async () => {
     const app = `pgqp-deadline-${process.pid}`;
     const pool = poolOf({ size: 1, maxOverflow: 0, queryTimeout: 500, application_name: app });
