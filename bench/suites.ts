@@ -167,7 +167,7 @@ const pool: Suite = async (ctx) => {
 
   const over = ctx.maxConnections + 50;
   const none = await measured(
-    () => ours(ctx.url, { POOL: 'none' }),
+    () => ours(ctx.url, { POOL: 'null' }),
     async (s) => {
       const b = await burst(`${s.url}/sleep/postgres/?seconds=${S}`, over);
       return { totalMs: b.totalMs, kinds: byKind(b) };
@@ -175,7 +175,7 @@ const pool: Suite = async (ctx) => {
   );
   ctx.print(
     table(
-      `Suite 2b: POOL=none, ${over} x /sleep/postgres/?seconds=${S} against max_connections ${ctx.maxConnections}`,
+      `Suite 2b: POOL=null, ${over} x /sleep/postgres/?seconds=${S} against max_connections ${ctx.maxConnections}`,
       ['answer', 'count'],
       Object.entries(none.kinds).map(([k, v]) => [k, v])
     )

@@ -2,9 +2,9 @@
 // Precedence: CLI flag > environment variable > .env file > default.
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
+import { maskSecrets, type PoolKind } from 'pg-queuepool';
 
 export type Mode = 'blocking' | 'nonblocking';
-export type PoolKind = 'queue' | 'none';
 /**
  * How the dashboard page reaches the live stream: MONITOR_PORT itself, or /live/ on its own origin through a reverse
  * proxy.
@@ -288,9 +288,10 @@ export const SETTINGS = {
     env: 'POOL',
     flag: 'pool',
     default: 'queue',
-    accepts: 'queue or none',
-    help: 'queue: QueuePool (size + overflow, FIFO wait); none: a new connection per request (NullPool)',
-    parse: oneOf(['queue', 'none'] as const),
+    accepts: 'queue or null',
+    help: 'queue: QueuePool (size + overflow, FIFO wait); null: a new connection per request (NullPool)',
+    // none: this setting's earlier name for null, still read.
+    parse: (raw) => oneOf(['queue', 'null'] as const)(raw === 'none' ? 'null' : raw),
   }),
   poolSize: setting({
     env: 'POOL_SIZE',
@@ -549,13 +550,6 @@ export const SETTING_KEYS = Object.keys(SETTINGS) as Key[];
 
 /** On/off settings: a bare flag (--pgbouncer) means on. */
 export const isSwitch = (key: Key) => typeof SETTINGS[key].default === 'boolean';
-
-/** Masks the password in anything that may hold one: a URL's user:password@, or a password=... pair. */
-export function maskSecrets (text: string): string {
-  return text
-    .replace(/(\/\/[^:/@\s]*:)[^@/\s]*@/g, '$1***@')
-    .replace(/(password\s*=\s*)('[^']*'|"[^"]*"|[^\s&]*)/gi, '$1***');
-}
 
 /** Reads `.env` (if present) without letting it override the real environment. */
 export function environment (

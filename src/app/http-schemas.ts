@@ -165,10 +165,10 @@ export function answer<T extends object> (schema: T, description: string, header
 /** The answers of a route that reads or writes the database. */
 export const DB_ERRORS = [400, 503, 504] as const;
 
-export const PoolStats = Type.Object(
+export const PoolStatsBody = Type.Object(
   {
     kind: Type.Union([Type.Literal('queue'), Type.Literal('null')], {
-      description: 'queue: QueuePool; null: NullPool (POOL=none)',
+      description: 'queue: QueuePool; null: NullPool (POOL=null)',
     }),
     size: Type.Integer(),
     maxOverflow: Type.Integer(),
@@ -227,7 +227,7 @@ export const Servers = Type.Object(
       Type.Object({
         name: Type.String({ description: 'primary, or replica-1 ...' }),
         role: Type.Union([Type.Literal('primary'), Type.Literal('replica')]),
-        pool: PoolStats,
+        pool: PoolStatsBody,
         replica: Type.Optional(
           Type.Object({
             up: Type.Boolean({ description: 'answered the last check (a few times a second)' }),

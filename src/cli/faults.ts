@@ -1,6 +1,7 @@
 // `faults`: the fault proxy in front of PostgreSQL, driven from standard input.
 import { type Command } from 'commander';
-import { loadConfig, maskSecrets, SETTINGS } from '../config.ts';
+import { maskSecrets } from 'pg-queuepool';
+import { loadConfig, SETTINGS } from '../config.ts';
 import { UsageError, type Flags, withSettings, intArg, run } from './args.ts';
 
 export function faultsCommand (cli: Command): void {

@@ -72,7 +72,7 @@ export function checkBudget (budget: Budget, config: Config): void {
       );
     }
     const clients = budget.needed / config.hosts; // one host's pools, against its own PgBouncer
-    if (config.pool !== 'none' && clients > config.pgbouncerMaxClients) {
+    if (config.pool !== 'null' && clients > config.pgbouncerMaxClients) {
       throw new BudgetError(
         `Refusing to start: WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${config.workers} x (${config.poolSize} + ${config.poolMaxOverflow}) = ${clients} connections, ` +
           `more than PGBOUNCER_MAX_CLIENTS ${config.pgbouncerMaxClients}. Raise PGBOUNCER_MAX_CLIENTS or lower the pools.`
@@ -80,7 +80,7 @@ export function checkBudget (budget: Budget, config: Config): void {
     }
     return;
   }
-  if (config.pool === 'none' || budget.needed <= budget.available) return;
+  if (config.pool === 'null' || budget.needed <= budget.available) return;
   throw new BudgetError(
     `Refusing to start: ${budget.summary}, and ${budget.needed} > ${budget.available}. ` +
       `Lower ${config.hosts > 1 ? 'HOSTS, ' : ''}WORKERS, POOL_SIZE or POOL_MAX_OVERFLOW, raise max_connections` +

@@ -1,11 +1,8 @@
 // Errors the database layer turns into HTTP answers. Each carries its status and a
-// stable code, so the HTTP layer needs no knowledge of pools or PostgreSQL.
-import {
-  isConnectionError as isBrokenConnection,
-  PoolError,
-  type PoolQueueFullError as PackageQueueFull,
-} from 'pg-queuepool';
-import { maskSecrets } from '../config.ts';
+// stable code, so the HTTP layer needs no knowledge of pools or PostgreSQL. The pool's own
+// errors (pg-queuepool's PoolTimeoutError, PoolQueueFullError, QueryTimeoutError, ...) come in;
+// these, named for what the client is told, go out.
+import { isConnectionError as isBrokenConnection, PoolError, type PoolQueueFullError, maskSecrets } from 'pg-queuepool';
 
 export class ServiceError extends Error {
   constructor (
@@ -20,7 +17,7 @@ export class ServiceError extends Error {
 }
 
 /** No pooled connection became free in time: SQLAlchemy's QueuePool timeout, in the pool's words. */
-export class PoolTimeoutError extends ServiceError {
+export class PoolExhaustedError extends ServiceError {
   constructor (message: string) {
     super(message, 'POOL_TIMEOUT', 503, 1);
   }
@@ -39,7 +36,7 @@ export class BouncerWaitTimeoutError extends ServiceError {
 }
 
 /** More requests wait for a connection than POOL_QUEUE_MAX allows: shed load at once. */
-export class PoolQueueFullError extends ServiceError {
+export class LoadShedError extends ServiceError {
   constructor (queueMax: number) {
     super(
       `too many requests waiting for a database connection (POOL_QUEUE_MAX ${queueMax}); retry later`,
@@ -112,7 +109,8 @@ export class QueryDeadlineError extends ServiceError {
   }
 }
 
-export class QueryTimeoutError extends ServiceError {
+/** PostgreSQL cancelled the statement at STATEMENT_TIMEOUT (57014 while the client is still there). */
+export class StatementTimeoutError extends ServiceError {
   constructor () {
     super('the database query took longer than STATEMENT_TIMEOUT and was cancelled', 'STATEMENT_TIMEOUT', 504);
   }
@@ -168,9 +166,9 @@ export function translate (err: unknown, broken: boolean, signal?: { readonly ab
   if (err instanceof PoolError) {
     switch (err.code) {
       case 'POOL_TIMEOUT':
-        return new PoolTimeoutError(err.message);
+        return new PoolExhaustedError(err.message);
       case 'POOL_QUEUE_FULL':
-        return new PoolQueueFullError((err as PackageQueueFull).queueMax);
+        return new LoadShedError((err as PoolQueueFullError).queueMax);
       case 'ABORTED':
         return new ClientGoneError();
       case 'CONNECT_FAILED':
@@ -183,7 +181,7 @@ export function translate (err: unknown, broken: boolean, signal?: { readonly ab
   }
   if ((err as { code?: string }).code === '57014') {
     // query_canceled: by us when the client left, otherwise by statement_timeout.
-    return signal?.aborted ? new ClientGoneError() : new QueryTimeoutError();
+    return signal?.aborted ? new ClientGoneError() : new StatementTimeoutError();
   }
   if ((err as Error).message === 'query_wait_timeout') return new BouncerWaitTimeoutError();
   if (broken) return new DatabaseUnavailableError(err);

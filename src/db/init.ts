@@ -1,7 +1,7 @@
 // `db init`: migrate and seed, on DATABASE_URL or the embedded server (a running service's, or
 // one started for the command).
+import { maskSecrets } from 'pg-queuepool';
 import type { Config } from '../config.ts';
-import { maskSecrets } from '../config.ts';
 import { openDatabase } from '../postgres/source.ts';
 import { prepareDatabase } from './tables.ts';
 

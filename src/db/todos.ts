@@ -1,7 +1,7 @@
 // What the routes need from the database, over the connection pool (the pg-queuepool package:
 // QueuePool semantics, and a request's abort signal that leaves the queue or cancels its query).
 import type pg from 'pg';
-import { Pool, type AbortSignalLike, type LeakReport, type PoolStats } from 'pg-queuepool';
+import { Pool, type AbortSignalLike, type LeakReport, type PoolKind, type PoolStats } from 'pg-queuepool';
 import { APPLICATION_NAME } from './application.ts';
 import { ClientGoneError, DatabaseUnavailableError, isConnectionError, isDeadline, translate } from './errors.ts';
 import * as q from './queries.ts';
@@ -13,10 +13,10 @@ export type { LeakReport, PoolStats } from 'pg-queuepool';
 
 export { APPLICATION_NAME } from './application.ts';
 
-/** The pool's settings, as the service's config gives them. */
-export interface PoolOptions {
+/** The pool's settings, as the service's config gives them; createPool() makes them the package's PoolOptions. */
+export interface PoolSettings {
   connectionString: string;
-  kind: 'queue' | 'none';
+  kind: PoolKind;
   size: number;
   maxOverflow: number;
   timeoutMs: number;
@@ -46,7 +46,7 @@ export interface PoolOptions {
   onError?: (err: Error) => void;
 }
 
-export interface StoreOptions extends PoolOptions {
+export interface StoreOptions extends PoolSettings {
   logSql?: boolean;
   /** Named (server-side prepared) statements: parsed once per connection. */
   prepare?: boolean;
@@ -120,10 +120,10 @@ const ALL_TODOS = q.listTodos();
 const ALL_TODOS_JSON = q.listTodosJson();
 
 /** The package's Pool for the service's settings. */
-export function createPool (options: PoolOptions): Pool {
+export function createPool (options: PoolSettings): Pool {
   const pool = new Pool({
     connectionString: options.connectionString,
-    kind: options.kind === 'none' ? 'null' : 'queue',
+    kind: options.kind,
     size: options.size,
     maxOverflow: options.maxOverflow,
     // One deadline for the wait in the queue and the connect together.

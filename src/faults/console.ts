@@ -1,7 +1,7 @@
 // `npm run cli -- faults --to URL`: the fault proxy by hand. It prints the URL to give the service
 // (DATABASE_URL), then takes one command a line on standard input.
 import { createInterface } from 'node:readline';
-import { maskSecrets } from '../config.ts';
+import { maskSecrets } from 'pg-queuepool';
 import { FaultProxy } from './proxy.ts';
 
 export const COMMANDS = 'drop | refuse | reset | delay <ms> | heal | status | quit';

@@ -1,5 +1,6 @@
 // Where PostgreSQL comes from: DATABASE_URL, or the embedded server.
-import { maskSecrets, type Config } from '../config.ts';
+import { maskSecrets } from 'pg-queuepool';
+import { type Config } from '../config.ts';
 import { join } from 'node:path';
 import { EmbeddedPostgres, runningEmbeddedUrl } from './embedded.ts';
 import { serverGuards } from './guards.ts';

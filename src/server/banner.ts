@@ -46,7 +46,7 @@ export function banner (
   const per = connectionsPerProcess(config);
   const combination = combinationOf(config);
   const pool =
-    config.pool === 'none'
+    config.pool === 'null'
       ? 'NullPool: a new connection per request (no limit but max_connections)'
       : `QueuePool size ${config.poolSize} + overflow ${config.poolMaxOverflow} per process, timeout ${config.poolTimeout} s`;
   const workers = config.workers > 1 ? `${config.workers} workers (node:cluster)` : '1 process';
@@ -58,7 +58,7 @@ export function banner (
     ? `${host} client connections to PgBouncer (max ${config.pgbouncerMaxClients}); the limit that applies is PgBouncer's ${servers} server connections of ${budget.available} available`
     : config.pgbouncerUrl
       ? `${fleet} client connections to the PgBouncer at PGBOUNCER_URL; its own limits apply`
-      : config.pool === 'none'
+      : config.pool === 'null'
         ? `max_connections ${budget.maxConnections} (${budget.available} available to us)`
         : `${fleet} of ${budget.available} available connections (max_connections is the limit)`;
   return [
@@ -88,7 +88,7 @@ function expectations (config: Config, budget: Budget, replicas: number): string
   // With replicas, every server's pool serves reads.
   const capacity = config.pgbouncer
     ? config.pgbouncerPoolSize
-    : config.pool === 'none'
+    : config.pool === 'null'
       ? budget.available
       : (replicas + 1) * connectionsPerProcess(config);
   const fmt = (x: number) => `${Number(x.toFixed(2))} s`;

@@ -1,11 +1,11 @@
 // Everything the service needs from PostgreSQL before it listens: a server (DATABASE_URL or the
 // embedded one), the schema migrated and seeded, the max_connections budget checked, and the
 // way the pools reach it: directly, through a PgBouncer we start, or through PGBOUNCER_URL.
+import { maskSecrets } from 'pg-queuepool';
 import type { Config } from '../config.ts';
 import { checkBudget, readBudget, type Budget } from '../db/budget.ts';
 import { prepareDatabase } from '../db/tables.ts';
 import type { Logger } from '../log.ts';
-import { maskSecrets } from '../config.ts';
 import { serverGuards, sessionGuards, setStatements } from '../postgres/guards.ts';
 import { findPgBouncer, PgBouncer } from '../postgres/pgbouncer.ts';
 import { restarter } from '../postgres/restarter.ts';

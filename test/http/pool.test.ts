@@ -184,10 +184,10 @@ describe('QueuePool', () => {
   });
 });
 
-describe('NullPool (POOL=none)', () => {
+describe('NullPool (POOL=null)', () => {
   test('a connection per request, all 20 sleeping in PostgreSQL at once, none kept after', async (t) => {
     const db = await freshDatabase({ seeded: true });
-    const { app } = await build(t, { db, settings: { POOL: 'none' } });
+    const { app } = await build(t, { db, settings: { POOL: 'null' } });
     const during = Promise.all(Array.from({ length: 20 }, () => app.inject({ url: '/sleep/postgres/?seconds=2' })));
     // Twenty connections, each opened for its request, all sleeping before the first sleep ends.
     await until('20 backends sleeping at once', async () => (await sleepingBackends(db)) === 20, 1500);

@@ -104,9 +104,9 @@ describe('the max_connections budget', () => {
     );
   });
 
-  test('no check for POOL=none or an existing PgBouncer (PGBOUNCER_URL): their own limits apply', () => {
+  test('no check for POOL=null or an existing PgBouncer (PGBOUNCER_URL): their own limits apply', () => {
     const cases: Record<string, string>[] = [
-      { POOL: 'none', WORKERS: '64' },
+      { POOL: 'null', WORKERS: '64' },
       { PGBOUNCER_URL: 'postgresql://x@h:6432/db', WORKERS: '64', POOL_SIZE: '1000' },
     ];
     for (const env of cases) {

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parseEnv } from 'node:util';
-import { allowedHosts, ConfigError, environment, loadConfig, maskSecrets, SETTINGS } from '../../src/config.ts';
+import { maskSecrets } from 'pg-queuepool';
+import { allowedHosts, ConfigError, environment, loadConfig, SETTINGS } from '../../src/config.ts';
 
 const fails = (env: Record<string, string>, message: string, flags = {}) =>
   assert.throws(
@@ -37,13 +38,19 @@ describe('settings', () => {
     assert.equal(c.databaseUrl, undefined);
   });
 
+  test("POOL names the NullPool as the package does (null); none, the setting's earlier word, is still read", () => {
+    assert.equal(loadConfig({}, { POOL: 'null' }).pool, 'null');
+    assert.equal(loadConfig({}, { POOL: 'none' }).pool, 'null');
+    assert.equal(loadConfig({ pool: 'none' }, {}).pool, 'null');
+  });
+
   test('each kind of bad value gets one line: the setting, the value, what is accepted', () => {
     fails({ POOL_SIZE: 'abc' }, 'Invalid POOL_SIZE="abc": expected an integer from 1 to 1000');
     fails({ POOL_SIZE: '0' }, 'Invalid POOL_SIZE="0": expected an integer from 1 to 1000');
     fails({ WORKERS: '2.5' }, 'Invalid WORKERS="2.5": expected an integer from 1 to 64');
     fails({ PORT: '70000' }, 'Invalid PORT="70000": expected an integer from 0 to 65535');
     fails({ APP_MODE: 'sometimes' }, 'Invalid APP_MODE="sometimes": expected blocking or nonblocking');
-    fails({ POOL: 'static' }, 'Invalid POOL="static": expected queue or none');
+    fails({ POOL: 'static' }, 'Invalid POOL="static": expected queue or null');
     fails({ SLEEP_SECONDS: '-1' }, 'Invalid SLEEP_SECONDS="-1": expected a number from 0 to 60');
     fails({ POOL_TIMEOUT: '0' }, 'Invalid POOL_TIMEOUT="0": expected a number of seconds from 0.001 to 3600');
     fails({ LOG_SQL: 'maybe' }, 'Invalid LOG_SQL="maybe": expected on or off');

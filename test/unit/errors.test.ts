@@ -6,8 +6,8 @@ import {
   ClientGoneError,
   DatabaseUnavailableError,
   isConnectionError,
-  PoolTimeoutError,
-  QueryTimeoutError,
+  PoolExhaustedError,
+  StatementTimeoutError,
   reviveError,
   serializeError,
   ServiceError,
@@ -20,7 +20,7 @@ const pgError = (code: string, message = 'x') => Object.assign(new Error(message
 describe('error translation', () => {
   test("the pool's errors as HTTP answers: the timeout reads as SQLAlchemy's, 503 with Retry-After; a full queue 503; a client gone 499; a failed connect 503 DB_UNAVAILABLE", () => {
     const e = translate(new pool.PoolTimeoutError(5, 10, 30_000), false) as ServiceError;
-    assert.ok(e instanceof PoolTimeoutError);
+    assert.ok(e instanceof PoolExhaustedError);
     assert.equal(e.message, 'QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00');
     assert.deepEqual([e.code, e.statusCode, e.retryAfter], ['POOL_TIMEOUT', 503, 1]);
     const full = translate(new pool.PoolQueueFullError(2), false) as ServiceError;
@@ -44,7 +44,7 @@ describe('error translation', () => {
     const aborted = AbortSignal.abort();
     assert.ok(translate(pgError('57014'), false, aborted) instanceof ClientGoneError);
     const timeout = translate(pgError('57014'), false, new AbortController().signal);
-    assert.ok(timeout instanceof QueryTimeoutError);
+    assert.ok(timeout instanceof StatementTimeoutError);
     assert.equal((timeout as ServiceError).statusCode, 504);
   });
 
@@ -87,13 +87,13 @@ describe('error translation', () => {
     for (const code of ['57014', '23505', '22P02', '42P01']) assert.ok(!isConnectionError(pgError(code)), code);
     assert.ok(
       !isConnectionError(
-        new PoolTimeoutError('QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 1.00')
+        new PoolExhaustedError('QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 1.00')
       )
     );
   });
 
   test('a ServiceError crosses a thread boundary as plain data and comes back the same', () => {
-    const e = new PoolTimeoutError(
+    const e = new PoolExhaustedError(
       'QueuePool limit of size 1 overflow 2 reached, connection timed out, timeout 3.00'
     );
     const back = reviveError(structuredClone(serializeError(e)));

@@ -3,7 +3,8 @@
 // works as soon as the service listens); its streams end before the server closes.
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { allowedHosts, behindBouncer, maskSecrets } from '../../config.ts';
+import { maskSecrets } from 'pg-queuepool';
+import { allowedHosts, behindBouncer } from '../../config.ts';
 import type { Block, BlockFrame } from '../../live/block-detector.ts';
 import { LiveGauges } from '../../live/gauges.ts';
 import { Monitor, type Leak, type RequestRecord } from '../../live/monitor.ts';

@@ -1,7 +1,7 @@
 // Operational routes: liveness, readiness, the pool's state.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '../../vendor/typebox.ts';
-import { answer, errors, PoolStats, Servers } from '../http-schemas.ts';
+import { answer, errors, PoolStatsBody, Servers } from '../http-schemas.ts';
 
 /** Readiness must answer quickly even when the pool is saturated or the database is gone. */
 const READY_TIMEOUT_MS = 1000;
@@ -92,7 +92,7 @@ const opsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         operationId: 'poolStats',
         summary: "The pool's state and counters",
         tags,
-        response: { 200: answer(PoolStats, "The pool's state and counters"), ...errors() },
+        response: { 200: answer(PoolStatsBody, "The pool's state and counters"), ...errors() },
       },
     },
     async () => store.stats()
