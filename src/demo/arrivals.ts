@@ -8,7 +8,7 @@
 import { openLoop, type OpenLoopRun, type OpenResult } from '../client/open-loop.ts';
 import { withServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { ORIGINAL } from '../scenarios.ts';
-import type { ClaimRow } from './claims.ts';
+import type { Verdict } from './verdicts.ts';
 
 const SLEEP_S = 1;
 const CONNECTIONS = ORIGINAL.poolSize + ORIGINAL.poolMaxOverflow;
@@ -66,7 +66,7 @@ const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 
 export interface ArrivalsResult {
-  rows: ClaimRow[];
+  rows: Verdict[];
   runs: OpenLoopRun[];
 }
 
@@ -137,8 +137,8 @@ function queueLines (over: OpenLoopRun, samples: Sample[]): string[] {
   return lines;
 }
 
-function verdicts (under: OpenLoopRun, over: OpenLoopRun, samples: Sample[], poolTimeout: number): ClaimRow[] {
-  const rows: ClaimRow[] = [];
+function verdicts (under: OpenLoopRun, over: OpenLoopRun, samples: Sample[], poolTimeout: number): Verdict[] {
+  const rows: Verdict[] = [];
   const row = (claim: string, measured: string, expected: string, ok: boolean) =>
     rows.push({ claim, measured, expected, verdict: ok ? 'ok' : 'DEPARTS', ok });
   const generator = [under, over].every((r) => r.keptRate);

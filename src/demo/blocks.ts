@@ -6,7 +6,7 @@
 import { burst } from '../client/load.ts';
 import { blocksLogged, withServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { KIND_NAMES, KINDS } from '../loop/catalog.ts';
-import type { ClaimRow } from './claims.ts';
+import type { Verdict } from './verdicts.ts';
 
 const N = 5;
 const PROBE_MS = 25;
@@ -61,7 +61,7 @@ export async function runBlockScenario (
   databaseUrl: string,
   running: Set<Stoppable>,
   out: (line: string) => void
-): Promise<ClaimRow[]> {
+): Promise<Verdict[]> {
   out(`=== ${BLOCKS_TITLE} ===`);
   out(
     '    the original: "I lied, it actually does block" (past the pool); here, the service\'s own work blocks first'
@@ -72,7 +72,7 @@ export async function runBlockScenario (
   out(
     `    Arrival times in seconds; /healthz is asked every ${PROBE_MS} ms meanwhile, and its slowest answer shows how long the loop was held.`
   );
-  const rows: ClaimRow[] = [];
+  const rows: Verdict[] = [];
   await withServerProcess(
     { DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
     async (server) => {

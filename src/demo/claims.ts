@@ -2,24 +2,17 @@
 // 7. "Each unique connection will cause Postgresql to use a non-trivial amount of RAM":
 //    idle connections opened straight to PostgreSQL, their backends' private memory read from /proc;
 // 8. "If you used the NullPool, you'd create a new TCP connection every time ... the TCP
-//    handshake, etc.": GET /todos/ under the same load with POOL=none and with the pool, and
+//    handshake, etc.": GET /todos/ under the same load with POOL=null and with the pool, and
 //    where a new connection's time goes.
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
+import type { PoolKind } from 'pg-queuepool';
 import { steady, type SteadyResult } from '../client/steady.ts';
 import { withServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { memoryOf } from '../os/proc.ts';
 import { serverFacts, sessionsSoFar, type ServerFacts } from '../postgres/observe.ts';
 import { availableTo } from '../postgres/limits.ts';
-
-export interface ClaimRow {
-  claim: string;
-  measured: string;
-  expected: string;
-  verdict: string;
-  /** false: departed from the expected; undefined: could not be measured here (not a failure). */
-  ok: boolean | undefined;
-}
+import type { Verdict } from './verdicts.ts';
 
 export interface ClaimsOptions {
   quick: boolean;
@@ -29,7 +22,7 @@ export interface ClaimsOptions {
 
 const mb = (x: number) => `${x.toFixed(1)} MB`;
 
-export async function runClaims (url: string, { quick, running, out }: ClaimsOptions): Promise<ClaimRow[]> {
+export async function runClaims (url: string, { quick, running, out }: ClaimsOptions): Promise<Verdict[]> {
   const facts = await serverFacts(url);
   return [await memoryPerConnection(url, facts, quick, out), await nullPool(url, quick, running, out)];
 }
@@ -67,7 +60,7 @@ async function memoryPerConnection (
   facts: ServerFacts,
   quick: boolean,
   out: (line: string) => void
-): Promise<ClaimRow> {
+): Promise<Verdict> {
   const title = '7. Memory per connection';
   out(`=== ${title} ===`);
   out(
@@ -229,7 +222,7 @@ async function nullPool (
   quick: boolean,
   running: Set<Stoppable>,
   out: (line: string) => void
-): Promise<ClaimRow> {
+): Promise<Verdict> {
   const title = '8. NullPool: a new connection per request';
   const concurrency = 10;
   const seconds = quick ? 3 : 10;
@@ -239,14 +232,14 @@ async function nullPool (
   );
   out('                  database. Thus, you\'ll incur an overhead associated with the TCP handshake, etc."');
   out(
-    `    here:         POOL=none npm start, then POOL=queue npm start (the default pool, 5 + 10), each under ${concurrency} clients`
+    `    here:         POOL=null npm start, then POOL=queue npm start (the default pool, 5 + 10), each under ${concurrency} clients`
   );
   out(
     `                  sending GET /todos/ one after the other for ${seconds} s; PostgreSQL counts the connections it accepted`
   );
   const watcher = new pg.Client({ connectionString: url });
   await watcher.connect();
-  const measure = async (pool: 'none' | 'queue') =>
+  const measure = async (pool: PoolKind) =>
     withServerProcess(
       { DATABASE_URL: url, POOL: pool, LOG_LEVEL: 'error' },
       async (server) => {
@@ -265,13 +258,13 @@ async function nullPool (
       { running }
     );
   try {
-    const none = await measure('none');
+    const none = await measure('null');
     const pooled = await measure('queue');
     const phases = await connectPhases(url, 30);
     const line = (name: string, r: SteadyResult & { connectionsPerSecond?: number }) =>
       `    ${name.padEnd(14)} | ${String(Math.round(r.rps)).padStart(5)} req/s | p50 ${r.p50.toFixed(1).padStart(6)} ms | p99 ${r.p99.toFixed(1).padStart(6)} ms | ` +
       `${r.connectionsPerSecond === undefined ? '?' : Math.round(r.connectionsPerSecond)} new connections/s | ${r.requests - r.ok} errors`;
-    out(line('POOL=none', none));
+    out(line('POOL=null', none));
     out(line('pool 5 + 10', pooled));
     out(
       `    one new connection, median of 30: ${phases.total.toFixed(2)} ms = TCP handshake ${phases.tcp.toFixed(2)} ms + backend start (fork, startup packet) ${phases.start.toFixed(2)} ms`
@@ -281,7 +274,7 @@ async function nullPool (
     );
     const ratio = pooled.rps / none.rps;
     const problems: string[] = [];
-    if (ratio < 2) problems.push(`the pool served only ${ratio.toFixed(2)} x the requests of POOL=none`);
+    if (ratio < 2) problems.push(`the pool served only ${ratio.toFixed(2)} x the requests of POOL=null`);
     if (none.requests !== none.ok || pooled.requests !== pooled.ok) problems.push('requests failed');
     const biggest = (['tcp', 'start', 'auth', 'init'] as const).reduce(
       (a, k) => (phases[k] > phases[a] ? k : a),
@@ -305,20 +298,4 @@ async function nullPool (
   } finally {
     await watcher.end();
   }
-}
-
-export function printClaims (rows: ClaimRow[], out: (line: string) => void, first = 'claim'): void {
-  const table = [
-    [first, 'measured', 'expected', 'verdict'],
-    ...rows.map((r) => [r.claim, r.measured, r.expected, r.verdict]),
-  ];
-  const widths = table[0]!.map((_, i) => Math.max(...table.map((line) => line[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join(' | ')
-      .trimEnd();
-  out(line(table[0]!));
-  out(widths.map((w) => '-'.repeat(w)).join('-|-'));
-  for (const r of table.slice(1)) out(line(r));
 }

@@ -20,12 +20,22 @@ import {
 import { runArrivalsScenario } from './arrivals.ts';
 import { runBlockScenario } from './blocks.ts';
 import { runFaults } from './faults.ts';
-import { printClaims, runClaims, type ClaimRow } from './claims.ts';
+import { runClaims } from './claims.ts';
 import { findHaproxy } from './haproxy.ts';
 import { runHosts } from './hosts.ts';
 import { runReplicas } from './replicas.ts';
 import { runScaleScenario } from './scale.ts';
-import { checkTimeouts, checkWaves, printTable, row, s, within, type Row } from './verdicts.ts';
+import {
+  checkTimeouts,
+  checkWaves,
+  printVerdicts,
+  row,
+  s,
+  SCENARIO_COLUMNS,
+  SCENARIO_TOLERANCE,
+  within,
+  type Verdict,
+} from './verdicts.ts';
 
 export interface DemoOptions {
   seconds: number;
@@ -146,7 +156,7 @@ export async function runDemo (
         ? await runHosts(config, { hosts: options.hosts, quick: options.quick, running, out })
         : await runReplicas({ replicas: options.replicas!, quick: options.quick, running, out });
       out('');
-      printClaims(rows, out);
+      printVerdicts(rows, out);
       return conclude(rows.filter((r) => r.ok === false).length, out);
     } finally {
       for (const r of [...running].reverse()) await r.stop();
@@ -163,7 +173,7 @@ export async function runDemo (
     out(
       `N = ${options.n} requests per route, sleeps of ${options.seconds} s. Each scenario starts the service in its own process.\n`
     );
-    const rows: Row[] = [];
+    const rows: Verdict[] = [];
     const sections: ReportSection[] = [];
     for (const sc of scenarios(options)) {
       const bursts = await runScenario(sc, db.url, running, out);
@@ -177,51 +187,51 @@ export async function runDemo (
       sections.push(scale.section);
       out('');
     }
-    const steady: ClaimRow[] = [];
+    const steady: Verdict[] = [];
     if (options.steadyRate) {
       const arrivals = await runArrivalsScenario(db.url, { quick: options.quick ?? false, running, out });
       steady.push(...arrivals.rows);
       sections.push({ title: 'Past the ceiling at a steady rate', bursts: [], openLoops: arrivals.runs });
       out('');
     }
-    const blocks: ClaimRow[] = [];
+    const blocks: Verdict[] = [];
     if (options.blocking) {
       blocks.push(...(await runBlockScenario(db.url, running, out)));
       out('');
     }
-    const faults: ClaimRow[] = [];
+    const faults: Verdict[] = [];
     if (options.faults) {
       faults.push(...(await runFaults({ dataDir: config.dataDir, quick: options.quick ?? false, running, out })));
       out('');
     }
-    const claims: ClaimRow[] = options.claims
+    const claims: Verdict[] = options.claims
       ? await runClaims(db.url, { quick: options.quick ?? false, running, out })
       : [];
     if (claims.length) out('');
-    printTable(rows, out);
+    printVerdicts(rows, out, SCENARIO_COLUMNS);
+    out(SCENARIO_TOLERANCE);
     if (steady.length) {
       out('');
-      printClaims(steady, out, 'at a steady rate');
+      printVerdicts(steady, out, ['at a steady rate', 'measured']);
     }
     if (blocks.length) {
       out('');
-      printClaims(blocks, out, 'what blocks');
+      printVerdicts(blocks, out, ['what blocks', 'measured']);
     }
     if (faults.length) {
       out('');
-      printClaims(faults, out, 'when things fail');
+      printVerdicts(faults, out, ['when things fail', 'measured']);
     }
     if (claims.length) {
       out('');
-      printClaims(claims, out);
+      printVerdicts(claims, out);
     }
     if (options.report) {
       writeReport(options.report, `demo: N = ${options.n}, ${options.seconds} s sleeps`, sections);
       out(`\nReport written to ${options.report}`);
     }
     return conclude(
-      rows.filter((r) => !r.ok).length +
-        [...steady, ...blocks, ...faults, ...claims].filter((c) => c.ok === false).length,
+      [...rows, ...steady, ...blocks, ...faults, ...claims].filter((c) => c.ok === false).length,
       out
     );
   } finally {
@@ -258,7 +268,7 @@ async function runScenario (
   );
 }
 
-function verdict (sc: Scenario, bursts: Burst[]): Row {
+function verdict (sc: Scenario, bursts: Burst[]): Verdict {
   const totals = bursts.map((b) => b.totalMs / 1000);
   const problems: string[] = [];
   sc.routes.forEach((route, i) => {

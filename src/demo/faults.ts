@@ -15,7 +15,7 @@ import { FaultProxy } from '../faults/proxy.ts';
 import { leaksLogged, withServerProcess, type ServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { EmbeddedPostgres } from '../postgres/embedded.ts';
 import { serverGuards } from '../postgres/guards.ts';
-import type { ClaimRow } from './claims.ts';
+import type { Verdict } from './verdicts.ts';
 import { checkWaves, within } from './verdicts.ts';
 
 /** The steady load: what a small service sees all day. */
@@ -110,7 +110,7 @@ const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const failed = (r: Sent) => r.status !== 200;
 const kind = (r: Sent) => r.code ?? (r.status ? `HTTP ${r.status}` : (r.error ?? 'no answer'));
 
-export async function runFaults (options: FaultsOptions): Promise<ClaimRow[]> {
+export async function runFaults (options: FaultsOptions): Promise<Verdict[]> {
   const { out } = options;
   const timing = options.quick ? QUICK : FULL;
   const dataDir = join(options.dataDir, 'faults');
@@ -306,7 +306,7 @@ async function held (
   }
 }
 
-async function partition ({ proxy, postgres, env, timing: T, running, out }: Scenario): Promise<ClaimRow[]> {
+async function partition ({ proxy, postgres, env, timing: T, running, out }: Scenario): Promise<Verdict[]> {
   const budgetMs = (T.poolTimeout + T.queryTimeout + SLEEP_S) * 1000;
   out(
     `  A partition of ${T.partition} s: every byte dropped both ways, no FIN, no RST (the proxy's drop), then healed`
@@ -326,7 +326,7 @@ async function partition ({ proxy, postgres, env, timing: T, running, out }: Sce
       const { sent, pool, ready } = await load.done();
       for (const line of timeline(sent, pool, ready, T.bucket, { partition: droppedAt, heal: healedAt })) out(line);
       const after = await held(server, postgres.url);
-      const rows: ClaimRow[] = [];
+      const rows: Verdict[] = [];
       const row = (claim: string, measured: string, expected: string, ok: boolean) =>
         rows.push({ claim, measured, expected, verdict: ok ? 'ok' : 'DEPARTS', ok });
 
@@ -395,7 +395,7 @@ function onlyWhileDown (sent: Sent[], from: number, to: number) {
   return { failures, outside, afterwards, after: sent.filter((r) => r.intended > to) };
 }
 
-async function restart ({ postgres, env, timing: T, running, out }: Scenario): Promise<ClaimRow[]> {
+async function restart ({ postgres, env, timing: T, running, out }: Scenario): Promise<Verdict[]> {
   out(`  PostgreSQL restarted: a fast shutdown, ${T.down} s down, then started again (straight to it, no proxy)`);
   return withServerProcess(
     { ...env, DATABASE_URL: postgres.url },
@@ -426,7 +426,7 @@ async function restart ({ postgres, env, timing: T, running, out }: Scenario): P
   );
 }
 
-async function terminate ({ postgres, env, timing: T, running, out }: Scenario): Promise<ClaimRow[]> {
+async function terminate ({ postgres, env, timing: T, running, out }: Scenario): Promise<Verdict[]> {
   out('  Every backend of the service terminated by an administrator (pg_terminate_backend)');
   return withServerProcess(
     { ...env, DATABASE_URL: postgres.url },
@@ -465,7 +465,7 @@ async function terminate ({ postgres, env, timing: T, running, out }: Scenario):
  * would (/leak/), under the steady load: the pool reports each past LEAK_DETECTION, naming the
  * route and the line that checked it out, and the load goes on meanwhile, on the connections left.
  */
-async function leak ({ postgres, env, timing: T, running, out }: Scenario): Promise<ClaimRow[]> {
+async function leak ({ postgres, env, timing: T, running, out }: Scenario): Promise<Verdict[]> {
   const N = 3;
   out(
     `  Leaked connections: ${N} GET /leak/?seconds=${T.leakHold} (each answers, and keeps its connection ${T.leakHold} s),` +
@@ -539,7 +539,7 @@ async function leak ({ postgres, env, timing: T, running, out }: Scenario): Prom
  * The reset on return, on the package itself with a pool of one connection, beside pg.Pool: the
  * next caller gets the same backend, and must find it clean.
  */
-async function resetOnReturn (url: string, out: (line: string) => void): Promise<ClaimRow[]> {
+async function resetOnReturn (url: string, out: (line: string) => void): Promise<Verdict[]> {
   out(
     '  A connection given back in a bad state, with a pool of one connection: pg-queuepool beside pg.Pool (max 1)'
   );
@@ -579,7 +579,7 @@ async function resetOnReturn (url: string, out: (line: string) => void): Promise
       return nextQuery(pool);
     },
   };
-  const rows: ClaimRow[] = [];
+  const rows: Verdict[] = [];
   try {
     const titles: Record<keyof typeof cases, string> = {
       midTransaction: 'a connection given back inside a transaction',
@@ -629,7 +629,7 @@ async function nextQuery (pool: Queries): Promise<{ clean: boolean; seen: string
   }
 }
 
-async function latency ({ proxy, postgres, env, running, out }: Scenario): Promise<ClaimRow[]> {
+async function latency ({ proxy, postgres, env, running, out }: Scenario): Promise<Verdict[]> {
   const N = 60;
   const WAVE = 15;
   const SLEEP = 0.2;

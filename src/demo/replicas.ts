@@ -11,7 +11,7 @@ import { burst } from '../client/load.ts';
 import { percentiles } from '../client/open-loop.ts';
 import { withServerProcess, type ServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { ORIGINAL } from '../scenarios.ts';
-import type { ClaimRow } from './claims.ts';
+import type { Verdict } from './verdicts.ts';
 import { checkWaves } from './verdicts.ts';
 
 export interface ReplicasDemoOptions {
@@ -46,7 +46,7 @@ export async function runReplicas ({
   quick = false,
   running,
   out,
-}: ReplicasDemoOptions): Promise<ClaimRow[]> {
+}: ReplicasDemoOptions): Promise<Verdict[]> {
   const dataDir = mkdtempSync(join(tmpdir(), 'anp-demo-replicas-'));
   out(`=== Past one PostgreSQL: the embedded primary and ${replicas} streaming standbys of it ===`);
   out(
@@ -76,7 +76,7 @@ async function readCapacity (
   replicas: number,
   seconds: number,
   out: (line: string) => void
-): Promise<ClaimRow[]> {
+): Promise<Verdict[]> {
   const capacity = (replicas + 1) * PER_SERVER;
   const n = 2 * capacity;
   out(`\n--- ${n} concurrent /sleep/postgres/?seconds=${seconds} reads, then 30 concurrent writes ---`);
@@ -227,7 +227,7 @@ async function readYourWrites (
   count: number,
   width: number,
   out: (line: string) => void
-): Promise<ClaimRow[]> {
+): Promise<Verdict[]> {
   out(`\n--- ${count} write-then-read pairs, ${width} at a time, under ${width} concurrent readers ---`);
   const before = await servers(server);
   const stop = new AbortController();
@@ -271,7 +271,7 @@ async function delayedReplicas (
   replicas: number,
   count: number,
   out: (line: string) => void
-): Promise<ClaimRow> {
+): Promise<Verdict> {
   out(
     `\n--- every replica held ${DELAY_MS} ms behind (recovery_min_apply_delay): ${count} pairs without X-Read-After, then ${count} with it ---`
   );
@@ -338,7 +338,7 @@ async function killedReplica (
   dataDir: string,
   load: { readers: number; writers: number },
   out: (line: string) => void
-): Promise<ClaimRow> {
+): Promise<Verdict> {
   out(
     `\n--- replica-1 killed (SIGKILL) while 60 sleeps, ${load.readers} readers and ${load.writers} writers run ---`
   );

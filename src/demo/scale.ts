@@ -10,7 +10,7 @@ import { runCliToEnd, withServerProcess, type Stoppable } from '../harness/serve
 import { EmbeddedPostgres } from '../postgres/embedded.ts';
 import { watchBackends } from '../postgres/observe.ts';
 import { waveCount, wavesSeconds } from '../scenarios.ts';
-import { checkWaves, row, s, within, type Row } from './verdicts.ts';
+import { checkWaves, row, s, within, type Verdict } from './verdicts.ts';
 
 const MAX_CONNECTIONS = 20;
 const WORKERS = 4;
@@ -33,7 +33,7 @@ export async function runScaleScenario (
   config: Config,
   running: Set<Stoppable>,
   out: (line: string) => void
-): Promise<{ row: Row; section: ReportSection }> {
+): Promise<{ row: Verdict; section: ReportSection }> {
   // max_connections is fixed when PostgreSQL starts, so this scenario runs a server of its own.
   const dataDir = join(config.dataDir, 'scale');
   const postgres = new EmbeddedPostgres({ dataDir, maxConnections: MAX_CONNECTIONS });

@@ -1,30 +1,45 @@
-// The demo's yardstick: what counts as "as expected", the checks on responses, and the table.
+// The demo's yardstick: what counts as "as expected", the checks on responses, and the one table
+// every part of the demo prints its verdicts in (the scenarios, the claims, the faults, the hosts).
 import type { Burst } from '../client/load.ts';
 import { errorKind } from '../client/summary.ts';
 import { waveAt } from '../scenarios.ts';
 
-export interface Row {
-  scenario: string;
-  /** App-sleep and database-sleep totals, in seconds; undefined when the scenario has none. */
-  totals: (number | undefined)[];
+/** One line of a verdict table. */
+export interface Verdict {
+  /** What was put to the test: a scenario, a claim. */
+  claim: string;
+  /** What was measured: one cell, or one per measured column (the scenarios' totals). */
+  measured: string | string[];
   expected: string;
   verdict: string;
-  ok: boolean;
+  /** false: departed from the expected; undefined: could not be measured here (not a failure). */
+  ok: boolean | undefined;
 }
 
 const tolerance = (expected: number) => expected * 0.1 + 0.3;
 export const within = (measured: number, expected: number) => Math.abs(measured - expected) <= tolerance(expected);
 export const s = (x: number) => `${x.toFixed(2)}s`;
 
-export function row (scenario: string, totals: (number | undefined)[], expected: string, problems: string[]): Row {
+/** A scenario's line: its app-sleep and database-sleep totals (undefined: it has none) and their sum, in seconds. */
+export function row (
+  scenario: string,
+  totals: (number | undefined)[],
+  expected: string,
+  problems: string[]
+): Verdict {
+  const cell = (x: number | undefined) => (x === undefined ? '-' : s(x));
   return {
-    scenario,
-    totals,
+    claim: scenario,
+    measured: [cell(totals[0]), cell(totals[1]), s(totals.reduce<number>((a, b) => a + (b ?? 0), 0))],
     expected,
     verdict: problems.length ? `MISMATCH: ${problems.join('; ')}` : 'ok',
     ok: problems.length === 0,
   };
 }
+
+/** The headings of the scenarios' table, and what its verdicts mean. */
+export const SCENARIO_COLUMNS = ['scenario', 'app-sleep total', 'database-sleep total', 'sum'];
+export const SCENARIO_TOLERANCE = '(verdict: each measured total within 10 % + 0.3 s of the expected one)';
 
 /**
  * Responses of a pooled burst must land in waves of exactly `size`, each S after the one before.
@@ -64,18 +79,15 @@ export function checkTimeouts (b: Burst): string | undefined {
   return undefined;
 }
 
-export function printTable (rows: Row[], out: (line: string) => void): void {
-  const cell = (x: number | undefined) => (x === undefined ? '-' : s(x));
+/** `columns`: the first column's heading, then the measured ones' (one, 'measured', unless a row has several). */
+export function printVerdicts (
+  rows: Verdict[],
+  out: (line: string) => void,
+  columns: string[] = ['claim', 'measured']
+): void {
   const table = [
-    ['scenario', 'app-sleep total', 'database-sleep total', 'sum', 'expected', 'verdict'],
-    ...rows.map((r) => [
-      r.scenario,
-      cell(r.totals[0]),
-      cell(r.totals[1]),
-      s(r.totals.reduce<number>((a, b) => a + (b ?? 0), 0)),
-      r.expected,
-      r.verdict,
-    ]),
+    [...columns, 'expected', 'verdict'],
+    ...rows.map((r) => [r.claim, ...[r.measured].flat(), r.expected, r.verdict]),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((line) => line[i]!.length)));
   const line = (cells: string[]) =>
@@ -86,5 +98,4 @@ export function printTable (rows: Row[], out: (line: string) => void): void {
   out(line(table[0]!));
   out(widths.map((w) => '-'.repeat(w)).join('-|-'));
   for (const r of table.slice(1)) out(line(r));
-  out('(verdict: each measured total within 10 % + 0.3 s of the expected one)');
 }

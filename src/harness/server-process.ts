@@ -38,14 +38,19 @@ export function cliEnv (env: Record<string, string | undefined> = {}): NodeJS.Pr
   return { ...base, LOG_LEVEL: 'warn', ...env };
 }
 
+/** Runs a program through another: `ip netns exec NAME`, `setpriv --pdeathsig`. Returns the command to spawn. */
+export type Launcher = (program: string, args: string[]) => [string, string[]];
+
 /** The built CLI as a child with piped output; the parent's settings do not leak into it. */
 export function spawnCli (
   args: string[],
   env: Record<string, string | undefined> = {},
   cwd?: string,
-  nodeArgs: string[] = []
+  nodeArgs: string[] = [],
+  launcher: Launcher = (program, programArgs) => [program, programArgs]
 ): ChildProcess {
-  return spawn(process.execPath, [...nodeArgs, CLI, ...args], {
+  const [program, programArgs] = launcher(process.execPath, [...nodeArgs, CLI, ...args]);
+  return spawn(program, programArgs, {
     cwd,
     env: cliEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -121,14 +126,23 @@ export async function startServerProcess (
     onSpawn?: (proc: ChildProcess) => void;
     timeoutMs?: number;
     nodeArgs?: string[];
+    launcher?: Launcher;
+    /** Who it is, in an error: `server` unless given. */
+    name?: string;
   } = {}
 ): Promise<ServerProcess> {
-  const proc = spawnCli(['serve', ...(options.args ?? [])], { PORT: '0', ...env }, options.cwd, options.nodeArgs);
+  const proc = spawnCli(
+    ['serve', ...(options.args ?? [])],
+    { PORT: '0', ...env },
+    options.cwd,
+    options.nodeArgs,
+    options.launcher
+  );
   options.onSpawn?.(proc);
   const { match, output } = await untilOutput(
     proc,
     /Listening on (http:\/\/[^\s"]+)/,
-    'server',
+    options.name ?? 'server',
     options.timeoutMs ?? 60_000
   );
   return { url: match[1]!, proc, output, stop: (signal = 'SIGTERM') => stopProcess(proc, signal) };
