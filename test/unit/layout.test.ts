@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -169,4 +169,90 @@ test('settings reach the app\'s plugins one way: app.ts registers each of its pl
   const registrations = [...app.matchAll(/fastify\.register\(([^)]*)\)/g)].map((m) => m[1]!);
   assert.ok(registrations.length >= 15, registrations.join(', '));
   assert.deepEqual(registrations.filter((args) => args.includes(',')), []);
+});
+
+describe('docs/architecture.md, the page a newcomer reads first, says what the tree holds', () => {
+  const doc = readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8');
+  const rows = (heading: string) =>
+    doc
+      .split(`\n${heading}\n`)[1]!
+      .split('\n\n')[0]!
+      .split('\n')
+      .filter((l) => l.startsWith('| `'))
+      .map((l) => l.split(' | ').map((cell) => cell.replace(/^\| | \|$/g, '')));
+
+  test('every path it names exists', () => {
+    const paths = [...doc.matchAll(/`((?:src|test|packages|examples|public|docs|bench|scripts)\/[\w./-]*)`/g)];
+    assert.ok(paths.length > 50, `${paths.length} paths`);
+    assert.deepEqual(
+      paths.map((m) => m[1]!).filter((p) => !existsSync(join(ROOT, p))),
+      []
+    );
+  });
+
+  test("each file a module's row names by its name alone is in that module's folder", () => {
+    const missing: string[] = [];
+    for (const [folders, job] of rows('| folder | its one job | may import |')) {
+      const dirs = [...folders!.matchAll(/`(src\/[\w-]+)\/`/g)].map((m) => join(ROOT, m[1]!));
+      if (!dirs.length) continue;
+      const files = dirs.flatMap((d) => readdirSync(d, { recursive: true, encoding: 'utf8' }));
+      for (const [, name] of job!.matchAll(/`([\w/-]+\.ts)`/g)) if (!files.includes(name!)) missing.push(`${folders}: ${name}`);
+    }
+    assert.deepEqual(missing, []);
+  });
+
+  test('the import rules it states are the ones this test enforces', () => {
+    const stated: Record<string, string[]> = {};
+    for (const [folders, , may] of rows('| folder | its one job | may import |')) {
+      const part = /^`src\/(\w+)\/`$/.exec(folders!)?.[1];
+      if (part) stated[part] = may === 'nothing' ? [] : may!.split(', ').sort();
+    }
+    const enforced = Object.fromEntries(
+      Object.entries(ALLOWED).filter(([part]) => part in stated).map(([part, to]) => [part, [...to].sort()])
+    );
+    assert.ok(Object.keys(enforced).length >= 12, Object.keys(enforced).join(', '));
+    assert.deepEqual(stated, enforced);
+  });
+
+  test('each function it places in a file is defined there', () => {
+    const sources = ['src', 'packages/pg-queuepool/src'].flatMap((dir) =>
+      readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' }).map((f) => `${dir}/${f}`)
+    );
+    const only = (found: string[]) => (found.length === 1 ? found[0] : undefined);
+    const missing: string[] = [];
+    let checked = 0;
+    for (const line of doc.split('\n')) {
+      const paths = [...line.matchAll(/`((?:src|packages)\/[\w./-]+\.ts)`/g)].map((m) => m[1]!);
+      // `a()`, `b()` and `c()` in `file`: a path, or a file's name that a path on the same line ends with.
+      for (const [claim, file] of line.matchAll(/(?:`\w+\(\)`(?:, | and ))*`\w+\(\)` in `([\w./-]+\.ts)`/g)) {
+        const path = existsSync(join(ROOT, file!))
+          ? file!
+          : (paths.find((p) => p.endsWith(`/${file}`)) ?? only(sources.filter((p) => p.endsWith(`/${file}`))));
+        if (!path) {
+          missing.push(`${file}: no such file, or more than one`);
+          continue;
+        }
+        const text = readFileSync(join(ROOT, path), 'utf8');
+        for (const [, name] of claim!.matchAll(/`(\w+)\(\)`/g)) {
+          checked++;
+          if (!new RegExp(`(?:function |^\\s+(?:private |async )*)${name} ?[(<]`, 'm').test(text)) missing.push(`${name}() in ${path}`);
+        }
+      }
+    }
+    assert.ok(checked >= 10, `${checked} functions`);
+    assert.deepEqual(missing, []);
+  });
+
+  test("what each plugin decorates, as its row says, is what the plugin's file decorates", () => {
+    const problems: string[] = [];
+    for (const [plugin, , decorates] of rows('| plugin | what it owns | decorates | closes |')) {
+      const file = /^`(plugins\/[\w-]+\.ts)`$/.exec(plugin!)?.[1];
+      if (!file) continue;
+      const text = readFileSync(join(SRC, 'app', file), 'utf8');
+      const stated = [...decorates!.matchAll(/`(?:request\.)?(\w+)`/g)].map((m) => m[1]!).sort();
+      const actual = [...text.matchAll(/decorate(?:Request)?\(\s*'(\w+)'/g)].map((m) => m[1]!).sort();
+      if (JSON.stringify(stated) !== JSON.stringify(actual)) problems.push(`${file}: says ${stated}, decorates ${actual}`);
+    }
+    assert.deepEqual(problems, []);
+  });
 });
