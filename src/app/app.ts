@@ -16,7 +16,7 @@ import type { DatabaseTopology } from '../db/topology.ts';
 import readAfter from './plugins/read-after.ts';
 import requestTracking from './plugins/request-tracking.ts';
 import security from './plugins/security.ts';
-import store from './plugins/store.ts';
+import store, { leakWatchMs } from './plugins/store.ts';
 import blockRoutes from './routes/block.ts';
 import dashboardRoutes from './routes/dashboard.ts';
 import leakRoutes from './routes/leak.ts';
@@ -111,11 +111,12 @@ async function app (fastify: FastifyInstance, { config, database, worker }: AppO
   await fastify.register(docs);
   await fastify.register(cancelOnDisconnect);
 
-  await fastify.register(leaks);
   await fastify.register(store);
   await fastify.register(live);
   await fastify.register(metrics);
   await fastify.register(requestTracking);
+  // The optional features plug in last, and only when on.
+  if (leakWatchMs(config)) await fastify.register(leaks);
   if (database.replicas.length) await fastify.register(readAfter);
 
   await fastify.register(sleepRoutes);

@@ -25,6 +25,8 @@ export interface Live {
   stream(): Promise<LiveStreamAddress>;
   /** Calls `listener` with each block of the event loop the detector names (BLOCK_DETECTOR). */
   onBlock(listener: (block: Block) => void): void;
+  /** Shows a leaked connection on the dashboard (the leaks plugin, with LEAK_DETECTION on). */
+  leak(leak: Leak): void;
 }
 
 /** The one port that serves every worker's live stream, at /live/<worker>/events. */
@@ -60,11 +62,6 @@ export default fp(
     const blockListeners: ((block: Block) => void)[] = [];
     // Leaks reported before the monitor thread runs reach it when it starts: a page opened later shows them.
     const leaks: Leak[] = [];
-    fastify.leaks.on((leak) => {
-      leaks.push(leak);
-      if (leaks.length > KEEP_LEAKS) leaks.shift();
-      monitor?.leak(leak);
-    });
     // Every route by its index, for the block detector: the handler writes its index while it runs.
     const routes: string[] = [];
     fastify.addHook('onRoute', (route) => {
@@ -135,6 +132,11 @@ export default fp(
       onBlock: (listener) => {
         blockListeners.push(listener);
       },
+      leak: (leak) => {
+        leaks.push(leak);
+        if (leaks.length > KEEP_LEAKS) leaks.shift();
+        monitor?.leak(leak);
+      },
     });
 
     // The block detector lives in the monitor thread: with it on, the thread starts with the service.
@@ -153,5 +155,5 @@ export default fp(
       await (await starting?.catch(() => undefined))?.close();
     });
   },
-  { name: 'live', dependencies: ['store', 'leaks'] }
+  { name: 'live', dependencies: ['store'] }
 );

@@ -596,14 +596,11 @@ export default fp(
       )
     );
     fastify.live.onBlock((block) => fastify.metrics.blocked(block.route, block.ms / 1000));
-    fastify.leaks.on((leak) => {
-      if (!leak.released) fastify.metrics.leaked(leak.route);
-    });
     fastify.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
       const { contentType, body } = await fastify.metrics.text();
       return reply.type(contentType).send(body);
     });
     if (bouncer) fastify.addHook('onClose', () => bouncer.close());
   },
-  { name: 'metrics', dependencies: ['store', 'live', 'leaks'] }
+  { name: 'metrics', dependencies: ['store', 'live'] }
 );

@@ -6,7 +6,7 @@ import { behindBouncer, type Config } from '../../config.ts';
 import type { BlockingTodoStore } from '../../db/blocking.ts';
 import { SharedPoolState } from '../../db/pool-state.ts';
 import { ReplicatedTodoStore, type ReplicaOptions } from '../../db/replicated.ts';
-import { AsyncTodoStore, type StoreOptions, type TodoStore } from '../../db/todos.ts';
+import { AsyncTodoStore, type LeakReport, type StoreOptions, type TodoStore } from '../../db/todos.ts';
 import { sessionGuards, startupOptions } from '../../postgres/guards.ts';
 
 declare module 'fastify' {
@@ -16,6 +16,8 @@ declare module 'fastify' {
     replicas: ReplicatedTodoStore | undefined;
     /** The pool's gauges in shared memory, readable while the event loop is blocked. */
     poolState: SharedPoolState;
+    /** Calls `listener` with each of the pool's leak reports (LEAK_DETECTION): for the leaks plugin. */
+    onPoolLeak(listener: (report: LeakReport) => void): void;
   }
 }
 
@@ -27,8 +29,7 @@ const CLOSE_MS = 5000;
  * where the service's names and seconds become the store's names and milliseconds.
  */
 export function storeOptions (config: Config, url: string, serverVersion?: number): StoreOptions {
-  // The blocking bridge's pool lives in a thread a report could not come back from: no leak watch there.
-  const leakDetectionMs = config.dbMode === 'blocking' ? 0 : config.leakDetection * 1000;
+  const leakDetectionMs = leakWatchMs(config);
   const bouncer = behindBouncer(config);
   return {
     connectionString: url,
@@ -53,6 +54,14 @@ export function storeOptions (config: Config, url: string, serverVersion?: numbe
   };
 }
 
+/**
+ * How long a connection may be held before the pool reports it (LEAK_DETECTION), 0 for never. The blocking bridge's
+ * pool lives in a thread a report could not come back from: no leak watch there.
+ */
+export function leakWatchMs (config: Pick<Config, 'dbMode' | 'leakDetection'>): number {
+  return config.dbMode === 'blocking' ? 0 : config.leakDetection * 1000;
+}
+
 /** The replicated store's settings, in its terms. */
 export function replicaOptions (config: Config, replicas: ReplicaOptions['replicas']): ReplicaOptions {
   return { replicas, maxLag: config.replicaMaxLag, readAfterTimeoutMs: config.readAfterTimeout * 1000 };
@@ -69,12 +78,15 @@ export default fp(
     const { config, database } = fastify;
     const { url, replicas, serverVersion } = database;
     const poolState = new SharedPoolState();
+    const leakListeners: ((report: LeakReport) => void)[] = [];
     const options: StoreOptions = {
       ...storeOptions(config, url, serverVersion),
       onChange: poolState.write,
       onError: (err) =>
         fastify.log.warn({ err: err.message }, 'a database connection failed; it is dropped from the pool'),
-      onLeak: (report) => fastify.leaks.report(report),
+      onLeak: (report) => {
+        for (const listener of leakListeners) listener(report);
+      },
     };
     const sqlLog = config.logSql
       ? (sql: string, params: readonly unknown[]) => fastify.log.info({ params }, sql)
@@ -101,6 +113,9 @@ export default fp(
     fastify.decorate('store', store);
     fastify.decorate('replicas', replicated);
     fastify.decorate('poolState', poolState);
+    fastify.decorate('onPoolLeak', (listener: (report: LeakReport) => void) => {
+      leakListeners.push(listener);
+    });
     fastify.addHook('onClose', async () => {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<void>((resolve) => {
@@ -110,5 +125,5 @@ export default fp(
       clearTimeout(timer);
     });
   },
-  { name: 'store', dependencies: ['leaks'] }
+  { name: 'store' }
 );
