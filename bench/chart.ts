@@ -79,8 +79,12 @@ mkdirSync(out, { recursive: true });
 const browser = await launchChromium();
 const page = await browser.newPage({ viewport: { width: 800, height: 420 }, deviceScaleFactor: 1 });
 for (const chart of charts) {
-  await page.setContent(`<html><body style="margin:0;background:#fff"><div style="width:780px;height:400px;padding:10px"><canvas id="c"></canvas></div>
-    <script>${chartJs}</script><script>new Chart(document.getElementById('c'), ${JSON.stringify(chart.config)});</script></body></html>`);
+  await page.setContent(
+    '<html><body style="margin:0;background:#fff"><div ' +
+      `style="width:780px;height:400px;padding:10px"><canvas id="c"></canvas></div>
+    <script>${chartJs}</script><script>new ` +
+      `Chart(document.getElementById('c'), ${JSON.stringify(chart.config)});</script></body></html>`
+  );
   await page.locator('canvas').screenshot({ path: join(out, `${chart.name}.png`) });
   console.log(`bench/charts/${chart.name}.png`);
 }

@@ -48,7 +48,9 @@ export async function featuresSuite (ctx: {
   });
   ctx.print(
     table(
-      `Suite 13: what the features cost, GET /todos/, ${loadTool} -c${connections} against each server at once, ${rounds} rounds of ${seconds} s after ${warmup} s warm-up; median (min-max) of the rounds; CPU of every thread of each process`,
+      `Suite 13: what the features cost, GET /todos/, ${loadTool} -c${connections} against each server at ` +
+        `once, ${rounds} rounds of ${seconds} s after ${warmup} s warm-up; median (min-max) of the rounds; CPU of ` +
+        'every thread of each process',
       ['server', 'CPU / req', 'CPU loaded', 'req/s', 'p99', 'peak RSS', 'errors'],
       runs.map((rs, i) => [
         contenders[i]![0],
@@ -72,7 +74,9 @@ export async function featuresSuite (ctx: {
   );
   for (const j of judged) {
     ctx.print(
-      `${j.name}: CPU per request ${ratio(j.median)} (min-max ${ratio(Math.min(...j.ratios))}-${ratio(Math.max(...j.ratios))}), ${j.extraUs.toFixed(1)} µs a request more (median of the rounds)`
+      `${j.name}: CPU per request ${ratio(j.median)} ` +
+        `(min-max ${ratio(Math.min(...j.ratios))}-${ratio(Math.max(...j.ratios))}), ${j.extraUs.toFixed(1)} µs a ` +
+        'request more (median of the rounds)'
     );
   }
   ctx.print(

@@ -118,7 +118,9 @@ export async function guardsSuite (ctx: {
   const extraUs = runs[0]!.map((r, i) => r.cpuUsPerRequest - runs[1]![i]!.cpuUsPerRequest);
   ctx.print(
     table(
-      `Suite 14: the guards' cost on the happy path, GET /todos/, ${loadTool} -c${connections} against both services at once, ${rounds} rounds of ${seconds} s after ${warmup} s warm-up; median (min-max) of the rounds; CPU of every thread of each process`,
+      `Suite 14: the guards' cost on the happy path, GET /todos/, ${loadTool} -c${connections} against both services ` +
+        `at once, ${rounds} rounds of ${seconds} s after ${warmup} s warm-up; median (min-max) of the rounds; CPU of ` +
+        'every thread of each process',
       ['service', 'CPU / req', 'CPU loaded', 'req/s', 'p99', 'peak RSS', 'errors'],
       runs.map((rs, i) => [
         names[i]!,
@@ -141,7 +143,9 @@ export async function guardsSuite (ctx: {
     )
   );
   ctx.print(
-    `Judged: CPU per request, with the guards / before them, ${ratio(median(ratios))} (median of the rounds' ratios; min-max ${ratio(Math.min(...ratios))}-${ratio(Math.max(...ratios))}), ${median(extraUs).toFixed(1)} µs a request more; the goal is at most 1.02`
+    `Judged: CPU per request, with the guards / before them, ${ratio(median(ratios))} (median of the rounds' ratios; ` +
+      `min-max ${ratio(Math.min(...ratios))}-${ratio(Math.max(...ratios))}), ${median(extraUs).toFixed(1)} µs a ` +
+      'request more; the goal is at most 1.02'
   );
   ctx.print(
     pinned

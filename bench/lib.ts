@@ -222,7 +222,9 @@ export function postmasterPid (url: string): number | undefined {
   for (const entry of readdirSync('/proc')) {
     try {
       const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (cmd[0]?.endsWith('/postgres') && cmd.includes('-p') && cmd[cmd.indexOf('-p') + 1] === port) { return Number(entry); }
+      if (cmd[0]?.endsWith('/postgres') && cmd.includes('-p') && cmd[cmd.indexOf('-p') + 1] === port) {
+        return Number(entry);
+      }
     } catch {
       /* gone */
     }

@@ -19,11 +19,13 @@ export async function load (url, context, next) {
   return next(url, context);
 }`;
 
-const COUNT = `
+const COUNT =
+  `
 import { register } from 'node:module';
 import { MessageChannel } from 'node:worker_threads';
 const { port1, port2 } = new MessageChannel();
-register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(HOOK)}), { data: { port: port2 }, transferList: [port2] });
+register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(HOOK)}), { data: { port: port2 }, ` +
+  `transferList: [port2] });
 for (const file of process.argv.slice(1)) await import(file);
 port1.postMessage('count');
 port1.once('message', (list) => { console.log(JSON.stringify(Object.fromEntries(list))); port1.close(); });
@@ -103,7 +105,8 @@ export async function memorySuite (ctx: {
   const mb = (x: number) => `${Math.round(x)} MB`;
   ctx.print(
     table(
-      `Suite 11: GET /todos/, ${loadTool} -c50, ${rounds} round(s) of ${seconds} s in a rotated order, all running at once; median (min-max) of the rounds`,
+      `Suite 11: GET /todos/, ${loadTool} -c50, ${rounds} round(s) of ${seconds} s in a rotated order, all running ` +
+        'at once; median (min-max) of the rounds',
       [
         'server',
         'idle RSS',

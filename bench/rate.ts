@@ -67,7 +67,10 @@ export async function rateSuite (ctx: {
   const base = runs[1]!;
   ctx.print(
     table(
-      `Suite 12: GET /todos/ at ${rate} requests a second for every server (open loop, constant arrivals, up to 64 connections), ${rounds} round(s) of ${seconds} s in a rotated order; median (min-max) of the rounds; latency from each request's intended send`,
+      `Suite 12: GET /todos/ at ${rate} requests a second for every server (open loop, constant arrivals, up to 64 ` +
+        `connections), ${rounds} round(s) of ${seconds} s in a ` +
+        'rotated order; median (min-max) of the rounds; latency ' +
+        "from each request's intended send",
       [
         'server',
         'server CPU / req',

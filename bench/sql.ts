@@ -16,7 +16,8 @@ export const CANDIDATES: [string, string][] = [
   ['the service: row_to_json per row, string_agg (rows sorted by the subquery)', listTodosJson().sql],
   [
     "json_agg, ORDER BY inside the aggregate (the bare server's)",
-    "SELECT json_build_object('todos', coalesce(json_agg(t ORDER BY t.id), '[]'::json))::text AS body FROM (SELECT id, title, done, priority FROM todo) t",
+    "SELECT json_build_object('todos', coalesce(json_agg(t ORDER BY t.id), '[]'::json))::text AS body FROM (SELECT " +
+      'id, title, done, priority FROM todo) t',
   ],
   [
     'json_agg (rows sorted by the subquery)',
@@ -24,11 +25,14 @@ export const CANDIDATES: [string, string][] = [
   ],
   [
     'json_build_object per row, string_agg',
-    `SELECT '{"todos":[' || coalesce(string_agg(json_build_object('id', id, 'title', title, 'done', done, 'priority', priority)::text, ','), '') || ']}' AS body FROM ${ROWS}`,
+    "SELECT '{\"todos\":[' || coalesce(string_agg(json_build_object('id', id, 'title', title, 'done', done, " +
+      `'priority', priority)::text, ','), '') || ']}' AS body FROM ${ROWS}`,
   ],
   [
     'text concatenation per row (to_json for the title), string_agg',
-    `SELECT '{"todos":[' || coalesce(string_agg('{"id":' || id || ',"title":' || to_json(title)::text || ',"done":' || done || ',"priority":' || priority || '}', ','), '') || ']}' AS body FROM ${ROWS}`,
+    'SELECT \'{"todos":[\' || coalesce(string_agg(\'{"id":\' || id || \',"title":\' || to_json(title)::text || ' +
+      '\',"done":\' ' +
+      `|| done || ',"priority":' || priority || '}', ','), '') || ']}' AS body FROM ${ROWS}`,
   ],
   [
     'jsonb_agg (rows sorted by the subquery)',
@@ -111,7 +115,9 @@ export async function sqlSuite (ctx: {
     const ours = median(results[0]!.map((r) => r.pgUsPerQuery));
     ctx.print(
       table(
-        `Suite 10: GET /todos/'s body (${rows} rows) built by PostgreSQL, each candidate run back to back on 4 prepared connections, ${rounds} round(s) of ${seconds} s in a rotated order; PostgreSQL's CPU per query (the backends' schedstat), median (min-max)`,
+        `Suite 10: GET /todos/'s body (${rows} rows) built by PostgreSQL, each candidate run back to back on 4 ` +
+          `prepared connections, ${rounds} round(s) of ${seconds} s in a rotated order; PostgreSQL's CPU per query ` +
+          "(the backends' schedstat), median (min-max)",
         ['SQL', 'PostgreSQL CPU / query', "against the service's", 'queries/s', 'body bytes'],
         CANDIDATES.map(([name], i) => {
           const per = results[i]!.map((r) => r.pgUsPerQuery);

@@ -159,7 +159,9 @@ const pool: Suite = async (ctx) => {
   const expectedMs = wavesSeconds(n, S, 15) * 1000;
   ctx.print(
     table(
-      `Suite 2: ${n} x /sleep/postgres/?seconds=${S}, pool 5 + 10: ${queue.waves.length} waves, total ${sec(queue.totalMs)} vs ceil(${n}/15) x ${S} s = ${sec(expectedMs)} (${((queue.totalMs / expectedMs - 1) * 100).toFixed(1)} %)`,
+      `Suite 2: ${n} x /sleep/postgres/?seconds=${S}, pool 5 + 10: ${queue.waves.length} waves, ` +
+        `total ${sec(queue.totalMs)} vs ceil(${n}/15) x ${S} s ` +
+        `= ${sec(expectedMs)} (${((queue.totalMs / expectedMs - 1) * 100).toFixed(1)} %)`,
       ['wave', 'responses', 'first at', 'last at'],
       queue.waves.map((w, i) => [i + 1, w.size, sec(w.firstMs), sec(w.lastMs)])
     )
@@ -219,7 +221,9 @@ function pgbench (
   seconds: number,
   mode: 'prepared' | 'extended' = 'prepared'
 ): { tps: number } | { skipped: string } {
-  if (!findProgram('pgbench', ['--version'])) { return { skipped: 'pgbench is not installed (Debian: postgresql-contrib)' }; }
+  if (!findProgram('pgbench', ['--version'])) {
+    return { skipped: 'pgbench is not installed (Debian: postgresql-contrib)' };
+  }
   const dir = mkdtempSync(join(tmpdir(), 'pgbench-'));
   const script = join(dir, 'todos.sql');
   writeFileSync(script, 'SELECT id, title, done, priority FROM todo ORDER BY id;\n');
@@ -321,7 +325,8 @@ const throughput: Suite = async (ctx) => {
   }));
   ctx.print(
     table(
-      `Suite 3: GET /todos/ (50 rows), ${loadTool}, 50 connections, ${rounds} round(s) of ${seconds} s in a rotated order after ${warmup} s warm-up; median (min-max) of the rounds; peak RSS of the process tree`,
+      `Suite 3: GET /todos/ (50 rows), ${loadTool}, 50 connections, ${rounds} round(s) of ${seconds} s in a rotated ` +
+        `order after ${warmup} s warm-up; median (min-max) of the rounds; peak RSS of the process tree`,
       ['server', 'req/s', 'p99', 'errors', 'server CPU / req', 'PostgreSQL CPU / req', 'peak RSS'],
       runs.map((rs, i) => [
         contenders[i]![0],
@@ -353,7 +358,8 @@ const throughput: Suite = async (ctx) => {
   const against = [1, 2, 3, 4].filter((i) => i < contenders.length);
   const ratioCells = (pick: (r: Run) => number, i: number) => {
     const perRound = runs[0]!.map((r, k) => pick(r) / pick(runs[i]![k]!));
-    return `${ratio(median(runs[0]!.map(pick)) / median(runs[i]!.map(pick)))} (${ratio(Math.min(...perRound))}-${ratio(Math.max(...perRound))})`;
+    const medians = median(runs[0]!.map(pick)) / median(runs[i]!.map(pick));
+    return `${ratio(medians)} (${ratio(Math.min(...perRound))}-${ratio(Math.max(...perRound))})`;
   };
   ctx.print(
     table(
@@ -372,7 +378,9 @@ const throughput: Suite = async (ctx) => {
   if (missing) ctx.print(`(d) the original skipped: ${missing} (Debian: apt-get install ${ORIGINAL_PACKAGES})`);
   const pgb = pgbench(ctx.url, seconds);
   ctx.print(
-    `(b) pgbench, the same SELECT straight to PostgreSQL, 15 clients: ${'tps' in pgb ? `${Math.round(pgb.tps)} tps` : pgb.skipped}`
+    `(b) pgbench, the same SELECT straight to PostgreSQL, 15 clients: ${
+      'tps' in pgb ? `${Math.round(pgb.tps)} ` + 'tps' : pgb.skipped
+    }`
   );
   return {
     tool: loadTool,
@@ -543,7 +551,8 @@ const pgbouncer: Suite = async (ctx) => {
   const tps = (r: { tps: number } | { skipped: string }) => ('tps' in r ? Math.round(r.tps) : r.skipped);
   ctx.print(
     table(
-      `Suite 6a: GET /todos/, ours with 1 worker, autocannon 50 connections, ${rounds} round(s) of ${seconds} s each, in turns, after ${warmup} s warm-up`,
+      `Suite 6a: GET /todos/, ours with 1 worker, autocannon 50 connections, ${rounds} round(s) of ${seconds} s ` +
+        `each, in turns, after ${warmup} s warm-up`,
       [
         'round',
         'path to PostgreSQL',
@@ -689,7 +698,9 @@ const detector: Suite = async (ctx) => {
   const standingMs = idleMsPerSecond[0]! - idleMsPerSecond[1]!;
   ctx.print(
     table(
-      `Suite 8: the block detector's cost, GET /todos/, ${loadTool} -c${connections} against each service at once, ${rounds} rounds of ${seconds} s after ${warmup} s warm-up; median (min-max) of the rounds; CPU of every thread of each process`,
+      `Suite 8: the block detector's cost, GET /todos/, ${loadTool} -c${connections} against each service at ` +
+        `once, ${rounds} rounds of ${seconds} s after ${warmup} s warm-up; median (min-max) of the rounds; CPU of ` +
+        'every thread of each process',
       ['service', `idle CPU (${idleSeconds} s)`, 'CPU loaded', 'CPU / req', 'req/s', 'p99', 'peak RSS', 'errors'],
       runs.map((rs, i) => [
         names[i]!,
@@ -713,10 +724,14 @@ const detector: Suite = async (ctx) => {
     )
   );
   ctx.print(
-    `Judged: CPU per request, on / off, ${ratio(cpuRatio)} (median of the rounds' ratios; min-max ${ratio(Math.min(...ratios))}-${ratio(Math.max(...ratios))}); the goal is at most 1.02`
+    `Judged: CPU per request, on / off, ${ratio(cpuRatio)} (median of the rounds' ratios; ` +
+      `min-max ${ratio(Math.min(...ratios))}-${ratio(Math.max(...ratios))}); the goal is at most 1.02`
   );
   ctx.print(
-    `The monitor thread (the detector's check) under that load: ${spreadOf(monitorMsPerSecond, (x) => `${x.toFixed(2)} ms/s`)}, ${(monitorShare * 100).toFixed(2)} % of the service's CPU; idle, on minus off: ${standingMs.toFixed(2)} ms/s (heartbeat and check, an idle thread's wakeups)`
+    "The monitor thread (the detector's check) under that " +
+      `load: ${spreadOf(monitorMsPerSecond, (x) => `${x.toFixed(2)} ms/s`)}, ${(monitorShare * 100).toFixed(2)} % of ` +
+      `the service's CPU; idle, on minus off: ${standingMs.toFixed(2)} ms/s (heartbeat and check, an idle thread's ` +
+      'wakeups)'
   );
   ctx.print(
     pinned
@@ -806,7 +821,8 @@ const layers: Suite = async (ctx) => {
   const cell = (x: number | undefined) => (x === undefined || x < 0.05 ? '-' : x.toFixed(1));
   ctx.print(
     table(
-      `Suite 9: where the main thread's CPU per request goes, GET /todos/, ${loadTool} -c50, ${seconds} s each after ${warmup} s warm-up, profiled (node --cpu-prof, a sample every 500 µs); µs per request`,
+      `Suite 9: where the main thread's CPU per request goes, GET /todos/, ${loadTool} -c50, ${seconds} s each ` +
+        `after ${warmup} s warm-up, profiled (node --cpu-prof, a sample every 500 µs); µs per request`,
       [
         'layer',
         ...measured.map((m) => m.name),

@@ -42,7 +42,9 @@ try {
     await delay(9000); // mid-way through the 7 waves
     await page.screenshot({ path: PICTURE });
     const b = await load;
-    if (!b.results.every((r) => r.status === 200)) { throw new Error('a request of the burst failed: the picture would not show the waves of 15'); }
+    if (!b.results.every((r) => r.status === 200)) {
+      throw new Error('a request of the burst failed: the picture would not show the waves of 15');
+    }
 
     for (const path of ['/block/cpu/?ms=300', '/block/hash/', '/block/regex/', '/block/json/', '/offload/json/']) {
       const blocked = await burst(`${server.url}${path}`, path.startsWith('/block/cpu/') ? 3 : 1);

@@ -129,14 +129,20 @@ const EXAMPLE_URL = 'postgresql://user:password@host:5432/database';
 
 /** A PostgreSQL connection URL, with the reason when it is not one. */
 const postgresUrl: Parse<string> = (raw) => {
-  if (/^\s*\w+\s*=/.test(raw)) { return new Invalid(`the key=value form is not accepted; write it as a URL: ${EXAMPLE_URL}`); }
+  if (/^\s*\w+\s*=/.test(raw)) {
+    return new Invalid(`the key=value form is not accepted; write it as a URL: ${EXAMPLE_URL}`);
+  }
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(raw)?.[1];
   if (!scheme) return new Invalid(`expected a URL such as ${EXAMPLE_URL}`);
-  if (!/^postgres(ql)?$/i.test(scheme)) { return new Invalid(`expected a postgres:// or postgresql:// URL, not ${scheme}:`); }
+  if (!/^postgres(ql)?$/i.test(scheme)) {
+    return new Invalid(`expected a postgres:// or postgresql:// URL, not ${scheme}:`);
+  }
   // The authority without its user:password@ (a password may hold a colon; the port follows the host).
   const authority = /^[^:]+:\/\/(?:[^@/?#]*@)?([^/?#]*)/.exec(raw)?.[1] ?? '';
   const port = /^(?:\[[^\]]*\]|[^:[]*):(.*)$/.exec(authority)?.[1];
-  if (port !== undefined && port !== '' && !/^\d+$/.test(port)) { return new Invalid(`the port ${JSON.stringify(port)} is not a number`); }
+  if (port !== undefined && port !== '' && !/^\d+$/.test(port)) {
+    return new Invalid(`the port ${JSON.stringify(port)} is not a number`);
+  }
   if (port && Number(port) > 65535) return new Invalid(`the port ${port} is above 65535`);
   let url: URL;
   try {
@@ -194,7 +200,9 @@ const hostList: Parse<string[]> = (raw) => {
     (h) =>
       h !== '*' && !/^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)$/.test(h)
   );
-  if (bad !== undefined || hosts.length === 0) { return new Invalid(bad === undefined ? undefined : `${JSON.stringify(bad)} is not a host name`); }
+  if (bad !== undefined || hosts.length === 0) {
+    return new Invalid(bad === undefined ? undefined : `${JSON.stringify(bad)} is not a host name`);
+  }
   return hosts;
 };
 
@@ -224,7 +232,9 @@ export const SETTINGS = {
     flag: 'allowed-hosts',
     default: undefined,
     accepts: 'host names separated by commas, or *',
-    help: 'Host names the service answers to (the Host header); others get 421 (default: 127.0.0.1, localhost, [::1] and HOST; * for any)',
+    help:
+      'Host names the service answers to (the Host header); others get 421 (default: 127.0.0.1, localhost, [::1] ' +
+      'and HOST; * for any)',
     parse: hostList,
   }),
   databaseUrl: setting<string | undefined>({
@@ -257,7 +267,9 @@ export const SETTINGS = {
     flag: 'connect-timeout',
     default: 10,
     accepts: 'a number of seconds from 0.1 to 600',
-    help: 'How long one connection to PostgreSQL may take: at start-up, and each new connection of the pool (within POOL_TIMEOUT)',
+    help:
+      'How long one connection to PostgreSQL may take: at start-up, and each new connection of the pool (within ' +
+      'POOL_TIMEOUT)',
     parse: num(0.1, 600),
   }),
   sleepSeconds: setting({
@@ -330,7 +342,10 @@ export const SETTINGS = {
     flag: 'query-timeout',
     default: 15,
     accepts: 'a number of seconds from 0.1 to 3600',
-    help: "How long each query may wait for its answer, on the service's side, whatever the network does: then 504 QUERY_TIMEOUT, the query cancelled and its connection closed (the sleep routes add their sleep). With POOL_TIMEOUT it bounds every answer",
+    help:
+      "How long each query may wait for its answer, on the service's side, whatever the network does: then 504 " +
+      'QUERY_TIMEOUT, the query cancelled and its connection closed (the sleep routes add their sleep). With ' +
+      'POOL_TIMEOUT it bounds every answer',
     parse: num(0.1, 3600),
   }),
   poolHealthCheck: setting({
@@ -338,7 +353,9 @@ export const SETTINGS = {
     flag: 'pool-health-check',
     default: 30,
     accepts: 'a number of seconds from 0 to 3600 (0 = off)',
-    help: 'How often idle pool connections are checked in the background (an empty query, answered within 2 s), so that a dead one is replaced before a request meets it (0 = off)',
+    help:
+      'How often idle pool connections are checked in the background (an empty query, answered within 2 s), so ' +
+      'that a dead one is replaced before a request meets it (0 = off)',
     parse: num(0, 3600),
   }),
   dbKeepalive: setting({
@@ -346,7 +363,9 @@ export const SETTINGS = {
     flag: 'db-keepalive',
     default: 10,
     accepts: 'a number of seconds from 0 to 7200 (0 = off)',
-    help: 'TCP keepalive on database connections: seconds of silence before the first probe, then 10 probes 1 s apart, on both ends (0 = off)',
+    help:
+      'TCP keepalive on database connections: seconds of silence before the first probe, then 10 probes 1 s ' +
+      'apart, on both ends (0 = off)',
     parse: num(0, 7200),
   }),
   leakDetection: setting({
@@ -354,7 +373,10 @@ export const SETTINGS = {
     flag: 'leak-detection',
     default: 20,
     accepts: 'a number of seconds from 0 to 3600 (0 = off)',
-    help: 'A database connection held longer than this (the sleep routes add their sleep) is reported as leaked: a warn log line naming the code that checked it out (file:line) and its route, /metrics and the dashboard (0 = off)',
+    help:
+      'A database connection held longer than this (the sleep routes add their sleep) is reported as leaked: a ' +
+      'warn log line naming the code that checked it out (file:line) and its route, /metrics and the dashboard (0 = ' +
+      'off)',
     parse: num(0, 3600),
   }),
   statementTimeout: setting({
@@ -378,7 +400,9 @@ export const SETTINGS = {
     flag: 'hosts',
     default: 1,
     accepts: 'an integer from 1 to 1000',
-    help: 'Hosts running this service against the same PostgreSQL: the budget check counts HOSTS x WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW), or HOSTS x PGBOUNCER_POOL_SIZE with a PgBouncer per host',
+    help:
+      'Hosts running this service against the same PostgreSQL: the budget check counts HOSTS x WORKERS x ' +
+      '(POOL_SIZE + POOL_MAX_OVERFLOW), or HOSTS x PGBOUNCER_POOL_SIZE with a PgBouncer per host',
     parse: int(1, 1000),
   }),
   pgbouncer: setting({
@@ -427,7 +451,9 @@ export const SETTINGS = {
     flag: 'replicas',
     default: 0,
     accepts: 'an integer from 0 to 8',
-    help: 'Streaming standbys of the embedded PostgreSQL to start (in DATA_DIR/replica-N): reads go to them, writes to the primary',
+    help:
+      'Streaming standbys of the embedded PostgreSQL to start (in DATA_DIR/replica-N): reads go to them, writes ' +
+      'to the primary',
     parse: int(0, 8),
   }),
   databaseReplicaUrls: setting<string[] | undefined>({
@@ -452,7 +478,9 @@ export const SETTINGS = {
     flag: 'read-after-timeout',
     default: 1,
     accepts: 'a number of seconds from 0 to 60',
-    help: "How long a read that carries X-Read-After (a write's WAL position) may wait for a replica to replay it before it goes to the primary",
+    help:
+      "How long a read that carries X-Read-After (a write's WAL position) may wait for a replica to replay it " +
+      'before it goes to the primary',
     parse: num(0, 60),
   }),
   requestTimeout: setting({
@@ -460,7 +488,9 @@ export const SETTINGS = {
     flag: 'request-timeout',
     default: 30,
     accepts: 'a number of seconds from 1 to 3600',
-    help: 'How long a client may take to send a whole request (headers and body); a slower one is cut (off in the blocking modes, where the server is what is slow)',
+    help:
+      'How long a client may take to send a whole request (headers and body); a slower one is cut (off in the ' +
+      'blocking modes, where the server is what is slow)',
     parse: num(1, 3600),
   }),
   headersTimeout: setting({
@@ -492,7 +522,9 @@ export const SETTINGS = {
     flag: 'shutdown-delay',
     default: 0,
     accepts: 'a number of seconds from 0 to 600',
-    help: "After SIGTERM, how long /readyz answers 503 while requests are still served and accepted, before the service stops listening: time for a load balancer's health check to take this host out",
+    help:
+      'After SIGTERM, how long /readyz answers 503 while requests are still served and accepted, before the ' +
+      "service stops listening: time for a load balancer's health check to take this host out",
     parse: num(0, 600),
   }),
   monitorPort: setting({
@@ -508,7 +540,9 @@ export const SETTINGS = {
     flag: 'live-stream',
     default: 'port',
     accepts: 'port or proxy',
-    help: "Where the dashboard page reads the live stream: port = MONITOR_PORT, under the page's host name; proxy = /live/ on the page's own origin, which a reverse proxy sends to a fixed MONITOR_PORT (docs/operations.md)",
+    help:
+      "Where the dashboard page reads the live stream: port = MONITOR_PORT, under the page's host name; proxy = " +
+      "/live/ on the page's own origin, which a reverse proxy sends to a fixed MONITOR_PORT (docs/operations.md)",
     parse: oneOf(['port', 'proxy'] as const),
   }),
   blockDetector: setting({
@@ -516,7 +550,9 @@ export const SETTINGS = {
     flag: 'block-detector',
     default: true,
     accepts: 'on or off',
-    help: 'Name what blocks the event loop: the monitor thread reads the stack of the main thread through an in-process inspector session (no port) when its heartbeat stalls, and records it',
+    help:
+      'Name what blocks the event loop: the monitor thread reads the stack of the main thread through an ' +
+      'in-process inspector session (no port) when its heartbeat stalls, and records it',
     parse: bool,
   }),
   blockThreshold: setting({
@@ -588,17 +624,20 @@ export function loadConfig (flags: Partial<Record<Key, string | boolean>> = {}, 
   const parsed = config as unknown as Config;
   if (parsed.headersTimeout > parsed.requestTimeout) {
     throw new ConfigError(
-      `Invalid HEADERS_TIMEOUT=${parsed.headersTimeout}: it must not exceed REQUEST_TIMEOUT (${parsed.requestTimeout} s), which covers the headers too`
+      `Invalid HEADERS_TIMEOUT=${parsed.headersTimeout}: it must not exceed ` +
+        `REQUEST_TIMEOUT (${parsed.requestTimeout} s), which covers the headers too`
     );
   }
   if (parsed.liveStream === 'proxy' && parsed.monitorPort === 0) {
     throw new ConfigError(
-      'Invalid LIVE_STREAM=proxy: it needs a fixed MONITOR_PORT, the port your reverse proxy sends /live/ to (MONITOR_PORT=0 picks any free port)'
+      'Invalid LIVE_STREAM=proxy: it needs a fixed MONITOR_PORT, the port your reverse proxy sends /live/ to ' +
+        '(MONITOR_PORT=0 picks any free port)'
     );
   }
   if (parsed.replicas > 0 && parsed.databaseUrl) {
     throw new ConfigError(
-      `Invalid REPLICAS=${parsed.replicas}: it starts standbys of the embedded PostgreSQL, and DATABASE_URL is set; name your own standbys in DATABASE_REPLICA_URLS`
+      `Invalid REPLICAS=${parsed.replicas}: it starts standbys of the embedded PostgreSQL, and DATABASE_URL is set; ` +
+        'name your own standbys in DATABASE_REPLICA_URLS'
     );
   }
   if (parsed.replicas > 0 && parsed.databaseReplicaUrls) {
@@ -608,12 +647,16 @@ export function loadConfig (flags: Partial<Record<Key, string | boolean>> = {}, 
   }
   if (parsed.databaseReplicaUrls && !parsed.databaseUrl) {
     throw new ConfigError(
-      'DATABASE_REPLICA_URLS needs DATABASE_URL, the primary they replicate (REPLICAS=N starts standbys of the embedded PostgreSQL)'
+      'DATABASE_REPLICA_URLS needs DATABASE_URL, the primary they replicate (REPLICAS=N starts standbys of the ' +
+        'embedded PostgreSQL)'
     );
   }
   if (replicated(parsed) && behindBouncer(parsed)) {
     throw new ConfigError(
-      `${parsed.replicas ? 'REPLICAS' : 'DATABASE_REPLICA_URLS'} cannot be combined with ${parsed.pgbouncer ? 'PGBOUNCER=on' : 'PGBOUNCER_URL'}: a PgBouncer fronts one server; put one in front of each server and name them in DATABASE_URL and DATABASE_REPLICA_URLS`
+      `${parsed.replicas ? 'REPLICAS' : 'DATABASE_REPLICA_URLS'} cannot be combined ` +
+        `with ${parsed.pgbouncer ? 'PGBOUNCER=on' : 'PGBOUNCER_URL'}: ` +
+        'a PgBouncer fronts one server; put one in front ' +
+        'of each server and name them in DATABASE_URL and DATABASE_REPLICA_URLS'
     );
   }
   if (replicated(parsed) && parsed.dbMode === 'blocking') {
@@ -623,7 +666,10 @@ export function loadConfig (flags: Partial<Record<Key, string | boolean>> = {}, 
   }
   if (parsed.statementTimeout > 0 && parsed.statementTimeout >= parsed.queryTimeout) {
     throw new ConfigError(
-      `Invalid STATEMENT_TIMEOUT=${parsed.statementTimeout}: it must be below QUERY_TIMEOUT (${parsed.queryTimeout} s), so that PostgreSQL ends a slow query itself; QUERY_TIMEOUT is the service's last resort when PostgreSQL cannot be reached`
+      `Invalid STATEMENT_TIMEOUT=${parsed.statementTimeout}: it must be below QUERY_TIMEOUT (${parsed.queryTimeout} ` +
+        's), so that PostgreSQL ends a slow query itself; ' +
+        "QUERY_TIMEOUT is the service's last resort when PostgreSQL " +
+        'cannot be reached'
     );
   }
   if (parsed.monitorPort !== 0 && parsed.monitorPort === parsed.port) {

@@ -17,7 +17,9 @@ function setting (name: string, fallback: number): number {
   const text = process.env[name];
   if (text === undefined || text === '') return fallback;
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 0) { refuse(`${name} must be a whole number of 0 or more, not ${JSON.stringify(text)}`); }
+  if (!Number.isInteger(value) || value < 0) {
+    refuse(`${name} must be a whole number of 0 or more, not ${JSON.stringify(text)}`);
+  }
   return value;
 }
 

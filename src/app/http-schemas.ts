@@ -85,7 +85,8 @@ export const WorkResult = Type.Object({ units: Type.Integer(), counted: Type.Int
 /** Every code an error answer carries, and what it means: one family, the service's own. */
 export const ERROR_CODES = {
   BAD_INPUT:
-    'The input is not what the route takes (its schema, JSON syntax, text that is not valid UTF-8): the message says why, `field` names it',
+    'The input is not what the route takes (its schema, JSON syntax, text that is not valid UTF-8): the message says ' +
+    'why, `field` names it',
   NOT_FOUND: 'No route has this path',
   TODO_NOT_FOUND: 'No todo has this id',
   METHOD_NOT_ALLOWED: 'The path takes other methods, which `Allow` lists',
@@ -97,7 +98,8 @@ export const ERROR_CODES = {
   DB_UNAVAILABLE: 'The database could not be reached, or went away',
   STATEMENT_TIMEOUT: 'The query ran longer than STATEMENT_TIMEOUT and was cancelled',
   QUERY_TIMEOUT:
-    'The database did not answer within QUERY_TIMEOUT (the network, or a server that cannot be reached): the query was cancelled and its connection closed',
+    'The database did not answer within QUERY_TIMEOUT (the network, or a server that cannot be reached): the query ' +
+    'was cancelled and its connection closed',
   INTERNAL_ERROR: 'A failure the service did not expect; the log has the detail',
 } as const;
 
@@ -129,7 +131,8 @@ export const HEADERS = {
   'X-Read-After': {
     type: 'string',
     description:
-      "With replicas: the WAL position of this write's commit (also set as the read_after cookie). A read that sends it back (header or cookie) sees this write",
+      "With replicas: the WAL position of this write's commit (also set as the read_after cookie). A read that sends " +
+      'it back (header or cookie) sees this write',
   },
 } as const;
 
@@ -140,8 +143,12 @@ const MEANING: Record<number, string> = {
   413: 'The body is larger than 16 KiB (BODY_TOO_LARGE)',
   415: 'The body is not JSON (UNSUPPORTED_MEDIA_TYPE)',
   421: 'The Host header names a host this service does not answer to (HOST_NOT_ALLOWED)',
-  503: 'No database connection in time (POOL_TIMEOUT), too many waiting (POOL_QUEUE_FULL), or the database is unavailable (DB_UNAVAILABLE)',
-  504: 'The query ran longer than STATEMENT_TIMEOUT (STATEMENT_TIMEOUT), or the database did not answer within QUERY_TIMEOUT (QUERY_TIMEOUT); either way it was cancelled',
+  503:
+    'No database connection in time (POOL_TIMEOUT), too many waiting (POOL_QUEUE_FULL), or the database is ' +
+    'unavailable (DB_UNAVAILABLE)',
+  504:
+    'The query ran longer than STATEMENT_TIMEOUT (STATEMENT_TIMEOUT), or the database did not answer within ' +
+    'QUERY_TIMEOUT (QUERY_TIMEOUT); either way it was cancelled',
 };
 
 /** The error answers a route may give, each with the error schema, what it means, and its headers. */
@@ -210,7 +217,8 @@ export const PoolStatsBody = Type.Object(
     ),
     refillBackoffMs: Type.Number({
       description:
-        'after failed connects: the pause before the pool tries to reopen its POOL_SIZE connections (0: not backing off)',
+        'after failed connects: the pause before the pool tries to reopen its POOL_SIZE connections (0: not backing ' +
+        'off)',
     }),
     waitMsTotal: Type.Number({
       description:

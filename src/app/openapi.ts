@@ -19,7 +19,9 @@ export function shareSchemas<T extends object> (document: T): T {
     // What a schema means where it is used (a response's description) stays there.
     const { description: _, ...schema } = out;
     const known = shared[out.title];
-    if (known && !isDeepStrictEqual(known, schema)) { throw new Error(`two different schemas are titled ${out.title}`); }
+    if (known && !isDeepStrictEqual(known, schema)) {
+      throw new Error(`two different schemas are titled ${out.title}`);
+    }
     shared[out.title] = schema;
     return { $ref: `#/components/schemas/${out.title}` };
   };

@@ -20,7 +20,9 @@ export function withSettings (command: Command, keys: readonly (keyof Config)[] 
 export function intArg (name: string, min: number, max: number) {
   return (raw: string) => {
     const n = Number(raw);
-    if (!/^\d+$/.test(raw) || n < min || n > max) { throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`); }
+    if (!/^\d+$/.test(raw) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    }
     return n;
   };
 }
@@ -28,7 +30,9 @@ export function intArg (name: string, min: number, max: number) {
 export function numArg (min: number, max: number) {
   return (raw: string) => {
     const n = Number(raw);
-    if (!/^\d+(\.\d+)?$/.test(raw) || n < min || n > max) { throw new InvalidArgumentError(`expected a number from ${min} to ${max}`); }
+    if (!/^\d+(\.\d+)?$/.test(raw) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
+    }
     return n;
   };
 }
@@ -48,9 +52,13 @@ export function parseJson (text: string): unknown {
 export function intListArg (min: number, max: number) {
   return (raw: string) => {
     const parts = raw.split(',');
-    if (!parts.every((p) => /^\d+$/.test(p) && Number(p) >= min && Number(p) <= max)) { throw new InvalidArgumentError(`expected integers from ${min} to ${max}, separated by commas (1,2,4,8)`); }
+    if (!parts.every((p) => /^\d+$/.test(p) && Number(p) >= min && Number(p) <= max)) {
+      throw new InvalidArgumentError(`expected integers from ${min} to ${max}, separated by commas (1,2,4,8)`);
+    }
     const n = parts.map(Number);
-    if (n.some((x, i) => i > 0 && x <= n[i - 1]!)) { throw new InvalidArgumentError('expected increasing sizes, each once (1,2,4,8)'); }
+    if (n.some((x, i) => i > 0 && x <= n[i - 1]!)) {
+      throw new InvalidArgumentError('expected increasing sizes, each once (1,2,4,8)');
+    }
     return n;
   };
 }

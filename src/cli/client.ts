@@ -20,13 +20,15 @@ export function clientCommand (cli: Command): void {
     )
     .option(
       '--rate <r>',
-      'instead of N at once: an open loop, R requests a second whether or not the earlier ones came back; latency counts from when each was meant to leave',
+      'instead of N at once: an open loop, R requests a second whether or not the earlier ones came back; latency ' +
+        'counts from when each was meant to leave',
       numArg(0.1, 100_000)
     )
     .option('--duration <s>', 'with --rate: for how long requests arrive (default 10)', numArg(0.1, 3600))
     .option(
       '--connections <n>',
-      'with --rate: keep-alive connections it may open; a request due while all are busy waits, and counts as sent late (default 1000)',
+      'with --rate: keep-alive connections it may open; a request due while all are busy waits, and counts as sent ' +
+        'late (default 1000)',
       intArg('connections', 1, 100_000)
     )
     .addOption(
@@ -53,9 +55,13 @@ export function clientCommand (cli: Command): void {
             arrivals?: 'constant' | 'poisson';
           }
         ) => {
-          if (!/^https?:\/\/[^/]+/.test(o.url)) { throw new UsageError(`Invalid --url=${JSON.stringify(o.url)}: expected http://host:port`); }
+          if (!/^https?:\/\/[^/]+/.test(o.url)) {
+            throw new UsageError(`Invalid --url=${JSON.stringify(o.url)}: expected http://host:port`);
+          }
           for (const r of o.route ?? []) {
-            if (!r.startsWith('/')) { throw new UsageError(`Invalid --route=${JSON.stringify(r)}: expected a path starting with /`); }
+            if (!r.startsWith('/')) {
+              throw new UsageError(`Invalid --route=${JSON.stringify(r)}: expected a path starting with /`);
+            }
           }
           const openOnly =
             o.duration !== undefined
@@ -77,7 +83,8 @@ export function clientCommand (cli: Command): void {
           }
           if (o.rate !== undefined && o.verbose) {
             throw new UsageError(
-              '--verbose goes with a burst of N, not with --rate: the open loop prints its summary (--json has every request)'
+              '--verbose goes with a burst of N, not with --rate: the open loop prints its summary (--json has every ' +
+                'request)'
             );
           }
           const { DEFAULT_ROUTES, INTERRUPT_GRACE_MS, runClient, runOpenLoopClient } =
@@ -88,8 +95,10 @@ export function clientCommand (cli: Command): void {
             () => {
               console.error(
                 o.rate === undefined
-                  ? `\nInterrupted: no more requests are sent; those in flight get ${INTERRUPT_GRACE_MS / 1000} s, then the summary (Ctrl-C again to quit now).`
-                  : '\nInterrupted: no more requests are sent; the summary follows once those in flight are answered (Ctrl-C again to quit now).'
+                  ? `\nInterrupted: no more requests are sent; those in flight get ${INTERRUPT_GRACE_MS / 1000} s, ` +
+                      'then the summary (Ctrl-C again to quit now).'
+                  : '\nInterrupted: no more requests are sent; the summary follows once those in flight are answered ' +
+                      '(Ctrl-C again to quit now).'
               );
               interrupted.abort();
             },

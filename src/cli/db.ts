@@ -17,7 +17,8 @@ export function dbCommand (cli: Command): void {
     );
   withSettings(db.command('url'), ['databaseUrl', 'dataDir'])
     .description(
-      'Print the connection string of the embedded PostgreSQL a running service started, for psql "$(npm run -s cli -- db url)"'
+      'Print the connection string of the embedded PostgreSQL a running service started, for psql "$(npm run -s cli ' +
+        '-- db url)"'
     )
     .action(
       run(async (o: Flags) => {

@@ -6,7 +6,8 @@ import { UsageError, type Flags, withSettings, intArg, numArg, run } from './arg
 export function demoCommand (cli: Command): void {
   withSettings(cli.command('demo'), ['databaseUrl', 'dataDir'])
     .description(
-      "Reproduce the original's results for real, each scenario against a service started in its mode, with verdicts (npm run demo)"
+      "Reproduce the original's results for real, each scenario against a service started in its mode, with verdicts " +
+        '(npm run demo)'
     )
     .option('--seconds <s>', 'the sleep (default 5, as in the original)', numArg(0.1, 60))
     .option('--quick', 'sleeps of 1 s (about 40 s in all)', false)
@@ -22,28 +23,34 @@ export function demoCommand (cli: Command): void {
     )
     .option(
       '--blocking',
-      'add what blocks in Node.js: 5 concurrent requests to each /block/ route and its /offload/ twin, and what the block detector named (about 30 s)',
+      'add what blocks in Node.js: 5 concurrent requests to each /block/ route and its /offload/ twin, and what the ' +
+        'block detector named (about 30 s)',
       false
     )
     .option(
       '--steady-rate',
-      'add past the ceiling at a steady rate: 1 s database sleeps arriving at 10/s, then 20/s, against 5 + 10 (an open loop; about 30 s, 20 s with --quick)',
+      'add past the ceiling at a steady rate: 1 s database sleeps arriving at 10/s, then 20/s, against 5 + 10 (an ' +
+        'open loop; about 30 s, 20 s with --quick)',
       false
     )
     .option(
       '--faults',
-      'add when the network or the database misbehaves, under steady load: a partition of 20 s through a fault proxy, PostgreSQL restarted, every backend terminated, connections given back in a bad state, connections leaked, 50 ms of latency (about 2 minutes; 1 with --quick)',
+      'add when the network or the database misbehaves, under steady load: a partition of 20 s through a fault ' +
+        'proxy, PostgreSQL restarted, every backend terminated, connections given back in a bad state, connections ' +
+        'leaked, 50 ms of latency (about 2 minutes; 1 with --quick)',
       false
     )
     .option('--all', 'every scenario: the five, --scale, --steady-rate, --blocking, --faults and --claims', false)
     .option(
       '--hosts [n]',
-      'instead: N hosts (default 3) x 2 workers behind HAProxy, one PostgreSQL, directly and through one PgBouncer, a rolling restart (root: network namespaces)',
+      'instead: N hosts (default 3) x 2 workers behind HAProxy, one PostgreSQL, directly and through one PgBouncer, ' +
+        'a rolling restart (root: network namespaces)',
       intArg('hosts', 2, 8)
     )
     .option(
       '--replicas [n]',
-      'instead: the embedded primary and N streaming standbys (default 2): reads over every server, writes on the primary, read-your-writes, a standby killed under load (about 40 s)',
+      'instead: the embedded primary and N streaming standbys (default 2): reads over every server, writes on the ' +
+        'primary, read-your-writes, a standby killed under load (about 40 s)',
       intArg('replicas', 1, 4)
     )
     .option('--report <file>', 'write every timeline into one HTML file')
@@ -81,7 +88,8 @@ export function demoCommand (cli: Command): void {
                 (flag === '--hosts' ? o.replicas : o.hosts) !== undefined)
             ) {
               throw new UsageError(
-                `${flag} runs on its own: without --scale, --steady-rate, --blocking, --faults, --claims, --all, --report or ${flag === '--hosts' ? '--replicas' : '--hosts'}`
+                `${flag} runs on its own: without --scale, --steady-rate, --blocking, --faults, --claims, --all, ` +
+                  `--report or ${flag === '--hosts' ? '--replicas' : '--hosts'}`
               );
             }
           }

@@ -7,7 +7,8 @@ import { UsageError, type Flags, withSettings, intArg, run } from './args.ts';
 export function faultsCommand (cli: Command): void {
   withSettings(cli.command('faults'), ['databaseUrl', 'dataDir'])
     .description(
-      'A TCP proxy in front of PostgreSQL that makes network faults on command (standard input: drop, refuse, reset, delay <ms>, heal, status, quit): point the service at it'
+      'A TCP proxy in front of PostgreSQL that makes network faults on command (standard input: drop, refuse, reset, ' +
+        'delay <ms>, heal, status, quit): point the service at it'
     )
     .option(
       '--to <url>',
@@ -31,7 +32,8 @@ export function faultsCommand (cli: Command): void {
           to = runningEmbeddedUrl(config.dataDir);
           if (!to) {
             throw new UsageError(
-              `No PostgreSQL to forward to: give --to URL, set DATABASE_URL, or start the service first (npm start) for its embedded server in DATA_DIR=${config.dataDir}`
+              'No PostgreSQL to forward to: give --to URL, set DATABASE_URL, or start the service first (npm start) ' +
+                `for its embedded server in DATA_DIR=${config.dataDir}`
             );
           }
         }

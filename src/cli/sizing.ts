@@ -6,7 +6,8 @@ import { UsageError, type Flags, withSettings, intArg, numArg, parseJson, intLis
 export function sizingCommand (cli: Command): void {
   withSettings(cli.command('sizing'), ['databaseUrl', 'dataDir', 'pgMaxConnections'])
     .description(
-      'How big should the pool be? A sweep of pool sizes for a workload that waits and one that computes in PostgreSQL, with a recommendation (npm run sizing)'
+      'How big should the pool be? A sweep of pool sizes for a workload that waits and one that computes in ' +
+        'PostgreSQL, with a recommendation (npm run sizing)'
     )
     .option(
       '--sizes <list>',
@@ -31,7 +32,8 @@ export function sizingCommand (cli: Command): void {
     .option('--quick', 'fewer sizes and shorter points: under 90 s', false)
     .option(
       '--query <sql>',
-      'instead of the two built-in workloads: your own query, run by the lab through each pool size (read-only unless --allow-writes)'
+      'instead of the two built-in workloads: your own query, run by the lab through each pool size (read-only ' +
+        'unless --allow-writes)'
     )
     .option('--params <json>', 'with --query: its parameters, a JSON array ($1, $2, ...)')
     .option(
@@ -41,7 +43,8 @@ export function sizingCommand (cli: Command): void {
     )
     .option(
       '--p99 <ms>',
-      'with --query: recommend the smallest pool whose p99 is within this many ms (default: within 15 % of the best throughput)',
+      'with --query: recommend the smallest pool whose p99 is within this many ms (default: within 15 % of the best ' +
+        'throughput)',
       numArg(0.1, 600_000)
     )
     .option(
@@ -97,7 +100,9 @@ export function sizingCommand (cli: Command): void {
                   : o.allowWrites
                     ? '--allow-writes'
                     : undefined;
-          if (o.query === undefined && queryOnly) { throw new UsageError(`${queryOnly} goes with --query: add --query 'SQL'`); }
+          if (o.query === undefined && queryOnly) {
+            throw new UsageError(`${queryOnly} goes with --query: add --query 'SQL'`);
+          }
           if (o.query !== undefined) {
             if (!o.query.trim()) throw new UsageError('Invalid --query="": expected one SQL statement');
             const params = o.params === undefined ? [] : parseJson(o.params);
@@ -108,7 +113,8 @@ export function sizingCommand (cli: Command): void {
             }
             if (o.rate !== undefined && command.getOptionValueSource('concurrency') === 'cli') {
               throw new UsageError(
-                '--rate and --concurrency exclude each other: an open loop at R queries a second, or C clients one query after another'
+                '--rate and --concurrency exclude each other: an open loop at R queries a second, or C clients one ' +
+                  'query after another'
               );
             }
             const { QueryRefused, runQuerySizing } = await import('../sizing/query.ts');

@@ -68,7 +68,8 @@ export function checkFileLimit (n: number): void {
   }
   if (n + 64 > limit) {
     throw new ClientError(
-      `N=${n} needs about ${n + 64} open files but this process may open ${limit}: raise the limit (ulimit -n ${n + 1024}) or lower N`
+      `N=${n} needs about ${n + 64} open files but this process may open ${limit}: raise the limit (ulimit ` +
+        `-n ${n + 1024}) or lower N`
     );
   }
 }
@@ -129,7 +130,9 @@ export async function runClient (
     }
   }
   if (options.report) {
-    const title = `${options.n} concurrent requests per route${options.interrupted?.aborted ? ' (interrupted by Ctrl-C)' : ''}`;
+    const title = `${options.n} concurrent requests per route${
+      options.interrupted?.aborted ? ' (interrupted by Ctrl-C)' : ''
+    }`;
     writeReport(options.report, `client ${options.n} against ${options.url}`, [{ title, bursts }]);
     if (!options.json) out(`Report written to ${options.report}`);
   }
@@ -217,7 +220,8 @@ const s2 = (x: number) => `${(x / 1000).toFixed(3)}s`;
 /** What an open loop did: whether the generator kept its rate, then both latencies and the errors. */
 export function openLoopLines (route: string, run: OpenLoopRun): string[] {
   const kept = run.keptRate
-    ? `\tthe generator kept the rate: ${run.sent} of ${run.scheduled} sent, ${run.achievedRate.toFixed(2)}/s, each within ${Math.ceil(run.sendLag.p99)} ms of its time (p99; max ${Math.ceil(run.sendLag.max)} ms)`
+    ? `\tthe generator kept the rate: ${run.sent} of ${run.scheduled} sent, ${run.achievedRate.toFixed(2)}/s, each ` +
+      `within ${Math.ceil(run.sendLag.p99)} ms of its time (p99; max ${Math.ceil(run.sendLag.max)} ms)`
     : `\tthe generator did NOT keep the rate: ${run.why}; these figures undercount the server's queue`;
   const errors = new Map<string, { n: number; message: string }>();
   for (const r of run.results) {

@@ -85,9 +85,13 @@ export function getOnce (url: string, options: http.RequestOptions, onSocket?: (
 
 export function classify (err: NodeJS.ErrnoException): { error: ErrorKind; message: string } {
   const code = err.code ?? '';
-  if (code === 'ABORT_ERR' || err.name === 'AbortError') { return { error: 'interrupted', message: 'abandoned after Ctrl-C, still in flight' }; }
+  if (code === 'ABORT_ERR' || err.name === 'AbortError') {
+    return { error: 'interrupted', message: 'abandoned after Ctrl-C, still in flight' };
+  }
   if (code === 'ECONNREFUSED') return { error: 'refused', message: err.message };
-  if (code === 'ECONNRESET' || code === 'EPIPE' || err.message === 'socket hang up') { return { error: 'reset', message: err.message }; }
+  if (code === 'ECONNRESET' || code === 'EPIPE' || err.message === 'socket hang up') {
+    return { error: 'reset', message: err.message };
+  }
   if (code === 'ETIMEDOUT') return { error: 'timeout', message: err.message };
   return { error: 'other', message: err.message || code };
 }

@@ -217,7 +217,9 @@ export function summarizeOpenLoop (
   const span = sentAt.length > 1 ? (sentAt[sentAt.length - 1]! - sentAt[0]!) / 1000 : 0;
   const achievedRate = span > 0 ? (sentAt.length - 1) / span : 0;
   const problems: string[] = [];
-  if (results.length < scheduled) { problems.push(`${scheduled - results.length} of ${scheduled} requests were never sent (stopped early)`); }
+  if (results.length < scheduled) {
+    problems.push(`${scheduled - results.length} of ${scheduled} requests were never sent (stopped early)`);
+  }
   // Poisson arrivals vary by chance around their rate; the schedule itself is what is checked there.
   if (
     asked.arrivals === 'constant' &&

@@ -46,7 +46,10 @@ export function writeReport (file: string, title: string, sections: ReportSectio
       rate: run.rate,
       keptRate: run.keptRate,
       why: run.why,
-      text: `${run.ok} ok, ${run.errors} errors; corrected p50 ${sec(run.corrected.p50)} p99 ${sec(run.corrected.p99)} max ${sec(run.corrected.max)}; from the actual send p50 ${sec(run.uncorrected.p50)} p99 ${sec(run.uncorrected.p99)}`,
+      text:
+        `${run.ok} ok, ${run.errors} errors; corrected p50 ${sec(run.corrected.p50)} ` +
+        `p99 ${sec(run.corrected.p99)} max ${sec(run.corrected.max)}; from the actual send ` +
+        `p50 ${sec(run.uncorrected.p50)} p99 ${sec(run.uncorrected.p99)}`,
       // [intended send s, corrected latency s, latency from the actual send s, status], in the order they were meant to
       // leave.
       points: [...run.results]
@@ -69,7 +72,8 @@ function page (title: string, data: ChartData[]): string {
     .flatMap((section) =>
       section.bursts.map(
         (b) =>
-          `<tr><td>${escapeHtml(section.title)}</td><td>${escapeHtml(new URL(b.url).pathname + new URL(b.url).search)}</td><td>${b.bars.length}</td>` +
+          `<tr><td>${escapeHtml(section.title)}</td>` +
+          `<td>${escapeHtml(new URL(b.url).pathname + new URL(b.url).search)}</td><td>${b.bars.length}</td>` +
           `<td>${b.summary.ok}</td><td>${b.summary.errors}</td><td>${(b.totalMs / 1000).toFixed(2)} s</td>` +
           `<td>${latencyText(b.summary)}</td></tr>`
       )
@@ -78,17 +82,25 @@ function page (title: string, data: ChartData[]): string {
       data.flatMap((section) =>
         section.openLoops.map(
           (o) =>
-            `<tr><td>${escapeHtml(section.title)}</td><td>${escapeHtml(new URL(o.url).pathname + new URL(o.url).search)}</td><td>${o.points.length} at ${o.rate}/s</td>` +
-            `<td colspan="4">${escapeHtml(o.text)}${o.keptRate ? '' : ` <strong>The generator did not keep the rate: ${escapeHtml(o.why ?? '')}</strong>`}</td></tr>`
+            `<tr><td>${escapeHtml(section.title)}</td>` +
+            `<td>${escapeHtml(new URL(o.url).pathname + new URL(o.url).search)}</td><td>${o.points.length} ` +
+            `at ${o.rate}/s</td>` +
+            `<td colspan="4">${escapeHtml(o.text)}${
+              o.keptRate
+                ? ''
+                : ' <strong>The generator did not keep the ' + `rate: ${escapeHtml(o.why ?? '')}</strong>`
+            }</td></tr>`
         )
       )
     )
     .join('\n');
-  return `<!doctype html>
+  return (
+    `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <style>
  body { font: 14px/1.4 system-ui, sans-serif; margin: 2rem; color: #222; }
- table { border-collapse: collapse; margin: 1rem 0 2rem; } td, th { border: 1px solid #ccc; padding: .3rem .6rem; text-align: left; }
+ table { border-collapse: collapse; margin: 1rem 0 2rem; } td, th { border: 1px solid #ccc; padding: .3rem .6rem; ` +
+    `text-align: left; }
  .chart { position: relative; width: 100%; max-width: 1100px; margin-bottom: 2rem; }
  .note { color: #555; }
 </style></head>
@@ -96,7 +108,8 @@ function page (title: string, data: ChartData[]): string {
 <h1>${escapeHtml(title)}</h1>
 <p class="note">Each bar is one request, from the moment it was sent to the moment its response had fully arrived,
 sorted by arrival. Green: 2xx; red: an error. Bars that end together are a wave: they were served together.</p>
-<table><thead><tr><th>scenario</th><th>route</th><th>requests</th><th>ok</th><th>errors</th><th>total</th><th>latency</th></tr></thead>
+<table><thead><tr><th>scenario</th><th>route</th><th>requests</th><th>ok</th><th>errors</th><th>total</th><th>` +
+    `latency</th></tr></thead>
 <tbody>
 ${rows}
 </tbody></table>
@@ -108,7 +121,8 @@ const data = JSON.parse(document.getElementById('data').textContent);
 const root = document.getElementById('charts');
 for (const section of data) {
   const h2 = document.createElement('h2'); h2.textContent = section.title; root.append(h2);
-  if (section.note) { const p = document.createElement('p'); p.className = 'note'; p.textContent = section.note; root.append(p); }
+  if (section.note) { const p = document.createElement('p'); p.className = 'note'; p.textContent = section.note; ` +
+    `root.append(p); }
   for (const burst of section.bursts) {
     const h3 = document.createElement('h3');
     h3.textContent = burst.url + ': ' + burst.bars.length + ' requests, ' + (burst.totalMs / 1000).toFixed(2) + ' s';
@@ -127,7 +141,8 @@ for (const section of data) {
       options: {
         indexAxis: 'y', animation: false, maintainAspectRatio: false,
         plugins: { legend: { display: false }, tooltip: { callbacks: { label: (c) => {
-          const b = burst.bars[c.dataIndex]; return 'sent ' + b[0].toFixed(2) + ' s, answered ' + b[1].toFixed(2) + ' s, status ' + (b[2] || 'error');
+          const b = burst.bars[c.dataIndex]; return 'sent ' + b[0].toFixed(2) + ' s, answered ' + b[1].toFixed(2) + ` +
+    `' s, status ' + (b[2] || 'error');
         } } } },
         scales: {
           x: { type: 'linear', min: 0, title: { display: true, text: 'seconds since the burst started' } },
@@ -146,13 +161,16 @@ for (const section of data) {
     new Chart(canvas, {
       type: 'scatter',
       data: { datasets: [
-        { label: 'latency from the intended send (corrected)', data: run.points.map((p) => ({ x: p[0], y: p[1] })), pointBackgroundColor: run.points.map(color), pointBorderColor: run.points.map(color), pointRadius: 2 },
-        { label: 'latency from the actual send', data: run.points.map((p) => ({ x: p[0], y: p[2] })), pointBackgroundColor: '#7f8c8d', pointBorderColor: '#7f8c8d', pointRadius: 1 },
+        { label: 'latency from the intended send (corrected)', data: run.points.map((p) => ({ x: p[0], y: p[1] })), ` +
+    `pointBackgroundColor: run.points.map(color), pointBorderColor: run.points.map(color), pointRadius: 2 },
+        { label: 'latency from the actual send', data: run.points.map((p) => ({ x: p[0], y: p[2] })), ` +
+    `pointBackgroundColor: '#7f8c8d', pointBorderColor: '#7f8c8d', pointRadius: 1 },
       ] },
       options: {
         animation: false, maintainAspectRatio: false,
         scales: {
-          x: { type: 'linear', min: 0, title: { display: true, text: 'when it was meant to be sent (s since the start)' } },
+          x: { type: 'linear', min: 0, title: { display: true, text: 'when it was meant to be sent (s since the ` +
+    `start)' } },
           y: { type: 'linear', min: 0, title: { display: true, text: 'latency (s)' } },
         },
       },
@@ -162,5 +180,6 @@ for (const section of data) {
 window.reportReady = true;
 </script>
 </body></html>
-`;
+`
+  );
 }

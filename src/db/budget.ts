@@ -42,7 +42,8 @@ export function budgetFor (limits: ServerLimits, config: Config): Budget {
       ? ['HOSTS x WORKERS', `${config.hosts} x ${config.workers}`]
       : ['WORKERS', `${config.workers}`];
   const summary =
-    `${names} x (POOL_SIZE + POOL_MAX_OVERFLOW${watch ? ' + 1 lag check' : ''}) = ${figures} x (${config.poolSize} + ${config.poolMaxOverflow}${watch ? ' + 1' : ''}) = ${needed} connections; ` +
+    `${names} x (POOL_SIZE + POOL_MAX_OVERFLOW${watch ? ' + 1 lag check' : ''}) = ${figures} x (${config.poolSize} ` +
+    `+ ${config.poolMaxOverflow}${watch ? ' + 1' : ''}) = ${needed} connections; ` +
     `PostgreSQL allows ${allows(limits)} = ${available}`;
   return { ...limits, available, needed, summary };
 }
@@ -64,18 +65,22 @@ export function checkBudget (budget: Budget, config: Config): void {
     if (servers > budget.available) {
       const what =
         config.hosts > 1
-          ? `HOSTS x PGBOUNCER_POOL_SIZE = ${config.hosts} x ${config.pgbouncerPoolSize} = ${servers} server connections`
+          ? `HOSTS x PGBOUNCER_POOL_SIZE = ${config.hosts} x ${config.pgbouncerPoolSize} = ${servers} server ` +
+            'connections'
           : `PGBOUNCER_POOL_SIZE ${config.pgbouncerPoolSize} server connections`;
       throw new BudgetError(
         `Refusing to start: ${what}, but PostgreSQL allows ${allows(budget)} = ${budget.available}. ` +
-          `Lower PGBOUNCER_POOL_SIZE${config.hosts > 1 ? ', share one central PgBouncer (PGBOUNCER_URL)' : ''} or raise max_connections.`
+          `Lower PGBOUNCER_POOL_SIZE${config.hosts > 1 ? ', share one central PgBouncer (PGBOUNCER_URL)' : ''} or ` +
+          'raise max_connections.'
       );
     }
     const clients = budget.needed / config.hosts; // one host's pools, against its own PgBouncer
     if (config.pool !== 'null' && clients > config.pgbouncerMaxClients) {
       throw new BudgetError(
-        `Refusing to start: WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${config.workers} x (${config.poolSize} + ${config.poolMaxOverflow}) = ${clients} connections, ` +
-          `more than PGBOUNCER_MAX_CLIENTS ${config.pgbouncerMaxClients}. Raise PGBOUNCER_MAX_CLIENTS or lower the pools.`
+        `Refusing to start: WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${config.workers} x (${config.poolSize} ` +
+          `+ ${config.poolMaxOverflow}) = ${clients} connections, ` +
+          `more than PGBOUNCER_MAX_CLIENTS ${config.pgbouncerMaxClients}. Raise PGBOUNCER_MAX_CLIENTS or lower the ` +
+          'pools.'
       );
     }
     return;

@@ -2,7 +2,12 @@
 // stable code, so the HTTP layer needs no knowledge of pools or PostgreSQL. The pool's own
 // errors (pg-queuepool's PoolTimeoutError, PoolQueueFullError, QueryTimeoutError, ...) come in;
 // these, named for what the client is told, go out.
-import { isConnectionError as isBrokenConnection, PoolError, type PoolQueueFullError, maskSecrets } from 'pg-queuepool';
+import {
+  isConnectionError as isBrokenConnection,
+  PoolError,
+  type PoolQueueFullError,
+  maskSecrets,
+} from 'pg-queuepool';
 
 export class ServiceError extends Error {
   constructor (
@@ -27,7 +32,8 @@ export class PoolExhaustedError extends ServiceError {
 export class BouncerWaitTimeoutError extends ServiceError {
   constructor () {
     super(
-      'PgBouncer had no free server connection within query_wait_timeout (set to POOL_TIMEOUT); PGBOUNCER_POOL_SIZE reached',
+      'PgBouncer had no free server connection within query_wait_timeout (set to POOL_TIMEOUT); PGBOUNCER_POOL_SIZE ' +
+        'reached',
       'POOL_TIMEOUT',
       503,
       1

@@ -156,7 +156,9 @@ export class ReplicaWatch {
         lagSeconds,
         ...(late
           ? {
-              reason: `${lagSeconds.toFixed(2)} s and ${lagBytes} bytes behind the primary, past REPLICA_MAX_LAG ${this.options.maxLag}`,
+              reason:
+                `${lagSeconds.toFixed(2)} s and ${lagBytes} bytes behind the primary, past ` +
+                `REPLICA_MAX_LAG ${this.options.maxLag}`,
             }
           : {}),
       });

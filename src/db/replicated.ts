@@ -214,7 +214,8 @@ export class ReplicatedTodoStore implements TodoStore {
   readsOnPrimary (): string | undefined {
     return this.watch.replicas.some((r) => r.usable)
       ? undefined
-      : `no replica is in rotation (${this.watch.replicas.map((r) => `${r.name}: ${r.reason}`).join('; ')}): reads go to the primary`;
+      : `no replica is in rotation (${this.watch.replicas.map((r) => `${r.name}: ${r.reason}`).join('; ')}): reads ` +
+          'go to the primary';
   }
 
   async close (): Promise<void> {

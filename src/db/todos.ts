@@ -292,7 +292,9 @@ export class AsyncTodoStore implements TodoStore {
       }
       if (transaction) {
         await lease.client.query('BEGIN');
-        if (statementTimeoutMs) { await lease.client.query(`SET LOCAL statement_timeout = ${Math.round(statementTimeoutMs)}`); }
+        if (statementTimeoutMs) {
+          await lease.client.query(`SET LOCAL statement_timeout = ${Math.round(statementTimeoutMs)}`);
+        }
       }
       const result = await fn(lease.client as unknown as pg.ClientBase);
       if (transaction) await lease.client.query('COMMIT');

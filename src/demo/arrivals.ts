@@ -18,7 +18,9 @@ const UNDER = 10;
 const OVER = 20;
 const SAMPLE_MS = 100;
 
-export const ARRIVALS_TITLE = `Past the ceiling at a steady rate: 1 s database sleeps arriving at ${UNDER}/s, then ${OVER}/s, against a pool of 5 + 10 (${CAPACITY}/s)`;
+export const ARRIVALS_TITLE =
+  `Past the ceiling at a steady rate: 1 s database sleeps arriving at ${UNDER}/s, ` +
+  `then ${OVER}/s, against a pool of 5 + 10 (${CAPACITY}/s)`;
 
 interface Timing {
   underSeconds: number;
@@ -79,17 +81,21 @@ export async function runArrivalsScenario (
   const T = timing.poolTimeout;
   out(`=== ${ARRIVALS_TITLE} ===`);
   out(
-    '    the original: "the concurrency for Postgresql operations is always limited by" the pool; here, arrivals that do not wait for it'
+    '    the original: "the concurrency for Postgresql operations is always limited by" the pool; here, arrivals ' +
+      'that do not wait for it'
   );
   out(`    here:         POOL_TIMEOUT=${T} npm start`);
   out(
-    `                  npm run client -- --rate ${UNDER} --duration ${timing.underSeconds} --route /sleep/postgres/ --seconds ${SLEEP_S}, then --rate ${OVER} --duration ${timing.overSeconds}`
+    `                  npm run client -- --rate ${UNDER} --duration ${timing.underSeconds} --route /sleep/postgres/ ` +
+      `--seconds ${SLEEP_S}, then --rate ${OVER} --duration ${timing.overSeconds}`
   );
   out(
-    `    Latency counts from when each request was meant to leave (an open loop). Over capacity the queue grows by ${OVER} - ${CAPACITY} = ${OVER - CAPACITY} a second,`
+    '    Latency counts from when each request was meant to leave (an open loop). Over capacity the queue grows ' +
+      `by ${OVER} - ${CAPACITY} = ${OVER - CAPACITY} a second,`
   );
   out(
-    `    each arrival waits ${((OVER - CAPACITY) / CAPACITY).toFixed(2)} s longer than the one a second before it, and the pool sheds once a wait would pass POOL_TIMEOUT (${T} s).`
+    `    each arrival waits ${((OVER - CAPACITY) / CAPACITY).toFixed(2)} s longer than the one a second before it, ` +
+      `and the pool sheds once a wait would pass POOL_TIMEOUT (${T} s).`
   );
   return withServerProcess(
     { DATABASE_URL: databaseUrl, LOG_LEVEL: 'error', POOL_TIMEOUT: String(T) },
@@ -103,7 +109,10 @@ export async function runArrivalsScenario (
       );
       const under = await openLoop({ url, rate: UNDER, seconds: timing.underSeconds });
       out(
-        `  at ${UNDER}/s: ${under.ok} ok, ${under.errors} errors; latency p50 ${sec(under.corrected.p50)}, p99 ${sec(under.corrected.p99)}${under.keptRate ? '' : `; the generator did not keep the rate: ${under.why}`}`
+        `  at ${UNDER}/s: ${under.ok} ok, ${under.errors} errors; latency p50 ${sec(under.corrected.p50)}, ` +
+          `p99 ${sec(under.corrected.p99)}${
+            under.keptRate ? '' : '; the generator did not ' + `keep the rate: ${under.why}`
+          }`
       );
       const stop = new AbortController();
       const t0 = performance.now();
@@ -112,7 +121,10 @@ export async function runArrivalsScenario (
       stop.abort();
       const samples = await sampling;
       out(
-        `  at ${OVER}/s: ${over.ok} ok, ${over.errors} errors; latency p50 ${sec(over.corrected.p50)}, p99 ${sec(over.corrected.p99)}, max ${sec(over.corrected.max)}${over.keptRate ? '' : `; the generator did not keep the rate: ${over.why}`}`
+        `  at ${OVER}/s: ${over.ok} ok, ${over.errors} errors; latency p50 ${sec(over.corrected.p50)}, ` +
+          `p99 ${sec(over.corrected.p99)}, max ${sec(over.corrected.max)}${
+            over.keptRate ? '' : '; the generator did ' + `not keep the rate: ${over.why}`
+          }`
       );
       const rows = verdicts(under, over, samples, T);
       for (const line of queueLines(over, samples)) out(line);
@@ -130,9 +142,9 @@ function queueLines (over: OpenLoopRun, samples: Sample[]): string[] {
     const waiting = samples.filter((x) => inSecond(x.t)).map((x) => x.waiting);
     const arrivals = over.results.filter((r) => inSecond(r.intended));
     const statuses = [...new Set(arrivals.map((r) => r.status ?? r.error))].join(', ');
-    lines.push(
-      `    ${String(s).padStart(6)}  ${String(waiting.length ? Math.max(...waiting) : '-').padStart(21)}  ${sec(median(arrivals.map((r) => r.end - r.intended))).padStart(43)}  ${statuses}`
-    );
+    const most = String(waiting.length ? Math.max(...waiting) : '-');
+    const late = sec(median(arrivals.map((r) => r.end - r.intended)));
+    lines.push(`    ${String(s).padStart(6)}  ${most.padStart(21)}  ${late.padStart(43)}  ${statuses}`);
   }
   return lines;
 }
@@ -146,7 +158,9 @@ function verdicts (under: OpenLoopRun, over: OpenLoopRun, samples: Sample[], poo
   // Under capacity, every request is served in about the sleep.
   row(
     `at ${UNDER}/s (under ${CAPACITY}/s): latency stays at the sleep`,
-    `p99 ${sec(under.corrected.p99)}, ${under.errors} errors${generator ? '' : ' (the generator did not keep the rate)'}`,
+    `p99 ${sec(under.corrected.p99)}, ${under.errors} errors${
+      generator ? '' : ' (the generator did not keep the rate)'
+    }`,
     `p99 <= ${SLEEP_S}s + 0.3s, no error`,
     under.errors === 0 && under.corrected.p99 <= SLEEP_S * 1000 + 300
   );
@@ -184,7 +198,8 @@ function verdicts (under: OpenLoopRun, over: OpenLoopRun, samples: Sample[], poo
   row(
     'the pool sheds with 503 once a wait reaches POOL_TIMEOUT',
     firstShed
-      ? `the first 503 after ${sec(firstShed.end - firstShed.intended)}, for the request sent at ${sec(firstShed.intended)}`
+      ? `the first 503 after ${sec(firstShed.end - firstShed.intended)}, for the request sent ` +
+          `at ${sec(firstShed.intended)}`
       : 'no 503',
     `after ${poolTimeout}s (+-10 % + 0.3 s), for a request sent at about ${predictedAt.toFixed(1)} s (+-30 %)`,
     firstShed !== undefined &&
@@ -207,7 +222,8 @@ function verdicts (under: OpenLoopRun, over: OpenLoopRun, samples: Sample[], poo
     .reduce((sum, x, i) => sum + (((x.t - samples[i]!.t) / 1000) * (x.waiting + samples[i]!.waiting)) / 2, 0);
   row(
     "Little's law: the waiting the service counted is the waiting the clients saw",
-    `${area.toFixed(0)} request-seconds under the service's waiting count; ${waits.toFixed(0)} summed over the requests`,
+    `${area.toFixed(0)} request-seconds under the service's ` +
+      `waiting count; ${waits.toFixed(0)} summed over the requests`,
     'equal, +-15 %',
     Math.abs(area - waits) <= 0.15 * waits
   );

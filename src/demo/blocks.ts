@@ -11,7 +11,8 @@ import type { Verdict } from './verdicts.ts';
 const N = 5;
 const PROBE_MS = 25;
 
-export const BLOCKS_TITLE = `What blocks in Node.js: ${N} concurrent requests to each /block/ route and to its /offload/ twin`;
+export const BLOCKS_TITLE =
+  `What blocks in Node.js: ${N} concurrent requests to each /block/ route and to its ` + '/offload/ twin';
 
 interface Answer {
   status: number;
@@ -70,7 +71,8 @@ export async function runBlockScenario (
     '    here:         npm start, then for each kind: npm run client -- 5 --route /block/<kind>/ (and /offload/<kind>/)'
   );
   out(
-    `    Arrival times in seconds; /healthz is asked every ${PROBE_MS} ms meanwhile, and its slowest answer shows how long the loop was held.`
+    `    Arrival times in seconds; /healthz is asked every ${PROBE_MS} ms meanwhile, and its slowest answer shows ` +
+      'how long the loop was held.'
   );
   const rows: Verdict[] = [];
   await withServerProcess(
@@ -82,7 +84,8 @@ export async function runBlockScenario (
         const offloaded = await probed(server.url, `/offload/${name}/`);
         const show = (label: string, p: Probed) =>
           out(
-            `    ${label.padEnd(17)} ${p.answers.map((a) => secs(a.end).padStart(5)).join(' ')}   /healthz waited up to ${Math.round(p.probeMaxMs)} ms`
+            `    ${label.padEnd(17)} ${p.answers.map((a) => secs(a.end).padStart(5)).join(' ')}   /healthz waited up ` +
+              `to ${Math.round(p.probeMaxMs)} ms`
           );
         out(`  ${kind.what}: ${kind.blocking} (${kind.fn}), then ${kind.twin}`);
         show(`/block/${name}/`, blocked);
@@ -92,7 +95,8 @@ export async function runBlockScenario (
         const named = blocksLogged(server.output()).filter((b) => b.route === `GET /block/${name}/`);
         const culprits = [...new Set(named.map((b) => b.culprit ?? '(no frame of ours)'))];
         out(
-          `    named by the detector: ${culprits.join(', ') || 'nothing'} (${named.length} block${named.length === 1 ? '' : 's'})`
+          `    named by the detector: ${culprits.join(', ') || 'nothing'} (${named.length} ` +
+            `block${named.length === 1 ? '' : 's'})`
         );
 
         const problems: string[] = [];
@@ -109,12 +113,21 @@ export async function runBlockScenario (
           );
         }
         const longest = Math.max(...blocked.answers.map((a) => a.workMs));
-        if (blocked.probeMaxMs < longest * 0.5) { problems.push(`/healthz waited only ${Math.round(blocked.probeMaxMs)} ms during the blocking burst`); }
-        if (offloaded.probeMaxMs > Math.max(100, blocked.probeMaxMs / 3)) { problems.push(`/healthz waited ${Math.round(offloaded.probeMaxMs)} ms during the twin's burst`); }
-        if (!culprits.some((c) => c.startsWith(`${kind.fn} (src/loop/stalls.ts:`))) { problems.push(`the detector did not name ${kind.fn}`); }
+        if (blocked.probeMaxMs < longest * 0.5) {
+          problems.push(`/healthz waited only ${Math.round(blocked.probeMaxMs)} ms during the blocking burst`);
+        }
+        if (offloaded.probeMaxMs > Math.max(100, blocked.probeMaxMs / 3)) {
+          problems.push(`/healthz waited ${Math.round(offloaded.probeMaxMs)} ms during the twin's burst`);
+        }
+        if (!culprits.some((c) => c.startsWith(`${kind.fn} (src/loop/stalls.ts:`))) {
+          problems.push(`the detector did not name ${kind.fn}`);
+        }
         rows.push({
           claim: `${kind.what} (/block/${name}/ vs /offload/${name}/)`,
-          measured: `blocked: last at ${secs(last)} s (works' sum ${secs(sum)} s), /healthz up to ${Math.round(blocked.probeMaxMs)} ms; offloaded: last at ${secs(offloaded.answers.at(-1)!.end)} s, /healthz up to ${Math.round(offloaded.probeMaxMs)} ms; named: ${culprits[0] ?? 'nothing'}`,
+          measured:
+            `blocked: last at ${secs(last)} s (works' sum ${secs(sum)} s), /healthz up ` +
+            `to ${Math.round(blocked.probeMaxMs)} ms; offloaded: last at ${secs(offloaded.answers.at(-1)!.end)} s, ` +
+            `/healthz up to ${Math.round(offloaded.probeMaxMs)} ms; named: ${culprits[0] ?? 'nothing'}`,
           expected: 'blocked: one after another; the twin: the loop free; the function named',
           verdict: problems.length ? `MISMATCH: ${problems.join('; ')}` : 'ok',
           ok: problems.length === 0,

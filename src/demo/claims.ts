@@ -64,16 +64,19 @@ async function memoryPerConnection (
   const title = '7. Memory per connection';
   out(`=== ${title} ===`);
   out(
-    '    the original: "Each unique connection will cause Postgresql to use a non-trivial amount of RAM. Therefore, unless you have'
+    '    the original: "Each unique connection will cause Postgresql to use a non-trivial amount of RAM. Therefore, ' +
+      'unless you have'
   );
   out('                  a ton of RAM, you should keep max_connections to some reasonable value."');
   // Ten of the connections ordinary roles may open are left free for anything else using the server.
   const limit = Math.max(10, Math.min(quick ? 50 : Infinity, availableTo(facts) - 10));
   out(
-    `    here:         idle connections opened straight to ${facts.version} (max_connections ${facts.maxConnections}), ${connectionSteps(limit).join(', ')};`
+    `    here:         idle connections opened straight to ${facts.version} ` +
+      `(max_connections ${facts.maxConnections}), ${connectionSteps(limit).join(', ')};`
   );
   out(
-    "                  each backend's own memory (USS: its private pages, from /proc/PID/smaps_rollup; RSS would count the"
+    "                  each backend's own memory (USS: its private pages, from /proc/PID/smaps_rollup; RSS would " +
+      'count the'
   );
   out(
     `                  shared buffers again in every backend), idle, then after one sort each with work_mem ${WORK_MEM}`
@@ -129,23 +132,30 @@ async function memoryPerConnection (
     const perIdle = fit.slope;
     const perAfter = after / clients.length;
     out(
-      `    after one sort on each of the ${clients.length}: ${mb(after)}, ${mb(perAfter)} per connection (one backend peaked at ${mb(peak)} while sorting)`
+      `    after one sort on each of the ${clients.length}: ${mb(after)}, ${mb(perAfter)} per connection (one ` +
+        `backend peaked at ${mb(peak)} while sorting)`
     );
     out(
-      `    line through the idle points: ${mb(fit.intercept)} + ${perIdle.toFixed(2)} MB x connections, R² ${fit.r2.toFixed(4)}`
+      `    line through the idle points: ${mb(fit.intercept)} + ${perIdle.toFixed(2)} MB x connections, ` +
+        `R² ${fit.r2.toFixed(4)}`
     );
     out(
-      `    at max_connections ${facts.maxConnections}: about ${Math.round(perIdle * facts.maxConnections)} MB idle, ${Math.round(perAfter * facts.maxConnections)} MB once each has sorted,`
+      `    at max_connections ${facts.maxConnections}: about ${Math.round(perIdle * facts.maxConnections)} MB ` +
+        `idle, ${Math.round(perAfter * facts.maxConnections)} MB once each has sorted,`
     );
     out(
-      `    and up to work_mem (${WORK_MEM} here) more per sort or hash while queries run: the memory max_connections reserves in effect.`
+      `    and up to work_mem (${WORK_MEM} here) more per sort or hash while queries run: the memory max_connections ` +
+        'reserves in effect.'
     );
     const problems: string[] = [];
     if (perIdle <= 0) problems.push('memory did not grow with the connections');
     if (fit.r2 < 0.95) problems.push(`not a straight line (R² ${fit.r2.toFixed(3)})`);
     return {
       claim: title,
-      measured: `${perIdle.toFixed(2)} MB per idle connection (R² ${fit.r2.toFixed(3)}), ${perAfter.toFixed(2)} MB after a sort, ${Math.round(perIdle * facts.maxConnections)}-${Math.round(perAfter * facts.maxConnections)} MB at max_connections ${facts.maxConnections}`,
+      measured:
+        `${perIdle.toFixed(2)} MB per idle connection (R² ${fit.r2.toFixed(3)}), ${perAfter.toFixed(2)} MB ` +
+        `after a sort, ${Math.round(perIdle * facts.maxConnections)}-${Math.round(perAfter * facts.maxConnections)} ` +
+        `MB at max_connections ${facts.maxConnections}`,
       expected,
       verdict: problems.length ? `MISMATCH: ${problems.join('; ')}` : 'ok',
       ok: problems.length === 0,
@@ -228,14 +238,17 @@ async function nullPool (
   const seconds = quick ? 3 : 10;
   out(`=== ${title} ===`);
   out(
-    '    the original: "If you used the NullPool, you\'d create a new TCP connection every time you use SQLAlchemy to talk to the'
+    '    the original: "If you used the NullPool, you\'d create a new TCP connection every time you use SQLAlchemy ' +
+      'to talk to the'
   );
   out('                  database. Thus, you\'ll incur an overhead associated with the TCP handshake, etc."');
   out(
-    `    here:         POOL=null npm start, then POOL=queue npm start (the default pool, 5 + 10), each under ${concurrency} clients`
+    '    here:         POOL=null npm start, then POOL=queue npm start (the default pool, 5 + 10), each ' +
+      `under ${concurrency} clients`
   );
   out(
-    `                  sending GET /todos/ one after the other for ${seconds} s; PostgreSQL counts the connections it accepted`
+    `                  sending GET /todos/ one after the other for ${seconds} s; PostgreSQL counts the connections ` +
+      'it accepted'
   );
   const watcher = new pg.Client({ connectionString: url });
   await watcher.connect();
@@ -262,15 +275,19 @@ async function nullPool (
     const pooled = await measure('queue');
     const phases = await connectPhases(url, 30);
     const line = (name: string, r: SteadyResult & { connectionsPerSecond?: number }) =>
-      `    ${name.padEnd(14)} | ${String(Math.round(r.rps)).padStart(5)} req/s | p50 ${r.p50.toFixed(1).padStart(6)} ms | p99 ${r.p99.toFixed(1).padStart(6)} ms | ` +
-      `${r.connectionsPerSecond === undefined ? '?' : Math.round(r.connectionsPerSecond)} new connections/s | ${r.requests - r.ok} errors`;
+      `    ${name.padEnd(14)} | ${String(Math.round(r.rps)).padStart(5)} req/s | p50 ${r.p50.toFixed(1).padStart(6)} ` +
+      `ms | p99 ${r.p99.toFixed(1).padStart(6)} ms | ` +
+      `${r.connectionsPerSecond === undefined ? '?' : Math.round(r.connectionsPerSecond)} new connections/s ` +
+      `| ${r.requests - r.ok} errors`;
     out(line('POOL=null', none));
     out(line('pool 5 + 10', pooled));
     out(
-      `    one new connection, median of 30: ${phases.total.toFixed(2)} ms = TCP handshake ${phases.tcp.toFixed(2)} ms + backend start (fork, startup packet) ${phases.start.toFixed(2)} ms`
+      `    one new connection, median of 30: ${phases.total.toFixed(2)} ms = TCP handshake ${phases.tcp.toFixed(2)} ` +
+        `ms + backend start (fork, startup packet) ${phases.start.toFixed(2)} ms`
     );
     out(
-      `                  + authentication ${phases.auth.toFixed(2)} ms + session set-up ${phases.init.toFixed(2)} ms; the query itself takes a fraction of a millisecond`
+      `                  + authentication ${phases.auth.toFixed(2)} ms + session set-up ${phases.init.toFixed(2)} ` +
+        'ms; the query itself takes a fraction of a millisecond'
     );
     const ratio = pooled.rps / none.rps;
     const problems: string[] = [];
@@ -289,8 +306,10 @@ async function nullPool (
     return {
       claim: title,
       measured:
-        `the pool ${ratio.toFixed(1)} x the throughput (${Math.round(pooled.rps)} vs ${Math.round(none.rps)} req/s), p50 ${pooled.p50.toFixed(1)} vs ${none.p50.toFixed(1)} ms; ` +
-        `a connection costs ${phases.total.toFixed(1)} ms, most of it ${names[biggest]} (${phases[biggest].toFixed(1)} ms)`,
+        `the pool ${ratio.toFixed(1)} x the throughput (${Math.round(pooled.rps)} vs ${Math.round(none.rps)} req/s), ` +
+        `p50 ${pooled.p50.toFixed(1)} vs ${none.p50.toFixed(1)} ms; ` +
+        `a connection costs ${phases.total.toFixed(1)} ms, most of ` +
+        `it ${names[biggest]} (${phases[biggest].toFixed(1)} ms)`,
       expected: 'the pool faster by a large factor (>= 2 x)',
       verdict: problems.length ? `MISMATCH: ${problems.join('; ')}` : 'ok',
       ok: problems.length === 0,

@@ -106,7 +106,8 @@ function scenarios ({ seconds: S, n: N }: DemoOptions): Scenario[] {
       expected: [wavesSeconds(warningN, S, WAVE)],
       expectedLabel: `ceil(${warningN}/${WAVE}) x ${S}s = ${s(wavesSeconds(warningN, S, WAVE))}`,
       note:
-        `Waves of ${WAVE} (pool size ${ORIGINAL.poolSize} + overflow ${ORIGINAL.poolMaxOverflow}), so ceil(${warningN} / ${WAVE}) x ${S} s = ${wavesSeconds(warningN, S, WAVE)} s. ` +
+        `Waves of ${WAVE} (pool size ${ORIGINAL.poolSize} + overflow ${ORIGINAL.poolMaxOverflow}), so ` +
+        `ceil(${warningN} / ${WAVE}) x ${S} s = ${wavesSeconds(warningN, S, WAVE)} s. ` +
         `POOL_TIMEOUT is raised to ${warningTimeout} s here: the last wave starts at ${waveAt(waves - 1, S)} s` +
         (waveAt(waves - 1, S) >= ORIGINAL.poolTimeout
           ? `, not before the default ${ORIGINAL.poolTimeout} s timeout, so it would time out.`
@@ -122,7 +123,9 @@ function scenarios ({ seconds: S, n: N }: DemoOptions): Scenario[] {
       routes: ['/sleep/postgres/'],
       expected: [3],
       expectedLabel: '15 x 200 @ 3s + 15 x 503 @ 2s',
-      note: '30 requests of 3 s, pool 5 + 10, POOL_TIMEOUT=2: 15 are served after 3 s; the other 15 give up after 2 s with HTTP 503.',
+      note:
+        '30 requests of 3 s, pool 5 + 10, POOL_TIMEOUT=2: 15 are served after 3 s; the other 15 give up after 2 ' +
+        's with HTTP 503.',
       check: (bursts) => checkTimeouts(bursts[0]!),
     },
   ];
@@ -171,7 +174,8 @@ export async function runDemo (
     await prepareDatabase(db.url);
     out(`Database: ${db.label}`);
     out(
-      `N = ${options.n} requests per route, sleeps of ${options.seconds} s. Each scenario starts the service in its own process.\n`
+      `N = ${options.n} requests per route, sleeps of ${options.seconds} s. Each scenario starts the service in its ` +
+        'own process.\n'
     );
     const rows: Verdict[] = [];
     const sections: ReportSection[] = [];
@@ -254,7 +258,9 @@ async function runScenario (
       .join(' ')} npm start`
   );
   out(
-    `                  npm run client -- ${sc.n} --seconds ${sc.seconds}${sc.routes.length === 1 ? ` --route ${sc.routes[0]}` : ''}`
+    `                  npm run client -- ${sc.n} --seconds ${sc.seconds}${
+      sc.routes.length === 1 ? ' ' + `--route ${sc.routes[0]}` : ''
+    }`
   );
   if (sc.note) out(`    ${sc.note}`);
   return withServerProcess(
@@ -272,7 +278,9 @@ function verdict (sc: Scenario, bursts: Burst[]): Verdict {
   const totals = bursts.map((b) => b.totalMs / 1000);
   const problems: string[] = [];
   sc.routes.forEach((route, i) => {
-    if (!within(totals[i]!, sc.expected[i]!)) { problems.push(`${route} took ${s(totals[i]!)}, expected ${s(sc.expected[i]!)}`); }
+    if (!within(totals[i]!, sc.expected[i]!)) {
+      problems.push(`${route} took ${s(totals[i]!)}, expected ${s(sc.expected[i]!)}`);
+    }
   });
   const extra = sc.check?.(bursts);
   if (extra) problems.push(extra);

@@ -123,15 +123,19 @@ export async function runFaults (options: FaultsOptions): Promise<Verdict[]> {
   out(`=== ${FAULTS_TITLE} ===`);
   out('    the original: nothing; its pool trusts the network and the server');
   out(
-    `    here:         a PostgreSQL of its own (in ${join(dataDir, 'postgres')}), the service's pool reaching it through the fault proxy`
+    `    here:         a PostgreSQL of its own (in ${join(dataDir, 'postgres')}), the service's pool reaching it ` +
+      'through the fault proxy'
   );
   out(
     '                  (npm run cli -- faults), and steady load all along: ' +
       `${TODOS_RATE} GET /todos/ and ${SLEEP_RATE} GET /sleep/postgres/?seconds=${SLEEP_S} a second`
   );
   out(
-    `    The budget: every answer within POOL_TIMEOUT ${timing.poolTimeout} s + QUERY_TIMEOUT ${timing.queryTimeout} s (+ the sleep asked for);` +
-      ` CONNECT_TIMEOUT ${timing.connectTimeout} s${options.quick ? ' (--quick: shorter than the defaults, 30, 15 and 10)' : ' (the defaults)'}.`
+    `    The budget: every answer within POOL_TIMEOUT ${timing.poolTimeout} s + QUERY_TIMEOUT ${timing.queryTimeout} ` +
+      's (+ the sleep asked for);' +
+      ` CONNECT_TIMEOUT ${timing.connectTimeout} s${
+        options.quick ? ' (--quick: shorter than the defaults, 30, 15 and 10)' : ' (the defaults)'
+      }.`
   );
   await postgres.start();
   const stopPostgres = { stop: () => postgres.stop() };
@@ -255,25 +259,37 @@ function timeline (
       .filter(([, t]) => within(t))
       .map(([what]) => `  <- ${what}`)
       .join('');
+    const other = count((r) => !r.status || ![200, 503, 504].includes(r.status));
+    const answers = [200, 503, 504].map((status) => count((r) => r.status === status)).join(' ');
+    const poolCells = [
+      max((p) => p.inUse).padStart(12),
+      max((p) => p.total).padStart(5),
+      max((p) => p.idle).padStart(5),
+      max((p) => p.waiting).padStart(8),
+      (ps.length ? String(ps.at(-1)!.closed) : '-').padStart(7),
+    ].join(' ');
+    const readiness = [...new Set(ys.map((y) => y.status))].join(', ') || '-';
     lines.push(
-      `  ${sec(from).padStart(7)} ${String(rs.length).padStart(5)} ${count((r) => r.status === 200)} ${count((r) => r.status === 503)} ` +
-        `${count((r) => r.status === 504)} ${count((r) => !r.status || ![200, 503, 504].includes(r.status)).padStart(6)} ${slowest.padStart(14)} |` +
-        ` ${max((p) => p.inUse).padStart(12)} ${max((p) => p.total).padStart(5)} ${max((p) => p.idle).padStart(5)} ${max((p) => p.waiting).padStart(8)}` +
-        ` ${(ps.length ? String(ps.at(-1)!.closed) : '-').padStart(7)} | ${[...new Set(ys.map((y) => y.status))].join(', ') || '-'}${mark}`
+      `  ${sec(from).padStart(7)} ${String(rs.length).padStart(5)} ${answers} ${other.padStart(6)} ` +
+        `${slowest.padStart(14)} | ${poolCells} | ${readiness}${mark}`
     );
   }
   lines.push(
-    '    (each row: the requests sent in it, by how they were answered, and the slowest of them, from when it was meant to leave;'
+    '    (each row: the requests sent in it, by how they were answered, and the slowest of them, from when it was ' +
+      'meant to leave;'
   );
   lines.push(
-    '     the pool: the most in use, open, idle and waiting the service reported (GET /pool), and the connections it closed so far as untrustworthy)'
+    '     the pool: the most in use, open, idle and waiting the service reported (GET /pool), and the connections it ' +
+      'closed so far as untrustworthy)'
   );
   return lines;
 }
 
 const codes = (rs: Sent[]) => {
   const counts = new Map<string, number>();
-  for (const r of rs) { counts.set(r.status === 200 ? '200' : kind(r), (counts.get(r.status === 200 ? '200' : kind(r)) ?? 0) + 1); }
+  for (const r of rs) {
+    counts.set(r.status === 200 ? '200' : kind(r), (counts.get(r.status === 200 ? '200' : kind(r)) ?? 0) + 1);
+  }
   return [...counts].map(([k, n]) => `${n} ${k}`).join(', ');
 };
 
@@ -356,7 +372,8 @@ async function partition ({ proxy, postgres, env, timing: T, running, out }: Sce
       const slowestReady = ready.reduce((a, y) => Math.max(a, y.ms), 0);
       row(
         '... /readyz says 503 soon after it starts, and always answers within its 1 s budget',
-        `the first 503 ${firstNotReady ? `${sec(firstNotReady.t - droppedAt)} after the partition began` : 'never'}; the slowest /readyz ${sec(slowestReady)}`,
+        `the first 503 ${firstNotReady ? `${sec(firstNotReady.t - droppedAt)} after the partition began` : 'never'}; ` +
+          `the slowest /readyz ${sec(slowestReady)}`,
         `503 within ${T.readyWithin} s; each answer within 1 s (+0.3 s for the machine)`,
         firstNotReady !== undefined && firstNotReady.t - droppedAt <= T.readyWithin * 1000 && slowestReady <= 1300
       );
@@ -365,14 +382,23 @@ async function partition ({ proxy, postgres, env, timing: T, running, out }: Sce
       const lastFailure = sent.filter(failed).at(-1);
       row(
         `... within ${T.recover} s of the heal every request succeeds again`,
-        `the last failure: a request sent ${!lastFailure ? 'never' : lastFailure.intended < healedAt ? `${sec(healedAt - lastFailure.intended)} before the heal` : `${sec(lastFailure.intended - healedAt)} after it`}; of the ${late.length} sent from ${T.recover} s after the heal, ${late.filter(failed).length} failed`,
+        'the last failure: a request ' +
+          `sent ${
+            !lastFailure
+              ? 'never'
+              : lastFailure.intended < healedAt
+                ? `${sec(healedAt - lastFailure.intended)} ` + 'before the heal'
+                : `${sec(lastFailure.intended - healedAt)} after it`
+          }; of the ${late.length} sent ` +
+          `from ${T.recover} s after the heal, ${late.filter(failed).length} failed`,
         `none fails from ${T.recover} s after the heal`,
         late.length > 0 && late.filter(failed).length === 0
       );
 
       row(
         '... and no connection is left held',
-        `the pool: ${after.inUse} in use, ${after.waiting} waiting, ${after.total} open; PostgreSQL: ${after.backends} backends of the service`,
+        `the pool: ${after.inUse} in use, ${after.waiting} waiting, ${after.total} open; ` +
+          `PostgreSQL: ${after.backends} backends of the service`,
         "none in use or waiting; PostgreSQL holds only the pool's open connections",
         after.inUse === 0 && after.waiting === 0 && after.backends === after.total
       );
@@ -409,13 +435,17 @@ async function restart ({ postgres, env, timing: T, running, out }: Scenario): P
       await postgres.start();
       const upAt = performance.now() - t0;
       const { sent, pool, ready } = await load.done();
-      for (const line of timeline(sent, pool, ready, T.bucket, { shutdown: stoppingAt, 'up again': upAt })) { out(line); }
+      for (const line of timeline(sent, pool, ready, T.bucket, { shutdown: stoppingAt, 'up again': upAt })) {
+        out(line);
+      }
       const { failures, outside, afterwards, after } = onlyWhileDown(sent, stoppingAt, upAt);
       const ok = outside.length === 0 && afterwards.length <= 1 && after.length > 0;
       return [
         {
           claim: 'PostgreSQL restarted: errors only while it is down; after, at most one failed request',
-          measured: `${failures.length} failed (${codes(failures) || 'none'}), ${outside.length} of them before the shutdown; after the start ${afterwards.length} of ${after.length}`,
+          measured:
+            `${failures.length} failed (${codes(failures) || 'none'}), ${outside.length} of them before the ` +
+            `shutdown; after the start ${afterwards.length} of ${after.length}`,
           expected: 'no failure before the shutdown; at most 1 after the start (one process)',
           verdict: ok ? 'ok' : 'DEPARTS',
           ok,
@@ -438,7 +468,8 @@ async function terminate ({ postgres, env, timing: T, running, out }: Scenario):
       await admin.connect();
       const at = performance.now() - t0;
       const { rows } = await admin.query<{ n: number }>(
-        'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()',
+        'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1 AND ' +
+          'datname = current_database()',
         [APPLICATION_NAME]
       );
       await admin.end();
@@ -449,7 +480,10 @@ async function terminate ({ postgres, env, timing: T, running, out }: Scenario):
       return [
         {
           claim: 'every backend terminated (pg_terminate_backend): only what ran then fails; after, at most one',
-          measured: `${rows[0]!.n} backends terminated; ${failures.length} failed (${codes(failures) || 'none'}), all in flight then: ${outside.length === 0 ? 'yes' : 'no'}; after, ${afterwards.length} of ${after.length}`,
+          measured:
+            `${rows[0]!.n} backends terminated; ${failures.length} failed (${codes(failures) || 'none'}), ` +
+            `all in flight then: ${outside.length === 0 ? 'yes' : 'no'}; ` +
+            `after, ${afterwards.length} of ${after.length}`,
           expected: 'failures only among the requests in flight; at most 1 after',
           verdict: ok ? 'ok' : 'DEPARTS',
           ok,
@@ -468,7 +502,8 @@ async function terminate ({ postgres, env, timing: T, running, out }: Scenario):
 async function leak ({ postgres, env, timing: T, running, out }: Scenario): Promise<Verdict[]> {
   const N = 3;
   out(
-    `  Leaked connections: ${N} GET /leak/?seconds=${T.leakHold} (each answers, and keeps its connection ${T.leakHold} s),` +
+    `  Leaked connections: ${N} GET /leak/?seconds=${T.leakHold} (each answers, and keeps its ` +
+      `connection ${T.leakHold} s),` +
       ` LEAK_DETECTION ${T.leakDetection} s`
   );
   // warn: the leak reports, and nothing of the steady load.
@@ -563,7 +598,9 @@ async function resetOnReturn (url: string, out: (line: string) => void): Promise
       const committed = rows[0]!.n === 1;
       return {
         clean: status === 'I' && committed,
-        seen: `the next caller in transaction status ${status}, its write ${committed ? 'committed' : "never committed (it joined the first caller's transaction)"}`,
+        seen: `the next caller in transaction status ${status}, its write ${
+          committed ? 'committed' : 'never ' + "committed (it joined the first caller's transaction)"
+        }`,
       };
     },
     failedBatch: async (pool: pg.Pool | Pool) => {
@@ -638,10 +675,12 @@ async function latency ({ proxy, postgres, env, running, out }: Scenario): Promi
   const hold = SLEEP + (2 * 2 * ONE_WAY_MS) / 1000;
   const waves = Math.ceil(N / WAVE);
   out(
-    `  Added latency: ${ONE_WAY_MS} ms each way (the proxy's delay), ${N} concurrent ${SLEEP} s database sleeps on the pool of 5 + 10`
+    `  Added latency: ${ONE_WAY_MS} ms each way (the proxy's delay), ${N} concurrent ${SLEEP} s database sleeps on ` +
+      'the pool of 5 + 10'
   );
   out(
-    `    each holds its connection ${SLEEP} s + 2 round trips = ${hold.toFixed(1)} s: ${waves} waves take ${(waves * hold).toFixed(1)} s, not ${(waves * SLEEP).toFixed(1)} s`
+    `    each holds its connection ${SLEEP} s + 2 round trips = ${hold.toFixed(1)} s: ${waves} waves ` +
+      `take ${(waves * hold).toFixed(1)} s, not ${(waves * SLEEP).toFixed(1)} s`
   );
   return withServerProcess(
     { ...env, DATABASE_URL: proxy.urlFor(postgres.url) },
@@ -663,8 +702,12 @@ async function latency ({ proxy, postgres, env, running, out }: Scenario): Promi
       return [
         {
           claim: `${ONE_WAY_MS} ms added each way: the pool's waits grow as its arithmetic predicts`,
-          measured: `${b.toFixed(2)} s for ${N} (${a.toFixed(2)} s without the delay)${shape ? `; ${shape}` : `; waves of ${WAVE}, ${hold.toFixed(1)} s apart`}`,
-          expected: `ceil(${N}/${WAVE}) x (${SLEEP} s + 2 x ${(2 * ONE_WAY_MS) / 1000} s) = ${(waves * hold).toFixed(2)} s (${(waves * SLEEP).toFixed(2)} s without), within 10 % + 0.3 s`,
+          measured: `${b.toFixed(2)} s for ${N} (${a.toFixed(2)} s without the delay)${
+            shape ? `; ${shape}` : '; ' + `waves of ${WAVE}, ${hold.toFixed(1)} s apart`
+          }`,
+          expected:
+            `ceil(${N}/${WAVE}) x (${SLEEP} s + 2 x ${(2 * ONE_WAY_MS) / 1000} s) ` +
+            `= ${(waves * hold).toFixed(2)} s (${(waves * SLEEP).toFixed(2)} s without), within 10 % + 0.3 s`,
           verdict: ok ? 'ok' : 'DEPARTS',
           ok,
         },

@@ -119,7 +119,9 @@ export class HaProxy {
           () => true,
           () => false
         )
-      ) { return; }
+      ) {
+        return;
+      }
       await delay(50);
     }
     throw new Error(`HAProxy did not start: ${output.trim()}`);

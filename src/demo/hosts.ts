@@ -32,12 +32,15 @@ export async function runHosts (
   running.add(fleet);
   try {
     out(
-      `=== Past one machine: ${n} hosts x ${WORKERS} workers behind HAProxy, one PostgreSQL with max_connections ${MAX_CONNECTIONS} ===`
+      `=== Past one machine: ${n} hosts x ${WORKERS} workers behind HAProxy, one PostgreSQL with ` +
+        `max_connections ${MAX_CONNECTIONS} ===`
     );
     out(
       net.mode === 'netns'
-        ? `    hosts: network namespaces ${net.hosts.map((h) => `${h.name} (${h.address})`).join(', ')} on a bridge; PostgreSQL and PgBouncer at ${net.dbAddress}`
-        : `    hosts: loopback addresses ${net.hosts.map((h) => h.address).join(', ')} (${net.reason}); PostgreSQL and PgBouncer at ${net.dbAddress}`
+        ? `    hosts: network namespaces ${net.hosts.map((h) => `${h.name} (${h.address})`).join(', ')} on a bridge; ` +
+            `PostgreSQL and PgBouncer at ${net.dbAddress}`
+        : `    hosts: loopback addresses ${net.hosts.map((h) => h.address).join(', ')} (${net.reason}); PostgreSQL ` +
+            `and PgBouncer at ${net.dbAddress}`
     );
     await fleet.start();
     const pause = (ms: number) => delay(quick ? ms / 2 : ms);

@@ -48,7 +48,8 @@ export function createNetwork (n: number): Network {
       removeNamespaces(n);
       return loopback(
         n,
-        `network namespaces could not be made here (${(err as { stderr?: Buffer }).stderr?.toString().trim() || (err as Error).message})`
+        'network namespaces could not be made ' +
+          `here (${(err as { stderr?: Buffer }).stderr?.toString().trim() || (err as Error).message})`
       );
     }
   }

@@ -50,7 +50,8 @@ export async function runReplicas ({
   const dataDir = mkdtempSync(join(tmpdir(), 'anp-demo-replicas-'));
   out(`=== Past one PostgreSQL: the embedded primary and ${replicas} streaming standbys of it ===`);
   out(
-    `    here: REPLICAS=${replicas} npm start   (pools of ${ORIGINAL.poolSize} + ${ORIGINAL.poolMaxOverflow} on each server)`
+    `    here: REPLICAS=${replicas} npm start   (pools of ${ORIGINAL.poolSize} + ${ORIGINAL.poolMaxOverflow} on each ` +
+      'server)'
   );
   try {
     return await withServerProcess(
@@ -113,11 +114,15 @@ async function readCapacity (
   const held = after.servers.map((x) => `${x.name} ${peaks.get(x.name) ?? 0}`).join(', ');
   const atOnce = [...peaks.values()].reduce((a, c) => a + c, 0);
   out(
-    `    ${ok} of ${n} answered 200; at most ${atOnce} at once (${held}), ${peakWaiting} waiting at the peak; served by ${byServer}`
+    `    ${ok} of ${n} answered 200; at most ${atOnce} at once (${held}), ${peakWaiting} waiting at the peak; served ` +
+      `by ${byServer}`
   );
   const rhythm = checkWaves(b, seconds, capacity);
   out(
-    `    in waves of ${capacity}: ${groups.map((g) => `${g.length} at ${g[0]!.toFixed(2)}-${g.at(-1)!.toFixed(2)} s`).join(', ')}; their rhythm (each answer S after the one whose connection it took): ${rhythm ?? 'as expected'}`
+    `    in waves of ${capacity}: ${groups
+      .map((g) => `${g.length} at ${g[0]!.toFixed(2)}-${g.at(-1)!.toFixed(2)} s`)
+      .join(', ')}; their rhythm (each answer S after the one ` +
+      `whose connection it took): ${rhythm ?? 'as expected'}`
   );
   const capacityOk =
     ok === n && after.servers.every((x) => peaks.get(x.name) === PER_SERVER) && atOnce === capacity;
@@ -141,13 +146,18 @@ async function readCapacity (
     .reduce((sum, x) => sum + checkouts(x.name), 0);
   const created = writes.filter((st) => st === 201).length;
   out(
-    `    30 writes: ${created} created; checkouts on the primary +${checkouts('primary')}, on the replicas +${onReplicas}`
+    `    30 writes: ${created} created; checkouts on the primary +${checkouts('primary')}, on the ` +
+      `replicas +${onReplicas}`
   );
   return [
     {
       claim: `a. ${n} reads, ${replicas + 1} servers of ${PER_SERVER}`,
-      measured: `${atOnce} at once (${held}); ${groups.map((g) => `${g.length} by ${g.at(-1)!.toFixed(1)} s`).join(', ')}`,
-      expected: `${PER_SERVER} on each, ${capacity} at once: 2 waves of ${capacity} (one server: ${Math.ceil(n / PER_SERVER)} of ${PER_SERVER})`,
+      measured: `${atOnce} at once (${held}); ${groups
+        .map((g) => `${g.length} by ${g.at(-1)!.toFixed(1)} s`)
+        .join(', ')}`,
+      expected:
+        `${PER_SERVER} on each, ${capacity} at once: 2 waves of ${capacity} (one ` +
+        `server: ${Math.ceil(n / PER_SERVER)} of ${PER_SERVER})`,
       verdict: capacityOk ? 'ok' : 'DEPARTS',
       ok: capacityOk,
     },
@@ -242,17 +252,23 @@ async function readYourWrites (
   const waitedMs = d((r) => r.replayWaitMs);
   const { p50, p99 } = percentiles(results.map((r) => r.ms));
   out(
-    `    ${seen} of ${count} reads saw their write; served by a replica ${onReplica}, by the primary ${count - onReplica} ` +
-      `(fell back: ${d((r) => r.fallbacks.behind)} behind, ${d((r) => r.fallbacks.noReplica)} with no replica in rotation; ${d((r) => r.spilled)} spilled with the replicas' pools full)`
+    `    ${seen} of ${count} reads saw their write; served by a replica ${onReplica}, by the ` +
+      `primary ${count - onReplica} ` +
+      `(fell back: ${d((r) => r.fallbacks.behind)} behind, ${d((r) => r.fallbacks.noReplica)} with no replica in ` +
+      `rotation; ${d((r) => r.spilled)} spilled with the replicas' pools full)`
   );
   out(
-    `    ${d((r) => r.replayChecks)} looked on the replica for their write; ${waited} waited for it, ${waitedMs.toFixed(1)} ms in all (longest ${after.reads.replayWaitMaxMs.toFixed(1)} ms); pair p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms; background reads ${load.ok} ok, ${load.failed} failed`
+    `    ${d((r) => r.replayChecks)} looked on the replica for their write; ${waited} waited for ` +
+      `it, ${waitedMs.toFixed(1)} ms in all (longest ${after.reads.replayWaitMaxMs.toFixed(1)} ms); pair ` +
+      `p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms; background reads ${load.ok} ok, ${load.failed} failed`
   );
 
   return [
     {
       claim: `c. ${count} write-then-read pairs under load`,
-      measured: `${seen} of ${count} saw their write; ${onReplica} on a replica, ${waited} waited (${waitedMs.toFixed(0)} ms in all), ${count - onReplica} on the primary`,
+      measured:
+        `${seen} of ${count} saw their write; ${onReplica} on a replica, ${waited} ` +
+        `waited (${waitedMs.toFixed(0)} ms in all), ${count - onReplica} on the primary`,
       expected: 'every read sees its write',
       verdict: seen === count && load.failed === 0 ? 'ok' : 'DEPARTS',
       ok: seen === count && load.failed === 0,
@@ -273,7 +289,8 @@ async function delayedReplicas (
   out: (line: string) => void
 ): Promise<Verdict> {
   out(
-    `\n--- every replica held ${DELAY_MS} ms behind (recovery_min_apply_delay): ${count} pairs without X-Read-After, then ${count} with it ---`
+    `\n--- every replica held ${DELAY_MS} ms behind (recovery_min_apply_delay): ${count} pairs without X-Read-After, ` +
+      `then ${count} with it ---`
   );
   const setDelay = (value: string) =>
     Promise.all(
@@ -300,15 +317,19 @@ async function delayedReplicas (
     const mean = waited ? (after.reads.replayWaitMs - before.reads.replayWaitMs) / waited : 0;
     const behind = after.reads.fallbacks.behind - before.reads.fallbacks.behind;
     out(
-      `    without X-Read-After: ${stale} of ${count} reads of a todo just created answered 404 (the replica had not replayed it)`
+      `    without X-Read-After: ${stale} of ${count} reads of a todo just created answered 404 (the replica had not ` +
+        'replayed it)'
     );
     out(
-      `    with it: ${seen} of ${count} saw their write; ${waited} waited on a replica, ${mean.toFixed(0)} ms on average; ${behind} went to the primary after READ_AFTER_TIMEOUT`
+      `    with it: ${seen} of ${count} saw their write; ${waited} waited on a replica, ${mean.toFixed(0)} ms on ` +
+        `average; ${behind} went to the primary after READ_AFTER_TIMEOUT`
     );
     const ok = seen === count && stale > 0;
     return {
       claim: `d. replicas ${DELAY_MS} ms behind`,
-      measured: `without the position ${stale} of ${count} stale (404); with it ${seen} of ${count} saw their write, ${waited} waited ${mean.toFixed(0)} ms on average`,
+      measured:
+        `without the position ${stale} of ${count} stale (404); with it ${seen} of ${count} saw their ` +
+        `write, ${waited} waited ${mean.toFixed(0)} ms on average`,
       expected: 'stale reads without it, none with it',
       verdict: ok ? 'ok' : 'DEPARTS',
       ok,
@@ -389,7 +410,9 @@ async function killedReplica (
   while (
     performance.now() < deadline &&
     !(timeline.some((p) => p.t > killedAt && !p.inRotation) && timeline.at(-1)!.inRotation)
-  ) { await delay(100); }
+  ) {
+    await delay(100);
+  }
   await delay(1000);
   stop.abort();
   const [reads, writes] = await Promise.all([readers, writers]);
@@ -403,13 +426,17 @@ async function killedReplica (
     `    reads: ${total - failed} of ${total} answered 200; writes: ${writes.n - writes.failed} of ${writes.n} created`
   );
   out(
-    `    replica-1: lag ${lagBefore.lagBytes} bytes before; out of the rotation ${out1 ? `${((out1.t - killedAt) / 1000).toFixed(2)} s after the kill` : 'never (not seen)'}, ` +
-      `back ${back ? `${((back.t - killedAt) / 1000).toFixed(2)} s after it` : 'not within 30 s'}; at most ${maxLagAfter} bytes behind once back, ${timeline.at(-1)!.lagBytes} at the end`
+    `    replica-1: lag ${lagBefore.lagBytes} bytes before; out of the ` +
+      `rotation ${out1 ? `${((out1.t - killedAt) / 1000).toFixed(2)} s after the kill` : 'never (not seen)'}, ` +
+      `back ${back ? `${((back.t - killedAt) / 1000).toFixed(2)} s after it` : 'not within 30 s'}; at ` +
+      `most ${maxLagAfter} bytes behind once back, ${timeline.at(-1)!.lagBytes} at the end`
   );
   const ok = failed === 0 && back !== undefined;
   return {
     claim: 'e. a replica killed under load',
-    measured: `${failed} of ${total} reads failed; out after ${out1 ? ((out1.t - killedAt) / 1000).toFixed(2) : '?'} s, back after ${back ? ((back.t - killedAt) / 1000).toFixed(2) : '?'} s`,
+    measured:
+      `${failed} of ${total} reads failed; out after ${out1 ? ((out1.t - killedAt) / 1000).toFixed(2) : '?'} ` +
+      `s, back after ${back ? ((back.t - killedAt) / 1000).toFixed(2) : '?'} s`,
     expected: 'no read fails; out, restarted, back',
     verdict: ok ? 'ok' : 'DEPARTS',
     ok,

@@ -22,7 +22,9 @@ const SECONDS = 1;
 
 const CLIENT_CONNECTIONS = WORKERS * (POOL_SIZE + POOL_MAX_OVERFLOW);
 const WAVES = waveCount(N, BOUNCER_POOL);
-const SCALE_TITLE = `6. Beyond the ceiling: ${WORKERS} workers x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) = ${CLIENT_CONNECTIONS} connections, max_connections ${MAX_CONNECTIONS}`;
+const SCALE_TITLE =
+  `6. Beyond the ceiling: ${WORKERS} workers x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) ` +
+  `= ${CLIENT_CONNECTIONS} connections, max_connections ${MAX_CONNECTIONS}`;
 
 const env = (extra: Record<string, string>) =>
   Object.entries(extra)
@@ -47,13 +49,15 @@ export async function runScaleScenario (
   out(`=== ${SCALE_TITLE} ===`);
   out('    the original: "the concurrency for PostgreSQL operations is always limited by max_connections"');
   out(
-    `    here:         a PostgreSQL of its own with max_connections ${MAX_CONNECTIONS} (in ${join(dataDir, 'postgres')}), then`
+    `    here:         a PostgreSQL of its own with max_connections ${MAX_CONNECTIONS} ` +
+      `(in ${join(dataDir, 'postgres')}), then`
   );
   out(`                  1. ${env(pools)} npm start`);
   out(`                  2. ${env({ ...bouncer, ...pools })} npm start`);
   out(`                     npm run client -- ${N} --seconds ${SECONDS} --route /sleep/postgres/`);
   out(
-    `    PgBouncer's ${BOUNCER_POOL} server connections become the limit: ceil(${N} / ${BOUNCER_POOL}) = ${WAVES} waves of ${SECONDS} s.`
+    `    PgBouncer's ${BOUNCER_POOL} server connections become the limit: ceil(${N} / ${BOUNCER_POOL}) = ${WAVES} ` +
+      `waves of ${SECONDS} s.`
   );
   await postgres.start();
   const stopPostgres = { stop: () => postgres.stop() };
@@ -68,7 +72,9 @@ export async function runScaleScenario (
     const refusal = refused.stderr.trim();
     out(`     exit code ${refused.code}: ${refusal}`);
     const arithmetic = `${WORKERS} x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) = ${CLIENT_CONNECTIONS}`;
-    if (refused.code !== 2 || !refusal.includes(arithmetic)) { problems.push(`the direct start was not refused with "${arithmetic}"`); }
+    if (refused.code !== 2 || !refusal.includes(arithmetic)) {
+      problems.push(`the direct start was not refused with "${arithmetic}"`);
+    }
 
     out('  2. Through PgBouncer:');
     const { burst, seen } = await withServerProcess(
@@ -94,14 +100,19 @@ export async function runScaleScenario (
       { running, timeoutMs: 120_000 }
     );
     out(
-      `     PostgreSQL meanwhile: at most ${seen.backends} client connections, at most ${seen.sleeping} running pg_sleep at once.`
+      `     PostgreSQL meanwhile: at most ${seen.backends} client connections, at most ${seen.sleeping} running ` +
+        'pg_sleep at once.'
     );
 
     const total = burst.totalMs / 1000;
     const waves = checkWaves(burst, SECONDS, BOUNCER_POOL);
     if (waves) problems.push(waves);
-    if (!within(total, wavesSeconds(N, SECONDS, BOUNCER_POOL))) { problems.push(`took ${s(total)}, expected ${s(wavesSeconds(N, SECONDS, BOUNCER_POOL))}`); }
-    if (seen.sleeping > BOUNCER_POOL) { problems.push(`${seen.sleeping} pg_sleep ran at once, more than PgBouncer's ${BOUNCER_POOL}`); }
+    if (!within(total, wavesSeconds(N, SECONDS, BOUNCER_POOL))) {
+      problems.push(`took ${s(total)}, expected ${s(wavesSeconds(N, SECONDS, BOUNCER_POOL))}`);
+    }
+    if (seen.sleeping > BOUNCER_POOL) {
+      problems.push(`${seen.sleeping} pg_sleep ran at once, more than PgBouncer's ${BOUNCER_POOL}`);
+    }
     return {
       row: row(
         SCALE_TITLE,

@@ -54,15 +54,24 @@ export function checkWaves (b: Burst, seconds: number, size: number): string | u
   if (failed) return `a request failed: ${errorKind(failed)}`;
   const ends = b.results.map((r) => r.end / 1000).sort((a, c) => a - c);
   const first = ends[0]!;
-  if (first < waveAt(1, seconds) * 0.95) { return `the first response came at ${s(first)}, before the ${s(seconds)} sleep could end`; }
+  if (first < waveAt(1, seconds) * 0.95) {
+    return `the first response came at ${s(first)}, before the ${s(seconds)} sleep could end`;
+  }
   for (let i = 0; i < ends.length; i++) {
     const wave = Math.floor(i / size) + 1;
     if (wave === 1) {
-      if (ends[i]! - first >= seconds * 0.9) { return `response ${i + 1} came at ${s(ends[i]!)}, expected in wave 1, before ${s(first + seconds * 0.9)}`; }
+      if (ends[i]! - first >= seconds * 0.9) {
+        return `response ${i + 1} came at ${s(ends[i]!)}, expected in wave 1, before ${s(first + seconds * 0.9)}`;
+      }
       continue;
     }
     const at = ends[i - size]! + seconds;
-    if (Math.abs(ends[i]! - at) > seconds / 2) { return `response ${i + 1} came at ${s(ends[i]!)}, expected in wave ${wave} at ${s(at)}, S after response ${i + 1 - size}`; }
+    if (Math.abs(ends[i]! - at) > seconds / 2) {
+      return (
+        `response ${i + 1} came at ${s(ends[i]!)}, expected in wave ${wave} at ${s(at)}, S after ` +
+        `response ${i + 1 - size}`
+      );
+    }
   }
   return undefined;
 }
@@ -71,7 +80,9 @@ export function checkWaves (b: Burst, seconds: number, size: number): string | u
 export function checkTimeouts (b: Burst): string | undefined {
   const ok = b.results.filter((r) => r.status === 200);
   const timedOut = b.results.filter((r) => errorKind(r) === 'HTTP 503');
-  if (ok.length !== 15 || timedOut.length !== 15) { return `${ok.length} x 200 and ${timedOut.length} x 503, expected 15 and 15`; }
+  if (ok.length !== 15 || timedOut.length !== 15) {
+    return `${ok.length} x 200 and ${timedOut.length} x 503, expected 15 and 15`;
+  }
   const late = ok.find((r) => !within(r.end / 1000, 3));
   if (late) return `a 200 came at ${s(late.end / 1000)}, expected about 3 s`;
   const off = timedOut.find((r) => !within(r.end / 1000, 2));

@@ -45,7 +45,9 @@ export async function runFaultConsole (options: ConsoleOptions, stop: AbortSigna
 export function command (proxy: FaultProxy, line: string): string {
   const [verb, arg, ...rest] = line.split(/\s+/);
   if (!verb) return '';
-  if (rest.length || (arg !== undefined && verb !== 'delay')) { return `Unknown command ${JSON.stringify(line)}: expected ${COMMANDS}`; }
+  if (rest.length || (arg !== undefined && verb !== 'delay')) {
+    return `Unknown command ${JSON.stringify(line)}: expected ${COMMANDS}`;
+  }
   switch (verb) {
     case 'drop':
       proxy.drop();
@@ -59,7 +61,9 @@ export function command (proxy: FaultProxy, line: string): string {
       return `reset: ${before} open connection(s) reset`;
     }
     case 'delay': {
-      if (arg === undefined || !/^\d+$/.test(arg) || Number(arg) > 60_000) { return `Invalid delay ${JSON.stringify(arg ?? '')}: expected milliseconds, an integer from 0 to 60000`; }
+      if (arg === undefined || !/^\d+$/.test(arg) || Number(arg) > 60_000) {
+        return `Invalid delay ${JSON.stringify(arg ?? '')}: expected milliseconds, an integer from 0 to 60000`;
+      }
       proxy.delay(Number(arg));
       return `delay: each chunk, each way, ${arg} ms later`;
     }

@@ -105,7 +105,9 @@ export class FaultProxy {
 
   /** Each chunk, each way, forwarded `ms` later (the order kept): added latency on the path. */
   delay (ms: number): void {
-    if (!Number.isFinite(ms) || ms < 0) { throw new RangeError(`delay must be a number of milliseconds, 0 or more; got ${ms}`); }
+    if (!Number.isFinite(ms) || ms < 0) {
+      throw new RangeError(`delay must be a number of milliseconds, 0 or more; got ${ms}`);
+    }
     this.delayMs = ms;
   }
 

@@ -18,7 +18,9 @@ export function spinFor (ms: number): number {
 /** `count` password hashes with pbkdf2Sync, one after another. Returns the bytes of key made. */
 export function hashPasswordsSync (count: number): number {
   let bytes = 0;
-  for (let i = 0; i < count; i++) { bytes += pbkdf2Sync(`password ${i}`, HASH.salt, HASH.iterations, HASH.keyBytes, HASH.digest).length; }
+  for (let i = 0; i < count; i++) {
+    bytes += pbkdf2Sync(`password ${i}`, HASH.salt, HASH.iterations, HASH.keyBytes, HASH.digest).length;
+  }
   return bytes;
 }
 

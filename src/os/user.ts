@@ -56,7 +56,9 @@ export function stagingDir (path: string): string {
   // /var/tmp is writable by everyone: use these folders only if we (root) made them.
   for (const d of [base, dir]) {
     const st = lstatSync(d);
-    if (!st.isDirectory() || st.uid !== process.getuid!()) { throw new Error(`${d} is not a folder owned by this user; remove it and retry`); }
+    if (!st.isDirectory() || st.uid !== process.getuid!()) {
+      throw new Error(`${d} is not a folder owned by this user; remove it and retry`);
+    }
   }
   return dir;
 }

@@ -124,7 +124,9 @@ export class EmbeddedPostgres {
         if (
           attempt === 3 ||
           !/could not bind|Address already in use|could not create any TCP\/IP sockets/.test((err as Error).message)
-        ) { throw err; }
+        ) {
+          throw err;
+        }
         port = 0;
       }
     }
@@ -275,7 +277,8 @@ export class EmbeddedPostgres {
     const state = readState(this.root);
     if (state && state.ownerPid !== process.pid && alive(state.ownerPid) && isPostgres(state.postmasterPid)) {
       throw new Error(
-        `the embedded PostgreSQL in ${this.pgdata} is in use by process ${state.ownerPid}; stop it, or use another DATA_DIR or DATABASE_URL`
+        `the embedded PostgreSQL in ${this.pgdata} is in use by process ${state.ownerPid}; stop it, or use another ` +
+          'DATA_DIR or DATABASE_URL'
       );
     }
     const pidFile = join(this.pgdata, 'postmaster.pid');
@@ -339,7 +342,8 @@ async function binaries (): Promise<Binaries> {
     return (await import(name)) as Binaries;
   } catch {
     throw new Error(
-      `no embedded PostgreSQL binaries for ${platform()}-${arch()} (npm package ${name}); set DATABASE_URL to use your own server`
+      `no embedded PostgreSQL binaries for ${platform()}-${arch()} (npm package ${name}); set DATABASE_URL to use ` +
+        'your own server'
     );
   }
 }

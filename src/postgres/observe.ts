@@ -36,7 +36,9 @@ export async function serverFacts (url: string): Promise<ServerFacts> {
     const facts: ServerFacts = { version: `PostgreSQL ${r!.version.split(' ')[0]}`, ...(await readLimits(client)) };
     const ours = r!.port === null || r!.port === localPortOf(client);
     const postmaster = parentOf(r!.pid);
-    if (ours && commandOf(r!.pid) === 'postgres' && postmaster && commandOf(postmaster) === 'postgres') { facts.postmasterPid = postmaster; } else {
+    if (ours && commandOf(r!.pid) === 'postgres' && postmaster && commandOf(postmaster) === 'postgres') {
+      facts.postmasterPid = postmaster;
+    } else {
       facts.notLocal =
         'the server does not run on this machine (or is behind a proxy), so its processes cannot be watched';
     }

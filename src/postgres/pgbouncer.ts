@@ -55,7 +55,9 @@ export class PgBouncer {
 
   async start (): Promise<void> {
     const owner = osUser();
-    if (owner.uid !== undefined && unreachable(this.options.dataDir, owner)) { this.dir = join(stagingDir(this.options.dataDir), 'pgbouncer'); }
+    if (owner.uid !== undefined && unreachable(this.options.dataDir, owner)) {
+      this.dir = join(stagingDir(this.options.dataDir), 'pgbouncer');
+    }
     mkdirSync(this.dir, { recursive: true });
     // The same port on a restart: the pools know PgBouncer by its URL.
     this.port = this.port || (await freePort());
@@ -178,7 +180,9 @@ export function findPgBouncer (bin?: string): string {
   if (found) return found;
   throw new ConfigError(
     bin
-      ? `PGBOUNCER_BIN=${JSON.stringify(bin)} is not a runnable pgbouncer program: install the Debian package "pgbouncer" (apt-get install pgbouncer) or fix the path`
-      : 'PGBOUNCER=on needs the pgbouncer program, which is not installed: install the Debian package "pgbouncer" (apt-get install pgbouncer), or set PGBOUNCER_BIN or PGBOUNCER_URL'
+      ? `PGBOUNCER_BIN=${JSON.stringify(bin)} is not a runnable pgbouncer program: install the Debian package ` +
+          '"pgbouncer" (apt-get install pgbouncer) or fix the path'
+      : 'PGBOUNCER=on needs the pgbouncer program, which is not installed: install the Debian package "pgbouncer" ' +
+          '(apt-get install pgbouncer), or set PGBOUNCER_BIN or PGBOUNCER_URL'
   );
 }

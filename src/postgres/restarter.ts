@@ -25,7 +25,9 @@ export function restarter (
   const attempt = async (why: string): Promise<void> => {
     const now = Date.now();
     while (restarts.length && restarts[0]! < now - windowMs) restarts.shift();
-    if (restarts.length >= tries) { return giveUp(`${name} ${why}, and ${tries} restarts within ${windowMs / 1000} s did not keep it up`); }
+    if (restarts.length >= tries) {
+      return giveUp(`${name} ${why}, and ${tries} restarts within ${windowMs / 1000} s did not keep it up`);
+    }
     restarts.push(now);
     await delay(delayMs);
     try {

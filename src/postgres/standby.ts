@@ -103,7 +103,8 @@ export async function dropUnusedSlots (url: string, keep: string[]): Promise<str
   await client.connect();
   try {
     const { rows } = await client.query<{ slot_name: string }>(
-      "SELECT slot_name, pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'anp\\_%' AND NOT active AND NOT slot_name = ANY($1)",
+      'SELECT slot_name, pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE ' +
+        "'anp\\_%' AND NOT active AND NOT slot_name = ANY($1)",
       [keep.map(slotName)]
     );
     return rows.map((r) => r.slot_name);

@@ -48,14 +48,16 @@ export function banner (
   const pool =
     config.pool === 'null'
       ? 'NullPool: a new connection per request (no limit but max_connections)'
-      : `QueuePool size ${config.poolSize} + overflow ${config.poolMaxOverflow} per process, timeout ${config.poolTimeout} s`;
+      : `QueuePool size ${config.poolSize} + overflow ${config.poolMaxOverflow} per process, ` +
+        `timeout ${config.poolTimeout} s`;
   const workers = config.workers > 1 ? `${config.workers} workers (node:cluster)` : '1 process';
   const host = `${config.workers} x ${per} = ${config.workers * per}`;
   const fleet = config.hosts > 1 ? `${config.hosts} hosts x ${config.workers} x ${per} = ${budget.needed}` : host;
   const servers =
     config.hosts > 1 ? `${config.hosts} hosts x ${config.pgbouncerPoolSize}` : `${config.pgbouncerPoolSize}`;
   const budgetLine = config.pgbouncer
-    ? `${host} client connections to PgBouncer (max ${config.pgbouncerMaxClients}); the limit that applies is PgBouncer's ${servers} server connections of ${budget.available} available`
+    ? `${host} client connections to PgBouncer (max ${config.pgbouncerMaxClients}); the limit that applies is ` +
+      `PgBouncer's ${servers} server connections of ${budget.available} available`
     : config.pgbouncerUrl
       ? `${fleet} client connections to the PgBouncer at PGBOUNCER_URL; its own limits apply`
       : config.pool === 'null'
@@ -66,16 +68,28 @@ export function banner (
     `  database : ${label}`,
     ...(replicas.length
       ? [
-          `  replicas : ${replicas.join('; ')}. Reads go to them (to the primary past their pools, or when none is within REPLICA_MAX_LAG ${config.replicaMaxLag}), writes to the primary; a read with X-Read-After waits up to ${config.readAfterTimeout} s for its write`,
+          `  replicas : ${replicas.join('; ')}. Reads go to them (to the primary past their pools, or when none is ` +
+            `within REPLICA_MAX_LAG ${config.replicaMaxLag}), writes ` +
+            'to the primary; a read with X-Read-After waits up ' +
+            `to ${config.readAfterTimeout} s for its write`,
         ]
       : []),
-    `  modes    : app sleep ${config.appMode}, database calls ${config.dbMode} (${combination.original === '(not in the original)' ? 'not in the original' : `the original's ${combination.original}`})`,
+    `  modes    : app sleep ${config.appMode}, database calls ${config.dbMode} (${
+      combination.original === '(not in the original)'
+        ? 'not in the original'
+        : `the original's ${combination.original}`
+    })`,
     `  pool     : ${pool}`,
     `  workers  : ${workers}; ${budgetLine}`,
     `  sleep    : ${config.sleepSeconds} s by default, ?seconds= to override (0-60)`,
     ...expectations(config, budget, replicas.length),
-    `  routes   : /sleep/node/ /sleep/python/ /sleep/postgres/ /todos/[:id] /healthz /readyz /pool${replicas.length ? ' /servers' : ''} /metrics`,
-    `  blocking : /block/{cpu,hash,json,regex,gzip,fs}/ and their twins /offload/.../; ${config.blockDetector ? `the detector names blocks past ${config.blockThreshold} ms` : 'the block detector is off'}`,
+    '  routes   : /sleep/node/ /sleep/python/ /sleep/postgres/ /todos/[:id] /healthz /readyz ' +
+      `/pool${replicas.length ? ' /servers' : ''} /metrics`,
+    `  blocking : /block/{cpu,hash,json,regex,gzip,fs}/ and their twins /offload/.../; ${
+      config.blockDetector
+        ? 'the ' + `detector names blocks past ${config.blockThreshold} ms`
+        : 'the block detector is off'
+    }`,
     `  watch    : ${address}/ (live dashboard), ${address}/docs (API docs)`,
   ].join('\n');
 }
@@ -93,7 +107,8 @@ function expectations (config: Config, budget: Budget, replicas: number): string
       : (replicas + 1) * connectionsPerProcess(config);
   const fmt = (x: number) => `${Number(x.toFixed(2))} s`;
   return [
-    `  expect   : npm run client: ${n} x /sleep/node/ in ${fmt(burstSeconds(n, s, config.appMode))}, ${n} x /sleep/postgres/ in ${fmt(burstSeconds(n, s, config.dbMode))}` +
+    `  expect   : npm run client: ${n} x /sleep/node/ in ${fmt(burstSeconds(n, s, config.appMode))}, ${n} x ` +
+      `/sleep/postgres/ in ${fmt(burstSeconds(n, s, config.dbMode))}` +
       (config.dbMode === 'nonblocking'
         ? `; ${warningN} x /sleep/postgres/ in ${waveCount(warningN, capacity)} waves of up to ${capacity}`
         : ''),

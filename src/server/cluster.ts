@@ -183,7 +183,8 @@ async function serveStreams (config: Config, log: Logger, shutdown: Shutdown): P
         res,
         404,
         'NO_SUCH_WORKER',
-        `${id ? `no worker ${id} here` : 'not a live stream'}: they are at /live/<worker>/events and /live/<worker>/snapshot, for workers ${Object.keys(cluster.workers ?? {}).join(', ')}`
+        `${id ? `no worker ${id} here` : 'not a live stream'}: they are at /live/<worker>/events and /live/<worker>` +
+          `/snapshot, for workers ${Object.keys(cluster.workers ?? {}).join(', ')}`
       );
     }
     const port = worker.isConnected() ? await monitorOf(worker) : undefined;

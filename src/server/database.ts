@@ -81,7 +81,9 @@ export async function prepare (config: Config, log: Logger, giveUp: (reason: str
     return {
       ...database,
       url: bouncer.url,
-      label: `${direct.label}, through PgBouncer at ${maskSecrets(bouncer.url)} (transaction mode, ${config.pgbouncerPoolSize} server connections)`,
+      label:
+        `${direct.label}, through PgBouncer at ${maskSecrets(bouncer.url)} (transaction ` +
+        `mode, ${config.pgbouncerPoolSize} server connections)`,
       stop: async () => {
         await bouncer.stop();
         await direct.stop();

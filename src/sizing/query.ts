@@ -69,7 +69,8 @@ export async function runQuerySizing (
     const remoteCores = facts.postmasterPid ? undefined : await serverCores(watcher);
     const cores = facts.postmasterPid ? availableParallelism() : remoteCores;
     out(
-      `Database: ${db.label}: ${facts.version}, max_connections ${facts.maxConnections} (${available} for ordinary roles), ` +
+      `Database: ${db.label}: ${facts.version}, max_connections ${facts.maxConnections} (${available} for ordinary ` +
+        'roles), ' +
         (facts.postmasterPid
           ? `on this machine, ${cores} cores`
           : remoteCores
@@ -82,15 +83,22 @@ export async function runQuerySizing (
       : `${options.concurrency} concurrent clients (a closed loop)`;
     const perPoint = options.rate ? options.rate * (options.seconds + options.warmupSeconds) : undefined;
     out(
-      `Warning: the query runs many times${perPoint ? ` (about ${Math.round(perPoint)} per pool size, ${Math.round(perPoint * options.sizes.length)} in all)` : ' (as fast as the pool allows, for every pool size)'}` +
-        `${options.allowWrites ? ', each in a transaction that is rolled back' : ', in read-only transactions'}. Point it at a staging server, not production.`
+      `Warning: the query runs many times${
+        perPoint
+          ? ` (about ${Math.round(perPoint)} per pool ` +
+            `size, ${Math.round(perPoint * options.sizes.length)} in all)`
+          : ' (as fast as the pool allows, for every pool size)'
+      }` +
+        `${options.allowWrites ? ', each in a transaction that is rolled back' : ', in read-only transactions'}. ` +
+        'Point it at a staging server, not production.'
     );
     out(
       `The query: ${oneLine(options.query)}${options.params.length ? `  params ${JSON.stringify(options.params)}` : ''}`
     );
     const aloneMs = await alone(db.url, options);
     out(
-      `Alone, it takes ${aloneMs.toFixed(2)} ms (median of 9). ${load}; pool sizes ${options.sizes.join(', ')} (no overflow); ${options.seconds} s per size after ${options.warmupSeconds} s of warm-up.\n`
+      `Alone, it takes ${aloneMs.toFixed(2)} ms (median of 9). ${load}; pool sizes ${options.sizes.join(', ')} (no ` +
+        `overflow); ${options.seconds} s per size after ${options.warmupSeconds} s of warm-up.\n`
     );
 
     const points: QueryPoint[] = [];
@@ -120,8 +128,12 @@ export async function runQuerySizing (
       point.predicted = predicted;
       points.push(point);
       out(
-        `pool ${String(size).padStart(3)}: ${Math.round(point.rps)} queries/s, p50 ${point.p50.toFixed(1)} ms, p99 ${point.p99.toFixed(1)} ms, waiting for a connection p99 ${point.waitP99.toFixed(1)} ms, ` +
-          `${point.activeMax} backends active at most${point.pgCores === undefined ? '' : `, PostgreSQL ${point.pgCores.toFixed(2)} cores busy`}, the lab ${point.labCores.toFixed(2)}${point.errors ? `, ${point.errors} errors` : ''}`
+        `pool ${String(size).padStart(3)}: ${Math.round(point.rps)} queries/s, p50 ${point.p50.toFixed(1)} ms, ` +
+          `p99 ${point.p99.toFixed(1)} ms, waiting for a connection p99 ${point.waitP99.toFixed(1)} ms, ` +
+          `${point.activeMax} backends active at most${
+            point.pgCores === undefined ? '' : ', ' + `PostgreSQL ${point.pgCores.toFixed(2)} cores busy`
+          }, the ` +
+          `lab ${point.labCores.toFixed(2)}${point.errors ? `, ${point.errors} errors` : ''}`
       );
     }
     const chosen = choose(points, options);
@@ -136,7 +148,11 @@ export async function runQuerySizing (
     for (const line of lines) out(line);
     writeCurvesReport(options.report, {
       title: 'How big should the pool be for this query?',
-      intro: `${facts.version}, max_connections ${facts.maxConnections}${cores ? `, ${cores} cores (local)` : ', remote (cores unknown)'}; ${load}; ${options.seconds} s per size. The query: ${oneLine(options.query)}. Alone: ${aloneMs.toFixed(2)} ms.`,
+      intro:
+        `${facts.version}, max_connections ${facts.maxConnections}${
+          cores ? `, ${cores} cores (local)` : ', remote (cores unknown)'
+        }; ${load}; ${options.seconds} s per size. The query: ${oneLine(options.query)}. ` +
+        `Alone: ${aloneMs.toFixed(2)} ms.`,
       findings: lines,
       sections: [{ title: 'your query', points, unit: 'queries' }],
     });
@@ -161,7 +177,8 @@ async function probe (url: string, options: QuerySizingOptions): Promise<void> {
     if (e.code === '25006') {
       if (options.allowWrites) return;
       throw new QueryRefused(
-        `Refusing --query: it writes (PostgreSQL: "${e.message}"), and the lab runs it thousands of times. Add --allow-writes to run each in a transaction that is rolled back.`
+        `Refusing --query: it writes (PostgreSQL: "${e.message}"), and the lab runs it thousands of times. Add ` +
+          '--allow-writes to run each in a transaction that is rolled back.'
       );
     }
     throw new QueryRefused(
@@ -330,7 +347,9 @@ function choose (points: QueryPoint[], options: QuerySizingOptions): { size: num
   return (
     r && {
       size: r.size,
-      rule: `the smallest pool within ${Math.round((1 - SHARE) * 100)} % of the best throughput (${Math.round(r.best.rps)} queries/s at ${r.best.size})`,
+      rule:
+        `the smallest pool within ${Math.round((1 - SHARE) * 100)} % of the best ` +
+        `throughput (${Math.round(r.best.rps)} queries/s at ${r.best.size})`,
     }
   );
 }
@@ -346,13 +365,15 @@ function explain (
   if (!chosen) {
     lines.push(
       options.p99 !== undefined
-        ? `No pool size tried met a p99 of ${options.p99} ms without errors: the query alone takes ${ctx.aloneMs.toFixed(1)} ms; try larger sizes, or a lower load.`
+        ? `No pool size tried met a p99 of ${options.p99} ms without errors: the query alone ` +
+            `takes ${ctx.aloneMs.toFixed(1)} ms; try larger sizes, or a lower load.`
         : 'No pool size ran without errors: see the lines above.'
     );
   } else {
     const p = points.find((x) => x.size === chosen.size)!;
     lines.push(
-      `Recommendation: a pool of ${chosen.size}, by ${chosen.rule}: ${Math.round(p.rps)} queries/s, p99 ${p.p99.toFixed(1)} ms.`
+      `Recommendation: a pool of ${chosen.size}, by ${chosen.rule}: ${Math.round(p.rps)} queries/s, ` +
+        `p99 ${p.p99.toFixed(1)} ms.`
     );
   }
   // The knee: where the active backends stop growing with the pool, or pass the cores.
@@ -361,15 +382,25 @@ function explain (
   const busy = best?.pgCores;
   if (best && best.labCores > 0.85) {
     lines.push(
-      `The knee is this lab's: at its best (${best.size} connections) its one thread was busy ${Math.round(best.labCores * 100)} % of the time${busy === undefined ? '' : `, PostgreSQL ${busy.toFixed(2)} cores`}, so the figures past it say how fast one Node.js process sends this query, not how much the server can serve; the pool it picks is still enough for that load.`
+      `The knee is this lab's: at its best (${best.size} connections) its one thread was ` +
+        `busy ${Math.round(best.labCores * 100)} % of the time${
+          busy === undefined ? '' : ', ' + `PostgreSQL ${busy.toFixed(2)} cores`
+        }, so the figures past it say how fast one Node.js process sends this ` +
+        'query, not how much the server can serve; the pool it picks is still enough for that load.'
     );
   } else if (best && cores && busy !== undefined) {
     // On this machine the lab's CPU competes with PostgreSQL's for the same cores.
     const used = busy + (ctx.local ? best.labCores : 0);
     lines.push(
       used > 0.8 * cores
-        ? `The knee is the CPU: at its best (${best.size} connections) ${used.toFixed(2)} of the ${cores} cores were busy (PostgreSQL ${busy.toFixed(2)}${ctx.local ? `, this lab ${best.labCores.toFixed(2)}, on the same machine` : ''}); past that, more connections only wait for a core inside PostgreSQL, where the wait is neither visible nor bounded.`
-        : `The knee: at its best (${best.size} connections) PostgreSQL used ${busy.toFixed(2)} of its ${cores} cores; the query mostly waits (I/O, locks, the network), so more connections serve more, up to the connection budget.`
+        ? `The knee is the CPU: at its best (${best.size} connections) ${used.toFixed(2)} of the ${cores} cores were ` +
+            `busy (PostgreSQL ${busy.toFixed(2)}${
+              ctx.local ? `, this lab ${best.labCores.toFixed(2)}, on the same ` + 'machine' : ''
+            }); past that, more connections only wait for a core inside PostgreSQL, where the wait is ` +
+            'neither visible nor bounded.'
+        : `The knee: at its best (${best.size} connections) PostgreSQL used ${busy.toFixed(2)} of its ${cores} ` +
+            'cores; the query mostly waits (I/O, locks, the network), so more connections serve more, up to the ' +
+            'connection budget.'
     );
   }
   const perProcess = budgetPerProcess(ctx.available - 2, options.workers, options.hosts);
@@ -377,22 +408,28 @@ function explain (
     const rule = ruleOfThumb(cores);
     const differs = chosen && chosen.size !== rule;
     lines.push(
-      `Beside it, PostgreSQL's rule of thumb (2 x cores + effective spindles) = 2 x ${cores} + 0 = ${rule} connections in all: ` +
+      `Beside it, PostgreSQL's rule of thumb (2 x cores + effective spindles) = 2 x ${cores} + 0 = ${rule} ` +
+        'connections in all: ' +
         (!chosen
           ? 'a comparison only.'
           : !differs
               ? 'the same.'
               : chosen.size < rule
-                ? `the measured pick is smaller: the load asked for no more (${options.rate ? `${options.rate}/s` : `${options.concurrency} clients`}), or the query's cost per call left the cores idle at fewer.`
-                : 'the measured pick is larger: the query waits more than it computes, which the rule, written for queries that compute, does not see.')
+                ? 'the measured pick is smaller: the load asked for no ' +
+                `more (${options.rate ? `${options.rate}/s` : `${options.concurrency} clients`}), or the query's ` +
+                'cost per call left the cores idle at fewer.'
+                : 'the measured pick is larger: the query waits more than it computes, which the rule, written for ' +
+                'queries that compute, does not see.')
     );
   } else {
     lines.push(
-      "PostgreSQL's rule of thumb (2 x cores + effective spindles) needs the server's cores, which are unknown from here."
+      "PostgreSQL's rule of thumb (2 x cores + effective spindles) needs the server's cores, which are unknown from " +
+        'here.'
     );
   }
   lines.push(
-    `The budget: ${ctx.available} connections for ordinary roles; ${options.hosts} host(s) x ${options.workers} worker(s) may have at most ${perProcess} each (size + overflow).`
+    `The budget: ${ctx.available} connections for ordinary roles; ${options.hosts} host(s) x ${options.workers} ` +
+      `worker(s) may have at most ${perProcess} each (size + overflow).`
   );
   return lines;
 }

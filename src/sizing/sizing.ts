@@ -101,33 +101,38 @@ export async function runSizing (
     await watcher.connect();
     const available = availableTo(facts);
     out(
-      `Database: ${db.label}: ${facts.version}, max_connections ${facts.maxConnections} (${available} for ordinary roles), ` +
+      `Database: ${db.label}: ${facts.version}, max_connections ${facts.maxConnections} (${available} for ordinary ` +
+        'roles), ' +
         (cores ? `on this machine, ${cores} cores` : `${facts.notLocal}: its cores and CPU time are unknown here`)
     );
 
     const units = await calibrate(watcher, options.workMs);
     out(
-      `Work route calibrated: /work/postgres/?units=${units} takes about ${options.workMs} ms of PostgreSQL CPU when it runs alone.`
+      `Work route calibrated: /work/postgres/?units=${units} takes about ${options.workMs} ms of PostgreSQL CPU when ` +
+        'it runs alone.'
     );
     const routes: Record<Workload, string> = {
       wait: `/sleep/postgres/?seconds=${options.sleepMs / 1000}`,
       work: `/work/postgres/?units=${units}`,
     };
     out(
-      `${options.concurrency} concurrent clients; pool sizes ${options.sizes.join(', ')} (no overflow); ${options.seconds} s per point after ${options.warmupSeconds} s of warm-up.`
+      `${options.concurrency} concurrent clients; pool sizes ${options.sizes.join(', ')} (no ` +
+        `overflow); ${options.seconds} s per point after ${options.warmupSeconds} s of warm-up.`
     );
     out(`  wait: GET ${routes.wait}   (pg_sleep: the connection is held, no CPU is used)`);
     out(`  work: GET ${routes.work}   (CPU in PostgreSQL)\n`);
 
     const aloneMs = await measureAlone(db.url, routes, running);
     out(
-      `One request alone: wait ${aloneMs.wait.toFixed(1)} ms, work ${aloneMs.work.toFixed(1)} ms (the R of Little's law at low load).\n`
+      `One request alone: wait ${aloneMs.wait.toFixed(1)} ms, work ${aloneMs.work.toFixed(1)} ms (the R of Little's ` +
+        'law at low load).\n'
     );
 
     const points: Record<Workload, Point[]> = { wait: [], work: [] };
     for (const size of options.sizes) {
       if (size + OWN_CONNECTIONS > available) {
-        const skipped = `${size} connections + ${OWN_CONNECTIONS} of the lab's own > ${available} that PostgreSQL allows`;
+        const skipped =
+          `${size} connections + ${OWN_CONNECTIONS} of the lab's own > ${available} that PostgreSQL ` + 'allows';
         for (const w of ['wait', 'work'] as const) {
           points[w].push({
             size,
@@ -160,8 +165,13 @@ export async function runSizing (
             point.predicted = predictedRps(w, size, options.concurrency, aloneMs[w], cores);
             points[w].push(point);
             out(
-              `pool ${String(size).padStart(3)}, ${w}: ${Math.round(point.rps)} req/s (Little: ${Math.round(point.predicted)}), p50 ${point.p50.toFixed(0)} ms, p99 ${point.p99.toFixed(0)} ms, ` +
-                `${point.activeMax} backends active at most${point.pgCores === undefined ? '' : `, PostgreSQL ${point.pgCores.toFixed(2)} cores busy`}${point.errors ? `, ${point.errors} errors` : ''}`
+              `pool ${String(size).padStart(3)}, ${w}: ${Math.round(point.rps)} req/s ` +
+                `(Little: ${Math.round(point.predicted)}), ` +
+                `p50 ${point.p50.toFixed(0)} ms, p99 ${point.p99.toFixed(0)} ` +
+                'ms, ' +
+                `${point.activeMax} backends active at most${
+                  point.pgCores === undefined ? '' : ', ' + `PostgreSQL ${point.pgCores.toFixed(2)} cores busy`
+                }${point.errors ? `, ${point.errors} errors` : ''}`
             );
           }
         },
@@ -282,7 +292,9 @@ function postgresUss (postmaster: number): number | undefined {
       total += memoryOf(pid).uss;
     } catch (err) {
       // A backend that exited meanwhile is skipped; a process we may not read makes the sum unknown.
-      if ((err as NodeJS.ErrnoException).code === 'EACCES' || (err as NodeJS.ErrnoException).code === 'EPERM') { return undefined; }
+      if ((err as NodeJS.ErrnoException).code === 'EACCES' || (err as NodeJS.ErrnoException).code === 'EPERM') {
+        return undefined;
+      }
     }
   }
   return total;
@@ -369,23 +381,27 @@ function printRecommendation (
   out: (line: string) => void
 ): void {
   out(
-    `Recommendation (the smallest pool within ${Math.round((1 - SHARE) * 100)} % of the best throughput measured, the noise between two runs here):`
+    `Recommendation (the smallest pool within ${Math.round((1 - SHARE) * 100)} % of the best throughput measured, ` +
+      'the noise between two runs here):'
   );
   for (const r of recs) {
     const what = r.workload === 'wait' ? 'queries that wait' : 'queries that compute';
     out(
-      `  ${what.padEnd(20)}: pool ${r.size} (${Math.round(r.rps)} req/s; the best, ${Math.round(r.best.rps)} req/s, at ${r.best.size})`
+      `  ${what.padEnd(20)}: pool ${r.size} (${Math.round(r.rps)} req/s; the best, ${Math.round(r.best.rps)} req/s, ` +
+        `at ${r.best.size})`
     );
   }
   const perProcess = budgetPerProcess(available - OWN_CONNECTIONS, options.workers, options.hosts);
   out('  beside them:');
   out(
     cores
-      ? `    2 x cores + effective spindles (PostgreSQL's rule of thumb) = 2 x ${cores} + 0 = ${ruleOfThumb(cores)} connections in all, for CPU-bound queries`
+      ? `    2 x cores + effective spindles (PostgreSQL's rule of thumb) = 2 x ${cores} + 0 = ${ruleOfThumb(cores)} ` +
+          'connections in all, for CPU-bound queries'
       : "    2 x cores + effective spindles (PostgreSQL's rule of thumb): the server's cores are unknown from here"
   );
   out(
-    `    the budget: ${facts.version} allows ${available} connections; ${options.hosts} host(s) x ${options.workers} worker(s) may have at most ` +
+    `    the budget: ${facts.version} allows ${available} connections; ${options.hosts} host(s) x ${options.workers} ` +
+      'worker(s) may have at most ' +
       `${perProcess} each (size + overflow)`
   );
   const work = recs.find((r) => r.workload === 'work');
@@ -405,8 +421,10 @@ function printRecommendation (
       '      (see the active backends) instead of in the pool, where the wait is visible, bounded and cancellable.'
     );
     out(
-      `    wait: throughput grows with the pool (Little's law: size / ${options.sleepMs} ms)${wait.size >= Math.max(...options.sizes) ? ' up to the largest size tried' : ` up to ${wait.size}`}; ` +
-        `there the limit is the connection budget (${perProcess} per process here), and PostgreSQL's memory grows with each connection.`
+      `    wait: throughput grows with the pool (Little's law: size / ${options.sleepMs} ` +
+        `ms)${wait.size >= Math.max(...options.sizes) ? ' up to the largest size tried' : ` up to ${wait.size}`}; ` +
+        `there the limit is the connection budget (${perProcess} per process here), and PostgreSQL's memory grows ` +
+        'with each connection.'
     );
   }
 }

@@ -155,7 +155,8 @@ function inTurn<R> (client: pg.Client, run: () => Promise<R>): Promise<R> {
 export async function sleepingBackends (db: string): Promise<number> {
   const [row] = await sql<{ n: number }>(
     db,
-    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'SELECT pg_sleep%' AND state = 'active'",
+    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'SELECT pg_sleep%' AND state " +
+      "= 'active'",
     [new URL(db).pathname.slice(1)]
   );
   return row!.n;

@@ -8,28 +8,31 @@ import { build } from '../helper.ts';
 /** Small amounts of each kind of work: the routes' shape, not their cost. */
 const SMALL: Record<string, number> = { cpu: 30, hash: 2, json: 64, regex: 16, gzip: 512, fs: 8 };
 
-test('every /block/ route and its /offload/ twin do the same work: the same result, one on the loop, one off it', async (t) => {
-  const { app } = await build(t);
-  assert.deepEqual(Object.keys(KINDS), Object.keys(SMALL));
-  for (const [kind, n] of Object.entries(SMALL)) {
-    const param = KINDS[kind as keyof typeof KINDS].param;
-    const [blocked, offloaded] = await Promise.all(
-      ['block', 'offload'].map((way) => app.inject({ url: `/${way}/${kind}/?${param}=${n}` }))
-    );
-    assert.equal(blocked!.statusCode, 200, blocked!.body);
-    assert.equal(offloaded!.statusCode, 200, offloaded!.body);
-    const b = blocked!.json<{ work: string; onLoop: boolean; ms: number; result: number | boolean }>();
-    const o = offloaded!.json<typeof b>();
-    assert.deepEqual([b.work, b.onLoop, o.work, o.onLoop], [kind, true, kind, false]);
-    if (kind === 'cpu') assert.ok(b.ms >= n && o.ms >= n, `${kind}: ${b.ms} / ${o.ms} ms for ${n} ms`);
-    else if (kind === 'gzip') {
-      assert.ok(
-        Math.abs((b.result as number) - (o.result as number)) < 64,
-        `${kind}: ${b.result} vs ${o.result} bytes`
+test(
+  'every /block/ route and its /offload/ twin do the same work: the same result, one on the loop, one off it',
+  async (t) => {
+    const { app } = await build(t);
+    assert.deepEqual(Object.keys(KINDS), Object.keys(SMALL));
+    for (const [kind, n] of Object.entries(SMALL)) {
+      const param = KINDS[kind as keyof typeof KINDS].param;
+      const [blocked, offloaded] = await Promise.all(
+        ['block', 'offload'].map((way) => app.inject({ url: `/${way}/${kind}/?${param}=${n}` }))
       );
-    } else assert.equal(b.result, o.result, kind);
+      assert.equal(blocked!.statusCode, 200, blocked!.body);
+      assert.equal(offloaded!.statusCode, 200, offloaded!.body);
+      const b = blocked!.json<{ work: string; onLoop: boolean; ms: number; result: number | boolean }>();
+      const o = offloaded!.json<typeof b>();
+      assert.deepEqual([b.work, b.onLoop, o.work, o.onLoop], [kind, true, kind, false]);
+      if (kind === 'cpu') assert.ok(b.ms >= n && o.ms >= n, `${kind}: ${b.ms} / ${o.ms} ms for ${n} ms`);
+      else if (kind === 'gzip') {
+        assert.ok(
+          Math.abs((b.result as number) - (o.result as number)) < 64,
+          `${kind}: ${b.result} vs ${o.result} bytes`
+        );
+      } else assert.equal(b.result, o.result, kind);
+    }
   }
-});
+);
 
 test('while a /block/ route runs, nothing else is served; while its twin runs, the loop answers', async (t) => {
   const { app } = await build(t);

@@ -62,22 +62,26 @@ describe('the dashboard', () => {
     );
   });
 
-  test('the live stream: a hello with the settings (no password), then frames; readable by pages of the allowed hosts only', async (t) => {
-    const { app, db } = await build(t);
-    const stream = `http://127.0.0.1:${await app.live.monitorPort()}/live/1/events`;
-    const mine = await firstEvent(stream, { origin: 'http://localhost:8000' });
-    assert.equal(mine.headers['content-type'], 'text/event-stream');
-    assert.equal(mine.headers['access-control-allow-origin'], 'http://localhost:8000');
-    assert.match(mine.event, /^event: hello\ndata: /);
-    const hello = JSON.parse(mine.event.split('\ndata: ')[1]!) as {
-      settings: Record<string, unknown>;
-      recent: unknown[];
-    };
-    assert.equal(hello.settings.poolSize, 5);
-    assert.ok(!mine.event.includes(new URL(db).password), 'the password is not in the stream');
-    const theirs = await firstEvent(stream, { origin: 'http://evil.example' });
-    assert.equal(theirs.headers['access-control-allow-origin'], undefined);
-  });
+  test(
+    'the live stream: a hello with the settings (no password), then frames; readable by pages of the allowed ' +
+      'hosts only',
+    async (t) => {
+      const { app, db } = await build(t);
+      const stream = `http://127.0.0.1:${await app.live.monitorPort()}/live/1/events`;
+      const mine = await firstEvent(stream, { origin: 'http://localhost:8000' });
+      assert.equal(mine.headers['content-type'], 'text/event-stream');
+      assert.equal(mine.headers['access-control-allow-origin'], 'http://localhost:8000');
+      assert.match(mine.event, /^event: hello\ndata: /);
+      const hello = JSON.parse(mine.event.split('\ndata: ')[1]!) as {
+        settings: Record<string, unknown>;
+        recent: unknown[];
+      };
+      assert.equal(hello.settings.poolSize, 5);
+      assert.ok(!mine.event.includes(new URL(db).password), 'the password is not in the stream');
+      const theirs = await firstEvent(stream, { origin: 'http://evil.example' });
+      assert.equal(theirs.headers['access-control-allow-origin'], undefined);
+    }
+  );
 
   test('the monitor answers only to the allowed host names, as the service does', async (t) => {
     const { app } = await build(t);
@@ -93,15 +97,21 @@ describe('the dashboard', () => {
     assert.equal(status, 421);
   });
 
-  test('LIVE_STREAM=proxy: the page reads the stream on its own origin, and its policy lets it connect there only', async (t) => {
-    const { app } = await build(t, { settings: { LIVE_STREAM: 'proxy', MONITOR_PORT: String(await freePort()) } });
-    const page = await app.inject({ url: '/' });
-    assert.ok(page.body.includes('<meta name="live-port" content="">'));
-    assert.match(page.headers['content-security-policy'] as string, /connect-src 'self';/);
-    // The monitor serves only its own worker's paths.
-    const port = await app.live.monitorPort();
-    const other = await fetch(`http://127.0.0.1:${port}/live/2/events`);
-    assert.equal(other.status, 404);
-    assert.match(((await other.json()) as { message: string }).message, /\/live\/1\/events/);
-  });
+  test(
+    'LIVE_STREAM=proxy: the page reads the stream on its ' +
+      'own origin, and its policy lets it connect there only',
+    async (t) => {
+      const { app } = await build(t, {
+        settings: { LIVE_STREAM: 'proxy', MONITOR_PORT: String(await freePort()) },
+      });
+      const page = await app.inject({ url: '/' });
+      assert.ok(page.body.includes('<meta name="live-port" content="">'));
+      assert.match(page.headers['content-security-policy'] as string, /connect-src 'self';/);
+      // The monitor serves only its own worker's paths.
+      const port = await app.live.monitorPort();
+      const other = await fetch(`http://127.0.0.1:${port}/live/2/events`);
+      assert.equal(other.status, 404);
+      assert.match(((await other.json()) as { message: string }).message, /\/live\/1\/events/);
+    }
+  );
 });

@@ -73,7 +73,8 @@ async function backendsOf (db: string): Promise<number> {
 
 describe('faults under steady load', () => {
   test(
-    'a partition of 4 s: every request answered within its budget, /readyz 503 within 1 s, then served again, and no connection left held',
+    'a partition of 4 s: every request answered within its budget, /readyz 503 within 1 s, then served again, and no ' +
+      'connection left held',
     { timeout: 60_000 },
     async (t) => {
       const db = await freshDatabase({ seeded: true });
@@ -170,7 +171,8 @@ describe('faults under steady load', () => {
   );
 
   test(
-    'every backend of the service terminated by an administrator: only what ran at that moment fails, then at most one more',
+    'every backend of the service terminated by an administrator: only what ran at that moment fails, then at most ' +
+      'one more',
     { timeout: 60_000 },
     async (t) => {
       const db = await freshDatabase({ seeded: true });
@@ -180,7 +182,8 @@ describe('faults under steady load', () => {
       const at = load.now();
       const [{ n }] = (await sql<{ n: number }>(
         db,
-        'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = $2',
+        'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND ' +
+          'application_name = $2',
         [new URL(db).pathname.slice(1), APPLICATION_NAME]
       )) as [{ n: number }];
       assert.ok(n >= 5, `${n} backends terminated`);
@@ -191,62 +194,73 @@ describe('faults under steady load', () => {
     }
   );
 
-  test("50 ms added each way: the pool's waits grow as its arithmetic predicts (waves of the pool's size, each a round trip)", async (t) => {
-    const db = await freshDatabase({ seeded: true });
-    const proxy = await proxyFor(db);
-    const { app } = await build(t, {
-      db,
-      url: proxy.urlFor(db),
-      settings: { POOL_SIZE: '3', POOL_MAX_OVERFLOW: '0' },
-    });
-    proxy.delay(50);
-    const contexts: CallContext[] = Array.from({ length: 12 }, () => ({}));
-    await Promise.all(contexts.map((ctx) => app.store.listTodosJson({}, ctx)));
-    const leases = contexts.map((c) => c.lease!) as LeaseTiming[];
-    // Each holds its connection for one round trip (100 ms and a little); 12 callers on 3 connections
-    // come in 4 waves of 3, each waiting one round trip more than the wave before it.
-    const hold = leases.map((l) => l.holdMs).sort((a, b) => a - b)[6]!;
-    const seen = `waits ${leases.map((l) => Math.round(l.waitMs)).join(', ')} ms; hold ${Math.round(hold)} ms`;
-    assert.ok(hold >= 100, `a round trip holds the connection: ${seen}`);
-    const waves = [0, 1, 2, 3].map((w) => leases.slice(w * 3, w * 3 + 3).map((l) => l.waitMs));
-    assert.ok(
-      waves[0]!.every((ms) => ms < 50),
-      `the first wave does not wait: ${seen}`
-    );
-    // A wave starts when the one before it ends: never sooner than a round trip after it, and
-    // typically one round trip later (a wave a stall on this busy machine delayed may be longer;
-    // a second round trip for every wave, a reset or a check per checkout, would double the steps).
-    const steps = [1, 2, 3].map((w) => Math.min(...waves[w]!) - Math.max(...waves[w - 1]!));
-    assert.ok(
-      steps.every((ms) => ms >= 90),
-      `each wave a round trip after the last: ${seen}`
-    );
-    assert.ok(steps.sort((a, b) => a - b)[1]! < 1.5 * hold, `a wave is one round trip, not two: ${seen}`);
-  });
+  test(
+    "50 ms added each way: the pool's waits grow as its arithmetic predicts (waves of the pool's size, each a " +
+      'round trip)',
+    async (t) => {
+      const db = await freshDatabase({ seeded: true });
+      const proxy = await proxyFor(db);
+      const { app } = await build(t, {
+        db,
+        url: proxy.urlFor(db),
+        settings: { POOL_SIZE: '3', POOL_MAX_OVERFLOW: '0' },
+      });
+      proxy.delay(50);
+      const contexts: CallContext[] = Array.from({ length: 12 }, () => ({}));
+      await Promise.all(contexts.map((ctx) => app.store.listTodosJson({}, ctx)));
+      const leases = contexts.map((c) => c.lease!) as LeaseTiming[];
+      // Each holds its connection for one round trip (100 ms and a little); 12 callers on 3 connections
+      // come in 4 waves of 3, each waiting one round trip more than the wave before it.
+      const hold = leases.map((l) => l.holdMs).sort((a, b) => a - b)[6]!;
+      const seen = `waits ${leases.map((l) => Math.round(l.waitMs)).join(', ')} ms; hold ${Math.round(hold)} ms`;
+      assert.ok(hold >= 100, `a round trip holds the connection: ${seen}`);
+      const waves = [0, 1, 2, 3].map((w) => leases.slice(w * 3, w * 3 + 3).map((l) => l.waitMs));
+      assert.ok(
+        waves[0]!.every((ms) => ms < 50),
+        `the first wave does not wait: ${seen}`
+      );
+      // A wave starts when the one before it ends: never sooner than a round trip after it, and
+      // typically one round trip later (a wave a stall on this busy machine delayed may be longer;
+      // a second round trip for every wave, a reset or a check per checkout, would double the steps).
+      const steps = [1, 2, 3].map((w) => Math.min(...waves[w]!) - Math.max(...waves[w - 1]!));
+      assert.ok(
+        steps.every((ms) => ms >= 90),
+        `each wave a round trip after the last: ${seen}`
+      );
+      assert.ok(steps.sort((a, b) => a - b)[1]! < 1.5 * hold, `a wave is one round trip, not two: ${seen}`);
+    }
+  );
 });
 
 describe('the guards PostgreSQL keeps on our sessions', () => {
-  test('each connection of the pool starts with them: idle_in_transaction_session_timeout, transaction_timeout (17+), client_connection_check_interval, keepalives', async () => {
-    const db = await freshDatabase();
-    const client = new pg.Client({ connectionString: db });
-    await client.connect();
-    const version = Number(
-      (await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows[0]!.v
-    );
-    await client.end();
-    const pool = createPool(storeOptions(loadConfig({}, { DATABASE_URL: db }), db, version));
-    try {
-      const { rows } = (await pool.query(`SELECT current_setting('idle_in_transaction_session_timeout') AS idle,
-        current_setting('client_connection_check_interval') AS check, current_setting('tcp_keepalives_idle') AS keepalive,
-        current_setting('transaction_timeout', true) AS tx`)) as pg.QueryResult;
-      assert.deepEqual(rows[0], {
-        idle: '15s',
-        check: '2s',
-        keepalive: '10',
-        tx: version >= 170000 ? '75s' : null,
-      });
-    } finally {
-      await pool.end();
+  test(
+    'each connection of the pool starts with them: idle_in_transaction_session_timeout, transaction_timeout ' +
+      '(17+), client_connection_check_interval, keepalives',
+    async () => {
+      const db = await freshDatabase();
+      const client = new pg.Client({ connectionString: db });
+      await client.connect();
+      const version = Number(
+        (await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows[0]!.v
+      );
+      await client.end();
+      const pool = createPool(storeOptions(loadConfig({}, { DATABASE_URL: db }), db, version));
+      try {
+        const { rows } = (await pool.query(
+          `SELECT current_setting('idle_in_transaction_session_timeout') AS idle,
+        current_setting('client_connection_check_interval') AS check, current_setting('tcp_keepalives_idle') AS ` +
+            `keepalive,
+        current_setting('transaction_timeout', true) AS tx`
+        )) as pg.QueryResult;
+        assert.deepEqual(rows[0], {
+          idle: '15s',
+          check: '2s',
+          keepalive: '10',
+          tx: version >= 170000 ? '75s' : null,
+        });
+      } finally {
+        await pool.end();
+      }
     }
-  });
+  );
 });

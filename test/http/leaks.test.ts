@@ -16,73 +16,81 @@ const HOLD_LINE =
 const inUse = async (app: Awaited<ReturnType<typeof build>>['app']) =>
   (await app.inject({ url: '/pool' })).json<{ inUse: number }>().inUse;
 
-test('/leak/ answers at once and keeps its connection; past LEAK_DETECTION it is reported by route and line, then again when given back', async (t) => {
-  const { app } = await build(t, { settings: { LEAK_DETECTION: '0.3' } });
-  const leaks: Leak[] = [];
-  app.leaks.on((leak) => leaks.push(leak));
+test(
+  '/leak/ answers at once and keeps its connection; past LEAK_DETECTION it is reported by route and line, then ' +
+    'again when given back',
+  async (t) => {
+    const { app } = await build(t, { settings: { LEAK_DETECTION: '0.3' } });
+    const leaks: Leak[] = [];
+    app.leaks.on((leak) => leaks.push(leak));
 
-  const res = await app.inject({ url: '/leak/?seconds=1.2' });
-  assert.equal(res.statusCode, 200, res.body);
-  assert.deepEqual(
-    { ...res.json<object>(), waitMs: 0 },
-    { heldSeconds: 1.2, waitMs: 0, leakDetectionSeconds: 0.3 }
-  );
-  assert.equal(await inUse(app), 1, 'answered, and the connection is still checked out');
+    const res = await app.inject({ url: '/leak/?seconds=1.2' });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(
+      { ...res.json<object>(), waitMs: 0 },
+      { heldSeconds: 1.2, waitMs: 0, leakDetectionSeconds: 0.3 }
+    );
+    assert.equal(await inUse(app), 1, 'answered, and the connection is still checked out');
 
-  await until('the leak is reported', () => leaks.length === 1);
-  const [held] = leaks;
-  assert.equal(held!.released, false);
-  assert.equal(held!.route, 'GET /leak/');
-  assert.equal(held!.thresholdMs, 300);
-  assert.ok(held!.heldMs >= 300 && held!.heldMs < 1200, `reported after ${held!.heldMs} ms`);
-  assert.deepEqual(
-    [held!.culprit?.file, held!.culprit?.line],
-    ['src/app/routes/leak.ts', HOLD_LINE],
-    JSON.stringify(held!.frames)
-  );
-  assert.match(held!.culprit!.fn, /leakConnection/);
-  assert.equal(
-    held!.frames[0]!.file,
-    'src/db/todos.ts',
-    'the store, that checked out for the route, is in the stack too'
-  );
+    await until('the leak is reported', () => leaks.length === 1);
+    const [held] = leaks;
+    assert.equal(held!.released, false);
+    assert.equal(held!.route, 'GET /leak/');
+    assert.equal(held!.thresholdMs, 300);
+    assert.ok(held!.heldMs >= 300 && held!.heldMs < 1200, `reported after ${held!.heldMs} ms`);
+    assert.deepEqual(
+      [held!.culprit?.file, held!.culprit?.line],
+      ['src/app/routes/leak.ts', HOLD_LINE],
+      JSON.stringify(held!.frames)
+    );
+    assert.match(held!.culprit!.fn, /leakConnection/);
+    assert.equal(
+      held!.frames[0]!.file,
+      'src/db/todos.ts',
+      'the store, that checked out for the route, is in the stack too'
+    );
 
-  await until('it is given back, and reported once more', () => leaks.length === 2, 5000);
-  const [, released] = leaks;
-  assert.equal(released!.released, true);
-  assert.equal(released!.id, held!.id, 'one checkout, one id');
-  assert.ok(released!.heldMs >= 1150, `held ${released!.heldMs} ms in all`);
-  assert.equal(await inUse(app), 0);
+    await until('it is given back, and reported once more', () => leaks.length === 2, 5000);
+    const [, released] = leaks;
+    assert.equal(released!.released, true);
+    assert.equal(released!.id, held!.id, 'one checkout, one id');
+    assert.ok(released!.heldMs >= 1150, `held ${released!.heldMs} ms in all`);
+    assert.equal(await inUse(app), 0);
 
-  const metrics = (await app.inject({ url: '/metrics' })).body;
-  assert.match(
-    metrics,
-    /^db_pool_leaks_total\{route="GET \/leak\/"\} 1$/m,
-    'counted once, when found, not again when given back'
-  );
-  assert.equal(app.store.stats().leaks, 1);
-});
+    const metrics = (await app.inject({ url: '/metrics' })).body;
+    assert.match(
+      metrics,
+      /^db_pool_leaks_total\{route="GET \/leak\/"\} 1$/m,
+      'counted once, when found, not again when given back'
+    );
+    assert.equal(app.store.stats().leaks, 1);
+  }
+);
 
-test('the wait a sleep route asks for is not a leak, nor is a quick route; with LEAK_DETECTION=0 nothing is watched', async (t) => {
-  const watched = await build(t, { settings: { LEAK_DETECTION: '0.3' } });
-  const leaks: Leak[] = [];
-  watched.app.leaks.on((leak) => leaks.push(leak));
-  const answers = await Promise.all([
-    watched.app.inject({ url: '/sleep/postgres/?seconds=0.6' }),
-    watched.app.inject({ url: '/todos/' }),
-    watched.app.inject({ url: '/work/postgres/?units=1000' }),
-  ]);
-  for (const a of answers) assert.equal(a.statusCode, 200, a.body);
-  await new Promise((resolve) => setTimeout(resolve, 400));
-  assert.deepEqual(leaks, [], 'the sleep adds its seconds to the threshold');
+test(
+  'the wait a sleep route asks for is not a leak, nor is ' +
+    'a quick route; with LEAK_DETECTION=0 nothing is watched',
+  async (t) => {
+    const watched = await build(t, { settings: { LEAK_DETECTION: '0.3' } });
+    const leaks: Leak[] = [];
+    watched.app.leaks.on((leak) => leaks.push(leak));
+    const answers = await Promise.all([
+      watched.app.inject({ url: '/sleep/postgres/?seconds=0.6' }),
+      watched.app.inject({ url: '/todos/' }),
+      watched.app.inject({ url: '/work/postgres/?units=1000' }),
+    ]);
+    for (const a of answers) assert.equal(a.statusCode, 200, a.body);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.deepEqual(leaks, [], 'the sleep adds its seconds to the threshold');
 
-  const off = await build(t, { settings: { LEAK_DETECTION: '0' } });
-  assert.equal(off.app.hasDecorator('leaks'), false, 'the leaks plugin is not even registered');
-  const res = await off.app.inject({ url: '/leak/?seconds=0.5' });
-  assert.equal(res.json<{ leakDetectionSeconds: number }>().leakDetectionSeconds, 0);
-  await until('given back', async () => (await inUse(off.app)) === 0);
-  assert.equal(off.app.store.stats().leaks, 0);
-});
+    const off = await build(t, { settings: { LEAK_DETECTION: '0' } });
+    assert.equal(off.app.hasDecorator('leaks'), false, 'the leaks plugin is not even registered');
+    const res = await off.app.inject({ url: '/leak/?seconds=0.5' });
+    assert.equal(res.json<{ leakDetectionSeconds: number }>().leakDetectionSeconds, 0);
+    await until('given back', async () => (await inUse(off.app)) === 0);
+    assert.equal(off.app.store.stats().leaks, 0);
+  }
+);
 
 test('a connection held by /leak/ does not hold up shutdown: close gives it back', async (t) => {
   const { app } = await build(t);

@@ -5,57 +5,60 @@ import { findPgBouncer, PgBouncer } from '../../src/postgres/pgbouncer.ts';
 import { build, DATABASE_PATHS, freshDatabase, onCleanup, parseMetrics, tempDir, until } from '../helper.ts';
 
 describe('/metrics', () => {
-  test('parses as Prometheus text; the pool figures follow a load; the states add up to the open connections', async (t) => {
-    const { app } = await build(t, { settings: { POOL_SIZE: '3', POOL_MAX_OVERFLOW: '2' } });
-    const scrape = async () => {
-      const res = await app.inject({ url: '/metrics' });
-      assert.match(res.headers['content-type'] as string, /^text\/plain; version=0\.0\.4/);
-      return { text: res.body, m: parseMetrics(res.body) };
-    };
-    const idle = await scrape();
-    assert.equal(idle.m.get('db_pool_connections{state="in_use"}'), 0);
-    assert.equal(idle.m.get('db_pool_connections{state="idle"}'), 3);
-    assert.equal(idle.m.get('db_pool_waiting'), 0);
-    assert.equal(idle.m.get('db_pool_max_connections'), 5);
-    for (const name of [
-      'process_resident_memory_bytes',
-      'nodejs_eventloop_lag_seconds',
-      'nodejs_eventloop_active_seconds_total',
-      'nodejs_eventloop_idle_seconds_total',
-    ]) {
-      assert.ok(idle.m.has(name), name);
+  test(
+    'parses as Prometheus text; the pool figures follow a load; the states add up to the open connections',
+    async (t) => {
+      const { app } = await build(t, { settings: { POOL_SIZE: '3', POOL_MAX_OVERFLOW: '2' } });
+      const scrape = async () => {
+        const res = await app.inject({ url: '/metrics' });
+        assert.match(res.headers['content-type'] as string, /^text\/plain; version=0\.0\.4/);
+        return { text: res.body, m: parseMetrics(res.body) };
+      };
+      const idle = await scrape();
+      assert.equal(idle.m.get('db_pool_connections{state="in_use"}'), 0);
+      assert.equal(idle.m.get('db_pool_connections{state="idle"}'), 3);
+      assert.equal(idle.m.get('db_pool_waiting'), 0);
+      assert.equal(idle.m.get('db_pool_max_connections'), 5);
+      for (const name of [
+        'process_resident_memory_bytes',
+        'nodejs_eventloop_lag_seconds',
+        'nodejs_eventloop_active_seconds_total',
+        'nodejs_eventloop_idle_seconds_total',
+      ]) {
+        assert.ok(idle.m.has(name), name);
+      }
+      assert.match(idle.text, /^# TYPE nodejs_gc_duration_seconds histogram$/m);
+      assert.match(idle.text, /^# TYPE nodejs_eventloop_active_seconds_total counter$/m);
+
+      const load = Promise.all(Array.from({ length: 12 }, () => app.inject({ url: '/sleep/postgres/?seconds=1' })));
+      await until('7 of 12 waiting for the 5 connections', () => app.store.stats().waiting === 7, 900);
+      const busy = await scrape();
+      // The states add up to the connections open.
+      assert.equal(
+        busy.m.get('db_pool_connections{state="in_use"}')! + busy.m.get('db_pool_connections{state="idle"}')!,
+        app.store.stats().total
+      );
+      assert.equal(busy.m.get('db_pool_connections{state="in_use"}'), 5);
+      assert.equal(busy.m.get('db_pool_connections{state="idle"}'), 0);
+      assert.equal(busy.m.get('db_pool_overflow_connections_in_use'), 2);
+      assert.equal(busy.m.get('db_pool_waiting'), 7);
+      assert.equal(busy.m.get('http_requests_in_flight{route="/sleep/postgres/"}'), 12);
+      assert.ok((await load).every((r) => r.statusCode === 200));
+
+      const done = await scrape();
+      assert.equal(done.m.get('db_pool_connections{state="in_use"}'), 0);
+      assert.equal(
+        done.m.get('http_request_duration_seconds_count{route="/sleep/postgres/",method="GET",status_code="200"}'),
+        12
+      );
+      assert.equal(done.m.get('db_pool_wait_seconds_count'), 12);
+      assert.ok(done.m.get('db_pool_acquired_total')! >= 12);
+      assert.ok(
+        done.m.get('nodejs_eventloop_active_seconds_total')! > idle.m.get('nodejs_eventloop_active_seconds_total')!,
+        'the busy time only grows'
+      );
     }
-    assert.match(idle.text, /^# TYPE nodejs_gc_duration_seconds histogram$/m);
-    assert.match(idle.text, /^# TYPE nodejs_eventloop_active_seconds_total counter$/m);
-
-    const load = Promise.all(Array.from({ length: 12 }, () => app.inject({ url: '/sleep/postgres/?seconds=1' })));
-    await until('7 of 12 waiting for the 5 connections', () => app.store.stats().waiting === 7, 900);
-    const busy = await scrape();
-    // The states add up to the connections open.
-    assert.equal(
-      busy.m.get('db_pool_connections{state="in_use"}')! + busy.m.get('db_pool_connections{state="idle"}')!,
-      app.store.stats().total
-    );
-    assert.equal(busy.m.get('db_pool_connections{state="in_use"}'), 5);
-    assert.equal(busy.m.get('db_pool_connections{state="idle"}'), 0);
-    assert.equal(busy.m.get('db_pool_overflow_connections_in_use'), 2);
-    assert.equal(busy.m.get('db_pool_waiting'), 7);
-    assert.equal(busy.m.get('http_requests_in_flight{route="/sleep/postgres/"}'), 12);
-    assert.ok((await load).every((r) => r.statusCode === 200));
-
-    const done = await scrape();
-    assert.equal(done.m.get('db_pool_connections{state="in_use"}'), 0);
-    assert.equal(
-      done.m.get('http_request_duration_seconds_count{route="/sleep/postgres/",method="GET",status_code="200"}'),
-      12
-    );
-    assert.equal(done.m.get('db_pool_wait_seconds_count'), 12);
-    assert.ok(done.m.get('db_pool_acquired_total')! >= 12);
-    assert.ok(
-      done.m.get('nodejs_eventloop_active_seconds_total')! > idle.m.get('nodejs_eventloop_active_seconds_total')!,
-      'the busy time only grows'
-    );
-  });
+  );
 
   test("OpenTelemetry's names for the pool (db.client.connection.*), labelled by pool, beside db_pool_*", async (t) => {
     const { app, db } = await build(t, { settings: { POOL_SIZE: '2', POOL_MAX_OVERFLOW: '1' } });

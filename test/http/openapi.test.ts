@@ -45,31 +45,35 @@ const operations = (doc: Document) =>
   );
 
 describe('the OpenAPI document', () => {
-  test('a validator from npm passes it; every operation has its own operationId, a summary, a tag and a description of every answer', async (t) => {
-    const { app } = await build(t);
-    const doc = await documentOf(app);
-    assert.match(doc.openapi, /^3\./);
-    const result = await new Validator().validate(doc as never);
-    assert.equal(result.valid, true, JSON.stringify(result.errors, null, 1)?.slice(0, 2000));
-    const ids = operations(doc).map(({ op }) => op.operationId);
-    assert.ok(
-      ids.every((id) => typeof id === 'string' && /^[a-z][A-Za-z]+$/.test(id)),
-      JSON.stringify(ids)
-    );
-    assert.equal(new Set(ids).size, ids.length, 'unique');
-    for (const { name, op } of operations(doc)) {
-      assert.ok(op.summary && op.summary.length > 10, `${name}: summary`);
-      assert.ok(op.tags?.length, `${name}: tag`);
-      for (const [status, answer] of Object.entries(op.responses)) {
-        assert.ok(
-          answer.description && answer.description !== 'Default Response',
-          `${name} ${status}: description`
-        );
+  test(
+    'a validator from npm passes it; every operation has its own operationId, a summary, a tag and a description ' +
+      'of every answer',
+    async (t) => {
+      const { app } = await build(t);
+      const doc = await documentOf(app);
+      assert.match(doc.openapi, /^3\./);
+      const result = await new Validator().validate(doc as never);
+      assert.equal(result.valid, true, JSON.stringify(result.errors, null, 1)?.slice(0, 2000));
+      const ids = operations(doc).map(({ op }) => op.operationId);
+      assert.ok(
+        ids.every((id) => typeof id === 'string' && /^[a-z][A-Za-z]+$/.test(id)),
+        JSON.stringify(ids)
+      );
+      assert.equal(new Set(ids).size, ids.length, 'unique');
+      for (const { name, op } of operations(doc)) {
+        assert.ok(op.summary && op.summary.length > 10, `${name}: summary`);
+        assert.ok(op.tags?.length, `${name}: tag`);
+        for (const [status, answer] of Object.entries(op.responses)) {
+          assert.ok(
+            answer.description && answer.description !== 'Default Response',
+            `${name} ${status}: description`
+          );
+        }
       }
+      for (const hidden of ['/metrics', '/', '/openapi.json']) assert.equal(doc.paths[hidden], undefined, hidden);
+      assert.equal((await app.inject({ url: '/docs/' })).statusCode, 200);
     }
-    for (const hidden of ['/metrics', '/', '/openapi.json']) assert.equal(doc.paths[hidden], undefined, hidden);
-    assert.equal((await app.inject({ url: '/docs/' })).statusCode, 200);
-  });
+  );
 
   test('shared schemas, one error schema with one family of codes, and the headers the answers carry', async (t) => {
     const { app } = await build(t);
@@ -117,8 +121,12 @@ describe('the OpenAPI document', () => {
       }
       for (const [status, answer] of Object.entries(op.responses)) {
         const ref = answer.content?.['application/json']?.schema.$ref;
-        if (Number(status) >= 400 && name !== 'get /readyz') { assert.equal(ref, '#/components/schemas/Error', `${name} ${status}`); }
-        if (status === '503' && name !== 'get /readyz') { assert.ok(answer.headers?.['Retry-After'], `${name} 503: Retry-After`); }
+        if (Number(status) >= 400 && name !== 'get /readyz') {
+          assert.equal(ref, '#/components/schemas/Error', `${name} ${status}`);
+        }
+        if (status === '503' && name !== 'get /readyz') {
+          assert.ok(answer.headers?.['Retry-After'], `${name} 503: Retry-After`);
+        }
       }
     }
     assert.ok(doc.paths['/todos/']!.post!.responses['201']!.headers?.Location, '201: Location');
@@ -172,7 +180,9 @@ describe('the OpenAPI document', () => {
         assert.equal(res.body, '', `${name} ${status}: no body documented`);
       }
       // X-Read-After comes only with replicas (test/process/replicas.test.ts); this app has none.
-      for (const header of Object.keys(answer.headers ?? {}).filter((h) => h !== 'X-Read-After')) { assert.ok(res.headers[header.toLowerCase()] !== undefined, `${name} ${status}: ${header}`); }
+      for (const header of Object.keys(answer.headers ?? {}).filter((h) => h !== 'X-Read-After')) {
+        assert.ok(res.headers[header.toLowerCase()] !== undefined, `${name} ${status}: ${header}`);
+      }
       answered.add(`${name} ${status}`);
     };
     const json = (body: unknown) => ({
@@ -181,7 +191,9 @@ describe('the OpenAPI document', () => {
     });
 
     // Every operation's success.
-    for (const route of ['/sleep/node/', '/sleep/python/', '/sleep/postgres/']) { await check(app, `get ${route}`, { url: `${route}?seconds=0` }, 200); }
+    for (const route of ['/sleep/node/', '/sleep/python/', '/sleep/postgres/']) {
+      await check(app, `get ${route}`, { url: `${route}?seconds=0` }, 200);
+    }
     await check(app, 'get /todos/', { url: '/todos/?limit=3' }, 200);
     await check(app, 'get /todos/{id}', { url: '/todos/1' }, 200);
     await check(app, 'post /todos/', { url: '/todos/', ...json({ title: 'documented' }) }, 201);
@@ -190,9 +202,13 @@ describe('the OpenAPI document', () => {
     await check(app, 'get /work/postgres/', { url: '/work/postgres/?units=1000' }, 200);
     await check(app, 'get /leak/', { url: '/leak/?seconds=0' }, 200);
     for (const [kind, k] of Object.entries(KINDS)) {
-      for (const way of ['block', 'offload']) { await check(app, `get /${way}/${kind}/`, { url: `/${way}/${kind}/?${k.param}=${k.min}` }, 200); }
+      for (const way of ['block', 'offload']) {
+        await check(app, `get /${way}/${kind}/`, { url: `/${way}/${kind}/?${k.param}=${k.min}` }, 200);
+      }
     }
-    for (const route of ['/healthz', '/readyz', '/pool', '/servers']) { await check(app, `get ${route}`, { url: route }, 200); }
+    for (const route of ['/healthz', '/readyz', '/pool', '/servers']) {
+      await check(app, `get ${route}`, { url: route }, 200);
+    }
     const all = operations(doc)
       .map(({ name }) => name)
       .sort();
@@ -246,55 +262,59 @@ describe('the OpenAPI document', () => {
     assert.ok(failed.statusCode === 500 && errorSchema(failed.json()), failed.body);
   });
 
-  test('a client generated from it (openapi-typescript, openapi-fetch) compiles, refuses a wrong field, and runs the Todo CRUD', async (t: TestContext) => {
-    const { app, url } = await buildListening(t);
-    const dir = tempDir('anp-client-');
-    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-    // defaultNonNullable: false, as docs/api.md says: by default openapi-typescript makes a field
-    // with a default required, in request bodies too, and the server requires only the title.
-    writeFileSync(
-      join(dir, 'api.ts'),
-      astToString(await openapiTS(JSON.stringify(await documentOf(app)), { defaultNonNullable: false }))
-    );
-    writeFileSync(join(dir, 'crud.ts'), CRUD);
-    writeFileSync(join(dir, 'wrong.ts'), WRONG);
-    const diagnostics = (file: string) => {
-      const options = {
-        strict: true,
-        noEmit: true,
-        target: ts.ScriptTarget.ES2022,
-        module: ts.ModuleKind.NodeNext,
-        moduleResolution: ts.ModuleResolutionKind.NodeNext,
-        allowImportingTsExtensions: true,
-        skipLibCheck: true,
-        types: [],
+  test(
+    'a client generated from it (openapi-typescript, openapi-fetch) compiles, refuses a wrong field, and runs the ' +
+      'Todo CRUD',
+    async (t: TestContext) => {
+      const { app, url } = await buildListening(t);
+      const dir = tempDir('anp-client-');
+      symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+      // defaultNonNullable: false, as docs/api.md says: by default openapi-typescript makes a field
+      // with a default required, in request bodies too, and the server requires only the title.
+      writeFileSync(
+        join(dir, 'api.ts'),
+        astToString(await openapiTS(JSON.stringify(await documentOf(app)), { defaultNonNullable: false }))
+      );
+      writeFileSync(join(dir, 'crud.ts'), CRUD);
+      writeFileSync(join(dir, 'wrong.ts'), WRONG);
+      const diagnostics = (file: string) => {
+        const options = {
+          strict: true,
+          noEmit: true,
+          target: ts.ScriptTarget.ES2022,
+          module: ts.ModuleKind.NodeNext,
+          moduleResolution: ts.ModuleResolutionKind.NodeNext,
+          allowImportingTsExtensions: true,
+          skipLibCheck: true,
+          types: [],
+        };
+        const program = ts.createProgram([join(dir, file)], options);
+        return ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
       };
-      const program = ts.createProgram([join(dir, file)], options);
-      return ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
-    };
-    const crudErrors = diagnostics('crud.ts');
-    assert.deepEqual(
-      crudErrors,
-      [],
-      `the CRUD program type-checks against the generated types:\n${crudErrors.join('\n')}`
-    );
-    const wrong = diagnostics('wrong.ts');
-    assert.ok(
-      wrong.some((m) => /titel/.test(m)),
-      `a misspelled field is a type error: ${wrong.join('\n')}`
-    );
-    const { crud } = (await import(pathToFileURL(join(dir, 'crud.ts')).href)) as {
-      crud(baseUrl: string): Promise<string[]>;
-    };
-    assert.deepEqual(await crud(url), [
-      '201 done=false priority=0',
-      '200 Todo from the generated client',
-      '200 done=true',
-      '200 listed',
-      '204',
-      '404 TODO_NOT_FOUND',
-    ]);
-  });
+      const crudErrors = diagnostics('crud.ts');
+      assert.deepEqual(
+        crudErrors,
+        [],
+        `the CRUD program type-checks against the generated types:\n${crudErrors.join('\n')}`
+      );
+      const wrong = diagnostics('wrong.ts');
+      assert.ok(
+        wrong.some((m) => /titel/.test(m)),
+        `a misspelled field is a type error: ${wrong.join('\n')}`
+      );
+      const { crud } = (await import(pathToFileURL(join(dir, 'crud.ts')).href)) as {
+        crud(baseUrl: string): Promise<string[]>;
+      };
+      assert.deepEqual(await crud(url), [
+        '201 done=false priority=0',
+        '200 Todo from the generated client',
+        '200 done=true',
+        '200 listed',
+        '204',
+        '404 TODO_NOT_FOUND',
+      ]);
+    }
+  );
 });
 
 /** The Todo CRUD, written against the generated types as a user of the API would. */

@@ -39,7 +39,9 @@ test(
     const ready = await get('/readyz');
     assert.equal(ready.statusCode, 503);
     const port = new URL(pg.url).port;
-    for (const body of [down.body, ready.body]) { assert.ok(!body.includes(port) && !body.includes('127.0.0.1'), body); }
+    for (const body of [down.body, ready.body]) {
+      assert.ok(!body.includes(port) && !body.includes('127.0.0.1'), body);
+    }
     assert.equal((await get('/healthz')).statusCode, 200);
 
     // Back: served again, without a restart.

@@ -44,13 +44,16 @@ describe('the sleep routes and /todos/', () => {
     }
   });
 
-  test('the pool waits in the database, not in the app: /sleep/postgres/ holds a connection for the whole sleep', async (t) => {
-    const { app } = await build(t, { settings: { SLEEP_SECONDS: '1' } });
-    const sleeping = app.inject({ url: '/sleep/postgres/' });
-    await until('the sleep holding a connection', () => app.store.stats().inUse === 1, 900);
-    await sleeping;
-    assert.equal(app.store.stats().inUse, 0);
-  });
+  test(
+    'the pool waits in the database, not in the app: /sleep/postgres/ holds a connection for the whole sleep',
+    async (t) => {
+      const { app } = await build(t, { settings: { SLEEP_SECONDS: '1' } });
+      const sleeping = app.inject({ url: '/sleep/postgres/' });
+      await until('the sleep holding a connection', () => app.store.stats().inUse === 1, 900);
+      await sleeping;
+      assert.equal(app.store.stats().inUse, 0);
+    }
+  );
 });
 
 describe("operators' routes", () => {

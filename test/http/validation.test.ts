@@ -331,20 +331,24 @@ describe('bad input', () => {
     });
   });
 
-  test(`${cases.length} bad requests: each its status, a JSON body naming the field, no stack trace; the table is unchanged`, async (t) => {
-    const { app } = await build(t, { db });
-    for (const c of cases) {
-      const res = await app.inject({ method: c.method, url: c.url, ...c.opts });
-      const what = `${c.name}: ${c.method} ${c.url.slice(0, 40)}`;
-      assert.equal(res.statusCode, c.status, `${what}: ${res.body}`);
-      assert.match(res.headers['content-type'] as string, /^application\/json/, what);
-      const b = res.json<{ statusCode: number; error: string; message: string; field?: string }>();
-      assert.equal(b.statusCode, c.status, what);
-      assert.ok(b.message.length > 0, what);
-      assert.equal(b.field, c.field, `${what}: ${b.message}`);
-      assert.doesNotMatch(res.body, /\bat .*\.(ts|js):\d+|node_modules|\/src\//, `${what}: no stack trace`);
+  test(
+    `${cases.length} bad requests: each its status, a JSON body naming the field, no stack trace; the table is ` +
+      'unchanged',
+    async (t) => {
+      const { app } = await build(t, { db });
+      for (const c of cases) {
+        const res = await app.inject({ method: c.method, url: c.url, ...c.opts });
+        const what = `${c.name}: ${c.method} ${c.url.slice(0, 40)}`;
+        assert.equal(res.statusCode, c.status, `${what}: ${res.body}`);
+        assert.match(res.headers['content-type'] as string, /^application\/json/, what);
+        const b = res.json<{ statusCode: number; error: string; message: string; field?: string }>();
+        assert.equal(b.statusCode, c.status, what);
+        assert.ok(b.message.length > 0, what);
+        assert.equal(b.field, c.field, `${what}: ${b.message}`);
+        assert.doesNotMatch(res.body, /\bat .*\.(ts|js):\d+|node_modules|\/src\//, `${what}: no stack trace`);
+      }
+      assert.deepEqual(await rows(), rowsBefore);
+      assert.equal((await app.inject({ url: '/todos/' })).json<{ todos: unknown[] }>().todos.length, 50);
     }
-    assert.deepEqual(await rows(), rowsBefore);
-    assert.equal((await app.inject({ url: '/todos/' })).json<{ todos: unknown[] }>().todos.length, 50);
-  });
+  );
 });

@@ -92,7 +92,8 @@ describe('the block detector', () => {
           assert.match(
             block.msg,
             new RegExp(
-              `^the event loop was blocked for \\d+ ms by ${fn} \\(src/loop/stalls\\.ts:\\d+\\), serving GET /block/${kind}/$`
+              `^the event loop was blocked for \\d+ ms by ${fn} \\(src/loop/stalls\\.ts:\\d+\\), serving GET ` +
+                `/block/${kind}/$`
             )
           );
           assert.ok(block.blockedMs >= 100, `${route}: ${block.blockedMs} ms`);

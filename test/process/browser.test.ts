@@ -27,7 +27,9 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
       if (m.type() === 'error') errors.push(`${m.text()} ${m.location().url}`);
     });
     page.on('request', (r) => {
-      if (!new URL(r.url()).hostname.match(/^(127\.0\.0\.1|localhost)$/)) { errors.push(`external request: ${r.url()}`); }
+      if (!new URL(r.url()).hostname.match(/^(127\.0\.0\.1|localhost)$/)) {
+        errors.push(`external request: ${r.url()}`);
+      }
     });
     await page.goto(url);
     await page.waitForFunction(
@@ -38,85 +40,90 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
     return { page, errors };
   }
 
-  test("the original's warning, live: 100 database sleeps of 2 s against the default pool of 5 + 10 fill the timeline in waves of 15", async () => {
-    const db = await freshDatabase();
-    await withService({ DATABASE_URL: db }, async (server) => {
-      const { page, errors } = await open(`${server.url}/`);
-      // The figures on the page, sampled while the load runs.
-      const seen = { inUse: 0, waiting: 0 };
-      const sampler = setInterval(async () => {
-        try {
-          const [inUse, waiting] = await page.evaluate(() => [
-            document.getElementById('in-use')!.textContent,
-            document.getElementById('waiting')!.textContent,
-          ]);
-          seen.inUse = Math.max(seen.inUse, Number(inUse));
-          seen.waiting = Math.max(seen.waiting, Number(waiting));
-        } catch {
-          /* page busy */
-        }
-      }, 50);
-      await delay(300);
-      const load = burst(`${server.url}/sleep/postgres/?seconds=2`, 100);
-      await delay(9000); // mid-way through the 7 waves: the README's picture
-      await page.screenshot({ path: join(SHOTS, 'dashboard-waves-of-15.png') }); // the README's is taken by npm run screenshot
-      const b = await load;
-      assert.ok(b.results.every((r) => r.status === 200));
-      await delay(1000);
-      clearInterval(sampler);
-      assert.equal(seen.inUse, 15, 'the in-use figure reached size + overflow');
-      assert.ok(seen.waiting >= 80, `the waiting figure reached ${seen.waiting}`);
-      type Dashboard = {
-        requests: { route: string; end: number }[];
-        addRequests(r: unknown[]): void;
-        drawTimeline(now: number): void;
-      };
-      type Charts = {
-        Chart: {
-          getChart(id: string): {
-            data: { datasets: { data: ([number, number] | null)[] }[] };
-            scales: { x: { min: number; max: number } };
+  test(
+    "the original's warning, live: 100 database sleeps of 2 s against the default pool of 5 + 10 fill the " +
+      'timeline in waves of 15',
+    async () => {
+      const db = await freshDatabase();
+      await withService({ DATABASE_URL: db }, async (server) => {
+        const { page, errors } = await open(`${server.url}/`);
+        // The figures on the page, sampled while the load runs.
+        const seen = { inUse: 0, waiting: 0 };
+        const sampler = setInterval(async () => {
+          try {
+            const [inUse, waiting] = await page.evaluate(() => [
+              document.getElementById('in-use')!.textContent,
+              document.getElementById('waiting')!.textContent,
+            ]);
+            seen.inUse = Math.max(seen.inUse, Number(inUse));
+            seen.waiting = Math.max(seen.waiting, Number(waiting));
+          } catch {
+            /* page busy */
+          }
+        }, 50);
+        await delay(300);
+        const load = burst(`${server.url}/sleep/postgres/?seconds=2`, 100);
+        await delay(9000); // mid-way through the 7 waves: the README's picture
+        // The README's is taken by npm run screenshot.
+        await page.screenshot({ path: join(SHOTS, 'dashboard-waves-of-15.png') });
+        const b = await load;
+        assert.ok(b.results.every((r) => r.status === 200));
+        await delay(1000);
+        clearInterval(sampler);
+        assert.equal(seen.inUse, 15, 'the in-use figure reached size + overflow');
+        assert.ok(seen.waiting >= 80, `the waiting figure reached ${seen.waiting}`);
+        type Dashboard = {
+          requests: { route: string; end: number }[];
+          addRequests(r: unknown[]): void;
+          drawTimeline(now: number): void;
+        };
+        type Charts = {
+          Chart: {
+            getChart(id: string): {
+              data: { datasets: { data: ([number, number] | null)[] }[] };
+              scales: { x: { min: number; max: number } };
+            };
           };
         };
-      };
-      const timeline = () =>
-        page.evaluate(() => {
-          const chart = (window as unknown as Charts).Chart.getChart('chart-timeline');
-          const [rest, wait, core, overflow] = chart.data.datasets.map((d) =>
-            d.data.filter((x): x is [number, number] => Array.isArray(x))
-          );
-          return {
-            bars: rest!.length,
-            waits: wait!.filter((x) => x[1] - x[0] > 1).length,
-            core: core!.length,
-            overflow: overflow!.length,
-            x: [chart.scales.x.min, chart.scales.x.max],
-            ends: rest!.map((x) => x[1]),
-          };
+        const timeline = () =>
+          page.evaluate(() => {
+            const chart = (window as unknown as Charts).Chart.getChart('chart-timeline');
+            const [rest, wait, core, overflow] = chart.data.datasets.map((d) =>
+              d.data.filter((x): x is [number, number] => Array.isArray(x))
+            );
+            return {
+              bars: rest!.length,
+              waits: wait!.filter((x) => x[1] - x[0] > 1).length,
+              core: core!.length,
+              overflow: overflow!.length,
+              x: [chart.scales.x.min, chart.scales.x.max],
+              ends: rest!.map((x) => x[1]),
+            };
+          });
+        const shown = await timeline();
+        assert.equal(shown.bars, 100, 'one bar per request');
+        assert.ok(
+          shown.core >= 30 && shown.overflow >= 60,
+          `core ${shown.core}, overflow ${shown.overflow}: 5 and 10 of each wave of 15`
+        );
+        assert.ok(shown.waits >= 80, `${shown.waits} bars waited more than 1 s for a connection`);
+        // The burst fills the axis: from a little before its first request (about 11 s ago) to now.
+        assert.equal(shown.x[1], 0);
+        assert.ok(shown.x[0]! <= -10 && shown.x[0]! >= -30, `the axis starts ${shown.x[0]} s ago`);
+        assert.ok(shown.ends.every((e) => e <= 0 && e > shown.x[0]!));
+        // A request that ended 70 s ago has slid out of the window: it takes no room.
+        await page.evaluate(() => {
+          const d = (window as unknown as { dashboard: Dashboard }).dashboard;
+          const now = Date.now();
+          d.addRequests([{ route: '/todos/', status: 200, start: now - 70_500, end: now - 70_000 }]);
+          d.drawTimeline(now);
         });
-      const shown = await timeline();
-      assert.equal(shown.bars, 100, 'one bar per request');
-      assert.ok(
-        shown.core >= 30 && shown.overflow >= 60,
-        `core ${shown.core}, overflow ${shown.overflow}: 5 and 10 of each wave of 15`
-      );
-      assert.ok(shown.waits >= 80, `${shown.waits} bars waited more than 1 s for a connection`);
-      // The burst fills the axis: from a little before its first request (about 11 s ago) to now.
-      assert.equal(shown.x[1], 0);
-      assert.ok(shown.x[0]! <= -10 && shown.x[0]! >= -30, `the axis starts ${shown.x[0]} s ago`);
-      assert.ok(shown.ends.every((e) => e <= 0 && e > shown.x[0]!));
-      // A request that ended 70 s ago has slid out of the window: it takes no room.
-      await page.evaluate(() => {
-        const d = (window as unknown as { dashboard: Dashboard }).dashboard;
-        const now = Date.now();
-        d.addRequests([{ route: '/todos/', status: 200, start: now - 70_500, end: now - 70_000 }]);
-        d.drawTimeline(now);
+        assert.equal((await timeline()).bars, 100);
+        await page.screenshot({ path: join(SHOTS, 'dashboard-waves-of-15-after.png'), fullPage: true });
+        assert.deepEqual(errors, []);
       });
-      assert.equal((await timeline()).bars, 100);
-      await page.screenshot({ path: join(SHOTS, 'dashboard-waves-of-15-after.png'), fullPage: true });
-      assert.deepEqual(errors, []);
-    });
-  });
+    }
+  );
 
   test('the unhappy path: backends terminated by an administrator show as connections the pool closed', async () => {
     const db = await freshDatabase();
@@ -174,164 +181,179 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
     });
   });
 
-  test('WORKERS=2: one page shows both workers, their pools summed (more in use than one pool of 15 holds) and a lag line each', async () => {
-    const db = await freshDatabase();
-    await withService({ DATABASE_URL: db, WORKERS: '2' }, async (server) => {
-      const { page, errors } = await open(`${server.url}/`);
-      await page.waitForFunction(
-        () => Object.keys((window as unknown as { dashboard: { workers: object } }).dashboard.workers).length === 2,
-        undefined,
-        { timeout: 5000 }
-      );
-      const seen = { inUse: 0 };
-      const sampler = setInterval(async () => {
-        try {
-          seen.inUse = Math.max(
-            seen.inUse,
-            Number(await page.evaluate(() => document.getElementById('in-use')!.textContent))
-          );
-        } catch {
-          /* page busy */
-        }
-      }, 50);
-      // node:cluster hands the connections out roughly evenly (not always 20 + 20: 14 + 26 seen on a
-      // busy machine), and each worker's pool takes at most 15 at once.
-      const b = await burst(`${server.url}/sleep/postgres/?seconds=2`, 40);
-      await delay(500);
-      clearInterval(sampler);
-      assert.ok(b.results.every((r) => r.status === 200));
-      assert.ok(
-        seen.inUse > 15 && seen.inUse <= 30,
-        `${seen.inUse} in use: more than one pool of 15 holds, so both workers' pools are summed, and at most 2 x 15`
-      );
-      type Charts = {
-        Chart: { getChart(id: string): { data: { datasets: { label: string; data: unknown[] }[] } } };
-      };
-      const shown = await page.evaluate(() => ({
-        cap: document.getElementById('pool-cap')!.textContent,
-        // One line per worker; the block marks beside them come and go with what blocked.
-        lag: (window as unknown as Charts).Chart.getChart('chart-lag')
-          .data.datasets.filter((d) => !d.label.startsWith('a named block'))
-          .map((d) => [d.label, d.data.length > 0]),
-        bars: (window as unknown as Charts).Chart.getChart('chart-timeline').data.datasets[0]!.data.filter(
-          Array.isArray
-        ).length,
-      }));
-      assert.equal(shown.cap, 'of 30 (2 x 15)');
-      assert.deepEqual(shown.lag, [
-        ['worker 1 (ms)', true],
-        ['worker 2 (ms)', true],
-      ]);
-      assert.equal(shown.bars, 40, "the timeline merges both workers' requests");
-      assert.deepEqual(errors, []);
-    });
-  });
-
-  test('what blocked the event loop: a /block/ route is named on the page, function and file:line, with a mark on the lag chart; its twin is not', async () => {
-    const db = await freshDatabase();
-    await withService({ DATABASE_URL: db }, async (server) => {
-      const { page, errors } = await open(`${server.url}/`);
-      // The service's own start may have blocked already (loading code): only the routes' blocks are counted here.
-      await page.waitForFunction(
-        () => !document.getElementById('blocks-note')!.textContent!.startsWith('Waiting'),
-        undefined,
-        { timeout: 10_000 }
-      );
-      assert.equal((await get(server.url, '/offload/cpu/?ms=400')).status, 200);
-      const cells = () =>
-        page.evaluate(() =>
-          [...document.querySelectorAll('#blocks tbody tr')].map((tr) =>
-            [...tr.querySelectorAll('td')].map((td) => td.textContent)
-          )
+  test(
+    'WORKERS=2: one page shows both workers, their pools summed (more in use than one pool of 15 holds) and a lag ' +
+      'line each',
+    async () => {
+      const db = await freshDatabase();
+      await withService({ DATABASE_URL: db, WORKERS: '2' }, async (server) => {
+        const { page, errors } = await open(`${server.url}/`);
+        await page.waitForFunction(
+          () =>
+            Object.keys((window as unknown as { dashboard: { workers: object } }).dashboard.workers).length === 2,
+          undefined,
+          { timeout: 5000 }
         );
-      const blocksOf = async (n: number) => {
-        const deadline = Date.now() + 10_000;
-        while ((await cells()).filter((r) => r[3] === 'GET /block/cpu/').length < n && Date.now() < deadline) { await delay(100); }
-      };
-      // A first block, then the one judged (2 s): a process's first stack has been its slowest
-      // (more than 2 s on a loaded CI machine, when the detector still paused through the
-      // debugger), and the panel must show both, newest first.
-      assert.equal((await get(server.url, '/block/cpu/?ms=500')).status, 200);
-      await blocksOf(1);
-      assert.equal((await get(server.url, '/block/cpu/?ms=2000')).status, 200);
-      await blocksOf(2);
-      await delay(300);
-      const all = await cells();
-      assert.equal(all.filter((r) => r[3]!.includes('/offload/')).length, 0, JSON.stringify(all));
-      const rows = all.filter((r) => r[3]!.includes('/block/'));
-      assert.equal(rows.length, 2, JSON.stringify(all));
-      // Newest first.
-      const [, howLong, fn, route, stack] = rows[0]!;
-      assert.match(fn!, /^spinFor \(src\/loop\/stalls\.ts:\d+\)$/);
-      assert.equal(route, 'GET /block/cpu/');
-      assert.match(howLong!, /^\d+\.\d\d s$/);
-      assert.ok(Number(howLong!.split(' ')[0]) >= 1.9, howLong);
-      assert.match(stack!, /spinFor src\/loop\/stalls\.ts:\d+/); // innermost may be performance.now's own frames
-      type Charts = {
-        Chart: {
-          getChart(id: string): { data: { datasets: { label: string; data: { x: number; y: number }[] }[] } };
+        const seen = { inUse: 0 };
+        const sampler = setInterval(async () => {
+          try {
+            seen.inUse = Math.max(
+              seen.inUse,
+              Number(await page.evaluate(() => document.getElementById('in-use')!.textContent))
+            );
+          } catch {
+            /* page busy */
+          }
+        }, 50);
+        // node:cluster hands the connections out roughly evenly (not always 20 + 20: 14 + 26 seen on a
+        // busy machine), and each worker's pool takes at most 15 at once.
+        const b = await burst(`${server.url}/sleep/postgres/?seconds=2`, 40);
+        await delay(500);
+        clearInterval(sampler);
+        assert.ok(b.results.every((r) => r.status === 200));
+        assert.ok(
+          seen.inUse > 15 && seen.inUse <= 30,
+          `${seen.inUse} in use: more than one pool of 15 holds, so both workers' pools are summed, and at most 2 x 15`
+        );
+        type Charts = {
+          Chart: { getChart(id: string): { data: { datasets: { label: string; data: unknown[] }[] } } };
         };
-      };
-      const marks = await page.evaluate(
-        () =>
-          (window as unknown as Charts).Chart.getChart('chart-lag').data.datasets.find((d) =>
-            d.label.startsWith('a named block')
-          )!.data
-      );
-      assert.equal(marks.length, all.length, 'one mark per block');
-      assert.ok(marks.some((m) => m.y >= 1900));
-      await page.locator('#blocks-panel').screenshot({ path: join(SHOTS, 'dashboard-blocks.png') });
-      assert.deepEqual(errors, []);
-    });
-  });
+        const shown = await page.evaluate(() => ({
+          cap: document.getElementById('pool-cap')!.textContent,
+          // One line per worker; the block marks beside them come and go with what blocked.
+          lag: (window as unknown as Charts).Chart.getChart('chart-lag')
+            .data.datasets.filter((d) => !d.label.startsWith('a named block'))
+            .map((d) => [d.label, d.data.length > 0]),
+          bars: (window as unknown as Charts).Chart.getChart('chart-timeline').data.datasets[0]!.data.filter(
+            Array.isArray
+          ).length,
+        }));
+        assert.equal(shown.cap, 'of 30 (2 x 15)');
+        assert.deepEqual(shown.lag, [
+          ['worker 1 (ms)', true],
+          ['worker 2 (ms)', true],
+        ]);
+        assert.equal(shown.bars, 40, "the timeline merges both workers' requests");
+        assert.deepEqual(errors, []);
+      });
+    }
+  );
 
-  test('connections held too long: a leak from before the page opened and one after it, each named, still held then given back', async () => {
-    const db = await freshDatabase();
-    await withService({ DATABASE_URL: db, LEAK_DETECTION: '1' }, async (server) => {
-      assert.equal((await get(server.url, '/leak/?seconds=1.5')).status, 200);
-      await delay(1200); // reported before any page listens: the monitor keeps it for the pages to come
-      const { page, errors } = await open(`${server.url}/`);
-      const cells = () =>
-        page.evaluate(() =>
-          [...document.querySelectorAll('#leaks tbody tr')].map((tr) =>
-            [...tr.querySelectorAll('td')].map((td) => td.textContent!)
-          )
+  test(
+    'what blocked the event loop: a /block/ route is named on the page, function and file:line, with a mark on ' +
+      'the lag chart; its twin is not',
+    async () => {
+      const db = await freshDatabase();
+      await withService({ DATABASE_URL: db }, async (server) => {
+        const { page, errors } = await open(`${server.url}/`);
+        // The service's own start may have blocked already (loading code): only the routes' blocks are counted here.
+        await page.waitForFunction(
+          () => !document.getElementById('blocks-note')!.textContent!.startsWith('Waiting'),
+          undefined,
+          { timeout: 10_000 }
         );
-      const rowsWhere = async (what: string, ok: (rows: string[][]) => boolean) => {
-        const deadline = Date.now() + 10_000;
-        while (!ok(await cells())) {
-          if (Date.now() > deadline) assert.fail(`${what}: ${JSON.stringify(await cells())}`);
-          await delay(100);
-        }
-      };
-      await rowsWhere(
-        'the earlier leak, given back',
-        (rows) => rows.length === 1 && rows[0]![1]!.endsWith('given back')
-      );
-      assert.equal((await get(server.url, '/leak/?seconds=3')).status, 200);
-      await rowsWhere(
-        'the new leak, still held, on top',
-        (rows) => rows.length === 2 && rows[0]![1]!.endsWith('still held')
-      );
-      const [when, held, fn, route, stack] = (await cells())[0]!;
-      assert.match(when!, /\d/);
-      assert.match(held!, /^over 1\.\d s, still held$/);
-      assert.match(fn!, /^Object\.leakConnection \(src\/app\/routes\/leak\.ts:\d+\)$/);
-      assert.equal(route, 'GET /leak/');
-      assert.match(
-        stack!,
-        /AsyncTodoStore\.hold src\/db\/todos\.ts:\d+ ← Object\.leakConnection src\/app\/routes\/leak\.ts:\d+/
-      );
-      await rowsWhere(
-        'the new leak given back, in its own row',
-        (rows) => rows.length === 2 && rows.every((r) => r[1]!.endsWith('given back'))
-      );
-      assert.match((await cells())[0]![1]!, /^3\.\d s, given back$/);
-      assert.match((await page.locator('#leaks-note').textContent()) ?? '', /held for more than 1 s/);
-      await page.locator('#leaks-panel').screenshot({ path: join(SHOTS, 'dashboard-leaks.png') });
-      assert.deepEqual(errors, []);
-    });
-  });
+        assert.equal((await get(server.url, '/offload/cpu/?ms=400')).status, 200);
+        const cells = () =>
+          page.evaluate(() =>
+            [...document.querySelectorAll('#blocks tbody tr')].map((tr) =>
+              [...tr.querySelectorAll('td')].map((td) => td.textContent)
+            )
+          );
+        const blocksOf = async (n: number) => {
+          const deadline = Date.now() + 10_000;
+          while ((await cells()).filter((r) => r[3] === 'GET /block/cpu/').length < n && Date.now() < deadline) {
+            await delay(100);
+          }
+        };
+        // A first block, then the one judged (2 s): a process's first stack has been its slowest
+        // (more than 2 s on a loaded CI machine, when the detector still paused through the
+        // debugger), and the panel must show both, newest first.
+        assert.equal((await get(server.url, '/block/cpu/?ms=500')).status, 200);
+        await blocksOf(1);
+        assert.equal((await get(server.url, '/block/cpu/?ms=2000')).status, 200);
+        await blocksOf(2);
+        await delay(300);
+        const all = await cells();
+        assert.equal(all.filter((r) => r[3]!.includes('/offload/')).length, 0, JSON.stringify(all));
+        const rows = all.filter((r) => r[3]!.includes('/block/'));
+        assert.equal(rows.length, 2, JSON.stringify(all));
+        // Newest first.
+        const [, howLong, fn, route, stack] = rows[0]!;
+        assert.match(fn!, /^spinFor \(src\/loop\/stalls\.ts:\d+\)$/);
+        assert.equal(route, 'GET /block/cpu/');
+        assert.match(howLong!, /^\d+\.\d\d s$/);
+        assert.ok(Number(howLong!.split(' ')[0]) >= 1.9, howLong);
+        assert.match(stack!, /spinFor src\/loop\/stalls\.ts:\d+/); // innermost may be performance.now's own frames
+        type Charts = {
+          Chart: {
+            getChart(id: string): { data: { datasets: { label: string; data: { x: number; y: number }[] }[] } };
+          };
+        };
+        const marks = await page.evaluate(
+          () =>
+            (window as unknown as Charts).Chart.getChart('chart-lag').data.datasets.find((d) =>
+              d.label.startsWith('a named block')
+            )!.data
+        );
+        assert.equal(marks.length, all.length, 'one mark per block');
+        assert.ok(marks.some((m) => m.y >= 1900));
+        await page.locator('#blocks-panel').screenshot({ path: join(SHOTS, 'dashboard-blocks.png') });
+        assert.deepEqual(errors, []);
+      });
+    }
+  );
+
+  test(
+    'connections held too long: a leak from before the page opened and one after it, each named, still held then ' +
+      'given back',
+    async () => {
+      const db = await freshDatabase();
+      await withService({ DATABASE_URL: db, LEAK_DETECTION: '1' }, async (server) => {
+        assert.equal((await get(server.url, '/leak/?seconds=1.5')).status, 200);
+        await delay(1200); // reported before any page listens: the monitor keeps it for the pages to come
+        const { page, errors } = await open(`${server.url}/`);
+        const cells = () =>
+          page.evaluate(() =>
+            [...document.querySelectorAll('#leaks tbody tr')].map((tr) =>
+              [...tr.querySelectorAll('td')].map((td) => td.textContent!)
+            )
+          );
+        const rowsWhere = async (what: string, ok: (rows: string[][]) => boolean) => {
+          const deadline = Date.now() + 10_000;
+          while (!ok(await cells())) {
+            if (Date.now() > deadline) assert.fail(`${what}: ${JSON.stringify(await cells())}`);
+            await delay(100);
+          }
+        };
+        await rowsWhere(
+          'the earlier leak, given back',
+          (rows) => rows.length === 1 && rows[0]![1]!.endsWith('given back')
+        );
+        assert.equal((await get(server.url, '/leak/?seconds=3')).status, 200);
+        await rowsWhere(
+          'the new leak, still held, on top',
+          (rows) => rows.length === 2 && rows[0]![1]!.endsWith('still held')
+        );
+        const [when, held, fn, route, stack] = (await cells())[0]!;
+        assert.match(when!, /\d/);
+        assert.match(held!, /^over 1\.\d s, still held$/);
+        assert.match(fn!, /^Object\.leakConnection \(src\/app\/routes\/leak\.ts:\d+\)$/);
+        assert.equal(route, 'GET /leak/');
+        assert.match(
+          stack!,
+          /AsyncTodoStore\.hold src\/db\/todos\.ts:\d+ ← Object\.leakConnection src\/app\/routes\/leak\.ts:\d+/
+        );
+        await rowsWhere(
+          'the new leak given back, in its own row',
+          (rows) => rows.length === 2 && rows.every((r) => r[1]!.endsWith('given back'))
+        );
+        assert.match((await cells())[0]![1]!, /^3\.\d s, given back$/);
+        assert.match((await page.locator('#leaks-note').textContent()) ?? '', /held for more than 1 s/);
+        await page.locator('#leaks-panel').screenshot({ path: join(SHOTS, 'dashboard-leaks.png') });
+        assert.deepEqual(errors, []);
+      });
+    }
+  );
 
   test('a blocking app sleep: the lag figure passes 1 s while the 3 s sleep is still running', async () => {
     const db = await freshDatabase();
@@ -393,109 +415,116 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
     }
   );
 
-  test("REPLICAS=2: each server's pool and each replica's lag are shown, and a replica out of the rotation says why", async () => {
-    const dir = tempDir();
-    await withService({ DATA_DIR: dir, REPLICAS: '2', REPLICA_MAX_LAG: '64kB' }, async (server) => {
-      const { page, errors } = await open(`${server.url}/`);
-      await page.waitForSelector('#servers-panel', { state: 'visible', timeout: 3000 });
-      const rows = () =>
-        page.evaluate(() =>
-          [...document.querySelectorAll('#servers tbody tr')].map((tr) =>
-            [...tr.children].map((td) => td.textContent)
-          )
-        );
-      await page.waitForFunction(() => document.querySelectorAll('#servers tbody tr').length === 3, undefined, {
-        timeout: 3000,
-      });
-      // Two pools are full only while every one of their 15 sleeps runs at once: the sleeps last
-      // long enough for a loaded machine to open the 20 overflow connections (1.5 s did not, once).
-      const load = burst(`${server.url}/sleep/postgres/?seconds=4`, 40);
-      await page.waitForFunction(
-        () =>
-          [...document.querySelectorAll('#servers tbody tr')].filter(
-            (tr) => tr.children[2]!.textContent === '15 of 15'
-          ).length >= 2,
-        undefined,
-        { timeout: 8000, polling: 100 }
-      );
-      const busy = await rows();
-      assert.deepEqual(
-        busy.map((r) => r[0]),
-        ['primary', 'replica-1', 'replica-2']
-      );
-      assert.deepEqual(
-        busy.slice(1).map((r) => r[1]),
-        ['in rotation', 'in rotation']
-      );
-      assert.ok((await load).results.every((r) => r.status === 200));
-      // replica-2 paused, then written to past REPLICA_MAX_LAG: out, with the reason on the page.
-      const password = readFileSync(join(dir, 'postgres.password'), 'utf8').trim();
-      const port = (name: string) =>
-        (JSON.parse(readFileSync(join(dir, name, 'postgres.json'), 'utf8')) as { port: number }).port;
-      const admin = (name: string) =>
-        `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port(name)}/todos`;
-      await sql(admin('replica-2'), 'SELECT pg_wal_replay_pause()');
-      await sql(
-        admin('.'),
-        "INSERT INTO todo (title, done, priority) SELECT 'lag ' || i, false, 0 FROM generate_series(1, 2000) AS i"
-      );
-      await page.waitForFunction(
-        () =>
-          document
-            .querySelector('#servers tbody tr:nth-child(3) td.out')
-            ?.textContent?.includes('past REPLICA_MAX_LAG 64kB'),
-        undefined,
-        { timeout: 5000, polling: 100 }
-      );
-      await page.screenshot({ path: join(SHOTS, 'dashboard-replicas.png'), fullPage: true });
-      await sql(admin('replica-2'), 'SELECT pg_wal_replay_resume()');
-      await page.waitForFunction(
-        () =>
-          document.querySelector('#servers tbody tr:nth-child(3) td:nth-child(2)')?.textContent === 'in rotation',
-        undefined,
-        { timeout: 5000, polling: 100 }
-      );
-      const lagLines = await page.evaluate(() =>
-        (
-          window as unknown as { Chart: { getChart(id: string): { data: { datasets: { data: unknown[] }[] } } } }
-        ).Chart.getChart('chart-replica-lag').data.datasets.map((d) => d.data.length)
-      );
-      assert.equal(lagLines.length, 2);
-      assert.ok(
-        lagLines.every((n) => n > 0),
-        `${lagLines}`
-      );
-      assert.deepEqual(errors, []);
-    });
-  });
-
-  test('opened by a host name (ALLOWED_HOSTS), over plain HTTP: the docs render and the live stream connects', async (t) => {
-    const { url } = await buildListening(t, { settings: { ALLOWED_HOSTS: 'todo.test' } });
-    const port = new URL(url).port;
-    const named = await launchChromium(['--host-resolver-rules=MAP todo.test 127.0.0.1']);
-    t.after(() => named.close());
-    for (const [path, ready] of [
-      ['/docs/', 'docs'],
-      ['/', 'dashboard'],
-    ] as const) {
-      const page = await named.newPage();
-      const errors: string[] = [];
-      page.on('console', (m) => {
-        if (m.type() === 'error') errors.push(m.text());
-      });
-      await page.goto(`http://todo.test:${port}${path}`);
-      if (ready === 'docs') await page.waitForSelector('text=/todos/', { timeout: 10_000 });
-      else {
+  test(
+    "REPLICAS=2: each server's pool and each replica's lag " +
+      'are shown, and a replica out of the rotation says why',
+    async () => {
+      const dir = tempDir();
+      await withService({ DATA_DIR: dir, REPLICAS: '2', REPLICA_MAX_LAG: '64kB' }, async (server) => {
+        const { page, errors } = await open(`${server.url}/`);
+        await page.waitForSelector('#servers-panel', { state: 'visible', timeout: 3000 });
+        const rows = () =>
+          page.evaluate(() =>
+            [...document.querySelectorAll('#servers tbody tr')].map((tr) =>
+              [...tr.children].map((td) => td.textContent)
+            )
+          );
+        await page.waitForFunction(() => document.querySelectorAll('#servers tbody tr').length === 3, undefined, {
+          timeout: 3000,
+        });
+        // Two pools are full only while every one of their 15 sleeps runs at once: the sleeps last
+        // long enough for a loaded machine to open the 20 overflow connections (1.5 s did not, once).
+        const load = burst(`${server.url}/sleep/postgres/?seconds=4`, 40);
         await page.waitForFunction(
-          () => (window as unknown as { dashboard?: { frames: number } }).dashboard!.frames > 2,
+          () =>
+            [...document.querySelectorAll('#servers tbody tr')].filter(
+              (tr) => tr.children[2]!.textContent === '15 of 15'
+            ).length >= 2,
           undefined,
-          { timeout: 10_000 }
+          { timeout: 8000, polling: 100 }
         );
-      }
-      assert.deepEqual(errors, [], path);
-      await page.close();
+        const busy = await rows();
+        assert.deepEqual(
+          busy.map((r) => r[0]),
+          ['primary', 'replica-1', 'replica-2']
+        );
+        assert.deepEqual(
+          busy.slice(1).map((r) => r[1]),
+          ['in rotation', 'in rotation']
+        );
+        assert.ok((await load).results.every((r) => r.status === 200));
+        // replica-2 paused, then written to past REPLICA_MAX_LAG: out, with the reason on the page.
+        const password = readFileSync(join(dir, 'postgres.password'), 'utf8').trim();
+        const port = (name: string) =>
+          (JSON.parse(readFileSync(join(dir, name, 'postgres.json'), 'utf8')) as { port: number }).port;
+        const admin = (name: string) =>
+          `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port(name)}/todos`;
+        await sql(admin('replica-2'), 'SELECT pg_wal_replay_pause()');
+        await sql(
+          admin('.'),
+          "INSERT INTO todo (title, done, priority) SELECT 'lag ' || i, false, 0 FROM generate_series(1, 2000) AS i"
+        );
+        await page.waitForFunction(
+          () =>
+            document
+              .querySelector('#servers tbody tr:nth-child(3) td.out')
+              ?.textContent?.includes('past REPLICA_MAX_LAG 64kB'),
+          undefined,
+          { timeout: 5000, polling: 100 }
+        );
+        await page.screenshot({ path: join(SHOTS, 'dashboard-replicas.png'), fullPage: true });
+        await sql(admin('replica-2'), 'SELECT pg_wal_replay_resume()');
+        await page.waitForFunction(
+          () =>
+            document.querySelector('#servers tbody tr:nth-child(3) td:nth-child(2)')?.textContent === 'in rotation',
+          undefined,
+          { timeout: 5000, polling: 100 }
+        );
+        const lagLines = await page.evaluate(() =>
+          (
+            window as unknown as { Chart: { getChart(id: string): { data: { datasets: { data: unknown[] }[] } } } }
+          ).Chart.getChart('chart-replica-lag').data.datasets.map((d) => d.data.length)
+        );
+        assert.equal(lagLines.length, 2);
+        assert.ok(
+          lagLines.every((n) => n > 0),
+          `${lagLines}`
+        );
+        assert.deepEqual(errors, []);
+      });
     }
-  });
+  );
+
+  test(
+    'opened by a host name (ALLOWED_HOSTS), over plain HTTP: the docs render and the live stream connects',
+    async (t) => {
+      const { url } = await buildListening(t, { settings: { ALLOWED_HOSTS: 'todo.test' } });
+      const port = new URL(url).port;
+      const named = await launchChromium(['--host-resolver-rules=MAP todo.test 127.0.0.1']);
+      t.after(() => named.close());
+      for (const [path, ready] of [
+        ['/docs/', 'docs'],
+        ['/', 'dashboard'],
+      ] as const) {
+        const page = await named.newPage();
+        const errors: string[] = [];
+        page.on('console', (m) => {
+          if (m.type() === 'error') errors.push(m.text());
+        });
+        await page.goto(`http://todo.test:${port}${path}`);
+        if (ready === 'docs') await page.waitForSelector('text=/todos/', { timeout: 10_000 });
+        else {
+          await page.waitForFunction(
+            () => (window as unknown as { dashboard?: { frames: number } }).dashboard!.frames > 2,
+            undefined,
+            { timeout: 10_000 }
+          );
+        }
+        assert.deepEqual(errors, [], path);
+        await page.close();
+      }
+    }
+  );
 
   test('the docs UI renders locally', async (t) => {
     const { url } = await buildListening(t);

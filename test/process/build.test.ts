@@ -21,7 +21,9 @@ describe('the build', () => {
     const sources = readdirSync(join(ROOT, 'src'), { recursive: true, encoding: 'utf8' }).filter((f) =>
       f.endsWith('.ts')
     );
-    for (const f of sources) { assert.ok(existsSync(join(ROOT, 'dist', f.replace(/\.ts$/, '.js'))), `dist/${f.replace(/\.ts$/, '.js')}`); }
+    for (const f of sources) {
+      assert.ok(existsSync(join(ROOT, 'dist', f.replace(/\.ts$/, '.js'))), `dist/${f.replace(/\.ts$/, '.js')}`);
+    }
     assert.match(readFileSync(join(ROOT, 'dist', 'cli.js'), 'utf8'), /^#!\/usr\/bin\/env node\n/);
     // The build imports .js files: no .ts specifier is left for node to fail on.
     for (const f of jsFiles(join(ROOT, 'dist'))) {
@@ -39,7 +41,9 @@ describe('the build', () => {
     async () => {
       const copy = tempDir('anp-pruned-');
       // packages/: the pool package, a workspace that node_modules links to, with its build.
-      for (const f of ['package.json', 'package-lock.json', 'dist', 'public', 'packages']) { cpSync(join(ROOT, f), join(copy, f), { recursive: true }); }
+      for (const f of ['package.json', 'package-lock.json', 'dist', 'public', 'packages']) {
+        cpSync(join(ROOT, f), join(copy, f), { recursive: true });
+      }
       // Hard links: a copy of node_modules in a moment, which npm prune then thins out by unlinking.
       // npm rewrites its hidden lockfile, so that one must be a file of the copy's own.
       execFileSync('cp', ['-al', join(ROOT, 'node_modules'), join(copy, 'node_modules')]);
@@ -47,7 +51,9 @@ describe('the build', () => {
       rmSync(hidden);
       copyFileSync(join(ROOT, 'node_modules', '.package-lock.json'), hidden);
       execFileSync('npm', ['prune', '--omit=dev', '--no-audit', '--no-fund'], { cwd: copy, stdio: 'pipe' });
-      for (const dev of ['typescript', 'tsx', 'esbuild', 'playwright-core']) { assert.ok(!existsSync(join(copy, 'node_modules', dev)), `${dev} was pruned`); }
+      for (const dev of ['typescript', 'tsx', 'esbuild', 'playwright-core']) {
+        assert.ok(!existsSync(join(copy, 'node_modules', dev)), `${dev} was pruned`);
+      }
 
       // Every module of the build loads (the CLI and the worker threads' entries are run below instead).
       const modules = jsFiles(join(copy, 'dist')).filter((f) => !/(cli|-worker)\.js$/.test(f));

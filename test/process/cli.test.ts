@@ -39,7 +39,8 @@ describe('the command line', () => {
     await refused(
       ['serve', '--database-url', 'host=localhost user=u password=S3cret dbname=x'],
       {},
-      'Invalid --database-url="host=localhost user=u password=*** dbname=x": the key=value form is not accepted; write it as a URL: postgresql://user:password@host:5432/database'
+      'Invalid --database-url="host=localhost user=u password=*** dbname=x": the key=value form is not accepted; ' +
+        'write it as a URL: postgresql://user:password@host:5432/database'
     );
     await refused(
       ['serve'],
@@ -48,27 +49,31 @@ describe('the command line', () => {
     );
   });
 
-  test('a PostgreSQL that accepts the connection and never answers: one line naming it (no password) after CONNECT_TIMEOUT, exit 1', async (t) => {
-    const silent = net.createServer(() => {}); // accepts, says nothing
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    t.after(() => silent.close());
-    const port = (silent.address() as net.AddressInfo).port;
-    const t0 = performance.now();
-    // PORT=0: the default 8000 may be taken on this machine, and the port is checked first.
-    const res = await runCli(['serve'], {
-      DATABASE_URL: `postgresql://u:S3cret@127.0.0.1:${port}/x`,
-      CONNECT_TIMEOUT: '1',
-      PORT: '0',
-    });
-    assert.equal(res.code, 1);
-    assert.equal(
-      res.stderr.trim(),
-      `Cannot connect to PostgreSQL at postgresql://u:***@127.0.0.1:${port}/x: no answer within 1 s`
-    );
-    // CONNECT_TIMEOUT=1 applies, not the default 10 s (a bound with room for a busy machine's slow start).
-    assert.ok(performance.now() - t0 < 9000, `exited after ${Math.round(performance.now() - t0)} ms`);
-    for (const s of [res.stdout, res.stderr]) assert.ok(!s.includes('S3cret'));
-  });
+  test(
+    'a PostgreSQL that accepts the connection and never answers: one line naming it (no password) after ' +
+      'CONNECT_TIMEOUT, exit 1',
+    async (t) => {
+      const silent = net.createServer(() => {}); // accepts, says nothing
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      t.after(() => silent.close());
+      const port = (silent.address() as net.AddressInfo).port;
+      const t0 = performance.now();
+      // PORT=0: the default 8000 may be taken on this machine, and the port is checked first.
+      const res = await runCli(['serve'], {
+        DATABASE_URL: `postgresql://u:S3cret@127.0.0.1:${port}/x`,
+        CONNECT_TIMEOUT: '1',
+        PORT: '0',
+      });
+      assert.equal(res.code, 1);
+      assert.equal(
+        res.stderr.trim(),
+        `Cannot connect to PostgreSQL at postgresql://u:***@127.0.0.1:${port}/x: no answer within 1 s`
+      );
+      // CONNECT_TIMEOUT=1 applies, not the default 10 s (a bound with room for a busy machine's slow start).
+      assert.ok(performance.now() - t0 < 9000, `exited after ${Math.round(performance.now() - t0)} ms`);
+      for (const s of [res.stdout, res.stderr]) assert.ok(!s.includes('S3cret'));
+    }
+  );
 
   test('a PORT in use: one line naming it, exit 2, before PostgreSQL is started', async (t) => {
     const taken = net.createServer();
@@ -79,7 +84,8 @@ describe('the command line', () => {
     await refused(
       ['serve'],
       { PORT: String(port), DATA_DIR: dir },
-      `Cannot listen on 127.0.0.1:${port}: the port is in use by another program (set PORT to another port, or 0 for any free one)`
+      `Cannot listen on 127.0.0.1:${port}: the port is in use by another program (set PORT to another port, or 0 for ` +
+        'any free one)'
     );
     assert.ok(!existsSync(join(dir, 'postgres')), 'PostgreSQL was not started');
   });
@@ -129,37 +135,43 @@ describe('the command line', () => {
     }
   );
 
-  test('piped, stdout carries JSON lines only: the banner is one log record with its facts as fields, even at LOG_LEVEL=error', async () => {
-    const db = await freshDatabase();
-    for (const level of ['info', 'error']) {
-      const child = spawn(process.execPath, [CLI, 'serve'], {
-        env: { ...process.env, DATABASE_URL: db, PORT: '0', LOG_LEVEL: level },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      child.stdout!.on('data', (d) => {
-        out += d;
-      });
-      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-      for (let i = 0; i < 600 && !out.includes('Listening on'); i++) { await new Promise((resolve) => setTimeout(resolve, 50)); }
-      child.kill('SIGTERM');
-      assert.equal(await exited, 0);
-      const lines = out.trim().split('\n');
-      for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `not JSON: ${line}`);
-      const record = lines
-        .map((l) => JSON.parse(l) as { msg: string; address?: string; banner?: Record<string, string> })
-        .find((r) => r.banner);
-      assert.ok(record, `a banner record at LOG_LEVEL=${level}: ${out}`);
-      assert.match(record.msg, /^Listening on http:\/\/127\.0\.0\.1:\d+$/);
-      assert.equal(record.address, record.msg.slice('Listening on '.length));
-      assert.match(record.banner!.pool!, /^QueuePool size 5 \+ overflow 10 per process/);
-      assert.match(
-        record.banner!.database!,
-        /^postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\//,
-        'the password masked'
-      );
+  test(
+    'piped, stdout carries JSON lines only: the banner is one log record with its facts as fields, even at ' +
+      'LOG_LEVEL=error',
+    async () => {
+      const db = await freshDatabase();
+      for (const level of ['info', 'error']) {
+        const child = spawn(process.execPath, [CLI, 'serve'], {
+          env: { ...process.env, DATABASE_URL: db, PORT: '0', LOG_LEVEL: level },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        child.stdout!.on('data', (d) => {
+          out += d;
+        });
+        const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+        for (let i = 0; i < 600 && !out.includes('Listening on'); i++) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        child.kill('SIGTERM');
+        assert.equal(await exited, 0);
+        const lines = out.trim().split('\n');
+        for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `not JSON: ${line}`);
+        const record = lines
+          .map((l) => JSON.parse(l) as { msg: string; address?: string; banner?: Record<string, string> })
+          .find((r) => r.banner);
+        assert.ok(record, `a banner record at LOG_LEVEL=${level}: ${out}`);
+        assert.match(record.msg, /^Listening on http:\/\/127\.0\.0\.1:\d+$/);
+        assert.equal(record.address, record.msg.slice('Listening on '.length));
+        assert.match(record.banner!.pool!, /^QueuePool size 5 \+ overflow 10 per process/);
+        assert.match(
+          record.banner!.database!,
+          /^postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\//,
+          'the password masked'
+        );
+      }
     }
-  });
+  );
 
   test('a bad setting, from the environment or a flag: one line, exit 2, before anything starts', async () => {
     await refused(
@@ -220,7 +232,9 @@ describe('the command line', () => {
   test('--help lists every setting with its variable; every command and db have help; --version', async () => {
     const serve = await runCli(['serve', '--help']);
     assert.equal(serve.code, 0);
-    for (const s of Object.values(SETTINGS)) { assert.match(serve.stdout, new RegExp(`--${s.flag}\\b[^\\n]*\\n?\\s*${s.env}:`), s.env); }
+    for (const s of Object.values(SETTINGS)) {
+      assert.match(serve.stdout, new RegExp(`--${s.flag}\\b[^\\n]*\\n?\\s*${s.env}:`), s.env);
+    }
     for (const args of [
       ['--help'],
       ['client', '--help'],
@@ -238,39 +252,51 @@ describe('the command line', () => {
     assert.equal((await runCli(['--version'])).stdout.trim(), version);
   });
 
-  test('db init migrates and seeds once: twice leaves 50 rows; --reset recreates; serve seeds only an empty table', async () => {
-    const db = await freshDatabase();
-    const first = await runCli(['db', 'init'], { DATABASE_URL: db });
-    assert.equal(first.code, 0, first.stderr);
-    assert.match(
-      first.stdout,
-      /^migration: up 0001_create_todo\nseeded 50 todos; 50 todos in postgresql:\/\/postgres:\*\*\*@/
-    );
-    const second = await runCli(['db', 'init'], { DATABASE_URL: db });
-    assert.equal(second.code, 0, second.stderr);
-    assert.match(second.stdout, /^50 todos in /);
-    await sql(db, "INSERT INTO todo (title, done, priority) VALUES ('extra', false, 0)");
-    const reset = await runCli(['db', 'init', '--reset'], { DATABASE_URL: db });
-    assert.match(reset.stdout, /migration: down 0001_create_todo/);
-    assert.deepEqual(await sql(db, 'SELECT id, title FROM todo ORDER BY id LIMIT 1'), [{ id: 1, title: 'Todo 0' }]);
-    await sql(db, 'DELETE FROM todo WHERE id > 10');
-    await withService({ DATABASE_URL: db }, async () => {});
-    assert.deepEqual(await sql(db, 'SELECT count(*)::int AS n FROM todo'), [{ n: 10 }]);
-  });
+  test(
+    'db init migrates and seeds once: twice leaves 50 rows; ' +
+      '--reset recreates; serve seeds only an empty table',
+    async () => {
+      const db = await freshDatabase();
+      const first = await runCli(['db', 'init'], { DATABASE_URL: db });
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(
+        first.stdout,
+        /^migration: up 0001_create_todo\nseeded 50 todos; 50 todos in postgresql:\/\/postgres:\*\*\*@/
+      );
+      const second = await runCli(['db', 'init'], { DATABASE_URL: db });
+      assert.equal(second.code, 0, second.stderr);
+      assert.match(second.stdout, /^50 todos in /);
+      await sql(db, "INSERT INTO todo (title, done, priority) VALUES ('extra', false, 0)");
+      const reset = await runCli(['db', 'init', '--reset'], { DATABASE_URL: db });
+      assert.match(reset.stdout, /migration: down 0001_create_todo/);
+      assert.deepEqual(await sql(db, 'SELECT id, title FROM todo ORDER BY id LIMIT 1'), [
+        { id: 1, title: 'Todo 0' },
+      ]);
+      await sql(db, 'DELETE FROM todo WHERE id > 10');
+      await withService({ DATABASE_URL: db }, async () => {});
+      assert.deepEqual(await sql(db, 'SELECT count(*)::int AS n FROM todo'), [{ n: 10 }]);
+    }
+  );
 
-  test('the service refuses to start when its pools exceed what PostgreSQL allows: one line with the arithmetic, exit 2', async () => {
-    const db = await freshDatabase();
-    const [s] = await sql<{ max: string; su: string }>(
-      db,
-      "SELECT current_setting('max_connections') AS max, current_setting('superuser_reserved_connections') AS su"
-    );
-    const available = Number(s!.max) - Number(s!.su);
-    await refused(
-      ['serve', '--workers', '2', '--pool-size', String(available), '--pool-max-overflow', '1'],
-      { DATABASE_URL: db, PORT: '0' },
-      new RegExp(
-        `^Refusing to start: WORKERS x \\(POOL_SIZE \\+ POOL_MAX_OVERFLOW\\) = 2 x \\(${available} \\+ 1\\) = ${2 * (available + 1)} connections; PostgreSQL allows max_connections ${s!.max} - superuser_reserved_connections ${s!.su} = ${available}, and`
-      )
-    );
-  });
+  test(
+    'the service refuses to start when its pools exceed what ' +
+      'PostgreSQL allows: one line with the arithmetic, exit 2',
+    async () => {
+      const db = await freshDatabase();
+      const [s] = await sql<{ max: string; su: string }>(
+        db,
+        "SELECT current_setting('max_connections') AS max, current_setting('superuser_reserved_connections') AS su"
+      );
+      const available = Number(s!.max) - Number(s!.su);
+      await refused(
+        ['serve', '--workers', '2', '--pool-size', String(available), '--pool-max-overflow', '1'],
+        { DATABASE_URL: db, PORT: '0' },
+        new RegExp(
+          `^Refusing to start: WORKERS x \\(POOL_SIZE \\+ POOL_MAX_OVERFLOW\\) = 2 x \\(${available} \\+ 1\\) ` +
+            `= ${2 * (available + 1)} connections; PostgreSQL allows max_connections ${s!.max} - ` +
+            `superuser_reserved_connections ${s!.su} = ${available}, and`
+        )
+      );
+    }
+  );
 });

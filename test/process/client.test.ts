@@ -11,50 +11,57 @@ import { launchChromium, noBrowser } from '../browser.ts';
 import { buildListening, runCli, tempDir } from '../helper.ts';
 
 describe('the client', () => {
-  test("prints the original client.py's lines, then a summary; with a pool of 2 + 1, 9 sleeps of 1 s land in 3 waves of 3", async (t) => {
-    const { url } = await buildListening(t, { settings: { POOL_SIZE: '2', POOL_MAX_OVERFLOW: '1' } });
-    const res = await runCli(['client', '9', '--url', url, '--route', '/sleep/postgres/', '--seconds', '1']);
-    assert.equal(res.code, 0, res.stderr);
-    const lines = res.stdout.trimEnd().split('\n');
-    assert.equal(lines[0], `Sending 9 requests for ${url}/sleep/postgres/?seconds=1...`);
-    const responses = lines.slice(1, 10);
-    for (const l of responses) assert.match(l, /^\t@ [ \d]\d\.\d\ds got response \[200\]$/);
-    assert.match(lines[10]!, /^\t= [ \d]\d\.\d\ds TOTAL$/);
-    assert.equal(lines[11], '-'.repeat(42));
-    assert.match(lines[12]!, /^SUM TOTAL = \d+\.\d\ds$/);
-    assert.match(
-      lines[13]!,
-      /^\/sleep\/postgres\/: 9 ok, 0 errors; latency min \d\.\d\ds p50 \d\.\d\ds p90 \d\.\d\ds p99 \d\.\d\ds max \d\.\d\ds$/
-    );
-    const times = responses.map((l) => Number(/@\s+([\d.]+)s/.exec(l)![1]) * 1000);
-    assert.deepEqual(
-      waves(times, 500).map((w) => w.length),
-      [3, 3, 3],
-      `3 waves of 3: ${times}`
-    );
-  });
+  test(
+    "prints the original client.py's lines, then a summary; with a pool of 2 + 1, 9 sleeps of 1 s land in 3 waves " +
+      'of 3',
+    async (t) => {
+      const { url } = await buildListening(t, { settings: { POOL_SIZE: '2', POOL_MAX_OVERFLOW: '1' } });
+      const res = await runCli(['client', '9', '--url', url, '--route', '/sleep/postgres/', '--seconds', '1']);
+      assert.equal(res.code, 0, res.stderr);
+      const lines = res.stdout.trimEnd().split('\n');
+      assert.equal(lines[0], `Sending 9 requests for ${url}/sleep/postgres/?seconds=1...`);
+      const responses = lines.slice(1, 10);
+      for (const l of responses) assert.match(l, /^\t@ [ \d]\d\.\d\ds got response \[200\]$/);
+      assert.match(lines[10]!, /^\t= [ \d]\d\.\d\ds TOTAL$/);
+      assert.equal(lines[11], '-'.repeat(42));
+      assert.match(lines[12]!, /^SUM TOTAL = \d+\.\d\ds$/);
+      assert.match(
+        lines[13]!,
+        /^\/sleep\/postgres\/: 9 ok, 0 errors; latency min \d\.\d\ds p50 \d\.\d\ds p90 \d\.\d\ds p99 \d\.\d\ds max \d\.\d\ds$/
+      );
+      const times = responses.map((l) => Number(/@\s+([\d.]+)s/.exec(l)![1]) * 1000);
+      assert.deepEqual(
+        waves(times, 500).map((w) => w.length),
+        [3, 3, 3],
+        `3 waves of 3: ${times}`
+      );
+    }
+  );
 
-  test('the default routes, /sleep/node/ then /sleep/postgres/; --json prints every request of every route', async (t) => {
-    const { url } = await buildListening(t);
-    const res = await runCli(['client', '4', '--url', url, '--seconds', '0.1', '--json']);
-    assert.equal(res.code, 0, res.stderr);
-    const doc = JSON.parse(res.stdout) as {
-      n: number;
-      routes: { route: string; requests: { startMs: number; endMs: number; status: number; error: null }[] }[];
-    };
-    assert.equal(doc.n, 4);
-    assert.deepEqual(
-      doc.routes.map((r) => r.route),
-      ['/sleep/node/', '/sleep/postgres/']
-    );
-    for (const r of doc.routes) {
-      assert.equal(r.requests.length, 4);
-      for (const q of r.requests) {
-        assert.deepEqual([q.status, q.error], [200, null]);
-        assert.ok(q.endMs - q.startMs >= 100);
+  test(
+    'the default routes, /sleep/node/ then /sleep/postgres/; --json prints every request of every route',
+    async (t) => {
+      const { url } = await buildListening(t);
+      const res = await runCli(['client', '4', '--url', url, '--seconds', '0.1', '--json']);
+      assert.equal(res.code, 0, res.stderr);
+      const doc = JSON.parse(res.stdout) as {
+        n: number;
+        routes: { route: string; requests: { startMs: number; endMs: number; status: number; error: null }[] }[];
+      };
+      assert.equal(doc.n, 4);
+      assert.deepEqual(
+        doc.routes.map((r) => r.route),
+        ['/sleep/node/', '/sleep/postgres/']
+      );
+      for (const r of doc.routes) {
+        assert.equal(r.requests.length, 4);
+        for (const q of r.requests) {
+          assert.deepEqual([q.status, q.error], [200, null]);
+          assert.ok(q.endMs - q.startMs >= 100);
+        }
       }
     }
-  });
+  );
 
   test("errors are counted by kind, with the server's message: 503 from the pool timeout", async (t) => {
     const { url } = await buildListening(t, {
@@ -114,46 +121,50 @@ describe('the client', () => {
     assert.equal(most, 1000, 'the most requests the service had in flight at once');
   });
 
-  test('Ctrl-C: no more requests, those in flight get 2 s, then the summary and the report of what came back; exit 130', async (t) => {
-    const { url } = await buildListening(t);
-    const file = join(tempDir(), 'report.html');
-    const child = spawnCli([
-      'client',
-      '10',
-      '--url',
-      url,
-      '--route',
-      '/sleep/node/',
-      '--route',
-      '/sleep/postgres/',
-      '--seconds',
-      '10',
-      '--report',
-      file,
-    ]);
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-    });
-    child.stderr!.on('data', (d) => {
-      out += d;
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-    while (!out.includes('Sending 10 requests')) await delay(50);
-    await delay(500);
-    const t0 = performance.now();
-    child.kill('SIGINT');
-    child.kill('SIGINT'); // npm's echo of the same Ctrl-C: not a second one
-    assert.equal(await exited, 130, out);
-    const ms = performance.now() - t0;
-    assert.ok(ms >= 1900 && ms < 6000, `ended ${Math.round(ms)} ms after Ctrl-C`);
-    assert.match(out, /Interrupted: no more requests are sent/);
-    assert.doesNotMatch(out, /Sending 10 requests for .*\/sleep\/postgres\//, 'the second route was not started');
-    assert.match(out, /\/sleep\/node\/: 0 ok, 10 errors/);
-    assert.match(out, /\t10 x interrupted: abandoned after Ctrl-C, still in flight/);
-    assert.match(out, /Report written to /);
-    assert.ok(existsSync(file));
-  });
+  test(
+    'Ctrl-C: no more requests, those in flight get 2 s, then ' +
+      'the summary and the report of what came back; exit 130',
+    async (t) => {
+      const { url } = await buildListening(t);
+      const file = join(tempDir(), 'report.html');
+      const child = spawnCli([
+        'client',
+        '10',
+        '--url',
+        url,
+        '--route',
+        '/sleep/node/',
+        '--route',
+        '/sleep/postgres/',
+        '--seconds',
+        '10',
+        '--report',
+        file,
+      ]);
+      let out = '';
+      child.stdout!.on('data', (d) => {
+        out += d;
+      });
+      child.stderr!.on('data', (d) => {
+        out += d;
+      });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+      while (!out.includes('Sending 10 requests')) await delay(50);
+      await delay(500);
+      const t0 = performance.now();
+      child.kill('SIGINT');
+      child.kill('SIGINT'); // npm's echo of the same Ctrl-C: not a second one
+      assert.equal(await exited, 130, out);
+      const ms = performance.now() - t0;
+      assert.ok(ms >= 1900 && ms < 6000, `ended ${Math.round(ms)} ms after Ctrl-C`);
+      assert.match(out, /Interrupted: no more requests are sent/);
+      assert.doesNotMatch(out, /Sending 10 requests for .*\/sleep\/postgres\//, 'the second route was not started');
+      assert.match(out, /\/sleep\/node\/: 0 ok, 10 errors/);
+      assert.match(out, /\t10 x interrupted: abandoned after Ctrl-C, still in flight/);
+      assert.match(out, /Report written to /);
+      assert.ok(existsSync(file));
+    }
+  );
 
   test('a second Ctrl-C, after the first: exit at once', async (t) => {
     const { url } = await buildListening(t);

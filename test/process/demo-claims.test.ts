@@ -8,7 +8,8 @@ import type { Stoppable } from '../../src/harness/server-process.ts';
 import { freshDatabase } from '../helper.ts';
 
 test(
-  'claims 7 and 8: memory grows linearly with the connections; the pool beats a connection per request by a large factor',
+  'claims 7 and 8: memory grows linearly with the connections; the pool beats a connection per request by a large ' +
+    'factor',
   { timeout: 180_000 },
   async () => {
     const lines: string[] = [];
@@ -30,7 +31,9 @@ test(
     assert.ok(memory, out);
     assert.ok(Number(memory[1]) > 0.1 && Number(memory[1]) < 50, `${memory[1]} MB per connection`);
     assert.ok(Number(memory[2]) >= 0.95);
-    for (const n of [1, 10, 25, 50]) { assert.match(out, new RegExp(`^ +${n} \\| +[\\d.]+ MB \\| [\\d.]+ MB$`, 'm'), `${n} connections`); }
+    for (const n of [1, 10, 25, 50]) {
+      assert.match(out, new RegExp(`^ +${n} \\| +[\\d.]+ MB \\| [\\d.]+ MB$`, 'm'), `${n} connections`);
+    }
     // The pool against POOL=null, with where a connection's time goes.
     const nullPool =
       /^8\. NullPool: a new connection per request +\| the pool ([\d.]+) x the throughput .* a connection costs ([\d.]+) ms, most of it (\w[\w ]+) \(.*\| ok$/m.exec(

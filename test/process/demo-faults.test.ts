@@ -17,7 +17,9 @@ test(
       const rows = await runFaults({ dataDir: tempDir(), quick: true, running, out: (l) => lines.push(l) });
       const output = lines.join('\n');
       assert.equal(rows.length, 13, output);
-      for (const r of rows) { assert.equal(r.ok, true, `${r.claim}: ${r.measured} (expected ${r.expected})\n${output}`); }
+      for (const r of rows) {
+        assert.equal(r.ok, true, `${r.claim}: ${r.measured} (expected ${r.expected})\n${output}`);
+      }
       assert.match(output, /^ {8}t {2}sent {3}200 {3}503 {3}504 {2}other {2}latest answer \| pool: in use/m);
       assert.match(output, /<- partition/);
       assert.match(output, /<- heal/);

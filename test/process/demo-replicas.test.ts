@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import { runCli, tempDir } from '../helper.ts';
 
 test(
-  'demo --quick --replicas: reads in 2 waves of 45 over three servers, writes on the primary, read-your-writes with and without the position, a killed standby losing no read',
+  'demo --quick --replicas: reads in 2 waves of 45 over three servers, writes on the primary, read-your-writes with ' +
+    'and without the position, a killed standby losing no read',
   { timeout: 180_000 },
   async () => {
     const res = await runCli(['demo', '--quick', '--replicas'], { DATA_DIR: tempDir() });

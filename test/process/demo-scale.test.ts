@@ -8,7 +8,8 @@ import type { Stoppable } from '../../src/harness/server-process.ts';
 import { noPgBouncer, tempDir } from '../helper.ts';
 
 test(
-  'scenario 6: 4 workers x (5 + 10) refused straight to max_connections 20, then 200 sleeps in 14 waves through PgBouncer',
+  'scenario 6: 4 workers x (5 + 10) refused straight to max_connections 20, then 200 sleeps in 14 waves through ' +
+    'PgBouncer',
   { skip: noPgBouncer, timeout: 180_000 },
   async () => {
     const lines: string[] = [];

@@ -8,7 +8,8 @@ import type { Stoppable } from '../../src/harness/server-process.ts';
 import { freshDatabase, runCli } from '../helper.ts';
 
 test(
-  "at 10/s the latency stays at the sleep; at 20/s the queue grows by 5 a second until POOL_TIMEOUT sheds, and Little's law holds against the service's waiting count",
+  'at 10/s the latency stays at the sleep; at 20/s the queue grows by 5 a second until POOL_TIMEOUT sheds, and ' +
+    "Little's law holds against the service's waiting count",
   { timeout: 120_000 },
   async () => {
     const lines: string[] = [];
@@ -21,7 +22,9 @@ test(
       });
       const output = lines.join('\n');
       assert.equal(rows.length, 5, output);
-      for (const r of rows) { assert.equal(r.ok, true, `${r.claim}: ${r.measured} (expected ${r.expected})\n${output}`); }
+      for (const r of rows) {
+        assert.equal(r.ok, true, `${r.claim}: ${r.measured} (expected ${r.expected})\n${output}`);
+      }
       const [under, over] = runs;
       assert.equal(under!.errors, 0);
       // Served first, shed later: the 503s come only once the queue's wait has grown to POOL_TIMEOUT.

@@ -63,70 +63,75 @@ describe('docs/scaling.md', () => {
     );
   });
 
-  test("the worked example: its settings, read from the page, give the figures it quotes, by the service's own budget check", () => {
-    const example = doc.slice(doc.indexOf('## Sizing: a worked example'));
-    const num = (re: RegExp) => Number(re.exec(example)?.[1] ?? NaN);
-    const limits = {
-      maxConnections: num(/`max_connections = (\d+)`/),
-      superuserReserved: num(/`superuser_reserved_connections = (\d+)`/),
-      reserved: 0,
-      versionNum: 170010,
-    };
-    const hosts = num(/(\d+) service hosts/);
-    const host = {
-      WORKERS: String(num(/`WORKERS=(\d+)`/)),
-      POOL_SIZE: String(num(/`POOL_SIZE=(\d+)`,/)),
-      POOL_MAX_OVERFLOW: String(num(/`POOL_MAX_OVERFLOW=(\d+)`\. Each/)),
-    };
-    const bouncerPool = num(/PGBOUNCER_POOL_SIZE=(\d+)`/);
-    assert.deepEqual(
-      [limits.maxConnections, limits.superuserReserved, hosts, bouncerPool],
-      [200, 3, 10, 16],
-      'the settings were found on the page'
-    );
+  test(
+    "the worked example: its settings, read from the page, give the figures it quotes, by the service's own " +
+      'budget check',
+    () => {
+      const example = doc.slice(doc.indexOf('## Sizing: a worked example'));
+      const num = (re: RegExp) => Number(re.exec(example)?.[1] ?? NaN);
+      const limits = {
+        maxConnections: num(/`max_connections = (\d+)`/),
+        superuserReserved: num(/`superuser_reserved_connections = (\d+)`/),
+        reserved: 0,
+        versionNum: 170010,
+      };
+      const hosts = num(/(\d+) service hosts/);
+      const host = {
+        WORKERS: String(num(/`WORKERS=(\d+)`/)),
+        POOL_SIZE: String(num(/`POOL_SIZE=(\d+)`,/)),
+        POOL_MAX_OVERFLOW: String(num(/`POOL_MAX_OVERFLOW=(\d+)`\. Each/)),
+      };
+      const bouncerPool = num(/PGBOUNCER_POOL_SIZE=(\d+)`/);
+      assert.deepEqual(
+        [limits.maxConnections, limits.superuserReserved, hosts, bouncerPool],
+        [200, 3, 10, 16],
+        'the settings were found on the page'
+      );
 
-    const server = { DATABASE_URL: 'postgresql://app@db.internal/todos' };
-    const direct = loadConfig({}, { ...server, ...host });
-    const budget = budgetFor(limits, direct);
-    assert.ok(example.includes(budget.summary), `the page quotes the check's line: ${budget.summary}`);
-    assert.ok(example.includes(`That leaves ${budget.available} connections for us`));
-    // Alone (HOSTS=1) a host passes straight to PostgreSQL; told HOSTS, it refuses with the line the page quotes.
-    checkBudget(budget, direct);
-    const fleet = loadConfig({}, { ...server, ...host, HOSTS: String(hosts) });
-    assert.throws(
-      () => checkBudget(budgetFor(limits, fleet), fleet),
-      (e: Error) => {
-        assert.ok(example.includes(e.message), `the page quotes the refusal: ${e.message}`);
-        return true;
-      }
-    );
-    // Through a PgBouncer per host, HOSTS x PGBOUNCER_POOL_SIZE fits.
-    const bounced = loadConfig(
-      {},
-      { ...server, ...host, HOSTS: String(hosts), PGBOUNCER: 'on', PGBOUNCER_POOL_SIZE: String(bouncerPool) }
-    );
-    checkBudget(budgetFor(limits, bounced), bounced);
-    assert.ok(
-      example.includes(
-        `the check compares ${hosts} x ${bouncerPool} = ${hosts * bouncerPool} with ${budget.available}`
-      )
-    );
-    // The sums the page states.
-    const deploy = (hosts + 1) * bouncerPool;
-    assert.ok(
-      example.includes(`${hosts + 1} PgBouncers during a rolling deploy`) &&
-        example.includes(`x ${bouncerPool} = ${deploy} server connections`)
-    );
-    assert.ok(example.includes(`${budget.available} - ${deploy} = ${budget.available - deploy} for people`));
-    assert.ok(
-      example.includes(
-        `${hosts} x ${budget.needed} = ${hosts * budget.needed} client connections and ${hosts} x ${bouncerPool} = ${hosts * bouncerPool} server connections`
-      )
-    );
-    assert.ok(
-      example.includes(`the third host already brings the total to ${3 * budget.needed}`) &&
-        3 * budget.needed > budget.available &&
-        2 * budget.needed <= budget.available
-    );
-  });
+      const server = { DATABASE_URL: 'postgresql://app@db.internal/todos' };
+      const direct = loadConfig({}, { ...server, ...host });
+      const budget = budgetFor(limits, direct);
+      assert.ok(example.includes(budget.summary), `the page quotes the check's line: ${budget.summary}`);
+      assert.ok(example.includes(`That leaves ${budget.available} connections for us`));
+      // Alone (HOSTS=1) a host passes straight to PostgreSQL; told HOSTS, it refuses with the line the page quotes.
+      checkBudget(budget, direct);
+      const fleet = loadConfig({}, { ...server, ...host, HOSTS: String(hosts) });
+      assert.throws(
+        () => checkBudget(budgetFor(limits, fleet), fleet),
+        (e: Error) => {
+          assert.ok(example.includes(e.message), `the page quotes the refusal: ${e.message}`);
+          return true;
+        }
+      );
+      // Through a PgBouncer per host, HOSTS x PGBOUNCER_POOL_SIZE fits.
+      const bounced = loadConfig(
+        {},
+        { ...server, ...host, HOSTS: String(hosts), PGBOUNCER: 'on', PGBOUNCER_POOL_SIZE: String(bouncerPool) }
+      );
+      checkBudget(budgetFor(limits, bounced), bounced);
+      assert.ok(
+        example.includes(
+          `the check compares ${hosts} x ${bouncerPool} = ${hosts * bouncerPool} with ${budget.available}`
+        )
+      );
+      // The sums the page states.
+      const deploy = (hosts + 1) * bouncerPool;
+      assert.ok(
+        example.includes(`${hosts + 1} PgBouncers during a rolling deploy`) &&
+          example.includes(`x ${bouncerPool} = ${deploy} server connections`)
+      );
+      assert.ok(example.includes(`${budget.available} - ${deploy} = ${budget.available - deploy} for people`));
+      assert.ok(
+        example.includes(
+          `${hosts} x ${budget.needed} = ${hosts * budget.needed} client connections and ${hosts} x ${bouncerPool} ` +
+            `= ${hosts * bouncerPool} server connections`
+        )
+      );
+      assert.ok(
+        example.includes(`the third host already brings the total to ${3 * budget.needed}`) &&
+          3 * budget.needed > budget.available &&
+          2 * budget.needed <= budget.available
+      );
+    }
+  );
 });

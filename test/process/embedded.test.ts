@@ -45,7 +45,8 @@ describe('the embedded PostgreSQL', () => {
   });
 
   test(
-    'as root, inside a folder the postgres OS user cannot enter (mode 700): it still starts, with its data under /var/tmp',
+    'as root, inside a folder the postgres OS user cannot enter (mode 700): it still starts, with its data under ' +
+      '/var/tmp',
     {
       skip: process.getuid?.() === 0 ? false : 'only root runs PostgreSQL as another OS user',
     },
@@ -60,7 +61,8 @@ describe('the embedded PostgreSQL', () => {
           s
             .output()
             .includes(
-              `the postgres OS user cannot enter ${secret}: PostgreSQL's data is kept in ${join(staged, 'postgres')} instead`
+              `the postgres OS user cannot enter ${secret}: PostgreSQL's data is kept in ${join(staged, 'postgres')} ` +
+                'instead'
             ),
           s.output()
         );
@@ -72,78 +74,90 @@ describe('the embedded PostgreSQL', () => {
     }
   );
 
-  test('a PostgreSQL left running in DATA_DIR with no owner (a run that could not stop it) is stopped by the next start', async () => {
-    const dir = tempDir();
-    // The program the service ran: node_modules' copy, or, when the postgres OS user cannot
-    // reach node_modules (a clone in a mode-700 folder), the service's staged copy.
-    let postgres = '';
-    await withService({ DATA_DIR: dir }, async () => {
-      postgres = readlinkSync(`/proc/${postmasterPid(dir)}/exe`);
-    });
-    const port = (JSON.parse(readFileSync(join(dir, 'postgres.json'), 'utf8')) as { port: number }).port;
-    // The same server, started by hand and tied to no service: what a killed run leaves on a system without setpriv.
-    const orphanProc = spawn(
-      postgres,
-      [
-        '-D',
-        join(dir, 'postgres'),
-        '-p',
-        String(port),
-        '-c',
-        'listen_addresses=127.0.0.1',
-        '-c',
-        'unix_socket_directories=',
-      ],
-      { detached: true, stdio: 'ignore', ...osUser() }
-    );
-    orphanProc.unref();
-    onCleanup(async () => {
-      if (alive(orphanProc.pid)) process.kill(orphanProc.pid!, 'SIGKILL');
-    });
-    for (let i = 0; i < 100 && !existsSync(join(dir, 'postgres', 'postmaster.pid')); i++) await delay(100);
-    const orphan = postmasterPid(dir);
-    assert.ok(alive(orphan), 'the orphaned PostgreSQL is running');
-    await withService({ DATA_DIR: dir, LOG_LEVEL: 'info' }, async (s) => {
-      assert.ok(!alive(orphan), 'the orphan was stopped');
-      assert.match(s.output(), new RegExp(`stopping an orphaned embedded PostgreSQL \\(pid ${orphan}\\)`));
-      assert.equal((await get(s.url, '/todos/')).status, 200);
-    });
-  });
+  test(
+    'a PostgreSQL left running in DATA_DIR with no owner (a ' +
+      'run that could not stop it) is stopped by the next start',
+    async () => {
+      const dir = tempDir();
+      // The program the service ran: node_modules' copy, or, when the postgres OS user cannot
+      // reach node_modules (a clone in a mode-700 folder), the service's staged copy.
+      let postgres = '';
+      await withService({ DATA_DIR: dir }, async () => {
+        postgres = readlinkSync(`/proc/${postmasterPid(dir)}/exe`);
+      });
+      const port = (JSON.parse(readFileSync(join(dir, 'postgres.json'), 'utf8')) as { port: number }).port;
+      // The same server, started by hand and tied to no service: what a killed run leaves on a system without setpriv.
+      const orphanProc = spawn(
+        postgres,
+        [
+          '-D',
+          join(dir, 'postgres'),
+          '-p',
+          String(port),
+          '-c',
+          'listen_addresses=127.0.0.1',
+          '-c',
+          'unix_socket_directories=',
+        ],
+        { detached: true, stdio: 'ignore', ...osUser() }
+      );
+      orphanProc.unref();
+      onCleanup(async () => {
+        if (alive(orphanProc.pid)) process.kill(orphanProc.pid!, 'SIGKILL');
+      });
+      for (let i = 0; i < 100 && !existsSync(join(dir, 'postgres', 'postmaster.pid')); i++) await delay(100);
+      const orphan = postmasterPid(dir);
+      assert.ok(alive(orphan), 'the orphaned PostgreSQL is running');
+      await withService({ DATA_DIR: dir, LOG_LEVEL: 'info' }, async (s) => {
+        assert.ok(!alive(orphan), 'the orphan was stopped');
+        assert.match(s.output(), new RegExp(`stopping an orphaned embedded PostgreSQL \\(pid ${orphan}\\)`));
+        assert.equal((await get(s.url, '/todos/')).status, 200);
+      });
+    }
+  );
 
-  test('PostgreSQL killed under the running service: it is restarted, and the service serves again without a restart of its own', async () => {
-    const dir = tempDir();
-    await withService({ DATA_DIR: dir, LOG_LEVEL: 'info' }, async (s) => {
-      const first = postmasterPid(dir);
-      process.kill(first, 'SIGKILL');
-      for (let i = 0; i < 100 && !/is running again/.test(s.output()); i++) await delay(100);
-      assert.match(s.output(), /the embedded PostgreSQL exited with code null, signal SIGKILL: restarting it/);
-      assert.match(s.output(), /the embedded PostgreSQL is running again \(restart 1 of at most 3 within 60 s\)/);
-      assert.notEqual(postmasterPid(dir), first);
-      let status = 0;
-      for (let i = 0; i < 50 && status !== 200; i++) {
-        status = (await get(s.url, '/todos/')).status;
-        if (status !== 200) await delay(100);
-      }
-      assert.equal(status, 200);
-      assert.equal((await get(s.url, '/readyz')).status, 200);
-    });
-  });
+  test(
+    'PostgreSQL killed under the running service: it is restarted, and the service serves again without a restart ' +
+      'of its own',
+    async () => {
+      const dir = tempDir();
+      await withService({ DATA_DIR: dir, LOG_LEVEL: 'info' }, async (s) => {
+        const first = postmasterPid(dir);
+        process.kill(first, 'SIGKILL');
+        for (let i = 0; i < 100 && !/is running again/.test(s.output()); i++) await delay(100);
+        assert.match(s.output(), /the embedded PostgreSQL exited with code null, signal SIGKILL: restarting it/);
+        assert.match(s.output(), /the embedded PostgreSQL is running again \(restart 1 of at most 3 within 60 s\)/);
+        assert.notEqual(postmasterPid(dir), first);
+        let status = 0;
+        for (let i = 0; i < 50 && status !== 200; i++) {
+          status = (await get(s.url, '/todos/')).status;
+          if (status !== 200) await delay(100);
+        }
+        assert.equal(status, 200);
+        assert.equal((await get(s.url, '/readyz')).status, 200);
+      });
+    }
+  );
 
-  test('PostgreSQL that cannot be started again: after 3 tries the service stops, exit 1, and /healthz no longer answers', async () => {
-    const dir = tempDir();
-    const s = await startService({ DATA_DIR: dir, LOG_LEVEL: 'info' });
-    // A configuration PostgreSQL refuses: every restart fails at once.
-    appendFileSync(join(dir, 'postgres', 'postgresql.conf'), '\nthis is not a setting\n');
-    process.kill(postmasterPid(dir), 'SIGKILL');
-    const code = await new Promise<number | null>((resolve) => s.proc.once('exit', (c) => resolve(c)));
-    assert.equal(code, 1, s.output());
-    assert.match(s.output(), /restarting the embedded PostgreSQL failed/);
-    assert.match(
-      s.output(),
-      /the embedded PostgreSQL (exited with code null, signal SIGKILL|could not be restarted), and 3 restarts within 60 s did not keep it up/
-    );
-    await assert.rejects(get(s.url, '/healthz'));
-  });
+  test(
+    'PostgreSQL that cannot be started again: after 3 tries the service stops, exit 1, and /healthz no longer ' +
+      'answers',
+    async () => {
+      const dir = tempDir();
+      const s = await startService({ DATA_DIR: dir, LOG_LEVEL: 'info' });
+      // A configuration PostgreSQL refuses: every restart fails at once.
+      appendFileSync(join(dir, 'postgres', 'postgresql.conf'), '\nthis is not a setting\n');
+      process.kill(postmasterPid(dir), 'SIGKILL');
+      const code = await new Promise<number | null>((resolve) => s.proc.once('exit', (c) => resolve(c)));
+      assert.equal(code, 1, s.output());
+      assert.match(s.output(), /restarting the embedded PostgreSQL failed/);
+      assert.match(
+        s.output(),
+        /the embedded PostgreSQL (exited with code null, signal SIGKILL|could not be restarted), and 3 restarts within 60 s did not keep it up/
+      );
+      await assert.rejects(get(s.url, '/healthz'));
+    }
+  );
 
   test('a stale postmaster.pid naming a dead process does not prevent the start', async () => {
     const dir = tempDir();

@@ -65,17 +65,21 @@ test(
   }
 );
 
-test('a bad --to names the flag and what it takes; without a PostgreSQL to forward to, one line says where to find one', async () => {
-  const bad = await runCli(['faults', '--to', 'mysql://user:secret@host/db']);
-  assert.equal(bad.code, 2);
-  assert.equal(
-    bad.stderr.trim(),
-    'Invalid --to="mysql://user:***@host/db": expected a postgres:// or postgresql:// URL, not mysql:'
-  );
-  const none = await runCli(['faults', '--data-dir', tempDir()]);
-  assert.equal(none.code, 2);
-  assert.match(
-    none.stderr,
-    /^No PostgreSQL to forward to: give --to URL, set DATABASE_URL, or start the service first/
-  );
-});
+test(
+  'a bad --to names the flag and what it takes; without a ' +
+    'PostgreSQL to forward to, one line says where to find one',
+  async () => {
+    const bad = await runCli(['faults', '--to', 'mysql://user:secret@host/db']);
+    assert.equal(bad.code, 2);
+    assert.equal(
+      bad.stderr.trim(),
+      'Invalid --to="mysql://user:***@host/db": expected a postgres:// or postgresql:// URL, not mysql:'
+    );
+    const none = await runCli(['faults', '--data-dir', tempDir()]);
+    assert.equal(none.code, 2);
+    assert.match(
+      none.stderr,
+      /^No PostgreSQL to forward to: give --to URL, set DATABASE_URL, or start the service first/
+    );
+  }
+);

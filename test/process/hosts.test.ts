@@ -20,14 +20,17 @@ const noHaproxy = (() => {
 })();
 
 test(
-  'demo --quick --hosts 2: refusals straight to PostgreSQL, none through one PgBouncer, a rolling restart that drops nothing, a killed host taken out',
+  'demo --quick --hosts 2: refusals straight to PostgreSQL, none through one PgBouncer, a rolling restart that drops ' +
+    'nothing, a killed host taken out',
   { skip: noPgBouncer || noHaproxy, timeout: 300_000 },
   async () => {
     const marker = randomUUID();
     const res = await runCli(['demo', '--quick', '--hosts', '2'], { DATA_DIR: tempDir(), ANP_HOSTS_TEST: marker });
     assert.equal(res.code, 0, `${res.stdout}\n${res.stderr}`);
     const out = res.stdout;
-    if (process.getuid?.() === 0) { assert.match(out, /network namespaces anp-h1 \(10\.77\.0\.11\), anp-h2 \(10\.77\.0\.12\) on a bridge/); } else assert.match(out, /loopback addresses 127\.0\.0\.11, 127\.0\.0\.12 \(not root/);
+    if (process.getuid?.() === 0) {
+      assert.match(out, /network namespaces anp-h1 \(10\.77\.0\.11\), anp-h2 \(10\.77\.0\.12\) on a bridge/);
+    } else assert.match(out, /loopback addresses 127\.0\.0\.11, 127\.0\.0\.12 \(not root/);
     // (a) the refusals PostgreSQL logged, and the fleet's arithmetic with HOSTS=2.
     const a = /(\d+) failed \(.*\); PostgreSQL's log: (\d+) x "sorry, too many clients already"/.exec(out);
     assert.ok(a && Number(a[1]) > 0 && Number(a[2]) > 0, out);
@@ -38,7 +41,9 @@ test(
     // (b) 60 sleeps through 15 server connections: 4 waves.
     assert.match(out, /60 x 200 in [45]\.\d\ds; at most (1[0-5]|\d) of our connections on PostgreSQL at once/);
     // (c) every SIGTERM'd host left HAProxy before it stopped listening, and nothing failed.
-    for (const h of ['h1', 'h2']) { assert.match(out, new RegExp(`${h}: out of HAProxy 0\\.\\d\\d s after SIGTERM, exit code 0`)); }
+    for (const h of ['h1', 'h2']) {
+      assert.match(out, new RegExp(`${h}: out of HAProxy 0\\.\\d\\d s after SIGTERM, exit code 0`));
+    }
     assert.match(out, /(\d+) of \1 requests answered 200 during the restarts \(no errors\)/);
     const rows = out.split('\n').filter((l) => /^[abc]\. .*\|/.test(l));
     assert.equal(rows.length, 4, out);

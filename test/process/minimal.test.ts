@@ -67,19 +67,25 @@ describe('examples/minimal', () => {
     }
   });
 
-  test('without DATABASE_URL, or with a bad setting, it says which and exits 2; a database it cannot reach, 1', async () => {
-    const none = await start({});
-    assert.equal(await none.exited, 2);
-    assert.match(none.output(), /DATABASE_URL is required/);
-    const bad = await start({ DATABASE_URL: 'postgres://nobody@127.0.0.1:1/x', POOL_SIZE: 'five' });
-    assert.equal(await bad.exited, 2);
-    assert.match(bad.output(), /POOL_SIZE must be a whole number of 0 or more, not "five"/);
-    assert.doesNotMatch(bad.output(), /\n\s+at /, 'no stack trace');
-    const unreachable = await start({ DATABASE_URL: 'postgres://nobody:s3cret@127.0.0.1:1/x', POOL_TIMEOUT: '2' });
-    assert.equal(await unreachable.exited, 1);
-    assert.match(unreachable.output(), /cannot prepare the database: could not connect to PostgreSQL/);
-    assert.doesNotMatch(unreachable.output(), /s3cret|\n\s+at /);
-  });
+  test(
+    'without DATABASE_URL, or with a bad setting, it says which and exits 2; a database it cannot reach, 1',
+    async () => {
+      const none = await start({});
+      assert.equal(await none.exited, 2);
+      assert.match(none.output(), /DATABASE_URL is required/);
+      const bad = await start({ DATABASE_URL: 'postgres://nobody@127.0.0.1:1/x', POOL_SIZE: 'five' });
+      assert.equal(await bad.exited, 2);
+      assert.match(bad.output(), /POOL_SIZE must be a whole number of 0 or more, not "five"/);
+      assert.doesNotMatch(bad.output(), /\n\s+at /, 'no stack trace');
+      const unreachable = await start({
+        DATABASE_URL: 'postgres://nobody:s3cret@127.0.0.1:1/x',
+        POOL_TIMEOUT: '2',
+      });
+      assert.equal(await unreachable.exited, 1);
+      assert.match(unreachable.output(), /cannot prepare the database: could not connect to PostgreSQL/);
+      assert.doesNotMatch(unreachable.output(), /s3cret|\n\s+at /);
+    }
+  );
 
   test('todos, both sleeps, health and readiness; bad input is a 400 with JSON', async () => {
     const db = await freshDatabase();
@@ -112,47 +118,53 @@ describe('examples/minimal', () => {
     assert.equal(await s.exited, 0);
   });
 
-  test("past the pool's timeout a 503 with SQLAlchemy's message; a client that leaves has its query cancelled", async () => {
-    const db = await freshDatabase();
-    const s = await start({ DATABASE_URL: db, POOL_SIZE: '1', POOL_OVERFLOW: '0', POOL_TIMEOUT: '1' });
-    const holder = new AbortController();
-    const held = request(s.url, 'GET', '/sleep/postgres/?seconds=30', { signal: holder.signal }).catch(
-      (e: Error) => e
-    );
-    await until('the first sleep runs in PostgreSQL', async () =>
-      (await running(db)).some((q) => /pg_sleep/.test(q))
-    );
-    const refused = await request(s.url, 'GET', '/todos/');
-    assert.equal(refused.status, 503);
-    assert.deepEqual(refused.json, {
-      error: 'POOL_TIMEOUT',
-      message: 'QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 1.00',
-    });
-    // The client goes away: the sleep stops in PostgreSQL (not after 30 s), and its connection serves again.
-    holder.abort();
-    assert.ok((await held) instanceof Error);
-    await until('the sleep is cancelled in PostgreSQL', async () => (await running(db)).length === 0, 5000);
-    assert.equal((await request(s.url, 'GET', '/todos/')).status, 200);
-    s.proc.kill('SIGTERM');
-    assert.equal(await s.exited, 0);
-  });
-
-  test('SIGTERM drains: the request in flight is answered, then the process exits 0 and closes its connections', async () => {
-    const db = await freshDatabase();
-    const s = await start({ DATABASE_URL: db });
-    const inFlight = request(s.url, 'GET', '/sleep/postgres/?seconds=1.5');
-    await until('the sleep runs in PostgreSQL', async () => (await running(db)).length === 1);
-    s.proc.kill('SIGTERM');
-    const answer: Response = await inFlight;
-    assert.equal(answer.status, 200);
-    assert.equal(await s.exited, 0);
-    assert.match(s.output(), /draining the running requests/);
-    await until('PostgreSQL has none of its connections left', async () => {
-      const [left] = await sql<{ n: number }>(
-        db,
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'minimal'"
+  test(
+    "past the pool's timeout a 503 with SQLAlchemy's " + 'message; a client that leaves has its query cancelled',
+    async () => {
+      const db = await freshDatabase();
+      const s = await start({ DATABASE_URL: db, POOL_SIZE: '1', POOL_OVERFLOW: '0', POOL_TIMEOUT: '1' });
+      const holder = new AbortController();
+      const held = request(s.url, 'GET', '/sleep/postgres/?seconds=30', { signal: holder.signal }).catch(
+        (e: Error) => e
       );
-      return left!.n === 0;
-    });
-  });
+      await until('the first sleep runs in PostgreSQL', async () =>
+        (await running(db)).some((q) => /pg_sleep/.test(q))
+      );
+      const refused = await request(s.url, 'GET', '/todos/');
+      assert.equal(refused.status, 503);
+      assert.deepEqual(refused.json, {
+        error: 'POOL_TIMEOUT',
+        message: 'QueuePool limit of size 1 overflow 0 reached, connection timed out, timeout 1.00',
+      });
+      // The client goes away: the sleep stops in PostgreSQL (not after 30 s), and its connection serves again.
+      holder.abort();
+      assert.ok((await held) instanceof Error);
+      await until('the sleep is cancelled in PostgreSQL', async () => (await running(db)).length === 0, 5000);
+      assert.equal((await request(s.url, 'GET', '/todos/')).status, 200);
+      s.proc.kill('SIGTERM');
+      assert.equal(await s.exited, 0);
+    }
+  );
+
+  test(
+    'SIGTERM drains: the request in flight is answered, then the process exits 0 and closes its connections',
+    async () => {
+      const db = await freshDatabase();
+      const s = await start({ DATABASE_URL: db });
+      const inFlight = request(s.url, 'GET', '/sleep/postgres/?seconds=1.5');
+      await until('the sleep runs in PostgreSQL', async () => (await running(db)).length === 1);
+      s.proc.kill('SIGTERM');
+      const answer: Response = await inFlight;
+      assert.equal(answer.status, 200);
+      assert.equal(await s.exited, 0);
+      assert.match(s.output(), /draining the running requests/);
+      await until('PostgreSQL has none of its connections left', async () => {
+        const [left] = await sql<{ n: number }>(
+          db,
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'minimal'"
+        );
+        return left!.n === 0;
+      });
+    }
+  );
 });

@@ -29,7 +29,8 @@ test(
       clearInterval(sampler);
       const count = (status: number) => b.results.filter((r) => r.status === status).length;
       console.log(
-        `flood: RSS ${baseline.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB; ${count(200)} x 200, ${count(503)} x 503, /healthz during the flood in ${probe.ms.toFixed(0)} ms, total ${(b.totalMs / 1000).toFixed(1)} s`
+        `flood: RSS ${baseline.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB; ${count(200)} x 200, ${count(503)} ` +
+          `x 503, /healthz during the flood in ${probe.ms.toFixed(0)} ms, total ${(b.totalMs / 1000).toFixed(1)} s`
       );
       assert.equal(probe.status, 200);
       assert.equal(count(200) + count(503), 5000, 'every request got an answer');

@@ -30,7 +30,9 @@ function documented (): string {
  */
 async function startNginx (ports: { listen: number; service: number; monitor: number }): Promise<string> {
   const block = documented();
-  for (const needle of ['listen 80;', 'http://127.0.0.1:8000;', 'http://127.0.0.1:8001;']) { assert.ok(block.includes(needle), needle); }
+  for (const needle of ['listen 80;', 'http://127.0.0.1:8000;', 'http://127.0.0.1:8001;']) {
+    assert.ok(block.includes(needle), needle);
+  }
   const server = block
     .replace('listen 80;', `listen 127.0.0.1:${ports.listen};`)
     .replace('http://127.0.0.1:8000;', `http://127.0.0.1:${ports.service};`)
@@ -93,7 +95,9 @@ function watch (url: string): { frames: Frame[]; hello: Promise<void>; close(): 
           const event = text.slice(0, end);
           text = text.slice(end + 2);
           if (event.startsWith('event: hello')) resolve();
-          if (event.startsWith('event: frame')) { frames.push({ at: Date.now(), lagMs: (JSON.parse(event.split('\ndata: ')[1]!) as Frame).lagMs }); }
+          if (event.startsWith('event: frame')) {
+            frames.push({ at: Date.now(), lagMs: (JSON.parse(event.split('\ndata: ')[1]!) as Frame).lagMs });
+          }
         }
       });
     });
@@ -133,50 +137,10 @@ async function blockWhileWatching (
 
 describe('behind nginx, on one published port (docs/operations.md)', { skip: noNginx }, () => {
   for (const workers of [1, 2]) {
-    test(`WORKERS=${workers}: probes, the API and every worker's live stream through the proxy; the streams go on while an event loop is blocked`, async () => {
-      const db = await freshDatabase();
-      const [port, monitor, listen] = [await freePort(), await freePort(), await freePort()];
-      await withService(
-        {
-          DATABASE_URL: db,
-          PORT: String(port),
-          MONITOR_PORT: String(monitor),
-          LIVE_STREAM: 'proxy',
-          WORKERS: String(workers),
-        },
-        async (s: Service) => {
-          const proxy = await startNginx({ listen, service: port, monitor });
-          assert.equal((await get(proxy, '/readyz')).status, 200);
-          assert.equal((await get(proxy, '/todos/?limit=2')).status, 200);
-          const page = (await get(proxy, '/')).body;
-          assert.ok(
-            page.includes('<meta name="live-port" content="">'),
-            'the page reads the stream on its own origin'
-          );
-          assert.ok(page.includes(`<meta name="live-workers" content="${workers === 1 ? '1' : '1,2'}">`));
-          const ids = workers === 1 ? [1] : [1, 2];
-          const { during, maxLag } = await blockWhileWatching(proxy, ids);
-          // Frames come every 100 ms: about 14 in the 1.4 s watched, whatever the event loop does.
-          for (const [i, n] of during.entries()) { assert.ok(n >= 5, `worker ${ids[i]}'s stream sent ${n} frames during the block`); }
-          assert.ok(
-            maxLag.some((lag) => lag >= 1000),
-            `the stream showed the lag as it grew: ${maxLag.join(', ')} ms`
-          );
-          assert.ok(s.url);
-        }
-      );
-    });
-  }
-
-  describe('the dashboard, in Chromium, through the proxy', { skip: noBrowser }, () => {
-    let browser: Browser;
-    before(async () => {
-      browser = await launchChromium();
-    });
-    after(() => browser?.close());
-
-    for (const workers of [1, 2]) {
-      test(`WORKERS=${workers}: the page's frames keep coming while the event loop is blocked, and the block is named`, async () => {
+    test(
+      `WORKERS=${workers}: probes, the API and every worker's live stream through the proxy; the streams go on ` +
+        'while an event loop is blocked',
+      async () => {
         const db = await freshDatabase();
         const [port, monitor, listen] = [await freePort(), await freePort(), await freePort()];
         await withService(
@@ -187,49 +151,99 @@ describe('behind nginx, on one published port (docs/operations.md)', { skip: noN
             LIVE_STREAM: 'proxy',
             WORKERS: String(workers),
           },
-          async () => {
+          async (s: Service) => {
             const proxy = await startNginx({ listen, service: port, monitor });
-            const page = await browser.newPage({ viewport: { width: 1400, height: 1300 } });
-            const errors: string[] = [];
-            page.on('pageerror', (e) => errors.push(e.message));
-            page.on('console', (m) => {
-              if (m.type() === 'error') errors.push(m.text());
-            });
-            page.on('request', (r) => {
-              if (!r.url().startsWith(proxy)) errors.push(`a request past the proxy: ${r.url()}`);
-            });
-            await page.goto(`${proxy}/`);
-            type Seen = { dashboard: { frames: number; workers: Record<string, number> } };
-            await page.waitForFunction(
-              (n) => Object.keys((window as unknown as Seen).dashboard.workers).length === n,
-              workers,
-              { timeout: 10_000 }
+            assert.equal((await get(proxy, '/readyz')).status, 200);
+            assert.equal((await get(proxy, '/todos/?limit=2')).status, 200);
+            const page = (await get(proxy, '/')).body;
+            assert.ok(
+              page.includes('<meta name="live-port" content="">'),
+              'the page reads the stream on its own origin'
             );
-            await page.waitForFunction(
-              () => !document.getElementById('blocks-note')!.textContent!.startsWith('Waiting'),
-              undefined,
-              { timeout: 10_000 }
+            assert.ok(page.includes(`<meta name="live-workers" content="${workers === 1 ? '1' : '1,2'}">`));
+            const ids = workers === 1 ? [1] : [1, 2];
+            const { during, maxLag } = await blockWhileWatching(proxy, ids);
+            // Frames come every 100 ms: about 14 in the 1.4 s watched, whatever the event loop does.
+            for (const [i, n] of during.entries()) {
+              assert.ok(n >= 5, `worker ${ids[i]}'s stream sent ${n} frames during the block`);
+            }
+            assert.ok(
+              maxLag.some((lag) => lag >= 1000),
+              `the stream showed the lag as it grew: ${maxLag.join(', ')} ms`
             );
-            const frames = () => page.evaluate(() => (window as unknown as Seen).dashboard.frames);
-            const answer = get(proxy, '/block/cpu/?ms=2000');
-            await delay(300);
-            const before = await frames();
-            await delay(1400);
-            const during = (await frames()) - before;
-            assert.equal((await answer).status, 200);
-            assert.ok(during >= 5 * workers, `${during} frames reached the page during the block`);
-            const named = async () =>
-              (
-                await page.evaluate(() =>
-                  [...document.querySelectorAll('#blocks tbody tr td:nth-child(4)')].map((td) => td.textContent)
-                )
-              ).includes('GET /block/cpu/');
-            await until('the block named on the page', named, 10_000);
-            await page.close();
-            assert.deepEqual(errors, []);
+            assert.ok(s.url);
           }
         );
-      });
+      }
+    );
+  }
+
+  describe('the dashboard, in Chromium, through the proxy', { skip: noBrowser }, () => {
+    let browser: Browser;
+    before(async () => {
+      browser = await launchChromium();
+    });
+    after(() => browser?.close());
+
+    for (const workers of [1, 2]) {
+      test(
+        `WORKERS=${workers}: the page's frames keep coming ` +
+          'while the event loop is blocked, and the block is named',
+        async () => {
+          const db = await freshDatabase();
+          const [port, monitor, listen] = [await freePort(), await freePort(), await freePort()];
+          await withService(
+            {
+              DATABASE_URL: db,
+              PORT: String(port),
+              MONITOR_PORT: String(monitor),
+              LIVE_STREAM: 'proxy',
+              WORKERS: String(workers),
+            },
+            async () => {
+              const proxy = await startNginx({ listen, service: port, monitor });
+              const page = await browser.newPage({ viewport: { width: 1400, height: 1300 } });
+              const errors: string[] = [];
+              page.on('pageerror', (e) => errors.push(e.message));
+              page.on('console', (m) => {
+                if (m.type() === 'error') errors.push(m.text());
+              });
+              page.on('request', (r) => {
+                if (!r.url().startsWith(proxy)) errors.push(`a request past the proxy: ${r.url()}`);
+              });
+              await page.goto(`${proxy}/`);
+              type Seen = { dashboard: { frames: number; workers: Record<string, number> } };
+              await page.waitForFunction(
+                (n) => Object.keys((window as unknown as Seen).dashboard.workers).length === n,
+                workers,
+                { timeout: 10_000 }
+              );
+              await page.waitForFunction(
+                () => !document.getElementById('blocks-note')!.textContent!.startsWith('Waiting'),
+                undefined,
+                { timeout: 10_000 }
+              );
+              const frames = () => page.evaluate(() => (window as unknown as Seen).dashboard.frames);
+              const answer = get(proxy, '/block/cpu/?ms=2000');
+              await delay(300);
+              const before = await frames();
+              await delay(1400);
+              const during = (await frames()) - before;
+              assert.equal((await answer).status, 200);
+              assert.ok(during >= 5 * workers, `${during} frames reached the page during the block`);
+              const named = async () =>
+                (
+                  await page.evaluate(() =>
+                    [...document.querySelectorAll('#blocks tbody tr td:nth-child(4)')].map((td) => td.textContent)
+                  )
+                ).includes('GET /block/cpu/');
+              await until('the block named on the page', named, 10_000);
+              await page.close();
+              assert.deepEqual(errors, []);
+            }
+          );
+        }
+      );
     }
   });
 });

@@ -53,46 +53,58 @@ describe('the commands of the README and docs/', () => {
     for (const c of serves) assert.doesNotThrow(() => loadConfig({}, envOf(c)), c);
   });
 
-  test('every `curl` against the service with its default settings: the headers it sends, the answer the text gives', async () => {
-    const curls = commands.filter((c) => c.startsWith('curl '));
-    assert.ok(curls.length >= 1, commands.join('\n'));
-    await withService({ DATABASE_URL: await freshDatabase() }, async (s) => {
-      for (const c of curls) {
-        const headers = Object.fromEntries(
-          [...c.matchAll(/-H '([^:]+): ([^']*)'/g)].map((m) => [m[1]!.toLowerCase(), m[2]!])
-        );
-        const url = new URL(/ (http:\/\/\S+)/.exec(c)![1]!);
-        const res = await request(s.url, 'GET', url.pathname, { headers });
-        assert.equal(res.status, 200, `${c}: ${res.body}`);
-        // The answer the text quotes right after the command.
-        const quoted = new RegExp(`${c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\`, gets\\s+\`([^\`]+)\``).exec(
-          text.replace(/\n/g, ' ')
-        )?.[1];
-        assert.ok(quoted, `${c}: the text quotes its answer`);
-        assert.deepEqual(res.json, JSON.parse(quoted), c);
-      }
-    });
-  });
-
-  test('the `npx openapi-typescript` command generates the types of the running service: a todo needs only its title', async () => {
-    const generate = commands.find((c) => c.startsWith('npx openapi-typescript '));
-    assert.ok(generate, commands.join('\n'));
-    const dir = tempDir();
-    await withService({ DATABASE_URL: await freshDatabase() }, async (s) => {
-      const args = generate
-        .split(' ')
-        .slice(2)
-        .map((a) => a.replace('http://127.0.0.1:8000', s.url).replace(/^api\.ts$/, join(dir, 'api.ts')));
-      execFileSync(process.execPath, [join(ROOT, 'node_modules', 'openapi-typescript', 'bin', 'cli.js'), ...args], {
-        stdio: 'pipe',
+  test(
+    'every `curl` against the service with its default ' +
+      'settings: the headers it sends, the answer the text gives',
+    async () => {
+      const curls = commands.filter((c) => c.startsWith('curl '));
+      assert.ok(curls.length >= 1, commands.join('\n'));
+      await withService({ DATABASE_URL: await freshDatabase() }, async (s) => {
+        for (const c of curls) {
+          const headers = Object.fromEntries(
+            [...c.matchAll(/-H '([^:]+): ([^']*)'/g)].map((m) => [m[1]!.toLowerCase(), m[2]!])
+          );
+          const url = new URL(/ (http:\/\/\S+)/.exec(c)![1]!);
+          const res = await request(s.url, 'GET', url.pathname, { headers });
+          assert.equal(res.status, 200, `${c}: ${res.body}`);
+          // The answer the text quotes right after the command.
+          const quoted = new RegExp(`${c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\`, gets\\s+\`([^\`]+)\``).exec(
+            text.replace(/\n/g, ' ')
+          )?.[1];
+          assert.ok(quoted, `${c}: the text quotes its answer`);
+          assert.deepEqual(res.json, JSON.parse(quoted), c);
+        }
       });
-    });
-    const types = readFileSync(join(dir, 'api.ts'), 'utf8');
-    const create = /TodoCreate: \{([^}]*)\}/.exec(types)?.[1] ?? '';
-    assert.match(create, /title: string;/);
-    assert.match(create, /done\?: boolean;/);
-    assert.match(create, /priority\?: number;/);
-  });
+    }
+  );
+
+  test(
+    'the `npx openapi-typescript` command generates the ' +
+      'types of the running service: a todo needs only its title',
+    async () => {
+      const generate = commands.find((c) => c.startsWith('npx openapi-typescript '));
+      assert.ok(generate, commands.join('\n'));
+      const dir = tempDir();
+      await withService({ DATABASE_URL: await freshDatabase() }, async (s) => {
+        const args = generate
+          .split(' ')
+          .slice(2)
+          .map((a) => a.replace('http://127.0.0.1:8000', s.url).replace(/^api\.ts$/, join(dir, 'api.ts')));
+        execFileSync(
+          process.execPath,
+          [join(ROOT, 'node_modules', 'openapi-typescript', 'bin', 'cli.js'), ...args],
+          {
+            stdio: 'pipe',
+          }
+        );
+      });
+      const types = readFileSync(join(dir, 'api.ts'), 'utf8');
+      const create = /TodoCreate: \{([^}]*)\}/.exec(types)?.[1] ?? '';
+      assert.match(create, /title: string;/);
+      assert.match(create, /done\?: boolean;/);
+      assert.match(create, /priority\?: number;/);
+    }
+  );
 
   test('every `VAR=... npm start` names settings that exist, with values they accept', () => {
     const starts = commands.filter((c) => / npm start/.test(c) && /^[A-Z_]+=/.test(c));
@@ -133,6 +145,8 @@ describe('the commands of the README and docs/', () => {
     for (const args of [
       ['serve', '--help'],
       ['db', '--help'],
-    ]) { assert.equal((await runCli(args)).code, 0); }
+    ]) {
+      assert.equal((await runCli(args)).code, 0);
+    }
   });
 });

@@ -96,7 +96,8 @@ describe('REPLICAS=2', () => {
       (
         await sql<{ n: number }>(
           url(name),
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${ours} AND query LIKE 'SELECT pg_sleep%' AND state = 'active'`
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${ours} AND query LIKE 'SELECT pg_sleep%' AND state ` +
+            "= 'active'"
         )
       )[0]!.n;
     const reads = Array.from({ length: 4 }, () => get(s.url, '/sleep/postgres/?seconds=1.5'));
@@ -138,39 +139,43 @@ describe('REPLICAS=2', () => {
     );
   });
 
-  test("read-your-writes under concurrent load: every read that carries its write's X-Read-After (or the cookie) sees it", async () => {
-    const before = (await servers()).reads;
-    const load = burst(`${s.url}/sleep/postgres/?seconds=0.05`, 200);
-    const pair = async (i: number) => {
-      const w = await request(s.url, 'POST', '/todos/', json({ title: `pair ${i}` }));
-      assert.equal(w.status, 201, w.body);
-      const id = (w.json as { id: number }).id;
-      const headers: Record<string, string> =
-        i % 2
-          ? { 'X-Read-After': String(w.headers['x-read-after']) }
-          : { cookie: String(w.headers['set-cookie']).split(';')[0]! };
-      const r = await request(s.url, 'GET', `/todos/${id}`, { headers });
-      assert.equal(
-        r.status,
-        200,
-        `pair ${i}: the read after the write got ${r.status} from ${r.headers['x-served-by']}`
+  test(
+    "read-your-writes under concurrent load: every read that carries its write's X-Read-After (or the cookie) " +
+      'sees it',
+    async () => {
+      const before = (await servers()).reads;
+      const load = burst(`${s.url}/sleep/postgres/?seconds=0.05`, 200);
+      const pair = async (i: number) => {
+        const w = await request(s.url, 'POST', '/todos/', json({ title: `pair ${i}` }));
+        assert.equal(w.status, 201, w.body);
+        const id = (w.json as { id: number }).id;
+        const headers: Record<string, string> =
+          i % 2
+            ? { 'X-Read-After': String(w.headers['x-read-after']) }
+            : { cookie: String(w.headers['set-cookie']).split(';')[0]! };
+        const r = await request(s.url, 'GET', `/todos/${id}`, { headers });
+        assert.equal(
+          r.status,
+          200,
+          `pair ${i}: the read after the write got ${r.status} from ${r.headers['x-served-by']}`
+        );
+        return String(r.headers['x-served-by']);
+      };
+      const served: string[] = [];
+      for (let round = 0; round < 10; round++) {
+        served.push(...(await Promise.all(Array.from({ length: 30 }, (_, i) => pair(round * 30 + i)))));
+      }
+      assert.ok((await load).results.every((r) => r.status === 200));
+      const reads = (await servers()).reads;
+      // The replicas serve them but while the load fills both their pools (then the primary does).
+      assert.ok(
+        served.filter((x) => x.startsWith('replica-')).length > 100,
+        `reads on the replicas: ${JSON.stringify(reads)}`
       );
-      return String(r.headers['x-served-by']);
-    };
-    const served: string[] = [];
-    for (let round = 0; round < 10; round++) {
-      served.push(...(await Promise.all(Array.from({ length: 30 }, (_, i) => pair(round * 30 + i)))));
+      assert.ok(reads.replayChecks > before.replayChecks, 'reads looked on the replica for their write');
+      assert.equal(reads.fallbacks.broken, before.fallbacks.broken);
     }
-    assert.ok((await load).results.every((r) => r.status === 200));
-    const reads = (await servers()).reads;
-    // The replicas serve them but while the load fills both their pools (then the primary does).
-    assert.ok(
-      served.filter((x) => x.startsWith('replica-')).length > 100,
-      `reads on the replicas: ${JSON.stringify(reads)}`
-    );
-    assert.ok(reads.replayChecks > before.replayChecks, 'reads looked on the replica for their write');
-    assert.equal(reads.fallbacks.broken, before.fallbacks.broken);
-  });
+  );
 
   test('a bad X-Read-After is a 400 naming it', async () => {
     const r = await request(s.url, 'GET', '/todos/', { headers: { 'X-Read-After': 'yesterday' } });
@@ -181,81 +186,91 @@ describe('REPLICAS=2', () => {
     );
   });
 
-  test('a replica past REPLICA_MAX_LAG leaves the rotation and comes back once it catches up; with none left, reads fall back to the primary and /readyz says so', async () => {
-    await sql(url('replica-2'), 'SELECT pg_wal_replay_pause()');
-    try {
-      // Writes it cannot replay while paused.
-      const writeSome = () =>
-        Promise.all(
-          Array.from({ length: 5 }, (_, i) => request(s.url, 'POST', '/todos/', json({ title: `lag ${i}` })))
+  test(
+    'a replica past REPLICA_MAX_LAG leaves the rotation and comes back once it catches up; with none left, reads ' +
+      'fall back to the primary and /readyz says so',
+    async () => {
+      await sql(url('replica-2'), 'SELECT pg_wal_replay_pause()');
+      try {
+        // Writes it cannot replay while paused.
+        const writeSome = () =>
+          Promise.all(
+            Array.from({ length: 5 }, (_, i) => request(s.url, 'POST', '/todos/', json({ title: `lag ${i}` })))
+          );
+        await until(
+          'replica-2 out of the rotation',
+          async () => {
+            await writeSome();
+            return !(await replica('replica-2')).inRotation;
+          },
+          15_000
         );
-      await until(
-        'replica-2 out of the rotation',
-        async () => {
-          await writeSome();
-          return !(await replica('replica-2')).inRotation;
-        },
-        15_000
-      );
-      const lagging = await replica('replica-2');
-      assert.ok(lagging.lagBytes > 0 && lagging.lagSeconds > 3, JSON.stringify(lagging));
-      assert.match(lagging.reason!, /past REPLICA_MAX_LAG 3s/);
-      const reads = await Promise.all(Array.from({ length: 10 }, () => get(s.url, '/todos/')));
-      assert.deepEqual([...new Set(reads.map((r) => r.headers['x-served-by']))], ['replica-1']);
-      const metrics = (await get(s.url, '/metrics')).body;
-      assert.match(metrics, /db_replica_in_rotation\{server="replica-2"\} 0/);
-      assert.match(metrics, /db_replica_lag_bytes\{server="replica-2"\} [1-9]/);
+        const lagging = await replica('replica-2');
+        assert.ok(lagging.lagBytes > 0 && lagging.lagSeconds > 3, JSON.stringify(lagging));
+        assert.match(lagging.reason!, /past REPLICA_MAX_LAG 3s/);
+        const reads = await Promise.all(Array.from({ length: 10 }, () => get(s.url, '/todos/')));
+        assert.deepEqual([...new Set(reads.map((r) => r.headers['x-served-by']))], ['replica-1']);
+        const metrics = (await get(s.url, '/metrics')).body;
+        assert.match(metrics, /db_replica_in_rotation\{server="replica-2"\} 0/);
+        assert.match(metrics, /db_replica_lag_bytes\{server="replica-2"\} [1-9]/);
 
+        await sql(url('replica-1'), 'SELECT pg_wal_replay_pause()');
+        await until(
+          'both out of the rotation',
+          async () => {
+            await writeSome();
+            return !(await replica('replica-1')).inRotation;
+          },
+          15_000
+        );
+        const ready = await get(s.url, '/readyz');
+        assert.equal(ready.status, 200);
+        assert.match(
+          (ready.json as { reads: string }).reads,
+          /no replica is in rotation .*reads go to the primary/
+        );
+        const onPrimary = await get(s.url, '/todos/');
+        assert.equal(onPrimary.headers['x-served-by'], 'primary');
+        assert.match(s.output(), /no replica is in rotation/);
+      } finally {
+        await sql(url('replica-1'), 'SELECT pg_wal_replay_resume()').catch(() => {});
+        await sql(url('replica-2'), 'SELECT pg_wal_replay_resume()');
+      }
+      await until(
+        'both back in the rotation',
+        async () => (await replica('replica-1')).inRotation && (await replica('replica-2')).inRotation,
+        10_000
+      );
+      assert.equal(((await get(s.url, '/readyz')).json as { reads?: string }).reads, undefined);
+    }
+  );
+
+  test(
+    'a read whose write the replicas have not replayed within READ_AFTER_TIMEOUT is served by the primary',
+    async () => {
       await sql(url('replica-1'), 'SELECT pg_wal_replay_pause()');
+      await sql(url('replica-2'), 'SELECT pg_wal_replay_pause()');
+      try {
+        const w = await request(s.url, 'POST', '/todos/', json({ title: 'not replayed' }));
+        const before = (await servers()).reads.fallbacks.behind;
+        const r = await request(s.url, 'GET', `/todos/${(w.json as { id: number }).id}`, {
+          headers: { 'X-Read-After': String(w.headers['x-read-after']) },
+        });
+        assert.equal(r.status, 200);
+        assert.equal(r.headers['x-served-by'], 'primary');
+        assert.ok(r.ms >= 400, `it waited for the replica first (${Math.round(r.ms)} ms)`);
+        assert.equal((await servers()).reads.fallbacks.behind, before + 1);
+      } finally {
+        await sql(url('replica-1'), 'SELECT pg_wal_replay_resume()').catch(() => {});
+        await sql(url('replica-2'), 'SELECT pg_wal_replay_resume()');
+      }
       await until(
-        'both out of the rotation',
-        async () => {
-          await writeSome();
-          return !(await replica('replica-1')).inRotation;
-        },
-        15_000
+        'both back in the rotation',
+        async () => (await replica('replica-1')).inRotation && (await replica('replica-2')).inRotation,
+        10_000
       );
-      const ready = await get(s.url, '/readyz');
-      assert.equal(ready.status, 200);
-      assert.match((ready.json as { reads: string }).reads, /no replica is in rotation .*reads go to the primary/);
-      const onPrimary = await get(s.url, '/todos/');
-      assert.equal(onPrimary.headers['x-served-by'], 'primary');
-      assert.match(s.output(), /no replica is in rotation/);
-    } finally {
-      await sql(url('replica-1'), 'SELECT pg_wal_replay_resume()').catch(() => {});
-      await sql(url('replica-2'), 'SELECT pg_wal_replay_resume()');
     }
-    await until(
-      'both back in the rotation',
-      async () => (await replica('replica-1')).inRotation && (await replica('replica-2')).inRotation,
-      10_000
-    );
-    assert.equal(((await get(s.url, '/readyz')).json as { reads?: string }).reads, undefined);
-  });
-
-  test('a read whose write the replicas have not replayed within READ_AFTER_TIMEOUT is served by the primary', async () => {
-    await sql(url('replica-1'), 'SELECT pg_wal_replay_pause()');
-    await sql(url('replica-2'), 'SELECT pg_wal_replay_pause()');
-    try {
-      const w = await request(s.url, 'POST', '/todos/', json({ title: 'not replayed' }));
-      const before = (await servers()).reads.fallbacks.behind;
-      const r = await request(s.url, 'GET', `/todos/${(w.json as { id: number }).id}`, {
-        headers: { 'X-Read-After': String(w.headers['x-read-after']) },
-      });
-      assert.equal(r.status, 200);
-      assert.equal(r.headers['x-served-by'], 'primary');
-      assert.ok(r.ms >= 400, `it waited for the replica first (${Math.round(r.ms)} ms)`);
-      assert.equal((await servers()).reads.fallbacks.behind, before + 1);
-    } finally {
-      await sql(url('replica-1'), 'SELECT pg_wal_replay_resume()').catch(() => {});
-      await sql(url('replica-2'), 'SELECT pg_wal_replay_resume()');
-    }
-    await until(
-      'both back in the rotation',
-      async () => (await replica('replica-1')).inRotation && (await replica('replica-2')).inRotation,
-      10_000
-    );
-  });
+  );
 
   test('a replica killed (SIGKILL) under load: no read fails; it is restarted, catches up and comes back', async () => {
     const victim = state('replica-1').postmasterPid;
@@ -348,22 +363,25 @@ describe('DATABASE_REPLICA_URLS: standbys of your own', () => {
 
 describe('REPLICAS, refused', () => {
   // Every message is unit-tested (test/unit/config.test.ts); here, that serve stops on them.
-  test('a bad value, or a combination it cannot serve, stops serve with one line naming the setting, exit 2', async () => {
-    const cases: [Record<string, string>, string[], RegExp][] = [
-      [{}, ['--replicas', '9'], /^Invalid --replicas="9": expected an integer from 0 to 8$/m],
-      [
-        { REPLICAS: '1', DATABASE_URL: 'postgresql://u:secret@127.0.0.1:1/x' },
-        [],
-        /^Invalid REPLICAS=1: it starts standbys of the embedded PostgreSQL, and DATABASE_URL is set/m,
-      ],
-    ];
-    await Promise.all(
-      cases.map(async ([env, args, message]) => {
-        const r = await runCli(['serve', ...args], { DATA_DIR: tempDir(), ...env });
-        assert.equal(r.code, 2, `${JSON.stringify(env)} ${args}: ${r.stderr}`);
-        assert.match(r.stderr, message);
-        assert.doesNotMatch(r.stderr, /secret/);
-      })
-    );
-  });
+  test(
+    'a bad value, or a combination it cannot serve, stops serve with one line naming the setting, exit 2',
+    async () => {
+      const cases: [Record<string, string>, string[], RegExp][] = [
+        [{}, ['--replicas', '9'], /^Invalid --replicas="9": expected an integer from 0 to 8$/m],
+        [
+          { REPLICAS: '1', DATABASE_URL: 'postgresql://u:secret@127.0.0.1:1/x' },
+          [],
+          /^Invalid REPLICAS=1: it starts standbys of the embedded PostgreSQL, and DATABASE_URL is set/m,
+        ],
+      ];
+      await Promise.all(
+        cases.map(async ([env, args, message]) => {
+          const r = await runCli(['serve', ...args], { DATA_DIR: tempDir(), ...env });
+          assert.equal(r.code, 2, `${JSON.stringify(env)} ${args}: ${r.stderr}`);
+          assert.match(r.stderr, message);
+          assert.doesNotMatch(r.stderr, /secret/);
+        })
+      );
+    }
+  );
 });

@@ -57,7 +57,9 @@ describe('graceful shutdown', () => {
       await withService({ DATA_DIR: dir }, async (second) => {
         const { todos } = (await get(second.url, '/todos/')).json as { todos: { id: number; title: string }[] };
         const stored = new Map(todos.map((t) => [t.id, t.title]));
-        for (const a of acknowledged) { assert.equal(stored.get(a.id), a.title, `acknowledged todo ${a.id} is stored`); }
+        for (const a of acknowledged) {
+          assert.equal(stored.get(a.id), a.title, `acknowledged todo ${a.id} is stored`);
+        }
       });
     }
   );

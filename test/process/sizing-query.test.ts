@@ -19,7 +19,8 @@ const points = (stdout: string) =>
 
 describe('sizing --query', () => {
   test(
-    "a 100 ms pg_sleep from 8 clients: throughput follows Little's law (size / 100 ms), and the pool chosen is the one that meets the target",
+    "a 100 ms pg_sleep from 8 clients: throughput follows Little's law (size / 100 ms), and the pool chosen is the " +
+      'one that meets the target',
     { timeout: 120_000 },
     async () => {
       const db = await freshDatabase({ seeded: true });

@@ -22,7 +22,8 @@ function table (stdout: string, workload: 'wait' | 'work'): { size: number; rps:
 }
 
 test(
-  'sizing --quick: the wait workload grows with the pool, the work workload does not past the cores, and the recommendation follows from the table',
+  'sizing --quick: the wait workload grows with the pool, the work workload does not past the cores, and the ' +
+    'recommendation follows from the table',
   { timeout: 180_000 },
   async () => {
     const report = join(tempDir(), 'sizing.html');
@@ -45,7 +46,9 @@ test(
       [1, 2, 4, 8, 16]
     );
     // pg_sleep holds a connection without using a core: each doubling of the pool nearly doubles throughput.
-    for (let i = 1; i < wait.length; i++) { assert.ok(wait[i]!.rps > wait[i - 1]!.rps * 1.5, `wait: ${JSON.stringify(wait)}`); }
+    for (let i = 1; i < wait.length; i++) {
+      assert.ok(wait[i]!.rps > wait[i - 1]!.rps * 1.5, `wait: ${JSON.stringify(wait)}`);
+    }
     // Each point is compared with Little's law, and every request was answered.
     assert.match(res.stdout, /Little's law \| measured \/ law/);
     assert.doesNotMatch(res.stdout, /, \d+ errors/);

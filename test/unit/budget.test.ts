@@ -14,7 +14,8 @@ describe('the max_connections budget', () => {
     assert.equal(b.available, 97);
     assert.equal(
       b.summary,
-      'WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = 4 x (5 + 10) = 60 connections; PostgreSQL allows max_connections 100 - superuser_reserved_connections 3 = 97'
+      'WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = 4 x (5 + 10) = 60 connections; PostgreSQL allows max_connections ' +
+        '100 - superuser_reserved_connections 3 = 97'
     );
     assert.equal(budgetFor({ ...limits, reserved: 7 }, config({})).available, 90);
     assert.match(budgetFor({ ...limits, reserved: 7 }, config({})).summary, / - reserved_connections 7 = 90$/);
@@ -54,32 +55,36 @@ describe('the max_connections budget', () => {
     );
   });
 
-  test('HOSTS: the fleet counts, not one host: each host fits alone, together they are refused with the arithmetic', () => {
-    const alone = config({ WORKERS: '2', POOL_SIZE: '5', POOL_MAX_OVERFLOW: '10' });
-    checkBudget(budgetFor(limits, alone), alone);
-    const fleet = config({ HOSTS: '4', WORKERS: '2', POOL_SIZE: '5', POOL_MAX_OVERFLOW: '10' });
-    const b = budgetFor(limits, fleet);
-    assert.equal(b.needed, 120);
-    assert.throws(
-      () => checkBudget(b, fleet),
-      (e: Error) => {
-        assert.match(
-          e.message,
-          /^Refusing to start: HOSTS x WORKERS x \(POOL_SIZE \+ POOL_MAX_OVERFLOW\) = 4 x 2 x \(5 \+ 10\) = 120 connections; .* = 97, and 120 > 97\. Lower HOSTS, WORKERS, POOL_SIZE or POOL_MAX_OVERFLOW/
-        );
-        return true;
-      }
-    );
-    const three = config({ HOSTS: '3', WORKERS: '2', POOL_SIZE: '5', POOL_MAX_OVERFLOW: '10' });
-    checkBudget(budgetFor(limits, three), three); // 90 <= 97
-    // A PgBouncer per host: each brings its own server connections; one central PgBouncer is not checked here.
-    const bouncers = config({ HOSTS: '5', PGBOUNCER: 'on', PGBOUNCER_POOL_SIZE: '20' });
-    assert.throws(
-      () => checkBudget(budgetFor(limits, bouncers), bouncers),
-      /HOSTS x PGBOUNCER_POOL_SIZE = 5 x 20 = 100 server connections, but PostgreSQL allows .* = 97\. Lower PGBOUNCER_POOL_SIZE, share one central PgBouncer \(PGBOUNCER_URL\)/
-    );
-    assert.throws(() => config({ HOSTS: '0' }), /Invalid HOSTS="0": expected an integer from 1 to 1000/);
-  });
+  test(
+    'HOSTS: the fleet counts, not one host: each host fits ' +
+      'alone, together they are refused with the arithmetic',
+    () => {
+      const alone = config({ WORKERS: '2', POOL_SIZE: '5', POOL_MAX_OVERFLOW: '10' });
+      checkBudget(budgetFor(limits, alone), alone);
+      const fleet = config({ HOSTS: '4', WORKERS: '2', POOL_SIZE: '5', POOL_MAX_OVERFLOW: '10' });
+      const b = budgetFor(limits, fleet);
+      assert.equal(b.needed, 120);
+      assert.throws(
+        () => checkBudget(b, fleet),
+        (e: Error) => {
+          assert.match(
+            e.message,
+            /^Refusing to start: HOSTS x WORKERS x \(POOL_SIZE \+ POOL_MAX_OVERFLOW\) = 4 x 2 x \(5 \+ 10\) = 120 connections; .* = 97, and 120 > 97\. Lower HOSTS, WORKERS, POOL_SIZE or POOL_MAX_OVERFLOW/
+          );
+          return true;
+        }
+      );
+      const three = config({ HOSTS: '3', WORKERS: '2', POOL_SIZE: '5', POOL_MAX_OVERFLOW: '10' });
+      checkBudget(budgetFor(limits, three), three); // 90 <= 97
+      // A PgBouncer per host: each brings its own server connections; one central PgBouncer is not checked here.
+      const bouncers = config({ HOSTS: '5', PGBOUNCER: 'on', PGBOUNCER_POOL_SIZE: '20' });
+      assert.throws(
+        () => checkBudget(budgetFor(limits, bouncers), bouncers),
+        /HOSTS x PGBOUNCER_POOL_SIZE = 5 x 20 = 100 server connections, but PostgreSQL allows .* = 97\. Lower PGBOUNCER_POOL_SIZE, share one central PgBouncer \(PGBOUNCER_URL\)/
+      );
+      assert.throws(() => config({ HOSTS: '0' }), /Invalid HOSTS="0": expected an integer from 1 to 1000/);
+    }
+  );
 
   test('the embedded server: the refusal names PG_MAX_CONNECTIONS', () => {
     const embedded = loadConfig({}, { POOL_SIZE: '100' });

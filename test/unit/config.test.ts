@@ -87,7 +87,8 @@ describe('settings', () => {
     );
     fails(
       { DATABASE_URL: "host=h user=u password='S3 cret'" },
-      'Invalid DATABASE_URL="host=h user=u password=***": the key=value form is not accepted; write it as a URL: postgresql://user:password@host:5432/database'
+      'Invalid DATABASE_URL="host=h user=u password=***": the key=value form is not accepted; write it as a URL: ' +
+        'postgresql://user:password@host:5432/database'
     );
     fails(
       { DATABASE_URL: 'localhost:5432' },
@@ -95,7 +96,8 @@ describe('settings', () => {
     );
     fails(
       { DATABASE_URL: 'postgres:///x' },
-      'Invalid DATABASE_URL="postgres:///x": it names no host; expected a URL such as postgresql://user:password@host:5432/database'
+      'Invalid DATABASE_URL="postgres:///x": it names no host; expected a URL such as ' +
+        'postgresql://user:password@host:5432/database'
     );
     assert.equal(
       loadConfig({}, { DATABASE_URL: 'postgresql://u:p@[::1]:5432/x' }).databaseUrl,
@@ -106,64 +108,76 @@ describe('settings', () => {
       'postgresql://app:S3cret@db1/todos',
       'postgresql://u:p@[::1]/x',
       'postgresql://u:a:b@h:6432/x',
-    ]) { assert.equal(loadConfig({}, { DATABASE_URL: url }).databaseUrl, url); }
+    ]) {
+      assert.equal(loadConfig({}, { DATABASE_URL: url }).databaseUrl, url);
+    }
     assert.equal(maskSecrets('postgresql://u:S3cret@h/x?password=also'), 'postgresql://u:***@h/x?password=***');
   });
 
-  test('replicas: REPLICAS, DATABASE_REPLICA_URLS, REPLICA_MAX_LAG in time or WAL, and the combinations they cannot serve', () => {
-    assert.equal(loadConfig({}, { REPLICAS: '2' }).replicas, 2);
-    fails({ REPLICAS: '9' }, 'Invalid REPLICAS="9": expected an integer from 0 to 8');
-    const lag = (raw: string) => {
-      const l = loadConfig({}, { REPLICA_MAX_LAG: raw }).replicaMaxLag;
-      return [l.seconds, l.bytes];
-    };
-    assert.deepEqual(
-      [lag('5s'), lag('250ms'), lag('64kB'), lag('16MB'), lag('100B')],
-      [
-        [5, undefined],
-        [0.25, undefined],
-        [undefined, 65536],
-        [undefined, 16777216],
-        [undefined, 100],
-      ]
-    );
-    const l = loadConfig({}, { REPLICA_MAX_LAG: '1s' }).replicaMaxLag;
-    assert.deepEqual([l.exceeded(0.9, 1e9), l.exceeded(1.1, 0)], [false, true]);
-    fails(
-      { REPLICA_MAX_LAG: '5' },
-      'Invalid REPLICA_MAX_LAG="5": expected a time (500ms, 5s) or an amount of WAL (64kB, 16MB)'
-    );
-    fails({ REPLICA_MAX_LAG: '5ms' }, 'Invalid REPLICA_MAX_LAG="5ms": a lag in time must be from 10ms to 3600s');
-    const urls = 'postgresql://u:S3cret@r1/x, postgresql://u:S3cret@r2:5433/x';
-    assert.deepEqual(
-      loadConfig({}, { DATABASE_URL: 'postgresql://u:S3cret@p/x', DATABASE_REPLICA_URLS: urls })
-        .databaseReplicaUrls,
-      ['postgresql://u:S3cret@r1/x', 'postgresql://u:S3cret@r2:5433/x']
-    );
-    fails(
-      {
-        DATABASE_URL: 'postgresql://u:S3cret@p/x',
-        DATABASE_REPLICA_URLS: 'postgresql://u:S3cret@r1/x,mysql://u:S3cret@r2/x',
-      },
-      'Invalid DATABASE_REPLICA_URLS="postgresql://u:***@r1/x,mysql://u:***@r2/x": URL 2: expected a postgres:// or postgresql:// URL, not mysql:'
-    );
-    fails(
-      { DATABASE_REPLICA_URLS: urls },
-      'DATABASE_REPLICA_URLS needs DATABASE_URL, the primary they replicate (REPLICAS=N starts standbys of the embedded PostgreSQL)'
-    );
-    fails(
-      { REPLICAS: '1', DATABASE_URL: 'postgresql://u:S3cret@p/x' },
-      'Invalid REPLICAS=1: it starts standbys of the embedded PostgreSQL, and DATABASE_URL is set; name your own standbys in DATABASE_REPLICA_URLS'
-    );
-    fails(
-      { REPLICAS: '1', PGBOUNCER: 'on' },
-      'REPLICAS cannot be combined with PGBOUNCER=on: a PgBouncer fronts one server; put one in front of each server and name them in DATABASE_URL and DATABASE_REPLICA_URLS'
-    );
-    fails(
-      { REPLICAS: '1', DB_MODE: 'blocking' },
-      'DB_MODE=blocking serves every query from one pool in its bridge thread; replicas need DB_MODE=nonblocking'
-    );
-  });
+  test(
+    'replicas: REPLICAS, DATABASE_REPLICA_URLS, REPLICA_MAX_LAG in time or WAL, and the combinations they cannot ' +
+      'serve',
+    () => {
+      assert.equal(loadConfig({}, { REPLICAS: '2' }).replicas, 2);
+      fails({ REPLICAS: '9' }, 'Invalid REPLICAS="9": expected an integer from 0 to 8');
+      const lag = (raw: string) => {
+        const l = loadConfig({}, { REPLICA_MAX_LAG: raw }).replicaMaxLag;
+        return [l.seconds, l.bytes];
+      };
+      assert.deepEqual(
+        [lag('5s'), lag('250ms'), lag('64kB'), lag('16MB'), lag('100B')],
+        [
+          [5, undefined],
+          [0.25, undefined],
+          [undefined, 65536],
+          [undefined, 16777216],
+          [undefined, 100],
+        ]
+      );
+      const l = loadConfig({}, { REPLICA_MAX_LAG: '1s' }).replicaMaxLag;
+      assert.deepEqual([l.exceeded(0.9, 1e9), l.exceeded(1.1, 0)], [false, true]);
+      fails(
+        { REPLICA_MAX_LAG: '5' },
+        'Invalid REPLICA_MAX_LAG="5": expected a time (500ms, 5s) or an amount of WAL (64kB, 16MB)'
+      );
+      fails({ REPLICA_MAX_LAG: '5ms' }, 'Invalid REPLICA_MAX_LAG="5ms": a lag in time must be from 10ms to 3600s');
+      const urls = 'postgresql://u:S3cret@r1/x, postgresql://u:S3cret@r2:5433/x';
+      assert.deepEqual(
+        loadConfig({}, { DATABASE_URL: 'postgresql://u:S3cret@p/x', DATABASE_REPLICA_URLS: urls })
+          .databaseReplicaUrls,
+        ['postgresql://u:S3cret@r1/x', 'postgresql://u:S3cret@r2:5433/x']
+      );
+      fails(
+        {
+          DATABASE_URL: 'postgresql://u:S3cret@p/x',
+          DATABASE_REPLICA_URLS: 'postgresql://u:S3cret@r1/x,mysql://u:S3cret@r2/x',
+        },
+        'Invalid DATABASE_REPLICA_URLS="postgresql://u:***@r1/x,mysql://u:***@r2/x": ' +
+          'URL 2: expected a postgres:// or ' +
+          'postgresql:// URL, not mysql:'
+      );
+      fails(
+        { DATABASE_REPLICA_URLS: urls },
+        'DATABASE_REPLICA_URLS needs DATABASE_URL, the primary they replicate (REPLICAS=N starts standbys of the ' +
+          'embedded PostgreSQL)'
+      );
+      fails(
+        { REPLICAS: '1', DATABASE_URL: 'postgresql://u:S3cret@p/x' },
+        'Invalid REPLICAS=1: it starts standbys of the embedded PostgreSQL, and DATABASE_URL is set; name your own ' +
+          'standbys in DATABASE_REPLICA_URLS'
+      );
+      fails(
+        { REPLICAS: '1', PGBOUNCER: 'on' },
+        'REPLICAS cannot be combined with PGBOUNCER=on: a PgBouncer ' +
+          'fronts one server; put one in front of each server ' +
+          'and name them in DATABASE_URL and DATABASE_REPLICA_URLS'
+      );
+      fails(
+        { REPLICAS: '1', DB_MODE: 'blocking' },
+        'DB_MODE=blocking serves every query from one pool in its bridge thread; replicas need DB_MODE=nonblocking'
+      );
+    }
+  );
 
   test('ALLOWED_HOSTS: host names and addresses, or *', () => {
     assert.deepEqual(loadConfig({}, { ALLOWED_HOSTS: 'Todo.Example, 10.0.0.7,[::1]' }).allowedHosts, [
@@ -187,31 +201,35 @@ describe('settings', () => {
     );
   });
 
-  test('the deadlines: QUERY_TIMEOUT, POOL_HEALTH_CHECK, DB_KEEPALIVE; STATEMENT_TIMEOUT must be below QUERY_TIMEOUT', () => {
-    const c = loadConfig({}, {});
-    assert.deepEqual([c.queryTimeout, c.poolHealthCheck, c.dbKeepalive, c.connectTimeout], [15, 30, 10, 10]);
-    assert.deepEqual(
-      [
-        loadConfig({}, { POOL_HEALTH_CHECK: '0', DB_KEEPALIVE: '0' }).poolHealthCheck,
-        loadConfig({}, { DB_KEEPALIVE: '0' }).dbKeepalive,
-      ],
-      [0, 0]
-    );
-    fails({ QUERY_TIMEOUT: '0' }, 'Invalid QUERY_TIMEOUT="0": expected a number of seconds from 0.1 to 3600');
-    fails(
-      { POOL_HEALTH_CHECK: '-1' },
-      'Invalid POOL_HEALTH_CHECK="-1": expected a number of seconds from 0 to 3600 (0 = off)'
-    );
-    fails({}, 'Invalid --db-keepalive="soon": expected a number of seconds from 0 to 7200 (0 = off)', {
-      dbKeepalive: 'soon',
-    });
-    assert.equal(loadConfig({}, { STATEMENT_TIMEOUT: '10' }).statementTimeout, 10);
-    assert.throws(
-      () => loadConfig({}, { STATEMENT_TIMEOUT: '20' }),
-      /^ConfigError: Invalid STATEMENT_TIMEOUT=20: it must be below QUERY_TIMEOUT \(15 s\), so that PostgreSQL ends a slow query itself/
-    );
-    assert.equal(loadConfig({}, { STATEMENT_TIMEOUT: '20', QUERY_TIMEOUT: '25' }).queryTimeout, 25);
-  });
+  test(
+    'the deadlines: QUERY_TIMEOUT, POOL_HEALTH_CHECK, ' +
+      'DB_KEEPALIVE; STATEMENT_TIMEOUT must be below QUERY_TIMEOUT',
+    () => {
+      const c = loadConfig({}, {});
+      assert.deepEqual([c.queryTimeout, c.poolHealthCheck, c.dbKeepalive, c.connectTimeout], [15, 30, 10, 10]);
+      assert.deepEqual(
+        [
+          loadConfig({}, { POOL_HEALTH_CHECK: '0', DB_KEEPALIVE: '0' }).poolHealthCheck,
+          loadConfig({}, { DB_KEEPALIVE: '0' }).dbKeepalive,
+        ],
+        [0, 0]
+      );
+      fails({ QUERY_TIMEOUT: '0' }, 'Invalid QUERY_TIMEOUT="0": expected a number of seconds from 0.1 to 3600');
+      fails(
+        { POOL_HEALTH_CHECK: '-1' },
+        'Invalid POOL_HEALTH_CHECK="-1": expected a number of seconds from 0 to 3600 (0 = off)'
+      );
+      fails({}, 'Invalid --db-keepalive="soon": expected a number of seconds from 0 to 7200 (0 = off)', {
+        dbKeepalive: 'soon',
+      });
+      assert.equal(loadConfig({}, { STATEMENT_TIMEOUT: '10' }).statementTimeout, 10);
+      assert.throws(
+        () => loadConfig({}, { STATEMENT_TIMEOUT: '20' }),
+        /^ConfigError: Invalid STATEMENT_TIMEOUT=20: it must be below QUERY_TIMEOUT \(15 s\), so that PostgreSQL ends a slow query itself/
+      );
+      assert.equal(loadConfig({}, { STATEMENT_TIMEOUT: '20', QUERY_TIMEOUT: '25' }).queryTimeout, 25);
+    }
+  );
 
   test('LIVE_STREAM=proxy needs a fixed MONITOR_PORT, and the stream a port of its own', () => {
     assert.equal(loadConfig({}, {}).liveStream, 'port');

@@ -18,27 +18,31 @@ import * as pool from 'pg-queuepool';
 const pgError = (code: string, message = 'x') => Object.assign(new Error(message), { code });
 
 describe('error translation', () => {
-  test("the pool's errors as HTTP answers: the timeout reads as SQLAlchemy's, 503 with Retry-After; a full queue 503; a client gone 499; a failed connect 503 DB_UNAVAILABLE", () => {
-    const e = translate(new pool.PoolTimeoutError(5, 10, 30_000), false) as ServiceError;
-    assert.ok(e instanceof PoolExhaustedError);
-    assert.equal(e.message, 'QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00');
-    assert.deepEqual([e.code, e.statusCode, e.retryAfter], ['POOL_TIMEOUT', 503, 1]);
-    const full = translate(new pool.PoolQueueFullError(2), false) as ServiceError;
-    assert.deepEqual([full.code, full.statusCode, full.retryAfter], ['POOL_QUEUE_FULL', 503, 1]);
-    assert.match(full.message, /POOL_QUEUE_MAX 2/);
-    assert.deepEqual([(translate(new pool.AbortedError(), false) as ServiceError).statusCode], [499]);
-    const down = translate(
-      new pool.ConnectError(
-        Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
-      ),
-      false
-    ) as DatabaseUnavailableError;
-    assert.deepEqual(
-      [down.code, down.statusCode, down.message],
-      ['DB_UNAVAILABLE', 503, 'the database is unavailable; retry later']
-    );
-    assert.match(down.detail, /ECONNREFUSED/);
-  });
+  test(
+    "the pool's errors as HTTP answers: the timeout reads as SQLAlchemy's, 503 with Retry-After; a full queue " +
+      '503; a client gone 499; a failed connect 503 DB_UNAVAILABLE',
+    () => {
+      const e = translate(new pool.PoolTimeoutError(5, 10, 30_000), false) as ServiceError;
+      assert.ok(e instanceof PoolExhaustedError);
+      assert.equal(e.message, 'QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00');
+      assert.deepEqual([e.code, e.statusCode, e.retryAfter], ['POOL_TIMEOUT', 503, 1]);
+      const full = translate(new pool.PoolQueueFullError(2), false) as ServiceError;
+      assert.deepEqual([full.code, full.statusCode, full.retryAfter], ['POOL_QUEUE_FULL', 503, 1]);
+      assert.match(full.message, /POOL_QUEUE_MAX 2/);
+      assert.deepEqual([(translate(new pool.AbortedError(), false) as ServiceError).statusCode], [499]);
+      const down = translate(
+        new pool.ConnectError(
+          Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
+        ),
+        false
+      ) as DatabaseUnavailableError;
+      assert.deepEqual(
+        [down.code, down.statusCode, down.message],
+        ['DB_UNAVAILABLE', 503, 'the database is unavailable; retry later']
+      );
+      assert.match(down.detail, /ECONNREFUSED/);
+    }
+  );
 
   test('57014 (query_canceled) is the client leaving when its signal aborted, STATEMENT_TIMEOUT otherwise', () => {
     const aborted = AbortSignal.abort();
@@ -54,19 +58,23 @@ describe('error translation', () => {
     assert.equal((e as ServiceError).code, 'POOL_TIMEOUT');
   });
 
-  test('a broken connection is 503 DB_UNAVAILABLE, its detail for the log only; a ServiceError passes through; anything else is left to be a 500', () => {
-    const unavailable = translate(
-      pgError('ECONNREFUSED', 'connect ECONNREFUSED 10.1.2.3:5432'),
-      true
-    ) as DatabaseUnavailableError;
-    assert.ok(unavailable instanceof DatabaseUnavailableError);
-    assert.equal(unavailable.message, 'the database is unavailable; retry later');
-    assert.equal(unavailable.detail, 'connect ECONNREFUSED 10.1.2.3:5432');
-    const own = new ClientGoneError();
-    assert.equal(translate(own, false), own);
-    const bug = new TypeError('boom');
-    assert.equal(translate(bug, false), bug);
-  });
+  test(
+    'a broken connection is 503 DB_UNAVAILABLE, its detail for the log only; a ServiceError passes through; ' +
+      'anything else is left to be a 500',
+    () => {
+      const unavailable = translate(
+        pgError('ECONNREFUSED', 'connect ECONNREFUSED 10.1.2.3:5432'),
+        true
+      ) as DatabaseUnavailableError;
+      assert.ok(unavailable instanceof DatabaseUnavailableError);
+      assert.equal(unavailable.message, 'the database is unavailable; retry later');
+      assert.equal(unavailable.detail, 'connect ECONNREFUSED 10.1.2.3:5432');
+      const own = new ClientGoneError();
+      assert.equal(translate(own, false), own);
+      const bug = new TypeError('boom');
+      assert.equal(translate(bug, false), bug);
+    }
+  );
 
   test('which errors mean the connection must not go back to the pool', () => {
     for (const code of [

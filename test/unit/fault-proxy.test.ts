@@ -79,32 +79,36 @@ test('passes bytes both ways; delay adds its latency each way, in order', async 
   assert.ok(performance.now() - sent >= 95, 'two ways of 50 ms');
 });
 
-test('drop: a partition; open and new connections get nothing and the server sees no new one; after heal they stay dead, new ones pass', async () => {
-  const echo = await echoServer();
-  const proxy = await proxyTo(echo.port);
-  const before = await connect(proxy.port);
-  const closing = await connect(proxy.port);
-  await until(() => echo.accepted() === 2);
-  proxy.drop();
-  before.socket.write('lost');
-  const during = await connect(proxy.port);
-  during.socket.write('lost too');
-  closing.socket.destroy();
-  await delay(150);
-  assert.equal(before.text() + during.text(), '');
-  assert.equal(before.state.closed || during.state.closed, false, 'no FIN, no RST');
-  assert.equal(echo.accepted(), 2, 'a partition never reaches the server');
-  assert.equal(echo.closed(), 0, 'the close is held back too');
-  assert.ok(proxy.stats().droppedBytes >= 12);
-  proxy.heal();
-  await until(() => echo.closed() === 1); // the close held back reaches the server at the heal
-  before.socket.write('still');
-  const fresh = await connect(proxy.port);
-  fresh.socket.write('new');
-  await until(() => fresh.text() === 'new');
-  assert.equal(before.text(), '', 'a connection that lost bytes stays dead');
-  assert.deepEqual([proxy.stats().dead, proxy.stats().open], [2, 3]);
-});
+test(
+  'drop: a partition; open and new connections get nothing and the server sees no new one; after heal they stay ' +
+    'dead, new ones pass',
+  async () => {
+    const echo = await echoServer();
+    const proxy = await proxyTo(echo.port);
+    const before = await connect(proxy.port);
+    const closing = await connect(proxy.port);
+    await until(() => echo.accepted() === 2);
+    proxy.drop();
+    before.socket.write('lost');
+    const during = await connect(proxy.port);
+    during.socket.write('lost too');
+    closing.socket.destroy();
+    await delay(150);
+    assert.equal(before.text() + during.text(), '');
+    assert.equal(before.state.closed || during.state.closed, false, 'no FIN, no RST');
+    assert.equal(echo.accepted(), 2, 'a partition never reaches the server');
+    assert.equal(echo.closed(), 0, 'the close is held back too');
+    assert.ok(proxy.stats().droppedBytes >= 12);
+    proxy.heal();
+    await until(() => echo.closed() === 1); // the close held back reaches the server at the heal
+    before.socket.write('still');
+    const fresh = await connect(proxy.port);
+    fresh.socket.write('new');
+    await until(() => fresh.text() === 'new');
+    assert.equal(before.text(), '', 'a connection that lost bytes stays dead');
+    assert.deepEqual([proxy.stats().dead, proxy.stats().open], [2, 3]);
+  }
+);
 
 test('refuse resets new connections at once, open ones pass; reset resets every open one, both ends', async () => {
   const echo = await echoServer();

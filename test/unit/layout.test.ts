@@ -46,7 +46,9 @@ test('src/ imports flow one way; the service never imports the harness, demo, cl
       }
       const to = partOf(target);
       if (to === from || LEAVES.includes(to)) continue;
-      if (LEAVES.includes(from) || !ALLOWED[from]?.includes(to)) { problems.push(`${f} imports ${relative(SRC, target)}`); }
+      if (LEAVES.includes(from) || !ALLOWED[from]?.includes(to)) {
+        problems.push(`${f} imports ${relative(SRC, target)}`);
+      }
     }
   }
   assert.deepEqual(problems, []);
@@ -59,7 +61,9 @@ test('the service uses the pool package through what it exports: by its name, ne
     const text = readFileSync(join(SRC, f), 'utf8');
     for (const [, spec] of text.matchAll(/(?:from|import\()\s*'([^']+)'/g)) {
       if (spec === 'pg-queuepool') uses++;
-      else if (spec!.startsWith('pg-queuepool/') || spec!.includes('packages/')) { problems.push(`${f} imports ${spec}`); }
+      else if (spec!.startsWith('pg-queuepool/') || spec!.includes('packages/')) {
+        problems.push(`${f} imports ${spec}`);
+      }
     }
   }
   assert.deepEqual(problems, []);
@@ -76,25 +80,31 @@ test('the build imports only files of the build: every relative import in dist/ 
   for (const f of readdirSync(DIST, { recursive: true, encoding: 'utf8' }).filter((x) => x.endsWith('.js'))) {
     const file = join(DIST, f);
     for (const [, spec] of readFileSync(file, 'utf8').matchAll(/(?:from|import\()\s*["'](\.{1,2}\/[^"']+)["']/g)) {
-      if (!spec!.endsWith('.js') || !existsSync(join(dirname(file), spec!))) { problems.push(`dist/${f} imports ${spec}`); }
+      if (!spec!.endsWith('.js') || !existsSync(join(dirname(file), spec!))) {
+        problems.push(`dist/${f} imports ${spec}`);
+      }
     }
   }
   assert.deepEqual(problems, []);
 });
 
-test('the build bundles src/vendor/: each of its modules imports no package, so the service loads one module for each', () => {
-  const DIST = join(ROOT, 'dist', 'vendor');
-  const sources = readdirSync(join(SRC, 'vendor')).filter((f) => f.endsWith('.ts'));
-  assert.ok(sources.length > 0);
-  for (const f of sources) {
-    const text = readFileSync(join(DIST, f.replace(/\.ts$/, '.js')), 'utf8');
-    assert.deepEqual(
-      [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^;]*?from\s*["']([^"']+)["']/g)].map((m) => m[1]),
-      [],
-      `dist/vendor/${f} imports`
-    );
+test(
+  'the build bundles src/vendor/: each of its modules imports ' +
+    'no package, so the service loads one module for each',
+  () => {
+    const DIST = join(ROOT, 'dist', 'vendor');
+    const sources = readdirSync(join(SRC, 'vendor')).filter((f) => f.endsWith('.ts'));
+    assert.ok(sources.length > 0);
+    for (const f of sources) {
+      const text = readFileSync(join(DIST, f.replace(/\.ts$/, '.js')), 'utf8');
+      assert.deepEqual(
+        [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^;]*?from\s*["']([^"']+)["']/g)].map((m) => m[1]),
+        [],
+        `dist/vendor/${f} imports`
+      );
+    }
   }
-});
+);
 
 test('the pool package stands alone: none of its files (source, tests, benchmarks) imports from outside it', () => {
   const PACKAGE = join(ROOT, 'packages', 'pg-queuepool');
@@ -127,7 +137,9 @@ test("examples/ import only published packages (each a dependency of the example
       for (const [, spec] of readFileSync(join(dir, f), 'utf8').matchAll(/(?:from|import\()\s*'([^']+)'/g)) {
         if (spec!.startsWith('node:')) continue;
         const name = spec!.startsWith('@') ? spec!.split('/').slice(0, 2).join('/') : spec!.split('/')[0]!;
-        if (spec!.startsWith('.') || !(name in dependencies)) { problems.push(`examples/${example}/${f} imports ${spec}`); }
+        if (spec!.startsWith('.') || !(name in dependencies)) {
+          problems.push(`examples/${example}/${f} imports ${spec}`);
+        }
       }
     }
   }
@@ -152,24 +164,38 @@ test("docs/architecture.md lists the app's plugins in the order app.ts registers
 test('the core store knows nothing of replicas: replicated.ts wraps it, and adds what a call carries with them', () => {
   const core = readFileSync(join(SRC, 'db', 'todos.ts'), 'utf8');
   const imports = [...core.matchAll(/from '([^']+)'/g)].map((m) => m[1]!);
-  assert.deepEqual(imports.filter((spec) => /replica/.test(spec)), []);
+  assert.deepEqual(
+    imports.filter((spec) => /replica/.test(spec)),
+    []
+  );
   const code = core.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
   assert.doesNotMatch(code, /replica|readAfter|wroteLsn|Lsn\b/i);
 });
 
-test('the app knows nothing of workers: no file of src/app/ imports node:cluster (src/server/ gives it what it needs)', () => {
-  const APP = join(SRC, 'app');
-  const users = readdirSync(APP, { recursive: true, encoding: 'utf8' })
-    .filter((f) => f.endsWith('.ts') && /from 'node:cluster'/.test(readFileSync(join(APP, f), 'utf8')));
-  assert.deepEqual(users, []);
-});
+test(
+  'the app knows nothing of workers: no file of src/app/ ' +
+    'imports node:cluster (src/server/ gives it what it needs)',
+  () => {
+    const APP = join(SRC, 'app');
+    const users = readdirSync(APP, { recursive: true, encoding: 'utf8' }).filter(
+      (f) => f.endsWith('.ts') && /from 'node:cluster'/.test(readFileSync(join(APP, f), 'utf8'))
+    );
+    assert.deepEqual(users, []);
+  }
+);
 
-test('settings reach the app\'s plugins one way: app.ts registers each of its plugins and routes without options', () => {
-  const app = readFileSync(join(SRC, 'app', 'app.ts'), 'utf8');
-  const registrations = [...app.matchAll(/fastify\.register\(([^)]*)\)/g)].map((m) => m[1]!);
-  assert.ok(registrations.length >= 15, registrations.join(', '));
-  assert.deepEqual(registrations.filter((args) => args.includes(',')), []);
-});
+test(
+  "settings reach the app's plugins one way: app.ts " + 'registers each of its plugins and routes without options',
+  () => {
+    const app = readFileSync(join(SRC, 'app', 'app.ts'), 'utf8');
+    const registrations = [...app.matchAll(/fastify\.register\(([^)]*)\)/g)].map((m) => m[1]!);
+    assert.ok(registrations.length >= 15, registrations.join(', '));
+    assert.deepEqual(
+      registrations.filter((args) => args.includes(',')),
+      []
+    );
+  }
+);
 
 describe('docs/architecture.md, the page a newcomer reads first, says what the tree holds', () => {
   const doc = readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8');
@@ -196,7 +222,9 @@ describe('docs/architecture.md, the page a newcomer reads first, says what the t
       const dirs = [...folders!.matchAll(/`(src\/[\w-]+)\/`/g)].map((m) => join(ROOT, m[1]!));
       if (!dirs.length) continue;
       const files = dirs.flatMap((d) => readdirSync(d, { recursive: true, encoding: 'utf8' }));
-      for (const [, name] of job!.matchAll(/`([\w/-]+\.ts)`/g)) if (!files.includes(name!)) missing.push(`${folders}: ${name}`);
+      for (const [, name] of job!.matchAll(/`([\w/-]+\.ts)`/g)) {
+        if (!files.includes(name!)) missing.push(`${folders}: ${name}`);
+      }
     }
     assert.deepEqual(missing, []);
   });
@@ -208,7 +236,9 @@ describe('docs/architecture.md, the page a newcomer reads first, says what the t
       if (part) stated[part] = may === 'nothing' ? [] : may!.split(', ').sort();
     }
     const enforced = Object.fromEntries(
-      Object.entries(ALLOWED).filter(([part]) => part in stated).map(([part, to]) => [part, [...to].sort()])
+      Object.entries(ALLOWED)
+        .filter(([part]) => part in stated)
+        .map(([part, to]) => [part, [...to].sort()])
     );
     assert.ok(Object.keys(enforced).length >= 12, Object.keys(enforced).join(', '));
     assert.deepEqual(stated, enforced);
@@ -235,7 +265,9 @@ describe('docs/architecture.md, the page a newcomer reads first, says what the t
         const text = readFileSync(join(ROOT, path), 'utf8');
         for (const [, name] of claim!.matchAll(/`(\w+)\(\)`/g)) {
           checked++;
-          if (!new RegExp(`(?:function |^\\s+(?:private |async )*)${name} ?[(<]`, 'm').test(text)) missing.push(`${name}() in ${path}`);
+          if (!new RegExp('(?:function |^\\s+(?:private ' + `|async )*)${name} ?[(<]`, 'm').test(text)) {
+            missing.push(`${name}() in ${path}`);
+          }
         }
       }
     }
@@ -251,7 +283,9 @@ describe('docs/architecture.md, the page a newcomer reads first, says what the t
       const text = readFileSync(join(SRC, 'app', file), 'utf8');
       const stated = [...decorates!.matchAll(/`(?:request\.)?(\w+)`/g)].map((m) => m[1]!).sort();
       const actual = [...text.matchAll(/decorate(?:Request)?\(\s*'(\w+)'/g)].map((m) => m[1]!).sort();
-      if (JSON.stringify(stated) !== JSON.stringify(actual)) problems.push(`${file}: says ${stated}, decorates ${actual}`);
+      if (JSON.stringify(stated) !== JSON.stringify(actual)) {
+        problems.push(`${file}: says ${stated}, decorates ${actual}`);
+      }
     }
     assert.deepEqual(problems, []);
   });

@@ -27,16 +27,21 @@ describe('the open-loop schedule', () => {
     assert.ok(times.every((t, i) => Math.abs(t - i * 0.5) < 1e-9));
   });
 
-  test('Poisson arrivals: the rate on average, with exponential gaps (their spread equals their mean), the same for the same seed', () => {
-    const times = schedule(1000, 20, 'poisson', 7);
-    assert.ok(Math.abs(times.length - 20_000) < 600, `${times.length} arrivals`); // 4 standard deviations of a Poisson count
-    const gaps = times.slice(1).map((t, i) => t - times[i]!);
-    const mean = gaps.reduce((a, b) => a + b, 0) / gaps.length;
-    const sd = Math.sqrt(gaps.reduce((a, g) => a + (g - mean) ** 2, 0) / gaps.length);
-    assert.ok(Math.abs(mean - 1) < 0.03 && Math.abs(sd / mean - 1) < 0.05, `mean gap ${mean} ms, sd ${sd} ms`);
-    assert.deepEqual(schedule(1000, 1, 'poisson', 7), schedule(1000, 1, 'poisson', 7));
-    assert.notDeepEqual(schedule(1000, 1, 'poisson', 7), schedule(1000, 1, 'poisson', 8));
-  });
+  test(
+    'Poisson arrivals: the rate on average, with exponential gaps (their spread equals their mean), the same for ' +
+      'the same seed',
+    () => {
+      const times = schedule(1000, 20, 'poisson', 7);
+      // 4 standard deviations of a Poisson count.
+      assert.ok(Math.abs(times.length - 20_000) < 600, `${times.length} arrivals`);
+      const gaps = times.slice(1).map((t, i) => t - times[i]!);
+      const mean = gaps.reduce((a, b) => a + b, 0) / gaps.length;
+      const sd = Math.sqrt(gaps.reduce((a, g) => a + (g - mean) ** 2, 0) / gaps.length);
+      assert.ok(Math.abs(mean - 1) < 0.03 && Math.abs(sd / mean - 1) < 0.05, `mean gap ${mean} ms, sd ${sd} ms`);
+      assert.deepEqual(schedule(1000, 1, 'poisson', 7), schedule(1000, 1, 'poisson', 7));
+      assert.notDeepEqual(schedule(1000, 1, 'poisson', 7), schedule(1000, 1, 'poisson', 8));
+    }
+  );
 });
 
 describe('what a run claims', () => {

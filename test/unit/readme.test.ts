@@ -28,27 +28,38 @@ const anchorOf = (heading: string) =>
     .replace(/ /g, '-');
 
 describe('README.md', () => {
-  test("the first screen: what this is, the two commands with how long they take, npm start with the dashboard's address, the picture, the contents", () => {
-    const first = readme.split('\n').slice(0, 45).join('\n');
-    assert.match(first, /^npm install && npm run demo +# .*about [\d.]+ minutes\)$/m);
-    assert.match(first, /^npm test +# .*about \d+ minutes\)$/m);
-    assert.match(first, /`npm start`.*\n?.*http:\/\/127\.0\.0\.1:8000\//);
-    assert.match(first, /!\[[^\]]+\]\(docs\/images\/dashboard\.png\)/);
-    assert.match(first, /\*\*Contents:\*\*/);
-  });
+  test(
+    "the first screen: what this is, the two commands with how long they take, npm start with the dashboard's " +
+      'address, the picture, the contents',
+    () => {
+      const first = readme.split('\n').slice(0, 45).join('\n');
+      assert.match(first, /^npm install && npm run demo +# .*about [\d.]+ minutes\)$/m);
+      assert.match(first, /^npm test +# .*about \d+ minutes\)$/m);
+      assert.match(first, /`npm start`.*\n?.*http:\/\/127\.0\.0\.1:8000\//);
+      assert.match(first, /!\[[^\]]+\]\(docs\/images\/dashboard\.png\)/);
+      assert.match(first, /\*\*Contents:\*\*/);
+    }
+  );
 
-  test('the picture of the dashboard was taken of the page as it is now (npm run screenshot takes it; no test does)', () => {
-    assert.ok(existsSync(join(ROOT, 'docs', 'images', 'dashboard.png')));
-    assert.equal(
-      stampedHash(),
-      pageHash(),
-      'public/dashboard changed since docs/images/dashboard.png was taken: run npm run screenshot, then commit docs/images/'
-    );
-  });
+  test(
+    'the picture of the dashboard was taken of the page as ' +
+      'it is now (npm run screenshot takes it; no test does)',
+    () => {
+      assert.ok(existsSync(join(ROOT, 'docs', 'images', 'dashboard.png')));
+      assert.equal(
+        stampedHash(),
+        pageHash(),
+        'public/dashboard changed since docs/images/dashboard.png was taken: run npm run screenshot, then commit ' +
+          'docs/images/'
+      );
+    }
+  );
 
   test('a front door: at most 250 lines, the reference in docs/', () => {
     assert.ok(readme.split('\n').length <= 250, `${readme.split('\n').length} lines`);
-    for (const doc of ['configuration', 'api', 'operations']) { assert.match(readme, new RegExp(`\\]\\(docs/${doc}\\.md\\)`), doc); }
+    for (const doc of ['configuration', 'api', 'operations']) {
+      assert.match(readme, new RegExp(`\\]\\(docs/${doc}\\.md\\)`), doc);
+    }
   });
 
   test('every setting is in the settings table of docs/configuration.md, with its flag and default', () => {
@@ -65,20 +76,26 @@ describe('README.md', () => {
     }
   });
 
-  test('every link of the README and docs/ to a file of the repository leads to one, and every #anchor to a heading of its page', () => {
-    const headings = (path: string) =>
-      new Set([...readFileSync(join(ROOT, path), 'utf8').matchAll(/^#+ (.*)$/gm)].map((m) => anchorOf(m[1]!)));
-    for (const page of pages) {
-      const text = readFileSync(join(ROOT, page), 'utf8').replace(/```[\s\S]*?```/g, '');
-      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
-        if (/^https?:/.test(target!)) continue;
-        const [file, anchor] = target!.split('#');
-        const path = file ? join(dirname(page), file) : page;
-        assert.ok(existsSync(join(ROOT, path)), `${page}: no file ${target}`);
-        if (anchor && path.endsWith('.md')) { assert.ok(headings(path).has(anchor), `${page}: no heading for ${target}`); }
+  test(
+    'every link of the README and docs/ to a file of the repository leads to one, and every #anchor to a heading ' +
+      'of its page',
+    () => {
+      const headings = (path: string) =>
+        new Set([...readFileSync(join(ROOT, path), 'utf8').matchAll(/^#+ (.*)$/gm)].map((m) => anchorOf(m[1]!)));
+      for (const page of pages) {
+        const text = readFileSync(join(ROOT, page), 'utf8').replace(/```[\s\S]*?```/g, '');
+        for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+          if (/^https?:/.test(target!)) continue;
+          const [file, anchor] = target!.split('#');
+          const path = file ? join(dirname(page), file) : page;
+          assert.ok(existsSync(join(ROOT, path)), `${page}: no file ${target}`);
+          if (anchor && path.endsWith('.md')) {
+            assert.ok(headings(path).has(anchor), `${page}: no heading for ${target}`);
+          }
+        }
       }
     }
-  });
+  );
 
   test('the verdict table it quotes is the one of the run in docs/demo.md', () => {
     const table = (text: string) =>

@@ -283,7 +283,8 @@ const pgPoolVersion = (
   ) as { version: string }
 ).version;
 console.log(
-  `pg-queuepool against pg-pool ${pgPoolVersion}, Node ${process.version}, ${ROUNDS} alternating rounds: median (min-max)`
+  `pg-queuepool against pg-pool ${pgPoolVersion}, Node ${process.version}, ${ROUNDS} alternating rounds: median ` +
+    '(min-max)'
 );
 console.log('');
 console.log('| measure | pg-pool | pg-queuepool | ratio (ours / pg-pool) |');

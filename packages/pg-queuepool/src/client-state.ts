@@ -31,7 +31,9 @@ const pgOf = (client: object) => client as PgInternals;
 /** A query runs, or waits to run, on this client. */
 export function busy (client: object): boolean {
   const c = pgOf(client);
-  if (typeof c._getActiveQuery === 'function') { return (c._getActiveQuery() ?? null) !== null || (c._queryQueue?.length ?? 0) > 0; }
+  if (typeof c._getActiveQuery === 'function') {
+    return (c._getActiveQuery() ?? null) !== null || (c._queryQueue?.length ?? 0) > 0;
+  }
   return (c.activeQuery ?? null) !== null || (c.queryQueue?.length ?? 0) > 0;
 }
 
@@ -69,7 +71,9 @@ export function whenReady (client: object, ms: number): Promise<boolean> {
  */
 export function transactionStatusOf (client: object): (() => TransactionStatus | null) | undefined {
   const c = pgOf(client);
-  if (typeof c.getTransactionStatus === 'function') { return () => c.getTransactionStatus!() as TransactionStatus | null; }
+  if (typeof c.getTransactionStatus === 'function') {
+    return () => c.getTransactionStatus!() as TransactionStatus | null;
+  }
   if (typeof c.connection?.on !== 'function') return undefined;
   let status: TransactionStatus | null = null;
   c.connection.on('readyForQuery', (message) => {

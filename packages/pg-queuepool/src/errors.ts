@@ -20,7 +20,8 @@ export class PoolTimeoutError extends PoolError {
   constructor (size: number, maxOverflow: number, timeoutMs: number) {
     super(
       'POOL_TIMEOUT',
-      `QueuePool limit of size ${size} overflow ${maxOverflow} reached, connection timed out, timeout ${(timeoutMs / 1000).toFixed(2)}`
+      `QueuePool limit of size ${size} overflow ${maxOverflow} reached, connection timed out, ` +
+        `timeout ${(timeoutMs / 1000).toFixed(2)}`
     );
   }
 }

@@ -220,20 +220,25 @@ const POOL_KEYS = new Set([
 
 function fail (name: string, value: unknown, accepts: string): never {
   throw new TypeError(
-    `pg-queuepool: option ${name} must be ${accepts}; got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`
+    `pg-queuepool: option ${name} must be ${accepts}; ` +
+      `got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`
   );
 }
 
 function count (name: string, value: unknown, fallback: number, min = 0, infinite = false): number {
   if (value === undefined) return fallback;
   if (value === Infinity && infinite) return Infinity;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) { fail(name, value, `an integer of at least ${min}${infinite ? ' (or Infinity)' : ''}`); }
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    fail(name, value, `an integer of at least ${min}${infinite ? ' (or Infinity)' : ''}`);
+  }
   return value;
 }
 
 function millis (name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) { fail(name, value, 'a number of milliseconds, 0 or more (Infinity for none)'); }
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+    fail(name, value, 'a number of milliseconds, 0 or more (Infinity for none)');
+  }
   return value;
 }
 
@@ -266,7 +271,9 @@ export function settingsOf (options: QueuePoolOptions): Settings {
       `pg-queuepool: give maxOverflow (with size) or pg's ${maxName}, not both: ${maxName} is size + maxOverflow`
     );
   }
-  if (o.min !== undefined && o.size !== undefined) { throw new TypeError("pg-queuepool: give size or pg's min, not both: they mean the same"); }
+  if (o.min !== undefined && o.size !== undefined) {
+    throw new TypeError("pg-queuepool: give size or pg's min, not both: they mean the same");
+  }
   // Options in pg-pool's words only (max, min, idleTimeoutMillis, ...) mean what they mean to pg-pool, its defaults
   // for the rest included: none kept open beyond min, up to max (10) in all, idle ones closed after 10 s.
   const sizing = [o.size, o.maxOverflow, o.overflowIdle];
@@ -281,13 +288,17 @@ export function settingsOf (options: QueuePoolOptions): Settings {
   } else {
     maxOverflow = count('maxOverflow', o.maxOverflow, 10);
   }
-  if (size + maxOverflow < 1 && (o.kind ?? 'queue') === 'queue') { fail('size + maxOverflow', size + maxOverflow, 'at least 1'); }
+  if (size + maxOverflow < 1 && (o.kind ?? 'queue') === 'queue') {
+    fail('size + maxOverflow', size + maxOverflow, 'at least 1');
+  }
   // pg's 0 means "no timeout" (wait for ever); its idle 0, "never close idle clients".
   const pgTimeout = o.connectionTimeoutMillis === 0 ? Infinity : o.connectionTimeoutMillis;
   const pgIdle = o.idleTimeoutMillis === 0 ? Infinity : o.idleTimeoutMillis;
   const pgLifetime =
     o.maxLifetimeSeconds === undefined || o.maxLifetimeSeconds === 0 ? undefined : o.maxLifetimeSeconds * 1000;
-  if (o.clock !== undefined && typeof o.clock !== 'function') { fail('clock', o.clock, 'a function returning milliseconds'); }
+  if (o.clock !== undefined && typeof o.clock !== 'function') {
+    fail('clock', o.clock, 'a function returning milliseconds');
+  }
   const hooks = [
     ['onStateChange', o.onStateChange],
     ['onCheckout', o.onCheckout],
@@ -299,7 +310,9 @@ export function settingsOf (options: QueuePoolOptions): Settings {
     ['onLeak', o.onLeak],
   ] as const;
   for (const [name, hook] of hooks) {
-    if (hook !== undefined && typeof hook !== 'function') { fail(name, hook, name === 'Client' || name === 'Promise' ? 'a class' : 'a function'); }
+    if (hook !== undefined && typeof hook !== 'function') {
+      fail(name, hook, name === 'Client' || name === 'Promise' ? 'a class' : 'a function');
+    }
   }
   const resets = ['rollback', 'close', 'off'];
   if (o.resetOnReturn !== undefined && !resets.includes(o.resetOnReturn)) {

@@ -84,7 +84,9 @@ export function fakeClientClass (behaviour: Partial<Behaviour> = {}) {
       const sql = typeof text === 'string' ? text : text.text;
       this.queries.push(sql);
       const answer = new Promise<{ rows: unknown[] }>((resolve, reject) => {
-        if (this.destroyed || !this._queryable) { return reject(new Error('Client has encountered a connection error and is not queryable')); }
+        if (this.destroyed || !this._queryable) {
+          return reject(new Error('Client has encountered a connection error and is not queryable'));
+        }
         this.readyForQuery = false;
         const timer = b.hangQuery?.(sql, this)
           ? undefined

@@ -43,7 +43,14 @@ async function startEmbedded (): Promise<string> {
     persistent: false,
     // PostgreSQL refuses to run as root: the package runs it as the postgres OS user (made if missing).
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=100'],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=100',
+    ],
     onLog: () => {},
     onError: () => {},
   });

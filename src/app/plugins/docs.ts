@@ -16,7 +16,8 @@ export default fp(
           description:
             'The Todo API and the sleep routes of the non-blocking Node.js + PostgreSQL example. ' +
             'Every error answer has the Error schema, with a code of one family (its enum). ' +
-            'Any path asked with a method it does not take answers 405 with Allow (components/responses/MethodNotAllowed).',
+            'Any path asked with a method it does not take answers 405 with Allow ' +
+            '(components/responses/MethodNotAllowed).',
         },
       },
       transformObject: (document) =>

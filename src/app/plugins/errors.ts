@@ -68,10 +68,10 @@ function errorHandler (err: FastifyError, req: FastifyRequest, reply: FastifyRep
       .send(
         errorBody(
           415,
-          `the body must be JSON, sent with Content-Type: application/json; got ${JSON.stringify(req.headers['content-type'] ?? '')}`.slice(
-            0,
-            200
-          ),
+          (
+            'the body must be JSON, sent with Content-Type: application/json; ' +
+            `got ${JSON.stringify(req.headers['content-type'] ?? '')}`
+          ).slice(0, 200),
           'UNSUPPORTED_MEDIA_TYPE'
         )
       );

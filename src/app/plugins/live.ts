@@ -50,7 +50,11 @@ const KEEP_LEAKS = 20;
 
 export default fp(
   async (fastify: FastifyInstance) => {
-    const { config, database: { url, directUrl }, worker } = fastify;
+    const {
+      config,
+      database: { url, directUrl },
+      worker,
+    } = fastify;
     // Without workers this process is the one worker; with them the cluster primary serves every
     // worker's stream on MONITOR_PORT, forwarding to each worker's monitor (src/server/cluster.ts).
     const workerId = worker?.id ?? 1;
@@ -87,7 +91,9 @@ export default fp(
           frames: block.frames.map(at),
           stackAfterMs: block.frames.length ? Math.round(block.sampledAfterMs) : undefined,
         },
-        `the event loop was blocked for ${Math.round(block.ms)} ms by ${named ? at(named) : 'code that let go before its stack could be taken'}${block.route ? `, serving ${block.route}` : ''}`
+        `the event loop was blocked for ${Math.round(block.ms)} ms by ${
+          named ? at(named) : 'code that let go before its stack could be taken'
+        }${block.route ? `, serving ${block.route}` : ''}`
       );
       for (const listener of blockListeners) listener(block);
     };

@@ -76,7 +76,9 @@ export function createMetrics (
   // The states add up to the open connections: sum(db_pool_connections) is their total.
   gauge({
     name: 'db_pool_connections',
-    help: 'Open pool connections by state: idle, or in_use (checked out, or being opened for a request); they add up to the open connections',
+    help:
+      'Open pool connections by state: idle, or in_use (checked out, or being opened for a request); they add up ' +
+      'to the open connections',
     labelNames: ['state'],
     collect () {
       const s = stats();
@@ -161,14 +163,18 @@ export function createMetrics (
   countersFrom(
     registry,
     'db_pool_closed_total',
-    'Connections the pool closed because it could not trust them, by cause: broken, reset (a failed rollback on return), busy, deadline (QUERY_TIMEOUT), cancel, healthCheck, invalidated (a suspect after another broke), prePing',
+    'Connections the pool closed because it could not trust them, by cause: broken, reset (a failed rollback on ' +
+      'return), busy, deadline (QUERY_TIMEOUT), cancel, healthCheck, ' +
+      'invalidated (a suspect after another broke), prePing',
     'cause',
     Object.fromEntries(causes.map((cause) => [cause, () => stats().closed[cause]]))
   );
   gauge({
     name: 'db_pool_refill_backoff_seconds',
     aggregator: 'max',
-    help: 'After failed connects: the pause before the pool tries again to reopen its POOL_SIZE connections (0: not backing off)',
+    help:
+      'After failed connects: the pause before the pool tries again to reopen its POOL_SIZE connections (0: not ' +
+      'backing off)',
     collect () {
       this.set(stats().refillBackoffMs / 1000);
     },
@@ -192,7 +198,9 @@ export function createMetrics (
   // Labelled by route (one of the service's, or "none"): a bounded set, whatever the clients send.
   const blocks = new client.Counter({
     name: 'event_loop_blocks_total',
-    help: 'Times the event loop stalled past BLOCK_THRESHOLD_MS, by the route whose handler held it ("none": outside any handler)',
+    help:
+      'Times the event loop stalled past BLOCK_THRESHOLD_MS, by the route whose handler held it ("none": outside ' +
+      'any handler)',
     labelNames: ['route'],
     registers: [registry],
   });
@@ -229,10 +237,12 @@ export function createMetrics (
     leaked (route) {
       leaks.inc({ route: route ?? 'none' });
     },
-    text: clusterMetrics?.(registry) ?? (async () => ({
-      contentType: registry.contentType,
-      body: await registry.metrics(),
-    })),
+    text:
+      clusterMetrics?.(registry) ??
+      (async () => ({
+        contentType: registry.contentType,
+        body: await registry.metrics(),
+      })),
   };
 }
 
@@ -438,7 +448,8 @@ function replicaMetrics (registry: client.Registry, store: ReplicatedTodoStore):
   countersFrom(
     registry,
     'db_read_fallbacks_total',
-    'Reads sent to the primary instead: no replica in rotation (no_replica), the replica failed under the read (broken), or none had replayed X-Read-After in time (behind)',
+    'Reads sent to the primary instead: no replica in rotation (no_replica), the replica failed under the read ' +
+      '(broken), or none had replayed X-Read-After in time (behind)',
     'reason',
     {
       no_replica: () => counts.fallbacks.noReplica,
@@ -582,7 +593,11 @@ export type ClusterMetrics = (registry: client.Registry) => () => Promise<Metric
 
 export default fp(
   async (fastify: FastifyInstance) => {
-    const { config, database: { url }, worker } = fastify;
+    const {
+      config,
+      database: { url },
+      worker,
+    } = fastify;
     const bouncer = behindBouncer(config) ? new BouncerStats(url) : undefined;
     fastify.decorate(
       'metrics',

@@ -84,7 +84,9 @@ export default fp(
       reply.headers(headersOf(req.routeOptions.url));
       // No Host header (HTTP/1.0): no browser sends such a request, so no rebinding either.
       const host = req.headers.host;
-      if (anyHost || host === undefined || allowed(host) || ANY_HOST_ROUTES.has(req.routeOptions.url ?? '')) { return done(); }
+      if (anyHost || host === undefined || allowed(host) || ANY_HOST_ROUTES.has(req.routeOptions.url ?? '')) {
+        return done();
+      }
       reply.code(421).send(refusal);
     });
   },

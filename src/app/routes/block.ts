@@ -17,12 +17,14 @@ const Result = Type.Object(
     work: Type.String({ description: 'the kind of work' }),
     onLoop: Type.Boolean({
       description:
-        "true: it ran on the event loop and held it; false: it ran elsewhere (a worker thread, libuv's pool) or never needed the time",
+        "true: it ran on the event loop and held it; false: it ran elsewhere (a worker thread, libuv's pool) or " +
+        'never needed the time',
     }),
     ms: Type.Number({ description: 'how long the work took, in milliseconds' }),
     result: Type.Union([Type.Number(), Type.Boolean()], {
       description:
-        'what the work produced (bytes, turns, characters, or whether the expression matched), so that it cannot be skipped',
+        'what the work produced (bytes, turns, characters, or whether the expression matched), so that it cannot be ' +
+        'skipped',
     }),
   },
   { title: 'WorkDone' }
@@ -59,7 +61,10 @@ const blockRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         schema: {
           operationId: `block${name[0]!.toUpperCase()}${name.slice(1)}`,
           summary: `Stall the event loop with ${kind.what}`,
-          description: `${kind.blocking} (${kind.fn}), ?${kind.param}= (default ${kind.fallback}). Nothing else this process serves moves meanwhile: concurrent requests come back one after another. Its twin is /offload/${name}/.`,
+          description:
+            `${kind.blocking} (${kind.fn}), ?${kind.param}= (default ${kind.fallback}). Nothing else this ` +
+            'process serves moves meanwhile: concurrent requests come back one after another. Its twin is ' +
+            `/offload/${name}/.`,
           tags,
           querystring,
           response,
@@ -78,7 +83,9 @@ const blockRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         schema: {
           operationId: `offload${name[0]!.toUpperCase()}${name.slice(1)}`,
           summary: `The same ${kind.what}, without holding the event loop`,
-          description: `${kind.twin}, ?${kind.param}= (default ${kind.fallback}): the same work as /block/${name}/, while the event loop goes on serving.`,
+          description:
+            `${kind.twin}, ?${kind.param}= (default ${kind.fallback}): the same work as /block/${name}/, ` +
+            'while the event loop goes on serving.',
           tags,
           querystring,
           response,

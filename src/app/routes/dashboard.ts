@@ -21,7 +21,10 @@ const dashboardRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         .replace('{{LIVE_PORT}}', viaProxy ? '' : String(stream.port))
         .replace('{{LIVE_WORKERS}}', stream.workers.join(','))
         .replace('{{REPLICAS}}', String(fastify.replicas?.replicas.length ?? 0)),
-      csp: `default-src 'self'; connect-src 'self'${viaProxy ? '' : ` http://*:${stream.port}`}; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'self'; base-uri 'self'`,
+      csp:
+        `default-src 'self'; connect-src 'self'${viaProxy ? '' : ` http://*:${stream.port}`}; img-src 'self' ` +
+        "data:; style-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'self'; base-uri " +
+        "'self'",
     };
   };
 

@@ -44,9 +44,11 @@ const opsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       schema: {
         operationId: 'readiness',
         summary:
-          'Readiness: 200 when a query completed within the last second, or a pooled connection answers SELECT 1 within 1 s',
+          'Readiness: 200 when a query completed within the last second, or a pooled connection answers SELECT 1 ' +
+          'within 1 s',
         description:
-          'For load balancers: route traffic here only while it is 200. A busy pool is ready (its queries complete); 503 while shutting down, or when the database path is broken.',
+          'For load balancers: route traffic here only while it is 200. A busy pool is ready (its queries complete); ' +
+          '503 while shutting down, or when the database path is broken.',
         tags,
         response: { 200: Status('Ready'), 503: Status('Not ready, with the reason'), ...errors() },
       },

@@ -34,7 +34,8 @@ const sleepRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           ? 'Wait in the app runtime, then return every todo'
           : "The same as /sleep/node/, under the original's name",
       description:
-        'Waits SLEEP_SECONDS (or ?seconds=) in Node: with APP_MODE=blocking the whole event loop stalls, as time.sleep stalls a gunicorn sync worker; otherwise a timer. Then reads the todos.',
+        'Waits SLEEP_SECONDS (or ?seconds=) in Node: with APP_MODE=blocking the whole event loop stalls, as ' +
+        'time.sleep stalls a gunicorn sync worker; otherwise a timer. Then reads the todos.',
       tags,
       querystring: SleepQuery,
       response,
@@ -49,7 +50,8 @@ const sleepRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     operationId: 'sleepPostgres',
     summary: 'Wait in PostgreSQL (pg_sleep), then return every todo',
     description:
-      'SELECT pg_sleep(seconds), then the todo query, on one pooled connection: the request holds a connection for the whole sleep, so the pool (size + overflow) limits how many run at once.',
+      'SELECT pg_sleep(seconds), then the todo query, on one pooled connection: the request holds a connection for ' +
+      'the whole sleep, so the pool (size + overflow) limits how many run at once.',
     tags,
     querystring: SleepQuery,
     response,

@@ -10,8 +10,10 @@ const workRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     operationId: 'workPostgres',
     summary: 'Run a fixed amount of CPU work in PostgreSQL',
     description:
-      `Counts ?units= values (default ${WORK_DEFAULT_UNITS.toLocaleString('en')}) in one query on one pooled connection: about 20 ms of one core per million. ` +
-      "The connection is held for the time PostgreSQL computes, so throughput stops growing with the pool at about PostgreSQL's number of cores.",
+      `Counts ?units= values (default ${WORK_DEFAULT_UNITS.toLocaleString('en')}) in one query on one pooled ` +
+      'connection: about 20 ms of one core per million. ' +
+      'The connection is held for the time PostgreSQL computes, so throughput stops growing with the pool at about ' +
+      "PostgreSQL's number of cores.",
     tags: ['sizing'],
     querystring: WorkQuery,
     response: {

@@ -20,24 +20,28 @@ export async function straightToPostgres (fleet: Fleet, out: (line: string) => v
   const perHost = WORKERS * (POOL_SIZE + POOL_MAX_OVERFLOW);
   const total = n * perHost;
   out(
-    `  a. Straight to PostgreSQL: each host checks WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${WORKERS} x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) = ${perHost} <= ${fleet.available}: it fits, so each starts.`
+    `  a. Straight to PostgreSQL: each host checks WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${WORKERS} ` +
+      `x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) = ${perHost} <= ${fleet.available}: it fits, so each starts.`
   );
   await fleet.startAll();
   const refusalsBefore = refusalsLogged(fleet.dataDir);
   out(
-    `     ${total} concurrent ${SLEEP} s database sleeps through HAProxy: together the pools want ${n} x ${perHost} = ${total} connections of ${fleet.available}.`
+    `     ${total} concurrent ${SLEEP} s database sleeps through HAProxy: together the pools want ${n} x ${perHost} ` +
+      `= ${total} connections of ${fleet.available}.`
   );
   const a = await burst(`${fleet.proxy.url}/sleep/postgres/?seconds=${SLEEP}`, total, { timeoutMs: 60_000 });
   const refused = refusalsLogged(fleet.dataDir) - refusalsBefore;
   const failed = a.results.filter((r) => r.status !== 200).length;
   out(
-    `     ${a.results.length - failed} x 200, ${failed} failed (${kinds(a)}); PostgreSQL's log: ${refused} x "sorry, too many clients already"`
+    `     ${a.results.length - failed} x 200, ${failed} failed (${kinds(a)}); PostgreSQL's log: ${refused} x "sorry, ` +
+      'too many clients already"'
   );
   await fleet.stopHosts();
   const fleetLine = await refusedWithHosts(fleet, n);
   out(`     With HOSTS=${n}, a host does the fleet's arithmetic and refuses to start:\n       ${fleetLine}`);
   const fleetOk = fleetLine.includes(
-    `HOSTS x WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${n} x ${WORKERS} x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) = ${total}`
+    `HOSTS x WORKERS x (POOL_SIZE + POOL_MAX_OVERFLOW) = ${n} x ${WORKERS} x (${POOL_SIZE} + ${POOL_MAX_OVERFLOW}) ` +
+      `= ${total}`
   );
   const ok = refused > 0 && failed > 0 && fleetOk;
   return {
@@ -57,7 +61,8 @@ export async function throughOneBouncer (fleet: Fleet, out: (line: string) => vo
   const waves = waveCount(total, BOUNCER_POOL);
   const expected = wavesSeconds(total, SLEEP, BOUNCER_POOL);
   out(
-    `  b. Through one PgBouncer at ${fleet.net.dbAddress} (transaction mode, ${BOUNCER_POOL} server connections): HOSTS=${n} PGBOUNCER_URL=... on every host.`
+    `  b. Through one PgBouncer at ${fleet.net.dbAddress} (transaction mode, ${BOUNCER_POOL} server connections): ` +
+      `HOSTS=${n} PGBOUNCER_URL=... on every host.`
   );
   out(
     `     ${total} concurrent ${SLEEP} s sleeps: ceil(${total} / ${BOUNCER_POOL}) = ${waves} waves, ${s(expected)}.`
@@ -72,7 +77,8 @@ export async function throughOneBouncer (fleet: Fleet, out: (line: string) => vo
   const problem = checkWaves(b, SLEEP, BOUNCER_POOL);
   const ok = !problem && within(took, expected) && most <= BOUNCER_POOL;
   out(
-    `     ${served} x 200 in ${s(took)}; at most ${most} of our connections on PostgreSQL at once${problem ? `; ${problem}` : ''}`
+    `     ${served} x 200 in ${s(took)}; at most ${most} of our connections on PostgreSQL at ` +
+      `once${problem ? `; ${problem}` : ''}`
   );
   return {
     claim: `b. ${n} hosts through one PgBouncer`,

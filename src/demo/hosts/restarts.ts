@@ -35,10 +35,12 @@ export async function restarts (
     return { result, stop: () => stop.abort() };
   };
   out(
-    `  c. A rolling restart: ${clients} clients send GET /todos/ through HAProxy, each every ${THINK_MS} ms after its last answer; each host in turn gets SIGTERM`
+    `  c. A rolling restart: ${clients} clients send GET /todos/ through HAProxy, each every ${THINK_MS} ms after ` +
+      'its last answer; each host in turn gets SIGTERM'
   );
   out(
-    `     (/readyz fails at once, SHUTDOWN_DELAY=${SHUTDOWN_DELAY} s until it stops listening, then it drains), and is started again.`
+    `     (/readyz fails at once, SHUTDOWN_DELAY=${SHUTDOWN_DELAY} s until it stops listening, then it drains), and ` +
+      'is started again.'
   );
   const rolling = load();
   await pause(1000);
@@ -50,7 +52,8 @@ export async function restarts (
     const code = await exited(h.proc);
     await fleet.startHost(i);
     out(
-      `     ${name(i)}: out of HAProxy ${(outAt / 1000).toFixed(2)} s after SIGTERM, exit code ${code}, back in after ${s((performance.now() - t0) / 1000)}`
+      `     ${name(i)}: out of HAProxy ${(outAt / 1000).toFixed(2)} s after SIGTERM, exit code ${code}, back in ` +
+        `after ${s((performance.now() - t0) / 1000)}`
     );
   }
   await pause(1000);
@@ -78,7 +81,8 @@ export async function restarts (
   const retried = (await retriesSoFar()) - before;
   const failedC2 = c2.requests - c2.ok;
   out(
-    `     out of HAProxy after ${(downAfter / 1000).toFixed(2)} s; ${failedC2} of ${c2.requests} requests failed (${failures(c2)}), ${retried} connection(s) retried on another host;`
+    `     out of HAProxy after ${(downAfter / 1000).toFixed(2)} s; ${failedC2} of ${c2.requests} requests ` +
+      `failed (${failures(c2)}), ${retried} connection(s) retried on another host;`
   );
   out(`     the ${n - 1} left: ${c3.ok} of ${c3.requests} x 200 in the next ${seconds} s`);
   const okC2 = Number.isFinite(downAfter) && c3.requests > 0 && c3.ok === c3.requests;
@@ -95,7 +99,9 @@ export async function restarts (
     },
     {
       claim: `c. ${name(victim)} killed (SIGKILL)`,
-      measured: `${failedC2} of ${c2.requests} failed; out in ${(downAfter / 1000).toFixed(2)} s; then ${c3.ok}/${c3.requests} ok`,
+      measured:
+        `${failedC2} of ${c2.requests} failed; out in ${(downAfter / 1000).toFixed(2)} s; ` +
+        `then ${c3.ok}/${c3.requests} ok`,
       expected: 'the requests it held fail; taken out; the rest serve',
       verdict: okC2 ? 'ok' : 'MISMATCH: not taken out, or the others failed',
       ok: okC2,

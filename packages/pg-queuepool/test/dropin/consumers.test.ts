@@ -131,43 +131,47 @@ describe('drop-in for pg.Pool', () => {
     store.close();
   });
 
-  test('graphile-worker: its runner keeps a connection for LISTEN; a job added is run at once, not at the next poll', async () => {
-    const { run, quickAddJob } = await import('graphile-worker');
-    const pool = endAfter(new Pool({ connectionString: url, size: 3, maxOverflow: 2 }));
-    // graphile-worker asks for one: an idle connection's error must not crash the process.
-    pool.on('error', () => {});
-    let ran!: (payload: unknown) => void;
-    const done = new Promise<unknown>((resolve) => {
-      ran = resolve;
-    });
-    const runner = await run({
-      pgPool: pool as unknown as pg.Pool,
-      concurrency: 1,
-      // Far past the test: only the NOTIFY on the kept connection can wake the worker in time.
-      pollInterval: 60_000,
-      noHandleSignals: true,
-      logger: quietGraphileLogger(await import('graphile-worker')),
-      taskList: {
-        hello: async (payload) => {
-          ran(payload);
+  test(
+    'graphile-worker: its runner keeps a connection for ' +
+      'LISTEN; a job added is run at once, not at the next poll',
+    async () => {
+      const { run, quickAddJob } = await import('graphile-worker');
+      const pool = endAfter(new Pool({ connectionString: url, size: 3, maxOverflow: 2 }));
+      // graphile-worker asks for one: an idle connection's error must not crash the process.
+      pool.on('error', () => {});
+      let ran!: (payload: unknown) => void;
+      const done = new Promise<unknown>((resolve) => {
+        ran = resolve;
+      });
+      const runner = await run({
+        pgPool: pool as unknown as pg.Pool,
+        concurrency: 1,
+        // Far past the test: only the NOTIFY on the kept connection can wake the worker in time.
+        pollInterval: 60_000,
+        noHandleSignals: true,
+        logger: quietGraphileLogger(await import('graphile-worker')),
+        taskList: {
+          hello: async (payload) => {
+            ran(payload);
+          },
         },
-      },
-    });
-    try {
-      const asked = performance.now();
-      await quickAddJob({ pgPool: pool as unknown as pg.Pool }, 'hello', { name: 'ada' });
-      assert.deepEqual(await done, { name: 'ada' });
-      assert.ok(performance.now() - asked < 10_000, 'woken by NOTIFY');
-      assert.ok(pool.inUseCount >= 1, 'the LISTEN connection stays checked out');
-    } finally {
-      await runner.stop();
+      });
+      try {
+        const asked = performance.now();
+        await quickAddJob({ pgPool: pool as unknown as pg.Pool }, 'hello', { name: 'ada' });
+        assert.deepEqual(await done, { name: 'ada' });
+        assert.ok(performance.now() - asked < 10_000, 'woken by NOTIFY');
+        assert.ok(pool.inUseCount >= 1, 'the LISTEN connection stays checked out');
+      } finally {
+        await runner.stop();
+      }
+      // Its stop() resolves before the LISTEN connection's UNLISTEN has come back (seen on Node 24).
+      for (const deadline = performance.now() + 5000; pool.inUseCount > 0 && performance.now() < deadline;) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(pool.inUseCount, 0, 'every connection given back');
     }
-    // Its stop() resolves before the LISTEN connection's UNLISTEN has come back (seen on Node 24).
-    for (const deadline = performance.now() + 5000; pool.inUseCount > 0 && performance.now() < deadline;) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    assert.equal(pool.inUseCount, 0, 'every connection given back');
-  });
+  );
 
   test('pg-boss (db.executeSql): its schema made, a job sent, fetched and completed', async () => {
     const { default: PgBoss } = await import('pg-boss');

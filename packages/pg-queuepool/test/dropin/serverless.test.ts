@@ -44,34 +44,38 @@ async function backends (name: string): Promise<number> {
   }
 }
 
-test('with sizeIdle, a function kept alive by attachDatabasePool sees every connection closed before it is let go', async () => {
-  const { attachDatabasePool } = await import('@vercel/functions');
-  const name = `pgqp-vercel-${process.pid}`;
-  const pool = endAfter(
-    new Pool({
-      connectionString: url,
-      application_name: name,
-      size: 2,
-      maxOverflow: 2,
-      sizeIdle: 300,
-      overflowIdle: 200,
-    })
-  );
-  assert.equal(pool.options.idleTimeoutMillis, 300);
-  attachDatabasePool(pool as unknown as pg.Pool);
-  waits.length = 0;
-  await Promise.all([1, 2, 3].map((n) => pool.query('SELECT pg_sleep(0.05), $1::int AS n', [n])));
-  // The last release was just before its query settled: Vercel's wait starts there.
-  const released = performance.now();
-  assert.equal(await backends(name), 3);
-  assert.ok(waits.length >= 1, 'each release kept the function alive');
-  await waits.at(-1);
-  const keptMs = performance.now() - released;
-  assert.ok(keptMs >= 350, `kept alive ${Math.round(keptMs)} ms: idleTimeoutMillis + 100`);
-  await new Promise((resolve) => setTimeout(resolve, 50)); // the Terminate's way to the server
-  assert.equal(pool.totalCount, 0, 'nothing open in the pool');
-  assert.equal(await backends(name), 0, 'nor on the server');
-});
+test(
+  'with sizeIdle, a function kept alive by attachDatabasePool ' +
+    'sees every connection closed before it is let go',
+  async () => {
+    const { attachDatabasePool } = await import('@vercel/functions');
+    const name = `pgqp-vercel-${process.pid}`;
+    const pool = endAfter(
+      new Pool({
+        connectionString: url,
+        application_name: name,
+        size: 2,
+        maxOverflow: 2,
+        sizeIdle: 300,
+        overflowIdle: 200,
+      })
+    );
+    assert.equal(pool.options.idleTimeoutMillis, 300);
+    attachDatabasePool(pool as unknown as pg.Pool);
+    waits.length = 0;
+    await Promise.all([1, 2, 3].map((n) => pool.query('SELECT pg_sleep(0.05), $1::int AS n', [n])));
+    // The last release was just before its query settled: Vercel's wait starts there.
+    const released = performance.now();
+    assert.equal(await backends(name), 3);
+    assert.ok(waits.length >= 1, 'each release kept the function alive');
+    await waits.at(-1);
+    const keptMs = performance.now() - released;
+    assert.ok(keptMs >= 350, `kept alive ${Math.round(keptMs)} ms: idleTimeoutMillis + 100`);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the Terminate's way to the server
+    assert.equal(pool.totalCount, 0, 'nothing open in the pool');
+    assert.equal(await backends(name), 0, 'nor on the server');
+  }
+);
 
 test('without it, the size connections outlive the wait (the default: QueuePool keeps them)', async () => {
   const { attachDatabasePool } = await import('@vercel/functions');

@@ -64,7 +64,9 @@ for (const { name, Client, ownStatus } of VERSIONS) {
       return client;
     };
 
-    test(`the transaction status through ReadyForQuery: I, T, E, I (${ownStatus ? "the Client's getter" : 'followed by the pool'})`, async () => {
+    test(`the transaction status through ReadyForQuery: I, T, E, I (${
+      ownStatus ? "the Client's getter" : 'followed by the pool'
+    })`, async () => {
       const client = new Client({ connectionString: url }) as pg.Client;
       assert.equal(
         typeof (client as { getTransactionStatus?: unknown }).getTransactionStatus === 'function',

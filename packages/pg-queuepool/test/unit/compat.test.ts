@@ -36,35 +36,43 @@ describe("pg.Pool's options, honoured", () => {
     );
   });
 
-  test("pg-pool's names alone mean pg-pool's defaults: none kept beyond min, up to 10, idle ones closed after 10 s", async () => {
-    const { Client } = fakeClientClass();
-    const s = new Pool({ idleTimeoutMillis: 10 }, Client).stats();
-    assert.deepEqual([s.size, s.maxOverflow], [0, 10]);
-    const pool = new Pool<FakeClient>({ clock: now, min: 1 }, Client);
-    assert.deepEqual([pool.stats().size, pool.stats().maxOverflow], [1, 9]);
-    const [a, b] = [outcome(pool.acquire()), outcome(pool.acquire())];
-    await advance(10);
-    a.value!.release();
-    b.value!.release();
-    await advance(9_990, 10);
-    assert.equal(pool.totalCount, 2);
-    await advance(20, 10);
-    assert.deepEqual([pool.totalCount, pool.idleCount], [1, 1], 'min stays; the other idled out at 10 s');
-  });
+  test(
+    "pg-pool's names alone mean pg-pool's defaults: none " +
+      'kept beyond min, up to 10, idle ones closed after 10 s',
+    async () => {
+      const { Client } = fakeClientClass();
+      const s = new Pool({ idleTimeoutMillis: 10 }, Client).stats();
+      assert.deepEqual([s.size, s.maxOverflow], [0, 10]);
+      const pool = new Pool<FakeClient>({ clock: now, min: 1 }, Client);
+      assert.deepEqual([pool.stats().size, pool.stats().maxOverflow], [1, 9]);
+      const [a, b] = [outcome(pool.acquire()), outcome(pool.acquire())];
+      await advance(10);
+      a.value!.release();
+      b.value!.release();
+      await advance(9_990, 10);
+      assert.equal(pool.totalCount, 2);
+      await advance(20, 10);
+      assert.deepEqual([pool.totalCount, pool.idleCount], [1, 1], 'min stays; the other idled out at 10 s');
+    }
+  );
 
-  test("pool.options has what each pg-pool name means here (Vercel's attachDatabasePool looks for idleTimeoutMillis)", () => {
-    const { Client } = fakeClientClass();
-    const pool = new Pool({ size: 5, maxOverflow: 10, overflowIdle: 1000, timeout: 30_000 }, Client);
-    assert.ok('idleTimeoutMillis' in pool.options);
-    assert.deepEqual(
-      [pool.options.max, pool.options.min, pool.options.idleTimeoutMillis, pool.options.connectionTimeoutMillis],
-      [15, 5, 1000, 30_000]
-    );
-    const given = { max: 4 };
-    const pg = new Pool(given, Client);
-    assert.deepEqual(given, { max: 4 }, "the caller's object is not changed");
-    assert.equal(pg.options.idleTimeoutMillis, 10_000);
-  });
+  test(
+    'pool.options has what each pg-pool name means here ' +
+      "(Vercel's attachDatabasePool looks for idleTimeoutMillis)",
+    () => {
+      const { Client } = fakeClientClass();
+      const pool = new Pool({ size: 5, maxOverflow: 10, overflowIdle: 1000, timeout: 30_000 }, Client);
+      assert.ok('idleTimeoutMillis' in pool.options);
+      assert.deepEqual(
+        [pool.options.max, pool.options.min, pool.options.idleTimeoutMillis, pool.options.connectionTimeoutMillis],
+        [15, 5, 1000, 30_000]
+      );
+      const given = { max: 4 };
+      const pg = new Pool(given, Client);
+      assert.deepEqual(given, { max: 4 }, "the caller's object is not changed");
+      assert.equal(pg.options.idleTimeoutMillis, 10_000);
+    }
+  );
 
   test("log: called with what the pool does, in pg-pool's words where it is the same event", async () => {
     const lines: string[] = [];
@@ -87,52 +95,60 @@ describe("pg.Pool's options, honoured", () => {
     ]);
   });
 
-  test('onConnect: run once on each new connection before anyone has it; its error fails that connect, and the next one is tried anew', async () => {
-    let fail = true;
-    const seen: number[] = [];
-    const { Client, made } = fakeClientClass();
-    const pool = new Pool<FakeClient>(
-      {
-        clock: now,
-        size: 1,
-        maxOverflow: 0,
-        onConnect: async (client: FakeClient) => {
-          seen.push(client.id);
-          await client.query('SET search_path = app');
-          if (fail) throw new Error('connect hook error');
+  test(
+    'onConnect: run once on each new connection before anyone has it; its error fails that connect, and the next ' +
+      'one is tried anew',
+    async () => {
+      let fail = true;
+      const seen: number[] = [];
+      const { Client, made } = fakeClientClass();
+      const pool = new Pool<FakeClient>(
+        {
+          clock: now,
+          size: 1,
+          maxOverflow: 0,
+          onConnect: async (client: FakeClient) => {
+            seen.push(client.id);
+            await client.query('SET search_path = app');
+            if (fail) throw new Error('connect hook error');
+          },
         },
-      },
-      Client
-    );
-    const first = settled(pool.acquire());
-    await advance(30);
-    assert.equal(first.message, 'connect hook error', "the hook's own error, as pg-pool passes it");
-    assert.deepEqual([pool.totalCount, pool.inUseCount, pool.stats().connectErrors], [0, 0, 1]);
-    assert.ok(made[0]!.destroyed || made[0]!.ended);
-    fail = false;
-    const second = outcome(pool.acquire());
-    await advance(30);
-    assert.ok(second.value);
-    second.value.release();
-    await flush();
-    const third = outcome(pool.acquire());
-    await advance(5);
-    assert.equal(third.value!.client, second.value.client);
-    assert.deepEqual(seen, [1, 2], 'once per new connection, not per checkout');
-    assert.deepEqual(made[1]!.queries, ['SET search_path = app']);
-  });
+        Client
+      );
+      const first = settled(pool.acquire());
+      await advance(30);
+      assert.equal(first.message, 'connect hook error', "the hook's own error, as pg-pool passes it");
+      assert.deepEqual([pool.totalCount, pool.inUseCount, pool.stats().connectErrors], [0, 0, 1]);
+      assert.ok(made[0]!.destroyed || made[0]!.ended);
+      fail = false;
+      const second = outcome(pool.acquire());
+      await advance(30);
+      assert.ok(second.value);
+      second.value.release();
+      await flush();
+      const third = outcome(pool.acquire());
+      await advance(5);
+      assert.equal(third.value!.client, second.value.client);
+      assert.deepEqual(seen, [1, 2], 'once per new connection, not per checkout');
+      assert.deepEqual(made[1]!.queries, ['SET search_path = app']);
+    }
+  );
 
-  test("verify: pg-pool's callback on each new connection; its error fails the checkout and closes the connection", async () => {
-    const { Client } = fakeClientClass();
-    const pool = new Pool<FakeClient>({ clock: now, verify: (_client, done) => done(new Error('nope')) }, Client);
-    let got: Error | undefined;
-    pool.connect((err) => {
-      got = err;
-    });
-    await advance(20);
-    assert.equal(got?.message, 'nope');
-    assert.equal(pool.totalCount, 0);
-  });
+  test(
+    "verify: pg-pool's callback on each new connection; " +
+      'its error fails the checkout and closes the connection',
+    async () => {
+      const { Client } = fakeClientClass();
+      const pool = new Pool<FakeClient>({ clock: now, verify: (_client, done) => done(new Error('nope')) }, Client);
+      let got: Error | undefined;
+      pool.connect((err) => {
+        got = err;
+      });
+      await advance(20);
+      assert.equal(got?.message, 'nope');
+      assert.equal(pool.totalCount, 0);
+    }
+  );
 
   test('Promise: the promises the pool returns are of that class', async () => {
     class Marked<T> extends Promise<T> {}
@@ -161,33 +177,37 @@ describe("pg.Pool's options, honoured", () => {
 });
 
 describe('await using', () => {
-  test('the lease is given back when the block ends, also when it throws; one released inside is not released twice', async () => {
-    const { Client } = fakeClientClass();
-    const pool = new Pool<FakeClient>({ clock: now, size: 1, maxOverflow: 0 }, Client);
-    const first = outcome(pool.acquire());
-    await advance(10);
-    {
-      await using lease = first.value!;
-      assert.equal(lease.client.connected, true);
-      assert.equal(pool.inUseCount, 1);
+  test(
+    'the lease is given back when the block ends, also when ' +
+      'it throws; one released inside is not released twice',
+    async () => {
+      const { Client } = fakeClientClass();
+      const pool = new Pool<FakeClient>({ clock: now, size: 1, maxOverflow: 0 }, Client);
+      const first = outcome(pool.acquire());
+      await advance(10);
+      {
+        await using lease = first.value!;
+        assert.equal(lease.client.connected, true);
+        assert.equal(pool.inUseCount, 1);
+      }
+      assert.equal(pool.inUseCount, 0);
+      const second = outcome(pool.acquire());
+      await flush();
+      await assert.rejects(async () => {
+        await using lease = second.value!;
+        assert.ok(lease);
+        throw new Error('the block failed');
+      }, /the block failed/);
+      assert.equal(pool.inUseCount, 0);
+      const third = outcome(pool.acquire());
+      await flush();
+      {
+        using lease = third.value!;
+        lease.release();
+      }
+      assert.equal(pool.inUseCount, 0);
     }
-    assert.equal(pool.inUseCount, 0);
-    const second = outcome(pool.acquire());
-    await flush();
-    await assert.rejects(async () => {
-      await using lease = second.value!;
-      assert.ok(lease);
-      throw new Error('the block failed');
-    }, /the block failed/);
-    assert.equal(pool.inUseCount, 0);
-    const third = outcome(pool.acquire());
-    await flush();
-    {
-      using lease = third.value!;
-      lease.release();
-    }
-    assert.equal(pool.inUseCount, 0);
-  });
+  );
 });
 
 describe("pg.Pool's shape, as its suite checks it", () => {

@@ -66,20 +66,23 @@ describe('reset on return', () => {
     assert.equal(next.client.status, 'I');
   });
 
-  test('the ReadyForQuery after an error may come later than the error: the pool waits for it, then rolls back', async () => {
-    const fail = (text: string) => (text === 'SELECT 1/0' ? new Error('division by zero') : undefined);
-    const { pool, made } = makePool({ size: 1, maxOverflow: 0 }, { failQuery: fail, readyLagMs: 50 });
-    const lease = await held(pool);
-    await Promise.all([lease.client.query('BEGIN'), advance(10)]);
-    const failed = settled(lease.client.query('SELECT 1/0')!);
-    await advance(10);
-    assert.equal(failed.message, 'division by zero');
-    assert.equal(lease.client.status, 'T', 'still the status of the last ReadyForQuery');
-    lease.release();
-    await advance(100);
-    assert.deepEqual(made[0]!.queries.slice(-1), ['ROLLBACK']);
-    assert.equal((await held(pool)).client.status, 'I');
-  });
+  test(
+    'the ReadyForQuery after an error may come later than the error: the pool waits for it, then rolls back',
+    async () => {
+      const fail = (text: string) => (text === 'SELECT 1/0' ? new Error('division by zero') : undefined);
+      const { pool, made } = makePool({ size: 1, maxOverflow: 0 }, { failQuery: fail, readyLagMs: 50 });
+      const lease = await held(pool);
+      await Promise.all([lease.client.query('BEGIN'), advance(10)]);
+      const failed = settled(lease.client.query('SELECT 1/0')!);
+      await advance(10);
+      assert.equal(failed.message, 'division by zero');
+      assert.equal(lease.client.status, 'T', 'still the status of the last ReadyForQuery');
+      lease.release();
+      await advance(100);
+      assert.deepEqual(made[0]!.queries.slice(-1), ['ROLLBACK']);
+      assert.equal((await held(pool)).client.status, 'I');
+    }
+  );
 
   test('a rollback that fails, or takes longer than checkTimeout, closes the connection instead', async () => {
     let rollback: 'fails' | 'hangs' = 'fails';
@@ -127,31 +130,35 @@ describe('reset on return', () => {
     }
   });
 
-  test('pool.query() that fails: the connection is closed if the failure left it in a transaction, reused if idle', async () => {
-    const { pool, made } = makePool(
-      { size: 1, maxOverflow: 0 },
-      {
-        failQuery: (text) =>
-          text.includes('1/0') ? Object.assign(new Error('division by zero'), { code: '22012' }) : undefined,
-      }
-    );
-    const batch = settled(pool.query('BEGIN; SELECT 1/0; COMMIT'));
-    await advance(20);
-    assert.equal(batch.code, '22012');
-    assert.deepEqual(
-      [pool.totalCount, pool.stats().closed.reset],
-      [0, 1],
-      'left in a failed transaction: closed, not rolled back'
-    );
-    const plain = settled(pool.query('SELECT 1/0'));
-    await advance(20);
-    assert.equal(plain.code, '22012');
-    assert.deepEqual([pool.totalCount, pool.idleCount], [1, 1], 'failed in autocommit, idle: reused');
-    const ok = settled(pool.query('SELECT 1'));
-    await advance(20);
-    assert.ok(ok.value);
-    assert.equal(made.length, 2);
-  });
+  test(
+    'pool.query() that fails: the connection is closed if ' +
+      'the failure left it in a transaction, reused if idle',
+    async () => {
+      const { pool, made } = makePool(
+        { size: 1, maxOverflow: 0 },
+        {
+          failQuery: (text) =>
+            text.includes('1/0') ? Object.assign(new Error('division by zero'), { code: '22012' }) : undefined,
+        }
+      );
+      const batch = settled(pool.query('BEGIN; SELECT 1/0; COMMIT'));
+      await advance(20);
+      assert.equal(batch.code, '22012');
+      assert.deepEqual(
+        [pool.totalCount, pool.stats().closed.reset],
+        [0, 1],
+        'left in a failed transaction: closed, not rolled back'
+      );
+      const plain = settled(pool.query('SELECT 1/0'));
+      await advance(20);
+      assert.equal(plain.code, '22012');
+      assert.deepEqual([pool.totalCount, pool.idleCount], [1, 1], 'failed in autocommit, idle: reused');
+      const ok = settled(pool.query('SELECT 1'));
+      await advance(20);
+      assert.ok(ok.value);
+      assert.equal(made.length, 2);
+    }
+  );
 
   test('a connection given back with its query still running is closed, never handed on busy', async () => {
     const { pool } = makePool({ size: 1, maxOverflow: 0 }, { queryMs: 1000 });
@@ -165,139 +172,162 @@ describe('reset on return', () => {
 });
 
 describe('deadlines', () => {
-  test('queryTimeout: the caller gets QUERY_TIMEOUT at the deadline; the query is cancelled and its connection destroyed', async () => {
-    const { pool, cancels } = makePool(
-      { size: 1, maxOverflow: 0, queryTimeout: 1000 },
-      { hangQuery: (text) => text.startsWith('SELECT') }
-    );
-    const lease = await held(pool);
-    const q = settled(lease.client.query('SELECT * FROM todo')!);
-    await advance(999);
-    assert.equal(q.done, false);
-    await advance(1);
-    assert.equal(q.code, 'QUERY_TIMEOUT');
-    assert.match(q.message!, /no answer within 1 s \(queryTimeout\)/);
-    assert.equal(cancels.length, 1);
-    await flush();
-    assert.ok(lease.client.destroyed, 'destroyed once the cancel was answered');
-    assert.equal(pool.totalCount, 0, 'no longer counted open');
-    assert.equal(pool.inUseCount, 1, 'its place stays taken until it is given back');
-    lease.release();
-    await flush();
-    assert.equal(pool.inUseCount, 0);
-    assert.deepEqual([pool.stats().queryTimeouts, pool.stats().closed.deadline], [1, 1]);
-  });
+  test(
+    'queryTimeout: the caller gets QUERY_TIMEOUT at the deadline; the query is cancelled and its connection ' +
+      'destroyed',
+    async () => {
+      const { pool, cancels } = makePool(
+        { size: 1, maxOverflow: 0, queryTimeout: 1000 },
+        { hangQuery: (text) => text.startsWith('SELECT') }
+      );
+      const lease = await held(pool);
+      const q = settled(lease.client.query('SELECT * FROM todo')!);
+      await advance(999);
+      assert.equal(q.done, false);
+      await advance(1);
+      assert.equal(q.code, 'QUERY_TIMEOUT');
+      assert.match(q.message!, /no answer within 1 s \(queryTimeout\)/);
+      assert.equal(cancels.length, 1);
+      await flush();
+      assert.ok(lease.client.destroyed, 'destroyed once the cancel was answered');
+      assert.equal(pool.totalCount, 0, 'no longer counted open');
+      assert.equal(pool.inUseCount, 1, 'its place stays taken until it is given back');
+      lease.release();
+      await flush();
+      assert.equal(pool.inUseCount, 0);
+      assert.deepEqual([pool.stats().queryTimeouts, pool.stats().closed.deadline], [1, 1]);
+    }
+  );
 
-  test('a cancel the server never answers: the connection is destroyed after checkTimeout, and the others become suspects', async () => {
-    const { pool, made, cancels } = makePool(
-      { size: 2, maxOverflow: 0, queryTimeout: 500, checkTimeout: 300 },
-      { hangQuery: (text, client) => text === 'SELECT 2' || (text === '' && client.id === 2) },
-      'unanswered'
-    );
-    const [a, b] = [outcome(pool.acquire()), outcome(pool.acquire())];
-    await advance(10);
-    b.value!.release();
-    await flush();
-    const q = settled(a.value!.client.query('SELECT 2')!);
-    await advance(500);
-    assert.equal(q.code, 'QUERY_TIMEOUT');
-    await advance(299);
-    assert.equal(made[0]!.destroyed, false);
-    await advance(1);
-    assert.equal(made[0]!.destroyed, true, 'destroyed at checkTimeout');
-    assert.equal(cancels.length, 1);
-    // The idle one is now a suspect: checked in the background, and it does not answer either.
-    await advance(301);
-    assert.equal(made[1]!.destroyed, true);
-    assert.equal(pool.stats().closed.invalidated, 1);
-    a.value!.release();
-  });
+  test(
+    'a cancel the server never answers: the connection is destroyed after checkTimeout, and the others become ' +
+      'suspects',
+    async () => {
+      const { pool, made, cancels } = makePool(
+        { size: 2, maxOverflow: 0, queryTimeout: 500, checkTimeout: 300 },
+        { hangQuery: (text, client) => text === 'SELECT 2' || (text === '' && client.id === 2) },
+        'unanswered'
+      );
+      const [a, b] = [outcome(pool.acquire()), outcome(pool.acquire())];
+      await advance(10);
+      b.value!.release();
+      await flush();
+      const q = settled(a.value!.client.query('SELECT 2')!);
+      await advance(500);
+      assert.equal(q.code, 'QUERY_TIMEOUT');
+      await advance(299);
+      assert.equal(made[0]!.destroyed, false);
+      await advance(1);
+      assert.equal(made[0]!.destroyed, true, 'destroyed at checkTimeout');
+      assert.equal(cancels.length, 1);
+      // The idle one is now a suspect: checked in the background, and it does not answer either.
+      await advance(301);
+      assert.equal(made[1]!.destroyed, true);
+      assert.equal(pool.stats().closed.invalidated, 1);
+      a.value!.release();
+    }
+  );
 
-  test('per checkout: acquire({ queryTimeout }) and query({ text, queryTimeout }); a query within its deadline is untouched, callbacks too', async () => {
-    const { pool } = makePool({ size: 1, maxOverflow: 0 }, { queryMs: 300 });
-    const lease = outcome(pool.acquire({ queryTimeout: 200 }));
-    await advance(10);
-    const late = settled(lease.value!.client.query('SELECT 1')!);
-    await advance(200);
-    assert.equal(late.code, 'QUERY_TIMEOUT');
-    lease.value!.release();
-    await flush();
-    const viaPool = settled(pool.query({ text: 'SELECT 2', queryTimeout: 400 }));
-    await advance(320);
-    assert.ok(viaPool.value, 'answered in 300 ms, within 400');
-    let called: unknown;
-    pool.query({ text: 'SELECT 3', queryTimeout: 100 }, (err) => {
-      called = err;
-    });
-    await advance(120);
-    assert.equal((called as { code?: string }).code, 'QUERY_TIMEOUT');
-  });
+  test(
+    'per checkout: acquire({ queryTimeout }) and query({ text, queryTimeout }); a query within its deadline is ' +
+      'untouched, callbacks too',
+    async () => {
+      const { pool } = makePool({ size: 1, maxOverflow: 0 }, { queryMs: 300 });
+      const lease = outcome(pool.acquire({ queryTimeout: 200 }));
+      await advance(10);
+      const late = settled(lease.value!.client.query('SELECT 1')!);
+      await advance(200);
+      assert.equal(late.code, 'QUERY_TIMEOUT');
+      lease.value!.release();
+      await flush();
+      const viaPool = settled(pool.query({ text: 'SELECT 2', queryTimeout: 400 }));
+      await advance(320);
+      assert.ok(viaPool.value, 'answered in 300 ms, within 400');
+      let called: unknown;
+      pool.query({ text: 'SELECT 3', queryTimeout: 100 }, (err) => {
+        called = err;
+      });
+      await advance(120);
+      assert.equal((called as { code?: string }).code, 'QUERY_TIMEOUT');
+    }
+  );
 
-  test('an abort while a query hangs: cancelled, then its connection destroyed after checkTimeout, and the place freed at once', async () => {
-    const { pool, made } = makePool(
-      { size: 1, maxOverflow: 0, checkTimeout: 1000 },
-      { hangQuery: (text) => text === 'SELECT 1' },
-      'unanswered'
-    );
-    const ac = new AbortController();
-    const lease = outcome(pool.acquire({ signal: ac.signal }));
-    await advance(10);
-    const q = settled(lease.value!.client.query('SELECT 1')!);
-    ac.abort();
-    await advance(999);
-    assert.equal(q.done, false);
-    await advance(1);
-    assert.match(q.message!, /Connection terminated/);
-    lease.value!.release();
-    await flush();
-    assert.deepEqual([pool.inUseCount, pool.totalCount], [0, 0]);
-    assert.equal(pool.stats().closed.cancel, 1);
-    const next = await held(pool);
-    assert.notEqual(next.client, made[0]);
-  });
+  test(
+    'an abort while a query hangs: cancelled, then its connection destroyed after checkTimeout, and the place ' +
+      'freed at once',
+    async () => {
+      const { pool, made } = makePool(
+        { size: 1, maxOverflow: 0, checkTimeout: 1000 },
+        { hangQuery: (text) => text === 'SELECT 1' },
+        'unanswered'
+      );
+      const ac = new AbortController();
+      const lease = outcome(pool.acquire({ signal: ac.signal }));
+      await advance(10);
+      const q = settled(lease.value!.client.query('SELECT 1')!);
+      ac.abort();
+      await advance(999);
+      assert.equal(q.done, false);
+      await advance(1);
+      assert.match(q.message!, /Connection terminated/);
+      lease.value!.release();
+      await flush();
+      assert.deepEqual([pool.inUseCount, pool.totalCount], [0, 0]);
+      assert.equal(pool.stats().closed.cancel, 1);
+      const next = await held(pool);
+      assert.notEqual(next.client, made[0]);
+    }
+  );
 
-  test("connectTimeout bounds one connect within the checkout's timeout: CONNECT_FAILED, and the place is freed", async () => {
-    const { pool } = makePool(
-      { size: 1, maxOverflow: 0, timeout: 30_000, connectTimeout: 2000 },
-      { hangConnect: (n) => n === 1 }
-    );
-    const first = outcome(pool.acquire());
-    await advance(2000, 10);
-    assert.equal(first.code, 'CONNECT_FAILED');
-    assert.deepEqual([pool.inUseCount, pool.totalCount], [0, 0]);
-    const second = outcome(pool.acquire());
-    await advance(20);
-    assert.ok(second.value);
-  });
+  test(
+    "connectTimeout bounds one connect within the checkout's " + 'timeout: CONNECT_FAILED, and the place is freed',
+    async () => {
+      const { pool } = makePool(
+        { size: 1, maxOverflow: 0, timeout: 30_000, connectTimeout: 2000 },
+        { hangConnect: (n) => n === 1 }
+      );
+      const first = outcome(pool.acquire());
+      await advance(2000, 10);
+      assert.equal(first.code, 'CONNECT_FAILED');
+      assert.deepEqual([pool.inUseCount, pool.totalCount], [0, 0]);
+      const second = outcome(pool.acquire());
+      await advance(20);
+      assert.ok(second.value);
+    }
+  );
 });
 
 describe('health', () => {
-  test('idle connections unused for a whole period are checked in the background; a dead one is closed and replaced', async () => {
-    const dead = new Set<number>();
-    const { pool, made } = makePool(
-      { size: 2, maxOverflow: 0, healthCheckPeriod: 1000, checkTimeout: 200 },
-      { hangQuery: (text, client) => text === '' && dead.has(client.id) }
-    );
-    await Promise.all([pool.warm(), advance(10)]);
-    dead.add(2);
-    await advance(1999, 10);
-    assert.deepEqual(
-      made.map((c) => c.queries),
-      [[], []],
-      'nothing within the first two periods'
-    );
-    await advance(1, 1);
-    await advance(230, 10); // the live one answers in 10 ms, the dead one is given up at checkTimeout
-    assert.deepEqual(
-      made.slice(0, 2).map((c) => c.queries.length),
-      [1, 1]
-    );
-    assert.equal(made[1]!.destroyed, true);
-    assert.equal(pool.stats().closed.healthCheck, 1);
-    assert.equal(pool.stats().healthChecks, 2);
-    await advance(300, 10);
-    assert.deepEqual([pool.totalCount, pool.idleCount], [2, 2], 'refilled');
-  });
+  test(
+    'idle connections unused for a whole period are checked ' +
+      'in the background; a dead one is closed and replaced',
+    async () => {
+      const dead = new Set<number>();
+      const { pool, made } = makePool(
+        { size: 2, maxOverflow: 0, healthCheckPeriod: 1000, checkTimeout: 200 },
+        { hangQuery: (text, client) => text === '' && dead.has(client.id) }
+      );
+      await Promise.all([pool.warm(), advance(10)]);
+      dead.add(2);
+      await advance(1999, 10);
+      assert.deepEqual(
+        made.map((c) => c.queries),
+        [[], []],
+        'nothing within the first two periods'
+      );
+      await advance(1, 1);
+      await advance(230, 10); // the live one answers in 10 ms, the dead one is given up at checkTimeout
+      assert.deepEqual(
+        made.slice(0, 2).map((c) => c.queries.length),
+        [1, 1]
+      );
+      assert.equal(made[1]!.destroyed, true);
+      assert.equal(pool.stats().closed.healthCheck, 1);
+      assert.equal(pool.stats().healthChecks, 2);
+      await advance(300, 10);
+      assert.deepEqual([pool.totalCount, pool.idleCount], [2, 2], 'refilled');
+    }
+  );
 
   test('after one connection breaks, the idle ones opened before it are checked before they are lent', async () => {
     const dead = new Set<number>();
@@ -352,32 +382,35 @@ describe('health', () => {
     }
   });
 
-  test("a caller's core connection that fails to open makes the refill try again, so the pool gets back to size", async () => {
-    const random = mock.method(Math, 'random', () => 0);
-    try {
-      const { pool, made } = makePool(
-        { size: 1, maxOverflow: 0, connectTimeout: 500, healthCheckPeriod: Infinity },
-        { hangConnect: (n) => n === 2 }
-      );
-      pool.on('error', () => {});
-      await Promise.all([pool.warm(), advance(10)]);
-      made[0]!.emit('error', new Error('terminating connection due to administrator command'));
-      // Before the refill's first try (50 ms), a caller opens the missing core connection itself, into a partition.
-      const caller = outcome(pool.acquire());
-      await advance(100);
-      assert.equal(pool.totalCount, 1, "the caller's connect counts as the core connection");
-      await advance(450);
-      assert.equal(caller.code, 'CONNECT_FAILED');
-      await advance(100);
-      assert.deepEqual(
-        [pool.totalCount, pool.idleCount, made.length],
-        [1, 1, 3],
-        "the refill opened it once the caller's connect failed"
-      );
-    } finally {
-      random.mock.restore();
+  test(
+    "a caller's core connection that fails to open makes " + 'the refill try again, so the pool gets back to size',
+    async () => {
+      const random = mock.method(Math, 'random', () => 0);
+      try {
+        const { pool, made } = makePool(
+          { size: 1, maxOverflow: 0, connectTimeout: 500, healthCheckPeriod: Infinity },
+          { hangConnect: (n) => n === 2 }
+        );
+        pool.on('error', () => {});
+        await Promise.all([pool.warm(), advance(10)]);
+        made[0]!.emit('error', new Error('terminating connection due to administrator command'));
+        // Before the refill's first try (50 ms), a caller opens the missing core connection itself, into a partition.
+        const caller = outcome(pool.acquire());
+        await advance(100);
+        assert.equal(pool.totalCount, 1, "the caller's connect counts as the core connection");
+        await advance(450);
+        assert.equal(caller.code, 'CONNECT_FAILED');
+        await advance(100);
+        assert.deepEqual(
+          [pool.totalCount, pool.idleCount, made.length],
+          [1, 1, 3],
+          "the refill opened it once the caller's connect failed"
+        );
+      } finally {
+        random.mock.restore();
+      }
     }
-  });
+  );
 
   test('an overflow connection given back while the pool is short of size stays open as one of the size', async () => {
     const { pool } = makePool(

@@ -30,75 +30,86 @@ function listen (name: string, events: Events): void {
 }
 
 describe('diagnostics_channel', () => {
-  test('pg:pool:connect traces a checkout: start, then asyncEnd with the lease (its wait, queued, opened, overflow, client)', async () => {
-    const events: Events = [];
-    listen('pg:pool:connect', events);
-    const { pool } = makePool({ size: 1, maxOverflow: 0 }, { connectMs: 30 });
-    const first = outcome(pool.acquire());
-    await advance(30);
-    assert.deepEqual(
-      events.map(([k]) => k),
-      ['connect:start', 'connect:end', 'connect:asyncStart', 'connect:asyncEnd']
-    );
-    const [, done] = events[3]!;
-    assert.equal(done.pool, pool);
-    const lease = done.result as {
-      waitMs: number;
-      opened: boolean;
-      queued: boolean;
-      overflow: boolean;
-      client: unknown;
-    };
-    assert.deepEqual([lease.waitMs, lease.opened, lease.queued, lease.overflow], [30, true, false, false]);
-    assert.equal(lease.client, first.value!.client);
-    // A connect() is traced too, its result the lease all the same; a failure carries the error.
-    events.length = 0;
-    const second = settled(pool.connect());
-    await advance(10);
-    assert.equal(events[0]![0], 'connect:start');
-    first.value!.release();
-    await flush();
-    assert.ok(second.value);
-    assert.equal((events.at(-1)![1].result as { queued: boolean }).queued, true);
-    events.length = 0;
-    const third = settled(pool.acquire({ signal: AbortSignal.abort() }));
-    await flush();
-    assert.equal(third.code, 'ABORTED');
-    assert.deepEqual(
-      events.map(([k]) => k),
-      ['connect:start', 'connect:end', 'connect:error', 'connect:asyncStart', 'connect:asyncEnd']
-    );
-    assert.equal((events[2]![1].error as { code: string }).code, 'ABORTED');
-  });
+  test(
+    'pg:pool:connect traces a checkout: start, then asyncEnd with the lease (its wait, queued, opened, overflow, ' +
+      'client)',
+    async () => {
+      const events: Events = [];
+      listen('pg:pool:connect', events);
+      const { pool } = makePool({ size: 1, maxOverflow: 0 }, { connectMs: 30 });
+      const first = outcome(pool.acquire());
+      await advance(30);
+      assert.deepEqual(
+        events.map(([k]) => k),
+        ['connect:start', 'connect:end', 'connect:asyncStart', 'connect:asyncEnd']
+      );
+      const [, done] = events[3]!;
+      assert.equal(done.pool, pool);
+      const lease = done.result as {
+        waitMs: number;
+        opened: boolean;
+        queued: boolean;
+        overflow: boolean;
+        client: unknown;
+      };
+      assert.deepEqual([lease.waitMs, lease.opened, lease.queued, lease.overflow], [30, true, false, false]);
+      assert.equal(lease.client, first.value!.client);
+      // A connect() is traced too, its result the lease all the same; a failure carries the error.
+      events.length = 0;
+      const second = settled(pool.connect());
+      await advance(10);
+      assert.equal(events[0]![0], 'connect:start');
+      first.value!.release();
+      await flush();
+      assert.ok(second.value);
+      assert.equal((events.at(-1)![1].result as { queued: boolean }).queued, true);
+      events.length = 0;
+      const third = settled(pool.acquire({ signal: AbortSignal.abort() }));
+      await flush();
+      assert.equal(third.code, 'ABORTED');
+      assert.deepEqual(
+        events.map(([k]) => k),
+        ['connect:start', 'connect:end', 'connect:error', 'connect:asyncStart', 'connect:asyncEnd']
+      );
+      assert.equal((events[2]![1].error as { code: string }).code, 'ABORTED');
+    }
+  );
 
-  test('pg:pool:release around a return, with how long it was held; pg:pool:remove around a close, with its cause', async () => {
-    const events: Events = [];
-    listen('pg:pool:release', events);
-    listen('pg:pool:remove', events);
-    const { pool } = makePool({ size: 1, maxOverflow: 0 }, { queryMs: 1000, hangQuery: (text) => text === 'hang' });
-    const lease = outcome(pool.acquire());
-    await advance(10);
-    await advance(250);
-    lease.value!.release();
-    assert.deepEqual(
-      events.map(([k]) => k),
-      ['release:start', 'release:end']
-    );
-    assert.equal(events[0]![1].heldMs, 250);
-    assert.equal(events[0]![1].client, lease.value!.client);
-    events.length = 0;
-    const busy = outcome(pool.acquire());
-    await flush();
-    busy.value!.client.query('hang')!.catch(() => {});
-    busy.value!.release();
-    await flush();
-    const removed = events.filter(([k]) => k.startsWith('remove'));
-    assert.deepEqual(
-      removed.map(([k]) => k),
-      ['remove:start', 'remove:end', 'remove:asyncStart', 'remove:asyncEnd']
-    );
-    assert.equal(removed[0]![1].cause, 'busy');
-  });
+  test(
+    'pg:pool:release around a return, with how long it was ' +
+      'held; pg:pool:remove around a close, with its cause',
+    async () => {
+      const events: Events = [];
+      listen('pg:pool:release', events);
+      listen('pg:pool:remove', events);
+      const { pool } = makePool(
+        { size: 1, maxOverflow: 0 },
+        { queryMs: 1000, hangQuery: (text) => text === 'hang' }
+      );
+      const lease = outcome(pool.acquire());
+      await advance(10);
+      await advance(250);
+      lease.value!.release();
+      assert.deepEqual(
+        events.map(([k]) => k),
+        ['release:start', 'release:end']
+      );
+      assert.equal(events[0]![1].heldMs, 250);
+      assert.equal(events[0]![1].client, lease.value!.client);
+      events.length = 0;
+      const busy = outcome(pool.acquire());
+      await flush();
+      busy.value!.client.query('hang')!.catch(() => {});
+      busy.value!.release();
+      await flush();
+      const removed = events.filter(([k]) => k.startsWith('remove'));
+      assert.deepEqual(
+        removed.map(([k]) => k),
+        ['remove:start', 'remove:end', 'remove:asyncStart', 'remove:asyncEnd']
+      );
+      assert.equal(removed[0]![1].cause, 'busy');
+    }
+  );
 
   test('while nobody listens, no checkout, return or close goes through the channels', async () => {
     const calls: string[] = [];
