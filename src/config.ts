@@ -81,11 +81,11 @@ export class ConfigError extends Error {
 }
 
 /** A parser's "no", with the reason when it knows better than the setting's `accepts`. */
-class Invalid {
+export class Invalid {
   constructor (readonly reason?: string) {}
 }
 
-type Parse<T> = (raw: string) => T | Invalid;
+export type Parse<T> = (raw: string) => T | Invalid;
 
 interface Setting<T> {
   env: string;
@@ -104,14 +104,16 @@ const MODES = ['blocking', 'nonblocking'] as const;
 export const MAX_SLEEP_SECONDS = 60;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-// Plain decimal only: Number() would also read "0x10", " 5", "+5" and "5e0".
-function int (min: number, max: number): Parse<number> {
-  return (raw) => (/^-?\d+$/.test(raw) && Number(raw) >= min && Number(raw) <= max ? Number(raw) : new Invalid());
+// Plain decimal only: Number() would also read "0x10", " 5", "+5" and "5e0"; a sign only where negatives are allowed.
+// The CLI's own arguments are read by the same two (src/cli/args.ts).
+export function int (min: number, max: number): Parse<number> {
+  const form = min < 0 ? /^-?\d+$/ : /^\d+$/;
+  return (raw) => (form.test(raw) && Number(raw) >= min && Number(raw) <= max ? Number(raw) : new Invalid());
 }
 
-function num (min: number, max: number): Parse<number> {
-  return (raw) =>
-    /^-?\d+(\.\d+)?$/.test(raw) && Number(raw) >= min && Number(raw) <= max ? Number(raw) : new Invalid();
+export function num (min: number, max: number): Parse<number> {
+  const form = min < 0 ? /^-?\d+(\.\d+)?$/ : /^\d+(\.\d+)?$/;
+  return (raw) => (form.test(raw) && Number(raw) >= min && Number(raw) <= max ? Number(raw) : new Invalid());
 }
 
 function oneOf<T extends string> (values: readonly T[]): Parse<T> {

@@ -1,7 +1,17 @@
 // What every command shares: settings as flags, the parsers of the commands' own arguments, and
 // how a command's exit code reaches main().
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { isSwitch, SETTING_KEYS, SETTINGS, settingHelp, type Config } from '../config.ts';
+import {
+  int,
+  Invalid,
+  isSwitch,
+  num,
+  SETTING_KEYS,
+  SETTINGS,
+  settingHelp,
+  type Config,
+  type Parse,
+} from '../config.ts';
 
 /** Bad usage and bad settings exit 2; a failure while running exits 1. */
 export class UsageError extends Error {}
@@ -17,25 +27,20 @@ export function withSettings (command: Command, keys: readonly (keyof Config)[] 
   return command;
 }
 
-export function intArg (name: string, min: number, max: number) {
-  return (raw: string) => {
-    const n = Number(raw);
-    if (!/^\d+$/.test(raw) || n < min || n > max) {
-      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-    }
-    return n;
+/** A setting's parser as a command's argument parser: commander reports `expected` with the flag. */
+function argument<T> (parse: Parse<T>, expected: string) {
+  return (raw: string): T => {
+    const value = parse(raw);
+    if (value instanceof Invalid) throw new InvalidArgumentError(value.reason ?? `expected ${expected}`);
+    return value;
   };
 }
 
-export function numArg (min: number, max: number) {
-  return (raw: string) => {
-    const n = Number(raw);
-    if (!/^\d+(\.\d+)?$/.test(raw) || n < min || n > max) {
-      throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
-    }
-    return n;
-  };
-}
+/** An integer argument, read as the settings' integers are (plain decimal). */
+export const intArg = (min: number, max: number) => argument(int(min, max), `an integer from ${min} to ${max}`);
+
+/** A number argument, read as the settings' numbers are (plain decimal). */
+export const numArg = (min: number, max: number) => argument(num(min, max), `a number from ${min} to ${max}`);
 
 export const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -52,7 +57,8 @@ export function parseJson (text: string): unknown {
 export function intListArg (min: number, max: number) {
   return (raw: string) => {
     const parts = raw.split(',');
-    if (!parts.every((p) => /^\d+$/.test(p) && Number(p) >= min && Number(p) <= max)) {
+    const one = int(min, max);
+    if (!parts.every((p) => !(one(p) instanceof Invalid))) {
       throw new InvalidArgumentError(`expected integers from ${min} to ${max}, separated by commas (1,2,4,8)`);
     }
     const n = parts.map(Number);

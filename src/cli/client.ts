@@ -6,7 +6,7 @@ export function clientCommand (cli: Command): void {
   cli
     .command('client')
     .description('Send N concurrent requests to the sleep routes and print when each came back (npm run client)')
-    .argument('[n]', 'requests per route, all at once (default 5)', intArg('N', 1, 100_000))
+    .argument('[n]', 'requests per route, all at once (default 5)', intArg(1, 100_000))
     .option('--url <url>', 'the service', 'http://127.0.0.1:8000')
     .option('--route <path>', 'a route to load; repeatable (default /sleep/node/ then /sleep/postgres/)', collect)
     .option('--seconds <s>', "sent as ?seconds=S (default: the service's SLEEP_SECONDS)", numArg(0, 60))
@@ -29,7 +29,7 @@ export function clientCommand (cli: Command): void {
       '--connections <n>',
       'with --rate: keep-alive connections it may open; a request due while all are busy waits, and counts as sent ' +
         'late (default 1000)',
-      intArg('connections', 1, 100_000)
+      intArg(1, 100_000)
     )
     .addOption(
       new Option(

@@ -45,13 +45,13 @@ export function demoCommand (cli: Command): void {
       '--hosts [n]',
       'instead: N hosts (default 3) x 2 workers behind HAProxy, one PostgreSQL, directly and through one PgBouncer, ' +
         'a rolling restart (root: network namespaces)',
-      intArg('hosts', 2, 8)
+      intArg(2, 8)
     )
     .option(
       '--replicas [n]',
       'instead: the embedded primary and N streaming standbys (default 2): reads over every server, writes on the ' +
         'primary, read-your-writes, a standby killed under load (about 40 s)',
-      intArg('replicas', 1, 4)
+      intArg(1, 4)
     )
     .option('--report <file>', 'write every timeline into one HTML file')
     .action(

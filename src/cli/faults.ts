@@ -14,7 +14,7 @@ export function faultsCommand (cli: Command): void {
       '--to <url>',
       'PostgreSQL to forward to (default: DATABASE_URL, or the embedded server a running service started)'
     )
-    .option('--port <n>', 'port to listen on, on 127.0.0.1 (default: any free port)', intArg('port', 0, 65535), 0)
+    .option('--port <n>', 'port to listen on, on 127.0.0.1 (default: any free port)', intArg(0, 65535), 0)
     .action(
       run(async (o: Flags & { to?: string; port: number }) => {
         const config = loadConfig(o);

@@ -14,21 +14,21 @@ export function sizingCommand (cli: Command): void {
       'pool sizes to try (default 1,2,4,8,16,32,64; --quick: 1,2,4,8,16)',
       intListArg(1, 1000)
     )
-    .option('--concurrency <n>', 'concurrent clients', intArg('concurrency', 1, 10_000), 100)
+    .option('--concurrency <n>', 'concurrent clients', intArg(1, 10_000), 100)
     .option(
       '--work-ms <ms>',
       'what one work query alone should take, in ms (calibrated at start)',
-      intArg('work-ms', 1, 2000),
+      intArg(1, 2000),
       20
     )
-    .option('--sleep-ms <ms>', "the wait workload's pg_sleep, in ms", intArg('sleep-ms', 1, 10_000), 100)
+    .option('--sleep-ms <ms>', "the wait workload's pg_sleep, in ms", intArg(1, 10_000), 100)
     .option('--seconds <s>', 'measured time per point (default 8; --quick: 2)', numArg(0.5, 600))
     .option(
       '--workers <n>',
       'worker processes per host, for the connection budget (default: WORKERS)',
-      intArg('workers', 1, 256)
+      intArg(1, 256)
     )
-    .option('--hosts <n>', 'hosts sharing the database, for the connection budget', intArg('hosts', 1, 1000), 1)
+    .option('--hosts <n>', 'hosts sharing the database, for the connection budget', intArg(1, 1000), 1)
     .option('--quick', 'fewer sizes and shorter points: under 90 s', false)
     .option(
       '--query <sql>',

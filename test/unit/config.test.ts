@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parseEnv } from 'node:util';
 import { maskSecrets } from 'pg-queuepool';
+import { intArg, intListArg, numArg } from '../../src/cli/args.ts';
 import { allowedHosts, ConfigError, environment, loadConfig, SETTINGS } from '../../src/config.ts';
 
 const fails = (env: Record<string, string>, message: string, flags = {}) =>
@@ -70,6 +71,20 @@ describe('settings', () => {
     fails({ WORKERS: '+2' }, 'Invalid WORKERS="+2": expected an integer from 1 to 64');
     fails({ SLEEP_SECONDS: '1e1' }, 'Invalid SLEEP_SECONDS="1e1": expected a number from 0 to 60');
     assert.equal(loadConfig({}, { SLEEP_SECONDS: '0.25' }).sleepSeconds, 0.25);
+    // No sign where no negative is allowed, not even "-0".
+    fails({ SLEEP_SECONDS: '-0' }, 'Invalid SLEEP_SECONDS="-0": expected a number from 0 to 60');
+    fails({ PORT: '-0' }, 'Invalid PORT="-0": expected an integer from 0 to 65535');
+  });
+
+  test("the commands' own numbers are read by the settings' parsers: the same plain decimals", () => {
+    assert.equal(intArg(1, 10)('7'), 7);
+    assert.equal(numArg(0, 60)('0.5'), 0.5);
+    for (const raw of ['0x10', ' 5', '+2', '1e1', '-0', '11']) {
+      assert.throws(() => intArg(0, 10)(raw), { message: 'expected an integer from 0 to 10' }, raw);
+    }
+    assert.throws(() => numArg(0, 60)('-0'), { message: 'expected a number from 0 to 60' });
+    assert.deepEqual(intListArg(1, 8)('1,2,4,8'), [1, 2, 4, 8]);
+    assert.throws(() => intListArg(1, 8)('1,+2'), /expected integers from 1 to 8/);
   });
 
   test('a URL setting says exactly what is wrong, and never shows the password', () => {
