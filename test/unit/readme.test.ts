@@ -97,6 +97,23 @@ describe('README.md', () => {
     }
   );
 
+  test("every file of the repository that the README, docs/ and the examples' READMEs name exists", () => {
+    const examples = readdirSync(join(ROOT, 'examples')).map((e) => `examples/${e}/README.md`);
+    const missing: string[] = [];
+    let named = 0;
+    for (const page of [...pages, ...examples]) {
+      const text = readFileSync(join(ROOT, page), 'utf8');
+      for (const [, path] of text.matchAll(/`((?:src|test|packages|examples|public|docs|bench|scripts)\/[\w./-]*)`/g)) {
+        named++;
+        if (!existsSync(join(ROOT, path!)) && !existsSync(join(ROOT, dirname(page), path!))) {
+          missing.push(`${page}: ${path}`);
+        }
+      }
+    }
+    assert.ok(named > 100, `${named} paths`);
+    assert.deepEqual(missing, []);
+  });
+
   test('the verdict table it quotes is the one of the run in docs/demo.md', () => {
     const table = (text: string) =>
       text
