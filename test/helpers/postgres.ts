@@ -5,6 +5,7 @@ import pg from 'pg';
 import { isConnectionError } from 'pg-queuepool';
 import { prepareDatabase } from '../../src/db/tables.ts';
 import { EmbeddedPostgres } from '../../src/postgres/embedded.ts';
+import { findPatroni } from '../../src/postgres/patroni.ts';
 import { findPgBouncer, PgBouncer } from '../../src/postgres/pgbouncer.ts';
 import { onCleanup, tempDir } from './cleanup.ts';
 
@@ -208,3 +209,13 @@ export const DATABASE_PATHS = [
     },
   },
 ];
+
+/** Why Patroni tests are skipped here, or false. CI installs Patroni, etcd and PostgreSQL's tools. */
+export const noPatroni: string | false = (() => {
+  try {
+    findPatroni();
+    return false;
+  } catch (err) {
+    return process.env.CI ? false : `${(err as Error).message}; CI installs them`;
+  }
+})();
