@@ -7,7 +7,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Browser, Page } from 'playwright-core';
 import { burst } from '../../src/client/load.ts';
 import { launchChromium, noBrowser } from '../browser.ts';
-import { buildListening, freshDatabase, get, noPgBouncer, ROOT, sql, tempDir, withService } from '../helper.ts';
+import { buildListening, freshDatabase, get, noPgBouncer, ROOT, sql, tempDir, until, withService } from '../helper.ts';
 
 const SHOTS = join(ROOT, 'test-results');
 
@@ -130,15 +130,22 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
     await withService({ DATABASE_URL: db }, async (server) => {
       const { page, errors } = await open(`${server.url}/`);
       assert.equal(await page.evaluate(() => document.getElementById('untrusted')!.textContent), '0');
+      const pool = async () => (await get(server.url, '/pool')).json as { total: number; idle: number };
+      // The five the pool keeps, idle, before they are terminated: on a busy machine one may still be in use.
+      await until('the pool idle at its size', async () => (await pool()).idle === 5, 10_000);
       await sql(
         db,
         'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2',
         [new URL(db).pathname.slice(1), 'async-node-postgres']
       );
-      await page.waitForFunction(() => Number(document.getElementById('untrusted')!.textContent) >= 5, undefined, {
-        timeout: 10_000,
-        polling: 100,
-      });
+      await page
+        .waitForFunction(() => Number(document.getElementById('untrusted')!.textContent) >= 5, undefined, {
+          timeout: 20_000,
+          polling: 100,
+        })
+        .catch(async (err: Error) => {
+          throw new Error(`${err.message}; the pool: ${JSON.stringify((await get(server.url, '/pool')).json)}`);
+        });
       assert.match(
         await page.evaluate(() => document.getElementById('recovery')!.textContent!),
         /^0 reset, 0 timed out/
