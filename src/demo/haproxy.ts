@@ -1,13 +1,8 @@
 // A real HAProxy (Debian's package) in front of the demo's hosts: least connections, a health check
 // on /readyz, and its own view of each server read from its stats socket.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
-import { join, resolve } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { ConfigError } from '../config.ts';
+import { haproxyProgram, HaProxyProcess, type ServerStat } from '../os/haproxy.ts';
 import { freePort } from '../os/net.ts';
-import { findProgram, stopProcess, tiedToUs } from '../os/processes.ts';
 
 export interface Backend {
   name: string;
@@ -15,19 +10,8 @@ export interface Backend {
   port: number;
 }
 
-export interface ServerStat {
-  name: string;
-  /** UP, DOWN, MAINT, "UP 1/2" while rising... */
-  status: string;
-  /** Requests sent to it, in all. */
-  requests: number;
-  /** Connection retries and redispatches to another server. */
-  retries: number;
-  redispatches: number;
-}
-
 export function findHaproxy (): string {
-  const bin = findProgram('haproxy', ['-v']) ?? findProgram('/usr/sbin/haproxy', ['-v']);
+  const bin = haproxyProgram();
   if (!bin) {
     throw new ConfigError(
       'HAProxy is not installed: the hosts demo balances across them with it (Debian: apt-get install haproxy)'
@@ -81,14 +65,14 @@ export function haproxyConfig ({
   ].join('\n');
 }
 
+/** HAProxy in front of the hosts, on a port the system picks; each host's state as it sees it. */
 export class HaProxy {
-  private child?: ChildProcess;
+  private readonly process: HaProxyProcess;
   port = 0;
-  readonly socket: string;
   config = '';
 
   constructor (private readonly options: { bin: string; dir: string; backends: Backend[] }) {
-    this.socket = resolve(options.dir, 'haproxy.sock');
+    this.process = new HaProxyProcess(options.bin, options.dir);
   }
 
   get url (): string {
@@ -96,77 +80,22 @@ export class HaProxy {
   }
 
   async start (): Promise<void> {
-    mkdirSync(this.options.dir, { recursive: true });
     this.port = await freePort();
-    this.config = haproxyConfig({ port: this.port, socket: this.socket, backends: this.options.backends });
-    const file = join(this.options.dir, 'haproxy.cfg');
-    writeFileSync(file, this.config);
-    // -db: in the foreground, as our child; it dies with us.
-    const [program, args] = tiedToUs(this.options.bin, ['-db', '-f', file], 'TERM');
-    let output = '';
-    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (d) => {
-      output += d;
-    });
-    child.stderr!.on('data', (d) => {
-      output += d;
-    });
-    this.child = child;
-    for (let i = 0; i < 100; i++) {
-      if (child.exitCode !== null) throw new Error(`HAProxy exited with code ${child.exitCode}: ${output.trim()}`);
-      if (
-        await this.stats().then(
-          () => true,
-          () => false
-        )
-      ) {
-        return;
-      }
-      await delay(50);
-    }
-    throw new Error(`HAProxy did not start: ${output.trim()}`);
+    this.config = haproxyConfig({ port: this.port, socket: this.process.socket, backends: this.options.backends });
+    await this.process.start(this.config);
   }
 
-  /** Each server as HAProxy sees it ("show stat" on the stats socket). */
+  /** Each host as HAProxy sees it. */
   async stats (): Promise<ServerStat[]> {
-    const csv = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      const s = connect(this.socket, () => s.end('show stat\n'));
-      s.on('data', (d) => {
-        out += d;
-      });
-      s.on('end', () => resolve(out));
-      s.on('error', reject);
-    });
-    const [header, ...lines] = csv.replace(/^# /, '').trim().split('\n');
-    const names = header!.split(',');
-    const col = (row: string[], name: string) => row[names.indexOf(name)] ?? '';
-    return lines
-      .map((l) => l.split(','))
-      .filter((row) => col(row, 'pxname') === 'hosts' && !['FRONTEND', 'BACKEND'].includes(col(row, 'svname')))
-      .map((row) => ({
-        name: col(row, 'svname'),
-        status: col(row, 'status'),
-        requests: Number(col(row, 'stot')),
-        retries: Number(col(row, 'wretr')),
-        redispatches: Number(col(row, 'wredis')),
-      }));
+    return (await this.process.stats()).filter((s) => s.backend === 'hosts');
   }
 
   /** Waits until HAProxy reports `server` in `status` (UP, DOWN); resolves with the time it took, in ms. */
-  async until (server: string, status: 'UP' | 'DOWN', timeoutMs = 10_000): Promise<number> {
-    const t0 = performance.now();
-    while (performance.now() - t0 < timeoutMs) {
-      const s = (await this.stats()).find((x) => x.name === server);
-      if (s?.status === status) return performance.now() - t0;
-      await delay(25);
-    }
-    throw new Error(`HAProxy did not see ${server} ${status} within ${timeoutMs / 1000} s`);
+  until (server: string, status: 'UP' | 'DOWN', timeoutMs = 10_000): Promise<number> {
+    return this.process.until('hosts', server, status, timeoutMs);
   }
 
-  async stop (): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (child) await stopProcess(child, 'SIGTERM', 5000);
+  stop (): Promise<void> {
+    return this.process.stop();
   }
 }

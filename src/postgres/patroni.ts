@@ -1,8 +1,9 @@
 // A PostgreSQL cluster under Patroni (Debian's patroni and postgresql packages), with one etcd for
 // its leader key: N members on 127.0.0.1, each a Patroni process that runs its PostgreSQL, elects
-// a leader, and promotes a replica when the leader dies. As root the members run as the postgres
-// OS user. Everything stops with us: the members by SIGTERM (Patroni stops its PostgreSQL), etcd
-// after them; a PostgreSQL left by a member that was killed is stopped too.
+// a leader, and promotes a replica when the leader dies; and HAProxy in front, with one port for
+// the leader and one for the replicas, routed by Patroni's own checks. As root the members run as
+// the postgres OS user. Everything stops with us: HAProxy, the members by SIGTERM (Patroni stops
+// its PostgreSQL), etcd after them; a PostgreSQL left by a member that was killed is stopped too.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
@@ -19,6 +20,7 @@ import {
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ConfigError } from '../config.ts';
+import { HaProxyProcess, haproxyProgram } from '../os/haproxy.ts';
 import { freePort } from '../os/net.ts';
 import { alive, findProgram, stopProcess, tiedToUs } from '../os/processes.ts';
 import { osUser, stagingDir, unreachable, type Owner } from '../os/user.ts';
@@ -29,6 +31,7 @@ import { logTail } from './ready.ts';
 export interface PatroniPrograms {
   patroni: string;
   etcd: string;
+  haproxy: string;
   /** PostgreSQL's bin folder, with the tools Patroni runs (pg_rewind, pg_basebackup, ...). */
   binDir: string;
 }
@@ -62,16 +65,22 @@ export interface Member {
 
 /** PostgreSQL's tools Patroni runs: the embedded binaries lack the last four. */
 const TOOLS = ['postgres', 'pg_ctl', 'initdb', 'pg_rewind', 'pg_basebackup', 'pg_controldata', 'pg_isready'];
-const INSTALL = 'apt-get install patroni etcd-server etcd-client postgresql-15';
+const INSTALL = 'apt-get install patroni etcd-server etcd-client postgresql-15 haproxy';
 
 /** The programs, or a one-line ConfigError saying what to install. */
 export function findPatroni (): PatroniPrograms {
   const patroni = findProgram('patroni', ['--version']);
   const etcd = findProgram('etcd', ['--version']);
+  const haproxy = haproxyProgram();
   const binDir = postgresBinDir();
-  const missing = [!patroni && 'patroni', !etcd && 'etcd', !binDir && "PostgreSQL's server tools"].filter(Boolean);
+  const missing = [
+    !patroni && 'patroni',
+    !etcd && 'etcd',
+    !haproxy && 'haproxy',
+    !binDir && "PostgreSQL's server tools",
+  ].filter(Boolean);
   if (missing.length) throw new ConfigError(`a Patroni cluster needs ${missing.join(', ')}: ${INSTALL}`);
-  return { patroni: patroni!, etcd: etcd!, binDir: binDir! };
+  return { patroni: patroni!, etcd: etcd!, haproxy: haproxy!, binDir: binDir! };
 }
 
 /** Debian's newest /usr/lib/postgresql/<version>/bin that has every tool. */
@@ -93,6 +102,8 @@ export class PatroniCluster {
   private readonly owner: Owner;
   private readonly root: string;
   private readonly etcd: Etcd;
+  private readonly router: HaProxyProcess;
+  private ports = { leader: 0, replicas: 0 };
   private readonly processes = new Map<string, ChildProcess>();
   private readonly password = randomBytes(12).toString('hex');
   private readonly replicationPassword = randomBytes(12).toString('hex');
@@ -110,12 +121,32 @@ export class PatroniCluster {
       ? join(stagingDir(options.dataDir), 'patroni')
       : root;
     this.etcd = new Etcd(this.programs.etcd, join(this.root, 'etcd'));
+    this.router = new HaProxyProcess(this.programs.haproxy, join(this.root, 'haproxy'));
     this.log = options.log ?? (() => {});
   }
 
   /** A superuser's URL for `member`'s PostgreSQL. */
   url (member: Member, database = 'postgres'): string {
-    return `postgresql://postgres:${this.password}@127.0.0.1:${member.pgPort}/${database}`;
+    return this.urlAt(member.pgPort, database);
+  }
+
+  /** Whichever member leads, through HAProxy: a service's DATABASE_URL. */
+  leaderUrl (database = 'postgres'): string {
+    return this.urlAt(this.ports.leader, database);
+  }
+
+  /** The replicas, taken in turn, through HAProxy: a service's DATABASE_REPLICA_URLS. */
+  replicasUrl (database = 'postgres'): string {
+    return this.urlAt(this.ports.replicas, database);
+  }
+
+  /** Waits until HAProxy routes `role`'s port to `member` (its check passed), or no longer does. */
+  async untilRouted (role: 'leader' | 'replicas', member: Member, routed = true, timeoutMs = 10_000): Promise<number> {
+    return this.router.until(role, member.name, routed ? 'UP' : 'DOWN', timeoutMs);
+  }
+
+  private urlAt (port: number, database: string): string {
+    return `postgresql://postgres:${this.password}@127.0.0.1:${port}/${database}`;
   }
 
   /** Starts etcd and every member; resolves once a leader leads and every other member replicates. */
@@ -131,6 +162,10 @@ export class PatroniCluster {
     for (const m of this.members) this.writeConfig(m);
     for (const m of this.members) this.startMember(m);
     await this.untilWhole(timeoutMs);
+    this.ports = { leader: await freePort(), replicas: await freePort() };
+    await this.router.start(this.routerConfig());
+    const leader = await this.leader();
+    for (const m of this.members) await this.untilRouted(m === leader ? 'leader' : 'replicas', m);
     this.log(`Patroni cluster: ${(await this.leader())?.name} leads ${this.members.length} members`);
   }
 
@@ -198,8 +233,9 @@ export class PatroniCluster {
     if (postmaster) process.kill(postmaster, 'SIGKILL');
   }
 
-  /** Every member (Patroni stops its PostgreSQL), any PostgreSQL a killed member left, then etcd. */
+  /** HAProxy, every member (Patroni stops its PostgreSQL), any PostgreSQL a killed member left, then etcd. */
   async stop (): Promise<void> {
+    await this.router.stop();
     await Promise.all(
       this.members.map(async (m) => {
         const child = this.processes.get(m.name);
@@ -227,6 +263,48 @@ export class PatroniCluster {
 
   private logFile (member: Member): string {
     return join(member.dir, 'patroni.log');
+  }
+
+  /**
+   * TCP to the members' PostgreSQL, by Patroni's REST checks: `OPTIONS /primary` answers 200 on the leader only,
+   * `OPTIONS /replica` on a running replica (a GET check fills Patroni's log with resets).
+   */
+  private routerConfig (): string {
+    const backend = (name: 'leader' | 'replicas', check: string) => [
+      `backend ${name}`,
+      ...(name === 'replicas' ? ['  balance roundrobin'] : []),
+      '  option httpchk',
+      `  http-check send meth OPTIONS uri ${check}`,
+      '  http-check expect status 200',
+      // A member that stops passing is cut off at once: its clients see a dead connection, not a silent one.
+      '  default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions',
+      ...this.members.map((m) => `  server ${m.name} 127.0.0.1:${m.pgPort} check port ${m.restPort}`),
+      '',
+    ];
+    return [
+      'global',
+      `  stats socket ${this.router.socket} mode 600 level admin`,
+      '  maxconn 4096',
+      '',
+      'defaults',
+      '  mode tcp',
+      '  timeout connect 2s',
+      // A pooled connection may sit idle for a while between queries and health checks.
+      '  timeout client 30m',
+      '  timeout server 30m',
+      '  timeout check 1s',
+      '',
+      'frontend leader',
+      `  bind 127.0.0.1:${this.ports.leader}`,
+      '  default_backend leader',
+      '',
+      'frontend replicas',
+      `  bind 127.0.0.1:${this.ports.replicas}`,
+      '  default_backend replicas',
+      '',
+      ...backend('leader', '/primary'),
+      ...backend('replicas', '/replica'),
+    ].join('\n');
   }
 
   /** Patroni reads YAML, and JSON is YAML: no YAML library. */
