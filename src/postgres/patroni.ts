@@ -220,6 +220,12 @@ export class PatroniCluster {
     this.processes.set(member.name, child);
   }
 
+  /** True while `member`'s Patroni runs (started, and neither stopped nor killed). */
+  running (member: Member): boolean {
+    const child = this.processes.get(member.name);
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
+  }
+
   /** SIGKILL to `member`'s Patroni and its PostgreSQL at once: the machine is gone. */
   killMember (member: Member): void {
     this.processes.get(member.name)?.kill('SIGKILL');
