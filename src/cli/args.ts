@@ -42,6 +42,12 @@ export const intArg = (min: number, max: number) => argument(int(min, max), `an 
 /** A number argument, read as the settings' numbers are (plain decimal). */
 export const numArg = (min: number, max: number) => argument(num(min, max), `a number from ${min} to ${max}`);
 
+/** The first of `keys` given on the command line, as its flag (allowWrites: --allow-writes): for "X goes with Y". */
+export function firstGiven<O extends object> (options: O, keys: (keyof O & string)[]): string | undefined {
+  const key = keys.find((k) => options[k] !== undefined && options[k] !== false);
+  return key && `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
 export const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** JSON.parse, or undefined when it is not JSON. */

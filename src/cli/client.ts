@@ -1,6 +1,6 @@
 // `client`: the load client (npm run client): a burst, or an open loop at a rate.
 import { Option, type Command } from 'commander';
-import { UsageError, intArg, numArg, collect, run } from './args.ts';
+import { UsageError, intArg, numArg, collect, firstGiven, run } from './args.ts';
 
 export function clientCommand (cli: Command): void {
   cli
@@ -63,14 +63,7 @@ export function clientCommand (cli: Command): void {
               throw new UsageError(`Invalid --route=${JSON.stringify(r)}: expected a path starting with /`);
             }
           }
-          const openOnly =
-            o.duration !== undefined
-              ? '--duration'
-              : o.arrivals !== undefined
-                ? '--arrivals'
-                : o.connections !== undefined
-                  ? '--connections'
-                  : undefined;
+          const openOnly = firstGiven(o, ['duration', 'arrivals', 'connections']);
           if (o.rate === undefined && openOnly) {
             throw new UsageError(
               `${openOnly} goes with --rate (an open loop): add --rate R, or leave it out for a burst of N`

@@ -1,7 +1,17 @@
 // `sizing`: how big should the pool be? The sweep, on our workloads or a user's query (npm run sizing).
 import { type Command } from 'commander';
 import { loadConfig } from '../config.ts';
-import { UsageError, type Flags, withSettings, intArg, numArg, parseJson, intListArg, run } from './args.ts';
+import {
+  UsageError,
+  type Flags,
+  withSettings,
+  intArg,
+  numArg,
+  parseJson,
+  intListArg,
+  firstGiven,
+  run,
+} from './args.ts';
 
 export function sizingCommand (cli: Command): void {
   withSettings(cli.command('sizing'), ['databaseUrl', 'dataDir', 'pgMaxConnections'])
@@ -90,16 +100,7 @@ export function sizingCommand (cli: Command): void {
             hosts: o.hosts,
             report: o.report ?? `reports/sizing-${new Date().toISOString().slice(0, 19).replaceAll(':', '-')}.html`,
           };
-          const queryOnly =
-            o.params !== undefined
-              ? '--params'
-              : o.rate !== undefined
-                ? '--rate'
-                : o.p99 !== undefined
-                  ? '--p99'
-                  : o.allowWrites
-                    ? '--allow-writes'
-                    : undefined;
+          const queryOnly = firstGiven(o, ['params', 'rate', 'p99', 'allowWrites']);
           if (o.query === undefined && queryOnly) {
             throw new UsageError(`${queryOnly} goes with --query: add --query 'SQL'`);
           }

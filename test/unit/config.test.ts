@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parseEnv } from 'node:util';
 import { maskSecrets } from 'pg-queuepool';
-import { intArg, intListArg, numArg } from '../../src/cli/args.ts';
+import { firstGiven, intArg, intListArg, numArg } from '../../src/cli/args.ts';
 import { allowedHosts, ConfigError, environment, loadConfig, SETTINGS } from '../../src/config.ts';
 
 const fails = (env: Record<string, string>, message: string, flags = {}) =>
@@ -85,6 +85,9 @@ describe('settings', () => {
     assert.throws(() => numArg(0, 60)('-0'), { message: 'expected a number from 0 to 60' });
     assert.deepEqual(intListArg(1, 8)('1,2,4,8'), [1, 2, 4, 8]);
     assert.throws(() => intListArg(1, 8)('1,+2'), /expected integers from 1 to 8/);
+    const given = { rate: undefined, allowWrites: true, p99: 5 };
+    assert.equal(firstGiven(given, ['rate', 'allowWrites', 'p99']), '--allow-writes');
+    assert.equal(firstGiven({ ...given, allowWrites: false }, ['rate', 'allowWrites']), undefined);
   });
 
   test('a URL setting says exactly what is wrong, and never shows the password', () => {
