@@ -96,6 +96,7 @@ export const ERROR_CODES = {
   POOL_TIMEOUT: 'No database connection came within POOL_TIMEOUT (in the pool, or in PgBouncer)',
   POOL_QUEUE_FULL: 'POOL_QUEUE_MAX requests were waiting for a connection already',
   DB_UNAVAILABLE: 'The database could not be reached, or went away',
+  DB_READ_ONLY: 'The server a write reached takes no writes now (a standby, or a failover in progress)',
   STATEMENT_TIMEOUT: 'The query ran longer than STATEMENT_TIMEOUT and was cancelled',
   QUERY_TIMEOUT:
     'The database did not answer within QUERY_TIMEOUT (the network, or a server that cannot be reached): the query ' +
@@ -144,8 +145,8 @@ const MEANING: Record<number, string> = {
   415: 'The body is not JSON (UNSUPPORTED_MEDIA_TYPE)',
   421: 'The Host header names a host this service does not answer to (HOST_NOT_ALLOWED)',
   503:
-    'No database connection in time (POOL_TIMEOUT), too many waiting (POOL_QUEUE_FULL), or the database is ' +
-    'unavailable (DB_UNAVAILABLE)',
+    'No database connection in time (POOL_TIMEOUT), too many waiting (POOL_QUEUE_FULL), the database is ' +
+    'unavailable (DB_UNAVAILABLE), or read-only for now, during a failover (DB_READ_ONLY)',
   504:
     'The query ran longer than STATEMENT_TIMEOUT (STATEMENT_TIMEOUT), or the database did not answer within ' +
     'QUERY_TIMEOUT (QUERY_TIMEOUT); either way it was cancelled',
@@ -235,6 +236,14 @@ export const Servers = Type.Object(
       Type.Object({
         name: Type.String({ description: 'primary, or replica-1 ...' }),
         role: Type.Union([Type.Literal('primary'), Type.Literal('replica')]),
+        at: Type.Optional(
+          Type.String({
+            description:
+              'the server that answered the last check, by the address PostgreSQL reports (host:port): behind a ' +
+              'proxy that routes by role, such as HAProxy in front of Patroni, the member it reached; absent when ' +
+              'it did not answer (with replicas only)',
+          })
+        ),
         pool: PoolStatsBody,
         replica: Type.Optional(
           Type.Object({

@@ -72,6 +72,21 @@ export class DatabaseUnavailableError extends ServiceError {
   }
 }
 
+/**
+ * A write reached a server that takes none: a standby, or a member in the middle of a failover (promoted but not yet
+ * out of recovery, or a leader being demoted). 25006 read_only_sql_transaction.
+ */
+export class DatabaseReadOnlyError extends ServiceError {
+  constructor () {
+    super('the database is read-only for now (a failover in progress?); retry later', 'DB_READ_ONLY', 503, 1);
+  }
+}
+
+/** PostgreSQL refused a write because the server it reached is read-only (25006). */
+export function isReadOnly (err: unknown): boolean {
+  return (err as { code?: string } | undefined)?.code === '25006';
+}
+
 /** At start-up, or for a tool: PostgreSQL at `url` cannot be used. One line, for a person; the password masked. */
 export class UnreachableError extends Error {
   override name = 'UnreachableError';
@@ -158,9 +173,13 @@ export function isDeadline (err: unknown): boolean {
   return err instanceof PoolError && err.code === 'QUERY_TIMEOUT';
 }
 
-/** Errors after which a connection must not go back to the pool (the pool's rule; our own errors are never such). */
+/**
+ * Errors after which a connection must not go back to the pool (the pool's rule; our own errors are never such). A
+ * connection to a read-only server is one too: after a failover it may lead to the old leader, now a standby, and a
+ * new connection goes where the address (a proxy, a DNS name) now leads.
+ */
 export function isConnectionError (err: unknown): boolean {
-  return !(err instanceof ServiceError) && isBrokenConnection(err);
+  return !(err instanceof ServiceError) && (isBrokenConnection(err) || isReadOnly(err));
 }
 
 /**
@@ -190,6 +209,7 @@ export function translate (err: unknown, broken: boolean, signal?: { readonly ab
     return signal?.aborted ? new ClientGoneError() : new StatementTimeoutError();
   }
   if ((err as Error).message === 'query_wait_timeout') return new BouncerWaitTimeoutError();
+  if (isReadOnly(err)) return new DatabaseReadOnlyError();
   if (broken) return new DatabaseUnavailableError(err);
   return err;
 }

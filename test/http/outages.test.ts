@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { build, ownPostgres, until } from '../helper.ts';
+import { build, json, ownPostgres, sql, until } from '../helper.ts';
 
 test(
   'PostgreSQL stops with requests in flight and while idle, then comes back: 503 DB_UNAVAILABLE, then served again',
@@ -64,5 +64,48 @@ test(
       return inUse === 0 && total === 5;
     });
     assert.ok(app.store.stats().connectErrors > 0);
+  }
+);
+
+test(
+  'a write that reaches a read-only server (a standby, a failover under way) is 503 DB_READ_ONLY, and its connection ' +
+    'is not reused',
+  async (t) => {
+    // One connection: which one served a request is known.
+    const { app, db } = await build(t, { settings: { POOL_SIZE: '1', POOL_MAX_OVERFLOW: '0' } });
+    const name = new URL(db).pathname.slice(1);
+    const post = () => app.inject({ method: 'POST', url: '/todos/', ...json({ title: 'read-only?' }) });
+    assert.equal((await post()).statusCode, 201);
+    // New sessions of this database start read-only, as on a standby; the pool's open ones are ended.
+    await sql(db, `ALTER DATABASE "${name}" SET default_transaction_read_only = on`);
+    t.after(() => sql(db, `ALTER DATABASE "${name}" RESET default_transaction_read_only`));
+    const others =
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> ' +
+      'pg_backend_pid()';
+    await sql(db, others);
+    let res = await post();
+    await until('a write refused as read-only', async () => (res = await post()).statusCode === 503 &&
+      res.json<{ code: string }>().code === 'DB_READ_ONLY', 5000);
+    assert.equal(res.headers['retry-after'], '1');
+    assert.match(res.json<{ message: string }>().message, /read-only for now/);
+    // Each refused write closes its connection: a new one goes wherever the address now leads.
+    const backends = async () => (await sql<{ pid: number }>(db, others.replace('pg_terminate_backend(pid)', 'pid')))
+      .map((r) => r.pid);
+    assert.equal((await app.inject({ url: '/todos/' })).statusCode, 200, 'a read-only server still reads');
+    const before = await backends();
+    assert.equal(before.length, 1);
+    assert.equal((await post()).json<{ code: string }>().code, 'DB_READ_ONLY');
+    await until(
+      'the connection closed',
+      async () => {
+        const now = await backends();
+        return !now.includes(before[0]!);
+      },
+      5000
+    );
+
+    await sql(db, `ALTER DATABASE "${name}" RESET default_transaction_read_only`);
+    await until('writes taken again', async () => (await post()).statusCode === 201, 10_000);
+    assert.equal((await app.inject({ url: '/todos/' })).statusCode, 200);
   }
 );

@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import {
   BouncerWaitTimeoutError,
   ClientGoneError,
+  DatabaseReadOnlyError,
   DatabaseUnavailableError,
   isConnectionError,
   PoolExhaustedError,
@@ -50,6 +51,13 @@ describe('error translation', () => {
     const timeout = translate(pgError('57014'), false, new AbortController().signal);
     assert.ok(timeout instanceof StatementTimeoutError);
     assert.equal((timeout as ServiceError).statusCode, 504);
+  });
+
+  test('25006 (read_only_sql_transaction) is 503 DB_READ_ONLY, and its connection is not given back', () => {
+    const e = translate(pgError('25006', 'cannot execute INSERT in a read-only transaction'), true);
+    assert.ok(e instanceof DatabaseReadOnlyError);
+    assert.deepEqual([(e as ServiceError).statusCode, (e as ServiceError).code], [503, 'DB_READ_ONLY']);
+    assert.ok(isConnectionError(pgError('25006')));
   });
 
   test("PgBouncer's query_wait_timeout is a pool timeout one level down", () => {
