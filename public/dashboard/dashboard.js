@@ -422,7 +422,8 @@ function showServers (view) {
     const r = x.replica;
     const rotation = !r ? 'writes, and reads past the replicas' : r.inRotation ? 'in rotation' : `out: ${r.reason ?? 'not usable'}`;
     const cells = [
-      x.name,
+      // Behind a proxy that routes by role (HAProxy before Patroni), the address says which member answers.
+      x.at ? `${x.name} at ${x.at}` : x.name,
       rotation,
       `${x.pool.inUse} of ${x.pool.size + x.pool.maxOverflow}`,
       String(x.pool.waiting),

@@ -27,6 +27,11 @@ export interface ReplicaState {
   reason?: string;
   /** The last WAL position it had replayed (bytes), when last checked. */
   replayLsn: number;
+  /**
+   * The server that answered the last check, as PostgreSQL reports its own address (host:port): behind a proxy that
+   * routes by role, the member it reached.
+   */
+  at?: string;
   lagBytes: number;
   lagSeconds: number;
 }
@@ -39,7 +44,10 @@ export interface WatchOptions {
   onChange?: (replica: ReplicaState, all: readonly ReplicaState[]) => void;
 }
 
-const CHECK = 'SELECT pg_is_in_recovery() AS standby, pg_last_wal_replay_lsn()::text AS lsn';
+/** Where a check landed: over a Unix socket PostgreSQL has no address, and says so. */
+const AT = "coalesce(host(inet_server_addr()) || ':' || inet_server_port(), 'a local socket') AS at";
+const CHECK = `SELECT pg_is_in_recovery() AS standby, pg_last_wal_replay_lsn()::text AS lsn, ${AT}`;
+const PRIMARY_CHECK = `SELECT pg_current_wal_lsn()::text AS lsn, ${AT}`;
 
 /**
  * How long the primary's positions are remembered: past it, a replica that old is far past any REPLICA_MAX_LAG in time
@@ -51,6 +59,8 @@ export class ReplicaWatch {
   readonly replicas: ReplicaState[];
   /** The primary's WAL position at the last check. */
   primaryLsn = 0;
+  /** The primary that answered the last check (host:port), or undefined when it did not answer. */
+  primaryAt: string | undefined;
   /**
    * When the primary was first seen at each new position: a replica's lag in time is how long
    * ago the primary first had WAL the replica has not replayed. (Its last replayed commit's
@@ -116,8 +126,9 @@ export class ReplicaWatch {
   private async check (): Promise<void> {
     try {
       this.primary ??= await this.connect(this.primaryUrl);
-      const { rows } = await this.primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+      const { rows } = await this.primary.query<{ lsn: string; at: string }>(PRIMARY_CHECK);
       this.primaryLsn = parseLsn(rows[0]!.lsn)!;
+      this.primaryAt = rows[0]!.at;
       const now = performance.now();
       if (this.history.at(-1)?.lsn !== this.primaryLsn) this.history.push({ at: now, lsn: this.primaryLsn });
       while (this.history.length > 1 && this.history[0]!.at < now - HISTORY_MS) this.history.shift();
@@ -125,6 +136,7 @@ export class ReplicaWatch {
       // The primary is down: the replicas' lag cannot be known; they keep their last figures.
       this.primary?.end().catch(() => {});
       this.primary = undefined;
+      this.primaryAt = undefined;
     }
     await Promise.all(this.urls.map((_, i) => this.checkReplica(i)));
   }
@@ -133,11 +145,12 @@ export class ReplicaWatch {
     const r = this.replicas[i]!;
     try {
       const client = (this.clients[i] ??= await this.connect(this.urls[i]!.url));
-      const { rows } = await client.query<{ standby: boolean; lsn: string | null }>(CHECK);
-      const { standby, lsn } = rows[0]!;
+      const { rows } = await client.query<{ standby: boolean; lsn: string | null; at: string }>(CHECK);
+      const { standby, lsn, at } = rows[0]!;
       if (!standby || lsn === null) {
         return this.update(i, {
           ...r,
+          at,
           up: true,
           usable: false,
           reason: 'not a standby (promoted, or not a replica)',
@@ -149,6 +162,7 @@ export class ReplicaWatch {
       const late = this.options.maxLag.exceeded(lagSeconds, lagBytes);
       this.update(i, {
         name: r.name,
+        at,
         up: true,
         usable: !late,
         replayLsn,
@@ -165,7 +179,13 @@ export class ReplicaWatch {
     } catch (err) {
       this.clients[i]?.end().catch(() => {});
       this.clients[i] = undefined;
-      this.update(i, { ...r, up: false, usable: false, reason: `does not answer: ${(err as Error).message}` });
+      this.update(i, {
+        ...r,
+        at: undefined,
+        up: false,
+        usable: false,
+        reason: `does not answer: ${(err as Error).message}`,
+      });
     }
   }
 

@@ -101,6 +101,8 @@ export interface ServerView {
   name: string;
   role: 'primary' | 'replica';
   stats: PoolStats;
+  /** The server the last check reached (host:port); undefined when it did not answer. */
+  at?: string;
   replica?: ReplicaState;
 }
 
@@ -200,11 +202,12 @@ export class ReplicatedTodoStore implements TodoStore {
 
   servers (): ServerView[] {
     return [
-      { name: PRIMARY, role: 'primary', stats: this.primary.stats() },
+      { name: PRIMARY, role: 'primary', stats: this.primary.stats(), at: this.watch.primaryAt },
       ...this.replicas.map((s, i) => ({
         name: this.watch.replicas[i]!.name,
         role: 'replica' as const,
         stats: s.stats(),
+        at: this.watch.replicas[i]!.at,
         replica: this.watch.replicas[i]!,
       })),
     ];

@@ -64,6 +64,14 @@ describe('a Patroni cluster', { skip: noPatroni }, () => {
             'replica-1',
             'highly available',
           ]);
+          // /servers names the member each port reached, by the address PostgreSQL reports.
+          const leader = (await cluster.leader())!;
+          const { servers } = (await request(service.url, 'GET', '/servers')).json as {
+            servers: { name: string; at?: string }[];
+          };
+          assert.equal(servers.find((x) => x.name === 'primary')?.at, `127.0.0.1:${leader.pgPort}`);
+          const replicaPorts = cluster.members.filter((m) => m !== leader).map((m) => `127.0.0.1:${m.pgPort}`);
+          assert.ok(replicaPorts.includes(servers.find((x) => x.name === 'replica-1')?.at ?? ''), 'a replica');
         }
       );
     }

@@ -115,9 +115,10 @@ const opsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     async () => {
       if (!replicas) return { servers: [{ name: 'primary', role: 'primary' as const, pool: store.stats() }] };
       return {
-        servers: replicas.servers().map(({ name, role, stats, replica }) => ({
+        servers: replicas.servers().map(({ name, role, stats, at, replica }) => ({
           name,
           role,
+          ...(at ? { at } : {}),
           pool: stats,
           ...(replica
             ? {
