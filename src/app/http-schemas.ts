@@ -272,7 +272,7 @@ export const Servers = Type.Object(
         spilled: Type.Integer({ description: "to the primary: every replica's pool was full" }),
         replayChecks: Type.Integer({
           description:
-            "reads with X-Read-After that the replica's last check had not shown replayed: they looked on the replica",
+            'reads with X-Read-After: each looked on its replica connection for its position',
         }),
         replayWaits: Type.Integer({ description: 'those that found it not replayed yet, and waited' }),
         replayWaitMs: Type.Number({ description: 'the time they waited, in all' }),

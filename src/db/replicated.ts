@@ -89,7 +89,7 @@ export interface ReadCounts {
   fallbacks: { noReplica: number; broken: number; behind: number };
   /** Reads sent to the primary because every replica's pool was full. */
   spilled: number;
-  /** Reads with X-Read-After that a replica's last check had not shown replayed: they looked on the replica itself. */
+  /** Reads with X-Read-After served by a replica: each looked on its own connection for its position. */
   replayChecks: number;
   /** Those of them that found it not replayed yet and waited, and how long in all. */
   replayWaits: number;
@@ -239,27 +239,8 @@ export class ReplicatedTodoStore implements TodoStore {
     }
     const name = this.watch.replicas[pick]!.name;
     const c: CallContext = ctx ?? {};
-    c.served = { server: name };
-    const known = this.watch.replicas[pick]!.replayLsn;
-    if (need !== undefined && known < need) {
-      const target = {
-        lsn: need,
-        timeoutMs: this.replicaOptions.readAfterTimeoutMs,
-        replayed: (lsn: number) => this.watch.replayed(pick, lsn),
-      };
-      c.onLeased = (run) => awaitReplay(run, c, target);
-    }
     try {
-      const result = await run(this.replicas[pick]!, c);
-      this.counts.served[name]!++;
-      const waited = c.served.replayWaitMs;
-      if (waited !== undefined) this.counts.replayChecks++;
-      if (waited) {
-        this.counts.replayWaits++;
-        this.counts.replayWaitMs += waited;
-        this.counts.replayWaitMaxMs = Math.max(this.counts.replayWaitMaxMs, waited);
-      }
-      return result;
+      return await this.onReplica(pick, c, run, need);
     } catch (err) {
       if (err instanceof ReplicaBehindError) {
         this.counts.fallbacks.behind++;
@@ -268,12 +249,56 @@ export class ReplicatedTodoStore implements TodoStore {
       if (err instanceof DatabaseUnavailableError) {
         this.watch.markDown(pick, `a read failed on it: ${err.detail}`);
         this.counts.fallbacks.broken++;
-        return this.onPrimary(c, run, `${name} failed under the read`);
+        return await this.onPrimary(c, run, `${name} failed under the read`).catch((primaryErr: unknown) => {
+          // The primary is gone too: a failover, in which the replica that broke is the one being promoted. A proxy
+          // in front of the replicas (HAProxy before Patroni) already leads elsewhere: one more try, on a connection
+          // of its own, X-Read-After still honoured. Only then does the read fail.
+          if (!(primaryErr instanceof DatabaseUnavailableError)) throw primaryErr;
+          return this.onReplica(pick, c, run, need).catch(() => {
+            throw primaryErr;
+          });
+        });
       }
       throw err;
     } finally {
       c.onLeased = undefined;
     }
+  }
+
+  /**
+   * The read on replica `pick`; when it must see `need`, it looks on its own connection first, and waits. Not on the
+   * strength of the last check: behind a proxy (HAProxy in front of Patroni's replicas) one replica URL leads to
+   * several servers, and the check's connection may have reached another than the read's. A failover made that
+   * visible: the surviving replicas had replayed the dead leader's WAL to different points, and 89 reads answered
+   * 404 for a todo just written.
+   */
+  private async onReplica<T>(
+    pick: number,
+    c: CallContext,
+    run: (store: AsyncTodoStore, ctx: CallContext | undefined) => Promise<T>,
+    need: number | undefined
+  ): Promise<T> {
+    const name = this.watch.replicas[pick]!.name;
+    c.served = { server: name };
+    c.onLeased = undefined;
+    if (need !== undefined) {
+      const target = {
+        lsn: need,
+        timeoutMs: this.replicaOptions.readAfterTimeoutMs,
+        replayed: (lsn: number) => this.watch.replayed(pick, lsn),
+      };
+      c.onLeased = (run) => awaitReplay(run, c, target);
+    }
+    const result = await run(this.replicas[pick]!, c);
+    this.counts.served[name]!++;
+    const waited = c.served.replayWaitMs;
+    if (waited !== undefined) this.counts.replayChecks++;
+    if (waited) {
+      this.counts.replayWaits++;
+      this.counts.replayWaitMs += waited;
+      this.counts.replayWaitMaxMs = Math.max(this.counts.replayWaitMaxMs, waited);
+    }
+    return result;
   }
 
   private onPrimary<T>(

@@ -466,7 +466,7 @@ function replicaMetrics (registry: client.Registry, store: ReplicatedTodoStore):
   counterFrom(
     registry,
     'db_read_replay_checks_total',
-    "Reads with X-Read-After that the replica's last check had not shown replayed: they looked on the replica",
+    'Reads with X-Read-After on a replica: each looked on its connection for its position',
     () => counts.replayChecks
   );
   counterFrom(
