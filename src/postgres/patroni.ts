@@ -56,6 +56,11 @@ export interface PatroniOptions {
   log?: (msg: string) => void;
 }
 
+/** Patroni's GET /cluster, the fields used here. */
+export interface PatroniView {
+  members: { name: string; role: 'leader' | 'sync_standby' | 'replica' | string; state: string; timeline?: number }[];
+}
+
 export interface Member {
   name: string;
   pgPort: number;
@@ -205,6 +210,54 @@ export class PatroniCluster {
     return undefined;
   }
 
+  /** Patroni's own view of the cluster (GET /cluster, from the first member that answers), or undefined. */
+  async view (): Promise<PatroniView | undefined> {
+    for (const m of this.members) {
+      const res = await fetch(`http://127.0.0.1:${m.restPort}/cluster`, { signal: AbortSignal.timeout(1000) }).catch(
+        () => undefined
+      );
+      if (res?.ok) return (await res.json()) as PatroniView;
+    }
+    return undefined;
+  }
+
+  /** The member Patroni has named synchronous standby (synchronous_mode), if any: the only one it may promote. */
+  async synchronousStandby (): Promise<Member | undefined> {
+    const named = (await this.view())?.members.find((m) => m.role === 'sync_standby')?.name;
+    return this.members.find((m) => m.name === named);
+  }
+
+  /**
+   * Turns synchronous_mode on or off for the running cluster (PATCH /config on a member: Patroni's dynamic
+   * configuration, kept in etcd), and resolves once the leader's PostgreSQL has it: a synchronous standby named, or
+   * synchronous_standby_names empty.
+   */
+  async setSynchronous (on: boolean, timeoutMs = 30_000): Promise<void> {
+    const leader = await this.leader();
+    if (!leader) throw new Error('no leader to reconfigure');
+    const res = await fetch(`http://127.0.0.1:${leader.restPort}/config`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ synchronous_mode: on }),
+      signal: AbortSignal.timeout(5000),
+    });
+    if (!res.ok) throw new Error(`Patroni refused synchronous_mode ${on}: HTTP ${res.status} ${await res.text()}`);
+    const deadline = Date.now() + timeoutMs;
+    while (((await this.synchronousStandby()) !== undefined) !== on) {
+      if (Date.now() > deadline) throw new Error(`synchronous_mode ${on} not in effect within ${timeoutMs / 1000} s`);
+      await delay(200);
+    }
+  }
+
+  /** What `member`'s Patroni has logged (INFO and above), PostgreSQL's and pg_rewind's output among it. */
+  logOf (member: Member): string {
+    try {
+      return readFileSync(this.logFile(member), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
   /** Starts (or starts again) `member`'s Patroni, which starts its PostgreSQL; an old leader rejoins by pg_rewind. */
   startMember (member: Member): void {
     const logFd = openSync(this.logFile(member), 'a');
@@ -295,17 +348,24 @@ export class PatroniCluster {
       'defaults',
       '  mode tcp',
       '  timeout connect 2s',
+      // A member whose PostgreSQL died is still routed until its check fails: its refusal is passed on at once, not
+      // retried a second apart until the client's own connect timeout.
+      '  retries 0',
       // A pooled connection may sit idle for a while between queries and health checks.
       '  timeout client 30m',
       '  timeout server 30m',
       '  timeout check 1s',
       '',
+      // With no member up behind a port, refused at once: otherwise HAProxy holds each connection until `timeout
+      // connect`, and a pool's connects hang through the whole outage and past the promotion.
       'frontend leader',
       `  bind 127.0.0.1:${this.ports.leader}`,
+      '  tcp-request connection reject if { nbsrv(leader) eq 0 }',
       '  default_backend leader',
       '',
       'frontend replicas',
       `  bind 127.0.0.1:${this.ports.replicas}`,
+      '  tcp-request connection reject if { nbsrv(replicas) eq 0 }',
       '  default_backend replicas',
       '',
       ...backend('leader', '/primary'),
@@ -326,7 +386,8 @@ export class PatroniCluster {
     const config = {
       scope: this.scope,
       name: member.name,
-      log: { level: 'WARNING' },
+      // INFO: each loop's decision, and what a rejoin ran (pg_rewind, or a fresh copy): the file is read after a run.
+      log: { level: 'INFO' },
       restapi: {
         listen: `127.0.0.1:${member.restPort}`,
         connect_address: `127.0.0.1:${member.restPort}`,
