@@ -53,6 +53,13 @@ export function demoCommand (cli: Command): void {
         'primary, read-your-writes, a standby killed under load (about 40 s)',
       intArg(1, 4)
     )
+    .option(
+      '--failover',
+      "instead: a Patroni cluster of 3 members, etcd and HAProxy under the service; the leader's PostgreSQL, then " +
+        'its whole member, killed under load, in synchronous then asynchronous mode (about 3 minutes; needs ' +
+        'patroni, etcd, haproxy and PostgreSQL 15)',
+      false
+    )
     .option('--report <file>', 'write every timeline into one HTML file')
     .action(
       run(
@@ -68,28 +75,23 @@ export function demoCommand (cli: Command): void {
             all: boolean;
             hosts?: number | true;
             replicas?: number | true;
+            failover: boolean;
             report?: string;
           }
         ) => {
           if (o.quick && o.seconds !== undefined) throw new UsageError('--quick and --seconds exclude each other');
-          for (const [flag, given] of [
-            ['--hosts', o.hosts],
-            ['--replicas', o.replicas],
-          ] as const) {
-            if (
-              given !== undefined &&
-              (o.scale ||
-                o.steadyRate ||
-                o.blocking ||
-                o.faults ||
-                o.claims ||
-                o.all ||
-                o.report ||
-                (flag === '--hosts' ? o.replicas : o.hosts) !== undefined)
-            ) {
+          const alone = [
+            ['--hosts', o.hosts !== undefined],
+            ['--replicas', o.replicas !== undefined],
+            ['--failover', o.failover],
+          ] as const;
+          const others = [o.scale, o.steadyRate, o.blocking, o.faults, o.claims, o.all, o.report];
+          for (const [flag, given] of alone) {
+            if (given && (others.some(Boolean) || alone.some(([f, g]) => f !== flag && g))) {
+              const rest = alone.map(([f]) => f).filter((f) => f !== flag);
               throw new UsageError(
                 `${flag} runs on its own: without --scale, --steady-rate, --blocking, --faults, --claims, --all, ` +
-                  `--report or ${flag === '--hosts' ? '--replicas' : '--hosts'}`
+                  `--report, ${rest.join(' or ')}`
               );
             }
           }
@@ -98,6 +100,11 @@ export function demoCommand (cli: Command): void {
           if (o.replicas !== undefined && config.databaseUrl) {
             throw new UsageError(
               '--replicas starts standbys of the embedded PostgreSQL: run it without DATABASE_URL (--database-url)'
+            );
+          }
+          if (o.failover && config.databaseUrl) {
+            throw new UsageError(
+              '--failover starts a Patroni cluster of its own: run it without DATABASE_URL (--database-url)'
             );
           }
           const hosts = o.hosts === true ? 3 : o.hosts;
@@ -114,6 +121,7 @@ export function demoCommand (cli: Command): void {
             quick: o.quick,
             hosts,
             replicas,
+            failover: o.failover,
           });
         }
       )

@@ -6,6 +6,7 @@ import type { Burst } from '../client/load.ts';
 import { writeReport, type ReportSection } from '../client/report.ts';
 import { prepareDatabase } from '../db/tables.ts';
 import { stopAllOnInterrupt, withServerProcess, type Stoppable } from '../harness/server-process.ts';
+import { findPatroni } from '../postgres/patroni.ts';
 import { findPgBouncer } from '../postgres/pgbouncer.ts';
 import { openDatabase, type DatabaseSource } from '../postgres/source.ts';
 import {
@@ -19,6 +20,7 @@ import {
 } from '../scenarios.ts';
 import { runArrivalsScenario } from './arrivals.ts';
 import { runBlockScenario } from './blocks.ts';
+import { runFailover } from './failover.ts';
 import { runFaults } from './faults.ts';
 import { runClaims } from './claims.ts';
 import { findHaproxy } from './haproxy.ts';
@@ -60,6 +62,8 @@ export interface DemoOptions {
   hosts?: number;
   /** Instead: the embedded primary and N streaming standbys (src/demo/replicas.ts). */
   replicas?: number;
+  /** Instead: a Patroni cluster whose leader is killed under load (src/demo/failover.ts). */
+  failover?: boolean;
 }
 
 interface Scenario {
@@ -149,15 +153,18 @@ export async function runDemo (
   // a one-line error now, not after the other scenarios
   if (options.scale || options.hosts) findPgBouncer(config.pgbouncerBin);
   if (options.hosts) findHaproxy();
+  if (options.failover) findPatroni();
   // What is running right now, to stop on Ctrl-C: servers first, then databases.
   const running = new Set<Stoppable>();
   const stopListening = stopAllOnInterrupt(running, out);
 
-  if (options.hosts || options.replicas) {
+  if (options.hosts || options.replicas || options.failover) {
     try {
       const rows = options.hosts
         ? await runHosts(config, { hosts: options.hosts, quick: options.quick, running, out })
-        : await runReplicas({ replicas: options.replicas!, quick: options.quick, running, out });
+        : options.replicas
+          ? await runReplicas({ replicas: options.replicas, quick: options.quick, running, out })
+          : await runFailover({ quick: options.quick, running, out });
       out('');
       printVerdicts(rows, out);
       return conclude(rows.filter((r) => r.ok === false).length, out);

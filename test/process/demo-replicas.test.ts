@@ -35,7 +35,7 @@ test('demo --replicas refuses what it cannot run: with --hosts, or with DATABASE
   assert.equal(both.code, 2, both.stderr);
   assert.match(
     both.stderr,
-    /--hosts runs on its own: without --scale, --steady-rate, --blocking, --faults, --claims, --all, --report or --replicas/
+    /--hosts runs on its own: without --scale, --steady-rate, --blocking, --faults, --claims, --all, --report, --replicas or --failover/
   );
   const external = await runCli(['demo', '--replicas'], { DATABASE_URL: 'postgresql://u:secret@127.0.0.1:1/x' });
   assert.equal(external.code, 2, external.stderr);
