@@ -451,9 +451,17 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
           { timeout: 8000, polling: 100 }
         );
         const busy = await rows();
+        // DATA_DIR/postgres.json is the primary's, DATA_DIR/replica-N/postgres.json each standby's.
+        const port = (name: string) =>
+          (
+            JSON.parse(
+              readFileSync(join(dir, ...(name === 'primary' ? [] : [name]), 'postgres.json'), 'utf8')
+            ) as { port: number }
+          ).port;
+        // Each server named with the address its last check reached: here, the server itself.
         assert.deepEqual(
           busy.map((r) => r[0]),
-          ['primary', 'replica-1', 'replica-2']
+          ['primary', 'replica-1', 'replica-2'].map((name) => `${name} at 127.0.0.1:${port(name)}`)
         );
         assert.deepEqual(
           busy.slice(1).map((r) => r[1]),
@@ -462,8 +470,6 @@ describe('the dashboard, in Chromium', { skip: noBrowser }, () => {
         assert.ok((await load).results.every((r) => r.status === 200));
         // replica-2 paused, then written to past REPLICA_MAX_LAG: out, with the reason on the page.
         const password = readFileSync(join(dir, 'postgres.password'), 'utf8').trim();
-        const port = (name: string) =>
-          (JSON.parse(readFileSync(join(dir, name, 'postgres.json'), 'utf8')) as { port: number }).port;
         const admin = (name: string) =>
           `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port(name)}/todos`;
         await sql(admin('replica-2'), 'SELECT pg_wal_replay_pause()');
