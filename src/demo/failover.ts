@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
+import { maskSecrets } from 'pg-queuepool';
 import { withServerProcess, type ServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { PatroniCluster, type Member } from '../postgres/patroni.ts';
 import { startFailoverLoad, type Sent } from './failover-load.ts';
@@ -38,7 +39,6 @@ const OUTAGE_CODES = ['DB_UNAVAILABLE', 'DB_READ_ONLY', 'POOL_TIMEOUT', 'QUERY_T
 type How = 'postgres' | 'member';
 
 interface Outcome {
-  label: string;
   how: How;
   synchronous: boolean;
   old: Member;
@@ -75,8 +75,8 @@ export async function runFailover ({ quick = false, running, out }: FailoverDemo
     await cluster.start();
     await query(cluster.leaderUrl(), 'CREATE DATABASE todos');
     out(
-      '    here: DATABASE_URL=<the leader\'s port> DATABASE_REPLICA_URLS=<the replicas\' port> npm start ' +
-        '(no special mode in the service)'
+      `    here: DATABASE_URL=${maskSecrets(cluster.leaderUrl('todos'))} ` +
+        `DATABASE_REPLICA_URLS=${maskSecrets(cluster.replicasUrl('todos'))} npm start (HAProxy's two ports)`
     );
     const env = {
       DATABASE_URL: cluster.leaderUrl('todos'),
@@ -255,7 +255,6 @@ async function failover (
   const last = samples.at(-1)!;
   const servers = await load.servers();
   const outcome: Outcome = {
-    label,
     how,
     synchronous,
     old,
