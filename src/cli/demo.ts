@@ -56,7 +56,7 @@ export function demoCommand (cli: Command): void {
     .option(
       '--failover',
       "instead: a Patroni cluster of 3 members, etcd and HAProxy under the service; the leader's PostgreSQL, then " +
-        'its whole member, killed under load, in synchronous then asynchronous mode (about 2.5 minutes; needs ' +
+        'its whole member, killed under load, in synchronous then asynchronous mode (about 70 s; needs ' +
         'patroni, etcd, haproxy and PostgreSQL 15)',
       false
     )
