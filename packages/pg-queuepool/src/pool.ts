@@ -1210,7 +1210,8 @@ export class Pool<C extends PoolableClient = pg.Client> extends EventEmitter imp
         const alive = await this.ping(conn, this.settings.checkTimeout);
         conn.round = this.round;
         if (alive) conn.checkedAt = this.settings.clock();
-        this.putBack(conn, alive ? undefined : suspect ? 'invalidated' : 'healthCheck');
+        // It may have broken after answering (its error came while it was out of the idle list): closed as broken.
+        this.putBack(conn, conn.doomed ?? (alive ? undefined : suspect ? 'invalidated' : 'healthCheck'));
         if (!alive && !suspect) this.invalidate(sent);
       }
     } finally {
