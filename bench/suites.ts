@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { WATCHER_THREAD_NAME } from 'event-loop-block-detector';
 import { burst, type Burst } from '../src/client/load.ts';
 import { errorKind, waves } from '../src/client/summary.ts';
 import type { ServerProcess } from '../src/harness/server-process.ts';
@@ -33,7 +34,6 @@ import {
   us,
   whole,
 } from './lib.ts';
-import { MONITOR_THREAD_NAME } from '../src/live/monitor.ts';
 import { peakRss, treeCpuMs } from '../src/os/proc.ts';
 import { GC, LAYERS, layerTimes, mainProfile, PROGRAM } from './layers.ts';
 import { load, loadTool } from './load.ts';
@@ -640,14 +640,15 @@ async function queuepool (ctx: SuiteContext): Promise<unknown> {
 
 /**
  * 8. The block detector's cost while nothing blocks: GET /todos/ against two services, one with
- * BLOCK_DETECTOR on (the monitor thread and its check, the main loop's heartbeat; no inspector
- * session until a stall) and one with it off. With it on, the request path is the same code; what
+ * BLOCK_DETECTOR on (event-loop-block-detector: its watcher thread and its check, the main loop's
+ * heartbeat, the route marked around each handler; no inspector session until a stall) and one
+ * with it off. With it on, the request path is the same code; what
  * the detector adds is its timers, a fixed cost per second.
  *
  * Judged directly, side by side (bench/side-by-side.ts): both services take the same load at the
  * same time, so each round gives one ratio of their CPU per request (every thread's, from
  * schedstat); taken in turns, the rounds moved by far more than the 2 % judged. Beside it: the
- * monitor thread's own CPU under that load (it names itself anp-monitor), and both services idle.
+ * watcher thread's own CPU under that load (it names itself block-detector), and both services idle.
  */
 const detector: Suite = async (ctx) => {
   const seconds = ctx.smoke ? 1 : ctx.quick ? 3 : 6;
@@ -675,9 +676,9 @@ const detector: Suite = async (ctx) => {
         idleMsPerSecond = pids.map((pid, i) => (threadsCpuMs(pid) - idle0[i]!) / idleSeconds);
       },
       round: (pids) => {
-        const monitor0 = namedThreadsCpuMs(pids[0]!, MONITOR_THREAD_NAME);
+        const monitor0 = namedThreadsCpuMs(pids[0]!, WATCHER_THREAD_NAME);
         return () =>
-          monitorMsPerSecond.push((namedThreadsCpuMs(pids[0]!, MONITOR_THREAD_NAME) - monitor0) / seconds);
+          monitorMsPerSecond.push((namedThreadsCpuMs(pids[0]!, WATCHER_THREAD_NAME) - monitor0) / seconds);
       },
     });
   } finally {
@@ -728,7 +729,7 @@ const detector: Suite = async (ctx) => {
       `min-max ${ratio(Math.min(...ratios))}-${ratio(Math.max(...ratios))}); the goal is at most 1.02`
   );
   ctx.print(
-    "The monitor thread (the detector's check) under that " +
+    "The watcher thread (the detector's check) under that " +
       `load: ${spreadOf(monitorMsPerSecond, (x) => `${x.toFixed(2)} ms/s`)}, ${(monitorShare * 100).toFixed(2)} % of ` +
       `the service's CPU; idle, on minus off: ${standingMs.toFixed(2)} ms/s (heartbeat and check, an idle thread's ` +
       'wakeups)'

@@ -36,12 +36,16 @@ const IN_PROCESS_GROUPS = 5;
 const args = process.argv.slice(2);
 const parts = args.length ? args.filter((a) => PARTS.includes(a)) : PARTS;
 const named = args.filter((a) => !PARTS.includes(a));
-/** Each part's folders: the service's, and the pool package's (its unit tests need no PostgreSQL). */
+/**
+ * Each part's folders: the service's, and the packages' (the pool's unit tests need no PostgreSQL;
+ * the block detector's process tests start applications of their own).
+ */
 const PACKAGE = join(testDir, '..', 'packages', 'pg-queuepool', 'test');
+const DETECTOR = join(testDir, '..', 'packages', 'event-loop-block-detector', 'test');
 const FOLDERS: Record<string, string[]> = {
-  unit: [join(testDir, 'unit'), join(PACKAGE, 'unit')],
+  unit: [join(testDir, 'unit'), join(PACKAGE, 'unit'), join(DETECTOR, 'unit')],
   http: [join(testDir, 'http'), join(PACKAGE, 'integration'), join(PACKAGE, 'dropin')],
-  process: [join(testDir, 'process')],
+  process: [join(testDir, 'process'), join(DETECTOR, 'process')],
 };
 const files = [
   ...named,

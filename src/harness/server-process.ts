@@ -190,6 +190,10 @@ export interface LoggedBlock {
   route: string | null;
   culprit?: string;
   frames: string[];
+  /** The share of the stall the main thread spent on a CPU (0-1); absent outside Linux. */
+  cpuShare?: number;
+  /** The share it was ready to run but waited for a CPU (a busy machine). */
+  runnableShare?: number;
 }
 
 /** Every block named in a service's JSON log output so far, oldest first. */

@@ -18,8 +18,6 @@ export interface GaugeBuffers {
   inFlight: SharedArrayBuffer;
   /** [0]: the main loop's last heartbeat, epoch ms. */
   clock: SharedArrayBuffer;
-  /** [0]: the index (in the route table) of the route whose handler runs now, -1 for none. */
-  running: SharedArrayBuffer;
 }
 
 const slots = new Map<string | undefined, number>();
@@ -27,32 +25,15 @@ const slots = new Map<string | undefined, number>();
 export class LiveGauges {
   private readonly ints: Int32Array;
   private readonly clock: Float64Array;
-  private readonly runningRoute: Int32Array;
 
   constructor (
     readonly buffers: GaugeBuffers = {
       inFlight: new SharedArrayBuffer(ROUTES.length * 4),
       clock: new SharedArrayBuffer(8),
-      running: new SharedArrayBuffer(4),
     }
   ) {
     this.ints = new Int32Array(buffers.inFlight);
     this.clock = new Float64Array(buffers.clock);
-    this.runningRoute = new Int32Array(buffers.running);
-    this.runningRoute[0] = -1;
-  }
-
-  /**
-   * A route's handler starts (`index` in the route table), or has returned (-1): for the block detector, which reads it
-   * while the loop is stalled.
-   */
-  running (index: number): void {
-    this.runningRoute[0] = index;
-  }
-
-  /** The route table index of the handler running now, or -1. */
-  runningNow (): number {
-    return Atomics.load(this.runningRoute, 0);
   }
 
   /**

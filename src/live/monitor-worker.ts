@@ -11,9 +11,9 @@ import { SharedPoolState } from '../db/pool-state.ts';
 import { hostName } from '../os/net.ts';
 import { BouncerStats, type BouncerView } from '../postgres/pgbouncer-stats.ts';
 import { LiveGauges } from './gauges.ts';
-import type { Block } from './block-detector.ts';
 import {
   MONITOR_THREAD_NAME,
+  type Block,
   type Leak,
   type MonitorInit,
   type MonitorMessage,
@@ -45,7 +45,7 @@ const clients = new Set<http.ServerResponse>();
 const recent: RequestRecord[] = [];
 let pending: RequestRecord[] = [];
 let dbView: DbView = { at: 0, states: {}, sleeping: 0 };
-const blocks: Block[] = [];
+const blocks: Block[] = [...init.blocks];
 let pendingBlocks: Block[] = [];
 // Both reports of a leak are kept (held, then given back): the page shows the latest of each.
 const leaks: Leak[] = [...init.leaks];
@@ -66,6 +66,10 @@ parentPort!.on('message', (msg: MonitorMessage) => {
     for (const res of clients) res.end();
     clients.clear();
     watchers();
+  } else if (msg.type === 'block') {
+    blocks.push(msg.block);
+    if (blocks.length > KEEP_BLOCKS) blocks.shift();
+    if (frames) pendingBlocks.push(msg.block);
   } else if (msg.type === 'leak') {
     leaks.push(msg.leak);
     if (leaks.length > KEEP_LEAKS) leaks.shift();
@@ -295,32 +299,8 @@ async function readPostgres (): Promise<DbView> {
   }
 }
 
-// The block detector: only when asked for (BLOCK_DETECTOR), and then loaded; off, no inspector
-// session exists.
-let detecting = false;
-const detectorState = () =>
-  init.detector ? { on: detecting, thresholdMs: init.detector.thresholdMs } : { on: false };
-const listen = () =>
-  server.listen(init.port, init.host, () => {
-    const address = server.address();
-    parentPort!.postMessage({ type: 'listening', port: typeof address === 'object' && address ? address.port : 0 });
-  });
-if (init.detector) {
-  const { thresholdMs, root } = init.detector;
-  const { BlockDetector } = await import('./block-detector.ts');
-  new BlockDetector({
-    thresholdMs,
-    heartbeatMs: init.heartbeatMs,
-    root,
-    lastBeat: () => gauges.lastBeat(),
-    route: () => init.routes[gauges.runningNow()] ?? null,
-    onBlock: (block) => {
-      blocks.push(block);
-      if (blocks.length > KEEP_BLOCKS) blocks.shift();
-      if (frames) pendingBlocks.push(block);
-      parentPort!.postMessage({ type: 'block', block } satisfies WorkerMessage);
-    },
-  }).start();
-  detecting = true;
-}
-listen();
+const detectorState = () => (init.detector ? { on: true, thresholdMs: init.detector.thresholdMs } : { on: false });
+server.listen(init.port, init.host, () => {
+  const address = server.address();
+  parentPort!.postMessage({ type: 'listening', port: typeof address === 'object' && address ? address.port : 0 });
+});

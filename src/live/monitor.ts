@@ -2,8 +2,7 @@
 // thread that turns them into a Server-Sent Events stream (monitor-worker.ts).
 import { Worker } from 'node:worker_threads';
 import { builtFile } from '../paths.ts';
-import type { Block } from './block-detector.ts';
-import type { Frame } from './frames.ts';
+import type { Frame } from 'event-loop-block-detector';
 import type { GaugeBuffers, LiveGauges } from './gauges.ts';
 
 const HEARTBEAT_MS = 20;
@@ -27,6 +26,25 @@ export interface RequestRecord {
   poolAcquired?: number;
   poolReleased?: number;
   overflow?: boolean;
+}
+
+/** A block of the event loop, as the dashboard shows it: the detector's, with the route it served. */
+export interface Block {
+  /** When the loop last answered before the stall (epoch ms). */
+  at: number;
+  ms: number;
+  /** How long after the stall began the stack was taken. */
+  sampledAfterMs: number;
+  /** The stack, innermost first, in the TypeScript source; empty if it could not be taken in time. */
+  frames: Frame[];
+  /** The innermost frame of our own code: the function to fix. */
+  culprit: Frame | undefined;
+  /** `GET /block/cpu/`: the route whose handler was running (its synchronous part), or null outside any. */
+  route: string | null;
+  /** The share of the stall spent on a CPU (0-1); near 0 for a thread that waited. Undefined outside Linux. */
+  cpuShare: number | undefined;
+  /** The share it was ready to run but waited for a CPU (other work had the cores). */
+  runnableShare: number | undefined;
 }
 
 /** A connection held past LEAK_DETECTION, as the pool reported it: once while held, once more when given back. */
@@ -64,21 +82,21 @@ export interface MonitorInit {
   /** The pool's SharedPoolState. */
   poolState: SharedArrayBuffer;
   heartbeatMs: number;
-  /**
-   * Name what blocks the main loop (BLOCK_DETECTOR), past this many ms of stall; off: no inspector session is opened.
-   */
-  detector: { thresholdMs: number; root: string } | false;
-  /** Every route, as `METHOD /url`, by its index in gauges.running. */
-  routes: string[];
-  /** Leaks reported before the thread started, for the pages. */
+  /** The block detector (BLOCK_DETECTOR), as the pages show it: its threshold, or off. */
+  detector: { thresholdMs: number } | false;
+  /** Blocks and leaks reported before the thread started, for the pages. */
+  blocks: Block[];
   leaks: Leak[];
 }
 
 export type MonitorMessage =
-  { type: 'requests'; records: RequestRecord[] } | { type: 'leak'; leak: Leak } | { type: 'end-streams' };
+  | { type: 'requests'; records: RequestRecord[] }
+  | { type: 'leak'; leak: Leak }
+  | { type: 'block'; block: Block }
+  | { type: 'end-streams' };
 
-/** From the monitor thread: how many pages listen now; a block of the main loop, once it is over. */
-export type WorkerMessage = { type: 'watchers'; count: number } | { type: 'block'; block: Block };
+/** From the monitor thread: how many pages listen now. */
+export type WorkerMessage = { type: 'watchers'; count: number };
 
 export class Monitor {
   private batch: RequestRecord[] = [];
@@ -89,12 +107,10 @@ export class Monitor {
   private constructor (
     private readonly worker: Worker,
     private readonly heartbeat: NodeJS.Timeout,
-    readonly port: number,
-    onBlock: (block: Block) => void
+    readonly port: number
   ) {
     worker.on('message', (msg: WorkerMessage) => {
       if (msg.type === 'watchers') this.watch(msg.count);
-      else if (msg.type === 'block') onBlock(msg.block);
     });
   }
 
@@ -104,9 +120,9 @@ export class Monitor {
   }
 
   static async start (
-    options: Omit<MonitorInit, 'heartbeatMs' | 'gauges'> & { gauges: LiveGauges; onBlock: (block: Block) => void }
+    options: Omit<MonitorInit, 'heartbeatMs' | 'gauges'> & { gauges: LiveGauges }
   ): Promise<Monitor> {
-    const { gauges, onBlock, ...rest } = options;
+    const { gauges, ...rest } = options;
     const workerData: MonitorInit = { ...rest, gauges: gauges.buffers, heartbeatMs: HEARTBEAT_MS };
     gauges.beat();
     const heartbeat = setInterval(() => gauges.beat(), HEARTBEAT_MS);
@@ -122,7 +138,7 @@ export class Monitor {
         );
         worker.once('message', (msg: { type: string; port: number }) => resolve(msg.port));
       });
-      return new Monitor(worker, heartbeat, port, onBlock);
+      return new Monitor(worker, heartbeat, port);
     } catch (err) {
       clearInterval(heartbeat);
       await worker.terminate();
@@ -137,6 +153,11 @@ export class Monitor {
   /** Rare, and kept for pages that open later: sent at once, watched or not. */
   leak (leak: Leak): void {
     this.worker.postMessage({ type: 'leak', leak } satisfies MonitorMessage);
+  }
+
+  /** As rare, and kept as leaks are. */
+  block (block: Block): void {
+    this.worker.postMessage({ type: 'block', block } satisfies MonitorMessage);
   }
 
   /** Ends the pages' live streams and stops accepting new ones. */

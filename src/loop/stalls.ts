@@ -1,6 +1,6 @@
 // Work that services really do on the event loop, done the way that stalls it: while one of
 // these runs, no other request, timer or socket of this process is served. Each is a named
-// function so that the block detector (src/live/block-detector.ts) names it; offload.ts does
+// function so that the block detector (event-loop-block-detector) names it; offload.ts does
 // the same work without holding the loop.
 import { pbkdf2Sync } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { WATCHER_THREAD_NAME } from 'event-loop-block-detector';
 import { blocksLogged } from '../../src/harness/server-process.ts';
 import { MONITOR_THREAD_NAME } from '../../src/live/monitor.ts';
 import { KINDS } from '../../src/loop/catalog.ts';
@@ -97,6 +98,11 @@ describe('the block detector', () => {
             )
           );
           assert.ok(block.blockedMs >= 100, `${route}: ${block.blockedMs} ms`);
+          // Work on the loop wants a CPU: on one, or ready for one while the machine is busy.
+          if (kind !== 'fs' && block.cpuShare !== undefined) {
+            const wanted = block.cpuShare + block.runnableShare!;
+            assert.ok(wanted > 0.7, `${route}: on a CPU ${block.cpuShare}, waiting for one ${block.runnableShare}`);
+          }
         }
         // A twin's request, and the blocks named while it ran that point at it.
         const twinBlocks = async (kind: string) => {
@@ -148,7 +154,7 @@ describe('the block detector', () => {
         // it within the same stall.
         // The detector's thread, by the name it gives itself: what `top -H` shows.
         const names = threadNames(s.proc.pid!);
-        if (names) assert.ok(names.includes(MONITOR_THREAD_NAME), names.join(', '));
+        if (names) assert.ok(names.includes(WATCHER_THREAD_NAME), names.join(', '));
         assert.equal((await get(s.url, '/sleep/node/?seconds=2')).status, 200);
         await until('the blocking sleep named', () => blockLines(s).some((b) => b.route === 'GET /sleep/node/'));
         const sleep = blockLines(s).find((b) => b.route === 'GET /sleep/node/')!;
@@ -157,6 +163,10 @@ describe('the block detector', () => {
           /^blockingSleep \(src\/app\/routes\/sleep\.ts:\d+\)$/,
           sleep.frames.join('\n')
         );
+        // Atomics.wait: the thread waits on a futex, on no CPU.
+        if (sleep.cpuShare !== undefined) {
+          assert.ok(sleep.cpuShare + sleep.runnableShare! < 0.2, `${sleep.cpuShare}, ${sleep.runnableShare}`);
+        }
         assert.equal((await get(s.url, '/sleep/postgres/?seconds=1.5')).status, 200);
         // On failure, what was named instead: a flake in CI (once, under load) left no clue.
         await until('the blocking bridge named', () =>
@@ -195,8 +205,9 @@ describe('the block detector', () => {
     const db = await freshDatabase({ seeded: true });
     await withService({ DATABASE_URL: db, BLOCK_DETECTOR: 'off' }, async (s) => {
       assert.equal((await get(s.url, '/block/cpu/?ms=400')).status, 200);
-      // No monitor thread until the snapshot below asks for one.
-      assert.ok(!threadNames(s.proc.pid!)?.includes(MONITOR_THREAD_NAME));
+      // No watcher thread, and no monitor thread until the snapshot below asks for one.
+      const names = threadNames(s.proc.pid!);
+      assert.ok(!names?.includes(MONITOR_THREAD_NAME) && !names?.includes(WATCHER_THREAD_NAME), names?.join(', '));
       assert.deepEqual((await monitorSnapshot(s)).detector, { on: false });
       await delay(300);
       assert.deepEqual(blockLines(s), []);

@@ -54,24 +54,34 @@ test('src/ imports flow one way; the service never imports the harness, demo, cl
   assert.deepEqual(problems, []);
 });
 
-test('the service uses the pool package through what it exports: by its name, never a path into it', () => {
+/** The workspace's packages, and the entry points each exports. */
+const PACKAGES: Record<string, string[]> = {
+  'pg-queuepool': ['.', './package.json'],
+  'event-loop-block-detector': ['.', './fastify', './package.json'],
+};
+
+test('the service uses each package through what it exports: by its name, never a path into it', () => {
   const problems: string[] = [];
-  let uses = 0;
+  const uses = new Map<string, number>();
   for (const f of readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter((x) => x.endsWith('.ts'))) {
     const text = readFileSync(join(SRC, f), 'utf8');
     for (const [, spec] of text.matchAll(/(?:from|import\()\s*'([^']+)'/g)) {
-      if (spec === 'pg-queuepool') uses++;
-      else if (spec!.startsWith('pg-queuepool/') || spec!.includes('packages/')) {
-        problems.push(`${f} imports ${spec}`);
+      if (spec!.includes('packages/')) problems.push(`${f} imports ${spec}`);
+      for (const [name, entries] of Object.entries(PACKAGES)) {
+        if (spec !== name && !spec!.startsWith(`${name}/`)) continue;
+        uses.set(name, (uses.get(name) ?? 0) + 1);
+        if (!entries.includes(`.${spec!.slice(name.length)}`)) problems.push(`${f} imports ${spec}`);
       }
     }
   }
   assert.deepEqual(problems, []);
-  assert.ok(uses > 0, 'the service runs on the package');
-  const { exports } = JSON.parse(readFileSync(join(ROOT, 'packages', 'pg-queuepool', 'package.json'), 'utf8')) as {
-    exports: Record<string, unknown>;
-  };
-  assert.deepEqual(Object.keys(exports), ['.', './package.json'], 'one entry point');
+  for (const [name, entries] of Object.entries(PACKAGES)) {
+    assert.ok(uses.get(name)! > 0, `the service runs on ${name}`);
+    const { exports } = JSON.parse(readFileSync(join(ROOT, 'packages', name, 'package.json'), 'utf8')) as {
+      exports: Record<string, unknown>;
+    };
+    assert.deepEqual(Object.keys(exports), entries, `${name}'s entry points`);
+  }
 });
 
 test('the build imports only files of the build: every relative import in dist/ names a .js file that exists', () => {
@@ -106,8 +116,11 @@ test(
   }
 );
 
-test('the pool package stands alone: none of its files (source, tests, benchmarks) imports from outside it', () => {
-  const PACKAGE = join(ROOT, 'packages', 'pg-queuepool');
+test('each package stands alone: none of its files (source, tests, benchmarks) imports from outside it', () => {
+  for (const name of Object.keys(PACKAGES)) standsAlone(join(ROOT, 'packages', name));
+});
+
+function standsAlone (PACKAGE: string): void {
   const problems: string[] = [];
   const files = readdirSync(PACKAGE, { recursive: true, encoding: 'utf8' }).filter(
     (f) => f.endsWith('.ts') && !f.startsWith('dist/') && !f.startsWith('node_modules/')
@@ -119,8 +132,8 @@ test('the pool package stands alone: none of its files (source, tests, benchmark
       if (!join(dirname(file), spec!).startsWith(PACKAGE + '/')) problems.push(`${f} imports ${spec}`);
     }
   }
-  assert.deepEqual(problems, []);
-});
+  assert.deepEqual(problems, [], PACKAGE);
+}
 
 test("examples/ import only published packages (each a dependency of the example) and Node's own modules", () => {
   const EXAMPLES = join(ROOT, 'examples');
@@ -245,7 +258,7 @@ describe('docs/architecture.md, the page a newcomer reads first, says what the t
   });
 
   test('each function it places in a file is defined there', () => {
-    const sources = ['src', 'packages/pg-queuepool/src'].flatMap((dir) =>
+    const sources = ['src', ...Object.keys(PACKAGES).map((p) => `packages/${p}/src`)].flatMap((dir) =>
       readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' }).map((f) => `${dir}/${f}`)
     );
     const only = (found: string[]) => (found.length === 1 ? found[0] : undefined);

@@ -3,10 +3,10 @@
 // and the function to look at are picked out, one warn line is logged (and one when it is given
 // back at last), and the record goes to /metrics, the dashboard and whoever else listens.
 // Registered only with LEAK_DETECTION on: it plugs into the store, the live view and the metrics.
+import { SourceFrames, type Frame } from 'event-loop-block-detector';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { LeakReport } from '../../db/todos.ts';
-import { SourceFrames, type Frame } from '../../live/frames.ts';
 import type { Leak } from '../../live/monitor.ts';
 import { ROOT } from '../../paths.ts';
 

@@ -5,9 +5,10 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { maskSecrets } from 'pg-queuepool';
 import { allowedHosts, behindBouncer } from '../../config.ts';
-import type { Block, BlockFrame } from '../../live/block-detector.ts';
+import type { Block as DetectedBlock, Frame } from 'event-loop-block-detector';
+import { fastifyBlockDetector } from 'event-loop-block-detector/fastify';
 import { LiveGauges } from '../../live/gauges.ts';
-import { Monitor, type Leak, type RequestRecord } from '../../live/monitor.ts';
+import { Monitor, type Block, type Leak, type RequestRecord } from '../../live/monitor.ts';
 import { ROOT } from '../../paths.ts';
 
 export interface Live {
@@ -41,12 +42,13 @@ declare module 'fastify' {
   }
 }
 
-// The monitor thread (a second V8 instance, about 20 MB) starts with the service when the block
-// detector is on (BLOCK_DETECTOR, the default: it must be watching before a block happens), and
-// otherwise when the first dashboard page is asked for. Requests are recorded for the timeline
-// only while a page listens.
-/** Leaks kept for a monitor thread that starts later (as many as it keeps itself). */
+// The block detector (BLOCK_DETECTOR, the default) is the event-loop-block-detector package, with
+// its own watcher thread from the start: it must be watching before a block happens. The monitor
+// thread (a second V8 instance, about 20 MB) starts when the first dashboard page is asked for.
+// Requests are recorded for the timeline only while a page listens.
+/** Leaks and blocks kept for a monitor thread that starts later (as many as it keeps itself). */
 const KEEP_LEAKS = 20;
+const KEEP_BLOCKS = 20;
 
 export default fp(
   async (fastify: FastifyInstance) => {
@@ -66,22 +68,20 @@ export default fp(
     const blockListeners: ((block: Block) => void)[] = [];
     // Leaks reported before the monitor thread runs reach it when it starts: a page opened later shows them.
     const leaks: Leak[] = [];
-    // Every route by its index, for the block detector: the handler writes its index while it runs.
-    const routes: string[] = [];
-    fastify.addHook('onRoute', (route) => {
-      const index = routes.push(`${[route.method].flat().join(',')} ${route.url}`) - 1;
-      const handler = route.handler;
-      route.handler = function running (this: FastifyInstance, req, reply) {
-        gauges.running(index);
-        try {
-          return handler.call(this, req, reply);
-        } finally {
-          gauges.running(-1);
-        }
+    const blocks: Block[] = [];
+    const at = (f: Frame) => `${f.fn} (${f.file}:${f.line})`;
+    const blocked = (detected: DetectedBlock) => {
+      const served = detected.context as { method?: string; route?: string } | undefined;
+      const block: Block = {
+        at: detected.at,
+        ms: detected.ms,
+        sampledAfterMs: detected.sampledAfterMs,
+        frames: detected.frames,
+        culprit: detected.culprit,
+        route: served?.route ? `${served.method} ${served.route}` : null,
+        cpuShare: detected.cpuShare,
+        runnableShare: detected.runnableShare,
       };
-    });
-    const blocked = (block: Block) => {
-      const at = (f: BlockFrame) => `${f.fn} (${f.file}:${f.line})`;
       const named = block.culprit ?? block.frames[0];
       fastify.log.warn(
         {
@@ -90,13 +90,28 @@ export default fp(
           culprit: block.culprit && at(block.culprit),
           frames: block.frames.map(at),
           stackAfterMs: block.frames.length ? Math.round(block.sampledAfterMs) : undefined,
+          cpuShare: block.cpuShare,
+          runnableShare: block.runnableShare,
         },
         `the event loop was blocked for ${Math.round(block.ms)} ms by ${
           named ? at(named) : 'code that let go before its stack could be taken'
         }${block.route ? `, serving ${block.route}` : ''}`
       );
+      blocks.push(block);
+      if (blocks.length > KEEP_BLOCKS) blocks.shift();
+      monitor?.block(block);
       for (const listener of blockListeners) listener(block);
     };
+    // Registered before the routes (app.ts), so that it sees each of them.
+    if (config.blockDetector) {
+      await fastify.register(fastifyBlockDetector, {
+        thresholdMs: config.blockThreshold,
+        root: ROOT,
+        // Every block is the lesson here: none is held back.
+        maxPerMinute: Number.MAX_SAFE_INTEGER,
+        onBlock: blocked,
+      });
+    }
     const start = () =>
       Monitor.start({
         // With workers, only the primary, on this machine, reads a worker's monitor.
@@ -108,9 +123,8 @@ export default fp(
         databaseUrl: directUrl,
         bouncerUrl: behindBouncer(config) ? url : undefined,
         gauges,
-        onBlock: blocked,
-        detector: config.blockDetector && { thresholdMs: config.blockThreshold, root: ROOT },
-        routes,
+        detector: config.blockDetector && { thresholdMs: config.blockThreshold },
+        blocks,
         leaks,
         poolState: fastify.poolState.buffer,
         settings: {
@@ -144,13 +158,6 @@ export default fp(
         monitor?.leak(leak);
       },
     });
-
-    // The block detector lives in the monitor thread: with it on, the thread starts with the service.
-    if (config.blockDetector) {
-      fastify.addHook('onReady', async () => {
-        await monitorPort();
-      });
-    }
 
     // Open streams would hold close() until the grace period ends.
     fastify.addHook('preClose', async () => {

@@ -1,20 +1,11 @@
-// A stack's frames as a person wants them: in the TypeScript source (tsc's source maps beside the
-// built files), our own files relative to the project, and the innermost of ours picked out. The
-// block detector maps the stack of a stalled loop with it, the store the stack of a leaked
-// connection's checkout.
+// A stack's frames as a person wants them: in the source (the source maps beside the built files,
+// or inline), the application's own files relative to its root, and the innermost of them picked
+// out. The watcher maps a stalled thread's stack with it; it is exported for stacks of one's own.
 import { readFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import { relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-
-export interface Frame {
-  /** The function's name, or "(anonymous)". */
-  fn: string;
-  /** The TypeScript file for our own code (relative to the project), node:internal/... for Node's, a path otherwise. */
-  file: string;
-  line: number;
-  column: number;
-}
+import type { Frame } from './block.js';
 
 /** A frame as V8 reports it: function, file (URL or path), 1-based line and column. */
 export type RawFrame = [fn: string | null, file: string, line: number, column: number];
@@ -24,13 +15,14 @@ const MAP_COMMENT = '//# sourceMappingURL=';
 /** `    at fn (file:line:col)`, `    at file:line:col`, `    at async fn (file:line:col)`. */
 const STACK_LINE = /^\s*at (?:async )?(?:(.*?) \()?(.+?):(\d+):(\d+)\)?$/;
 
+/** Maps frames to their source and tells the application's own from the rest. */
 export class SourceFrames {
   private readonly maps = new Map<string, SourceMap | null>();
 
-  /** `root`: the project's root; frames under it, outside node_modules, are ours. */
+  /** `root`: the application's root; frames under it, outside node_modules, are its own. */
   constructor (private readonly root: string) {}
 
-  /** The frames of a V8 stack string (the lines after its first), as data. */
+  /** The frames of a V8 stack string (`err.stack`: the lines after its first), as data. */
   static parse (stack: string): RawFrame[] {
     const frames: RawFrame[] = [];
     for (const line of stack.split('\n')) {
@@ -40,6 +32,7 @@ export class SourceFrames {
     return frames;
   }
 
+  /** One frame, in its source where its file has a source map. */
   frameOf ([name, file, line, column]: RawFrame): Frame {
     const fn = name || '(anonymous)';
     // ES modules report a file: URL, CommonJS ones a path, Node's own node:...
@@ -57,16 +50,16 @@ export class SourceFrames {
     return { fn, file: this.shown(url), line, column };
   }
 
-  /** Ours: in the project, not in node_modules and not Node's own. */
+  /** The application's own: under the root, not in node_modules, not Node's. */
   ours (f: Frame): boolean {
-    // shown() makes our files relative and everything outside the project absolute.
+    // shown() makes the application's files relative and everything outside the root absolute.
     return !f.file.startsWith('node:') && !f.file.startsWith('/') && !f.file.includes('node_modules');
   }
 
   /**
-   * A script's source map (tsc's .js.map beside it, or an inline one), or null if it has none.
-   * Read from the file's sourceMappingURL the first time a frame of it is seen, and kept: the
-   * files on disk do not change while the process runs.
+   * A script's source map (a .map file it names, or an inline one), or null if it has none. Read
+   * from the file's sourceMappingURL the first time a frame of it is seen, and kept: the files on
+   * disk do not change while the process runs.
    */
   private mapOf (url: string): SourceMap | null {
     let map = this.maps.get(url);
@@ -77,13 +70,7 @@ export class SourceFrames {
         const code = readFileSync(fileURLToPath(url), 'utf8');
         const at = code.lastIndexOf(MAP_COMMENT);
         if (at >= 0) {
-          const ref = new URL(
-            code
-              .slice(at + MAP_COMMENT.length)
-              .split('\n', 1)[0]!
-              .trim(),
-            url
-          );
+          const ref = new URL(code.slice(at + MAP_COMMENT.length).split('\n', 1)[0]!.trim(), url);
           const text =
             ref.protocol === 'data:'
               ? Buffer.from(
