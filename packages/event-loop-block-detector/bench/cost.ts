@@ -1,10 +1,11 @@
 // The detector's cost while nothing blocks: two plain node:http servers, one with the detector and
 // its request tracker, one without, take the same load at the same moment (autocannon, keep-alive),
 // both pinned to one core and the load to the other where taskset is found, so that whatever else
-// the machine does hits both alike. Each round gives one ratio of CPU per request (every thread of
-// each process, the watcher's included, from /proc/PID/task/TID/schedstat); the verdict is their
-// median, against the goal of at most 1.01. Then both servers idle: the standing cost in ms of CPU
-// a second. Linux only (schedstat). `npm run bench -- --quick` for fewer, shorter rounds.
+// the machine does hits both alike; which load starts first alternates. Each round gives one
+// ratio of CPU per request (every thread of each process, the watcher's included, from
+// /proc/PID/task/TID/schedstat); the verdict is their median, against the goal of at most 1.01.
+// Then both servers idle: the standing cost in ms of CPU a second. Linux only (schedstat).
+// `npm run bench -- --quick` for fewer, shorter rounds.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -14,8 +15,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 
 const quick = process.argv.includes('--quick');
-const ROUNDS = quick ? 5 : 11;
-const SECONDS = quick ? 3 : 5;
+const ROUNDS = quick ? 6 : 16;
+const SECONDS = quick ? 3 : 4;
 const IDLE_SECONDS = quick ? 5 : 20;
 const CONNECTIONS = 10;
 const GOAL = 1.01;
@@ -86,7 +87,10 @@ try {
   const ratios: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const cpu0 = pids.map(cpuMs);
-    const results = await Promise.all(servers.map((s) => load(s.port, SECONDS)));
+    // Started in turns first: whichever load starts first could have the core a moment sooner.
+    const order = round % 2 === 0 ? [0, 1] : [1, 0];
+    const started = order.map((i) => load(servers[i]!.port, SECONDS));
+    const results = order[0] === 0 ? await Promise.all(started) : (await Promise.all(started)).reverse();
     const cpu = pids.map((pid, i) => cpuMs(pid) - cpu0[i]!);
     results.forEach((r, i) => {
       perRequest[i]!.push((cpu[i]! * 1000) / r.requests.total);

@@ -108,6 +108,7 @@ export async function startBlockDetector (options: BlockDetectorOptions = {}): P
   const tags = { ...options.tags };
   const beat = new Float64Array(new SharedArrayBuffer(8));
   const pausedFlag = new Int32Array(new SharedArrayBuffer(4));
+  const stopFlag = new Int32Array(new SharedArrayBuffer(4));
   const stats: BlockDetectorStats = { reported: 0, suppressed: 0, ignored: 0, paused: 0 };
   /** When the blocks of the last minute were reported: a sliding window. */
   const recent: number[] = [];
@@ -178,6 +179,7 @@ export async function startBlockDetector (options: BlockDetectorOptions = {}): P
     root: options.root ?? process.cwd(),
     beat: beat.buffer as SharedArrayBuffer,
     paused: pausedFlag.buffer as SharedArrayBuffer,
+    stop: stopFlag.buffer as SharedArrayBuffer,
     sampler: SAMPLER.description!,
     pid: process.pid,
     tags,
@@ -193,6 +195,9 @@ export async function startBlockDetector (options: BlockDetectorOptions = {}): P
   worker.unref();
   const stopAll = async () => {
     clearInterval(heartbeat);
+    // Wakes the watcher from its sleep; terminate() ends it either way.
+    Atomics.store(stopFlag, 0, 1);
+    Atomics.notify(stopFlag, 0);
     delete (globalThis as Record<symbol, unknown>)[SAMPLER];
     running = false;
     await worker.terminate();
