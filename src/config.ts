@@ -553,8 +553,8 @@ export const SETTINGS = {
     default: true,
     accepts: 'on or off',
     help:
-      'Name what blocks the event loop: the monitor thread reads the stack of the main thread through an ' +
-      'in-process inspector session (no port) when its heartbeat stalls, and records it',
+      'Name what blocks the event loop (the event-loop-block-detector package): a watcher thread reads the stack ' +
+      'of the main thread through an in-process inspector session (no port) when its heartbeat stalls',
     parse: bool,
   }),
   blockThreshold: setting({

@@ -74,8 +74,10 @@ const lagChart = lineChart($('chart-lag'), [
     label: MONITORS.length > 1 ? `worker ${m.worker} (ms)` : 'lag (ms)', borderColor: LAG_COLORS[i % LAG_COLORS.length], stepped: false,
   })),
   { label: 'a named block (ms)', borderColor: '#8a1010', backgroundColor: '#8a1010', showLine: false, pointStyle: 'triangle', pointRadius: 6 },
+  { label: "libuv's thread pool: a task's wait (ms)", borderColor: '#2471a3', borderDash: [6, 3], stepped: false },
 ], 'ms');
 const BLOCK_MARKS = MONITORS.length;
+const THREAD_POOL = MONITORS.length + 1;
 
 // Chart.js draws a higher `order` first: the whole-request bar underneath, its phases on top.
 const PHASES = [
@@ -161,7 +163,8 @@ function combine (f) {
     queryTimeouts: sum((x) => x.pool.queryTimeouts ?? 0),
     refillBackoffMs: Math.max(0, ...fresh.map(([, x]) => x.pool.refillBackoffMs ?? 0)),
   };
-  return { t: f.t, inFlight, pool, lagMs: worst.lagMs, worstWorker: worst.worker, db: f.db, requests: f.requests };
+  const threadPoolMs = Math.max(0, ...fresh.map(([, x]) => x.threadPoolMs ?? 0));
+  return { t: f.t, inFlight, pool, lagMs: worst.lagMs, worstWorker: worst.worker, threadPoolMs, db: f.db, requests: f.requests };
 }
 
 function onFrame (f) {
@@ -176,6 +179,7 @@ function onFrame (f) {
     const own = latest.get(m.worker);
     push(lagChart, i, t, own && own.t >= f.t - STALE_MS ? Math.round(own.lagMs) : null);
   });
+  push(lagChart, THREAD_POOL, t, Math.round(f.threadPoolMs));
   addWorkPoints(f.requests);
   // The block marks are kept by the block list; only the window's are drawn.
   lagChart.data.datasets[BLOCK_MARKS].data = state.blocks.filter((b) => (b.at + b.ms) / 1000 >= t - WINDOW_S - 1).map((b) => ({ x: (b.at + b.ms) / 1000, y: Math.round(b.ms) }));
@@ -188,6 +192,7 @@ function onFrame (f) {
   $('recovery').textContent = `${f.pool.resets ?? 0} reset, ${f.pool.queryTimeouts ?? 0} timed out` +
     (f.pool.refillBackoffMs ? `; reconnecting within ${(f.pool.refillBackoffMs / 1000).toFixed(1)} s` : '');
   $('lag').textContent = f.lagMs >= 1000 ? `${(f.lagMs / 1000).toFixed(1)} s` : `${Math.round(f.lagMs)} ms`;
+  $('threadpool').textContent = f.threadPoolMs >= 1000 ? `${(f.threadPoolMs / 1000).toFixed(1)} s` : `${f.threadPoolMs.toFixed(f.threadPoolMs < 10 ? 1 : 0)} ms`;
   state.max.inUse = Math.max(state.max.inUse, f.pool.inUse);
   state.max.waiting = Math.max(state.max.waiting, f.pool.waiting);
   state.max.lagMs = Math.max(state.max.lagMs, f.lagMs);
@@ -281,6 +286,16 @@ function addBlocks (worker, list) {
   drawBlocks();
 }
 
+/**
+ * `, CPU 97 %` or `, wait 98 %`: which the stall mostly was. Time ready to run but kept off the cores
+ * by other work (runnableShare) counts as CPU wanted.
+ */
+function cpuOrWait (b) {
+  if (b.cpuShare === undefined || b.cpuShare === null) return '';
+  const wanted = Math.min(1, b.cpuShare + (b.runnableShare ?? 0));
+  return wanted >= 0.5 ? `, CPU ${Math.round(wanted * 100)} %` : `, wait ${Math.round((1 - wanted) * 100)} %`;
+}
+
 /** The panel: the newest blocks first, each with when, how long, the function to fix, the route and the stack. */
 function drawBlocks () {
   const detectors = Object.values(state.detectors);
@@ -289,7 +304,7 @@ function drawBlocks () {
   if (!detectors.length) note.textContent = 'Waiting for the monitor…';
   else if (!on.length) note.textContent = 'The block detector is off (BLOCK_DETECTOR=off): nothing is named.';
   else if (!state.blocks.length) note.textContent = `Nothing has blocked the event loop for more than ${on[0].thresholdMs} ms since this page opened. Try /block/cpu/, or five at once: npm run client -- 5 --route /block/cpu/.`;
-  else note.textContent = `Each time the event loop stalled for more than ${on[0].thresholdMs} ms, the monitor thread paused it, read its stack and let it go: the function of ours innermost in that stack is the one to fix (or move off the loop: /offload/...).`;
+  else note.textContent = `Each time the event loop stalled for more than ${on[0].thresholdMs} ms, the detector's watcher thread interrupted it, read its stack and let it go: the function of ours innermost in that stack is the one to fix. CPU: the share of the stall spent computing (cut it into slices, /partition/cpu/, or move it off the loop, /offload/...); wait: the thread slept (a synchronous call with an asynchronous form).`;
   const table = $('blocks');
   table.hidden = state.blocks.length === 0;
   const body = table.tBodies[0];
@@ -298,7 +313,7 @@ function drawBlocks () {
     const named = b.culprit ?? b.frames[0];
     const cells = [
       new Date(b.at).toLocaleTimeString() + (MONITORS.length > 1 ? ` (worker ${b.worker})` : ''),
-      b.ms >= 1000 ? `${(b.ms / 1000).toFixed(2)} s` : `${Math.round(b.ms)} ms`,
+      (b.ms >= 1000 ? `${(b.ms / 1000).toFixed(2)} s` : `${Math.round(b.ms)} ms`) + cpuOrWait(b),
       named ? `${named.fn} (${named.file}:${named.line})` : '(the stack could not be taken in time)',
       b.route ?? '(no handler running)',
       b.frames.slice(0, 4).map(frameText).join(' ← '),

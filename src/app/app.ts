@@ -12,6 +12,7 @@ import input, { BODY_LIMIT } from './plugins/input.ts';
 import leaks from './plugins/leaks.ts';
 import live, { type LiveStreamAddress } from './plugins/live.ts';
 import metrics, { type ClusterMetrics } from './plugins/metrics.ts';
+import threadPool from './plugins/threadpool.ts';
 import type { DatabaseTopology } from '../db/topology.ts';
 import readAfter from './plugins/read-after.ts';
 import requestTracking from './plugins/request-tracking.ts';
@@ -21,6 +22,7 @@ import blockRoutes from './routes/block.ts';
 import dashboardRoutes from './routes/dashboard.ts';
 import leakRoutes from './routes/leak.ts';
 import opsRoutes from './routes/ops.ts';
+import threadPoolRoutes from './routes/threadpool.ts';
 import sleepRoutes from './routes/sleep.ts';
 import todoRoutes from './routes/todos.ts';
 import workRoutes from './routes/work.ts';
@@ -114,6 +116,7 @@ async function app (fastify: FastifyInstance, { config, database, worker }: AppO
   await fastify.register(store);
   await fastify.register(live);
   await fastify.register(metrics);
+  await fastify.register(threadPool);
   await fastify.register(requestTracking);
   // The optional features plug in last, and only when on.
   if (leakWatchMs(config)) await fastify.register(leaks);
@@ -125,6 +128,7 @@ async function app (fastify: FastifyInstance, { config, database, worker }: AppO
   await fastify.register(blockRoutes);
   await fastify.register(leakRoutes);
   await fastify.register(opsRoutes);
+  await fastify.register(threadPoolRoutes);
   await fastify.register(dashboardRoutes);
 }
 

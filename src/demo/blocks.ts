@@ -4,7 +4,7 @@
 // the responses come back one after another and /healthz waits; offloaded, /healthz answers at
 // once. The verdicts check that shape, and that the block detector named the function.
 import { burst } from '../client/load.ts';
-import { blocksLogged, withServerProcess, type Stoppable } from '../harness/server-process.ts';
+import { blocksLogged, withServerProcess, type LoggedBlock, type Stoppable } from '../harness/server-process.ts';
 import { KIND_NAMES, KINDS } from '../loop/catalog.ts';
 import type { Verdict } from './verdicts.ts';
 
@@ -58,6 +58,63 @@ async function probed (base: string, path: string): Promise<Probed> {
 
 const secs = (ms: number) => (ms / 1000).toFixed(2);
 
+/** Kinds whose stall is the thread waiting, not computing; fs is not judged (the page cache makes it CPU here). */
+const WAITS = new Set(['wait']);
+const UNJUDGED = new Set(['fs']);
+
+/**
+ * The median share of the blocks that the thread wanted a CPU (on one, or ready for one on a busy
+ * machine), or undefined where the detector cannot read it (outside Linux).
+ */
+function cpuWanted (blocks: LoggedBlock[]): number | undefined {
+  const shares = blocks
+    .filter((b) => b.cpuShare !== undefined)
+    .map((b) => b.cpuShare! + (b.runnableShare ?? 0))
+    .sort((a, b) => a - b);
+  return shares.length ? shares[Math.floor((shares.length - 1) / 2)] : undefined;
+}
+
+function cpuText (share: number | undefined): string {
+  if (share === undefined) return 'CPU share unknown here';
+  return share >= 0.5 ? `CPU ${Math.round(share * 100)} %` : `wait ${Math.round((1 - share) * 100)} %`;
+}
+
+/**
+ * The third remedy: the same CPU loop on the event loop, in 5 ms slices that give the loop back
+ * (/partition/cpu/). /healthz is served between slices; the work, sharing one thread, ends as late
+ * as blocking's did, later than in worker threads.
+ */
+async function partitioned (
+  base: string,
+  blocked: Probed,
+  offloaded: Probed,
+  out: (line: string) => void
+): Promise<Verdict> {
+  const sliced = await probed(base, '/partition/cpu/');
+  out(
+    `    ${'/partition/cpu/'.padEnd(17)} ${sliced.answers.map((a) => secs(a.end).padStart(5)).join(' ')}   ` +
+      `/healthz waited up to ${Math.round(sliced.probeMaxMs)} ms (5 ms slices, a turn of the loop between them)`
+  );
+  const last = (p: Probed) => p.answers.at(-1)!.end;
+  const problems: string[] = [];
+  const failed = sliced.answers.filter((a) => a.status !== 200).length;
+  if (failed) problems.push(`${failed} request(s) failed`);
+  if (sliced.probeMaxMs > Math.max(100, blocked.probeMaxMs / 3)) {
+    problems.push(`/healthz waited ${Math.round(sliced.probeMaxMs)} ms`);
+  }
+  // One thread for all: the last ends no sooner than the blocking burst's sum of works.
+  if (last(sliced) < last(blocked) * 0.8) problems.push(`the last ended at ${secs(last(sliced))} s`);
+  return {
+    claim: 'a CPU loop in slices (/partition/cpu/)',
+    measured:
+      `/healthz up to ${Math.round(sliced.probeMaxMs)} ms; all done at ${secs(last(sliced))} s (blocking ` +
+      `${secs(last(blocked))} s, worker threads ${secs(last(offloaded))} s)`,
+    expected: 'the loop free between slices; the work ends as late as blocking, no thread used',
+    verdict: problems.length ? `MISMATCH: ${problems.join('; ')}` : 'ok',
+    ok: problems.length === 0,
+  };
+}
+
 export async function runBlockScenario (
   databaseUrl: string,
   running: Set<Stoppable>,
@@ -94,9 +151,10 @@ export async function runBlockScenario (
         await new Promise((resolve) => setTimeout(resolve, 200));
         const named = blocksLogged(server.output()).filter((b) => b.route === `GET /block/${name}/`);
         const culprits = [...new Set(named.map((b) => b.culprit ?? '(no frame of ours)'))];
+        const wanted = cpuWanted(named);
         out(
           `    named by the detector: ${culprits.join(', ') || 'nothing'} (${named.length} ` +
-            `block${named.length === 1 ? '' : 's'})`
+            `block${named.length === 1 ? '' : 's'}), ${cpuText(wanted)}`
         );
 
         const problems: string[] = [];
@@ -122,16 +180,24 @@ export async function runBlockScenario (
         if (!culprits.some((c) => c.startsWith(`${kind.fn} (src/loop/stalls.ts:`))) {
           problems.push(`the detector did not name ${kind.fn}`);
         }
+        const waits = WAITS.has(name);
+        if (wanted !== undefined && !UNJUDGED.has(name) && (waits ? wanted >= 0.2 : wanted < 0.5)) {
+          problems.push(`the blocks read as ${cpuText(wanted)}, not mostly ${waits ? 'wait' : 'CPU'}`);
+        }
         rows.push({
           claim: `${kind.what} (/block/${name}/ vs /offload/${name}/)`,
           measured:
             `blocked: last at ${secs(last)} s (works' sum ${secs(sum)} s), /healthz up ` +
             `to ${Math.round(blocked.probeMaxMs)} ms; offloaded: last at ${secs(offloaded.answers.at(-1)!.end)} s, ` +
-            `/healthz up to ${Math.round(offloaded.probeMaxMs)} ms; named: ${culprits[0] ?? 'nothing'}`,
-          expected: 'blocked: one after another; the twin: the loop free; the function named',
+            `/healthz up to ${Math.round(offloaded.probeMaxMs)} ms; named: ${culprits[0] ?? 'nothing'}, ` +
+            cpuText(wanted),
+          expected:
+            'blocked: one after another; the twin: the loop free; the function named' +
+            (UNJUDGED.has(name) ? '' : WAITS.has(name) ? ', mostly wait' : ', mostly CPU'),
           verdict: problems.length ? `MISMATCH: ${problems.join('; ')}` : 'ok',
           ok: problems.length === 0,
         });
+        if (name === 'cpu') rows.push(await partitioned(server.url, blocked, offloaded, out));
       }
     },
     { running, timeoutMs: 120_000 }

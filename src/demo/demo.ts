@@ -20,6 +20,7 @@ import {
 } from '../scenarios.ts';
 import { runArrivalsScenario } from './arrivals.ts';
 import { runBlockScenario } from './blocks.ts';
+import { runThreadPoolScenario } from './threadpool.ts';
 import { runFailover } from './failover.ts';
 import { runFaults } from './faults.ts';
 import { runClaims } from './claims.ts';
@@ -208,6 +209,8 @@ export async function runDemo (
     const blocks: Verdict[] = [];
     if (options.blocking) {
       blocks.push(...(await runBlockScenario(db.url, running, out)));
+      out('');
+      blocks.push(...(await runThreadPoolScenario(db.url, running, out)));
       out('');
     }
     const faults: Verdict[] = [];

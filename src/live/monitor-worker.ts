@@ -96,6 +96,7 @@ function frame () {
   return {
     t: now(),
     lagMs: lagMs(),
+    threadPoolMs: gauges.threadPoolDelayMs(),
     inFlight: gauges.inFlight(),
     pool: pool.read(),
     requests,
@@ -222,6 +223,7 @@ const server = http.createServer((req, res) => {
     res.end(
       JSON.stringify({
         lagMs: lagMs(),
+        threadPoolMs: gauges.threadPoolDelayMs(),
         inFlight: gauges.inFlight(),
         pool: pool.read(),
         db: dbView,

@@ -1,5 +1,6 @@
 // The kinds of work that block, as the routes, the demo and the tests know them: each with its
 // one bounded parameter, the function that holds the loop, and how its twin avoids it.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { compress, hashPasswords, matchLinear, readFiles, type Offload, type AbortSignalLike } from './offload.ts';
 import {
   compressSync,
@@ -8,6 +9,7 @@ import {
   matchBacktracking,
   readFilesSync,
   spinFor,
+  waitSync,
 } from './stalls.ts';
 
 /** What the work needs besides its parameter: the file to read, the worker threads, the request's abort. */
@@ -113,6 +115,22 @@ export const KINDS = {
     twin: 'fs.promises.readFile, four at a time',
     block: (n, at) => readFilesSync(at.file, n),
     offload: (n, at) => readFiles(at.file, n),
+  },
+  wait: {
+    what: 'a synchronous wait',
+    param: 'ms',
+    min: 1,
+    max: 5000,
+    fallback: 300,
+    unit: 'milliseconds of waiting',
+    fn: waitSync.name,
+    blocking: 'Atomics.wait on the main thread, as execSync or a read of a slow disk waits',
+    twin: 'a timer (timers/promises setTimeout)',
+    block: (ms) => waitSync(ms),
+    offload: async (ms) => {
+      await sleep(ms);
+      return ms;
+    },
   },
 } satisfies Record<string, Kind>;
 

@@ -52,3 +52,14 @@ export function readFilesSync (file: string, times: number): number {
   for (let i = 0; i < times; i++) bytes += readFileSync(file).length;
   return bytes;
 }
+
+const waitCell = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * A synchronous wait of `ms`: the thread sleeps on a futex (Atomics.wait), as it would in execSync,
+ * a synchronous read of a slow disk or a lock, holding the loop while using no CPU. Returns `ms`.
+ */
+export function waitSync (ms: number): number {
+  Atomics.wait(waitCell, 0, 0, ms);
+  return ms;
+}

@@ -84,12 +84,14 @@ describe('the OpenAPI document', () => {
       'PoolStats',
       'Servers',
       'Status',
+      'ThreadPoolTimes',
       'Todo',
       'TodoCreate',
       'TodoList',
       'TodoPatch',
       'WorkDone',
       'WorkResult',
+      'WorkSliced',
     ]);
     assert.deepEqual(
       (doc.components.schemas.Error!.properties as Record<string, Schema>).code!.enum,
@@ -206,7 +208,8 @@ describe('the OpenAPI document', () => {
         await check(app, `get /${way}/${kind}/`, { url: `/${way}/${kind}/?${k.param}=${k.min}` }, 200);
       }
     }
-    for (const route of ['/healthz', '/readyz', '/pool', '/servers']) {
+    await check(app, 'get /partition/cpu/', { url: '/partition/cpu/?ms=12&slice=5' }, 200);
+    for (const route of ['/healthz', '/readyz', '/pool', '/servers', '/threadpool/']) {
       await check(app, `get ${route}`, { url: route }, 200);
     }
     const all = operations(doc)

@@ -49,6 +49,8 @@ const paused = new Int32Array(init.paused);
 /** [0]: set to 1 (and notified) when the detector stops. */
 const stop = new Int32Array(init.stop);
 const frames = new SourceFrames(init.root);
+/** This package's own files (the adapters' wrappers): left out of the stacks it reports. */
+const OWN = new URL('.', import.meta.url).href;
 const now = () => performance.timeOrigin + performance.now();
 const lastBeat = () => beat[0]!;
 const EXPRESSION = `globalThis[Symbol.for(${JSON.stringify(init.sampler)})]()`;
@@ -166,7 +168,7 @@ function sample (): void {
     if (err || !Array.isArray(value?.[0]) || !block || block.frames.length > 0 || lastBeat() !== stalledAfter) {
       return;
     }
-    block.frames = value[0].map((f) => frames.frameOf(f));
+    block.frames = value[0].filter(([, file]) => !file.startsWith(OWN)).map((f) => frames.frameOf(f));
     block.culprit = block.frames.find((f) => frames.ours(f));
     block.context = value[1] ?? undefined;
     block.sampledAfterMs = Math.round(now() - block.at);

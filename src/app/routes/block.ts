@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Type } from '../../vendor/typebox.ts';
 import { KINDS, type Kind } from '../../loop/catalog.ts';
 import { Offload } from '../../loop/offload.ts';
+import { spinInSlices } from '../../loop/partition.ts';
 import { sampleText, SAMPLE_FILE_BYTES } from '../../loop/inputs.ts';
 import { answer, errors } from '../http-schemas.ts';
 
@@ -28,6 +29,17 @@ const Result = Type.Object(
     }),
   },
   { title: 'WorkDone' }
+);
+
+const Sliced = Type.Object(
+  {
+    work: Type.Literal('cpu'),
+    onLoop: Type.Literal(true, { description: 'it ran on the event loop, a slice at a time' }),
+    ms: Type.Number({ description: 'how long the work took from start to end, gaps included, in milliseconds' }),
+    result: Type.Number({ description: 'the turns the loop made' }),
+    slices: Type.Integer({ description: 'how many slices it was cut into' }),
+  },
+  { title: 'WorkSliced' }
 );
 
 const blockRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -98,6 +110,43 @@ const blockRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       }
     );
   }
+
+  const cpu = KINDS.cpu;
+  fastify.get(
+    '/partition/cpu/',
+    {
+      schema: {
+        operationId: 'partitionCpu',
+        summary: 'The same CPU loop, in slices that give the event loop back between them',
+        description:
+          `The work of /block/cpu/ (?ms=, default ${cpu.fallback}) on the event loop, cut into slices of ?slice= ms ` +
+          '(default 5) with a turn of the loop (scheduler.yield, or setImmediate) between them: other requests are ' +
+          'served in the gaps, no thread is used, and the work itself ends later than in one piece.',
+        tags: ['what blocks'],
+        querystring: Type.Object({
+          ms: Type.Optional(
+            Type.Integer({
+              minimum: cpu.min,
+              maximum: cpu.max,
+              description: `${cpu.unit} (${cpu.min} to ${cpu.max}, default ${cpu.fallback})`,
+            })
+          ),
+          slice: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 100, description: 'milliseconds a slice (1 to 100, default 5)' })
+          ),
+        }),
+        response: {
+          200: answer(Sliced, 'The work done in slices, and how long it took, gaps included'),
+          ...errors(400),
+        },
+      },
+    },
+    async (req) => {
+      const start = performance.now();
+      const { turns, slices } = await spinInSlices(req.query.ms ?? cpu.fallback, req.query.slice ?? 5);
+      return { work: 'cpu' as const, onLoop: true as const, ms: performance.now() - start, result: turns, slices };
+    }
+  );
 };
 
 export default blockRoutes;

@@ -148,6 +148,8 @@ describe('outside any one service, from the packed package', () => {
       assert.equal(block.culprit?.file, 'src/fastify-cluster.ts', JSON.stringify(block));
       assert.equal(block.culprit?.line, blockingLine('fastify-cluster'));
       assert.equal((block.context as { route: string }).route, '/orders/:id/total');
+      // The adapter's own wrapper is left out of the stack.
+      assert.deepEqual(block.frames.filter((f) => f.file.includes('event-loop-block-detector')), []);
       assert.match((block.context as { url: string }).url, /^\/orders\/\d\/total\?ms=250$/);
     }
   });
