@@ -115,7 +115,10 @@ function look (): void {
     const { block, cpuAt, seenAt } = current;
     current = undefined;
     const cpuEnd = cpuAt === undefined ? undefined : cpuMs();
-    const wall = now() - seenAt;
+    // The stall's part seen, up to the first beat after it: not up to this look, which can come a
+    // heartbeat later, when the thread is idle again (a short stall would read as part wait).
+    const seen = beatAt - seenAt;
+    const wall = seen >= 10 ? seen : now() - seenAt;
     const measured = cpuAt !== undefined && cpuEnd !== undefined && wall > 0;
     const cpuShare = measured ? share(cpuEnd[0] - cpuAt[0], wall) : undefined;
     const runnableShare = measured ? share(cpuEnd[1] - cpuAt[1], wall) : undefined;

@@ -69,6 +69,12 @@ export default fp(
     // Leaks reported before the monitor thread runs reach it when it starts: a page opened later shows them.
     const leaks: Leak[] = [];
     const blocks: Block[] = [];
+    // A monitor thread that is starting took its copy of `leaks` and `blocks` as it began: what
+    // comes meanwhile is sent once it runs, or a page opened then would miss it.
+    const toMonitor = (send: (m: Monitor) => void) => {
+      if (monitor) send(monitor);
+      else starting?.then(send, () => {});
+    };
     const at = (f: Frame) => `${f.fn} (${f.file}:${f.line})`;
     const blocked = (detected: DetectedBlock) => {
       const served = detected.context as { method?: string; route?: string } | undefined;
@@ -99,7 +105,7 @@ export default fp(
       );
       blocks.push(block);
       if (blocks.length > KEEP_BLOCKS) blocks.shift();
-      monitor?.block(block);
+      toMonitor((m) => m.block(block));
       for (const listener of blockListeners) listener(block);
     };
     // Registered before the routes (app.ts), so that it sees each of them.
@@ -155,7 +161,7 @@ export default fp(
       leak: (leak) => {
         leaks.push(leak);
         if (leaks.length > KEEP_LEAKS) leaks.shift();
-        monitor?.leak(leak);
+        toMonitor((m) => m.leak(leak));
       },
     });
 
