@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, RouteHandlerMethod } from 'fastify';
 import type { RequestInfo } from './block.js';
 import { startBlockDetector, type BlockDetector, type BlockDetectorOptions } from './detector.js';
-import { servingRequest } from './request.js';
+import { servingEach } from './request.js';
 
 /** Options of the Fastify plugin: the detector's, or a detector started already (which the plugin leaves running). */
 export type FastifyBlockDetectorOptions = BlockDetectorOptions & { detector?: BlockDetector };
@@ -25,10 +25,7 @@ const describe = (req: FastifyRequest): RequestInfo => ({
 const plugin: FastifyPluginAsync<FastifyBlockDetectorOptions> = async (fastify: FastifyInstance, options) => {
   const { detector: given, ...detectorOptions } = options;
   fastify.addHook('onRoute', (route) => {
-    const handler = route.handler as RouteHandlerMethod;
-    route.handler = function served (this: FastifyInstance, req, reply) {
-      return servingRequest(req, describe, () => handler.call(this, req, reply));
-    };
+    route.handler = servingEach(route.handler as RouteHandlerMethod, describe) as RouteHandlerMethod;
   });
   const detector = given ?? (await startBlockDetector(detectorOptions));
   fastify.decorate('blockDetector', detector);
