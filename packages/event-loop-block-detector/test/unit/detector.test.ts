@@ -3,6 +3,7 @@
 // should and count it; the channel hears every block; bad options are refused by name. The tests
 // run the build (npm test builds first): the watcher thread is a file of it.
 import assert from 'node:assert/strict';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
@@ -89,6 +90,17 @@ describe('event-loop-block-detector', () => {
       const { cpuShare, runnableShare } = blocks[0]!;
       assert.ok(cpuShare! + runnableShare! < 0.2, `on a CPU ${cpuShare}, waiting for one ${runnableShare}`);
     }
+  });
+
+  test('the application\'s own context: an AsyncLocalStorage store, read in the stall, after an await', async (t) => {
+    const als = new AsyncLocalStorage<{ traceId: string }>();
+    const { blocks } = await detecting(t, { context: () => als.getStore() });
+    await als.run({ traceId: 'abc123' }, async () => {
+      await delay(1); // the adapters' marking covers a handler's synchronous part; a store carries past it
+      spinFor(300);
+    });
+    await until(() => blocks.length > 0, 'the block');
+    assert.deepEqual(blocks[0]!.context, { traceId: 'abc123' });
   });
 
   test('short stalls are not blocks: below the threshold nothing is reported', async (t) => {
