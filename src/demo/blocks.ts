@@ -33,15 +33,7 @@ interface Probed {
  * waiting.
  */
 async function probed (base: string, path: string): Promise<Probed> {
-  const done = new AbortController();
-  let probeMaxMs = 0;
-  const probing = (async () => {
-    while (!done.signal.aborted) {
-      const b = await burst(`${base}/healthz`, 1);
-      probeMaxMs = Math.max(probeMaxMs, b.totalMs);
-      await new Promise((resolve) => setTimeout(resolve, PROBE_MS));
-    }
-  })();
+  const health = watchHealth(base, PROBE_MS);
   const t0 = performance.now();
   const answers = await Promise.all(
     Array.from({ length: N }, async (): Promise<Answer> => {
@@ -50,10 +42,32 @@ async function probed (base: string, path: string): Promise<Probed> {
       return { status: res.status, end: performance.now() - t0, workMs: body.ms ?? 0 };
     })
   );
-  done.abort();
-  await probing;
+  const probeMaxMs = await health.stop();
   answers.sort((a, b) => a.end - b.end);
   return { answers, probeMaxMs };
+}
+
+/**
+ * /healthz asked every `everyMs`, one at a time, until stop(), which resolves with the slowest
+ * answer: how long the event loop kept it waiting.
+ */
+export function watchHealth (base: string, everyMs: number): { stop: () => Promise<number> } {
+  const done = new AbortController();
+  let slowest = 0;
+  const asking = (async () => {
+    while (!done.signal.aborted) {
+      const b = await burst(`${base}/healthz`, 1);
+      slowest = Math.max(slowest, b.totalMs);
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      done.abort();
+      await asking;
+      return slowest;
+    },
+  };
 }
 
 const secs = (ms: number) => (ms / 1000).toFixed(2);

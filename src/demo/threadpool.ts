@@ -11,6 +11,7 @@ import { burst } from '../client/load.ts';
 import { withServerProcess, type ServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { pbkdf2Sync } from 'node:crypto';
 import { HASH } from '../loop/inputs.ts';
+import { watchHealth } from './blocks.ts';
 import type { Verdict } from './verdicts.ts';
 
 /** Requests that hash at once, and hashes each: 48 tasks, over a second of both cores here. */
@@ -66,15 +67,7 @@ async function phase (label: string, server: ServerProcess, load?: string): Prom
     }
     return { label, probes, healthMaxMs: 0, loadMs: 0, failed: 5 - probes.length };
   }
-  const done = new AbortController();
-  let healthMaxMs = 0;
-  const health = (async () => {
-    while (!done.signal.aborted) {
-      const b = await burst(`${base}/healthz`, 1);
-      healthMaxMs = Math.max(healthMaxMs, b.totalMs);
-      await new Promise((resolve) => setTimeout(resolve, HEALTH_EVERY_MS));
-    }
-  })();
+  const health = watchHealth(base, HEALTH_EVERY_MS);
   const t0 = performance.now();
   const loading = burst(`${base}${load}`, REQUESTS);
   const probes: Promise<Times | undefined>[] = [];
@@ -91,8 +84,7 @@ async function phase (label: string, server: ServerProcess, load?: string): Prom
   }
   const loaded = await loading;
   const loadMs = performance.now() - t0;
-  done.abort();
-  await health;
+  const healthMaxMs = await health.stop();
   const answered = (await Promise.all(probes)).filter((t): t is Times => t !== undefined);
   const failed = loaded.results.filter((r) => r.status !== 200).length + probes.length - answered.length;
   return { label, probes: answered, healthMaxMs, loadMs, failed };

@@ -2,7 +2,7 @@
 // thread that turns them into a Server-Sent Events stream (monitor-worker.ts).
 import { Worker } from 'node:worker_threads';
 import { builtFile } from '../paths.ts';
-import type { Frame } from 'event-loop-block-detector';
+import type { Block as DetectedBlock, Frame } from 'event-loop-block-detector';
 import type { GaugeBuffers, LiveGauges } from './gauges.ts';
 
 const HEARTBEAT_MS = 20;
@@ -28,24 +28,11 @@ export interface RequestRecord {
   overflow?: boolean;
 }
 
-/** A block of the event loop, as the dashboard shows it: the detector's, with the route it served. */
-export interface Block {
-  /** When the loop last answered before the stall (epoch ms). */
-  at: number;
-  ms: number;
-  /** How long after the stall began the stack was taken. */
-  sampledAfterMs: number;
-  /** The stack, innermost first, in the TypeScript source; empty if it could not be taken in time. */
-  frames: Frame[];
-  /** The innermost frame of our own code: the function to fix. */
-  culprit: Frame | undefined;
-  /** `GET /block/cpu/`: the route whose handler was running (its synchronous part), or null outside any. */
-  route: string | null;
-  /** The share of the stall spent on a CPU (0-1); near 0 for a thread that waited. Undefined outside Linux. */
-  cpuShare: number | undefined;
-  /** The share it was ready to run but waited for a CPU (other work had the cores). */
-  runnableShare: number | undefined;
-}
+/**
+ * A block of the event loop, as the dashboard shows it: the detector's, with the route it served
+ * (`GET /block/cpu/`: the route whose handler was running, its synchronous part; null outside any).
+ */
+export type Block = Omit<DetectedBlock, 'context' | 'pid' | 'tags'> & { route: string | null };
 
 /** A connection held past LEAK_DETECTION, as the pool reported it: once while held, once more when given back. */
 export interface Leak {
