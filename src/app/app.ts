@@ -12,6 +12,7 @@ import input, { BODY_LIMIT } from './plugins/input.ts';
 import leaks from './plugins/leaks.ts';
 import live, { type LiveStreamAddress } from './plugins/live.ts';
 import metrics, { type ClusterMetrics } from './plugins/metrics.ts';
+import blocks from './plugins/blocks.ts';
 import threadPool from './plugins/threadpool.ts';
 import type { DatabaseTopology } from '../db/topology.ts';
 import readAfter from './plugins/read-after.ts';
@@ -118,7 +119,8 @@ async function app (fastify: FastifyInstance, { config, database, worker }: AppO
   await fastify.register(metrics);
   await fastify.register(threadPool);
   await fastify.register(requestTracking);
-  // The optional features plug in last, and only when on.
+  // The optional features plug in last, and only when on (the block detector before the routes).
+  if (config.blockDetector) await fastify.register(blocks);
   if (leakWatchMs(config)) await fastify.register(leaks);
   if (database.replicas.length) await fastify.register(readAfter);
 

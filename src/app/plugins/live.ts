@@ -1,15 +1,12 @@
 // The live view's resources: request gauges in shared memory, and the monitor thread that
-// streams them to the dashboard. The monitor starts once the app is ready (so the dashboard
-// works as soon as the service listens); its streams end before the server closes.
+// streams them to the dashboard, with the blocks and leaks named. The monitor starts with the
+// first dashboard page; its streams end before the server closes.
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { maskSecrets } from 'pg-queuepool';
 import { allowedHosts, behindBouncer } from '../../config.ts';
-import type { Block as DetectedBlock, Frame } from 'event-loop-block-detector';
-import { fastifyBlockDetector } from 'event-loop-block-detector/fastify';
 import { LiveGauges } from '../../live/gauges.ts';
 import { Monitor, type Block, type Leak, type RequestRecord } from '../../live/monitor.ts';
-import { ROOT } from '../../paths.ts';
 
 export interface Live {
   gauges: LiveGauges;
@@ -24,8 +21,8 @@ export interface Live {
   monitorPort(): Promise<number>;
   /** Where the dashboard page reads every worker's live stream (this process's alone without workers). */
   stream(): Promise<LiveStreamAddress>;
-  /** Calls `listener` with each block of the event loop the detector names (BLOCK_DETECTOR). */
-  onBlock(listener: (block: Block) => void): void;
+  /** Shows a block of the event loop on the dashboard (the blocks plugin, with BLOCK_DETECTOR on). */
+  block(block: Block): void;
   /** Shows a leaked connection on the dashboard (the leaks plugin, with LEAK_DETECTION on). */
   leak(leak: Leak): void;
 }
@@ -42,10 +39,9 @@ declare module 'fastify' {
   }
 }
 
-// The block detector (BLOCK_DETECTOR, the default) is the event-loop-block-detector package, with
-// its own watcher thread from the start: it must be watching before a block happens. The monitor
-// thread (a second V8 instance, about 20 MB) starts when the first dashboard page is asked for.
-// Requests are recorded for the timeline only while a page listens.
+// The monitor thread (a second V8 instance, about 20 MB) starts when the first dashboard page is
+// asked for; the blocks (the blocks plugin) and leaks named before it are kept for it. Requests
+// are recorded for the timeline only while a page listens.
 /** Leaks and blocks kept for a monitor thread that starts later (as many as it keeps itself). */
 const KEEP_LEAKS = 20;
 const KEEP_BLOCKS = 20;
@@ -65,7 +61,6 @@ export default fp(
     let monitor: Monitor | undefined;
     let starting: Promise<Monitor> | undefined;
     let closing = false;
-    const blockListeners: ((block: Block) => void)[] = [];
     // Leaks reported before the monitor thread runs reach it when it starts: a page opened later shows them.
     const leaks: Leak[] = [];
     const blocks: Block[] = [];
@@ -75,49 +70,6 @@ export default fp(
       if (monitor) send(monitor);
       else starting?.then(send, () => {});
     };
-    const at = (f: Frame) => `${f.fn} (${f.file}:${f.line})`;
-    const blocked = (detected: DetectedBlock) => {
-      const served = detected.context as { method?: string; route?: string } | undefined;
-      const block: Block = {
-        at: detected.at,
-        ms: detected.ms,
-        sampledAfterMs: detected.sampledAfterMs,
-        frames: detected.frames,
-        culprit: detected.culprit,
-        route: served?.route ? `${served.method} ${served.route}` : null,
-        cpuShare: detected.cpuShare,
-        runnableShare: detected.runnableShare,
-      };
-      const named = block.culprit ?? block.frames[0];
-      fastify.log.warn(
-        {
-          blockedMs: Math.round(block.ms),
-          route: block.route,
-          culprit: block.culprit && at(block.culprit),
-          frames: block.frames.map(at),
-          stackAfterMs: block.frames.length ? Math.round(block.sampledAfterMs) : undefined,
-          cpuShare: block.cpuShare,
-          runnableShare: block.runnableShare,
-        },
-        `the event loop was blocked for ${Math.round(block.ms)} ms by ${
-          named ? at(named) : 'code that let go before its stack could be taken'
-        }${block.route ? `, serving ${block.route}` : ''}`
-      );
-      blocks.push(block);
-      if (blocks.length > KEEP_BLOCKS) blocks.shift();
-      toMonitor((m) => m.block(block));
-      for (const listener of blockListeners) listener(block);
-    };
-    // Registered before the routes (app.ts), so that it sees each of them.
-    if (config.blockDetector) {
-      await fastify.register(fastifyBlockDetector, {
-        thresholdMs: config.blockThreshold,
-        root: ROOT,
-        // Every block is the lesson here: none is held back.
-        maxPerMinute: Number.MAX_SAFE_INTEGER,
-        onBlock: blocked,
-      });
-    }
     const start = () =>
       Monitor.start({
         // With workers, only the primary, on this machine, reads a worker's monitor.
@@ -155,8 +107,10 @@ export default fp(
       record: (r: RequestRecord) => monitor?.record(r),
       monitorPort,
       stream: clusterStream ?? (async () => ({ port: await monitorPort(), workers: [workerId] })),
-      onBlock: (listener) => {
-        blockListeners.push(listener);
+      block: (block) => {
+        blocks.push(block);
+        if (blocks.length > KEEP_BLOCKS) blocks.shift();
+        toMonitor((m) => m.block(block));
       },
       leak: (leak) => {
         leaks.push(leak);

@@ -610,7 +610,6 @@ export default fp(
         worker?.clusterMetrics
       )
     );
-    fastify.live.onBlock((block) => fastify.metrics.blocked(block.route, block.ms / 1000));
     fastify.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
       const { contentType, body } = await fastify.metrics.text();
       return reply.type(contentType).send(body);
