@@ -150,6 +150,10 @@ export async function runThreadPoolScenario (
     verdict: problems.length ? `MISMATCH: ${problems.join('; ')}` : 'ok',
     ok: problems.length === 0,
   });
+  // The loop is free when /healthz waits a scheduling delay, not the work: with every core busy
+  // (two demos at once in CI) it waited 207 ms beside worker threads, where a held loop waits for
+  // the whole load (2 s). So: at most 100 ms, or a quarter of the load's time.
+  const held = (p: Phase) => p.healthMaxMs > Math.max(100, p.loadMs / 4);
   const failures = phases.reduce((a, p) => a + p.failed, 0);
   const queued: string[] = [];
   if (failures) queued.push(`${failures} request(s) failed`);
@@ -158,13 +162,13 @@ export async function runThreadPoolScenario (
   if (!(connect(saturated) >= Math.max(50, 2 * connect(idle)))) {
     queued.push(`the connect took ${ms(connect(saturated))}`);
   }
-  if (saturated.healthMaxMs > 100) queued.push(`/healthz waited ${ms(saturated.healthMaxMs)}: the loop was held`);
+  if (held(saturated)) queued.push(`/healthz waited ${ms(saturated.healthMaxMs)}: the loop was held`);
   // The fs call no longer queues: a third of its time behind the hashes at most (8 times less here).
   const relieved = (p: Phase, what: string, loopFree: boolean) => {
     const problems: string[] = [];
     if (p.failed) problems.push(`${p.failed} request(s) failed`);
     if (!(fs(p) <= fs(saturated) / 3)) problems.push(`the fs call still took ${ms(fs(p))} ${what}`);
-    if (loopFree && p.healthMaxMs > 100) problems.push(`/healthz waited ${ms(p.healthMaxMs)}`);
+    if (loopFree && held(p)) problems.push(`/healthz waited ${ms(p.healthMaxMs)}`);
     return problems;
   };
   return [
