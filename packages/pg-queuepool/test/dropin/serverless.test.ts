@@ -63,7 +63,9 @@ test(
     assert.equal(pool.options.idleTimeoutMillis, 300);
     attachDatabasePool(pool as unknown as pg.Pool);
     waits.length = 0;
-    await Promise.all([1, 2, 3].map((n) => pool.query('SELECT pg_sleep(0.05), $1::int AS n', [n])));
+    // Each query outlasts the three connects, so that none is handed a connection another let go:
+    // at 50 ms, a busy CI machine (Node 22) opened only two, the third caller taking the first freed.
+    await Promise.all([1, 2, 3].map((n) => pool.query('SELECT pg_sleep(0.5), $1::int AS n', [n])));
     // The last release was just before its query settled: Vercel's wait starts there.
     const released = performance.now();
     assert.equal(await backends(name), 3);
