@@ -43,10 +43,27 @@ export const TodoPatch = Type.Object(
 
 export const TodoId = Type.Object({ id: Type.Integer({ minimum: 1, maximum: MAX_INT }) });
 
+/** A page of todos when the request names no `limit`: the original's routes answer this first page. */
+export const PAGE_SIZE = 100;
+export const PAGE_MAX = 500;
+
 export const ListQuery = Type.Object({
   done: Type.Optional(Type.Boolean()),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
-  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_INT })),
+  after: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: MAX_INT,
+      description: "Only todos with a larger id: the next page starts after this one's last id (the Link header's)",
+    })
+  ),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: PAGE_MAX, default: PAGE_SIZE, description: 'Page size' })),
+  offset: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: MAX_INT,
+      description: 'Todos skipped (after `after`): the slow way, PostgreSQL reads each one it skips; use `after`',
+    })
+  ),
 });
 
 export const SleepQuery = Type.Object({
@@ -129,6 +146,12 @@ export const HEADERS = {
   'Retry-After': { type: 'integer', description: 'Seconds to wait before trying again' },
   Location: { type: 'string', description: 'The path of the todo just created: /todos/{id}' },
   Allow: { type: 'string', description: 'The methods the path takes, comma-separated' },
+  Link: {
+    type: 'string',
+    description:
+      'When more todos pass the filter: `</todos/?after={last id}&limit={limit}>; rel="next"` (RFC 8288), the ' +
+      'next page; absent on the last page',
+  },
   'X-Read-After': {
     type: 'string',
     description:

@@ -15,6 +15,7 @@ import type {
   SqlLogger,
   StoreOptions,
   TodoInput,
+  TodoPage,
   TodoPatch,
   TodoStore,
 } from './todos.ts';
@@ -35,13 +36,12 @@ export interface BridgeResponse {
 
 /** Where each store method takes its CallContext (the worker fills in the lease timing). */
 export const CONTEXT_ARG: Partial<Record<StoreMethod, number>> = {
-  listTodos: 1,
   listTodosJson: 1,
   getTodo: 1,
   createTodo: 1,
   updateTodo: 2,
   deleteTodo: 1,
-  sleepThenList: 1,
+  sleepThenList: 2,
   work: 1,
   hold: 1,
   ping: 0,
@@ -66,12 +66,8 @@ export class BlockingTodoStore implements TodoStore {
   }
 
   // async only to fit the interface: each body runs, and blocks, before the caller resumes.
-  async listTodos (filter?: ListFilter, ctx?: CallContext): Promise<Todo[]> {
-    return this.call('listTodos', [filter], ctx) as Todo[];
-  }
-
-  async listTodosJson (filter?: ListFilter, ctx?: CallContext): Promise<string> {
-    return this.call('listTodosJson', [filter], ctx) as string;
+  async listTodosJson (filter?: ListFilter, ctx?: CallContext): Promise<TodoPage> {
+    return this.call('listTodosJson', [filter], ctx) as TodoPage;
   }
 
   async getTodo (id: number, ctx?: CallContext): Promise<Todo | undefined> {
@@ -90,8 +86,8 @@ export class BlockingTodoStore implements TodoStore {
     return this.call('deleteTodo', [id], ctx) as boolean;
   }
 
-  async sleepThenList (seconds: number, ctx?: CallContext): Promise<Todo[]> {
-    return this.call('sleepThenList', [seconds], ctx) as Todo[];
+  async sleepThenList (seconds: number, filter: ListFilter, ctx?: CallContext): Promise<TodoPage> {
+    return this.call('sleepThenList', [seconds, filter], ctx) as TodoPage;
   }
 
   async work (units: number, ctx?: CallContext): Promise<number> {

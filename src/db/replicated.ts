@@ -18,6 +18,7 @@ import {
   type SqlLogger,
   type StoreOptions,
   type TodoInput,
+  type TodoPage,
   type TodoPatch,
   type TodoStore,
 } from './todos.ts';
@@ -142,11 +143,7 @@ export class ReplicatedTodoStore implements TodoStore {
     });
   }
 
-  listTodos (filter?: ListFilter, ctx?: CallContext): Promise<Todo[]> {
-    return this.read(ctx, (s, c) => s.listTodos(filter, c));
-  }
-
-  listTodosJson (filter?: ListFilter, ctx?: CallContext): Promise<string> {
+  listTodosJson (filter?: ListFilter, ctx?: CallContext): Promise<TodoPage> {
     return this.read(ctx, (s, c) => s.listTodosJson(filter, c));
   }
 
@@ -154,8 +151,8 @@ export class ReplicatedTodoStore implements TodoStore {
     return this.read(ctx, (s, c) => s.getTodo(id, c));
   }
 
-  sleepThenList (seconds: number, ctx?: CallContext): Promise<Todo[]> {
-    return this.read(ctx, (s, c) => s.sleepThenList(seconds, c));
+  sleepThenList (seconds: number, filter: ListFilter, ctx?: CallContext): Promise<TodoPage> {
+    return this.read(ctx, (s, c) => s.sleepThenList(seconds, filter, c));
   }
 
   work (units: number, ctx?: CallContext): Promise<number> {

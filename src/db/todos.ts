@@ -9,6 +9,13 @@ import type { ListFilter, Query, TodoInput, TodoPatch } from './queries.ts';
 import type { Todo } from './tables.ts';
 
 export type { ListFilter, TodoInput, TodoPatch } from './queries.ts';
+
+/** A page of todos, as the response body PostgreSQL built: `{"todos":[...]}`. */
+export interface TodoPage {
+  body: string;
+  /** The id to ask for todos `after`, when a todo past this page passes the filter. */
+  next?: number;
+}
 export type { LeakReport, PoolStats } from 'pg-queuepool';
 
 export { APPLICATION_NAME } from './application.ts';
@@ -89,15 +96,14 @@ export interface CallContext {
 
 /** What the routes call. The blocking bridge implements the same interface. */
 export interface TodoStore {
-  listTodos(filter?: ListFilter, ctx?: CallContext): Promise<Todo[]>;
-  /** The same list, as the JSON response body PostgreSQL built: `{"todos":[...]}`. */
-  listTodosJson(filter?: ListFilter, ctx?: CallContext): Promise<string>;
+  /** The todos the filter selects, in id order; unbounded without a `limit`. */
+  listTodosJson(filter?: ListFilter, ctx?: CallContext): Promise<TodoPage>;
   getTodo(id: number, ctx?: CallContext): Promise<Todo | undefined>;
   createTodo(input: TodoInput, ctx?: CallContext): Promise<Todo>;
   updateTodo(id: number, patch: TodoPatch, ctx?: CallContext): Promise<Todo | undefined>;
   deleteTodo(id: number, ctx?: CallContext): Promise<boolean>;
-  /** pg_sleep, then the todo list, on one connection checkout. */
-  sleepThenList(seconds: number, ctx?: CallContext): Promise<Todo[]>;
+  /** pg_sleep, then listTodosJson, on one connection checkout. */
+  sleepThenList(seconds: number, filter: ListFilter, ctx?: CallContext): Promise<TodoPage>;
   /** A fixed amount of CPU work in PostgreSQL (`units` values counted), on one connection checkout. */
   work(units: number, ctx?: CallContext): Promise<number>;
   /**
@@ -116,8 +122,9 @@ export interface TodoStore {
   close(): Promise<void>;
 }
 
-const ALL_TODOS = q.listTodos();
-const ALL_TODOS_JSON = q.listTodosJson();
+/** The page PostgreSQL wrote, with the cursor to the next one. */
+const toPage = ({ body, last, more }: q.TodoPageRow): TodoPage =>
+  more && last !== null ? { body, next: last } : { body };
 
 /** The package's Pool for the service's settings. */
 export function createPool (options: PoolSettings): Pool {
@@ -163,14 +170,8 @@ export class AsyncTodoStore implements TodoStore {
     this.pool = createPool(options);
   }
 
-  listTodos (filter: ListFilter = {}, ctx?: CallContext): Promise<Todo[]> {
-    const query = Object.keys(filter).length ? q.listTodos(filter) : ALL_TODOS;
-    return this.withConnection(ctx, (c) => this.run(c, query));
-  }
-
-  async listTodosJson (filter: ListFilter = {}, ctx?: CallContext): Promise<string> {
-    const query = Object.keys(filter).length ? q.listTodosJson(filter) : ALL_TODOS_JSON;
-    return (await this.withConnection(ctx, (c) => this.run(c, query)))[0]!.body;
+  async listTodosJson (filter: ListFilter = {}, ctx?: CallContext): Promise<TodoPage> {
+    return toPage((await this.withConnection(ctx, (c) => this.run(c, q.listTodosJson(filter))))[0]!);
   }
 
   async getTodo (id: number, ctx?: CallContext): Promise<Todo | undefined> {
@@ -190,12 +191,12 @@ export class AsyncTodoStore implements TodoStore {
     return (await this.withConnection(ctx, (c) => this.write(c, q.deleteTodo(id), ctx))).length > 0;
   }
 
-  sleepThenList (seconds: number, ctx?: CallContext): Promise<Todo[]> {
+  sleepThenList (seconds: number, filter: ListFilter, ctx?: CallContext): Promise<TodoPage> {
     return this.withConnection(
       ctx,
       async (c) => {
         await this.run(c, q.sleep(seconds));
-        return this.run(c, ALL_TODOS);
+        return toPage((await this.run(c, q.listTodosJson(filter)))[0]!);
       },
       true,
       seconds * 1000

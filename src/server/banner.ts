@@ -85,7 +85,7 @@ export function banner (
     ...expectations(config, budget, replicas.length),
     '  routes   : /sleep/node/ /sleep/python/ /sleep/postgres/ /todos/[:id] /healthz /readyz ' +
       `/pool${replicas.length ? ' /servers' : ''} /metrics`,
-    `  blocking : /block/{cpu,hash,json,regex,gzip,fs}/ and their twins /offload/.../; ${
+    `  blocking : /block/{cpu,hash,json,regex,gzip,fs,wait}/ and their twins /offload/.../; ${
       config.blockDetector
         ? 'the ' + `detector names blocks past ${config.blockThreshold} ms`
         : 'the block detector is off'

@@ -10,12 +10,12 @@ import { build, freshDatabase, sleepingBackends, sql, until } from '../helper.ts
 
 /** Calls `sleepThenList` n times at once, in order, and returns each call's lease, in call order. */
 async function leases (
-  store: { sleepThenList(s: number, ctx: CallContext): Promise<unknown> },
+  store: { sleepThenList(s: number, filter: object, ctx: CallContext): Promise<unknown> },
   n: number,
   seconds: number
 ): Promise<LeaseTiming[]> {
   const contexts: CallContext[] = Array.from({ length: n }, () => ({}));
-  await Promise.all(contexts.map((ctx) => store.sleepThenList(seconds, ctx)));
+  await Promise.all(contexts.map((ctx) => store.sleepThenList(seconds, {}, ctx)));
   return contexts.map((c) => c.lease!);
 }
 

@@ -56,7 +56,7 @@ for (const path of DATABASE_PATHS) {
     test('list: ?done=, ?limit=, ?offset=, ordered by id', async (t) => {
       const { app: a } = await app(t);
       const list = async (q: string) => (await a.inject({ url: `/todos/${q}` })).json<{ todos: Todo[] }>().todos;
-      const all = await list('');
+      const all = await list('?limit=500');
       const done = await list('?done=true');
       assert.equal(done.length, 25);
       assert.deepEqual(
@@ -72,6 +72,62 @@ for (const path of DATABASE_PATHS) {
         [3, 4, 5]
       );
       assert.deepEqual(await list('?offset=50'), []);
+    });
+
+    test('pages: 100 by default, 500 at most, a Link to the next; walked by its Links, each once', async (t) => {
+      const { app: a, db } = await app(t);
+      await sql(
+        db,
+        "INSERT INTO todo (title, done, priority) SELECT 'row ' || i, i % 3 = 0, 0 FROM generate_series(1, 250) i"
+      );
+      const page = async (url: string) => {
+        const res = await a.inject({ url });
+        assert.equal(res.statusCode, 200, res.body);
+        const next = /^<([^>]+)>; rel="next"$/.exec(res.headers.link as string ?? '')?.[1];
+        return { ids: res.json<{ todos: Todo[] }>().todos.map((x) => x.id), next, link: res.headers.link };
+      };
+      const first = await page('/todos/');
+      assert.deepEqual(first.ids, Array.from({ length: 100 }, (_, i) => i + 1));
+      assert.equal(first.link, '</todos/?after=100&limit=100>; rel="next"');
+      // The original's routes answer the same first page, with the same Link.
+      for (const route of ['/sleep/node/', '/sleep/postgres/']) {
+        assert.deepEqual(await page(`${route}?seconds=0`), first, route);
+      }
+      assert.equal((await page('/todos/?limit=500')).ids.length, 300);
+      assert.equal((await page('/todos/?limit=500')).link, undefined, 'the last page names no next');
+      assert.equal((await page('/todos/?limit=300')).link, undefined, 'a page that ends the list exactly');
+      assert.deepEqual((await page('/todos/?after=298')).ids, [299, 300]);
+      assert.deepEqual((await page('/todos/?after=300')).ids, []);
+      assert.deepEqual((await page('/todos/?after=10&offset=2&limit=2')).ids, [13, 14]);
+      assert.equal(
+        (await page('/todos/?done=true&limit=5&offset=1')).link,
+        `</todos/?done=true&after=${(await page('/todos/?done=true&limit=6')).ids[5]}&limit=5>; rel="next"`,
+        'the next page keeps the filter and the size, and the cursor replaces the offset'
+      );
+
+      // Walked while todos are added and deleted: every todo there throughout is seen once, in order.
+      const before = (await sql<{ id: number }>(db, 'SELECT id FROM todo WHERE done ORDER BY id')).map((r) => r.id);
+      const deleted = new Set<number>();
+      const seen: number[] = [];
+      let url: string | undefined = '/todos/?done=true&limit=17';
+      for (let i = 0; url; i++) {
+        const { ids, next } = await page(url);
+        seen.push(...ids);
+        // Behind the cursor and ahead of it: a delete and a new done todo each time.
+        const ahead = before.find((id) => id > (ids.at(-1) ?? 0) && !deleted.has(id));
+        if (ahead) {
+          deleted.add(ahead);
+          await a.inject({ method: 'DELETE', url: `/todos/${ahead}` });
+        }
+        await a.inject({ method: 'POST', url: '/todos/', ...json({ title: `added ${i}`, done: true }) });
+        url = next;
+        assert.ok(i < 50, 'the walk ends');
+      }
+      assert.deepEqual([...seen].sort((x, y) => x - y), seen, 'in id order, none twice');
+      assert.equal(new Set(seen).size, seen.length);
+      const kept = before.filter((id) => !deleted.has(id));
+      assert.deepEqual(kept.filter((id) => !seen.includes(id)), [], 'every todo kept was seen');
+      assert.ok(seen.every((id) => !deleted.has(id)), 'none deleted before its page was read');
     });
 
     test('SQL is parameterized: hostile titles are stored and read back unchanged', async (t) => {

@@ -10,7 +10,7 @@ import { WATCHER_THREAD_NAME } from 'event-loop-block-detector';
 import { blocksLogged } from '../../src/harness/server-process.ts';
 import { MONITOR_THREAD_NAME } from '../../src/live/monitor.ts';
 import { KINDS } from '../../src/loop/catalog.ts';
-import { freshDatabase, get, parseMetrics, ROOT, until, withService, type Service } from '../helper.ts';
+import { freshDatabase, get, parseMetrics, ROOT, sql, until, withService, type Service } from '../helper.ts';
 
 const blockLines = (s: Service) => blocksLogged(s.output());
 
@@ -191,6 +191,52 @@ describe('the block detector', () => {
           bridge.frames.some((f) => f.startsWith('sleepThenList (src/db/blocking.ts:')),
           bridge.frames.join('\n')
         );
+      });
+    }
+  );
+
+  test(
+    '10,000 todos: /sleep/node/ and /todos/ answer a bounded page, and 200 of them at once block nothing',
+    { timeout: 120_000 },
+    async () => {
+      const db = await freshDatabase({ seeded: true });
+      await sql(
+        db,
+        "INSERT INTO todo (title, done, priority) SELECT 'todo number ' || i, i % 2 = 0, i % 5 " +
+          'FROM generate_series(1, 9950) i'
+      );
+      await withService({ DATABASE_URL: db }, async (s) => {
+        const firstPage = async (path: string) => {
+          const res = await get(s.url, path);
+          assert.equal(res.status, 200, res.body);
+          const { todos } = res.json as { todos: { id: number }[] };
+          assert.deepEqual(
+            todos.map((x) => x.id),
+            Array.from({ length: 100 }, (_, i) => i + 1),
+            path
+          );
+          assert.equal(res.headers.link, '</todos/?after=100&limit=100>; rel="next"', path);
+          return res.body.length;
+        };
+        // Warm: the first requests load code, which may itself stall the loop past the threshold.
+        for (const path of ['/todos/', '/sleep/node/?seconds=0', '/todos/?after=9000']) await get(s.url, path);
+        await delay(300);
+        const before = blockLines(s).length;
+        assert.ok((await firstPage('/todos/')) < 8_000);
+        assert.ok((await firstPage('/sleep/node/?seconds=0.2')) < 8_000);
+
+        const paths = Array.from({ length: 200 }, (_, i) => (i % 2 ? '/todos/' : '/sleep/node/?seconds=0.5'));
+        const answers = await Promise.all(paths.map((path) => get(s.url, path)));
+        assert.deepEqual(
+          answers.filter((r) => r.status !== 200 || r.body.length > 8_000).map((r) => `${r.status} ${r.body.length}`),
+          []
+        );
+        await delay(300);
+        // A stall the detector saw the thread spend waiting for a CPU is this machine's load, not the service.
+        const blocks = blockLines(s)
+          .slice(before)
+          .filter((b) => (b.runnableShare ?? 0) < 0.5);
+        assert.deepEqual(blocks, [], 'no block named');
       });
     }
   );

@@ -1,8 +1,9 @@
-// The original's routes: wait, then return every todo.
+// The original's routes: wait, then return the todos (the first page: every todo at the original's 50 rows).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Mode } from '../../config.ts';
-import { answer, DB_ERRORS, errors, SleepQuery, TodoList } from '../http-schemas.ts';
+import { answer, DB_ERRORS, errors, HEADERS, PAGE_SIZE, SleepQuery, TodoListJson } from '../http-schemas.ts';
+import { sendPage } from '../paging.ts';
 
 const cell = new Int32Array(new SharedArrayBuffer(4));
 
@@ -22,7 +23,13 @@ function blockingSleep (seconds: number): void {
 const sleepRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { store, config } = fastify;
   const sleep = appSleep(config.appMode);
-  const response = { 200: answer(TodoList, 'Every todo, after the wait'), ...errors(...DB_ERRORS) };
+  const response = {
+    200: answer(TodoListJson, `The first ${PAGE_SIZE} todos, after the wait`, { Link: HEADERS.Link }),
+    ...errors(...DB_ERRORS),
+  };
+  // The original answered the whole table; a bounded first page keeps its contract at its 50 rows and
+  // keeps a large table from being parsed and written again on the event loop (PostgreSQL writes the body).
+  const firstPage = { limit: PAGE_SIZE };
   const tags = ["the original's routes"];
 
   // /sleep/python/ is the same route under the original's name, so that a client written for it finds it.
@@ -31,34 +38,36 @@ const sleepRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       operationId: path === '/sleep/node/' ? 'sleepNode' : 'sleepPython',
       summary:
         path === '/sleep/node/'
-          ? 'Wait in the app runtime, then return every todo'
+          ? 'Wait in the app runtime, then return the first page of todos'
           : "The same as /sleep/node/, under the original's name",
       description:
         'Waits SLEEP_SECONDS (or ?seconds=) in Node: with APP_MODE=blocking the whole event loop stalls, as ' +
-        'time.sleep stalls a gunicorn sync worker; otherwise a timer. Then reads the todos.',
+        'time.sleep stalls a gunicorn sync worker; otherwise a timer. Then reads the first page of todos, as ' +
+        'GET /todos/ answers it (the Link header names the next).',
       tags,
       querystring: SleepQuery,
       response,
     };
-    fastify.get(path, { schema }, async (req) => {
+    fastify.get(path, { schema }, async (req, reply) => {
       await sleep(req.query.seconds ?? config.sleepSeconds);
-      return { todos: await store.listTodos({}, req.dbContext) };
+      return sendPage(reply, firstPage, await store.listTodosJson(firstPage, req.dbContext));
     });
   }
 
   const schema = {
     operationId: 'sleepPostgres',
-    summary: 'Wait in PostgreSQL (pg_sleep), then return every todo',
+    summary: 'Wait in PostgreSQL (pg_sleep), then return the first page of todos',
     description:
-      'SELECT pg_sleep(seconds), then the todo query, on one pooled connection: the request holds a connection for ' +
-      'the whole sleep, so the pool (size + overflow) limits how many run at once.',
+      'SELECT pg_sleep(seconds), then the first page of todos, on one pooled connection: the request holds a ' +
+      'connection for the whole sleep, so the pool (size + overflow) limits how many run at once.',
     tags,
     querystring: SleepQuery,
     response,
   };
-  fastify.get('/sleep/postgres/', { schema }, async (req) => ({
-    todos: await store.sleepThenList(req.query.seconds ?? config.sleepSeconds, req.dbContext),
-  }));
+  fastify.get('/sleep/postgres/', { schema }, async (req, reply) => {
+    const seconds = req.query.seconds ?? config.sleepSeconds;
+    return sendPage(reply, firstPage, await store.sleepThenList(seconds, firstPage, req.dbContext));
+  });
 };
 
 export default sleepRoutes;

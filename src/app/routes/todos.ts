@@ -1,12 +1,15 @@
 // The Todo API: list, read, create, update, delete.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '../../vendor/typebox.ts';
+import { sendPage } from '../paging.ts';
 import { errorBody } from '../plugins/errors.ts';
 import {
   DB_ERRORS,
   errors,
   HEADERS,
   ListQuery,
+  PAGE_MAX,
+  PAGE_SIZE,
   Todo,
   TodoCreate,
   TodoId,
@@ -22,21 +25,27 @@ const notFound = (id: number) => errorBody(404, `todo ${id} does not exist`, 'TO
 const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { store } = fastify;
 
-  // The hot path: PostgreSQL writes the response body, Node passes it through (a string is sent
-  // as it is; the schema still documents it). The other routes keep the typed path.
+  // The hot path: PostgreSQL writes the response body, Node passes it through. The other routes keep
+  // the typed path. A page is bounded: no answer grows with the table.
   fastify.get(
     '/todos/',
     {
       schema: {
         operationId: 'listTodos',
-        summary: 'List todos, ordered by id',
+        summary: 'List todos, ordered by id, a page at a time',
+        description:
+          `A page of \`limit\` todos (${PAGE_SIZE} unless asked, ${PAGE_MAX} at most) in id order. When more ` +
+          'pass the filter, the Link header names the next page: `?after=` the last id of this one (keyset ' +
+          'paging: stable while todos are added and deleted, and as fast on the last page as on the first).',
         tags,
         querystring: ListQuery,
-        response: { 200: answer(TodoListJson, 'The todos, ordered by id'), ...errors(...DB_ERRORS) },
+        response: {
+          200: answer(TodoListJson, 'A page of todos, ordered by id', { Link: HEADERS.Link }),
+          ...errors(...DB_ERRORS),
+        },
       },
     },
-    async (req, reply) =>
-      reply.type('application/json; charset=utf-8').send(await store.listTodosJson(req.query, req.dbContext))
+    async (req, reply) => sendPage(reply, req.query, await store.listTodosJson(req.query, req.dbContext))
   );
 
   fastify.get(
