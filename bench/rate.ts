@@ -15,6 +15,7 @@ interface Round {
   achievedRate: number;
   p50: number;
   p99: number;
+  p999: number;
   cpuUsPerRequest: number;
   pgUsPerRequest?: number;
 }
@@ -55,6 +56,7 @@ export async function rateSuite (ctx: {
           achievedRate: r.achievedRate,
           p50: r.corrected.p50,
           p99: r.corrected.p99,
+          p999: r.corrected.p999,
           cpuUsPerRequest: per(treeCpuMs(pid) - cpu0),
           pgUsPerRequest: pgPid ? per(treeCpuMs(pgPid) - pg0) : undefined,
         });
@@ -78,6 +80,7 @@ export async function rateSuite (ctx: {
         'PostgreSQL CPU / req',
         'p50',
         'p99',
+        'p99.9',
         'sent / s',
         'errors',
       ],
@@ -102,6 +105,10 @@ export async function rateSuite (ctx: {
           ),
           spread(
             rs.map((r) => r.p99),
+            ms
+          ),
+          spread(
+            rs.map((r) => r.p999),
             ms
           ),
           spread(

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EmbeddedPostgres } from '../src/postgres/embedded.ts';
 import { prepareDatabase } from '../src/db/tables.ts';
+import { ProgressLine } from '../src/client/progress.ts';
 import { machine, machineLine } from './lib.ts';
 import { SUITES } from './suites.ts';
 
@@ -48,8 +49,15 @@ try {
   const m = await machine(pg.url);
   const started = new Date();
   const results: Record<string, unknown> = {};
-  for (const name of names) {
-    console.log(`\n== ${name} ==\n${machineLine(m)}`);
+  // On a terminal: the suite running, of how many; its tables print above the line.
+  const progress = new ProgressLine();
+  const print = (text: string) => {
+    progress.clear();
+    console.log(text);
+  };
+  for (const [i, name] of names.entries()) {
+    print(`\n== ${name} ==\n${machineLine(m)}`);
+    progress.update(`suite ${i + 1} of ${names.length}: ${name}`);
     const t0 = performance.now();
     results[name] = await SUITES[name]!({
       url: pg.url,
@@ -57,10 +65,11 @@ try {
       quick: values.quick || values.smoke,
       smoke: values.smoke,
       maxConnections: MAX_CONNECTIONS,
-      print: (t) => console.log(t),
+      print,
     });
-    console.log(`(${name}: ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    print(`(${name}: ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   }
+  progress.stop();
   const dir = process.env.BENCH_RESULTS_DIR ?? fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${started.toISOString().slice(0, 19).replaceAll(':', '-')}-${m.host}.json`);

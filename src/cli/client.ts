@@ -1,6 +1,14 @@
 // `client`: the load client (npm run client): a burst, or an open loop at a rate.
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { parseSweep, type SweepSpec } from '../client/sweep.ts';
 import { UsageError, intArg, numArg, collect, firstGiven, run } from './args.ts';
+
+/** FROM:TO:STEP, as commander reports a bad argument: the flag, then what it expects. */
+function sweepArg (raw: string): SweepSpec {
+  const spec = parseSweep(raw);
+  if (typeof spec === 'string') throw new InvalidArgumentError(spec);
+  return spec;
+}
 
 export function clientCommand (cli: Command): void {
   cli
@@ -24,7 +32,23 @@ export function clientCommand (cli: Command): void {
         'counts from when each was meant to leave',
       numArg(0.1, 100_000)
     )
-    .option('--duration <s>', 'with --rate: for how long requests arrive (default 10)', numArg(0.1, 3600))
+    .option(
+      '--sweep-rate <from:to:step>',
+      'instead of N at once: the open loop at each rate from FROM to TO by STEP, one after another, for --duration ' +
+        "each; a table of latency against offered rate, with the knee the service's pool predicts (one --route, " +
+        'default /sleep/postgres/)',
+      sweepArg
+    )
+    .option(
+      '--duration <s>',
+      'with --rate: for how long requests arrive (default 10); with --sweep-rate: at each rate (default 5)',
+      numArg(0.1, 3600)
+    )
+    .option(
+      '--pause <s>',
+      'with --sweep-rate: the pause between rates, once all answers are in (default 2)',
+      numArg(0, 600)
+    )
     .option(
       '--connections <n>',
       'with --rate: keep-alive connections it may open; a request due while all are busy waits, and counts as sent ' +
@@ -50,7 +74,9 @@ export function clientCommand (cli: Command): void {
             verbose: boolean;
             timeout?: number;
             rate?: number;
+            sweepRate?: SweepSpec;
             duration?: number;
+            pause?: number;
             connections?: number;
             arrivals?: 'constant' | 'poisson';
           }
@@ -63,11 +89,27 @@ export function clientCommand (cli: Command): void {
               throw new UsageError(`Invalid --route=${JSON.stringify(r)}: expected a path starting with /`);
             }
           }
+          const sweeping = o.sweepRate !== undefined;
           const openOnly = firstGiven(o, ['duration', 'arrivals', 'connections']);
-          if (o.rate === undefined && openOnly) {
+          if (o.rate === undefined && !sweeping && openOnly) {
             throw new UsageError(
-              `${openOnly} goes with --rate (an open loop): add --rate R, or leave it out for a burst of N`
+              `${openOnly} goes with --rate or --sweep-rate (an open loop): add one, or leave it out for a burst of N`
             );
+          }
+          if (o.pause !== undefined && !sweeping) {
+            throw new UsageError('--pause goes with --sweep-rate: the pause between its rates');
+          }
+          if (sweeping && (o.rate !== undefined || n !== undefined)) {
+            throw new UsageError(
+              `--sweep-rate excludes ${o.rate !== undefined ? '--rate' : 'N'}: it runs the open loop at each of ` +
+                'its rates in turn'
+            );
+          }
+          if (sweeping && (o.route?.length ?? 0) > 1) {
+            throw new UsageError('--sweep-rate takes one --route: the route whose latency it draws against the rate');
+          }
+          if (sweeping && o.verbose) {
+            throw new UsageError('--verbose goes with a burst of N, not with --sweep-rate (--json has every figure)');
           }
           if (o.rate !== undefined && n !== undefined) {
             throw new UsageError(
@@ -87,7 +129,7 @@ export function clientCommand (cli: Command): void {
           onInterrupt(
             () => {
               console.error(
-                o.rate === undefined
+                o.rate === undefined && o.sweepRate === undefined
                   ? `\nInterrupted: no more requests are sent; those in flight get ${INTERRUPT_GRACE_MS / 1000} s, ` +
                       'then the summary (Ctrl-C again to quit now).'
                   : '\nInterrupted: no more requests are sent; the summary follows once those in flight are answered ' +
@@ -97,6 +139,24 @@ export function clientCommand (cli: Command): void {
             },
             () => process.exit(130)
           );
+          if (o.sweepRate !== undefined) {
+            const { runSweepClient } = await import('../client/rate-sweep.ts');
+            await runSweepClient({
+              url: o.url,
+              route: o.route?.[0] ?? '/sleep/postgres/',
+              seconds: o.seconds,
+              spec: o.sweepRate,
+              duration: o.duration ?? 5,
+              pauseMs: (o.pause ?? 2) * 1000,
+              arrivals: o.arrivals ?? 'constant',
+              json: o.json,
+              report: o.report,
+              timeoutMs: (o.timeout ?? 60) * 1000,
+              connections: o.connections,
+              interrupted: interrupted.signal,
+            });
+            return interrupted.signal.aborted ? 130 : 0;
+          }
           if (o.rate !== undefined) {
             await runOpenLoopClient({
               url: o.url,

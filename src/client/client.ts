@@ -4,6 +4,8 @@ import { setMaxListeners } from 'node:events';
 import net from 'node:net';
 import { burst, type Burst, type RequestResult } from './load.ts';
 import { DEFAULT_CONNECTIONS, openLoop, type Arrivals, type OpenLoopRun, type Percentiles } from './open-loop.ts';
+import { percentilesText } from './percentiles.ts';
+import { ProgressLine } from './progress.ts';
 import { writeReport } from './report.ts';
 import { errorKind, errorLines, summarize, summaryLine, waveLine } from './summary.ts';
 
@@ -214,8 +216,7 @@ export async function runOpenLoopClient (
   return runs;
 }
 
-const ms = (p: Percentiles) => `p50 ${s2(p.p50)} p90 ${s2(p.p90)} p99 ${s2(p.p99)} max ${s2(p.max)}`;
-const s2 = (x: number) => `${(x / 1000).toFixed(3)}s`;
+const ms = (p: Percentiles) => percentilesText(p);
 
 /** What an open loop did: whether the generator kept its rate, then both latencies and the errors. */
 export function openLoopLines (route: string, run: OpenLoopRun): string[] {
@@ -286,15 +287,13 @@ function jsonDocument (options: ClientOptions, bursts: Burst[], sumMs: number) {
   };
 }
 
-/** A one-line progress indicator on stderr, shown only on a terminal and only after 2 s. */
+/** How many responses are in, on the terminal's progress line after 2 s. */
 class Progress {
   private done = 0;
-  private shown = false;
-  private readonly t0 = performance.now();
-  private readonly timer?: NodeJS.Timeout;
+  private readonly line = new ProgressLine(undefined, 2000);
 
   constructor (private readonly total: number) {
-    if (process.stderr.isTTY) this.timer = setInterval(() => this.render(), 200);
+    this.line.update(() => `${this.done}/${this.total} responses`);
   }
 
   tick (): void {
@@ -302,19 +301,10 @@ class Progress {
   }
 
   clear (): void {
-    if (this.shown) process.stderr.write('\r\x1b[2K');
-    this.shown = false;
+    this.line.clear();
   }
 
   stop (): void {
-    clearInterval(this.timer);
-    this.clear();
-  }
-
-  private render (): void {
-    const elapsed = (performance.now() - this.t0) / 1000;
-    if (elapsed < 2) return;
-    process.stderr.write(`\r\x1b[2K  ${this.done}/${this.total} responses after ${elapsed.toFixed(1)} s`);
-    this.shown = true;
+    this.line.stop();
   }
 }

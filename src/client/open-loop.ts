@@ -4,9 +4,11 @@
 // with it and the latency it measures hides the queue: coordinated omission. Here each request's
 // latency counts from the moment it was meant to leave (as wrk2, k6's constant-arrival-rate and
 // oha's --latency-correction do), and the time from when it really left is kept beside it.
-import * as hdr from 'hdr-histogram-js';
 import http from 'node:http';
 import { getOnce, type ErrorKind } from './load.ts';
+import { percentiles, type Percentiles } from './percentiles.ts';
+
+export { percentiles, type Percentiles } from './percentiles.ts';
 
 export type Arrivals = 'constant' | 'poisson';
 
@@ -47,13 +49,6 @@ export interface OpenResult {
   body?: string;
   /** The JSON error body's code for HTTP errors. */
   code?: string;
-}
-
-export interface Percentiles {
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
 }
 
 export interface OpenLoopRun {
@@ -252,20 +247,4 @@ export function summarizeOpenLoop (
     errors: results.length - ok,
     totalMs,
   };
-}
-
-/** HDR percentiles (3 significant digits) of millisecond values, reported at most at the exact max. */
-export function percentiles (ms: number[]): Percentiles {
-  if (!ms.length) return { p50: 0, p90: 0, p99: 0, max: 0 };
-  const histogram = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 3_600_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
-  for (const v of ms) histogram.recordValue(Math.max(1, Math.round(v * 1000))); // µs
-  const max = ms.reduce((a, b) => Math.max(a, b), 0);
-  const at = (p: number) => Math.min(histogram.getValueAtPercentile(p) / 1000, max);
-  const result = { p50: at(50), p90: at(90), p99: at(99), max };
-  histogram.destroy();
-  return result;
 }

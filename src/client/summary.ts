@@ -1,6 +1,6 @@
 // Figures for one burst: latency percentiles (HDR histogram), errors by kind, waves.
-import * as hdr from 'hdr-histogram-js';
 import type { Burst, RequestResult } from './load.ts';
+import { percentiles, percentilesText, type Percentiles } from './percentiles.ts';
 
 export interface Summary {
   ok: number;
@@ -9,23 +9,17 @@ export interface Summary {
   errorKinds: Record<string, number>;
   /** The first message seen for each error kind. */
   errorMessages: Record<string, string>;
-  latency: { min: number; p50: number; p90: number; p99: number; max: number };
+  latency: Percentiles & { min: number };
   /** Responses that landed in each whole second since the burst started. */
   perSecond: number[];
 }
 
 export function summarize (burst: Burst): Summary {
-  const histogram = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 3_600_000_000,
-    numberOfSignificantValueDigits: 4,
-  });
   const errorKinds: Record<string, number> = {};
   const errorMessages: Record<string, string> = {};
   const perSecond: number[] = [];
   let ok = 0;
   for (const r of burst.results) {
-    histogram.recordValue(Math.max(1, Math.round((r.end - r.start) * 1000))); // microseconds
     const second = Math.floor(r.end / 1000);
     while (perSecond.length <= second) perSecond.push(0);
     perSecond[second]!++;
@@ -37,13 +31,8 @@ export function summarize (burst: Burst): Summary {
     errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
     errorMessages[kind] ??= r.body ?? r.message ?? '';
   }
-  // Percentiles are reported at the top of their bucket: never above the exact max.
-  const max = histogram.maxValue;
-  const at = (p: number) => Math.min(histogram.getValueAtPercentile(p), max) / 1000;
-  const latency = burst.results.length
-    ? { min: histogram.minNonZeroValue / 1000, p50: at(50), p90: at(90), p99: at(99), max: max / 1000 }
-    : { min: 0, p50: 0, p90: 0, p99: 0, max: 0 };
-  histogram.destroy();
+  const times = burst.results.map((r) => r.end - r.start);
+  const latency = { min: times.length ? times.reduce((a, b) => Math.min(a, b)) : 0, ...percentiles(times) };
   return { ok, errors: burst.results.length - ok, errorKinds, errorMessages, latency, perSecond };
 }
 
@@ -52,11 +41,8 @@ export function errorKind (r: Pick<RequestResult, 'error' | 'status'>): string |
   return r.error;
 }
 
-const s = (ms: number) => `${(ms / 1000).toFixed(2)}s`;
-
 export function latencyText (sum: Summary): string {
-  const { min, p50, p90, p99, max } = sum.latency;
-  return `min ${s(min)} p50 ${s(p50)} p90 ${s(p90)} p99 ${s(p99)} max ${s(max)}`;
+  return `min ${(sum.latency.min / 1000).toFixed(2)}s ${percentilesText(sum.latency, 2)}`;
 }
 
 export function summaryLine (route: string, sum: Summary): string {

@@ -6,8 +6,10 @@
 // pool sheds with 503. The verdicts check that shape against queueing arithmetic, and Little's
 // law against the waiting count the service itself reports.
 import { openLoop, type OpenLoopRun, type OpenResult } from '../client/open-loop.ts';
+import { slope, type SweepResult } from '../client/sweep.ts';
 import { withServerProcess, type Stoppable } from '../harness/server-process.ts';
 import { ORIGINAL } from '../scenarios.ts';
+import { runKneeSweep } from './knee.ts';
 import type { Verdict } from './verdicts.ts';
 
 const SLEEP_S = 1;
@@ -54,22 +56,14 @@ function sampleWaiting (base: string, t0: number, signal: AbortSignal): Promise<
   })();
 }
 
-/** Least squares: the slope of y over x. */
-function slope (points: [number, number][]): number {
-  const n = points.length;
-  const mx = points.reduce((a, p) => a + p[0], 0) / n;
-  const my = points.reduce((a, p) => a + p[1], 0) / n;
-  const sxy = points.reduce((a, p) => a + (p[0] - mx) * (p[1] - my), 0);
-  const sxx = points.reduce((a, p) => a + (p[0] - mx) ** 2, 0);
-  return sxy / sxx;
-}
-
 const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 
 export interface ArrivalsResult {
   rows: Verdict[];
   runs: OpenLoopRun[];
+  /** Latency against offered rate, across the knee. */
+  sweep: SweepResult;
 }
 
 export async function runArrivalsScenario (
@@ -128,7 +122,13 @@ export async function runArrivalsScenario (
       );
       const rows = verdicts(under, over, samples, T);
       for (const line of queueLines(over, samples)) out(line);
-      return { rows, runs: [under, over] };
+      const knee = await runKneeSweep(url, {
+        quick: options.quick,
+        connections: CONNECTIONS,
+        sleepSeconds: SLEEP_S,
+        out,
+      });
+      return { rows: [...rows, ...knee.rows], runs: [under, over], sweep: knee.sweep };
     },
     { running: options.running }
   );

@@ -2,6 +2,7 @@
 // real on PostgreSQL, with expected totals computed from the settings and checked.
 import type { Config } from '../config.ts';
 import { runClient } from '../client/client.ts';
+import { ProgressLine } from '../client/progress.ts';
 import type { Burst } from '../client/load.ts';
 import { writeReport, type ReportSection } from '../client/report.ts';
 import { prepareDatabase } from '../db/tables.ts';
@@ -146,11 +147,45 @@ function conclude (failed: number, out: (line: string) => void): number {
   return failed ? 1 : 0;
 }
 
+/** About how long a run takes here (seconds): the scenarios' predicted totals, and each part as measured. */
+export function demoSeconds (options: DemoOptions): number {
+  if (options.hosts) return 120;
+  if (options.replicas) return 40;
+  if (options.failover) return 70;
+  const start = 3; // a service process started and stopped per scenario
+  const five = scenarios(options).reduce((a, sc) => a + sc.expected.reduce((x, y) => x + y, 0) + start, 0);
+  const quick = options.quick ?? false;
+  return (
+    five +
+    (options.scale ? 30 : 0) +
+    (options.steadyRate ? (quick ? 55 : 75) : 0) +
+    (options.blocking ? 60 : 0) +
+    (options.faults ? (quick ? 60 : 120) : 0) +
+    (options.claims ? 40 : 0)
+  );
+}
+
 export async function runDemo (
   config: Config,
   options: DemoOptions,
-  out: (line: string) => void = console.log
+  print: (line: string) => void = console.log
 ): Promise<number> {
+  // On a terminal, the scenario running and the time against the time expected, on one line kept below the output.
+  const progress = new ProgressLine(demoSeconds(options));
+  const out = (line: string) => {
+    progress.clear();
+    const title = /^=== (.*) ===$/.exec(line)?.[1];
+    if (title) progress.update(title);
+    print(line);
+  };
+  try {
+    return await demo(config, options, out);
+  } finally {
+    progress.stop();
+  }
+}
+
+async function demo (config: Config, options: DemoOptions, out: (line: string) => void): Promise<number> {
   // a one-line error now, not after the other scenarios
   if (options.scale || options.hosts) findPgBouncer(config.pgbouncerBin);
   if (options.hosts) findHaproxy();
@@ -204,6 +239,7 @@ export async function runDemo (
       const arrivals = await runArrivalsScenario(db.url, { quick: options.quick ?? false, running, out });
       steady.push(...arrivals.rows);
       sections.push({ title: 'Past the ceiling at a steady rate', bursts: [], openLoops: arrivals.runs });
+      sections.push({ title: 'Latency against offered rate, across the knee', bursts: [], sweep: arrivals.sweep });
       out('');
     }
     const blocks: Verdict[] = [];

@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
+import { ProgressLine } from '../client/progress.ts';
 import { steady } from '../client/steady.ts';
 import type { Config } from '../config.ts';
 import { prepareDatabase } from '../db/tables.ts';
@@ -91,7 +92,28 @@ export async function withLab<T> (
 export async function runSizing (
   config: Config,
   options: SizingOptions,
-  out: (line: string) => void = console.log
+  print: (line: string) => void = console.log
+): Promise<SizingResult> {
+  // On a terminal: the point measured now, against the time the whole sweep should take.
+  const perPoint = options.seconds + options.warmupSeconds;
+  const progress = new ProgressLine(10 + options.sizes.length * (2 * perPoint + 3));
+  progress.update('calibrating');
+  const out = (line: string) => {
+    progress.clear();
+    print(line);
+  };
+  try {
+    return await lab(config, options, out, progress);
+  } finally {
+    progress.stop();
+  }
+}
+
+async function lab (
+  config: Config,
+  options: SizingOptions,
+  out: (line: string) => void,
+  progress: ProgressLine
 ): Promise<SizingResult> {
   return withLab(config, out, async ({ db, watcher, running }) => {
     await prepareDatabase(db.url);
@@ -161,6 +183,7 @@ export async function runSizing (
         },
         async (server) => {
           for (const w of ['wait', 'work'] as const) {
+            progress.update(`pool size ${size} (${options.sizes.indexOf(size) + 1} of ${options.sizes.length}), ${w}`);
             const point = await measurePoint(`${server.url}${routes[w]}`, size, options, watcher, facts);
             point.predicted = predictedRps(w, size, options.concurrency, aloneMs[w], cores);
             points[w].push(point);

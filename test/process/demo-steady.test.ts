@@ -4,24 +4,25 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runArrivalsScenario } from '../../src/demo/arrivals.ts';
+import { KNEE_RATES } from '../../src/demo/knee.ts';
 import type { Stoppable } from '../../src/harness/server-process.ts';
 import { freshDatabase, runCli } from '../helper.ts';
 
 test(
   'at 10/s the latency stays at the sleep; at 20/s the queue grows by 5 a second until POOL_TIMEOUT sheds, and ' +
-    "Little's law holds against the service's waiting count",
-  { timeout: 120_000 },
+    "Little's law holds against the service's waiting count; across the rates, the knee lands at the pool's 15/s",
+  { timeout: 180_000 },
   async () => {
     const lines: string[] = [];
     const running = new Set<Stoppable>();
     try {
-      const { rows, runs } = await runArrivalsScenario(await freshDatabase(), {
+      const { rows, runs, sweep } = await runArrivalsScenario(await freshDatabase(), {
         quick: true,
         running,
         out: (l) => lines.push(l),
       });
       const output = lines.join('\n');
-      assert.equal(rows.length, 5, output);
+      assert.equal(rows.length, 8, output);
       for (const r of rows) {
         assert.equal(r.ok, true, `${r.claim}: ${r.measured} (expected ${r.expected})\n${output}`);
       }
@@ -33,6 +34,14 @@ test(
       assert.ok(firstShed > 60, `the first 503 was arrival ${firstShed}`);
       assert.ok(byArrival.slice(0, firstShed).every((r) => r.status === 200));
       assert.match(output, /^ {4}second {2}waiting \(the service\)/m);
+      // The sweep: every rate run, in order, each with the prediction beside it.
+      assert.deepEqual(
+        sweep.points.map((p) => p.rate),
+        KNEE_RATES
+      );
+      assert.equal(sweep.capacity?.rate, 15);
+      assert.ok(sweep.points.every((p) => p.predicted && p.run.sent === p.run.scheduled));
+      assert.match(output, /^ +offered +sent\/s/m);
     } finally {
       for (const r of [...running].reverse()) await r.stop();
     }

@@ -29,5 +29,7 @@ test(
     assert.equal(rows.length, titles.length);
     for (const row of rows) assert.match(row, /\| ok$/, row);
     assert.match(res.stdout, /Every scenario matched its expected figures\./);
+    // Piped, as here: no progress line (a terminal gets one, rewritten with carriage returns).
+    assert.ok(![res.stdout, res.stderr].some((s) => s.includes('\r') || s.includes('\u001b')), 'no progress line');
   }
 );

@@ -33,6 +33,7 @@ test(
     });
     const seconds = (performance.now() - t0) / 1000;
     assert.equal(res.code, 0, `${res.stdout}\n${res.stderr}`);
+    assert.ok(![res.stdout, res.stderr].some((s) => s.includes('\r') || s.includes('\u001b')), 'no progress line');
     assert.ok(seconds < 120, `took ${seconds.toFixed(0)} s`); // the README promises under 90 s on an idle machine
 
     const wait = table(res.stdout, 'wait');
