@@ -13,6 +13,9 @@ export const PICTURE = join(ROOT, 'docs', 'images', 'dashboard.png');
 /** The second picture, taken by the same command: what blocked the event loop, named. */
 export const BLOCKS_PICTURE = join(ROOT, 'docs', 'images', 'blocks.png');
 export const STAMP = `${PICTURE}.sha256`;
+/** The client's report: latency against offered rate across the pool's knee, and a percentile spectrum. */
+export const KNEE_PICTURE = join(ROOT, 'docs', 'images', 'knee.png');
+export const SPECTRUM_PICTURE = join(ROOT, 'docs', 'images', 'spectrum.png');
 
 /** The hash of the dashboard's files, as they are now. */
 export function pageHash (): string {

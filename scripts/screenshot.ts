@@ -1,19 +1,23 @@
 // `npm run screenshot`: takes the README's picture of the dashboard (docs/images/dashboard.png)
 // during the original's warning, 100 database sleeps of 2 s against the pool of 5 + 10, mid-way
 // through its 7 waves; then its picture of what blocks (docs/images/blocks.png): the charts and
-// the block detector's panel after four /block/ routes; and stamps them with the page's hash. Run it after changing
-// public/dashboard/,
-// then commit docs/images/. Needs Debian's Chromium (apt-get install chromium).
+// the block detector's panel after four /block/ routes; and stamps them with the page's hash. Then the client's
+// report: latency against offered rate across the pool's knee (docs/images/knee.png) and the percentile spectrum
+// of an open loop whose generator queues (docs/images/spectrum.png). Run it after changing public/dashboard/ or
+// src/client/report.ts, then commit docs/images/. Needs Debian's Chromium (apt-get install chromium).
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { burst } from '../src/client/load.ts';
+import { openLoop } from '../src/client/open-loop.ts';
+import { writeReport } from '../src/client/report.ts';
+import { runKneeSweep } from '../src/demo/knee.ts';
 import { prepareDatabase } from '../src/db/tables.ts';
 import { withServerProcess } from '../src/harness/server-process.ts';
 import { EmbeddedPostgres } from '../src/postgres/embedded.ts';
 import { CHROMIUM, launchChromium } from '../test/browser.ts';
-import { BLOCKS_PICTURE, pageHash, PICTURE, STAMP } from './dashboard-picture.ts';
+import { BLOCKS_PICTURE, KNEE_PICTURE, pageHash, PICTURE, SPECTRUM_PICTURE, STAMP } from './dashboard-picture.ts';
 
 if (!existsSync(CHROMIUM)) {
   console.error(
@@ -60,9 +64,29 @@ try {
       fullPage: true,
       clip: { x: 0, y: top.y - 8, width: 1400, height: bottom.y + bottom.height - top.y + 16 },
     });
+
+    // The client's report: the demo's sweep across 5 + 10 connections / 1 s sleeps, and an open loop at 20/s
+    // whose generator has only 15 connections, so that it queues too: corrected and uncorrected part.
+    const url = `${server.url}/sleep/postgres/?seconds=1`;
+    const knee = await runKneeSweep(url, { quick: false, connections: 15, sleepSeconds: 1, out: console.log });
+    await delay(1000);
+    const queued = await openLoop({ url, rate: 20, seconds: 8, connections: 15 });
+    const report = join(dataDir, 'report.html');
+    writeReport(report, 'client report', [
+      { title: 'Latency against offered rate', bursts: [], sweep: knee.sweep },
+      { title: 'An open loop at 20/s with 15 connections', bursts: [], openLoops: [queued] },
+    ]);
+    const reportPage = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    await reportPage.goto(`file://${report}`);
+    await reportPage.waitForFunction(() => (window as unknown as { reportReady?: boolean }).reportReady);
+    await reportPage.locator('canvas.sweep').locator('..').screenshot({ path: KNEE_PICTURE });
+    await reportPage.locator('canvas.spectrum').last().locator('..').screenshot({ path: SPECTRUM_PICTURE });
   });
   writeFileSync(STAMP, `${pageHash()}\n`);
-  console.log(`${PICTURE} and ${BLOCKS_PICTURE} taken of the page as it is now; commit docs/images/.`);
+  console.log(
+    `${PICTURE}, ${BLOCKS_PICTURE}, ${KNEE_PICTURE} and ${SPECTRUM_PICTURE} taken as the pages are now; commit ` +
+      'docs/images/.'
+  );
 } finally {
   await browser.close();
   await postgres.stop();

@@ -30,7 +30,7 @@ export function demoCommand (cli: Command): void {
     .option(
       '--steady-rate',
       'add past the ceiling at a steady rate: 1 s database sleeps arriving at 10/s, then 20/s, against 5 + 10 (an ' +
-        'open loop; about 30 s, 20 s with --quick)',
+        'open loop), then at 5, 10, 13, 15, 17 and 20/s, across the knee (about 75 s, 55 with --quick)',
       false
     )
     .option(

@@ -74,7 +74,27 @@ function selectTodos (filter: ListFilter) {
  * last id. Asking for limit + 1 rows instead would need a row counter inside the rows that row_to_json
  * writes.
  */
-export const listTodosJson = (filter: ListFilter = {}): Query<TodoPageRow> => {
+export function listTodosJson (filter: ListFilter = {}): Query<TodoPageRow> {
+  // Compiled once per shape (which of the filter's fields are set): building the query costs more of the
+  // service's CPU than the rest of the request (about 35 µs). Each field compiles to a parameter of its own,
+  // told apart by a placeholder value no request can send.
+  const key = FILTER_FIELDS.map((f) => (filter[f] === undefined ? '' : f)).join();
+  let shape = pageQueries.get(key);
+  if (!shape) pageQueries.set(key, (shape = compilePage(placeholders(filter))));
+  const values = new Map<unknown, unknown>(FILTER_FIELDS.map((f) => [PLACEHOLDER[f], filter[f]]));
+  return { ...shape, parameters: shape.parameters.map((p) => values.get(p)) };
+}
+
+const FILTER_FIELDS = ['done', 'after', 'limit', 'offset'] as const;
+const PLACEHOLDER = { done: 'done', after: -1, limit: -2, offset: -3 } as const;
+const pageQueries = new Map<string, Query<TodoPageRow>>();
+
+const placeholders = (filter: ListFilter) =>
+  Object.fromEntries(
+    FILTER_FIELDS.filter((f) => filter[f] !== undefined).map((f) => [f, PLACEHOLDER[f]])
+  ) as unknown as ListFilter;
+
+function compilePage (filter: ListFilter): Query<TodoPageRow> {
   let next = builder
     .selectFrom('todo as n')
     .select(sql<number>`1`.as('one'))
@@ -89,7 +109,7 @@ export const listTodosJson = (filter: ListFilter = {}): Query<TodoPageRow> => {
       filter.limit === undefined ? sql<boolean>`false`.as('more') : eb.exists(next).as('more'),
     ])
     .compile();
-};
+}
 
 export const getTodo = (id: number): Query<Todo> =>
   builder.selectFrom('todo').select(columns).where('id', '=', id).compile();
