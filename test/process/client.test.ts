@@ -27,7 +27,7 @@ describe('the client', () => {
       assert.match(lines[12]!, /^SUM TOTAL = \d+\.\d\ds$/);
       assert.match(
         lines[13]!,
-        /^\/sleep\/postgres\/: 9 ok, 0 errors; latency min \d\.\d\ds p50 \d\.\d\ds p90 \d\.\d\ds p99 \d\.\d\ds max \d\.\d\ds$/
+        /^\/sleep\/postgres\/: 9 ok, 0 errors; latency min \d\.\d\ds p50 \d\.\d\ds p90 \d\.\d\ds p99 \d\.\d\ds p99\.9 \d\.\d\ds max \d\.\d\ds \(n=9\)$/
       );
       const times = responses.map((l) => Number(/@\s+([\d.]+)s/.exec(l)![1]) * 1000);
       assert.deepEqual(

@@ -121,7 +121,7 @@ describe('the open-loop client', () => {
     assert.equal(lines[2], '/todos/: 10 ok, 0 errors');
     assert.match(
       lines[3]!,
-      /^\tlatency from the intended send \(corrected for coordinated omission\): p50 \d\.\d{3}s p90 \d\.\d{3}s p99 \d\.\d{3}s max \d\.\d{3}s$/
+      /^\tlatency from the intended send \(corrected for coordinated omission\): p50 \d\.\d{3}s p90 \d\.\d{3}s p99 \d\.\d{3}s p99\.9 \d\.\d{3}s max \d\.\d{3}s \(n=10\)$/
     );
     assert.match(lines[4]!, /^\tlatency from the actual send: +p50 /);
     const html = readFileSync(report, 'utf8');
@@ -129,6 +129,10 @@ describe('the open-loop client', () => {
       openLoops: { points: unknown[] }[];
     }[];
     assert.equal(data[0]!.openLoops[0]!.points.length, 10);
+    // The percentile spectrum of each latency: to the max, at log10(10) = 1 nine.
+    const spectra = data[0]!.openLoops[0]! as unknown as { corrected: [number, number][]; uncorrected: unknown[] };
+    assert.deepEqual(spectra.corrected.at(-1)![0], 1);
+    assert.ok(spectra.uncorrected.length === spectra.corrected.length);
     assert.match(html, /open-loop/);
   });
 

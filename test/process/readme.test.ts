@@ -128,12 +128,17 @@ describe('the commands of the README and docs/', () => {
             const args = c
               .replace(/^npm run client( -- )?/, '')
               .split(' ')
-              .filter(Boolean);
+              .filter(Boolean)
+              // A report goes to a folder of the test's, never into the working copy.
+              .map((a, i, all) => (all[i - 1] === '--report' ? join(tempDir('anp-readme-'), a) : a));
             const res = await runCli(['client', ...args, '--url', s.url]);
             assert.equal(res.code, 0, `${c}: ${res.stderr}`);
+            // A burst's or an open loop's summary line; a sweep's row per rate (its errors in the fourth column).
             const summaries = res.stdout.split('\n').filter((l) => /^\/\S+: \d+ ok, \d+ errors/.test(l));
-            assert.ok(summaries.length > 0, `${c}: ${res.stdout}`);
+            const rates = res.stdout.split('\n').filter((l) => /^ +[\d.]+\/s +[\d.]+ +\d+ /.test(l));
+            assert.ok(summaries.length + rates.length > 0, `${c}: ${res.stdout}`);
             for (const l of summaries) assert.match(l, / 0 errors/, `${c}: ${l}`);
+            for (const l of rates) assert.equal(l.trim().split(/ +/)[3], '0', `${c}: ${l}`);
           })
         )
       );

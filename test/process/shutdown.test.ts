@@ -55,8 +55,14 @@ describe('graceful shutdown', () => {
       await Promise.all(writers);
       assert.ok(acknowledged.length > 10, `${acknowledged.length} writes acknowledged`);
       await withService({ DATA_DIR: dir }, async (second) => {
-        const { todos } = (await get(second.url, '/todos/')).json as { todos: { id: number; title: string }[] };
-        const stored = new Map(todos.map((t) => [t.id, t.title]));
+        // Every page, each from the cursor the last one's Link names.
+        const stored = new Map<number, string>();
+        let path: string | undefined = '/todos/?limit=500';
+        while (path) {
+          const page = await get(second.url, path);
+          for (const t of (page.json as { todos: { id: number; title: string }[] }).todos) stored.set(t.id, t.title);
+          path = /^<([^>]+)>/.exec(String(page.headers.link ?? ''))?.[1];
+        }
         for (const a of acknowledged) {
           assert.equal(stored.get(a.id), a.title, `acknowledged todo ${a.id} is stored`);
         }
