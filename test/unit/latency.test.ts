@@ -142,5 +142,11 @@ describe('the progress line', () => {
     long.update('x'.repeat(200));
     long.stop();
     assert.ok(written.every((w) => w.length <= 80 + 6), 'never wider than the terminal');
+    // A terminal that does not say its size (columns 0, as under script(1)): the line is not cut to nothing.
+    const unsized = stream(true);
+    const quiet = new ProgressLine(13, 0, { ...unsized.stream, columns: 0 } as never);
+    quiet.update('rate 1 of 3: 2/s');
+    quiet.stop();
+    assert.equal(unsized.written[0], '\r\u001b[2K  rate 1 of 3: 2/s (0 s of about 13 s)');
   });
 });
