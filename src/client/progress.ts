@@ -65,10 +65,12 @@ export class ProgressLine {
   private render (): void {
     const elapsedMs = performance.now() - this.t0;
     if (!this.on || this.parent || elapsedMs < this.showAfterMs) return;
+    const text = this.textNow();
+    if (!text) return; // nothing to say yet
     const detail = this.detail?.();
     const of = this.expectedSeconds === undefined ? '' : ` of about ${Math.ceil(this.expectedSeconds)} s`;
     const columns = (this.stream as Partial<WriteStream>).columns || 120; // 0: a terminal of unknown size
-    const line = `  ${this.textNow()}${detail ? `: ${detail}` : ''} (${(elapsedMs / 1000).toFixed(0)} s${of})`;
+    const line = `  ${text}${detail ? `: ${detail}` : ''} (${(elapsedMs / 1000).toFixed(0)} s${of})`;
     // Longer than the terminal, the line would wrap, and \r would rewrite only its last row.
     this.stream.write(`\r\x1b[2K${line.length < columns ? line : `${line.slice(0, columns - 2)}…`}`);
     this.shown = true;

@@ -174,9 +174,9 @@ export async function runDemo (
   const progress = new ProgressLine(demoSeconds(options));
   const out = (line: string) => {
     progress.clear();
+    print(line);
     const title = /^=== (.*) ===$/.exec(line)?.[1];
     if (title) progress.update(title);
-    print(line);
   };
   try {
     return await demo(config, options, out);
