@@ -51,10 +51,7 @@ try {
   const results: Record<string, unknown> = {};
   // On a terminal: the suite running, of how many; its tables print above the line.
   const progress = new ProgressLine();
-  const print = (text: string) => {
-    progress.clear();
-    console.log(text);
-  };
+  const print = progress.printing(console.log);
   for (const [i, name] of names.entries()) {
     print(`\n== ${name} ==\n${machineLine(m)}`);
     progress.update(`suite ${i + 1} of ${names.length}: ${name}`);

@@ -139,37 +139,34 @@ export function clientCommand (cli: Command): void {
             },
             () => process.exit(130)
           );
+          // What an open loop takes, at one rate or at each rate of a sweep.
+          const openLoop = {
+            url: o.url,
+            seconds: o.seconds,
+            arrivals: o.arrivals ?? 'constant',
+            json: o.json,
+            report: o.report,
+            timeoutMs: (o.timeout ?? 60) * 1000,
+            connections: o.connections,
+            interrupted: interrupted.signal,
+          } as const;
           if (o.sweepRate !== undefined) {
             const { runSweepClient } = await import('../client/rate-sweep.ts');
             await runSweepClient({
-              url: o.url,
+              ...openLoop,
               route: o.route?.[0] ?? '/sleep/postgres/',
-              seconds: o.seconds,
               spec: o.sweepRate,
               duration: o.duration ?? 5,
               pauseMs: (o.pause ?? 2) * 1000,
-              arrivals: o.arrivals ?? 'constant',
-              json: o.json,
-              report: o.report,
-              timeoutMs: (o.timeout ?? 60) * 1000,
-              connections: o.connections,
-              interrupted: interrupted.signal,
             });
             return interrupted.signal.aborted ? 130 : 0;
           }
           if (o.rate !== undefined) {
             await runOpenLoopClient({
-              url: o.url,
+              ...openLoop,
               routes: o.route ?? DEFAULT_ROUTES,
-              seconds: o.seconds,
               rate: o.rate,
               duration: o.duration ?? 10,
-              arrivals: o.arrivals ?? 'constant',
-              json: o.json,
-              report: o.report,
-              timeoutMs: (o.timeout ?? 60) * 1000,
-              connections: o.connections,
-              interrupted: interrupted.signal,
             });
             return interrupted.signal.aborted ? 130 : 0;
           }

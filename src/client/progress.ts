@@ -41,6 +41,14 @@ export class ProgressLine {
     this.render();
   }
 
+  /** `print`, with the line wiped before each line printed (the next redraw brings it back below). */
+  printing (print: (line: string) => void): (line: string) => void {
+    return (line) => {
+      this.clear();
+      print(line);
+    };
+  }
+
   /** Wipes the line, so that a line printed next stands alone; the next redraw brings it back. */
   clear (): void {
     if (this.parent) return this.parent.clear();

@@ -1,7 +1,7 @@
 // `client --sweep-rate FROM:TO:STEP`: the open loop at each rate, one table of latency against
 // offered load, and the pool's predicted knee beside the one measured (src/client/sweep.ts).
-import { checkFileLimit, probe, routeUrl } from './client.ts';
-import { DEFAULT_CONNECTIONS, type Arrivals } from './open-loop.ts';
+import { checkFileLimit, probe, routeUrl, type OpenLoopClientOptions } from './client.ts';
+import { DEFAULT_CONNECTIONS } from './open-loop.ts';
 import { errorKind } from './summary.ts';
 import { ProgressLine } from './progress.ts';
 import { writeReport } from './report.ts';
@@ -17,19 +17,11 @@ import {
   type SweepSpec,
 } from './sweep.ts';
 
-export interface SweepClientOptions {
-  url: string;
+/** The open loop's options (`duration` at each rate), one route, and the rates with the pause between them. */
+export interface SweepClientOptions extends Omit<OpenLoopClientOptions, 'routes' | 'rate'> {
   route: string;
-  seconds?: number;
   spec: SweepSpec;
-  duration: number;
   pauseMs: number;
-  arrivals: Arrivals;
-  json: boolean;
-  report?: string;
-  timeoutMs?: number;
-  connections?: number;
-  interrupted?: AbortSignal;
 }
 
 /** The pool's connections, as the service reports them (GET /pool); undefined when it does not answer. */

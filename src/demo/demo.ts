@@ -172,9 +172,9 @@ export async function runDemo (
 ): Promise<number> {
   // On a terminal, the scenario running and the time against the time expected, on one line kept below the output.
   const progress = new ProgressLine(demoSeconds(options));
+  const above = progress.printing(print);
   const out = (line: string) => {
-    progress.clear();
-    print(line);
+    above(line);
     const title = /^=== (.*) ===$/.exec(line)?.[1];
     if (title) progress.update(title);
   };

@@ -98,12 +98,8 @@ export async function runSizing (
   const perPoint = options.seconds + options.warmupSeconds;
   const progress = new ProgressLine(10 + options.sizes.length * (2 * perPoint + 3));
   progress.update('calibrating');
-  const out = (line: string) => {
-    progress.clear();
-    print(line);
-  };
   try {
-    return await lab(config, options, out, progress);
+    return await lab(config, options, progress.printing(print), progress);
   } finally {
     progress.stop();
   }
